@@ -1,0 +1,66 @@
+/* isynth command-line entry: dispatches to subcommands and documents exit codes. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"generate", cmd_generate, "synthesize tasks from seeds into a run directory"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: isynth COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'isynth COMMAND --help' describes a command's options.\n\n"
+               "exit codes:\n"
+               "  0    success\n"
+               "  1    the run failed (model, backend, run store, I/O)\n"
+               "  2    bad command line\n"
+               "  3    bad input file (the message names file, line and field)\n"
+               "  4    finished without reaching the target (request limit reached)\n"
+               "  130  interrupted (SIGINT/SIGTERM); the run store is consistent, rerun to "
+               "continue\n");
+}
+
+int exit_code_for(isynth_err rc)
+{
+    switch (rc) {
+    case ISYNTH_OK: return EXIT_OK;
+    case ISYNTH_ERR_PARSE:
+    case ISYNTH_ERR_UTF8:
+    case ISYNTH_ERR_TOO_LARGE:
+    case ISYNTH_ERR_XLSX: return EXIT_INPUT;
+    case ISYNTH_ERR_INVALID:
+    case ISYNTH_ERR_MISMATCH: return EXIT_USAGE;
+    case ISYNTH_ERR_CANCELLED: return EXIT_INTERRUPTED;
+    default: return EXIT_FAILURE_RUN;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("isynth 0.1.0\n");
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "isynth: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,121 @@
+/* The LLM backend interface: requests in flight, results by callback, one thread.
+ * The pipeline submits while capacity() > 0 and calls step() to make progress; step() calls
+ * the callback once for every request that finished (successfully or not). Two
+ * implementations: embedded llama.cpp (llm_llama.c) and OpenAI-compatible HTTP
+ * (llm_openai.c). */
+#ifndef ISYNTH_BACKEND_H
+#define ISYNTH_BACKEND_H
+
+#include "isynth/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct isynth_backend isynth_backend;
+
+/* One chat message; strings are borrowed. */
+typedef struct isynth_msg {
+    const char *role; /* "system", "user", "assistant" */
+    const char *content;
+} isynth_msg;
+
+/* One generation request. Everything is borrowed for the duration of submit(): the backend
+ * copies what it keeps. */
+typedef struct isynth_gen_req {
+    uint64_t id;           /* the caller's id, given back in the result */
+    bool chat;             /* true: use msgs (chat template / chat API); false: use prompt */
+    const isynth_msg *msgs;
+    size_t n_msgs;
+    const char *prompt;    /* plain completion prompt for base models */
+    int max_tokens;
+    float temperature;
+    float top_p;
+    uint64_t seed;         /* per-request sampling seed */
+} isynth_gen_req;
+
+/* One finished request, given to the callback. Pointers are borrowed until it returns. */
+typedef struct isynth_gen_result {
+    uint64_t id;
+    isynth_err status;     /* ISYNTH_OK or the failure */
+    const char *text;      /* generated text (may hold invalid UTF-8 from a server) */
+    size_t len;
+    const char *error;     /* failure message (the server's, when there is one), or NULL */
+    bool truncated;        /* stopped at max_tokens rather than end of generation */
+    long prompt_tokens;
+    long completion_tokens;
+    int retries;           /* attempts beyond the first (HTTP) */
+    double seconds;        /* wall time from submit to finish */
+} isynth_gen_result;
+
+typedef void (*isynth_gen_cb)(void *user, const isynth_gen_result *r);
+
+/* Totals since the backend was created. */
+typedef struct isynth_backend_stats {
+    long requests;
+    long retries;
+    long failures;
+    long prompt_tokens;
+    long completion_tokens;
+    double busy_seconds; /* wall time with at least one request in flight */
+} isynth_backend_stats;
+
+/* What the backend knows of its model; strings owned by the backend, valid until free. */
+typedef struct isynth_backend_info {
+    const char *kind;        /* "llama" or "openai" */
+    const char *model;       /* model file path or served model name */
+    const char *model_name;  /* general.name from GGUF metadata, or the API model name */
+    const char *license;     /* general.license from GGUF metadata, or "" */
+    bool has_chat_template;  /* a chat template is available (always true for the chat API) */
+    int parallel;            /* requests it runs at once */
+} isynth_backend_info;
+
+/* Implementation table; implementations fill one and wrap it with isynth_backend_wrap(). */
+typedef struct isynth_backend_ops {
+    size_t (*capacity)(void *impl);
+    size_t (*in_flight)(void *impl);
+    isynth_err (*submit)(void *impl, const isynth_gen_req *req, isynth_error *err);
+    isynth_err (*step)(void *impl, isynth_gen_cb cb, void *user, isynth_error *err);
+    void (*info)(void *impl, isynth_backend_info *out);
+    void (*stats)(void *impl, isynth_backend_stats *out);
+    void (*free)(void *impl);
+} isynth_backend_ops;
+
+/* Wraps an implementation; on success the backend owns impl (ops->free releases it). */
+isynth_err isynth_backend_wrap(const isynth_backend_ops *ops, void *impl, isynth_backend **out);
+
+/* How many more requests can be submitted now. */
+size_t isynth_backend_capacity(isynth_backend *b);
+/* Requests submitted and not yet reported. */
+size_t isynth_backend_in_flight(isynth_backend *b);
+/* Starts a request; the backend copies what it needs from req. */
+isynth_err isynth_backend_submit(isynth_backend *b, const isynth_gen_req *req, isynth_error *err);
+/* Makes progress (decodes a batch, or waits on sockets up to about 100 ms) and calls cb for
+ * each finished request. An error return means the backend itself is broken, not a request. */
+isynth_err isynth_backend_step(isynth_backend *b, isynth_gen_cb cb, void *user, isynth_error *err);
+/* Fills out with pointers owned by the backend. */
+void isynth_backend_info_get(isynth_backend *b, isynth_backend_info *out);
+void isynth_backend_stats_get(isynth_backend *b, isynth_backend_stats *out);
+/* Frees the backend and its implementation; NULL-safe. Requests still in flight are dropped. */
+void isynth_backend_free(isynth_backend *b);
+
+/* ---- embedded llama.cpp ---- */
+typedef struct isynth_llama_params {
+    const char *model_path; /* GGUF file; borrowed during the call */
+    int parallel;           /* sequences decoded together; default 4 */
+    int n_ctx_per_seq;      /* context per sequence; default 2048 */
+    int n_threads;          /* default: number of online CPUs */
+    int n_batch;            /* tokens per llama_decode; default 512 */
+    bool reuse_prefix;      /* decode the shared prompt prefix once; default true */
+    bool quiet;             /* silence llama.cpp's log; default true */
+} isynth_llama_params;
+
+isynth_llama_params isynth_llama_params_default(void);
+/* Loads the model. On success *out is a backend the caller frees with isynth_backend_free. */
+isynth_err isynth_llama_backend_new(const isynth_llama_params *p, isynth_backend **out,
+                                    isynth_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

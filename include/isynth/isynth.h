@@ -1,0 +1,12 @@
+/* isynth: synthesis of instruction-tuning data. Including this header brings the whole
+ * public API. */
+#ifndef ISYNTH_ISYNTH_H
+#define ISYNTH_ISYNTH_H
+
+#include "isynth/common.h"
+#include "isynth/task.h"
+#include "isynth/seeds.h"
+#include "isynth/parse.h"
+#include "isynth/backend.h"
+
+#endif

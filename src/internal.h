@@ -1,0 +1,64 @@
+/* Library-internal helpers shared by the modules of src/: a growable byte buffer with a hard
+ * cap (curl's dynbuf), UTF-8 checks, bounded file reading, atomic file output and SHA-256.
+ * Nothing here is public API. */
+#ifndef ISYNTH_INTERNAL_H
+#define ISYNTH_INTERNAL_H
+
+#include "isynth/common.h"
+
+#include <stdio.h>
+
+/* A byte buffer that is always NUL-terminated once it holds anything, and refuses to grow past
+ * `max` bytes. Zero-initialise it with buf_init(); release with buf_free(). */
+typedef struct buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    size_t max;
+} buf;
+
+void buf_init(buf *b, size_t max);
+void buf_free(buf *b);
+void buf_reset(buf *b);
+/* Appends n bytes; ISYNTH_ERR_TOO_LARGE past max, ISYNTH_ERR_NOMEM on allocation failure. */
+isynth_err buf_add(buf *b, const void *p, size_t n);
+isynth_err buf_adds(buf *b, const char *s);
+isynth_err buf_addc(buf *b, char c);
+isynth_err buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Gives the buffer's bytes to the caller (free with isynth_free); the buffer is emptied.
+ * Returns an empty allocated string when the buffer is empty; NULL on allocation failure. */
+char *buf_take(buf *b);
+/* Appends s as a JSON string literal with quotes. */
+isynth_err buf_add_json_str(buf *b, const char *s, size_t n);
+
+/* Returns the length of the valid UTF-8 sequence at s (1..4), or 0 when invalid/truncated.
+ * Overlong forms, surrogates and code points past U+10FFFF are invalid. */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
+/* True when s[0..n) is valid UTF-8 with no NUL byte; on failure *bad_off gets the offset. */
+bool utf8_valid(const char *s, size_t n, size_t *bad_off);
+/* Decodes one code point at s (valid UTF-8 assumed); returns bytes used (0 at end). */
+size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+/* Reads a whole file up to max bytes into *out (NUL-terminated; free with isynth_free). */
+isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
+                             isynth_error *err);
+
+/* Atomic output: opens "<path>.tmp.<pid>" for writing; atomic_commit flushes, fsyncs and
+ * renames it to path; atomic_abort removes it. Both close the stream. */
+typedef struct atomic_file {
+    FILE *f;
+    char *tmp;
+    char *path;
+} atomic_file;
+isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err);
+isynth_err atomic_commit(atomic_file *a, isynth_error *err);
+void atomic_abort(atomic_file *a);
+
+/* SHA-256 of a buffer or of a file, as 64 lowercase hex digits plus NUL in out[65]. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err);
+
+/* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" in out[21]. */
+void utc_now(char out[21]);
+
+#endif

@@ -1,0 +1,432 @@
+/* Small shared helpers: the capped buffer, UTF-8 validation, bounded file reads, atomic
+ * output files and SHA-256. Foreign bytes are validated here, at the edge, once. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void buf_init(buf *b, size_t max)
+{
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max ? max : SIZE_MAX / 2;
+}
+
+void buf_free(buf *b)
+{
+    isynth_free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_reset(buf *b)
+{
+    b->len = 0;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+static isynth_err buf_grow(buf *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra)
+        return ISYNTH_ERR_TOO_LARGE;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return ISYNTH_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    char *p = isynth_realloc(b->p, cap);
+    if (!p)
+        return ISYNTH_ERR_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return ISYNTH_OK;
+}
+
+isynth_err buf_add(buf *b, const void *p, size_t n)
+{
+    isynth_err rc = buf_grow(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return ISYNTH_OK;
+}
+
+isynth_err buf_adds(buf *b, const char *s)
+{
+    return buf_add(b, s, strlen(s));
+}
+
+isynth_err buf_addc(buf *b, char c)
+{
+    return buf_add(b, &c, 1);
+}
+
+isynth_err buf_printf(buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return ISYNTH_ERR_INVALID;
+    isynth_err rc = buf_grow(b, (size_t)n);
+    if (rc)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return ISYNTH_OK;
+}
+
+char *buf_take(buf *b)
+{
+    char *p = b->p;
+    if (!p)
+        p = isynth_strndup("", 0);
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+isynth_err buf_add_json_str(buf *b, const char *s, size_t n)
+{
+    isynth_err rc = buf_addc(b, '"');
+    for (size_t i = 0; i < n && !rc; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': rc = buf_add(b, "\\\"", 2); break;
+        case '\\': rc = buf_add(b, "\\\\", 2); break;
+        case '\n': rc = buf_add(b, "\\n", 2); break;
+        case '\r': rc = buf_add(b, "\\r", 2); break;
+        case '\t': rc = buf_add(b, "\\t", 2); break;
+        default:
+            if (c < 0x20)
+                rc = buf_printf(b, "\\u%04x", c);
+            else
+                rc = buf_addc(b, (char)c);
+        }
+    }
+    return rc ? rc : buf_addc(b, '"');
+}
+
+size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+bool utf8_valid(const char *s, size_t n, size_t *bad_off)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        if (u[i] == 0) {
+            if (bad_off)
+                *bad_off = i;
+            return false;
+        }
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = utf8_seq_len(u + i, n - i);
+        if (!l) {
+            if (bad_off)
+                *bad_off = i;
+            return false;
+        }
+        i += l;
+    }
+    return true;
+}
+
+size_t utf8_decode(const char *s, size_t n, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    size_t l = utf8_seq_len(u, n);
+    if (l == 0) {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    uint32_t c = l == 1 ? u[0] : l == 2 ? (u[0] & 0x1Fu) : l == 3 ? (u[0] & 0x0Fu) : (u[0] & 0x07u);
+    for (size_t i = 1; i < l; i++)
+        c = (c << 6) | (u[i] & 0x3Fu);
+    *cp = c;
+    return l;
+}
+
+isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
+                             isynth_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    buf b;
+    buf_init(&b, max);
+    char chunk[65536];
+    isynth_err rc = ISYNTH_OK;
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        rc = buf_add(&b, chunk, n);
+        if (rc == ISYNTH_ERR_TOO_LARGE) {
+            isynth_error_set(err, rc, "%s: larger than the limit of %zu bytes", path, max);
+            goto fail;
+        }
+        if (rc) {
+            isynth_error_set(err, rc, "%s: out of memory", path);
+            goto fail;
+        }
+    }
+    if (ferror(f)) {
+        rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", path);
+        goto fail;
+    }
+    fclose(f);
+    *len = b.len;
+    *out = buf_take(&b);
+    if (!*out)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    return ISYNTH_OK;
+fail:
+    fclose(f);
+    buf_free(&b);
+    return rc;
+}
+
+isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err)
+{
+    a->f = NULL;
+    a->path = isynth_strdup(path);
+    buf t;
+    buf_init(&t, 0);
+    if (!a->path || buf_printf(&t, "%s.tmp.%ld", path, (long)getpid())) {
+        isynth_free(a->path);
+        buf_free(&t);
+        a->path = a->tmp = NULL;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    }
+    a->tmp = buf_take(&t);
+    a->f = a->tmp ? fopen(a->tmp, "wb") : NULL;
+    if (!a->f) {
+        isynth_err rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path,
+                                         a->tmp ? strerror(errno) : "out of memory");
+        isynth_free(a->tmp);
+        isynth_free(a->path);
+        a->tmp = a->path = NULL;
+        return rc;
+    }
+    return ISYNTH_OK;
+}
+
+isynth_err atomic_commit(atomic_file *a, isynth_error *err)
+{
+    isynth_err rc = ISYNTH_OK;
+    bool ok = fflush(a->f) == 0 && !ferror(a->f) && fsync(fileno(a->f)) == 0;
+    ok = (fclose(a->f) == 0) && ok;
+    a->f = NULL;
+    if (!ok || rename(a->tmp, a->path) != 0) {
+        rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", a->path,
+                              strerror(errno));
+        remove(a->tmp);
+    }
+    isynth_free(a->tmp);
+    isynth_free(a->path);
+    a->tmp = a->path = NULL;
+    return rc;
+}
+
+void atomic_abort(atomic_file *a)
+{
+    if (a->f)
+        fclose(a->f);
+    if (a->tmp)
+        remove(a->tmp);
+    isynth_free(a->tmp);
+    isynth_free(a->path);
+    a->f = NULL;
+    a->tmp = a->path = NULL;
+}
+
+/* SHA-256 (FIPS 180-4), compact. */
+typedef struct sha256_ctx {
+    uint32_t h[8];
+    uint64_t bits;
+    unsigned char blk[64];
+    size_t n;
+} sha256_ctx;
+
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(sha256_ctx *c, const unsigned char *p)
+{
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3], e = c->h[4], f = c->h[5],
+             g = c->h[6], h = c->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
+        h = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = cc;
+        cc = b;
+        b = a;
+        a = t1 + t2;
+    }
+    c->h[0] += a;
+    c->h[1] += b;
+    c->h[2] += cc;
+    c->h[3] += d;
+    c->h[4] += e;
+    c->h[5] += f;
+    c->h[6] += g;
+    c->h[7] += h;
+}
+
+static void sha256_init(sha256_ctx *c)
+{
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, h0, sizeof h0);
+    c->bits = 0;
+    c->n = 0;
+}
+
+static void sha256_update(sha256_ctx *c, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    c->bits += (uint64_t)len * 8;
+    while (len) {
+        size_t take = 64 - c->n < len ? 64 - c->n : len;
+        memcpy(c->blk + c->n, p, take);
+        c->n += take;
+        p += take;
+        len -= take;
+        if (c->n == 64) {
+            sha256_block(c, c->blk);
+            c->n = 0;
+        }
+    }
+}
+
+static void sha256_final(sha256_ctx *c, char out[65])
+{
+    uint64_t bits = c->bits;
+    unsigned char pad = 0x80;
+    sha256_update(c, &pad, 1);
+    unsigned char zero = 0;
+    while (c->n != 56)
+        sha256_update(c, &zero, 1);
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(c, len, 8);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 4; j++) {
+            unsigned char byte = (unsigned char)(c->h[i] >> (24 - 8 * j));
+            out[i * 8 + j * 2] = hex[byte >> 4];
+            out[i * 8 + j * 2 + 1] = hex[byte & 15];
+        }
+    out[64] = '\0';
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, data, len);
+    sha256_final(&c, out);
+}
+
+isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    sha256_ctx c;
+    sha256_init(&c);
+    unsigned char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sha256_update(&c, chunk, n);
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", path);
+    sha256_final(&c, out);
+    return ISYNTH_OK;
+}
+
+void utc_now(char out[21])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
