@@ -1,0 +1,396 @@
+/* SQLite run store. WAL mode with one writer (this process); every finished request is one
+ * transaction with its candidates, so a crash at any moment leaves a consistent file. The
+ * schema is created on open and versioned in meta('schema'). */
+#include "isynth/store.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SCHEMA_VERSION "1"
+
+struct isynth_store {
+    sqlite3 *db;
+    char *dir;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS seeds("
+    "  id INTEGER PRIMARY KEY, ext_id TEXT NOT NULL, instruction TEXT NOT NULL,"
+    "  input TEXT NOT NULL, output TEXT NOT NULL, eval_aspect TEXT NOT NULL,"
+    "  is_classification INTEGER NOT NULL, line INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS requests("
+    "  id INTEGER PRIMARY KEY, stage INTEGER NOT NULL, created_at TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK(status IN ('done','failed')), examples TEXT,"
+    "  parent INTEGER, prompt TEXT NOT NULL, response TEXT, error TEXT,"
+    "  truncated INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER, completion_tokens INTEGER,"
+    "  retries INTEGER NOT NULL DEFAULT 0, seconds REAL);"
+    "CREATE TABLE IF NOT EXISTS candidates("
+    "  id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL REFERENCES requests(id),"
+    "  idx INTEGER NOT NULL, instruction TEXT NOT NULL, input TEXT NOT NULL,"
+    "  output TEXT NOT NULL, dedup_key TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK(status IN ('accepted','rejected','pending')),"
+    "  reason TEXT, detail TEXT, nn_ref TEXT, nn_score REAL, created_at TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS candidates_accepted_key ON candidates(dedup_key)"
+    "  WHERE status = 'accepted';"
+    "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);";
+
+static isynth_err db_fail(isynth_store *st, isynth_error *err, const char *what)
+{
+    return isynth_error_set(err, ISYNTH_ERR_STORE, "%s/run.db: %s: %s", st->dir, what,
+                            sqlite3_errmsg(st->db));
+}
+
+static isynth_err exec(isynth_store *st, const char *sql, isynth_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        isynth_error_set(err, ISYNTH_ERR_STORE, "%s/run.db: %s", st->dir,
+                         msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        return ISYNTH_ERR_STORE;
+    }
+    return ISYNTH_OK;
+}
+
+isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *err)
+{
+    *out = NULL;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create directory: %s", dir,
+                                strerror(errno));
+    isynth_store *st = isynth_calloc(1, sizeof *st);
+    buf path;
+    buf_init(&path, 0);
+    if (!st || !(st->dir = isynth_strdup(dir)) || buf_printf(&path, "%s/run.db", dir)) {
+        buf_free(&path);
+        isynth_store_close(st);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    isynth_err rc = ISYNTH_OK;
+    if (sqlite3_open_v2(path.p, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rc = isynth_error_set(err, ISYNTH_ERR_STORE, "%s: cannot open: %s", path.p,
+                              st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if ((rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                       "PRAGMA foreign_keys=ON;", err)))
+        goto fail;
+    if ((rc = exec(st, "BEGIN IMMEDIATE;", err)))
+        goto fail;
+    if ((rc = exec(st, schema, err)) ||
+        (rc = exec(st, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION
+                       "');", err))) {
+        exec(st, "ROLLBACK;", NULL);
+        goto fail;
+    }
+    if ((rc = exec(st, "COMMIT;", err)))
+        goto fail;
+    char *ver = NULL;
+    if ((rc = isynth_store_meta_get(st, "schema", &ver, err)))
+        goto fail;
+    if (!ver || strcmp(ver, SCHEMA_VERSION) != 0) {
+        rc = isynth_error_set(err, ISYNTH_ERR_STORE, "%s: schema version %s, this isynth reads %s",
+                              path.p, ver ? ver : "(none)", SCHEMA_VERSION);
+        isynth_free(ver);
+        goto fail;
+    }
+    isynth_free(ver);
+    buf_free(&path);
+    *out = st;
+    return ISYNTH_OK;
+fail:
+    buf_free(&path);
+    isynth_store_close(st);
+    return rc;
+}
+
+void isynth_store_close(isynth_store *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        sqlite3_close_v2(st->db);
+    isynth_free(st->dir);
+    isynth_free(st);
+}
+
+struct sqlite3 *isynth_store_db(isynth_store *st)
+{
+    return st->db;
+}
+
+const char *isynth_store_dir(isynth_store *st)
+{
+    return st->dir;
+}
+
+isynth_err isynth_store_begin(isynth_store *st, isynth_error *err)
+{
+    return exec(st, "BEGIN IMMEDIATE;", err);
+}
+
+isynth_err isynth_store_commit(isynth_store *st, isynth_error *err)
+{
+    return exec(st, "COMMIT;", err);
+}
+
+void isynth_store_rollback(isynth_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        exec(st, "ROLLBACK;", NULL);
+}
+
+static isynth_err prepare(isynth_store *st, const char *sql, sqlite3_stmt **s, isynth_error *err)
+{
+    if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
+        return db_fail(st, err, "prepare");
+    return ISYNTH_OK;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static isynth_err step_done(isynth_store *st, sqlite3_stmt *s, isynth_error *err,
+                            const char *what)
+{
+    int r = sqlite3_step(s);
+    isynth_err rc = r == SQLITE_DONE ? ISYNTH_OK : db_fail(st, err, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_meta_get(isynth_store *st, const char *key, char **val,
+                                 isynth_error *err)
+{
+    *val = NULL;
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT value FROM meta WHERE key = ?", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, key);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        *val = isynth_strdup(v ? v : "");
+        if (!*val)
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    } else if (r != SQLITE_DONE) {
+        rc = db_fail(st, err, "read meta");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_meta_set(isynth_store *st, const char *key, const char *val,
+                                 isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "INSERT INTO meta(key, value) VALUES(?, ?) "
+                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                            &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, key);
+    bind_text(s, 2, val);
+    return step_done(st, s, err, "write meta");
+}
+
+isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds,
+                                  isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT count(*) FROM seeds", &s, err);
+    if (rc)
+        return rc;
+    long have = sqlite3_step(s) == SQLITE_ROW ? (long)sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    if (have < 0)
+        return db_fail(st, err, "count seeds");
+    if (have > 0)
+        return ISYNTH_OK;
+    if ((rc = isynth_store_begin(st, err)))
+        return rc;
+    if ((rc = prepare(st, "INSERT INTO seeds(id, ext_id, instruction, input, output, "
+                          "eval_aspect, is_classification, line) VALUES(?,?,?,?,?,?,?,?)",
+                      &s, err))) {
+        isynth_store_rollback(st);
+        return rc;
+    }
+    for (size_t i = 0; i < seeds->n && !rc; i++) {
+        const isynth_task *t = &seeds->tasks[i];
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)i + 1);
+        bind_text(s, 2, t->id);
+        bind_text(s, 3, t->instruction);
+        bind_text(s, 4, t->input);
+        bind_text(s, 5, t->output);
+        bind_text(s, 6, t->eval_aspect);
+        sqlite3_bind_int(s, 7, t->is_classification);
+        sqlite3_bind_int64(s, 8, t->line);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_fail(st, err, "insert seed");
+    }
+    sqlite3_finalize(s);
+    if (rc) {
+        isynth_store_rollback(st);
+        return rc;
+    }
+    return isynth_store_commit(st, err);
+}
+
+isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *r, long long *id,
+                                    isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "INSERT INTO requests(stage, created_at, status, examples, parent, "
+                            "prompt, response, error, truncated, prompt_tokens, "
+                            "completion_tokens, retries, seconds) "
+                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            &s, err);
+    if (rc)
+        return rc;
+    char now[21];
+    utc_now(now);
+    sqlite3_bind_int(s, 1, r->stage);
+    bind_text(s, 2, now);
+    bind_text(s, 3, r->status);
+    bind_text(s, 4, r->examples);
+    if (r->parent)
+        sqlite3_bind_int64(s, 5, r->parent);
+    else
+        sqlite3_bind_null(s, 5);
+    bind_text(s, 6, r->prompt ? r->prompt : "");
+    if (r->response)
+        sqlite3_bind_text(s, 7, r->response, (int)r->response_len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 7);
+    bind_text(s, 8, r->error);
+    sqlite3_bind_int(s, 9, r->truncated);
+    sqlite3_bind_int64(s, 10, r->prompt_tokens);
+    sqlite3_bind_int64(s, 11, r->completion_tokens);
+    sqlite3_bind_int(s, 12, r->retries);
+    sqlite3_bind_double(s, 13, r->seconds);
+    rc = step_done(st, s, err, "insert request");
+    if (!rc && id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_rec *c,
+                                      long long *id, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "INSERT INTO candidates(request_id, idx, instruction, input, output, "
+                            "dedup_key, status, reason, detail, nn_ref, nn_score, created_at) "
+                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                            &s, err);
+    if (rc)
+        return rc;
+    char now[21];
+    utc_now(now);
+    sqlite3_bind_int64(s, 1, c->request_id);
+    sqlite3_bind_int(s, 2, c->idx);
+    bind_text(s, 3, c->instruction);
+    bind_text(s, 4, c->input ? c->input : "");
+    bind_text(s, 5, c->output ? c->output : "");
+    bind_text(s, 6, c->dedup_key);
+    bind_text(s, 7, c->status);
+    bind_text(s, 8, c->reason);
+    bind_text(s, 9, c->detail);
+    bind_text(s, 10, c->nn_ref);
+    if (c->nn_score >= 0)
+        sqlite3_bind_double(s, 11, c->nn_score);
+    else
+        sqlite3_bind_null(s, 11);
+    bind_text(s, 12, now);
+    rc = step_done(st, s, err, "insert candidate");
+    if (!rc && id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
+                                         const char *status, const char *reason,
+                                         isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "UPDATE candidates SET output = ?, status = ?, reason = ? "
+                                "WHERE id = ? AND status = 'pending'",
+                            &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, output ? output : "");
+    bind_text(s, 2, status);
+    bind_text(s, 3, reason);
+    sqlite3_bind_int64(s, 4, id);
+    return step_done(st, s, err, "update candidate");
+}
+
+static isynth_err count_where(isynth_store *st, const char *table, const char *status, long *n,
+                              isynth_error *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s", table,
+             status ? " WHERE status = ?" : "");
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, sql, &s, err);
+    if (rc)
+        return rc;
+    if (status)
+        bind_text(s, 1, status);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        *n = (long)sqlite3_column_int64(s, 0);
+    else
+        rc = db_fail(st, err, "count");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isynth_error *err)
+{
+    return count_where(st, "candidates", status, n, err);
+}
+
+isynth_err isynth_store_count_requests(isynth_store *st, const char *status, long *n,
+                                       isynth_error *err)
+{
+    return count_where(st, "requests", status, n, err);
+}
+
+isynth_err isynth_store_each_candidate(isynth_store *st, const char *status,
+                                       isynth_candidate_fn fn, void *user, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT id, instruction, input, output, dedup_key FROM candidates "
+                                "WHERE status = ? ORDER BY id",
+                            &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, status);
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+               (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+               (const char *)sqlite3_column_text(s, 4))) {
+            rc = ISYNTH_ERR_CANCELLED;
+            break;
+        }
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
+}
