@@ -23,6 +23,8 @@ void buf_reset(buf *b);
 /* Appends n bytes; ISYNTH_ERR_TOO_LARGE past max, ISYNTH_ERR_NOMEM on allocation failure. */
 isynth_err buf_add(buf *b, const void *p, size_t n);
 isynth_err buf_adds(buf *b, const char *s);
+/* Makes room for at least n more bytes (plus the NUL) without changing the contents. */
+isynth_err buf_reserve(buf *b, size_t n);
 isynth_err buf_addc(buf *b, char c);
 isynth_err buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Gives the buffer's bytes to the caller (free with isynth_free); the buffer is emptied.

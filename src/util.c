@@ -50,6 +50,11 @@ static isynth_err buf_grow(buf *b, size_t extra)
     return ISYNTH_OK;
 }
 
+isynth_err buf_reserve(buf *b, size_t n)
+{
+    return buf_grow(b, n);
+}
+
 isynth_err buf_add(buf *b, const void *p, size_t n)
 {
     isynth_err rc = buf_grow(b, n);

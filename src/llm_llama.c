@@ -1,0 +1,506 @@
+/* Embedded llama.cpp backend with continuous batching: up to `parallel` sequences share one
+ * llama_batch per decode; a slot that finishes takes the next request at once. The shared
+ * head of every Self-Instruct prompt (system message and instructions) is decoded once into
+ * a prefix sequence and copied into each slot's KV cache instead of being decoded again. */
+#include "isynth/backend.h"
+#include "internal.h"
+
+#include <llama.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum slot_state { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN, SLOT_FAILED };
+
+typedef struct slot {
+    enum slot_state state;
+    uint64_t id;
+    llama_token *prompt;
+    int n_prompt;
+    int n_fed;      /* prompt tokens in the KV cache */
+    int n_gen;
+    int max_tokens;
+    int i_batch;    /* index of this slot's logits in the last batch, or -1 */
+    llama_token next;
+    struct llama_sampler *smpl;
+    buf out;
+    double t0;
+    const char *fail_msg;
+    char fail_buf[256];
+} slot;
+
+typedef struct llama_impl {
+    struct llama_model *model;
+    struct llama_context *ctx;
+    const struct llama_vocab *vocab;
+    struct llama_batch batch;
+    int n_batch;
+    int parallel;
+    int n_ctx_seq;
+    slot *slots;
+    bool reuse_prefix;
+    llama_seq_id prefix_seq;
+    llama_token *prefix;  /* tokens held by prefix_seq */
+    int n_prefix;
+    char *path;
+    char name[256];
+    char license[128];
+    bool has_template;
+    const char *tmpl;
+    isynth_backend_stats stats;
+    double busy_since;
+    long reused_tokens;
+} llama_impl;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void quiet_log(enum ggml_log_level level, const char *text, void *user)
+{
+    (void)level;
+    (void)text;
+    (void)user;
+}
+
+isynth_llama_params isynth_llama_params_default(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return (isynth_llama_params){
+        .model_path = NULL,
+        .parallel = 4,
+        .n_ctx_per_seq = 2048,
+        .n_threads = cpus > 0 ? (int)cpus : 2,
+        .n_batch = 512,
+        .reuse_prefix = true,
+        .quiet = true,
+    };
+}
+
+static size_t l_in_flight(void *p)
+{
+    llama_impl *m = p;
+    size_t n = 0;
+    for (int i = 0; i < m->parallel; i++)
+        n += m->slots[i].state != SLOT_IDLE;
+    return n;
+}
+
+static size_t l_capacity(void *p)
+{
+    llama_impl *m = p;
+    return (size_t)m->parallel - l_in_flight(p);
+}
+
+static void slot_reset(llama_impl *m, slot *s)
+{
+    if (s->state != SLOT_IDLE)
+        llama_memory_seq_rm(llama_get_memory(m->ctx), (llama_seq_id)(s - m->slots), -1, -1);
+    isynth_free(s->prompt);
+    s->prompt = NULL;
+    if (s->smpl)
+        llama_sampler_free(s->smpl);
+    s->smpl = NULL;
+    buf_reset(&s->out);
+    s->state = SLOT_IDLE;
+    s->i_batch = -1;
+}
+
+static isynth_err render_prompt(llama_impl *m, const isynth_gen_req *req, buf *text,
+                                isynth_error *err)
+{
+    if (!req->chat)
+        return buf_adds(text, req->prompt ? req->prompt : "")
+                   ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
+                   : ISYNTH_OK;
+    if (!m->tmpl)
+        return isynth_error_set(err, ISYNTH_ERR_MODEL,
+                                "%s: the model has no chat template; use --prompt-format "
+                                "completion",
+                                m->path);
+    struct llama_chat_message *msgs = isynth_calloc(req->n_msgs, sizeof *msgs);
+    if (!msgs)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    size_t total = 0;
+    for (size_t i = 0; i < req->n_msgs; i++) {
+        msgs[i].role = req->msgs[i].role;
+        msgs[i].content = req->msgs[i].content;
+        total += strlen(req->msgs[i].content);
+    }
+    isynth_err rc = ISYNTH_OK;
+    int32_t cap = (int32_t)(2 * total + 1024);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        buf_reset(text);
+        if (buf_reserve(text, (size_t)cap)) {
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int32_t n = llama_chat_apply_template(m->tmpl, msgs, req->n_msgs, true, text->p, cap);
+        if (n < 0) {
+            rc = isynth_error_set(err, ISYNTH_ERR_MODEL,
+                                  "%s: llama.cpp does not support this model's chat template; "
+                                  "use --prompt-format completion",
+                                  m->path);
+            break;
+        }
+        if (n <= cap) {
+            text->len = (size_t)n;
+            text->p[n] = '\0';
+            rc = ISYNTH_OK;
+            break;
+        }
+        cap = n;
+    }
+    isynth_free(msgs);
+    return rc;
+}
+
+static isynth_err tokenize(llama_impl *m, const char *text, size_t len, bool chat,
+                           llama_token **out, int *n, isynth_error *err)
+{
+    int cap = (int)len + 16;
+    llama_token *t = isynth_malloc((size_t)cap * sizeof *t);
+    if (!t)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    int r = llama_tokenize(m->vocab, text, (int32_t)len, t, cap, true, chat);
+    if (r < 0) {
+        isynth_free(t);
+        return isynth_error_set(err, ISYNTH_ERR_MODEL, "tokenization failed");
+    }
+    *out = t;
+    *n = r;
+    return ISYNTH_OK;
+}
+
+static struct llama_sampler *make_sampler(const isynth_gen_req *req)
+{
+    struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
+    sp.no_perf = true;
+    struct llama_sampler *c = llama_sampler_chain_init(sp);
+    if (!c)
+        return NULL;
+    if (req->temperature <= 0) {
+        llama_sampler_chain_add(c, llama_sampler_init_greedy());
+        return c;
+    }
+    llama_sampler_chain_add(c, llama_sampler_init_top_k(40));
+    llama_sampler_chain_add(c, llama_sampler_init_top_p(req->top_p > 0 ? req->top_p : 1.0f, 1));
+    llama_sampler_chain_add(c, llama_sampler_init_temp(req->temperature));
+    llama_sampler_chain_add(c, llama_sampler_init_dist((uint32_t)(req->seed ^ (req->seed >> 32))));
+    return c;
+}
+
+/* Reuses the cached prompt head for slot s: returns how many prompt tokens are already in its
+ * KV cache after the copy. */
+static int reuse_prefix(llama_impl *m, slot *s)
+{
+    if (!m->reuse_prefix || m->n_prefix == 0)
+        return 0;
+    int l = 0;
+    while (l < m->n_prefix && l < s->n_prompt - 1 && m->prefix[l] == s->prompt[l])
+        l++;
+    llama_memory_t mem = llama_get_memory(m->ctx);
+    if (l < m->n_prefix) {
+        /* keep only the part all prompts share */
+        if (!llama_memory_seq_rm(mem, m->prefix_seq, l, -1)) {
+            llama_memory_seq_rm(mem, m->prefix_seq, -1, -1);
+            m->n_prefix = 0;
+            return 0;
+        }
+        m->n_prefix = l;
+    }
+    if (l < 16)
+        return 0;
+    llama_memory_seq_cp(mem, m->prefix_seq, (llama_seq_id)(s - m->slots), 0, l);
+    m->reused_tokens += l;
+    return l;
+}
+
+static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err)
+{
+    llama_impl *m = p;
+    slot *s = NULL;
+    for (int i = 0; i < m->parallel && !s; i++)
+        if (m->slots[i].state == SLOT_IDLE)
+            s = &m->slots[i];
+    if (!s)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "no free slot: submit past capacity");
+    buf text;
+    buf_init(&text, 0);
+    isynth_err rc = render_prompt(m, req, &text, err);
+    if (!rc)
+        rc = tokenize(m, text.p ? text.p : "", text.len, req->chat, &s->prompt, &s->n_prompt,
+                      err);
+    buf_free(&text);
+    if (rc)
+        return rc;
+    if (l_in_flight(m) == 0)
+        m->busy_since = now_s();
+    s->id = req->id;
+    s->t0 = now_s();
+    s->n_gen = 0;
+    s->max_tokens = req->max_tokens > 0 ? req->max_tokens : 512;
+    s->i_batch = -1;
+    s->fail_msg = NULL;
+    m->stats.requests++;
+    if (s->n_prompt + s->max_tokens > m->n_ctx_seq) {
+        snprintf(s->fail_buf, sizeof s->fail_buf,
+                 "prompt of %d tokens plus %d to generate exceeds the context of %d per "
+                 "sequence",
+                 s->n_prompt, s->max_tokens, m->n_ctx_seq);
+        s->fail_msg = s->fail_buf;
+        s->state = SLOT_FAILED;
+        return ISYNTH_OK;
+    }
+    s->smpl = make_sampler(req);
+    if (!s->smpl) {
+        isynth_free(s->prompt);
+        s->prompt = NULL;
+        m->stats.requests--;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    s->n_fed = reuse_prefix(m, s);
+    s->state = SLOT_PROMPT;
+    return ISYNTH_OK;
+}
+
+static void batch_add(struct llama_batch *b, llama_token t, llama_pos pos, llama_seq_id seq,
+                      bool logits)
+{
+    int i = b->n_tokens++;
+    b->token[i] = t;
+    b->pos[i] = pos;
+    b->n_seq_id[i] = 1;
+    b->seq_id[i][0] = seq;
+    b->logits[i] = logits;
+}
+
+static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, bool truncated,
+                   isynth_gen_cb cb, void *user)
+{
+    isynth_gen_result r = {
+        .id = s->id,
+        .status = status,
+        .text = s->out.p ? s->out.p : "",
+        .len = s->out.len,
+        .error = msg,
+        .truncated = truncated,
+        .prompt_tokens = s->n_prompt,
+        .completion_tokens = s->n_gen,
+        .seconds = now_s() - s->t0,
+    };
+    m->stats.prompt_tokens += s->n_prompt;
+    m->stats.completion_tokens += s->n_gen;
+    if (status)
+        m->stats.failures++;
+    slot_reset(m, s);
+    if (l_in_flight(m) == 0)
+        m->stats.busy_seconds += now_s() - m->busy_since;
+    cb(user, &r);
+}
+
+static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
+{
+    llama_impl *m = p;
+    struct llama_batch *b = &m->batch;
+    b->n_tokens = 0;
+    for (int i = 0; i < m->parallel; i++) {
+        slot *s = &m->slots[i];
+        s->i_batch = -1;
+        if (s->state == SLOT_FAILED) {
+            finish(m, s, ISYNTH_ERR_BACKEND, s->fail_msg, false, cb, user);
+        } else if (s->state == SLOT_GEN) {
+            s->i_batch = b->n_tokens;
+            batch_add(b, s->next, s->n_prompt + s->n_gen - 1, i, true);
+        }
+    }
+    for (int i = 0; i < m->parallel && b->n_tokens < m->n_batch; i++) {
+        slot *s = &m->slots[i];
+        if (s->state != SLOT_PROMPT)
+            continue;
+        while (s->n_fed < s->n_prompt && b->n_tokens < m->n_batch) {
+            bool last = s->n_fed == s->n_prompt - 1;
+            if (last)
+                s->i_batch = b->n_tokens;
+            batch_add(b, s->prompt[s->n_fed], s->n_fed, i, last);
+            s->n_fed++;
+        }
+    }
+    if (b->n_tokens == 0)
+        return ISYNTH_OK;
+    int32_t r = llama_decode(m->ctx, *b);
+    if (r != 0)
+        return isynth_error_set(err, ISYNTH_ERR_BACKEND, "llama_decode failed (%d)%s", (int)r,
+                                r == 1 ? ": KV cache full" : "");
+    for (int i = 0; i < m->parallel; i++) {
+        slot *s = &m->slots[i];
+        if (s->i_batch < 0)
+            continue;
+        if (s->state == SLOT_PROMPT) {
+            s->state = SLOT_GEN;
+            if (m->reuse_prefix && m->n_prefix == 0) {
+                /* the first prompt seeds the prefix cache; later prompts trim it */
+                llama_token *copy = isynth_malloc((size_t)s->n_prompt * sizeof *copy);
+                if (copy) {
+                    memcpy(copy, s->prompt, (size_t)s->n_prompt * sizeof *copy);
+                    isynth_free(m->prefix);
+                    m->prefix = copy;
+                    m->n_prefix = s->n_prompt - 1;
+                    llama_memory_seq_cp(llama_get_memory(m->ctx), i, m->prefix_seq, 0,
+                                        m->n_prefix);
+                }
+            }
+        }
+        llama_token t = llama_sampler_sample(s->smpl, m->ctx, s->i_batch);
+        if (llama_vocab_is_eog(m->vocab, t)) {
+            finish(m, s, ISYNTH_OK, NULL, false, cb, user);
+            continue;
+        }
+        char piece[256];
+        int n = llama_token_to_piece(m->vocab, t, piece, sizeof piece, 0, false);
+        s->n_gen++;
+        if (n > 0 && buf_add(&s->out, piece, (size_t)n)) {
+            finish(m, s, ISYNTH_ERR_NOMEM, "out of memory", false, cb, user);
+            continue;
+        }
+        if (s->n_gen >= s->max_tokens) {
+            finish(m, s, ISYNTH_OK, NULL, true, cb, user);
+            continue;
+        }
+        s->next = t;
+    }
+    return ISYNTH_OK;
+}
+
+static void l_info(void *p, isynth_backend_info *out)
+{
+    llama_impl *m = p;
+    out->kind = "llama";
+    out->model = m->path;
+    out->model_name = m->name;
+    out->license = m->license;
+    out->has_chat_template = m->has_template;
+    out->parallel = m->parallel;
+}
+
+static void l_stats(void *p, isynth_backend_stats *out)
+{
+    llama_impl *m = p;
+    *out = m->stats;
+    if (l_in_flight(m))
+        out->busy_seconds += now_s() - m->busy_since;
+}
+
+static void l_free(void *p)
+{
+    llama_impl *m = p;
+    if (!m)
+        return;
+    for (int i = 0; m->slots && i < m->parallel; i++) {
+        slot_reset(m, &m->slots[i]);
+        buf_free(&m->slots[i].out);
+    }
+    isynth_free(m->slots);
+    isynth_free(m->prefix);
+    if (m->batch.token)
+        llama_batch_free(m->batch);
+    if (m->ctx)
+        llama_free(m->ctx);
+    if (m->model)
+        llama_model_free(m->model);
+    isynth_free(m->path);
+    isynth_free(m);
+}
+
+static const isynth_backend_ops llama_ops = {
+    .capacity = l_capacity,
+    .in_flight = l_in_flight,
+    .submit = l_submit,
+    .step = l_step,
+    .info = l_info,
+    .stats = l_stats,
+    .free = l_free,
+};
+
+isynth_err isynth_llama_backend_new(const isynth_llama_params *p, isynth_backend **out,
+                                    isynth_error *err)
+{
+    *out = NULL;
+    if (!p->model_path)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "no model path given");
+    if (p->parallel < 1 || p->parallel > 256)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "parallel must be 1..256, not %d",
+                                p->parallel);
+    if (access(p->model_path, R_OK) != 0)
+        return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot read the model file",
+                                p->model_path);
+    if (p->quiet)
+        llama_log_set(quiet_log, NULL);
+    llama_backend_init();
+
+    isynth_err rc = ISYNTH_OK;
+    llama_impl *m = isynth_calloc(1, sizeof *m);
+    if (!m || !(m->path = isynth_strdup(p->model_path)) ||
+        !(m->slots = isynth_calloc((size_t)p->parallel, sizeof *m->slots))) {
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    m->parallel = p->parallel;
+    m->n_ctx_seq = p->n_ctx_per_seq > 0 ? p->n_ctx_per_seq : 2048;
+    m->n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    m->reuse_prefix = p->reuse_prefix;
+    m->prefix_seq = p->parallel;
+    for (int i = 0; i < m->parallel; i++) {
+        buf_init(&m->slots[i].out, 1 << 20);
+        m->slots[i].i_batch = -1;
+    }
+
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    m->model = llama_model_load_from_file(p->model_path, mp);
+    if (!m->model) {
+        rc = isynth_error_set(err, ISYNTH_ERR_MODEL, "%s: not a loadable GGUF model",
+                              p->model_path);
+        goto fail;
+    }
+    m->vocab = llama_model_get_vocab(m->model);
+    if (llama_model_meta_val_str(m->model, "general.name", m->name, sizeof m->name) < 0)
+        m->name[0] = '\0';
+    if (llama_model_meta_val_str(m->model, "general.license", m->license, sizeof m->license) < 0)
+        m->license[0] = '\0';
+    m->tmpl = llama_model_chat_template(m->model, NULL);
+    m->has_template = m->tmpl != NULL;
+
+    struct llama_context_params cp = llama_context_default_params();
+    int n_seq = m->parallel + (m->reuse_prefix ? 1 : 0);
+    cp.n_ctx = (uint32_t)(m->n_ctx_seq * n_seq);
+    cp.n_batch = (uint32_t)m->n_batch;
+    cp.n_ubatch = (uint32_t)m->n_batch;
+    cp.n_seq_max = (uint32_t)n_seq;
+    cp.n_threads = p->n_threads;
+    cp.n_threads_batch = p->n_threads;
+    cp.no_perf = true;
+    cp.kv_unified = true;
+    m->ctx = llama_init_from_model(m->model, cp);
+    if (!m->ctx) {
+        rc = isynth_error_set(err, ISYNTH_ERR_MODEL, "%s: cannot create a context of %u tokens",
+                              p->model_path, cp.n_ctx);
+        goto fail;
+    }
+    m->batch = llama_batch_init(m->n_batch, 0, 1);
+    if (!m->batch.token) {
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = isynth_backend_wrap(&llama_ops, m, out))) {
+        isynth_error_set(err, rc, "out of memory");
+        goto fail;
+    }
+    return ISYNTH_OK;
+fail:
+    l_free(m);
+    return rc;
+}
