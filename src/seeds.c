@@ -1,0 +1,982 @@
+/* Seed loading: a JSONL, JSON-array or CSV file becomes a seed set.
+ *
+ * The one idea: every record, whatever its shape, is first reduced to a `raw` record of
+ * borrowed pointer+length fields (instruction, input, output, id, eval_aspect) each carrying
+ * the name it had in the file; add_task() then validates that record in one place (required,
+ * non-blank, length limit, task limit) and copies it into the set. Errors therefore always name
+ * the file, the 1-based line where the record starts and the field as the user wrote it. The
+ * shape (ELYZA, Self-Instruct, Alpaca, messages, mapped) is decided once, from the first
+ * record's keys or from the CSV header. Bytes are validated before anything trusts them:
+ * UTF-8 and NUL over the whole JSON text, per field for CSV so the column can be named. */
+#include "isynth/seeds.h"
+
+#include "internal.h"
+
+#include <csv.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { F_INSTRUCTION, F_INPUT, F_OUTPUT, F_ID, F_EVAL, NFIELDS };
+static const char *const field_names[NFIELDS] = {"instruction", "input", "output", "id",
+                                                 "eval_aspect"};
+
+typedef enum shape { SH_NONE, SH_ELYZA, SH_SELF_INSTRUCT, SH_ALPACA, SH_MESSAGES, SH_MAPPED } shape;
+static const char *const shape_names[] = {"",       "elyza",    "self-instruct",
+                                          "alpaca", "messages", "mapped"};
+
+#define LABEL_MAX 80
+
+/* One record before validation: borrowed bytes (s == NULL when absent) and, per field, the
+ * name it has in the file, for messages. */
+typedef struct raw {
+    const char *s[NFIELDS];
+    size_t n[NFIELDS];
+    char name[NFIELDS][LABEL_MAX];
+    char idnum[32]; /* an integer id, printed */
+    bool is_classification;
+    long line;
+} raw;
+
+typedef struct loader {
+    const char *path;
+    isynth_seeds_params prm;
+    isynth_error *err;
+    isynth_seedset *set;
+    size_t cap;
+    shape shape;
+    char *mapbuf;
+    const char *map[NFIELDS]; /* source column for a field when the caller mapped it */
+    size_t ja, en;            /* letters counted over instructions */
+} loader;
+
+static isynth_err fail(loader *ld, isynth_err code, long line, const char *field, const char *fmt,
+                       ...) __attribute__((format(printf, 5, 6)));
+
+static isynth_err fail(loader *ld, isynth_err code, long line, const char *field, const char *fmt,
+                       ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (line > 0 && field)
+        return isynth_error_set(ld->err, code, "%s:%ld: field '%s': %s", ld->path, line, field,
+                                msg);
+    if (line > 0) return isynth_error_set(ld->err, code, "%s:%ld: %s", ld->path, line, msg);
+    return isynth_error_set(ld->err, code, "%s: %s", ld->path, msg);
+}
+
+static isynth_err nomem(loader *ld)
+{
+    return fail(ld, ISYNTH_ERR_NOMEM, 0, NULL, "out of memory");
+}
+
+/* Copies a name into a label, cutting at a UTF-8 boundary so messages stay valid UTF-8. */
+static void set_label(char dst[LABEL_MAX], const char *src, size_t n)
+{
+    if (n >= LABEL_MAX) {
+        n = LABEL_MAX - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static bool ascii_ieq(const char *a, size_t an, const char *b)
+{
+    size_t bn = strlen(b);
+    if (an != bn) return false;
+    for (size_t i = 0; i < an; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
+        if (x != y) return false;
+    }
+    return true;
+}
+
+static bool is_space_byte(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* True when s holds only ASCII white space and U+3000 IDEOGRAPHIC SPACE. */
+static bool is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (is_space_byte(s[i])) continue;
+        if (n - i >= 3 && memcmp(s + i, "\xE3\x80\x80", 3) == 0) {
+            i += 2;
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
+/* ---- language ---------------------------------------------------------------------------- */
+
+static bool is_japanese(uint32_t c)
+{
+    return (c >= 0x3040 && c <= 0x30FF) || /* hiragana, katakana */
+           (c >= 0x31F0 && c <= 0x31FF) || /* katakana phonetic extensions */
+           (c >= 0x3400 && c <= 0x4DBF) || /* CJK extension A */
+           (c >= 0x4E00 && c <= 0x9FFF) || /* CJK unified ideographs */
+           (c >= 0xF900 && c <= 0xFAFF) || /* CJK compatibility ideographs */
+           (c >= 0xFF66 && c <= 0xFF9F) || /* halfwidth katakana */
+           (c >= 0x20000 && c <= 0x2FA1F); /* CJK extensions B.. and supplement */
+}
+
+static void count_letters(const char *s, size_t n, size_t *ja, size_t *en)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t l = utf8_decode(s + i, n - i, &cp);
+        if (!l) break;
+        i += l;
+        if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
+            (*en)++;
+        else if (is_japanese(cp))
+            (*ja)++;
+    }
+}
+
+static isynth_lang lang_of(size_t ja, size_t en)
+{
+    return ja > 0 && ja * 10 >= (ja + en) * 3 ? ISYNTH_LANG_JA : ISYNTH_LANG_EN;
+}
+
+isynth_lang isynth_detect_lang(const char *const *texts, size_t n)
+{
+    size_t ja = 0, en = 0;
+    for (size_t i = 0; texts && i < n; i++)
+        if (texts[i]) count_letters(texts[i], strlen(texts[i]), &ja, &en);
+    return lang_of(ja, en);
+}
+
+/* ---- the seed set ------------------------------------------------------------------------ */
+
+isynth_seeds_params isynth_seeds_params_default(void)
+{
+    isynth_seeds_params p = {
+        .format = ISYNTH_SEEDS_AUTO,
+        .map = NULL,
+        .max_file_bytes = (size_t)64 << 20,
+        .max_field_bytes = (size_t)256 << 10,
+        .max_tasks = 100000,
+    };
+    return p;
+}
+
+void isynth_seeds_free(isynth_seedset *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->n; i++)
+        isynth_task_clear(&s->tasks[i]);
+    isynth_free(s->tasks);
+    isynth_free(s->path);
+    isynth_free(s);
+}
+
+static void raw_init(raw *r, long line)
+{
+    memset(r, 0, sizeof *r);
+    r->line = line;
+    for (int f = 0; f < NFIELDS; f++)
+        set_label(r->name[f], field_names[f], strlen(field_names[f]));
+}
+
+static char *dup_field(const raw *r, int f)
+{
+    return r->s[f] ? isynth_strndup(r->s[f], r->n[f]) : isynth_strndup("", 0);
+}
+
+/* Validates one record and appends it to the set as an owned task. */
+static isynth_err add_task(loader *ld, const raw *r)
+{
+    static const int required[] = {F_INSTRUCTION, F_OUTPUT};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        int f = required[i];
+        if (!r->s[f])
+            return fail(ld, ISYNTH_ERR_PARSE, r->line, r->name[f], "missing (%s is required)",
+                        field_names[f]);
+        if (is_blank(r->s[f], r->n[f]))
+            return fail(ld, ISYNTH_ERR_PARSE, r->line, r->name[f], "empty (%s is required)",
+                        field_names[f]);
+    }
+    for (int f = 0; f < NFIELDS; f++)
+        if (r->s[f] && r->n[f] > ld->prm.max_field_bytes)
+            return fail(ld, ISYNTH_ERR_TOO_LARGE, r->line, r->name[f],
+                        "%zu bytes, longer than the limit of %zu bytes", r->n[f],
+                        ld->prm.max_field_bytes);
+    if (r->s[F_ID] && is_blank(r->s[F_ID], r->n[F_ID]))
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, r->name[F_ID], "empty id");
+    isynth_seedset *set = ld->set;
+    if (set->n >= ld->prm.max_tasks)
+        return fail(ld, ISYNTH_ERR_TOO_LARGE, r->line, NULL, "more than %zu tasks (max_tasks)",
+                    ld->prm.max_tasks);
+    if (set->n == ld->cap) {
+        size_t cap = ld->cap ? ld->cap * 2 : 32;
+        isynth_task *t = isynth_realloc(set->tasks, cap * sizeof *t);
+        if (!t) return nomem(ld);
+        set->tasks = t;
+        ld->cap = cap;
+    }
+    isynth_task *t = &set->tasks[set->n];
+    memset(t, 0, sizeof *t);
+    t->instruction = dup_field(r, F_INSTRUCTION);
+    t->input = dup_field(r, F_INPUT);
+    t->output = dup_field(r, F_OUTPUT);
+    t->eval_aspect = dup_field(r, F_EVAL);
+    if (r->s[F_ID]) {
+        t->id = dup_field(r, F_ID);
+    } else {
+        buf b;
+        buf_init(&b, 64);
+        t->id = buf_printf(&b, "seed-%ld", r->line) ? NULL : buf_take(&b);
+        buf_free(&b);
+    }
+    if (!t->instruction || !t->input || !t->output || !t->eval_aspect || !t->id) {
+        isynth_task_clear(t);
+        return nomem(ld);
+    }
+    t->is_classification = r->is_classification;
+    t->line = r->line;
+    set->n++;
+    count_letters(r->s[F_INSTRUCTION], r->n[F_INSTRUCTION], &ld->ja, &ld->en);
+    return ISYNTH_OK;
+}
+
+static int cmp_task_id(const void *a, const void *b)
+{
+    const isynth_task *x = *(const isynth_task *const *)a, *y = *(const isynth_task *const *)b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Ids name seeds in the run store and the exports, so they must be unique. */
+static isynth_err check_unique_ids(loader *ld)
+{
+    isynth_seedset *set = ld->set;
+    if (set->n < 2) return ISYNTH_OK;
+    const isynth_task **v = isynth_malloc(set->n * sizeof *v);
+    if (!v) return nomem(ld);
+    for (size_t i = 0; i < set->n; i++)
+        v[i] = &set->tasks[i];
+    qsort(v, set->n, sizeof *v, cmp_task_id);
+    const isynth_task *first = NULL, *dup = NULL;
+    for (size_t i = 1; i < set->n; i++)
+        if (strcmp(v[i - 1]->id, v[i]->id) == 0 && (!dup || v[i]->line < dup->line)) {
+            first = v[i - 1];
+            dup = v[i];
+        }
+    isynth_err rc = ISYNTH_OK;
+    if (dup)
+        rc = fail(ld, ISYNTH_ERR_PARSE, dup->line, "id", "duplicate id '%s' (also at line %ld)",
+                  dup->id, first->line);
+    isynth_free(v);
+    return rc;
+}
+
+/* ---- the column map ---------------------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Parses "instruction=COL,output=COL,...". The columns point into ld->mapbuf. */
+static isynth_err parse_map(loader *ld, const char *map)
+{
+    size_t n = strlen(map);
+    if (!utf8_valid(map, n, NULL))
+        return isynth_error_set(ld->err, ISYNTH_ERR_INVALID, "seed map: not valid UTF-8");
+    ld->mapbuf = isynth_strndup(map, n);
+    if (!ld->mapbuf) return nomem(ld);
+    char *save = NULL;
+    int count = 0;
+    for (char *item = strtok_r(ld->mapbuf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq)
+            return isynth_error_set(ld->err, ISYNTH_ERR_INVALID,
+                                    "seed map: '%s' is not FIELD=COLUMN", trim(item));
+        *eq = '\0';
+        char *key = trim(item), *col = trim(eq + 1);
+        int f = -1;
+        for (int i = 0; i < NFIELDS; i++)
+            if (strcmp(key, field_names[i]) == 0) f = i;
+        if (f < 0)
+            return isynth_error_set(ld->err, ISYNTH_ERR_INVALID,
+                                    "seed map: unknown field '%s' (expected instruction, input, "
+                                    "output, id or eval_aspect)",
+                                    key);
+        if (!*col)
+            return isynth_error_set(ld->err, ISYNTH_ERR_INVALID,
+                                    "seed map: field '%s' has an empty column name", key);
+        if (ld->map[f])
+            return isynth_error_set(ld->err, ISYNTH_ERR_INVALID,
+                                    "seed map: field '%s' is mapped twice", key);
+        ld->map[f] = col;
+        count++;
+    }
+    if (!count) return isynth_error_set(ld->err, ISYNTH_ERR_INVALID, "seed map: empty");
+    return ISYNTH_OK;
+}
+
+/* The column a field comes from in the mapped shape: the mapped one, else the column of the
+ * field's own name unless the map already uses that column for another field. */
+static const char *mapped_source(const loader *ld, int f)
+{
+    if (ld->map[f]) return ld->map[f];
+    for (int i = 0; i < NFIELDS; i++)
+        if (ld->map[i] && strcmp(ld->map[i], field_names[f]) == 0) return NULL;
+    return field_names[f];
+}
+
+/* ---- JSON -------------------------------------------------------------------------------- */
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "an unknown value";
+}
+
+/* Reads obj[key] into field f of r; absent and null leave the field absent. Only an id may
+ * be an integer. */
+static isynth_err take_str(loader *ld, raw *r, int f, const json_t *obj, const char *key,
+                           const char *label)
+{
+    set_label(r->name[f], label, strlen(label));
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return ISYNTH_OK;
+    if (json_is_string(v)) {
+        r->s[f] = json_string_value(v);
+        r->n[f] = json_string_length(v);
+        return ISYNTH_OK;
+    }
+    if (f == F_ID && json_is_integer(v)) {
+        snprintf(r->idnum, sizeof r->idnum, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        r->s[f] = r->idnum;
+        r->n[f] = strlen(r->idnum);
+        return ISYNTH_OK;
+    }
+    return fail(ld, ISYNTH_ERR_PARSE, r->line, r->name[f], "expected a string, found %s",
+                json_type_name(v));
+}
+
+static isynth_err take_bool(loader *ld, raw *r, const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return ISYNTH_OK;
+    if (!json_is_boolean(v))
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, key, "expected true or false, found %s",
+                    json_type_name(v));
+    r->is_classification = json_is_true(v);
+    return ISYNTH_OK;
+}
+
+static shape detect_json_shape(const loader *ld, const json_t *obj)
+{
+    if (ld->mapbuf) return SH_MAPPED;
+    if (json_object_get(obj, "messages")) return SH_MESSAGES;
+    if (json_object_get(obj, "instruction"))
+        return json_object_get(obj, "instances") ? SH_SELF_INSTRUCT : SH_ALPACA;
+    if (json_object_get(obj, "input")) return SH_ELYZA;
+    return SH_NONE;
+}
+
+static isynth_err take_instances(loader *ld, raw *r, const json_t *obj)
+{
+    json_t *inst = json_object_get(obj, "instances");
+    if (!inst || json_is_null(inst))
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, "instances", "missing");
+    if (!json_is_array(inst))
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, "instances", "expected an array, found %s",
+                    json_type_name(inst));
+    if (json_array_size(inst) == 0)
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, "instances",
+                    "empty array (needs at least one {\"input\", \"output\"})");
+    json_t *first = json_array_get(inst, 0);
+    if (!json_is_object(first))
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, "instances[0]", "expected an object, found %s",
+                    json_type_name(first));
+    isynth_err rc = take_str(ld, r, F_INPUT, first, "input", "instances[0].input");
+    return rc ? rc : take_str(ld, r, F_OUTPUT, first, "output", "instances[0].output");
+}
+
+static isynth_err take_messages(loader *ld, raw *r, const json_t *obj)
+{
+    set_label(r->name[F_INSTRUCTION], "messages", 8);
+    set_label(r->name[F_OUTPUT], "messages", 8);
+    json_t *msgs = json_object_get(obj, "messages");
+    if (!json_is_array(msgs))
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, "messages", "expected an array, found %s",
+                    msgs ? json_type_name(msgs) : "nothing");
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        char label[LABEL_MAX];
+        snprintf(label, sizeof label, "messages[%zu]", i);
+        if (!json_is_object(m))
+            return fail(ld, ISYNTH_ERR_PARSE, r->line, label, "expected an object, found %s",
+                        json_type_name(m));
+        json_t *role = json_object_get(m, "role");
+        if (!json_is_string(role)) {
+            snprintf(label, sizeof label, "messages[%zu].role", i);
+            return fail(ld, ISYNTH_ERR_PARSE, r->line, label, "expected a string, found %s",
+                        role ? json_type_name(role) : "nothing");
+        }
+        int f = strcmp(json_string_value(role), "user") == 0        ? F_INSTRUCTION
+                : strcmp(json_string_value(role), "assistant") == 0 ? F_OUTPUT
+                                                                    : -1;
+        if (f < 0 || r->s[f]) continue;
+        snprintf(label, sizeof label, "messages[%zu].content", i);
+        isynth_err rc = take_str(ld, r, f, m, "content", label);
+        if (rc) return rc;
+    }
+    if (!r->s[F_INSTRUCTION])
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, "messages", "no user turn with content");
+    if (!r->s[F_OUTPUT])
+        return fail(ld, ISYNTH_ERR_PARSE, r->line, "messages", "no assistant turn with content");
+    return ISYNTH_OK;
+}
+
+/* Turns one parsed JSON value into a task; the value's strings are borrowed until add_task
+ * has copied them. */
+static isynth_err json_record(loader *ld, const json_t *v, long line)
+{
+    if (!json_is_object(v))
+        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "expected a JSON object, found %s",
+                    json_type_name(v));
+    if (ld->shape == SH_NONE) {
+        ld->shape = detect_json_shape(ld, v);
+        if (ld->shape == SH_NONE)
+            return fail(ld, ISYNTH_ERR_PARSE, line, "instruction",
+                        "missing: the record has none of 'instruction' (Alpaca, Self-Instruct), "
+                        "'input' (ELYZA-tasks-100) or 'messages'; pass a column map");
+    }
+    raw r;
+    raw_init(&r, line);
+    isynth_err rc = ISYNTH_OK;
+    switch (ld->shape) {
+    case SH_ELYZA:
+        rc = take_str(ld, &r, F_INSTRUCTION, v, "input", "input");
+        if (!rc) rc = take_str(ld, &r, F_OUTPUT, v, "output", "output");
+        break;
+    case SH_ALPACA:
+        rc = take_str(ld, &r, F_INSTRUCTION, v, "instruction", "instruction");
+        if (!rc) rc = take_str(ld, &r, F_INPUT, v, "input", "input");
+        if (!rc) rc = take_str(ld, &r, F_OUTPUT, v, "output", "output");
+        break;
+    case SH_SELF_INSTRUCT:
+        rc = take_str(ld, &r, F_INSTRUCTION, v, "instruction", "instruction");
+        if (!rc) rc = take_instances(ld, &r, v);
+        break;
+    case SH_MESSAGES:
+        rc = take_messages(ld, &r, v);
+        break;
+    case SH_MAPPED:
+        for (int f = 0; f < NFIELDS && !rc; f++) {
+            const char *key = mapped_source(ld, f);
+            if (key) rc = take_str(ld, &r, f, v, key, key);
+        }
+        break;
+    case SH_NONE:
+        break;
+    }
+    if (!rc && ld->shape != SH_MAPPED) rc = take_str(ld, &r, F_ID, v, "id", "id");
+    if (!rc && ld->shape != SH_MAPPED)
+        rc = take_str(ld, &r, F_EVAL, v, "eval_aspect", "eval_aspect");
+    if (!rc) rc = take_bool(ld, &r, v, "is_classification");
+    return rc ? rc : add_task(ld, &r);
+}
+
+static isynth_err json_fail(loader *ld, long line, const json_error_t *je)
+{
+    switch (json_error_code(je)) {
+    case json_error_out_of_memory:
+        return nomem(ld);
+    case json_error_premature_end_of_input:
+        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "truncated JSON at column %d: %s", je->column,
+                    je->text);
+    case json_error_duplicate_key:
+        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "duplicate key at column %d: %s", je->column,
+                    je->text);
+    default:
+        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "malformed JSON at column %d: %s", je->column,
+                    je->text);
+    }
+}
+
+/* Reports the first invalid UTF-8 sequence or NUL byte at offset `bad` of the text. */
+static isynth_err bad_bytes(loader *ld, const char *d, size_t bad)
+{
+    long line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < bad; i++)
+        if (d[i] == '\n') {
+            line++;
+            line_start = i + 1;
+        }
+    size_t col = bad - line_start + 1;
+    if (d[bad] == '\0')
+        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "NUL byte at byte %zu of the line", col);
+    return fail(ld, ISYNTH_ERR_UTF8, line, NULL,
+                "invalid UTF-8 (byte 0x%02X) at byte %zu of the line", (unsigned char)d[bad], col);
+}
+
+static size_t skip_ws(const char *d, size_t len, size_t i, long *line)
+{
+    for (; i < len && is_space_byte(d[i]); i++)
+        if (d[i] == '\n') (*line)++;
+    return i;
+}
+
+/* A .json file holding one array of objects; each element keeps the line it starts on. */
+static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t pos, long line)
+{
+    pos = skip_ws(d, len, pos + 1, &line);
+    if (pos < len && d[pos] == ']') {
+        pos++;
+    } else {
+        for (size_t k = 0;; k++) {
+            if (pos >= len)
+                return fail(ld, ISYNTH_ERR_PARSE, line, NULL,
+                            "truncated JSON: the array is not closed");
+            if (d[pos] != '{')
+                return fail(ld, ISYNTH_ERR_PARSE, line, NULL,
+                            "array element %zu: expected a JSON object", k);
+            json_error_t je;
+            json_t *v = json_loadb(d + pos, len - pos,
+                                   JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &je);
+            if (!v) return json_fail(ld, line + (je.line > 0 ? je.line - 1 : 0), &je);
+            isynth_err rc = json_record(ld, v, line);
+            json_decref(v);
+            if (rc) return rc;
+            for (size_t end = pos + (size_t)je.position; pos < end; pos++)
+                if (d[pos] == '\n') line++;
+            pos = skip_ws(d, len, pos, &line);
+            if (pos < len && d[pos] == ',') {
+                pos = skip_ws(d, len, pos + 1, &line);
+                continue;
+            }
+            if (pos < len && d[pos] == ']') {
+                pos++;
+                break;
+            }
+            return fail(ld, ISYNTH_ERR_PARSE, line, NULL,
+                        pos < len ? "expected ',' or ']' after an array element"
+                                  : "truncated JSON: the array is not closed");
+        }
+    }
+    pos = skip_ws(d, len, pos, &line);
+    if (pos < len)
+        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "unexpected data after the JSON array");
+    return ISYNTH_OK;
+}
+
+/* JSONL: one object per line; blank lines are skipped; CRLF is accepted. */
+static isynth_err load_json_lines(loader *ld, const char *d, size_t len)
+{
+    long line = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        line++;
+        const char *s = d + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - s) : len - pos;
+        pos += n + (nl ? 1 : 0);
+        if (n && s[n - 1] == '\r') n--;
+        if (is_blank(s, n)) continue;
+        json_error_t je;
+        json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+        if (!v) return json_fail(ld, line, &je);
+        isynth_err rc = json_record(ld, v, line);
+        json_decref(v);
+        if (rc) return rc;
+    }
+    return ISYNTH_OK;
+}
+
+static isynth_err load_json(loader *ld, const char *d, size_t len)
+{
+    size_t bad;
+    if (!utf8_valid(d, len, &bad)) return bad_bytes(ld, d, bad);
+    long line = 1;
+    size_t i = skip_ws(d, len, 0, &line);
+    if (i < len && d[i] == '[') return load_json_array(ld, d, len, i, line);
+    return load_json_lines(ld, d, len);
+}
+
+/* ---- CSV --------------------------------------------------------------------------------- */
+
+typedef struct csvctx {
+    loader *ld;
+    isynth_err rc; /* first error; later callbacks do nothing */
+    long line;     /* line being fed to the parser */
+    long rec_line; /* line where the current record starts */
+    bool in_rec;
+    size_t nf; /* fields seen in the current record */
+    bool header_done;
+    char **hdr; /* column names, owned */
+    size_t nhdr, hdr_cap;
+    int col[NFIELDS]; /* column of each field, -1 when absent */
+    int cls_col;
+    buf row; /* the current row's fields, back to back */
+    size_t *off, *len;
+} csvctx;
+
+static void csv_column_label(const csvctx *c, size_t k, char out[LABEL_MAX])
+{
+    if (c->header_done && k < c->nhdr)
+        set_label(out, c->hdr[k], strlen(c->hdr[k]));
+    else if (c->header_done)
+        snprintf(out, LABEL_MAX, "column %zu", k + 1);
+    else
+        snprintf(out, LABEL_MAX, "header column %zu", k + 1);
+}
+
+static void csv_field(void *s, size_t n, void *data)
+{
+    csvctx *c = data;
+    if (c->rc) return;
+    loader *ld = c->ld;
+    const char *p = s ? s : "";
+    size_t k = c->nf++;
+    if (!c->in_rec) {
+        c->in_rec = true;
+        c->rec_line = c->line;
+    }
+    char label[LABEL_MAX];
+    size_t bad;
+    if (!utf8_valid(p, n, &bad)) {
+        long line = c->line;
+        for (size_t i = bad; i < n; i++)
+            if (p[i] == '\n') line--;
+        csv_column_label(c, k, label);
+        if (p[bad] == '\0')
+            c->rc = fail(ld, ISYNTH_ERR_PARSE, line, label, "NUL byte");
+        else
+            c->rc = fail(ld, ISYNTH_ERR_UTF8, line, label, "invalid UTF-8 (byte 0x%02X)",
+                         (unsigned char)p[bad]);
+        return;
+    }
+    if (n > ld->prm.max_field_bytes) {
+        csv_column_label(c, k, label);
+        c->rc = fail(ld, ISYNTH_ERR_TOO_LARGE, c->rec_line, label,
+                     "%zu bytes, longer than the limit of %zu bytes", n, ld->prm.max_field_bytes);
+        return;
+    }
+    if (!c->header_done) {
+        if (c->nhdr == c->hdr_cap) {
+            size_t cap = c->hdr_cap ? c->hdr_cap * 2 : 8;
+            char **h = isynth_realloc(c->hdr, cap * sizeof *h);
+            if (!h) {
+                c->rc = nomem(ld);
+                return;
+            }
+            c->hdr = h;
+            c->hdr_cap = cap;
+        }
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        while (n && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        if (!(c->hdr[c->nhdr] = isynth_strndup(p, n))) {
+            c->rc = nomem(ld);
+            return;
+        }
+        c->nhdr++;
+        return;
+    }
+    if (k >= c->nhdr) return; /* counted; reported at the end of the record */
+    c->off[k] = c->row.len;
+    c->len[k] = n;
+    isynth_err rc = buf_add(&c->row, p, n);
+    if (rc)
+        c->rc =
+            rc == ISYNTH_ERR_NOMEM ? nomem(ld) : fail(ld, rc, c->rec_line, NULL, "row too large");
+}
+
+static int find_column(const csvctx *c, const char *name)
+{
+    for (size_t k = 0; k < c->nhdr; k++)
+        if (ascii_ieq(c->hdr[k], strlen(c->hdr[k]), name)) return (int)k;
+    return -1;
+}
+
+static isynth_err csv_header(csvctx *c)
+{
+    loader *ld = c->ld;
+    for (size_t k = 0; k < c->nhdr; k++) {
+        if (!c->hdr[k][0]) continue;
+        for (size_t j = 0; j < k; j++)
+            if (ascii_ieq(c->hdr[j], strlen(c->hdr[j]), c->hdr[k]))
+                return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, c->hdr[k], "duplicate column");
+    }
+    for (int f = 0; f < NFIELDS; f++)
+        c->col[f] = -1;
+    c->cls_col = find_column(c, "is_classification");
+    if (ld->mapbuf) {
+        ld->shape = SH_MAPPED;
+        for (int f = 0; f < NFIELDS; f++) {
+            const char *src = mapped_source(ld, f);
+            c->col[f] = src ? find_column(c, src) : -1;
+            if (ld->map[f] && c->col[f] < 0)
+                return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, ld->map[f],
+                            "no such column (mapped to %s)", field_names[f]);
+        }
+    } else if ((c->col[F_INSTRUCTION] = find_column(c, "instruction")) >= 0) {
+        ld->shape = SH_ALPACA;
+        c->col[F_INPUT] = find_column(c, "input");
+    } else if ((c->col[F_INSTRUCTION] = find_column(c, "input")) >= 0) {
+        ld->shape = SH_ELYZA;
+    } else {
+        buf names;
+        buf_init(&names, 512);
+        for (size_t k = 0; k < c->nhdr; k++)
+            if (buf_printf(&names, "%s'%s'", k ? ", " : "", c->hdr[k])) break;
+        isynth_err rc = fail(ld, ISYNTH_ERR_PARSE, c->rec_line, "instruction",
+                             "no such column (the header has %s); expected 'instruction' "
+                             "(Alpaca) or 'input' (ELYZA-tasks-100), or pass a column map",
+                             names.p ? names.p : "no names");
+        buf_free(&names);
+        return rc;
+    }
+    if (ld->shape != SH_MAPPED) {
+        c->col[F_OUTPUT] = find_column(c, "output");
+        c->col[F_ID] = find_column(c, "id");
+        c->col[F_EVAL] = find_column(c, "eval_aspect");
+    }
+    if (c->col[F_OUTPUT] < 0)
+        return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, "output", "no such column");
+    c->off = isynth_calloc(c->nhdr, sizeof *c->off);
+    c->len = isynth_calloc(c->nhdr, sizeof *c->len);
+    if (!c->off || !c->len) return nomem(ld);
+    c->header_done = true;
+    return ISYNTH_OK;
+}
+
+static isynth_err csv_bool(csvctx *c, raw *r)
+{
+    if (c->cls_col < 0) return ISYNTH_OK;
+    const char *s = c->row.p + c->off[c->cls_col];
+    size_t n = c->len[c->cls_col];
+    static const char *const yes[] = {"true", "1", "yes"}, *const no[] = {"false", "0", "no", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (ascii_ieq(s, n, yes[i])) {
+            r->is_classification = true;
+            return ISYNTH_OK;
+        }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (ascii_ieq(s, n, no[i])) return ISYNTH_OK;
+    return fail(c->ld, ISYNTH_ERR_PARSE, r->line, c->hdr[c->cls_col],
+                "expected true or false, found '%.*s'", (int)(n > 40 ? 40 : n), s);
+}
+
+static isynth_err csv_row(csvctx *c)
+{
+    loader *ld = c->ld;
+    if (c->nf != c->nhdr)
+        return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, NULL,
+                    "%zu fields, but the header has %zu columns", c->nf, c->nhdr);
+    bool all_empty = true;
+    for (size_t k = 0; k < c->nhdr && all_empty; k++)
+        all_empty = c->len[k] == 0;
+    if (all_empty) return ISYNTH_OK; /* spreadsheets export trailing ",,," rows */
+    raw r;
+    raw_init(&r, c->rec_line);
+    for (int f = 0; f < NFIELDS; f++) {
+        int k = c->col[f];
+        if (k < 0) continue;
+        r.s[f] = c->row.p + c->off[k];
+        r.n[f] = c->len[k];
+        set_label(r.name[f], c->hdr[k], strlen(c->hdr[k]));
+    }
+    isynth_err rc = csv_bool(c, &r);
+    return rc ? rc : add_task(ld, &r);
+}
+
+static void csv_record(int term, void *data)
+{
+    (void)term;
+    csvctx *c = data;
+    if (!c->rc) c->rc = c->header_done ? csv_row(c) : csv_header(c);
+    c->nf = 0;
+    c->in_rec = false;
+    buf_reset(&c->row);
+}
+
+static isynth_err csv_parse_error(csvctx *c, int code, bool at_end)
+{
+    loader *ld = c->ld;
+    if (code == CSV_ENOMEM) return nomem(ld);
+    if (code == CSV_ETOOBIG)
+        return fail(ld, ISYNTH_ERR_TOO_LARGE, c->line, NULL, "field too large");
+    char label[LABEL_MAX];
+    csv_column_label(c, c->nf, label);
+    if (at_end)
+        return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, label,
+                    "unterminated quoted field (its closing quote is missing)");
+    if (c->rec_line != c->line)
+        return fail(ld, ISYNTH_ERR_PARSE, c->line, label,
+                    "malformed quoted field in the record that starts at line %ld (a quote "
+                    "inside a field must be doubled, and nothing may follow a closing quote)",
+                    c->rec_line);
+    return fail(ld, ISYNTH_ERR_PARSE, c->line, label,
+                "malformed quoted field (a quote inside a field must be doubled, and nothing may "
+                "follow a closing quote)");
+}
+
+static isynth_err load_csv(loader *ld, const char *d, size_t len)
+{
+    csvctx c;
+    memset(&c, 0, sizeof c);
+    c.ld = ld;
+    c.cls_col = -1;
+    buf_init(&c.row, 0);
+    struct csv_parser p;
+    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0) return nomem(ld);
+    csv_set_realloc_func(&p, isynth_realloc);
+    csv_set_free_func(&p, isynth_free);
+    /* Fed one line at a time so every callback knows the line it is on. */
+    size_t pos = 0;
+    while (pos < len && !c.rc) {
+        const char *s = d + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - s) + 1 : len - pos;
+        pos += n;
+        c.line++;
+        if (!c.in_rec && !is_blank(s, n)) {
+            c.in_rec = true;
+            c.rec_line = c.line;
+        }
+        if (csv_parse(&p, s, n, csv_field, csv_record, &c) != n && !c.rc)
+            c.rc = csv_parse_error(&c, csv_error(&p), false);
+    }
+    if (!c.rc && csv_fini(&p, csv_field, csv_record, &c) != 0 && !c.rc)
+        c.rc = csv_parse_error(&c, csv_error(&p), true);
+    if (!c.rc && !c.header_done) c.rc = fail(ld, ISYNTH_ERR_PARSE, 1, NULL, "no header row");
+    csv_free(&p);
+    for (size_t k = 0; k < c.nhdr; k++)
+        isynth_free(c.hdr[k]);
+    isynth_free(c.hdr);
+    isynth_free(c.off);
+    isynth_free(c.len);
+    buf_free(&c.row);
+    return c.rc;
+}
+
+/* ---- entry point ------------------------------------------------------------------------- */
+
+static isynth_seed_format format_from_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash : path, '.');
+    if (!dot) return ISYNTH_SEEDS_AUTO;
+    const char *ext = dot + 1;
+    size_t n = strlen(ext);
+    if (ascii_ieq(ext, n, "jsonl") || ascii_ieq(ext, n, "json") || ascii_ieq(ext, n, "ndjson"))
+        return ISYNTH_SEEDS_JSONL;
+    if (ascii_ieq(ext, n, "csv")) return ISYNTH_SEEDS_CSV;
+    if (ascii_ieq(ext, n, "xlsx")) return ISYNTH_SEEDS_XLSX;
+    return ISYNTH_SEEDS_AUTO;
+}
+
+isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params,
+                             isynth_seedset **out, isynth_error *err)
+{
+    if (out) *out = NULL;
+    if (!path || !out)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                "seeds: a path and an output are required");
+    isynth_error_clear(err);
+    loader ld;
+    memset(&ld, 0, sizeof ld);
+    ld.path = path;
+    ld.err = err;
+    ld.prm = params ? *params : isynth_seeds_params_default();
+    isynth_seeds_params def = isynth_seeds_params_default();
+    if (!ld.prm.max_file_bytes) ld.prm.max_file_bytes = def.max_file_bytes;
+    if (!ld.prm.max_field_bytes) ld.prm.max_field_bytes = def.max_field_bytes;
+    if (!ld.prm.max_tasks) ld.prm.max_tasks = def.max_tasks;
+    isynth_seed_format fmt = ld.prm.format;
+    if (fmt == ISYNTH_SEEDS_AUTO) fmt = format_from_name(path);
+    if (fmt == ISYNTH_SEEDS_AUTO)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                "%s: cannot tell the seed format from the file name (use .jsonl, "
+                                ".json, .csv or .xlsx, or set the format)",
+                                path);
+    if (fmt == ISYNTH_SEEDS_XLSX)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                "%s: xlsx seeds need the workbook reader, which is not built yet; "
+                                "save the sheet as CSV (UTF-8) or JSONL instead",
+                                path);
+    if (fmt != ISYNTH_SEEDS_JSONL && fmt != ISYNTH_SEEDS_CSV)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "%s: unknown seed format %d", path,
+                                (int)fmt);
+
+    char *data = NULL;
+    size_t len = 0;
+    isynth_err rc = ISYNTH_OK;
+    if (ld.prm.map && (rc = parse_map(&ld, ld.prm.map))) goto done;
+    if ((rc = read_file_limited(path, ld.prm.max_file_bytes, &data, &len, err))) goto done;
+    ld.set = isynth_calloc(1, sizeof *ld.set);
+    if (!ld.set || !(ld.set->path = isynth_strdup(path))) {
+        rc = nomem(&ld);
+        goto done;
+    }
+    sha256_hex(data, len, ld.set->sha256);
+    const char *body = data;
+    size_t blen = len;
+    if (blen >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) {
+        body += 3;
+        blen -= 3;
+    }
+    if (is_blank(body, blen)) {
+        rc = fail(&ld, ISYNTH_ERR_PARSE, 1, NULL, "empty file");
+        goto done;
+    }
+    rc = fmt == ISYNTH_SEEDS_CSV ? load_csv(&ld, body, blen) : load_json(&ld, body, blen);
+    if (!rc && ld.set->n == 0) rc = fail(&ld, ISYNTH_ERR_PARSE, 0, NULL, "no tasks in the file");
+    if (!rc) rc = check_unique_ids(&ld);
+    if (rc) goto done;
+    ld.set->shape = shape_names[ld.shape];
+    ld.set->lang = lang_of(ld.ja, ld.en);
+    *out = ld.set;
+    ld.set = NULL;
+done:
+    isynth_seeds_free(ld.set);
+    isynth_free(data);
+    isynth_free(ld.mapbuf);
+    return rc;
+}

@@ -1,0 +1,21 @@
+/* The task record shared by seeds, candidates and the dataset. A task owns its strings; this
+ * file holds the few helpers every module that keeps tasks needs. */
+#include "isynth/task.h"
+
+const char *isynth_lang_name(isynth_lang lang)
+{
+    return lang == ISYNTH_LANG_JA ? "ja" : "en";
+}
+
+void isynth_task_clear(isynth_task *t)
+{
+    if (!t) return;
+    isynth_free(t->id);
+    isynth_free(t->instruction);
+    isynth_free(t->input);
+    isynth_free(t->output);
+    isynth_free(t->eval_aspect);
+    t->id = t->instruction = t->input = t->output = t->eval_aspect = NULL;
+    t->is_classification = false;
+    t->line = 0;
+}
