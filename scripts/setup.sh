@@ -64,7 +64,7 @@ if pkg-config --exists llama 2>/dev/null && [ "${ISYNTH_BUILD_LLAMA:-0}" != 1 ];
 else
   LLAMA_DIR=$CACHE/llama-cpp-python-$LLAMA_PY_VERSION
   LLAMA_PREFIX=$LLAMA_DIR/prefix
-  if [ ! -f "$LLAMA_DIR/.built" ]; then
+  if [ ! -f "$LLAMA_DIR/.built-2" ]; then
     mkdir -p "$LLAMA_DIR/dl"
     sdist=$(ls "$LLAMA_DIR"/dl/llama_cpp_python-$LLAMA_PY_VERSION.tar.gz 2>/dev/null || true)
     if [ -z "$sdist" ]; then
@@ -82,7 +82,8 @@ else
     cmake -S "$SRC" -B "$LLAMA_DIR/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
       -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
       -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=ON \
-      -DCMAKE_INSTALL_PREFIX="$LLAMA_PREFIX" -DCMAKE_INSTALL_RPATH="$LLAMA_PREFIX/lib" >/dev/null
+      -DCMAKE_INSTALL_PREFIX="$LLAMA_PREFIX" -DCMAKE_INSTALL_RPATH="$LLAMA_PREFIX/lib" \
+      -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON >/dev/null
     cmake --build "$LLAMA_DIR/build" -j"$(nproc)" --target llama llama-server llama-batched-bench >"$LLAMA_DIR/build.log" 2>&1 ||
       { tail -30 "$LLAMA_DIR/build.log" >&2; exit 1; }
     rm -rf "$LLAMA_PREFIX"; mkdir -p "$LLAMA_PREFIX/lib" "$LLAMA_PREFIX/include" "$LLAMA_PREFIX/bin"
@@ -91,7 +92,7 @@ else
     find "$LLAMA_DIR/build" -name '*.so*' \( -type f -o -type l \) -exec cp -P {} "$LLAMA_PREFIX/lib/" \;
     cp "$LLAMA_DIR"/build/bin/llama-server "$LLAMA_DIR"/build/bin/llama-batched-bench "$LLAMA_PREFIX/bin/"
     rm -rf "$LLAMA_DIR/src" "$LLAMA_DIR/build"
-    touch "$LLAMA_DIR/.built"
+    touch "$LLAMA_DIR/.built-2"
   fi
 fi
 

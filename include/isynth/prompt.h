@@ -1,0 +1,46 @@
+/* Prompt builder, Self-Instruct style: k example tasks (seeds and already generated ones) in
+ * a numbered format the parser reads back, and a request for new, different tasks in the
+ * seeds' language. Built-in Japanese and English templates; a template file overrides. */
+#ifndef ISYNTH_PROMPT_H
+#define ISYNTH_PROMPT_H
+
+#include "isynth/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct isynth_prompt_params {
+    isynth_lang lang;
+    /* User template text with {{examples}}, {{count}} and {{next}}; NULL for the built-in one.
+     * Borrowed while prompts are built. */
+    const char *template_text;
+    int n_new;                /* tasks asked for per request; default 3 */
+    bool two_stage;           /* ask for instructions only; answers come from a second request */
+    size_t max_example_chars; /* an example's output is cut past this many bytes; default 600 */
+} isynth_prompt_params;
+
+/* A built prompt; all strings owned by it, released by isynth_prompt_clear. */
+typedef struct isynth_prompt {
+    char *system;       /* chat system message */
+    char *user;         /* chat user message */
+    char *completion;   /* the same request as one plain text, for base models */
+    char *parse_prefix; /* text a completion continues from, prepended before parsing */
+} isynth_prompt;
+
+isynth_prompt_params isynth_prompt_params_default(void);
+
+/* Builds the request for new tasks from k examples (borrowed). */
+isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task *const *examples,
+                               size_t k, isynth_prompt *out, isynth_error *err);
+
+/* Builds the second-stage request that answers one instruction (two-stage mode). */
+isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task *t,
+                                isynth_prompt *out, isynth_error *err);
+
+void isynth_prompt_clear(isynth_prompt *pr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
