@@ -8,5 +8,6 @@
 #include "isynth/seeds.h"
 #include "isynth/parse.h"
 #include "isynth/backend.h"
+#include "isynth/openai.h"
 
 #endif
