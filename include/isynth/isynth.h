@@ -8,6 +8,7 @@
 #include "isynth/seeds.h"
 #include "isynth/parse.h"
 #include "isynth/backend.h"
+#include "isynth/xlsx.h"
 #include "isynth/openai.h"
 
 #endif
