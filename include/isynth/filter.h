@@ -1,0 +1,63 @@
+/* The filter chain a candidate task goes through, each rejection with a reason:
+ * normalise (NFKC, whitespace) -> empty / too short / too long -> exact duplicate of a seed or
+ * of the pool -> copy of an example shown in its prompt -> the similarity and quality filters
+ * (ROUGE-L against the whole pool, keywords, language). */
+#ifndef ISYNTH_FILTER_H
+#define ISYNTH_FILTER_H
+
+#include "isynth/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct isynth_filter isynth_filter;
+
+typedef struct isynth_filter_params {
+    isynth_lang lang;
+    size_t min_instruction_chars; /* code points; default 4 */
+    size_t max_instruction_chars; /* default 1000 */
+    size_t max_input_chars;       /* default 4000 */
+    size_t min_output_chars;      /* default 1 (one-stage mode) */
+    size_t max_output_chars;      /* default 6000 */
+    double copy_ratio;            /* containment share that makes a copy; default 0.8 */
+    double rouge_threshold;       /* reject at or above this ROUGE-L F; <= 0 disables; 0.7 */
+    bool check_output;            /* false while an answer is still to come (two-stage) */
+} isynth_filter_params;
+
+/* The decision on one candidate. Strings are static or owned by the filter until the next
+ * call on it. */
+typedef struct isynth_verdict {
+    const char *reason; /* NULL when accepted; else "empty", "too_short", "too_long",
+                           "duplicate", "seed_copy", "rouge", ... */
+    char detail[128];   /* e.g. the ref of the duplicated or copied task */
+    char nn_ref[32];    /* nearest neighbour in seeds and pool ("s3", "g12"), or "" */
+    double nn_score;    /* its ROUGE-L F, or -1 when not computed */
+} isynth_verdict;
+
+isynth_filter_params isynth_filter_params_default(void);
+
+/* Creates a filter. *out is freed with isynth_filter_free. */
+isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
+                             isynth_error *err);
+void isynth_filter_free(isynth_filter *f);
+
+/* Normalises a task's fields in place (NFKC, whitespace); fails on invalid UTF-8. */
+isynth_err isynth_filter_normalize(isynth_task *t, isynth_error *err);
+
+/* Adds a task to the pool that later candidates are compared against. ref names it ("s3"
+ * for seed 3, "g12" for candidate 12); copied. */
+isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_task *t,
+                             isynth_error *err);
+
+/* Judges a normalised candidate. examples are the tasks shown in its prompt (refs alongside).
+ * *key gets the candidate's dedup key (caller frees with isynth_free). The candidate is not
+ * added to the pool: call isynth_filter_add when it is kept. */
+isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
+                               const isynth_task *const *examples, const char *const *example_refs,
+                               size_t k, isynth_verdict *v, char **key, isynth_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

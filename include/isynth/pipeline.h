@@ -1,0 +1,74 @@
+/* The generation run: seeds -> prompts -> backend -> parser -> filters -> run store ->
+ * exports. Resumable: the same call on the same run directory continues towards the target
+ * with no duplicate and no lost row. */
+#ifndef ISYNTH_PIPELINE_H
+#define ISYNTH_PIPELINE_H
+
+#include "isynth/backend.h"
+#include "isynth/filter.h"
+#include "isynth/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum isynth_prompt_format {
+    ISYNTH_FORMAT_AUTO = 0, /* chat when the model has a chat template */
+    ISYNTH_FORMAT_CHAT,
+    ISYNTH_FORMAT_COMPLETION,
+} isynth_prompt_format;
+
+/* Progress, given to the callback after every finished request. Owned by the run. */
+typedef struct isynth_progress {
+    long target;
+    long accepted;
+    long pending;   /* instructions waiting for their answer (two-stage) */
+    long rejected;
+    long requests;  /* finished requests, this run and earlier ones */
+    long failed;
+    long in_flight;
+    long completion_tokens; /* this session */
+    double elapsed;         /* seconds, this session */
+    size_t n_reasons;
+    const char *const *reasons; /* rejection reasons seen, with their counts */
+    const long *reason_counts;
+} isynth_progress;
+
+typedef struct isynth_gen_params {
+    const char *seeds_path;   /* borrowed, like every string here */
+    const char *seeds_map;    /* --map, or NULL */
+    const char *out_dir;
+    long target;              /* accepted tasks wanted (-n) */
+    long max_requests;        /* stop after this many requests in total; 0: 10 * target + 20 */
+    int n_examples;           /* examples per prompt; default 4 */
+    int n_generated_examples; /* of which drawn from generated tasks when there are some; 1 */
+    int n_new;                /* tasks asked per request; default 3 */
+    isynth_prompt_format format;
+    const char *template_text; /* --template contents, or NULL */
+    const char *template_name; /* for the record */
+    bool two_stage;
+    float temperature;        /* default 0.7 */
+    float top_p;              /* default 0.95 */
+    int max_tokens;           /* default 512 */
+    uint64_t seed;            /* default 1 */
+    isynth_filter_params filter;
+    void (*progress)(void *user, const isynth_progress *pr);
+    void *progress_user;
+    volatile int *stop;       /* set non-zero (e.g. from a signal handler) to stop soon */
+} isynth_gen_params;
+
+isynth_gen_params isynth_gen_params_default(void);
+
+/* Runs (or continues) a generation into p->out_dir with the given backend (borrowed). On
+ * success or ISYNTH_ERR_CANCELLED the exports are written. *last gets the final progress. */
+isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
+                           isynth_progress *last, isynth_error *err);
+
+/* Writes DIR/data.jsonl, DIR/rejected.jsonl and DIR/README.md (dataset card) from the store,
+ * each through a temporary file renamed into place. */
+isynth_err isynth_export_run(isynth_store *st, isynth_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

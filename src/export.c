@@ -1,0 +1,247 @@
+/* Exports of a run, all made from run.db and written through temporary files renamed into
+ * place: data.jsonl (accepted tasks), rejected.jsonl (with reasons) and README.md, a Hugging
+ * Face dataset card that records where the data came from. */
+#include "isynth/pipeline.h"
+#include "internal.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <string.h>
+
+static isynth_err db_err(isynth_store *st, isynth_error *err)
+{
+    return isynth_error_set(err, ISYNTH_ERR_STORE, "%s/run.db: %s", isynth_store_dir(st),
+                            sqlite3_errmsg(isynth_store_db(st)));
+}
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+    const char *v = (const char *)sqlite3_column_text(s, i);
+    return v ? v : "";
+}
+
+/* Seed refs "s3" in a request's examples JSON become the seeds' own ids. */
+static json_t *seed_ids(sqlite3_stmt *seed_q, const char *examples)
+{
+    json_t *out = json_array();
+    json_t *ex = json_loads(examples, 0, NULL);
+    size_t i;
+    json_t *v;
+    if (json_is_array(ex)) {
+        json_array_foreach(ex, i, v)
+        {
+            const char *ref = json_string_value(v);
+            if (!ref || ref[0] != 's')
+                continue;
+            sqlite3_reset(seed_q);
+            sqlite3_bind_int64(seed_q, 1, strtoll(ref + 1, NULL, 10));
+            if (sqlite3_step(seed_q) == SQLITE_ROW)
+                json_array_append_new(out, json_string(col(seed_q, 0)));
+        }
+    }
+    json_decref(ex);
+    return out;
+}
+
+static isynth_err write_line(atomic_file *a, json_t *o, isynth_error *err)
+{
+    char *line = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    if (!line)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    bool ok = fputs(line, a->f) >= 0 && fputc('\n', a->f) != EOF;
+    free(line);
+    return ok ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", a->path);
+}
+
+static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted, char *model,
+                               long *count, isynth_error *err)
+{
+    sqlite3 *db = isynth_store_db(st);
+    buf path;
+    buf_init(&path, 0);
+    if (buf_printf(&path, "%s/%s", isynth_store_dir(st), name))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    sqlite3_stmt *q = NULL, *seed_q = NULL;
+    const char *sql =
+        accepted ? "SELECT c.id, c.instruction, c.input, c.output, r.examples, c.created_at, "
+                   "c.nn_ref, c.nn_score FROM candidates c LEFT JOIN requests r "
+                   "ON r.id = c.request_id WHERE c.status = 'accepted' ORDER BY c.id"
+                 : "SELECT c.id, c.instruction, c.input, c.output, c.reason, c.detail, "
+                   "c.request_id, c.nn_ref, c.nn_score FROM candidates c "
+                   "WHERE c.status = 'rejected' ORDER BY c.id";
+    atomic_file a = {0};
+    isynth_err rc = ISYNTH_OK;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT ext_id FROM seeds WHERE id = ?", -1, &seed_q, NULL) !=
+            SQLITE_OK) {
+        rc = db_err(st, err);
+        goto out;
+    }
+    if ((rc = atomic_open(&a, path.p, err)))
+        goto out;
+    *count = 0;
+    int r;
+    while (!rc && (r = sqlite3_step(q)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        char id[32];
+        snprintf(id, sizeof id, "g%lld", (long long)sqlite3_column_int64(q, 0));
+        json_object_set_new(o, "id", json_string(id));
+        json_object_set_new(o, "instruction", json_string(col(q, 1)));
+        json_object_set_new(o, "input", json_string(col(q, 2)));
+        json_object_set_new(o, "output", json_string(col(q, 3)));
+        if (accepted) {
+            json_object_set_new(o, "seed_ids", seed_ids(seed_q, col(q, 4)));
+            json_object_set_new(o, "model", json_string(model));
+            json_object_set_new(o, "created_at", json_string(col(q, 5)));
+        } else {
+            json_object_set_new(o, "reason", json_string(col(q, 4)));
+            json_object_set_new(o, "detail", json_string(col(q, 5)));
+            json_object_set_new(o, "request_id", json_integer(sqlite3_column_int64(q, 6)));
+        }
+        int nn = accepted ? 6 : 7;
+        if (sqlite3_column_type(q, nn + 1) != SQLITE_NULL) {
+            json_object_set_new(o, "nearest", json_string(col(q, nn)));
+            json_object_set_new(o, "nearest_rouge_l", json_real(sqlite3_column_double(q, nn + 1)));
+        }
+        rc = write_line(&a, o, err);
+        json_decref(o);
+        (*count)++;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_err(st, err);
+    if (!rc)
+        rc = atomic_commit(&a, err);
+    else
+        atomic_abort(&a);
+out:
+    sqlite3_finalize(q);
+    sqlite3_finalize(seed_q);
+    buf_free(&path);
+    return rc;
+}
+
+static char *meta(isynth_store *st, const char *key)
+{
+    char *v = NULL;
+    if (isynth_store_meta_get(st, key, &v, NULL) || !v)
+        return isynth_strdup("");
+    return v;
+}
+
+static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
+                             isynth_error *err)
+{
+    static const char *const keys[] = {"seeds_file",    "seeds_sha256",   "seeds_shape",
+                                       "seeds_count",   "lang",           "backend",
+                                       "model",         "model_name",     "model_license",
+                                       "prompt_format", "two_stage",      "examples",
+                                       "generated_examples", "tasks_per_request", "temperature",
+                                       "top_p",         "max_tokens",     "seed",
+                                       "rouge_threshold", "template_sha256", "created_at",
+                                       "isynth_version"};
+    enum { NK = sizeof keys / sizeof keys[0] };
+    char *v[NK];
+    for (size_t i = 0; i < NK; i++)
+        v[i] = meta(st, keys[i]);
+    buf b;
+    buf_init(&b, 0);
+    isynth_err rc = ISYNTH_OK;
+    const char *lang = v[4][0] ? v[4] : "en";
+    const char *size = n_accepted < 1000 ? "n<1K" : n_accepted < 10000 ? "1K<n<10K" : "10K<n<100K";
+    rc = buf_printf(&b,
+                    "---\n"
+                    "# CONFIRM THE LICENCE before publishing: the seed data's licence and the\n"
+                    "# model's terms can bind this output. isynth cannot decide it for you.\n"
+                    "license: other\n"
+                    "license_name: to-be-confirmed\n"
+                    "language:\n- %s\n"
+                    "task_categories:\n- text-generation\n"
+                    "tags:\n- synthetic\n- self-instruct\n- isynth\n"
+                    "size_categories:\n- %s\n"
+                    "configs:\n- config_name: default\n  data_files:\n  - split: train\n"
+                    "    path: data.jsonl\n"
+                    "---\n\n"
+                    "# Synthetic instruction data\n\n"
+                    "%ld instruction/response pairs generated by isynth %s in the manner of "
+                    "Self-Instruct from %s seed tasks, filtered automatically. Machine-generated "
+                    "text can contain invented facts: review every row before training on it.\n\n"
+                    "## Provenance\n\n"
+                    "| item | value |\n|---|---|\n",
+                    lang, size, n_accepted, v[21], v[3]);
+    for (size_t i = 0; i < NK && !rc; i++)
+        rc = buf_printf(&b, "| %s | %s |\n", keys[i], v[i][0] ? v[i] : "(none)");
+    if (!rc)
+        rc = buf_printf(&b,
+                        "\nThe model's licence above is what its GGUF metadata says "
+                        "(`general.license`); check the model card too.\n\n"
+                        "## Counts\n\n| outcome | count |\n|---|---|\n| accepted | %ld |\n"
+                        "| rejected | %ld |\n",
+                        n_accepted, n_rejected);
+    sqlite3_stmt *q = NULL;
+    if (!rc && sqlite3_prepare_v2(isynth_store_db(st),
+                                  "SELECT reason, count(*) FROM candidates WHERE status = "
+                                  "'rejected' GROUP BY reason ORDER BY 2 DESC, 1",
+                                  -1, &q, NULL) != SQLITE_OK)
+        rc = db_err(st, err);
+    while (!rc && sqlite3_step(q) == SQLITE_ROW)
+        rc = buf_printf(&b, "| rejected: %s | %lld |\n", col(q, 0),
+                        (long long)sqlite3_column_int64(q, 1));
+    sqlite3_finalize(q);
+    long failed = 0, requests = 0;
+    if (!rc)
+        rc = isynth_store_count_requests(st, NULL, &requests, err);
+    if (!rc)
+        rc = isynth_store_count_requests(st, "failed", &failed, err);
+    if (!rc)
+        rc = buf_printf(&b,
+                        "| requests | %ld |\n| failed requests | %ld |\n\n"
+                        "## Fields\n\n"
+                        "- `id`: the task's id in the run (`g<N>`)\n"
+                        "- `instruction`, `input`, `output`: the task\n"
+                        "- `seed_ids`: the seed tasks shown to the model as examples\n"
+                        "- `model`, `created_at`: what wrote it, and when (UTC)\n\n"
+                        "Load it with `datasets.load_dataset(\"json\", "
+                        "data_files=\"data.jsonl\")`.\n",
+                        requests, failed);
+    for (size_t i = 0; i < NK; i++)
+        isynth_free(v[i]);
+    if (rc) {
+        buf_free(&b);
+        return err && err->code ? err->code : isynth_error_set(err, rc, "writing the card");
+    }
+    buf path;
+    buf_init(&path, 0);
+    atomic_file a = {0};
+    if (buf_printf(&path, "%s/README.md", isynth_store_dir(st)))
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!rc && !(rc = atomic_open(&a, path.p, err))) {
+        if (fwrite(b.p, 1, b.len, a.f) != b.len) {
+            atomic_abort(&a);
+            rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", path.p);
+        } else {
+            rc = atomic_commit(&a, err);
+        }
+    }
+    buf_free(&path);
+    buf_free(&b);
+    return rc;
+}
+
+isynth_err isynth_export_run(isynth_store *st, isynth_error *err)
+{
+    char *model = meta(st, "model_name");
+    if (model && !model[0]) {
+        isynth_free(model);
+        model = meta(st, "model");
+    }
+    if (!model)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    long n_acc = 0, n_rej = 0;
+    isynth_err rc = export_jsonl(st, "data.jsonl", true, model, &n_acc, err);
+    if (!rc)
+        rc = export_jsonl(st, "rejected.jsonl", false, model, &n_rej, err);
+    if (!rc)
+        rc = write_card(st, n_acc, n_rej, err);
+    isynth_free(model);
+    return rc;
+}

@@ -1,0 +1,216 @@
+/* The filter chain. Exact duplicates are found through a hash set of dedup keys (NFKC, case
+ * folded, no spaces or punctuation), so full-width/half-width and spacing variants of one
+ * instruction collide; copies of the examples shown in the prompt are caught by containment
+ * of keys, which catches the near-verbatim copies small models make. */
+#include "isynth/filter.h"
+#include "isynth/normalize.h"
+#include "internal.h"
+
+#include <string.h>
+
+typedef struct entry {
+    char *key;
+    char *ref;
+} entry;
+
+struct isynth_filter {
+    isynth_filter_params p;
+    entry *tab; /* open addressing, power-of-two size */
+    size_t cap, n;
+};
+
+isynth_filter_params isynth_filter_params_default(void)
+{
+    return (isynth_filter_params){
+        .lang = ISYNTH_LANG_JA,
+        .min_instruction_chars = 4,
+        .max_instruction_chars = 1000,
+        .max_input_chars = 4000,
+        .min_output_chars = 1,
+        .max_output_chars = 6000,
+        .copy_ratio = 0.8,
+        .rouge_threshold = 0.7,
+        .check_output = true,
+    };
+}
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
+                             isynth_error *err)
+{
+    *out = isynth_calloc(1, sizeof **out);
+    if (!*out)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    (*out)->p = *p;
+    return ISYNTH_OK;
+}
+
+void isynth_filter_free(isynth_filter *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->cap; i++) {
+        isynth_free(f->tab[i].key);
+        isynth_free(f->tab[i].ref);
+    }
+    isynth_free(f->tab);
+    isynth_free(f);
+}
+
+static entry *lookup(isynth_filter *f, const char *key)
+{
+    if (!f->cap)
+        return NULL;
+    size_t i = hash(key) & (f->cap - 1);
+    while (f->tab[i].key) {
+        if (!strcmp(f->tab[i].key, key))
+            return &f->tab[i];
+        i = (i + 1) & (f->cap - 1);
+    }
+    return NULL;
+}
+
+static isynth_err grow(isynth_filter *f)
+{
+    size_t cap = f->cap ? f->cap * 2 : 256;
+    entry *tab = isynth_calloc(cap, sizeof *tab);
+    if (!tab)
+        return ISYNTH_ERR_NOMEM;
+    for (size_t i = 0; i < f->cap; i++) {
+        if (!f->tab[i].key)
+            continue;
+        size_t j = hash(f->tab[i].key) & (cap - 1);
+        while (tab[j].key)
+            j = (j + 1) & (cap - 1);
+        tab[j] = f->tab[i];
+    }
+    isynth_free(f->tab);
+    f->tab = tab;
+    f->cap = cap;
+    return ISYNTH_OK;
+}
+
+isynth_err isynth_filter_normalize(isynth_task *t, isynth_error *err)
+{
+    char **fields[] = {&t->instruction, &t->input, &t->output};
+    for (size_t i = 0; i < 3; i++) {
+        char *norm;
+        size_t len;
+        isynth_err rc = isynth_normalize_text(*fields[i], strlen(*fields[i]), &norm, &len, err);
+        if (rc)
+            return rc;
+        isynth_free(*fields[i]);
+        *fields[i] = norm;
+    }
+    return ISYNTH_OK;
+}
+
+/* The key of instruction + input: the same instruction on a different input is a new task. */
+static isynth_err task_key(const isynth_task *t, char **key, isynth_error *err)
+{
+    buf b;
+    buf_init(&b, 0);
+    if (buf_adds(&b, t->instruction) || buf_addc(&b, '\n') || buf_adds(&b, t->input)) {
+        buf_free(&b);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    size_t len;
+    isynth_err rc = isynth_dedup_key(b.p, b.len, key, &len, err);
+    buf_free(&b);
+    return rc;
+}
+
+isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_task *t,
+                             isynth_error *err)
+{
+    char *key;
+    isynth_err rc = task_key(t, &key, err);
+    if (rc)
+        return rc;
+    if (lookup(f, key)) {
+        isynth_free(key);
+        return ISYNTH_OK;
+    }
+    if ((f->n + 1) * 2 > f->cap && grow(f)) {
+        isynth_free(key);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    char *r = isynth_strdup(ref);
+    if (!r) {
+        isynth_free(key);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    size_t i = hash(key) & (f->cap - 1);
+    while (f->tab[i].key)
+        i = (i + 1) & (f->cap - 1);
+    f->tab[i].key = key;
+    f->tab[i].ref = r;
+    f->n++;
+    return ISYNTH_OK;
+}
+
+/* True when one key contains the other and the shorter is at least `ratio` of the longer. */
+static bool contains_copy(const char *a, const char *b, double ratio)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (!la || !lb)
+        return false;
+    const char *lng = la >= lb ? a : b, *sht = la >= lb ? b : a;
+    size_t ll = la >= lb ? la : lb, ls = la >= lb ? lb : la;
+    return (double)ls >= ratio * (double)ll && strstr(lng, sht) != NULL;
+}
+
+isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
+                               const isynth_task *const *examples, const char *const *example_refs,
+                               size_t k, isynth_verdict *v, char **key, isynth_error *err)
+{
+    memset(v, 0, sizeof *v);
+    v->nn_score = -1;
+    *key = NULL;
+    const isynth_filter_params *p = &f->p;
+    size_t ni = isynth_utf8_chars(t->instruction, strlen(t->instruction));
+    size_t nin = isynth_utf8_chars(t->input, strlen(t->input));
+    size_t no = isynth_utf8_chars(t->output, strlen(t->output));
+    isynth_err rc = task_key(t, key, err);
+    if (rc)
+        return rc;
+    if (ni == 0 || (*key)[0] == '\0' || (p->check_output && no == 0)) {
+        v->reason = "empty";
+        return ISYNTH_OK;
+    }
+    if (ni < p->min_instruction_chars || (p->check_output && no < p->min_output_chars)) {
+        v->reason = "too_short";
+        return ISYNTH_OK;
+    }
+    if (ni > p->max_instruction_chars || nin > p->max_input_chars ||
+        (p->check_output && no > p->max_output_chars)) {
+        v->reason = "too_long";
+        return ISYNTH_OK;
+    }
+    entry *e = lookup(f, *key);
+    if (e) {
+        v->reason = e->ref[0] == 's' ? "seed_copy" : "duplicate";
+        snprintf(v->detail, sizeof v->detail, "%s", e->ref);
+        return ISYNTH_OK;
+    }
+    for (size_t i = 0; i < k; i++) {
+        char *ek;
+        if ((rc = task_key(examples[i], &ek, err)))
+            return rc;
+        bool copy = contains_copy(*key, ek, p->copy_ratio);
+        isynth_free(ek);
+        if (copy) {
+            v->reason = "seed_copy";
+            snprintf(v->detail, sizeof v->detail, "%s", example_refs[i]);
+            return ISYNTH_OK;
+        }
+    }
+    return ISYNTH_OK;
+}

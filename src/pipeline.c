@@ -1,0 +1,855 @@
+/* The generation loop. One thread: keep the backend full, and for every finished request
+ * parse, filter and record it with its candidates in ONE transaction. The in-memory state
+ * (pool, dedup keys, counts) is rebuilt from run.db at start, which is what makes a rerun
+ * after kill -9 continue with no duplicate and no lost row. */
+#include "isynth/pipeline.h"
+#include "isynth/normalize.h"
+#include "isynth/parse.h"
+#include "isynth/prompt.h"
+#include "isynth/seeds.h"
+#include "internal.h"
+
+#include <sqlite3.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_REASONS 32
+
+typedef struct pooled {
+    isynth_task t;
+    char ref[24];
+} pooled;
+
+typedef struct inflight {
+    uint64_t id;
+    int stage;
+    isynth_prompt pr;
+    bool chat;
+    size_t k;
+    size_t ex[16];        /* example indices: < n_seeds a seed, else pool index + n_seeds */
+    long long parent;     /* stage 2: candidate id */
+    isynth_task answer;   /* stage 2: the instruction being answered */
+    struct inflight *next;
+} inflight;
+
+typedef struct run {
+    const isynth_gen_params *p;
+    isynth_backend *be;
+    isynth_store *st;
+    isynth_seedset *seeds;
+    isynth_filter *filter;
+    isynth_prompt_params pp;
+    bool chat;
+    pooled *pool;
+    size_t n_pool, cap_pool;
+    inflight *flying;
+    long long *stage2; /* pending candidate ids waiting for an answer request */
+    size_t n_stage2, cap_stage2;
+    uint64_t next_id;
+    uint64_t rng;
+    isynth_progress prog;
+    const char *reasons[MAX_REASONS];
+    long reason_counts[MAX_REASONS];
+    double t0;
+    long consecutive_failures;
+    isynth_err fatal;
+    isynth_error fatal_err;
+} run;
+
+isynth_gen_params isynth_gen_params_default(void)
+{
+    return (isynth_gen_params){
+        .target = 20,
+        .n_examples = 4,
+        .n_generated_examples = 1,
+        .n_new = 3,
+        .format = ISYNTH_FORMAT_AUTO,
+        .temperature = 0.7f,
+        .top_p = 0.95f,
+        .max_tokens = 512,
+        .seed = 1,
+        .filter = isynth_filter_params_default(),
+    };
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void count_reason(run *r, const char *reason)
+{
+    for (size_t i = 0; i < r->prog.n_reasons; i++)
+        if (!strcmp(r->reasons[i], reason)) {
+            r->reason_counts[i]++;
+            return;
+        }
+    if (r->prog.n_reasons < MAX_REASONS) {
+        r->reasons[r->prog.n_reasons] = reason;
+        r->reason_counts[r->prog.n_reasons++] = 1;
+    }
+}
+
+static isynth_err pool_add(run *r, const char *ref, const char *instruction, const char *input,
+                           const char *output)
+{
+    if (r->n_pool == r->cap_pool) {
+        size_t cap = r->cap_pool ? r->cap_pool * 2 : 64;
+        pooled *np = isynth_realloc(r->pool, cap * sizeof *np);
+        if (!np)
+            return ISYNTH_ERR_NOMEM;
+        r->pool = np;
+        r->cap_pool = cap;
+    }
+    pooled *q = &r->pool[r->n_pool];
+    memset(q, 0, sizeof *q);
+    snprintf(q->ref, sizeof q->ref, "%s", ref);
+    q->t.id = isynth_strdup(ref);
+    q->t.instruction = isynth_strdup(instruction);
+    q->t.input = isynth_strdup(input ? input : "");
+    q->t.output = isynth_strdup(output ? output : "");
+    q->t.eval_aspect = isynth_strdup("");
+    if (!q->t.id || !q->t.instruction || !q->t.input || !q->t.output || !q->t.eval_aspect) {
+        isynth_task_clear(&q->t);
+        return ISYNTH_ERR_NOMEM;
+    }
+    r->n_pool++;
+    return ISYNTH_OK;
+}
+
+static isynth_err stage2_push(run *r, long long id)
+{
+    if (r->n_stage2 == r->cap_stage2) {
+        size_t cap = r->cap_stage2 ? r->cap_stage2 * 2 : 32;
+        long long *n = isynth_realloc(r->stage2, cap * sizeof *n);
+        if (!n)
+            return ISYNTH_ERR_NOMEM;
+        r->stage2 = n;
+        r->cap_stage2 = cap;
+    }
+    r->stage2[r->n_stage2++] = id;
+    return ISYNTH_OK;
+}
+
+/* ---- configuration: recorded on the first run, checked on every later one ---- */
+
+typedef struct cfg_item {
+    const char *key;
+    char val[512];
+    bool identity; /* must match to continue a run */
+} cfg_item;
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static isynth_err check_config(run *r, isynth_error *err)
+{
+    const isynth_gen_params *p = r->p;
+    isynth_backend_info bi;
+    isynth_backend_info_get(r->be, &bi);
+    char tmpl_sha[65] = "builtin";
+    if (p->template_text)
+        sha256_hex(p->template_text, strlen(p->template_text), tmpl_sha);
+    cfg_item items[] = {
+        {"seeds_file", "", false},        {"seeds_sha256", "", true},
+        {"seeds_shape", "", false},       {"seeds_count", "", false},
+        {"lang", "", true},               {"backend", "", false},
+        {"model", "", true},              {"model_name", "", false},
+        {"model_license", "", false},     {"prompt_format", "", true},
+        {"template_sha256", "", true},    {"two_stage", "", true},
+        {"examples", "", false},          {"generated_examples", "", false},
+        {"tasks_per_request", "", false}, {"temperature", "", false},
+        {"top_p", "", false},             {"max_tokens", "", false},
+        {"seed", "", false},              {"rouge_threshold", "", false},
+        {"target", "", false},
+    };
+    size_t i = 0;
+    snprintf(items[i++].val, 512, "%s", base_name(p->seeds_path));
+    snprintf(items[i++].val, 512, "%s", r->seeds->sha256);
+    snprintf(items[i++].val, 512, "%s", r->seeds->shape);
+    snprintf(items[i++].val, 512, "%zu", r->seeds->n);
+    snprintf(items[i++].val, 512, "%s", isynth_lang_name(r->seeds->lang));
+    snprintf(items[i++].val, 512, "%s", bi.kind);
+    snprintf(items[i++].val, 512, "%s", base_name(bi.model ? bi.model : ""));
+    snprintf(items[i++].val, 512, "%s", bi.model_name ? bi.model_name : "");
+    snprintf(items[i++].val, 512, "%s", bi.license ? bi.license : "");
+    snprintf(items[i++].val, 512, "%s", r->chat ? "chat" : "completion");
+    snprintf(items[i++].val, 512, "%s", tmpl_sha);
+    snprintf(items[i++].val, 512, "%s", p->two_stage ? "yes" : "no");
+    snprintf(items[i++].val, 512, "%d", p->n_examples);
+    snprintf(items[i++].val, 512, "%d", p->n_generated_examples);
+    snprintf(items[i++].val, 512, "%d", p->n_new);
+    snprintf(items[i++].val, 512, "%.3g", p->temperature);
+    snprintf(items[i++].val, 512, "%.3g", p->top_p);
+    snprintf(items[i++].val, 512, "%d", p->max_tokens);
+    snprintf(items[i++].val, 512, "%llu", (unsigned long long)p->seed);
+    snprintf(items[i++].val, 512, "%.3g", p->filter.rouge_threshold);
+    snprintf(items[i++].val, 512, "%ld", p->target);
+
+    isynth_err rc;
+    for (i = 0; i < sizeof items / sizeof items[0]; i++) {
+        if (!items[i].identity)
+            continue;
+        char *have = NULL;
+        if ((rc = isynth_store_meta_get(r->st, items[i].key, &have, err)))
+            return rc;
+        if (have && strcmp(have, items[i].val) != 0) {
+            rc = isynth_error_set(err, ISYNTH_ERR_MISMATCH,
+                                  "%s/run.db was made with %s = %s, not %s: continue it with "
+                                  "the same settings or choose another --out",
+                                  p->out_dir, items[i].key, have, items[i].val);
+            isynth_free(have);
+            return rc;
+        }
+        isynth_free(have);
+    }
+    if ((rc = isynth_store_begin(r->st, err)))
+        return rc;
+    char now[21];
+    utc_now(now);
+    char *created = NULL;
+    rc = isynth_store_meta_get(r->st, "created_at", &created, err);
+    if (!rc && !created)
+        rc = isynth_store_meta_set(r->st, "created_at", now, err);
+    isynth_free(created);
+    for (i = 0; i < sizeof items / sizeof items[0] && !rc; i++)
+        rc = isynth_store_meta_set(r->st, items[i].key, items[i].val, err);
+    if (!rc)
+        rc = isynth_store_meta_set(r->st, "isynth_version", "0.1.0", err);
+    if (rc) {
+        isynth_store_rollback(r->st);
+        return rc;
+    }
+    return isynth_store_commit(r->st, err);
+}
+
+/* ---- rebuilding state from run.db ---- */
+
+static int load_accepted(void *user, long long id, const char *instruction, const char *input,
+                         const char *output, const char *key)
+{
+    (void)key;
+    run *r = user;
+    char ref[24];
+    snprintf(ref, sizeof ref, "g%lld", id);
+    isynth_task t = {.instruction = (char *)instruction, .input = (char *)input,
+                     .output = (char *)output};
+    if (isynth_filter_add(r->filter, ref, &t, NULL) || pool_add(r, ref, instruction, input, output))
+        return 1;
+    return 0;
+}
+
+static int load_pending(void *user, long long id, const char *instruction, const char *input,
+                        const char *output, const char *key)
+{
+    (void)output;
+    (void)key;
+    run *r = user;
+    char ref[24];
+    snprintf(ref, sizeof ref, "g%lld", id);
+    isynth_task t = {.instruction = (char *)instruction, .input = (char *)input, .output = ""};
+    return isynth_filter_add(r->filter, ref, &t, NULL) || stage2_push(r, id);
+}
+
+static isynth_err load_counts(run *r, isynth_error *err)
+{
+    isynth_err rc;
+    if ((rc = isynth_store_count(r->st, "accepted", &r->prog.accepted, err)) ||
+        (rc = isynth_store_count(r->st, "pending", &r->prog.pending, err)) ||
+        (rc = isynth_store_count(r->st, "rejected", &r->prog.rejected, err)) ||
+        (rc = isynth_store_count_requests(r->st, NULL, &r->prog.requests, err)) ||
+        (rc = isynth_store_count_requests(r->st, "failed", &r->prog.failed, err)))
+        return rc;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(isynth_store_db(r->st),
+                           "SELECT reason, count(*) FROM candidates WHERE status = 'rejected' "
+                           "GROUP BY reason ORDER BY 2 DESC",
+                           -1, &s, NULL) != SQLITE_OK)
+        return isynth_error_set(err, ISYNTH_ERR_STORE, "run.db: %s",
+                                sqlite3_errmsg(isynth_store_db(r->st)));
+    static const char *const known[] = {"unparseable", "empty",     "too_short", "too_long",
+                                        "duplicate",   "seed_copy", "rouge",     "over_target",
+                                        "truncated",   "keyword",   "language",  "punctuation"};
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *reason = (const char *)sqlite3_column_text(s, 0);
+        const char *stat = "other";
+        for (size_t i = 0; reason && i < sizeof known / sizeof known[0]; i++)
+            if (!strcmp(reason, known[i]))
+                stat = known[i];
+        long n = (long)sqlite3_column_int64(s, 1);
+        count_reason(r, stat);
+        for (size_t i = 0; i < r->prog.n_reasons; i++)
+            if (r->reasons[i] == stat)
+                r->reason_counts[i] += n - 1;
+    }
+    sqlite3_finalize(s);
+    return ISYNTH_OK;
+}
+
+/* ---- requests ---- */
+
+static void inflight_free(inflight *f)
+{
+    if (!f)
+        return;
+    isynth_prompt_clear(&f->pr);
+    isynth_task_clear(&f->answer);
+    isynth_free(f);
+}
+
+static const isynth_task *example_task(run *r, size_t idx)
+{
+    return idx < r->seeds->n ? &r->seeds->tasks[idx] : &r->pool[idx - r->seeds->n].t;
+}
+
+static void example_ref(run *r, size_t idx, char *out, size_t cap)
+{
+    if (idx < r->seeds->n)
+        snprintf(out, cap, "s%zu", idx + 1);
+    else
+        snprintf(out, cap, "%s", r->pool[idx - r->seeds->n].ref);
+}
+
+/* Draws k distinct examples: generated ones (up to n_generated) from the pool, the rest from
+ * the seeds, in random order. */
+static size_t draw_examples(run *r, size_t *ex)
+{
+    size_t want = (size_t)(r->p->n_examples > 0 ? r->p->n_examples : 4);
+    if (want > 16)
+        want = 16;
+    size_t n_seeds = r->seeds->n;
+    size_t n_gen = r->p->n_generated_examples > 0 ? (size_t)r->p->n_generated_examples : 0;
+    if (n_gen > r->n_pool)
+        n_gen = r->n_pool;
+    if (n_gen > want)
+        n_gen = want;
+    size_t n_s = want - n_gen;
+    if (n_s > n_seeds)
+        n_s = n_seeds;
+    size_t k = 0;
+    while (k < n_s) {
+        size_t c = (size_t)(splitmix(&r->rng) % n_seeds);
+        bool dup = false;
+        for (size_t j = 0; j < k; j++)
+            dup |= ex[j] == c;
+        if (!dup)
+            ex[k++] = c;
+    }
+    size_t tries = 0;
+    while (k < n_s + n_gen && tries++ < 1000) {
+        size_t c = n_seeds + (size_t)(splitmix(&r->rng) % r->n_pool);
+        bool dup = false;
+        for (size_t j = n_s; j < k; j++)
+            dup |= ex[j] == c;
+        if (!dup)
+            ex[k++] = c;
+    }
+    for (size_t i = k; i > 1; i--) {
+        size_t j = (size_t)(splitmix(&r->rng) % i);
+        size_t t = ex[i - 1];
+        ex[i - 1] = ex[j];
+        ex[j] = t;
+    }
+    return k;
+}
+
+static isynth_err submit(run *r, inflight *f, isynth_error *err)
+{
+    isynth_msg msgs[2] = {{"system", f->pr.system}, {"user", f->pr.user}};
+    isynth_gen_req req = {
+        .id = f->id,
+        .chat = r->chat,
+        .msgs = msgs,
+        .n_msgs = 2,
+        .prompt = f->pr.completion,
+        .max_tokens = r->p->max_tokens,
+        .temperature = r->p->temperature,
+        .top_p = r->p->top_p,
+        .seed = splitmix(&r->rng),
+    };
+    isynth_err rc = isynth_backend_submit(r->be, &req, err);
+    if (rc)
+        return rc;
+    f->next = r->flying;
+    r->flying = f;
+    r->prog.in_flight++;
+    return ISYNTH_OK;
+}
+
+static isynth_err submit_stage1(run *r, isynth_error *err)
+{
+    inflight *f = isynth_calloc(1, sizeof *f);
+    if (!f)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    f->id = ++r->next_id;
+    f->stage = 1;
+    f->k = draw_examples(r, f->ex);
+    const isynth_task *ex[16];
+    for (size_t i = 0; i < f->k; i++)
+        ex[i] = example_task(r, f->ex[i]);
+    isynth_err rc = isynth_prompt_build(&r->pp, ex, f->k, &f->pr, err);
+    if (!rc)
+        rc = submit(r, f, err);
+    if (rc)
+        inflight_free(f);
+    return rc;
+}
+
+static isynth_err submit_stage2(run *r, isynth_error *err)
+{
+    long long cid = r->stage2[--r->n_stage2];
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(isynth_store_db(r->st),
+                           "SELECT instruction, input FROM candidates WHERE id = ?", -1, &s,
+                           NULL) != SQLITE_OK)
+        return isynth_error_set(err, ISYNTH_ERR_STORE, "run.db: %s",
+                                sqlite3_errmsg(isynth_store_db(r->st)));
+    sqlite3_bind_int64(s, 1, cid);
+    isynth_err rc = ISYNTH_OK;
+    inflight *f = NULL;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = isynth_error_set(err, ISYNTH_ERR_STORE, "run.db: candidate %lld vanished", cid);
+        goto done;
+    }
+    f = isynth_calloc(1, sizeof *f);
+    if (!f || !(f->answer.instruction = isynth_strdup((const char *)sqlite3_column_text(s, 0))) ||
+        !(f->answer.input = isynth_strdup((const char *)sqlite3_column_text(s, 1)))) {
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    f->id = ++r->next_id;
+    f->stage = 2;
+    f->parent = cid;
+    if (!(rc = isynth_prompt_answer(&r->pp, &f->answer, &f->pr, err)))
+        rc = submit(r, f, err);
+done:
+    sqlite3_finalize(s);
+    if (rc)
+        inflight_free(f);
+    return rc;
+}
+
+/* Replaces invalid UTF-8 and NUL bytes with U+FFFD so the text can be stored and exported. */
+static char *sanitize(const char *s, size_t n, size_t *out_len)
+{
+    buf b;
+    buf_init(&b, 0);
+    for (size_t i = 0; i < n;) {
+        size_t l = s[i] ? utf8_seq_len((const unsigned char *)s + i, n - i) : 0;
+        isynth_err rc = l ? buf_add(&b, s + i, l) : buf_add(&b, "\xEF\xBF\xBD", 3);
+        if (rc) {
+            buf_free(&b);
+            return NULL;
+        }
+        i += l ? l : 1;
+    }
+    *out_len = b.len;
+    return buf_take(&b);
+}
+
+static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_task *t,
+                                   const inflight *f, isynth_error *err)
+{
+    isynth_err rc = isynth_filter_normalize(t, err);
+    if (rc == ISYNTH_ERR_UTF8) {
+        isynth_candidate_rec c = {.request_id = req_id, .idx = idx, .instruction = "",
+                                  .input = "", .output = "", .dedup_key = "",
+                                  .status = "rejected", .reason = "unparseable",
+                                  .detail = "invalid text", .nn_score = -1};
+        count_reason(r, "unparseable");
+        r->prog.rejected++;
+        return isynth_store_add_candidate(r->st, &c, NULL, err);
+    }
+    if (rc)
+        return rc;
+    const isynth_task *ex[16];
+    char refs[16][24];
+    const char *refp[16];
+    for (size_t i = 0; i < f->k; i++) {
+        ex[i] = example_task(r, f->ex[i]);
+        example_ref(r, f->ex[i], refs[i], sizeof refs[i]);
+        refp[i] = refs[i];
+    }
+    isynth_verdict v;
+    char *key = NULL;
+    if ((rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err)))
+        return rc;
+    const char *status = r->p->two_stage ? "pending" : "accepted";
+    const char *reason = v.reason;
+    if (!reason && r->prog.accepted + r->prog.pending >= r->p->target)
+        reason = "over_target";
+    if (reason)
+        status = "rejected";
+    isynth_candidate_rec c = {
+        .request_id = req_id,
+        .idx = idx,
+        .instruction = t->instruction,
+        .input = t->input,
+        .output = t->output,
+        .dedup_key = key,
+        .status = status,
+        .reason = reason,
+        .detail = v.detail[0] ? v.detail : NULL,
+        .nn_ref = v.nn_ref[0] ? v.nn_ref : NULL,
+        .nn_score = v.nn_score,
+    };
+    long long cid = 0;
+    rc = isynth_store_add_candidate(r->st, &c, &cid, err);
+    isynth_free(key);
+    if (rc)
+        return rc;
+    if (reason) {
+        count_reason(r, reason);
+        r->prog.rejected++;
+        return ISYNTH_OK;
+    }
+    char ref[24];
+    snprintf(ref, sizeof ref, "g%lld", cid);
+    if ((rc = isynth_filter_add(r->filter, ref, t, err)))
+        return rc;
+    if (r->p->two_stage) {
+        r->prog.pending++;
+        return stage2_push(r, cid) ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
+                                   : ISYNTH_OK;
+    }
+    r->prog.accepted++;
+    return pool_add(r, ref, t->instruction, t->input, t->output)
+               ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
+               : ISYNTH_OK;
+}
+
+static isynth_err record_unparseable(run *r, long long req_id, int idx, const char *text,
+                                     const char *why, isynth_error *err)
+{
+    size_t n = strlen(text);
+    char *capped = isynth_strndup(text, n > 2000 ? 2000 : n);
+    size_t len;
+    char *clean = capped ? sanitize(capped, strlen(capped), &len) : NULL;
+    isynth_free(capped);
+    if (!clean)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    isynth_candidate_rec c = {.request_id = req_id, .idx = idx, .instruction = clean,
+                              .input = "", .output = "", .dedup_key = "",
+                              .status = "rejected", .reason = "unparseable", .detail = why,
+                              .nn_score = -1};
+    isynth_err rc = isynth_store_add_candidate(r->st, &c, NULL, err);
+    isynth_free(clean);
+    if (!rc) {
+        count_reason(r, "unparseable");
+        r->prog.rejected++;
+    }
+    return rc;
+}
+
+static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const char *text,
+                                size_t len, bool truncated, isynth_error *err)
+{
+    buf full;
+    buf_init(&full, 0);
+    isynth_err rc = ISYNTH_OK;
+    if (!r->chat)
+        rc = buf_adds(&full, f->pr.parse_prefix);
+    if (!rc)
+        rc = buf_add(&full, text, len);
+    if (rc) {
+        buf_free(&full);
+        return isynth_error_set(err, rc, "out of memory");
+    }
+    isynth_parse_params pp = isynth_parse_params_default();
+    pp.want_output = !r->p->two_stage;
+    pp.truncated = truncated;
+    isynth_parsed *parsed = NULL;
+    rc = isynth_parse_tasks(full.p, full.len, &pp, &parsed, err);
+    buf_free(&full);
+    if (rc)
+        return rc;
+    int idx = 0;
+    for (size_t i = 0; i < parsed->n && !rc; i++)
+        rc = record_candidate(r, req_id, idx++, &parsed->tasks[i], f, err);
+    for (size_t i = 0; i < parsed->n_unparseable && !rc; i++)
+        rc = record_unparseable(r, req_id, idx++, parsed->unparseable_text[i],
+                                parsed->unparseable_reasons[i], err);
+    if (!rc && parsed->n == 0 && parsed->n_unparseable == 0)
+        rc = record_unparseable(r, req_id, idx++, text, "no task found", err);
+    isynth_parsed_free(parsed);
+    return rc;
+}
+
+static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t len,
+                                bool truncated, isynth_error *err)
+{
+    char *norm = NULL;
+    size_t nlen = 0;
+    isynth_err rc = isynth_normalize_text(text, len, &norm, &nlen, NULL);
+    if (rc == ISYNTH_ERR_NOMEM)
+        return isynth_error_set(err, rc, "out of memory");
+    const char *reason = NULL;
+    size_t chars = norm ? isynth_utf8_chars(norm, nlen) : 0;
+    if (!norm || chars == 0)
+        reason = "empty";
+    else if (truncated)
+        reason = "truncated";
+    else if (chars > r->p->filter.max_output_chars)
+        reason = "too_long";
+    else if (r->prog.accepted >= r->p->target)
+        reason = "over_target";
+    rc = isynth_store_finish_candidate(r->st, f->parent, norm ? norm : "",
+                                       reason ? "rejected" : "accepted", reason, err);
+    if (!rc) {
+        r->prog.pending--;
+        if (reason) {
+            count_reason(r, reason);
+            r->prog.rejected++;
+        } else {
+            char ref[24];
+            snprintf(ref, sizeof ref, "g%lld", f->parent);
+            r->prog.accepted++;
+            if (pool_add(r, ref, f->answer.instruction, f->answer.input, norm))
+                rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        }
+    }
+    isynth_free(norm);
+    return rc;
+}
+
+static isynth_err examples_json(run *r, const inflight *f, buf *b)
+{
+    isynth_err rc = buf_addc(b, '[');
+    for (size_t i = 0; i < f->k && !rc; i++) {
+        char ref[24];
+        example_ref(r, f->ex[i], ref, sizeof ref);
+        rc = buf_printf(b, "%s\"%s\"", i ? "," : "", ref);
+    }
+    return rc ? rc : buf_addc(b, ']');
+}
+
+static void on_result(void *user, const isynth_gen_result *res)
+{
+    run *r = user;
+    inflight **pp = &r->flying, *f = NULL;
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == res->id) {
+            f = *pp;
+            *pp = f->next;
+            break;
+        }
+    if (!f || r->fatal)
+        goto out;
+    r->prog.in_flight--;
+    isynth_error *err = &r->fatal_err;
+    size_t len = 0;
+    char *text = sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
+    buf ex, prompt;
+    buf_init(&ex, 0);
+    buf_init(&prompt, 0);
+    isynth_err rc = text ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
+    if (!rc)
+        rc = examples_json(r, f, &ex);
+    if (!rc)
+        rc = r->chat ? buf_printf(&prompt, "[system]\n%s\n\n[user]\n%s", f->pr.system, f->pr.user)
+                     : buf_adds(&prompt, f->pr.completion);
+    if (rc) {
+        r->fatal = isynth_error_set(err, rc, "out of memory");
+        goto done;
+    }
+    bool ok = res->status == ISYNTH_OK;
+    isynth_request_rec rec = {
+        .stage = f->stage,
+        .status = ok ? "done" : "failed",
+        .examples = f->stage == 1 ? ex.p : NULL,
+        .parent = f->parent,
+        .prompt = prompt.p,
+        .response = text,
+        .response_len = len,
+        .error = ok ? NULL : (res->error ? res->error : isynth_strerror(res->status)),
+        .truncated = res->truncated,
+        .prompt_tokens = res->prompt_tokens,
+        .completion_tokens = res->completion_tokens,
+        .retries = res->retries,
+        .seconds = res->seconds,
+    };
+    long long req_id = 0;
+    if ((rc = isynth_store_begin(r->st, err)))
+        goto fatal;
+    rc = isynth_store_add_request(r->st, &rec, &req_id, err);
+    if (!rc && ok && f->stage == 1)
+        rc = handle_stage1(r, f, req_id, text, len, res->truncated, err);
+    else if (!rc && ok && f->stage == 2)
+        rc = handle_stage2(r, f, text, len, res->truncated, err);
+    if (rc) {
+        isynth_store_rollback(r->st);
+        goto fatal;
+    }
+    if ((rc = isynth_store_commit(r->st, err)))
+        goto fatal;
+    r->prog.requests++;
+    r->prog.completion_tokens += res->completion_tokens;
+    if (ok) {
+        r->consecutive_failures = 0;
+    } else {
+        r->prog.failed++;
+        r->consecutive_failures++;
+        if (f->stage == 2 && stage2_push(r, f->parent))
+            r->fatal = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (r->consecutive_failures >= 20)
+            r->fatal = isynth_error_set(err, ISYNTH_ERR_BACKEND,
+                                        "%ld requests in a row failed; the last: %s",
+                                        r->consecutive_failures, rec.error);
+    }
+    goto done;
+fatal:
+    r->fatal = rc;
+done:
+    buf_free(&ex);
+    buf_free(&prompt);
+    isynth_free(text);
+out:
+    inflight_free(f);
+    if (r->p->progress && !r->fatal) {
+        r->prog.elapsed = now_s() - r->t0;
+        r->p->progress(r->p->progress_user, &r->prog);
+    }
+}
+
+static bool want_more_stage1(run *r)
+{
+    long need = r->p->target - r->prog.accepted - r->prog.pending;
+    if (need <= 0)
+        return false;
+    long flying1 = 0;
+    for (inflight *f = r->flying; f; f = f->next)
+        flying1 += f->stage == 1;
+    /* assume about half the tasks asked for survive the filters */
+    return flying1 * (r->p->n_new > 1 ? r->p->n_new : 1) < 2 * need;
+}
+
+static isynth_err loop(run *r, isynth_error *err)
+{
+    long max_req = r->p->max_requests > 0 ? r->p->max_requests : 10 * r->p->target + 20;
+    isynth_err rc = ISYNTH_OK;
+    while (!r->fatal) {
+        if (r->p->stop && *r->p->stop)
+            return isynth_error_set(err, ISYNTH_ERR_CANCELLED, "interrupted");
+        while (isynth_backend_capacity(r->be) > 0) {
+            if (r->n_stage2 > 0 && r->prog.accepted < r->p->target)
+                rc = submit_stage2(r, err);
+            else if (want_more_stage1(r) && r->prog.requests + r->prog.in_flight < max_req)
+                rc = submit_stage1(r, err);
+            else
+                break;
+            if (rc)
+                return rc;
+        }
+        if (isynth_backend_in_flight(r->be) == 0)
+            break;
+        if ((rc = isynth_backend_step(r->be, on_result, r, err)))
+            return rc;
+    }
+    if (r->fatal) {
+        if (err)
+            *err = r->fatal_err;
+        return r->fatal;
+    }
+    return ISYNTH_OK;
+}
+
+static void run_free(run *r)
+{
+    while (r->flying) {
+        inflight *f = r->flying;
+        r->flying = f->next;
+        inflight_free(f);
+    }
+    for (size_t i = 0; i < r->n_pool; i++)
+        isynth_task_clear(&r->pool[i].t);
+    isynth_free(r->pool);
+    isynth_free(r->stage2);
+    isynth_filter_free(r->filter);
+    isynth_seeds_free(r->seeds);
+    isynth_store_close(r->st);
+}
+
+isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
+                           isynth_progress *last, isynth_error *err)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    r.p = p;
+    r.be = backend;
+    r.t0 = now_s();
+    r.prog.target = p->target;
+    r.prog.reasons = r.reasons;
+    r.prog.reason_counts = r.reason_counts;
+    if (p->target < 1)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "the target (-n) must be at least 1");
+    isynth_seeds_params sp = isynth_seeds_params_default();
+    sp.map = p->seeds_map;
+    isynth_err rc = isynth_seeds_load(p->seeds_path, &sp, &r.seeds, err);
+    if (rc)
+        return rc;
+    isynth_backend_info bi;
+    isynth_backend_info_get(backend, &bi);
+    r.chat = p->format == ISYNTH_FORMAT_CHAT ||
+             (p->format == ISYNTH_FORMAT_AUTO && bi.has_chat_template);
+    r.pp = isynth_prompt_params_default();
+    r.pp.lang = r.seeds->lang;
+    r.pp.template_text = p->template_text;
+    r.pp.n_new = p->n_new;
+    r.pp.two_stage = p->two_stage;
+    isynth_filter_params fp = p->filter;
+    fp.lang = r.seeds->lang;
+    fp.check_output = !p->two_stage;
+    if ((rc = isynth_store_open(p->out_dir, &r.st, err)) || (rc = check_config(&r, err)) ||
+        (rc = isynth_store_put_seeds(r.st, r.seeds, err)) ||
+        (rc = isynth_filter_new(&fp, &r.filter, err)))
+        goto out;
+    for (size_t i = 0; i < r.seeds->n; i++) {
+        char ref[24];
+        snprintf(ref, sizeof ref, "s%zu", i + 1);
+        if ((rc = isynth_filter_add(r.filter, ref, &r.seeds->tasks[i], err)))
+            goto out;
+    }
+    if ((rc = isynth_store_each_candidate(r.st, "accepted", load_accepted, &r, err)) ||
+        (rc = isynth_store_each_candidate(r.st, "pending", load_pending, &r, err)) ||
+        (rc = load_counts(&r, err))) {
+        if (rc == ISYNTH_ERR_CANCELLED)
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory loading the run");
+        goto out;
+    }
+    r.rng = p->seed ^ ((uint64_t)r.prog.requests * 0x9E3779B97F4A7C15ull);
+    splitmix(&r.rng);
+    rc = loop(&r, err);
+    if (!rc || rc == ISYNTH_ERR_CANCELLED) {
+        isynth_error ex_err;
+        isynth_err erc = isynth_export_run(r.st, &ex_err);
+        if (erc) {
+            if (err)
+                *err = ex_err;
+            rc = erc;
+        }
+    }
+out:
+    if (last) {
+        r.prog.elapsed = now_s() - r.t0;
+        r.prog.in_flight = 0;
+        *last = r.prog;
+        last->reasons = NULL;
+        last->reason_counts = NULL;
+        last->n_reasons = 0;
+    }
+    run_free(&r);
+    return rc;
+}
