@@ -10,6 +10,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"generate", cmd_generate, "synthesize tasks from seeds into a run directory"},
+    {"convert", cmd_convert, "convert a table between .xlsx, .jsonl and .csv"},
 };
 
 static void usage(FILE *f)

@@ -9,6 +9,7 @@
 #include "isynth/parse.h"
 #include "isynth/backend.h"
 #include "isynth/xlsx.h"
+#include "isynth/table.h"
 #include "isynth/openai.h"
 
 #endif

@@ -1,0 +1,57 @@
+/* `isynth convert IN OUT`: tables between .xlsx, .jsonl and .csv, chosen by extension, for data
+ * that did not come from a run. OUT is replaced only when the whole conversion succeeds. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void convert_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: isynth convert [--sheet NAME] IN OUT\n\n"
+            "Converts a table between .xlsx, .jsonl and .csv (by file extension).\n"
+            "  .xlsx, .csv  the first row is the header\n"
+            "  .jsonl       one JSON object per line; keys become columns in first-seen order,\n"
+            "               values that are not strings are written as their JSON text\n"
+            "               (null as an empty cell)\n"
+            "Every cell is written as text: an .xlsx cell starting with = stays text.\n\n"
+            "  --sheet NAME  read this sheet of an .xlsx input (default: the first)\n");
+}
+
+int cmd_convert(int argc, char **argv)
+{
+    isynth_table_reader_params p = isynth_table_reader_params_default();
+    const char *in = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            convert_usage(stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--sheet") && i + 1 < argc) {
+            p.sheet = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "isynth convert: unknown option '%s'\n", argv[i]);
+            convert_usage(stderr);
+            return EXIT_USAGE;
+        } else if (!in) {
+            in = argv[i];
+        } else if (!out) {
+            out = argv[i];
+        } else {
+            fprintf(stderr, "isynth convert: too many arguments\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (!in || !out) {
+        convert_usage(stderr);
+        return EXIT_USAGE;
+    }
+    isynth_error err = {0};
+    size_t rows = 0;
+    isynth_err rc = isynth_table_convert(in, out, &p, &rows, &err);
+    if (rc) {
+        fprintf(stderr, "isynth convert: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));
+        return rc == ISYNTH_ERR_INVALID ? EXIT_USAGE : exit_code_for(rc);
+    }
+    fprintf(stderr, "isynth convert: %zu rows written to %s\n", rows, out);
+    return EXIT_OK;
+}
