@@ -562,14 +562,15 @@ static size_t skip_ws(const char *d, size_t len, size_t i, long *line)
 /* A .json file holding one array of objects; each element keeps the line it starts on. */
 static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t pos, long line)
 {
+    long open_line = line;
     pos = skip_ws(d, len, pos + 1, &line);
     if (pos < len && d[pos] == ']') {
         pos++;
     } else {
         for (size_t k = 0;; k++) {
             if (pos >= len)
-                return fail(ld, ISYNTH_ERR_PARSE, line, NULL,
-                            "truncated JSON: the array is not closed");
+                return fail(ld, ISYNTH_ERR_PARSE, open_line, NULL,
+                            "truncated JSON: the array opened here is never closed");
             if (d[pos] != '{')
                 return fail(ld, ISYNTH_ERR_PARSE, line, NULL,
                             "array element %zu: expected a JSON object", k);
@@ -591,9 +592,11 @@ static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t 
                 pos++;
                 break;
             }
+            if (pos >= len)
+                return fail(ld, ISYNTH_ERR_PARSE, open_line, NULL,
+                            "truncated JSON: the array opened here is never closed");
             return fail(ld, ISYNTH_ERR_PARSE, line, NULL,
-                        pos < len ? "expected ',' or ']' after an array element"
-                                  : "truncated JSON: the array is not closed");
+                        "expected ',' or ']' after an array element");
         }
     }
     pos = skip_ws(d, len, pos, &line);

@@ -1,0 +1,572 @@
+/* Seed loader tests: every recognised shape, encodings and line endings, the column map,
+ * language detection, a corpus of broken files (tests/data/seeds/bad) that must each fail
+ * with the right code and a message naming file, line and field, and an allocation-failure
+ * walk over whole loads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "isynth/seeds.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GOOD ISYNTH_TEST_DATA "/seeds/good/"
+#define BAD ISYNTH_TEST_DATA "/seeds/bad/"
+
+static isynth_seedset *load_ok(const char *path, const char *map)
+{
+    isynth_seeds_params p = isynth_seeds_params_default();
+    p.map = map;
+    isynth_seedset *s = NULL;
+    isynth_error e;
+    isynth_err rc = isynth_seeds_load(path, &p, &s, &e);
+    if (rc) print_error("%s: %s\n", path, e.msg);
+    assert_int_equal(rc, ISYNTH_OK);
+    assert_non_null(s);
+    assert_string_equal(s->path, path);
+    return s;
+}
+
+/* Asserts a failed load: code, *out == NULL, and a message holding "<file>:<line>:" (when line
+ * > 0), the file name otherwise, and each given fragment. */
+static void expect_fail_p(const char *path, const isynth_seeds_params *p, isynth_err code,
+                          long line, const char *frag1, const char *frag2)
+{
+    isynth_seedset *s = (isynth_seedset *)&s; /* poison: must be reset to NULL */
+    isynth_error e;
+    isynth_err rc = isynth_seeds_load(path, p, &s, &e);
+    print_message("%s -> %s\n", path, e.msg);
+    assert_int_equal(rc, code);
+    assert_int_equal(e.code, code);
+    assert_null(s);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char where[512];
+    if (line > 0)
+        snprintf(where, sizeof where, "%s:%ld:", base, line);
+    else
+        snprintf(where, sizeof where, "%s", base);
+    assert_non_null(strstr(e.msg, where));
+    if (frag1) assert_non_null(strstr(e.msg, frag1));
+    if (frag2) assert_non_null(strstr(e.msg, frag2));
+}
+
+static void expect_fail(const char *path, const char *map, isynth_err code, long line,
+                        const char *frag1, const char *frag2)
+{
+    isynth_seeds_params p = isynth_seeds_params_default();
+    p.map = map;
+    expect_fail_p(path, &p, code, line, frag1, frag2);
+}
+
+/* ---- good files, one per shape ----------------------------------------------------------- */
+
+static void test_params_default(void **state)
+{
+    (void)state;
+    isynth_seeds_params p = isynth_seeds_params_default();
+    assert_int_equal(p.format, ISYNTH_SEEDS_AUTO);
+    assert_null(p.map);
+    assert_int_equal(p.max_file_bytes, 64u << 20);
+    assert_int_equal(p.max_field_bytes, 256u << 10);
+    assert_int_equal(p.max_tasks, 100000);
+}
+
+static void test_elyza_jsonl(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "elyza.jsonl", NULL);
+    assert_int_equal(s->n, 3);
+    assert_string_equal(s->shape, "elyza");
+    assert_int_equal(s->lang, ISYNTH_LANG_JA);
+    assert_string_equal(s->sha256,
+                        "850de5e87e28aae69c9438bfadbdf43fbae109d4b5a38b9295b15679cc9cb036");
+    assert_string_equal(s->tasks[0].instruction, "次の文を敬語に直してください。「明日行くよ」");
+    assert_string_equal(s->tasks[0].input, "");
+    assert_string_equal(s->tasks[0].output, "明日伺います。");
+    assert_string_equal(s->tasks[0].eval_aspect, "- 謙譲語を使っていれば満点");
+    assert_string_equal(s->tasks[0].id, "seed-1");
+    assert_int_equal(s->tasks[0].line, 1);
+    assert_false(s->tasks[0].is_classification);
+    /* the blank line 3 is skipped, and lines keep counting */
+    assert_string_equal(s->tasks[2].id, "seed-4");
+    assert_int_equal(s->tasks[2].line, 4);
+    assert_string_equal(s->tasks[2].output, "にんじん");
+    assert_string_equal(s->tasks[2].eval_aspect, "");
+    isynth_seeds_free(s);
+}
+
+static void test_self_instruct(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "self_instruct.jsonl", NULL);
+    assert_int_equal(s->n, 3);
+    assert_string_equal(s->shape, "self-instruct");
+    assert_int_equal(s->lang, ISYNTH_LANG_EN);
+    assert_string_equal(s->tasks[0].id, "seed_task_0");
+    assert_string_equal(s->tasks[0].instruction, "Give the antonym of the word.");
+    /* the first instance is taken */
+    assert_string_equal(s->tasks[0].input, "hot");
+    assert_string_equal(s->tasks[0].output, "cold");
+    assert_false(s->tasks[0].is_classification);
+    assert_true(s->tasks[1].is_classification);
+    assert_string_equal(s->tasks[1].output, "Positive");
+    assert_string_equal(s->tasks[2].input, "");
+    assert_string_equal(s->tasks[2].output,
+                        "Red leaves drift and fall\nthe river carries them south\nquiet evening "
+                        "light");
+    isynth_seeds_free(s);
+}
+
+static void test_alpaca_json_array(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "alpaca.json", NULL);
+    assert_int_equal(s->n, 2);
+    assert_string_equal(s->shape, "alpaca");
+    assert_string_equal(s->tasks[0].instruction, "Translate to French.");
+    assert_string_equal(s->tasks[0].input, "Good morning");
+    assert_string_equal(s->tasks[0].output, "Bonjour");
+    /* each array element keeps the line it starts on */
+    assert_int_equal(s->tasks[0].line, 2);
+    assert_string_equal(s->tasks[0].id, "seed-2");
+    assert_int_equal(s->tasks[1].line, 7);
+    assert_string_equal(s->tasks[1].id, "7"); /* an integer id is printed */
+    isynth_seeds_free(s);
+}
+
+static void test_messages(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "messages.jsonl", NULL);
+    assert_int_equal(s->n, 2);
+    assert_string_equal(s->shape, "messages");
+    assert_int_equal(s->lang, ISYNTH_LANG_JA);
+    assert_string_equal(s->tasks[0].instruction, "2たす3は？");
+    assert_string_equal(s->tasks[0].output, "5です。");
+    assert_string_equal(s->tasks[0].input, "");
+    /* first user turn and first assistant turn */
+    assert_string_equal(s->tasks[1].id, "m2");
+    assert_string_equal(s->tasks[1].instruction, "「ありがとう」を英語で言うと？");
+    assert_string_equal(s->tasks[1].output, "Thank you.");
+    isynth_seeds_free(s);
+}
+
+static void test_crlf_jsonl(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "crlf.jsonl", NULL);
+    assert_int_equal(s->n, 2);
+    assert_string_equal(s->tasks[0].output, "4");
+    assert_string_equal(s->tasks[1].output, "tac");
+    assert_int_equal(s->tasks[1].line, 3);
+    isynth_seeds_free(s);
+}
+
+static void test_csv_bom_crlf(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "elyza_bom_crlf.csv", NULL);
+    assert_int_equal(s->n, 2);
+    assert_string_equal(s->shape, "elyza");
+    assert_int_equal(s->lang, ISYNTH_LANG_JA);
+    /* the BOM is not part of the first column name nor of any value */
+    assert_string_equal(s->tasks[0].instruction, "次の文を要約してください。");
+    assert_string_equal(s->tasks[0].output, "一行目\r\n二行目"); /* kept verbatim */
+    assert_string_equal(s->tasks[0].eval_aspect, "- 短いこと");
+    assert_string_equal(s->tasks[0].id, "seed-2");
+    assert_string_equal(s->tasks[1].instruction, "「猫」の読み方は？");
+    assert_int_equal(s->tasks[1].line, 4);
+    assert_string_equal(s->tasks[1].eval_aspect, "");
+    /* the hash covers the file's bytes, BOM included */
+    char *data;
+    size_t len;
+    assert_int_equal(read_file_limited(GOOD "elyza_bom_crlf.csv", 1 << 20, &data, &len, NULL),
+                     ISYNTH_OK);
+    char hex[65];
+    sha256_hex(data, len, hex);
+    assert_string_equal(s->sha256, hex);
+    isynth_free(data);
+    isynth_seeds_free(s);
+}
+
+static void test_csv_multiline(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "multiline.csv", NULL);
+    assert_int_equal(s->n, 2); /* the ",,," row is skipped */
+    assert_string_equal(s->shape, "alpaca");
+    assert_string_equal(s->tasks[0].id, "a1");
+    assert_string_equal(s->tasks[0].instruction, "Split the sentence\ninto words.");
+    assert_string_equal(s->tasks[0].input, "The \"quick\" fox");
+    assert_string_equal(s->tasks[0].output, "The\nquick\nfox");
+    assert_int_equal(s->tasks[0].line, 2);
+    assert_string_equal(s->tasks[1].id, "a2");
+    assert_int_equal(s->tasks[1].line, 7);
+    assert_string_equal(s->tasks[1].input, "");
+    assert_string_equal(s->tasks[1].output, "Hi, there");
+    isynth_seeds_free(s);
+}
+
+static void test_csv_header_case_and_bool(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "elyza.csv", NULL);
+    assert_int_equal(s->n, 1);
+    assert_string_equal(s->shape, "elyza");
+    assert_string_equal(s->tasks[0].instruction, "五十音の最初の文字は？");
+    assert_string_equal(s->tasks[0].output, "あ");
+    assert_true(s->tasks[0].is_classification);
+    isynth_seeds_free(s);
+}
+
+static void test_map_csv(void **state)
+{
+    (void)state;
+    isynth_seedset *s =
+        load_ok(GOOD "mapped.csv", " instruction = question, output=answer,input=context,id=qid");
+    assert_int_equal(s->n, 2);
+    assert_string_equal(s->shape, "mapped");
+    assert_string_equal(s->tasks[0].id, "q1");
+    assert_string_equal(s->tasks[0].instruction, "東京は何の首都ですか。");
+    assert_string_equal(s->tasks[0].output, "日本の首都です。");
+    assert_string_equal(s->tasks[1].input, "3 or 5");
+    assert_string_equal(s->tasks[1].output, "5");
+    isynth_seeds_free(s);
+    /* without the map the file has no known shape */
+    expect_fail(GOOD "mapped.csv", NULL, ISYNTH_ERR_PARSE, 1, "field 'instruction'", "question");
+    /* a mapped column must exist */
+    expect_fail(GOOD "mapped.csv", "instruction=question,output=nope", ISYNTH_ERR_PARSE, 1,
+                "field 'nope'", "no such column");
+}
+
+static void test_map_jsonl(void **state)
+{
+    (void)state;
+    isynth_seedset *s = load_ok(GOOD "mapped.jsonl", "instruction=q,output=a,input=ctx");
+    assert_int_equal(s->n, 1);
+    assert_string_equal(s->shape, "mapped");
+    assert_string_equal(s->tasks[0].instruction, "Repeat the word.");
+    assert_string_equal(s->tasks[0].input, "echo");
+    assert_string_equal(s->tasks[0].output, "echo"); /* the map wins over an "output" key */
+    assert_string_equal(s->tasks[0].id, "seed-1");
+    isynth_seeds_free(s);
+    expect_fail(GOOD "mapped.jsonl", "instruction=q,output=zz", ISYNTH_ERR_PARSE, 1, "field 'zz'",
+                "missing");
+}
+
+static void test_map_invalid(void **state)
+{
+    (void)state;
+    const char *bad[] = {"instruction", "foo=bar", "instruction=", "output=a,output=b", ",,"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        isynth_seeds_params p = isynth_seeds_params_default();
+        p.map = bad[i];
+        isynth_seedset *s = NULL;
+        isynth_error e;
+        assert_int_equal(isynth_seeds_load(GOOD "mapped.csv", &p, &s, &e), ISYNTH_ERR_INVALID);
+        assert_null(s);
+        assert_non_null(strstr(e.msg, "seed map"));
+    }
+}
+
+static void test_format_param_overrides_extension(void **state)
+{
+    (void)state;
+    /* a JSONL file read as CSV fails on its first line */
+    isynth_seeds_params p = isynth_seeds_params_default();
+    p.format = ISYNTH_SEEDS_CSV;
+    expect_fail_p(GOOD "elyza.jsonl", &p, ISYNTH_ERR_PARSE, 1, NULL, NULL);
+    p.format = ISYNTH_SEEDS_JSONL;
+    p.map = "instruction=question,output=answer";
+    expect_fail_p(GOOD "mapped.csv", &p, ISYNTH_ERR_PARSE, 1, "malformed JSON", NULL);
+}
+
+/* ---- language ---------------------------------------------------------------------------- */
+
+static void test_detect_lang(void **state)
+{
+    (void)state;
+    assert_string_equal(isynth_lang_name(ISYNTH_LANG_JA), "ja");
+    assert_string_equal(isynth_lang_name(ISYNTH_LANG_EN), "en");
+    const char *ja[] = {"日本語の文です。", "カタカナとひらがな"};
+    assert_int_equal(isynth_detect_lang(ja, 2), ISYNTH_LANG_JA);
+    const char *en[] = {"An English sentence.", NULL, "1234 !!"};
+    assert_int_equal(isynth_detect_lang(en, 3), ISYNTH_LANG_EN);
+    assert_int_equal(isynth_detect_lang(NULL, 0), ISYNTH_LANG_EN);
+    const char *none[] = {"1234 。、！", ""};
+    assert_int_equal(isynth_detect_lang(none, 2), ISYNTH_LANG_EN);
+    /* threshold: 3 Japanese of 10 letters is ja, 3 of 11 is en */
+    const char *edge_ja[] = {"abcdefg", "あいう"};
+    assert_int_equal(isynth_detect_lang(edge_ja, 2), ISYNTH_LANG_JA);
+    const char *edge_en[] = {"abcdefgh あいう"};
+    assert_int_equal(isynth_detect_lang(edge_en, 1), ISYNTH_LANG_EN);
+    /* halfwidth katakana and CJK extension B count as Japanese; fullwidth digits do not */
+    const char *half[] = {"ｶﾀｶﾅ ab", "\xF0\xA0\x80\x8B １２３"};
+    assert_int_equal(isynth_detect_lang(half, 2), ISYNTH_LANG_JA);
+    /* a typical Japanese prompt about code stays ja */
+    const char *mixed[] = {"Pythonでリストを並べ替える方法を教えてください。"};
+    assert_int_equal(isynth_detect_lang(mixed, 1), ISYNTH_LANG_JA);
+}
+
+static void test_task_clear(void **state)
+{
+    (void)state;
+    isynth_task_clear(NULL);
+    isynth_task t = {.id = isynth_strdup("x"),
+                     .instruction = isynth_strdup("i"),
+                     .input = isynth_strdup(""),
+                     .output = isynth_strdup("o"),
+                     .eval_aspect = isynth_strdup(""),
+                     .is_classification = true,
+                     .line = 3};
+    isynth_task_clear(&t);
+    assert_null(t.id);
+    assert_null(t.instruction);
+    assert_null(t.output);
+    assert_false(t.is_classification);
+    isynth_task_clear(&t); /* twice is fine */
+    isynth_seeds_free(NULL);
+}
+
+/* ---- broken files ------------------------------------------------------------------------ */
+
+typedef struct bad_case {
+    const char *file;
+    isynth_err code;
+    long line; /* 0: the message names the file only */
+    const char *frag1, *frag2;
+} bad_case;
+
+static void test_bad_corpus(void **state)
+{
+    (void)state;
+    static const bad_case cases[] = {
+        {"empty.jsonl", ISYNTH_ERR_PARSE, 1, "empty file", NULL},
+        {"bom_only.csv", ISYNTH_ERR_PARSE, 1, "empty file", NULL},
+        {"invalid_utf8.jsonl", ISYNTH_ERR_UTF8, 2, "invalid UTF-8", "0xFF"},
+        {"invalid_utf8.csv", ISYNTH_ERR_UTF8, 3, "field 'output'", "invalid UTF-8"},
+        {"truncated.jsonl", ISYNTH_ERR_PARSE, 2, "truncated JSON", NULL},
+        {"missing_column.csv", ISYNTH_ERR_PARSE, 1, "field 'output'", "no such column"},
+        {"missing_output.jsonl", ISYNTH_ERR_PARSE, 2, "field 'output'", "missing"},
+        {"unbalanced_quote.csv", ISYNTH_ERR_PARSE, 3, "field 'output'",
+         "unterminated quoted field"},
+        {"stray_quote.csv", ISYNTH_ERR_PARSE, 2, "field 'output'", "malformed quoted field"},
+        {"nul_byte.jsonl", ISYNTH_ERR_PARSE, 3, "NUL byte", NULL},
+        {"nul_byte.csv", ISYNTH_ERR_PARSE, 2, "field 'output'", "NUL byte"},
+        {"non_object.jsonl", ISYNTH_ERR_PARSE, 2, "expected a JSON object", "an array"},
+        {"scalar.jsonl", ISYNTH_ERR_PARSE, 1, "expected a JSON object", "a string"},
+        {"wrong_type.jsonl", ISYNTH_ERR_PARSE, 1, "field 'output'", "found a number"},
+        {"field_count.csv", ISYNTH_ERR_PARSE, 3, "3 fields", "header has 2"},
+        {"dup_id.jsonl", ISYNTH_ERR_PARSE, 3, "field 'id'", "duplicate id 'x' (also at line 1)"},
+        {"unknown_shape.jsonl", ISYNTH_ERR_PARSE, 1, "field 'instruction'", "column map"},
+        {"empty_instances.jsonl", ISYNTH_ERR_PARSE, 1, "field 'instances'", "empty array"},
+        {"no_assistant.jsonl", ISYNTH_ERR_PARSE, 1, "field 'messages'", "no assistant turn"},
+        {"array_not_closed.json", ISYNTH_ERR_PARSE, 1, "never closed", NULL},
+        {"header_only.csv", ISYNTH_ERR_PARSE, 0, "no tasks", NULL},
+        {"blank_instruction.jsonl", ISYNTH_ERR_PARSE, 1, "field 'instruction'", "empty"},
+        {"dup_key.jsonl", ISYNTH_ERR_PARSE, 1, "duplicate key", NULL},
+        {"bad_classification.jsonl", ISYNTH_ERR_PARSE, 1, "field 'is_classification'",
+         "true or false"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s%s", BAD, cases[i].file);
+        expect_fail(path, NULL, cases[i].code, cases[i].line, cases[i].frag1, cases[i].frag2);
+    }
+}
+
+static void test_unopenable_and_unknown_format(void **state)
+{
+    (void)state;
+    expect_fail(BAD "does_not_exist.jsonl", NULL, ISYNTH_ERR_IO, 0, "cannot open", NULL);
+    expect_fail(BAD "seeds.xlsx", NULL, ISYNTH_ERR_INVALID, 0, "workbook reader", NULL);
+    expect_fail(BAD "seeds.txt", NULL, ISYNTH_ERR_INVALID, 0, "format", NULL);
+    isynth_error e;
+    assert_int_equal(isynth_seeds_load(NULL, NULL, NULL, &e), ISYNTH_ERR_INVALID);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    isynth_seeds_params p = isynth_seeds_params_default();
+    p.max_file_bytes = 100;
+    expect_fail_p(GOOD "elyza.jsonl", &p, ISYNTH_ERR_TOO_LARGE, 0, "limit", NULL);
+    p = isynth_seeds_params_default();
+    p.max_tasks = 2;
+    expect_fail_p(GOOD "elyza.jsonl", &p, ISYNTH_ERR_TOO_LARGE, 4, "more than 2 tasks", NULL);
+    p = isynth_seeds_params_default();
+    p.max_field_bytes = 12; /* header cells fit, the first row's instruction does not */
+    expect_fail_p(GOOD "multiline.csv", &p, ISYNTH_ERR_TOO_LARGE, 2, "field 'instruction'",
+                  "30 bytes, longer than the limit of 12 bytes");
+}
+
+/* A 1 MiB field, generated into a temporary directory, passes the default limit of 256 KiB. */
+static void test_huge_field(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/isynth-seeds-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char jpath[512], cpath[512];
+    snprintf(jpath, sizeof jpath, "%s/huge.jsonl", dir);
+    snprintf(cpath, sizeof cpath, "%s/huge.csv", dir);
+    size_t big = (size_t)1 << 20;
+    char *fill = malloc(big);
+    assert_non_null(fill);
+    memset(fill, 'a', big);
+
+    FILE *f = fopen(jpath, "wb");
+    assert_non_null(f);
+    fprintf(f, "{\"input\": \"short\", \"output\": \"fine\"}\n");
+    fprintf(f, "{\"input\": \"long\", \"output\": \"");
+    fwrite(fill, 1, big, f);
+    fprintf(f, "\"}\n");
+    assert_int_equal(fclose(f), 0);
+
+    f = fopen(cpath, "wb");
+    assert_non_null(f);
+    fprintf(f, "instruction,output\nq,a\nq2,\"");
+    fwrite(fill, 1, big, f);
+    fprintf(f, "\"\n");
+    assert_int_equal(fclose(f), 0);
+    free(fill);
+
+    expect_fail(jpath, NULL, ISYNTH_ERR_TOO_LARGE, 2, "field 'output'", "1048576 bytes");
+    expect_fail(cpath, NULL, ISYNTH_ERR_TOO_LARGE, 3, "field 'output'", "1048576 bytes");
+
+    /* a caller may raise the limit */
+    isynth_seeds_params p = isynth_seeds_params_default();
+    p.max_field_bytes = (size_t)2 << 20;
+    isynth_seedset *s = NULL;
+    isynth_error e;
+    assert_int_equal(isynth_seeds_load(jpath, &p, &s, &e), ISYNTH_OK);
+    assert_int_equal(strlen(s->tasks[1].output), big);
+    isynth_seeds_free(s);
+
+    assert_int_equal(remove(jpath), 0);
+    assert_int_equal(remove(cpath), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* ---- allocation failures ----------------------------------------------------------------- */
+
+/* Fails the n-th allocation (and, when sticky, every later one) for n = 1, 2, ... until the load
+ * succeeds; each failure must be ISYNTH_ERR_NOMEM with *out == NULL and nothing leaked (LSan). */
+static void alloc_walk(const char *path, const char *map, bool sticky)
+{
+    isynth_seeds_params p = isynth_seeds_params_default();
+    p.map = map;
+    long n;
+    for (n = 1; n < 100000; n++) {
+        isynth_seedset *s = (isynth_seedset *)&s;
+        isynth_error e;
+        isynth_error_clear(&e);
+        isynth_alloc_fail_at(n, sticky);
+        isynth_err rc = isynth_seeds_load(path, &p, &s, &e);
+        long counted = isynth_alloc_fail_at(0, false);
+        if (rc == ISYNTH_OK) {
+            assert_non_null(s);
+            assert_true(s->n > 0);
+            isynth_seeds_free(s);
+            if (counted < n) /* the load no longer reaches allocation n: walk complete */
+                break;
+            /* with every allocation from n on failing, success would mean a swallowed failure;
+             * a single failure may be recovered (libcsv retries a smaller buffer growth) */
+            if (sticky)
+                print_error("%s: allocation %ld of %ld failed but the load succeeded\n", path, n,
+                            counted);
+            assert_false(sticky);
+            continue;
+        }
+        if (rc != ISYNTH_ERR_NOMEM) print_error("%s, allocation %ld: %s\n", path, n, e.msg);
+        assert_int_equal(rc, ISYNTH_ERR_NOMEM);
+        assert_null(s);
+        assert_non_null(strstr(e.msg, "out of memory"));
+    }
+    assert_true(n > 3); /* the walk did fail real allocations */
+    assert_true(n < 100000);
+}
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *map;
+    } files[] = {
+        {GOOD "elyza.jsonl", NULL},
+        {GOOD "self_instruct.jsonl", NULL},
+        {GOOD "alpaca.json", NULL},
+        {GOOD "messages.jsonl", NULL},
+        {GOOD "multiline.csv", NULL},
+        {GOOD "elyza_bom_crlf.csv", NULL},
+        {GOOD "mapped.csv", "instruction=question,output=answer,input=context,id=qid"},
+        {ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL},
+        {ISYNTH_SOURCE_DIR "/data/seeds_ja.csv", NULL},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        alloc_walk(files[i].file, files[i].map, true);
+        alloc_walk(files[i].file, files[i].map, false);
+    }
+}
+
+/* ---- the project's sample seeds ---------------------------------------------------------- */
+
+static void test_sample_seeds(void **state)
+{
+    (void)state;
+    isynth_seedset *ja = load_ok(ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL);
+    assert_true(ja->n >= 24);
+    assert_string_equal(ja->shape, "elyza");
+    assert_int_equal(ja->lang, ISYNTH_LANG_JA);
+    isynth_seedset *csv = load_ok(ISYNTH_SOURCE_DIR "/data/seeds_ja.csv", NULL);
+    assert_int_equal(csv->n, ja->n);
+    assert_string_equal(csv->shape, "elyza");
+    for (size_t i = 0; i < ja->n; i++) {
+        assert_string_equal(csv->tasks[i].instruction, ja->tasks[i].instruction);
+        assert_string_equal(csv->tasks[i].output, ja->tasks[i].output);
+        assert_string_equal(csv->tasks[i].eval_aspect, ja->tasks[i].eval_aspect);
+    }
+    isynth_seeds_free(csv);
+    isynth_seeds_free(ja);
+
+    isynth_seedset *en = load_ok(ISYNTH_SOURCE_DIR "/data/seeds_en.jsonl", NULL);
+    assert_true(en->n >= 12);
+    assert_string_equal(en->shape, "self-instruct");
+    assert_int_equal(en->lang, ISYNTH_LANG_EN);
+    assert_string_equal(en->tasks[0].id, "seed_task_0");
+    isynth_seeds_free(en);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_params_default),
+        cmocka_unit_test(test_elyza_jsonl),
+        cmocka_unit_test(test_self_instruct),
+        cmocka_unit_test(test_alpaca_json_array),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_crlf_jsonl),
+        cmocka_unit_test(test_csv_bom_crlf),
+        cmocka_unit_test(test_csv_multiline),
+        cmocka_unit_test(test_csv_header_case_and_bool),
+        cmocka_unit_test(test_map_csv),
+        cmocka_unit_test(test_map_jsonl),
+        cmocka_unit_test(test_map_invalid),
+        cmocka_unit_test(test_format_param_overrides_extension),
+        cmocka_unit_test(test_detect_lang),
+        cmocka_unit_test(test_task_clear),
+        cmocka_unit_test(test_bad_corpus),
+        cmocka_unit_test(test_unopenable_and_unknown_format),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_huge_field),
+        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_sample_seeds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
