@@ -135,7 +135,7 @@ struct isynth_table_reader {
     size_t *rec_start;  /* per record: first field index in recs */
     size_t *rec_nf;     /* per record: number of fields */
     size_t *rec_line;   /* per record: line where it ends */
-    size_t nrec, rec_cap, rec_head, fields_in_rec;
+    size_t nrec, rec_cap, rec_head, fields_in_rec, rec_end_line;
     isynth_err cb_err;
     /* jsonl */
     json_t *keys; /* object used as an ordered set of keys, values are column indexes */
@@ -317,6 +317,7 @@ static void csv_on_record(int c, void *ud)
     r->rec_start[r->nrec] = r->recs.n - r->fields_in_rec;
     r->rec_nf[r->nrec] = r->fields_in_rec;
     r->rec_line[r->nrec] = r->file_line + 1;
+    r->rec_end_line = r->file_line + 1;
     r->nrec++;
     r->fields_in_rec = 0;
 }
@@ -353,8 +354,9 @@ static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
             r->csv_eof = true;
             if (csv_fini(&r->csv, csv_on_field, csv_on_record, r) != 0)
                 return isynth_error_set(err, ISYNTH_ERR_PARSE,
-                                        "%s: line %zu: malformed CSV at the end of the file: %s",
-                                        r->path, r->file_line + 1,
+                                        "%s: line %zu: the record starting here never ends (a "
+                                        "quoted field is not closed): %s",
+                                        r->path, r->rec_end_line + 1,
                                         csv_strerror(csv_error(&r->csv)));
             break;
         }

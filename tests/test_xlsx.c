@@ -1,0 +1,682 @@
+/* Unit tests for the workbook writer and reader and the table layer: round trips of hard text,
+ * Excel's cell limit, hand-made workbooks in the shapes Excel, LibreOffice and openpyxl write,
+ * one test per hostile-workbook refusal, and allocation-failure walks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "internal.h"
+#include "isynth/table.h"
+#include "isynth/xlsx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zip.h>
+
+static char tmpdir[256];
+
+static const char *tpath(const char *name)
+{
+    static char p[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
+    return p[k];
+}
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/isynth-test-xlsx-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *repeat(const char *unit, size_t times)
+{
+    size_t u = strlen(unit);
+    char *s = malloc(u * times + 1);
+    for (size_t i = 0; i < times; i++)
+        memcpy(s + i * u, unit, u);
+    s[u * times] = '\0';
+    return s;
+}
+
+/* ---- round trip ---- */
+
+#define NCOLS 4
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    char *long_ja = repeat("日本語のテキスト。", 1111); /* 9,999 characters */
+    char *long_a = repeat("a", 10000);
+    const char *rows[][NCOLS] = {
+        {"改行\nあり", "tab\there", "emoji 😀🎉 and CJK 漢字かなカナ", "=SUM(A1:A3)"},
+        {"+1", "-minus", "@mention", ""},
+        {"", "", "", "only last"},
+        {long_ja, long_a, "\r\nCRLF\r", "  leading and trailing  "},
+        {"literal _x0041_ and _x005F_", "ctl \x01\x1f", "&<>\"'", "=HYPERLINK(\"x\")"},
+    };
+    size_t nrows = sizeof rows / sizeof rows[0];
+    const char *path = tpath("rt.xlsx");
+    isynth_error e = {0};
+    isynth_xlsx_writer *w;
+    assert_int_equal(isynth_xlsx_writer_open(path, NULL, &w, &e), ISYNTH_OK);
+    const char *status[] = {"pending", "accepted", "edited", "rejected", NULL};
+    isynth_xlsx_column cols[NCOLS] = {{.name = "id", .locked = true},
+                                      {.name = "status", .choices = status},
+                                      {.name = "text", .width = 60, .wrap = true},
+                                      {.name = "more", .wrap = true}};
+    assert_int_equal(isynth_xlsx_add_sheet(w, "review", cols, NCOLS, &e), ISYNTH_OK);
+    for (size_t i = 0; i < nrows; i++)
+        assert_int_equal(isynth_xlsx_write_row(w, rows[i], NULL, NCOLS, &e), ISYNTH_OK);
+    isynth_xlsx_column rc[2] = {{.name = "key"}, {.name = "value"}};
+    assert_int_equal(isynth_xlsx_add_sheet(w, "run", rc, 2, &e), ISYNTH_OK);
+    const char *kv[] = {"model", "qwen"};
+    assert_int_equal(isynth_xlsx_write_row(w, kv, NULL, 2, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_writer_close(w, &e), ISYNTH_OK);
+    assert_int_equal(access(path, F_OK), 0);
+
+    isynth_xlsx_reader *r;
+    assert_int_equal(isynth_xlsx_reader_open(path, NULL, &r, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_sheet_count(r), 2);
+    assert_string_equal(isynth_xlsx_sheet_name(r, 0), "review");
+    assert_string_equal(isynth_xlsx_sheet_name(r, 1), "run");
+    assert_int_equal(isynth_xlsx_open_sheet(r, "review", &e), ISYNTH_OK);
+    const isynth_xlsx_row *row;
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_non_null(row);
+    assert_int_equal(row->row, 1);
+    assert_string_equal(row->cells[0], "id");
+    for (size_t i = 0; i < nrows; i++) {
+        assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+        assert_non_null(row);
+        assert_int_equal(row->row, i + 2);
+        for (size_t c = 0; c < NCOLS; c++) {
+            const char *want = rows[i][c];
+            const char *got = c < row->ncells ? row->cells[c] : "";
+            size_t glen = c < row->ncells ? row->lens[c] : 0;
+            assert_int_equal(glen, strlen(want));
+            assert_string_equal(got, want);
+        }
+    }
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_null(row);
+    assert_int_equal(isynth_xlsx_open_sheet(r, "run", &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_string_equal(row->cells[1], "qwen");
+    assert_int_equal(isynth_xlsx_open_sheet(r, "nope", &e), ISYNTH_ERR_NOT_FOUND);
+    isynth_xlsx_reader_close(r);
+    free(long_ja);
+    free(long_a);
+}
+
+static void test_cell_limit(void **state)
+{
+    (void)state;
+    const char *path = tpath("limit.xlsx");
+    isynth_error e = {0};
+    isynth_xlsx_writer *w;
+    assert_int_equal(isynth_xlsx_writer_open(path, NULL, &w, &e), ISYNTH_OK);
+    isynth_xlsx_column cols[2] = {{.name = "a"}, {.name = "b"}};
+    assert_int_equal(isynth_xlsx_add_sheet(w, "s", cols, 2, &e), ISYNTH_OK);
+    char *ok = repeat("x", 32767), *over = repeat("x", 32768);
+    char *emoji = repeat("😀", 16384); /* 16,384 code points, 32,768 UTF-16 units */
+    const char *r1[] = {"fits", ok};
+    assert_int_equal(isynth_xlsx_write_row(w, r1, NULL, 2, &e), ISYNTH_OK);
+    const char *r2[] = {"too long", over};
+    assert_int_equal(isynth_xlsx_write_row(w, r2, NULL, 2, &e), ISYNTH_ERR_TOO_LARGE);
+    assert_non_null(strstr(e.msg, "row 3 column B"));
+    assert_non_null(strstr(e.msg, "32768"));
+    const char *r3[] = {emoji, "x"};
+    assert_int_equal(isynth_xlsx_write_row(w, r3, NULL, 2, &e), ISYNTH_ERR_TOO_LARGE);
+    assert_non_null(strstr(e.msg, "row 3 column A"));
+    const char *r4[] = {"bad \xff utf8", "x"};
+    assert_int_equal(isynth_xlsx_write_row(w, r4, NULL, 2, &e), ISYNTH_ERR_UTF8);
+    assert_non_null(strstr(e.msg, "column A"));
+    const char nul[] = {'a', 0, 'b'};
+    const char *r5[] = {nul, "x"};
+    size_t l5[] = {3, 1};
+    assert_int_equal(isynth_xlsx_write_row(w, r5, l5, 2, &e), ISYNTH_ERR_UTF8);
+    const char *r6[] = {"after", "errors"};
+    assert_int_equal(isynth_xlsx_write_row(w, r6, NULL, 2, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_writer_close(w, &e), ISYNTH_OK);
+
+    isynth_xlsx_reader *r;
+    const isynth_xlsx_row *row;
+    assert_int_equal(isynth_xlsx_reader_open(path, NULL, &r, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_open_sheet(r, NULL, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(row->lens[1], 32767);
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(row->row, 3); /* refused rows left no trace */
+    assert_string_equal(row->cells[0], "after");
+    isynth_xlsx_reader_close(r);
+    free(ok);
+    free(over);
+    free(emoji);
+}
+
+static void test_bad_sheet_name(void **state)
+{
+    (void)state;
+    isynth_error e = {0};
+    isynth_xlsx_writer *w;
+    const char *path = tpath("badname.xlsx");
+    assert_int_equal(isynth_xlsx_writer_open(path, NULL, &w, &e), ISYNTH_OK);
+    isynth_xlsx_column c = {.name = "a"};
+    assert_int_equal(isynth_xlsx_add_sheet(w, "a/b", &c, 1, &e), ISYNTH_ERR_INVALID);
+    isynth_xlsx_writer_free(w);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+/* ---- hand-made workbooks ---- */
+
+typedef struct part {
+    const char *name;
+    const char *data;
+    size_t len; /* 0: strlen */
+} part;
+
+static const char *CT = "<?xml version=\"1.0\"?><Types "
+                        "xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"/>";
+static const char *ROOT_RELS =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+    "<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">"
+    "<Relationship Id=\"rId1\" "
+    "Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" "
+    "Target=\"xl/workbook.xml\"/></Relationships>";
+static const char *WB = "<?xml version=\"1.0\"?><workbook "
+                        "xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" "
+                        "xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/"
+                        "relationships\"><sheets><sheet name=\"Data\" sheetId=\"1\" "
+                        "r:id=\"rId1\"/></sheets></workbook>";
+static const char *WB_RELS =
+    "<?xml version=\"1.0\"?><Relationships "
+    "xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">"
+    "<Relationship Id=\"rId1\" "
+    "Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet\" "
+    "Target=\"/xl/worksheets/sheet1.xml\"/>"
+    "<Relationship Id=\"rId2\" "
+    "Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings\" "
+    "Target=\"sharedStrings.xml\"/></Relationships>";
+
+static void make_zip(const char *path, const part *parts, size_t n)
+{
+    int ze;
+    zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+    assert_non_null(za);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = parts[i].len ? parts[i].len : strlen(parts[i].data);
+        zip_source_t *s = zip_source_buffer(za, parts[i].data, len, 0);
+        assert_non_null(s);
+        assert_true(zip_file_add(za, parts[i].name, s, ZIP_FL_ENC_UTF_8) >= 0);
+    }
+    assert_int_equal(zip_close(za), 0);
+}
+
+/* A workbook with the standard parts and the given sheet and shared strings. */
+static void make_book(const char *path, const char *sheet, const char *sst)
+{
+    part p[] = {{"[Content_Types].xml", CT, 0},
+                {"_rels/.rels", ROOT_RELS, 0},
+                {"xl/workbook.xml", WB, 0},
+                {"xl/_rels/workbook.xml.rels", WB_RELS, 0},
+                {"xl/worksheets/sheet1.xml", sheet, 0},
+                {"xl/sharedStrings.xml", sst ? sst : "<sst/>", 0}};
+    make_zip(path, p, 6);
+}
+
+#define SHEET_HEAD                                                                                \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"                               \
+    "<worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
+
+static void test_foreign_shapes(void **state)
+{
+    (void)state;
+    /* Shared strings with rich-text runs and Japanese phonetic runs (Excel), inline strings,
+     * numbers, booleans, a formula's cached value, missing and out-of-order cells, rows without
+     * r attributes, an x: prefix (.NET writers). */
+    const char *sst =
+        "<?xml version=\"1.0\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/"
+        "2006/main\" count=\"3\" uniqueCount=\"3\">"
+        "<si><t>id</t></si>"
+        "<si><r><rPr><b/></rPr><t>リッチ</t></r><r><t xml:space=\"preserve\"> テキスト</t></r>"
+        "</si>"
+        "<si><t>東京</t><rPh sb=\"0\" eb=\"2\"><t>トウキョウ</t></rPh><phoneticPr fontId=\"1\"/>"
+        "</si></sst>";
+    const char *sheet =
+        SHEET_HEAD "<sheetData>"
+                   "<row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c><c r=\"B1\" t=\"inlineStr\"><is>"
+                   "<t>name</t></is></c><c r=\"C1\" t=\"inlineStr\"><is><t>n</t></is></c></row>"
+                   "<row r=\"3\"><c r=\"C3\"><v>3.5</v></c><c r=\"A3\" t=\"s\"><v>1</v></c></row>"
+                   "<row><c t=\"b\"><v>1</v></c><c t=\"s\"><v>2</v></c><c t=\"str\"><f>A1</f>"
+                   "<v>x_x000D_y</v></c></row>"
+                   "<row r=\"7\"><c r=\"B7\" t=\"e\"><v>#N/A</v></c></row>"
+                   "<row r=\"8\"><c r=\"A8\" s=\"1\"/></row>"
+                   "</sheetData></worksheet>";
+    const char *path = tpath("foreign.xlsx");
+    make_book(path, sheet, sst);
+    isynth_error e = {0};
+    isynth_xlsx_reader *r;
+    const isynth_xlsx_row *row;
+    assert_int_equal(isynth_xlsx_reader_open(path, NULL, &r, &e), ISYNTH_OK);
+    assert_string_equal(isynth_xlsx_sheet_name(r, 0), "Data");
+    assert_int_equal(isynth_xlsx_open_sheet(r, "Data", &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(row->ncells, 3);
+    assert_string_equal(row->cells[0], "id");
+    assert_string_equal(row->cells[1], "name");
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(row->row, 3);
+    assert_int_equal(row->ncells, 3);
+    assert_string_equal(row->cells[0], "リッチ テキスト");
+    assert_string_equal(row->cells[1], "");
+    assert_string_equal(row->cells[2], "3.5");
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(row->row, 4);
+    assert_string_equal(row->cells[0], "TRUE");
+    assert_string_equal(row->cells[1], "東京");
+    assert_string_equal(row->cells[2], "x\ry");
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(row->row, 7);
+    assert_string_equal(row->cells[1], "#N/A");
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_null(row); /* row 8 has only a styled empty cell */
+    isynth_xlsx_reader_close(r);
+
+    /* the same sheet with an x: prefix on every element */
+    const char *pref = "<?xml version=\"1.0\"?><x:worksheet "
+                       "xmlns:x=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
+                       "<x:sheetData><x:row r=\"1\"><x:c r=\"B1\" t=\"inlineStr\"><x:is><x:t>b"
+                       "</x:t></x:is></x:c></x:row></x:sheetData></x:worksheet>";
+    make_book(path, pref, NULL);
+    assert_int_equal(isynth_xlsx_reader_open(path, NULL, &r, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_open_sheet(r, NULL, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    assert_int_equal(row->ncells, 2);
+    assert_string_equal(row->cells[1], "b");
+    isynth_xlsx_reader_close(r);
+}
+
+/* ---- hostile workbooks: each refused with ISYNTH_ERR_XLSX and a message naming why ---- */
+
+static void expect_refused_params(const char *path, const isynth_xlsx_reader_params *p,
+                                  const char *why)
+{
+    isynth_error e = {0};
+    isynth_xlsx_reader *r = NULL;
+    isynth_err rc = isynth_xlsx_reader_open(path, p, &r, &e);
+    if (!rc) {
+        rc = isynth_xlsx_open_sheet(r, NULL, &e);
+        const isynth_xlsx_row *row;
+        while (!rc && !(rc = isynth_xlsx_next_row(r, &row, &e)) && row)
+            ;
+        isynth_xlsx_reader_close(r);
+    }
+    if (rc != ISYNTH_ERR_XLSX || !strstr(e.msg, why))
+        fail_msg("%s: expected ISYNTH_ERR_XLSX with '%s', got %d: %s", path, why, rc, e.msg);
+}
+
+static void expect_refused(const char *path, const char *why)
+{
+    expect_refused_params(path, NULL, why);
+}
+
+static void test_hostile_dtd(void **state)
+{
+    (void)state;
+    const char *path = tpath("dtd.xlsx");
+    make_book(path,
+              "<?xml version=\"1.0\"?><!DOCTYPE worksheet SYSTEM \"http://example.com/x.dtd\">"
+              "<worksheet><sheetData/></worksheet>",
+              NULL);
+    expect_refused(path, "DTD");
+}
+
+static void test_hostile_billion_laughs(void **state)
+{
+    (void)state;
+    const char *lol = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+                      "<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+                      "<!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">"
+                      "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]>"
+                      "<sst><si><t>&lol3;</t></si></sst>";
+    const char *path = tpath("lol.xlsx");
+    make_book(path,
+              SHEET_HEAD "<sheetData><row><c t=\"s\"><v>0</v></c></row></sheetData></worksheet>",
+              lol);
+    expect_refused(path, "DTD");
+    /* an entity used without a declaration is an XML error, not an expansion */
+    make_book(path, SHEET_HEAD "<sheetData><row><c><v>&lol;</v></c></row></sheetData></worksheet>",
+              NULL);
+    expect_refused(path, "undefined entity");
+}
+
+static void test_hostile_depth(void **state)
+{
+    (void)state;
+    char *open = repeat("<a>", 200), *close = repeat("</a>", 200);
+    size_t n = strlen(SHEET_HEAD) + strlen(open) + strlen(close) + 32;
+    char *x = malloc(n);
+    snprintf(x, n, "%s%s%s</worksheet>", SHEET_HEAD, open, close);
+    const char *path = tpath("deep.xlsx");
+    make_book(path, x, NULL);
+    expect_refused(path, "nested deeper");
+    free(open);
+    free(close);
+    free(x);
+}
+
+static void test_hostile_entries(void **state)
+{
+    (void)state;
+    const char *path = tpath("many.xlsx");
+    size_t n = 10010;
+    part *p = calloc(n, sizeof *p);
+    char (*names)[32] = calloc(n, 32);
+    p[0] = (part){"_rels/.rels", ROOT_RELS, 0};
+    for (size_t i = 1; i < n; i++) {
+        snprintf(names[i], 32, "junk/%zu", i);
+        p[i] = (part){names[i], "x", 0};
+    }
+    make_zip(path, p, n);
+    expect_refused(path, "zip entries");
+    free(p);
+    free(names);
+}
+
+static void test_hostile_sizes(void **state)
+{
+    (void)state;
+    /* a 5 MB sheet of blanks compresses over 1000:1 */
+    size_t n = 5u << 20;
+    char *big = malloc(n + 200);
+    size_t h = strlen(SHEET_HEAD);
+    memcpy(big, SHEET_HEAD, h);
+    memset(big + h, ' ', n);
+    strcpy(big + h + n, "<sheetData/></worksheet>");
+    const char *path = tpath("bomb.xlsx");
+    make_book(path, big, NULL);
+    expect_refused(path, "compression ratio");
+
+    isynth_xlsx_reader_params p = isynth_xlsx_reader_params_default();
+    p.max_ratio = 1u << 30;
+    p.max_entry_bytes = 1u << 20;
+    expect_refused_params(path, &p, "over the limit of 1048576");
+    p = isynth_xlsx_reader_params_default();
+    p.max_ratio = 1u << 30;
+    p.max_total_bytes = 2u << 20;
+    expect_refused_params(path, &p, "uncompressed in all");
+    p = isynth_xlsx_reader_params_default();
+    p.max_file_bytes = 1000;
+    expect_refused_params(path, &p, "over the limit of 1000");
+    free(big);
+
+    /* one cell over the cell cap, shared strings over theirs */
+    char *cell = repeat("y", 5000);
+    size_t cn = strlen(cell) + 400;
+    char *sheet = malloc(cn);
+    snprintf(sheet, cn, SHEET_HEAD "<sheetData><row><c><v>%s</v></c></row></sheetData></worksheet>",
+             cell);
+    make_book(path, sheet, NULL);
+    p = isynth_xlsx_reader_params_default();
+    p.max_cell_bytes = 4096;
+    expect_refused_params(path, &p, "a cell's text");
+    snprintf(sheet, cn, "<sst><si><t>%s</t></si><si><t>%s</t></si></sst>", cell, cell);
+    make_book(path, SHEET_HEAD "<sheetData/></worksheet>", sheet);
+    p = isynth_xlsx_reader_params_default();
+    p.max_strings_bytes = 6000;
+    expect_refused_params(path, &p, "shared strings over");
+    free(cell);
+    free(sheet);
+}
+
+static void test_hostile_malformed(void **state)
+{
+    (void)state;
+    const char *path = tpath("bad.xlsx");
+    FILE *f = fopen(path, "wb");
+    fputs("this is not a zip file", f);
+    fclose(f);
+    expect_refused(path, "not a readable .xlsx");
+
+    part p[] = {{"hello.txt", "hi", 0}};
+    make_zip(path, p, 1);
+    expect_refused(path, "not an .xlsx workbook");
+
+    make_book(path, SHEET_HEAD "<sheetData><row><c t=\"s\"><v>7</v></c></row></sheetData>"
+                               "</worksheet>",
+              NULL);
+    expect_refused(path, "shared string that does not exist");
+    make_book(path, SHEET_HEAD "<sheetData><row><c><v>1</v></row></sheetData></worksheet>", NULL);
+    expect_refused(path, "malformed XML at line 1");
+    make_book(path, SHEET_HEAD "<sheetData><row r=\"5\"/><row r=\"2\"/></sheetData></worksheet>",
+              NULL);
+    expect_refused(path, "out of order");
+    make_book(path, SHEET_HEAD "<sheetData><row><c r=\"ZZZZ1\"><v>1</v></c></row></sheetData>"
+                               "</worksheet>",
+              NULL);
+    expect_refused(path, "bad cell reference");
+    make_book(path, SHEET_HEAD "<sheetData><row><c><v>\xff</v></c></row></sheetData></worksheet>",
+              NULL);
+    expect_refused(path, "malformed XML");
+}
+
+/* ---- tables ---- */
+
+static void write_file(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(s, f);
+    fclose(f);
+}
+
+static char *slurp(const char *path)
+{
+    char *s;
+    size_t n;
+    isynth_error e;
+    if (read_file_limited(path, 1 << 20, &s, &n, &e))
+        return NULL;
+    char *c = strdup(s);
+    isynth_free(s);
+    return c;
+}
+
+static void test_table_round_trip(void **state)
+{
+    (void)state;
+    const char *jsonl = "{\"instruction\":\"=1+1\",\"output\":\"改行\\nタブ\\t😀\"}\n"
+                        "\n"
+                        "{\"output\":\"only output\",\"score\":0.5,\"tags\":[\"a\",\"b\"],"
+                        "\"ok\":true,\"none\":null}\n";
+    const char *in = tpath("t.jsonl"), *x = tpath("t.xlsx"), *c = tpath("t.csv"),
+               *back = tpath("back.jsonl");
+    write_file(in, jsonl);
+    isynth_error e = {0};
+    size_t rows;
+    assert_int_equal(isynth_table_convert(in, x, NULL, &rows, &e), ISYNTH_OK);
+    assert_int_equal(rows, 2);
+    assert_int_equal(isynth_table_convert(x, c, NULL, &rows, &e), ISYNTH_OK);
+    assert_int_equal(isynth_table_convert(c, back, NULL, &rows, &e), ISYNTH_OK);
+    char *got = slurp(back);
+    assert_string_equal(got, "{\"instruction\":\"=1+1\",\"output\":\"改行\\nタブ\\t😀\","
+                             "\"score\":\"\",\"tags\":\"\",\"ok\":\"\",\"none\":\"\"}\n"
+                             "{\"instruction\":\"\",\"output\":\"only output\",\"score\":\"0.5\","
+                             "\"tags\":\"[\\\"a\\\",\\\"b\\\"]\",\"ok\":\"true\",\"none\":\"\"}\n");
+    free(got);
+    got = slurp(c);
+    assert_string_equal(got, "instruction,output,score,tags,ok,none\r\n"
+                             "=1+1,\"改行\nタブ\t😀\",,,,\r\n"
+                             ",only output,0.5,\"[\"\"a\"\",\"\"b\"\"]\",true,\r\n");
+    free(got);
+}
+
+static void test_table_errors(void **state)
+{
+    (void)state;
+    isynth_error e = {0};
+    const char *in = tpath("e.jsonl"), *out = tpath("e.csv");
+    write_file(in, "{\"a\":\"1\"}\n{\"a\":\n");
+    assert_int_equal(isynth_table_convert(in, out, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(e.msg, "e.jsonl: line 2"));
+    assert_int_not_equal(access(out, F_OK), 0);
+    write_file(in, "{\"a\":\"1\"}\n[1]\n");
+    assert_int_equal(isynth_table_convert(in, out, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(e.msg, "line 2: not a JSON object"));
+
+    const char *csv = tpath("e.csv"), *o2 = tpath("e2.jsonl");
+    write_file(csv, "a,b\n1,2\n\"unterminated,3\n");
+    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(e.msg, "e.csv: line 3"));
+    write_file(csv, "a,a\n1,2\n");
+    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(e.msg, "appears twice"));
+    write_file(csv, "a,b\n1,2\n\"multi\nline\",x\n1,2,3\n");
+    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(e.msg, "line 5: 3 fields"));
+    write_file(csv, "a,b\n1,\xff\n");
+    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, &e), ISYNTH_ERR_UTF8);
+    assert_non_null(strstr(e.msg, "line 2, field 2"));
+    assert_int_not_equal(access(o2, F_OK), 0);
+
+    /* a 32,768-character value cannot go into a workbook: refused, naming the input line */
+    char *big = repeat("x", 32768);
+    size_t n = strlen(big) + 32;
+    char *s = malloc(n);
+    snprintf(s, n, "a,b\nok,1\n%s,2\n", big);
+    write_file(csv, s);
+    const char *xo = tpath("e.xlsx");
+    assert_int_equal(isynth_table_convert(csv, xo, NULL, NULL, &e), ISYNTH_ERR_TOO_LARGE);
+    assert_non_null(strstr(e.msg, "e.csv: line 3"));
+    assert_non_null(strstr(e.msg, "column A"));
+    assert_int_not_equal(access(xo, F_OK), 0);
+    free(big);
+    free(s);
+    assert_int_equal(isynth_table_convert(csv, tpath("x.txt"), NULL, NULL, &e),
+                     ISYNTH_ERR_INVALID);
+}
+
+/* ---- allocation failures: every failing allocation gives an error, leaks nothing and leaves
+ * no output file ---- */
+
+static isynth_err write_and_read(const char *path)
+{
+    isynth_error e = {0};
+    isynth_xlsx_writer *w;
+    isynth_err rc = isynth_xlsx_writer_open(path, NULL, &w, &e);
+    if (rc)
+        return rc;
+    const char *ch[] = {"a", "b", NULL};
+    isynth_xlsx_column cols[3] = {{.name = "id", .locked = true},
+                                  {.name = "s", .choices = ch},
+                                  {.name = "t", .wrap = true}};
+    const char *row[] = {"1", "a", "_x0041_ テキスト\n改行"};
+    if ((rc = isynth_xlsx_add_sheet(w, "review", cols, 3, &e)) ||
+        (rc = isynth_xlsx_write_row(w, row, NULL, 3, &e)) ||
+        (rc = isynth_xlsx_write_row(w, row, NULL, 3, &e))) {
+        isynth_xlsx_writer_free(w);
+        return rc;
+    }
+    if ((rc = isynth_xlsx_writer_close(w, &e)))
+        return rc;
+    isynth_xlsx_reader *r;
+    if ((rc = isynth_xlsx_reader_open(path, NULL, &r, &e)))
+        return rc;
+    const isynth_xlsx_row *rr;
+    size_t n = 0;
+    if (!(rc = isynth_xlsx_open_sheet(r, NULL, &e)))
+        while (!(rc = isynth_xlsx_next_row(r, &rr, &e)) && rr)
+            n++;
+    isynth_xlsx_reader_close(r);
+    if (!rc && n != 3)
+        rc = ISYNTH_ERR_INVALID;
+    return rc;
+}
+
+static void test_alloc_fail_xlsx(void **state)
+{
+    (void)state;
+    const char *path = tpath("af.xlsx");
+    isynth_alloc_fail_at(0, false);
+    assert_int_equal(write_and_read(path), ISYNTH_OK);
+    long total = isynth_alloc_fail_at(0, false);
+    assert_true(total > 10);
+    remove(path);
+    for (long n = 1; n <= total; n++) {
+        isynth_alloc_fail_at(n, false);
+        isynth_err rc = write_and_read(path);
+        isynth_alloc_fail_at(0, false);
+        if (rc == ISYNTH_OK) {
+            remove(path);
+            continue;
+        }
+        assert_true(rc == ISYNTH_ERR_NOMEM);
+        remove(path);
+    }
+    char tmpglob[600];
+    snprintf(tmpglob, sizeof tmpglob, "ls %s/af.xlsx.tmp.* >/dev/null 2>&1", tmpdir);
+    assert_int_not_equal(system(tmpglob), 0);
+}
+
+static void test_alloc_fail_table(void **state)
+{
+    (void)state;
+    const char *in = tpath("af.csv"), *mid = tpath("af.jsonl"), *out = tpath("af2.xlsx");
+    write_file(in, "a,b\n\"x\ny\",=1\n,z\n");
+    isynth_error e = {0};
+    isynth_alloc_fail_at(0, false);
+    assert_int_equal(isynth_table_convert(in, mid, NULL, NULL, &e), ISYNTH_OK);
+    assert_int_equal(isynth_table_convert(mid, out, NULL, NULL, &e), ISYNTH_OK);
+    long total = isynth_alloc_fail_at(0, false);
+    for (long n = 1; n <= total; n++) {
+        remove(mid);
+        remove(out);
+        isynth_alloc_fail_at(n, false);
+        isynth_err rc = isynth_table_convert(in, mid, NULL, NULL, &e);
+        if (!rc)
+            rc = isynth_table_convert(mid, out, NULL, NULL, &e);
+        isynth_alloc_fail_at(0, false);
+        if (rc) {
+            assert_int_equal(rc, ISYNTH_ERR_NOMEM);
+            assert_int_not_equal(access(out, F_OK), 0);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_cell_limit),
+        cmocka_unit_test(test_bad_sheet_name),
+        cmocka_unit_test(test_foreign_shapes),
+        cmocka_unit_test(test_hostile_dtd),
+        cmocka_unit_test(test_hostile_billion_laughs),
+        cmocka_unit_test(test_hostile_depth),
+        cmocka_unit_test(test_hostile_entries),
+        cmocka_unit_test(test_hostile_sizes),
+        cmocka_unit_test(test_hostile_malformed),
+        cmocka_unit_test(test_table_round_trip),
+        cmocka_unit_test(test_table_errors),
+        cmocka_unit_test(test_alloc_fail_xlsx),
+        cmocka_unit_test(test_alloc_fail_table),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
