@@ -37,7 +37,8 @@ typedef struct parser {
     size_t n;
     isynth_parse_params prm;
     bool strong[F_COUNT]; /* the main label word of a section appears in the text */
-    bool in_fence;
+    bool in_fence; /* inside a code block that belongs to a field */
+    bool wrapper;  /* a fence outside any field opened and is not closed yet */
     char fence_ch;
     size_t fence_len;
     block cur;
@@ -739,16 +740,14 @@ static isynth_err open_field(parser *P, int f, size_t label_at, size_t content, 
     return ISYNTH_OK;
 }
 
-/* Ends the open field at a closing fence or rule when what follows is structure. */
-static bool close_field(parser *P, size_t e)
+/* Ends the open field at a closing fence or rule. */
+static void close_field(parser *P)
 {
-    if (!next_structural(P, e))
-        return false;
+    P->wrapper = false;
     if (P->cur.open) {
         P->cur.target = F_NONE;
         P->cur.closed = true;
     }
-    return true;
 }
 
 /* Inside an open labelled field a keyword header counts only when a label or nothing follows it
@@ -756,9 +755,13 @@ static bool close_field(parser *P, size_t e)
 static bool header_confirmed(const parser *P, const char *rest, const char *end, size_t e)
 {
     const block *b = &P->cur;
-    if (!b->open || b->target == F_NONE || b->target == F_PRE || is_blank(rest, end))
-        return true;
     const char *c;
+    if (!b->open || b->target == F_NONE || b->target == F_PRE)
+        return true;
+    while (match_header(P, rest, end, false, &c)) /* "タスク13: タスク14:" */
+        rest = c;
+    if (is_blank(rest, end))
+        return true;
     if (match_label(P, rest, end, false, &c, NULL) != F_NONE)
         return true;
     while (e < P->n) {
@@ -796,8 +799,14 @@ static isynth_err read_line(parser *P, size_t a, size_t e, long line)
         return ISYNTH_OK;
     }
     if (is_fence(p, end, &ch, &cnt, &bare)) {
-        if (!in_field(P) || (bare && close_field(P, e)))
+        if (!in_field(P)) {
+            P->wrapper = !P->wrapper;
             return ISYNTH_OK;
+        }
+        if (bare && (P->wrapper || next_structural(P, e))) {
+            close_field(P);
+            return ISYNTH_OK;
+        }
         P->in_fence = true;
         P->fence_ch = ch;
         P->fence_len = cnt;
@@ -805,8 +814,12 @@ static isynth_err read_line(parser *P, size_t a, size_t e, long line)
         return ISYNTH_OK;
     }
     if (is_rule(p, end)) {
-        if (!in_field(P) || close_field(P, e))
+        if (!in_field(P))
             return ISYNTH_OK;
+        if (next_structural(P, e)) {
+            close_field(P);
+            return ISYNTH_OK;
+        }
         add_text(P, a, e, line);
         return ISYNTH_OK;
     }
