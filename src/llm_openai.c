@@ -300,9 +300,14 @@ static int pick_server(openai *o, double now, int avoid, double *wake)
     return best;
 }
 
+/* Counts a retryable failure; sets the server aside past the threshold, unless no other server
+ * is usable (then back-off alone paces the retries). */
 static void server_failed(openai *o, server *s, double now)
 {
-    if (++s->consec_fail >= o->p.fail_threshold) {
+    bool other = false;
+    for (size_t i = 0; i < o->n_srv && !other; i++)
+        other = &o->srv[i] != s && o->srv[i].down_until <= now;
+    if (++s->consec_fail >= o->p.fail_threshold && other) {
         s->down_until = now + o->p.cooldown;
         /* after the cool-down one more failure sets it aside again */
         s->consec_fail = o->p.fail_threshold - 1;

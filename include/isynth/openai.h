@@ -64,8 +64,8 @@ isynth_openai_params isynth_openai_params_default(void);
  *   JSON are retried after exponential back-off with full jitter, or after the server's
  *   Retry-After when it sends one. Other statuses fail at once with the server's message
  *   (JSON "error.message" when present). A server with fail_threshold consecutive retryable
- *   failures is set aside for cooldown seconds; when all are aside, attempts wait for the
- *   first to come back.
+ *   failures is set aside for cooldown seconds, unless no other server is usable (then
+ *   back-off alone paces it); after the cool-down one more failure sets it aside again.
  * - A request that fails past max_retries is delivered with status ISYNTH_ERR_HTTP and the
  *   last error; a body over max_response_bytes with ISYNTH_ERR_TOO_LARGE. Every submitted
  *   request is delivered exactly once by step(), unless the backend is freed first.

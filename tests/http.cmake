@@ -1,0 +1,16 @@
+# HTTP backend tests (issue 5). test_openai (built by the unit-test glob) runs against
+# tests/http_stub.py, a fault-injecting stub; `test_openai llama-server` runs against the real
+# llama-server built from the same llama.cpp source with the default model.
+if(TARGET test_openai)
+  target_compile_definitions(test_openai PRIVATE
+    ISYNTH_PYTHON="${ISYNTH_PYTHON}"
+    ISYNTH_HTTP_STUB="${CMAKE_CURRENT_SOURCE_DIR}/http_stub.py"
+    ISYNTH_LLAMA_SERVER="${ISYNTH_LLAMA_SERVER}"
+    ISYNTH_MODEL="${ISYNTH_MODEL}")
+  set_tests_properties(test_openai PROPERTIES LABELS "unit;http" TIMEOUT 300)
+  if(ISYNTH_LLAMA_SERVER AND ISYNTH_MODEL)
+    add_test(NAME openai_llama_server COMMAND test_openai llama-server
+             WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+    set_tests_properties(openai_llama_server PROPERTIES LABELS "integration;http" TIMEOUT 600)
+  endif()
+endif()

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Fault-injecting stand-in for an OpenAI-compatible server, for isynth's HTTP tests.
+
+It exists ONLY to inject the faults a real server will not produce on demand (429 with
+Retry-After, 500, truncated JSON in a 200, a body that stalls, a reset connection, a server
+that always fails, a body over the size limit). Everything that a real server can show is
+tested against the real llama-server instead (tests/http.cmake).
+
+Standard library only: http.server's ThreadingHTTPServer on 127.0.0.1, port 0 unless --port;
+the chosen port is printed on stdout as the first line ("PORT <n>"), then the server runs until
+killed (or until stdin reaches EOF with --exit-on-stdin-eof, so a crashed test never leaves it
+behind).
+
+The fault is chosen by the first path segment: POST /<mode>/v1/chat/completions or
+/<mode>/v1/completions; /v1/... alone is mode "ok". For modes that fail "once", the first
+attempt of each distinct request body fails and later attempts succeed, so a client that
+retries sees exactly one failure per request whatever the concurrency.
+
+  ok       normal answer ("echo: " + last message / prompt); finish_reason "length" when
+           max_tokens <= 4
+  slowN    answer after N ms (slow300)
+  ra429    once: 429 with Retry-After: 1
+  e500     once: 500 with a JSON error
+  trunc    once: 200 whose JSON is cut in the middle (Content-Length matches the cut body)
+  stall    once: 200 headers and half a body, then nothing for 30 s
+  reset    once: half a response, then a TCP reset (SO_LINGER 0)
+  reset0   once: a TCP reset before any response byte
+  fail500  always 500
+  big      a 2 MiB answer
+  tasks    a canned Japanese Self-Instruct answer with 3 numbered tasks, different per body
+
+Every mode answers 404 with an OpenAI-style {"error":{"message"}} when "model" is not the
+--model name, and 401 when --api-key is set and the bearer token differs (the message echoes
+the token, as some servers do, so tests can check that the client redacts it).
+
+GET /stats returns {"hits": {mode: n}, "max_concurrent": {mode: n}}; POST /reset clears it.
+"""
+import argparse
+import hashlib
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+HITS = {}
+INFLIGHT = {}
+MAXC = {}
+ATTEMPTS = {}
+ARGS = None
+
+ONCE_MODES = {"ra429", "e500", "trunc", "stall", "reset", "reset0"}
+
+WORDS_A = ["東京", "大阪", "京都", "北海道", "沖縄", "福岡", "名古屋", "横浜", "神戸", "仙台",
+           "広島", "奈良", "金沢", "長崎", "札幌", "熊本"]
+WORDS_B = ["観光", "料理", "歴史", "天気", "交通", "祭り", "方言", "温泉", "産業", "建築",
+           "自然", "教育", "スポーツ", "文学", "音楽", "経済"]
+WORDS_C = ["説明してください", "三つ挙げてください", "比較してください", "要約してください",
+           "例を示してください", "理由を述べてください", "手順を書いてください",
+           "短い詩にしてください", "質問を作ってください", "表にまとめてください"]
+
+
+def tasks_text(seed_bytes):
+    h = hashlib.sha256(seed_bytes).digest()
+    out = []
+    for i in range(3):
+        a = WORDS_A[h[i * 3] % len(WORDS_A)]
+        b = WORDS_B[h[i * 3 + 1] % len(WORDS_B)]
+        c = WORDS_C[h[i * 3 + 2] % len(WORDS_C)]
+        tag = h[10 + i * 2: 12 + i * 2].hex()
+        out.append("タスク%d: %sの%sについて%s。(%s)\n入力: なし\n出力: %sの%sは多様です。"
+                   % (i + 1, a, b, c, tag, a, b))
+    return "\n\n".join(out)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like real servers
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def send_json(self, code, obj, headers=()):
+        body = json.dumps(obj, ensure_ascii=False).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def rst(self):
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def do_GET(self):
+        if self.path == "/stats":
+            with LOCK:
+                self.send_json(200, {"hits": HITS, "max_concurrent": MAXC})
+        elif self.path in ("/health", "/v1/models"):
+            self.send_json(200, {"status": "ok", "data": [{"id": ARGS.model}]})
+        else:
+            self.send_json(404, {"error": {"message": "no such path"}})
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        if self.path == "/reset":
+            with LOCK:
+                HITS.clear(); MAXC.clear(); ATTEMPTS.clear(); INFLIGHT.clear()
+            self.send_json(200, {"ok": True})
+            return
+        parts = self.path.strip("/").split("/")
+        if parts and parts[0] == "v1":
+            parts.insert(0, "ok")
+        if len(parts) < 3 or parts[1] != "v1" or parts[2] not in ("chat", "completions"):
+            self.send_json(404, {"error": {"message": "no such path: " + self.path}})
+            return
+        mode, chat = parts[0], parts[2] == "chat"
+        with LOCK:
+            HITS[mode] = HITS.get(mode, 0) + 1
+            INFLIGHT[mode] = INFLIGHT.get(mode, 0) + 1
+            MAXC[mode] = max(MAXC.get(mode, 0), INFLIGHT[mode])
+            key = (mode, hashlib.sha1(raw).hexdigest())
+            ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
+            attempt = ATTEMPTS[key]
+        try:
+            self.answer(mode, chat, raw, attempt)
+        finally:
+            with LOCK:
+                INFLIGHT[mode] -= 1
+
+    def answer(self, mode, chat, raw, attempt):
+        try:
+            req = json.loads(raw)
+        except ValueError:
+            self.send_json(400, {"error": {"message": "request body is not JSON"}})
+            return
+        if ARGS.api_key:
+            auth = self.headers.get("Authorization", "")
+            if auth != "Bearer " + ARGS.api_key:
+                token = auth[len("Bearer "):] if auth.startswith("Bearer ") else auth
+                self.send_json(401, {"error": {"message": "Incorrect API key provided: " + token,
+                                               "type": "invalid_request_error"}})
+                return
+        if req.get("model") != ARGS.model:
+            self.send_json(404, {"error": {"message": "The model `%s` does not exist."
+                                           % req.get("model"), "type": "NotFoundError",
+                                           "code": 404}})
+            return
+        once = mode in ONCE_MODES and attempt == 1
+        if mode.startswith("slow"):
+            time.sleep(int(mode[4:] or "300") / 1000.0)
+        if mode == "fail500" or (once and mode == "e500"):
+            self.send_json(500, {"error": {"message": "internal boom (%s)" % mode}})
+            return
+        if once and mode == "ra429":
+            self.send_json(429, {"error": {"message": "rate limited, slow down"}},
+                           headers=[("Retry-After", "1")])
+            return
+        if once and mode == "reset0":
+            self.rst()
+            return
+        if chat:
+            msgs = req.get("messages") or [{}]
+            src = msgs[-1].get("content", "")
+            ptoks = sum(len(m.get("content", "")) for m in msgs)
+        else:
+            src = req.get("prompt", "")
+            ptoks = len(src)
+        text = "echo: " + src
+        if mode == "big":
+            text = "x" * (2 << 20)
+        elif mode == "tasks":
+            text = tasks_text(raw)
+        mt = req.get("max_tokens")
+        finish = "length" if isinstance(mt, int) and mt <= 4 else "stop"
+        choice = {"index": 0, "finish_reason": finish}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        obj = {"id": "stub-1", "object": "chat.completion" if chat else "text_completion",
+               "model": ARGS.model, "choices": [choice],
+               "usage": {"prompt_tokens": ptoks, "completion_tokens": len(text),
+                         "total_tokens": ptoks + len(text)}}
+        body = json.dumps(obj, ensure_ascii=False).encode()
+        if once and mode in ("trunc", "stall", "reset"):
+            half = body[: len(body) // 2]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(half) if mode == "trunc" else len(body)))
+            self.end_headers()
+            self.wfile.write(half)
+            self.wfile.flush()
+            if mode == "stall":
+                time.sleep(30)
+                self.close_connection = True
+            elif mode == "reset":
+                self.rst()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        pass  # resets and client aborts are the point here
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--model", default="test-model")
+    ap.add_argument("--api-key", default="")
+    ap.add_argument("--exit-on-stdin-eof", action="store_true")
+    ARGS = ap.parse_args()
+    srv = Server(("127.0.0.1", ARGS.port), Handler)
+    print("PORT %d" % srv.server_address[1], flush=True)
+    if ARGS.exit_on_stdin_eof:
+        def watch():
+            while sys.stdin.buffer.read(4096):
+                pass
+            os._exit(0)
+        threading.Thread(target=watch, daemon=True).start()
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
