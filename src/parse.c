@@ -23,9 +23,8 @@ typedef struct span {
  * the instruction itself when the model wrote no instruction label. */
 typedef struct block {
     bool open;
-    bool header;   /* opened by a task header (else by a label) */
-    bool labelled; /* holds at least one label */
-    bool closed;   /* ended by a closing fence or a rule */
+    bool header; /* opened by a task header (else by a label) */
+    bool closed; /* ended by a closing fence or a rule */
     size_t start, end;
     long line;
     int target; /* the field that text lines extend, or F_NONE */
@@ -733,7 +732,6 @@ static isynth_err open_field(parser *P, int f, size_t label_at, size_t content, 
         if (rc || P->done)
             return rc;
     }
-    b->labelled = true;
     b->f[f] = (span){content, e, true};
     b->target = f;
     b->end = e;
