@@ -430,7 +430,7 @@ const char *isynth_filter_language(const char *text, size_t len, isynth_lang lan
         return "no_letters";
     if ((double)target < min_ratio * (double)letters)
         return "wrong_language";
-    if (lang == ISYNTH_LANG_JA && kana == 0 && kanji >= 6)
+    if (lang == ISYNTH_LANG_JA && kana == 0 && kanji >= 8)
         return "wrong_language";
     return NULL;
 }

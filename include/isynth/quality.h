@@ -51,7 +51,7 @@ const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens
 const char *isynth_filter_start(const char *text, size_t len);
 /* Share of letters in the target language after NFKC: ja counts kana and kanji among all
  * letters, en counts Latin letters a-z. "no_letters" when there is no letter at all,
- * "wrong_language" when the share is below min_ratio or, for ja, when the text has six or more
+ * "wrong_language" when the share is below min_ratio or, for ja, when the text has eight or more
  * kanji and no kana at all (Chinese rather than Japanese). */
 const char *isynth_filter_language(const char *text, size_t len, isynth_lang lang,
                                    double min_ratio);
