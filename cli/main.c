@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"generate", cmd_generate, "synthesize tasks from seeds into a run directory"},
     {"convert", cmd_convert, "convert a table between .xlsx, .jsonl and .csv"},
+    {"dedup", cmd_dedup, "remove near-duplicates from a JSONL dataset (ROUGE-L, Japanese-aware)"},
 };
 
 static void usage(FILE *f)
