@@ -128,6 +128,8 @@ struct isynth_table_reader {
     FILE *f;
     size_t file_line;
     buf line_buf;
+    char rbuf[65536];
+    size_t rpos, rlen;
     /* csv */
     struct csv_parser csv;
     bool csv_init, csv_eof, bom_checked;
@@ -454,25 +456,36 @@ static isynth_err csv_open(isynth_table_reader *r, isynth_error *err)
 
 /* ---- jsonl ---- */
 
-/* Reads one line (without its newline) into r->line_buf; *eof at the end of the file. */
+/* Reads one line (without its newline) into r->line_buf through a 64 KiB read buffer; *eof at
+ * the end of the file. */
 static isynth_err read_line(isynth_table_reader *r, bool *eof, isynth_error *err)
 {
     buf_reset(&r->line_buf);
     *eof = false;
-    int c;
     bool any = false;
-    while ((c = getc(r->f)) != EOF) {
+    for (;;) {
+        if (r->rpos == r->rlen) {
+            r->rlen = fread(r->rbuf, 1, sizeof r->rbuf, r->f);
+            r->rpos = 0;
+            if (r->rlen == 0) {
+                if (ferror(r->f))
+                    return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", r->path);
+                break;
+            }
+        }
         any = true;
-        if (c == '\n')
-            break;
-        isynth_err rc = buf_addc(&r->line_buf, (char)c);
+        char *start = r->rbuf + r->rpos;
+        char *nl = memchr(start, '\n', r->rlen - r->rpos);
+        size_t n = nl ? (size_t)(nl - start) : r->rlen - r->rpos;
+        isynth_err rc = buf_add(&r->line_buf, start, n);
         if (rc)
             return isynth_error_set(err, rc, "%s: line %zu: %s", r->path, r->file_line + 1,
                                     rc == ISYNTH_ERR_TOO_LARGE ? "longer than the line limit"
                                                                : "out of memory");
+        r->rpos += n + (nl ? 1 : 0);
+        if (nl)
+            break;
     }
-    if (ferror(r->f))
-        return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", r->path);
     if (!any)
         *eof = true;
     else
@@ -557,6 +570,7 @@ static isynth_err jsonl_open(isynth_table_reader *r, isynth_error *err)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: no JSON objects with keys",
                                 r->path);
     rewind(r->f);
+    r->rpos = r->rlen = 0;
     r->file_line = 0;
     r->line = 0;
     return ISYNTH_OK;
