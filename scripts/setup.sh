@@ -34,7 +34,7 @@ PKGS=(build-essential cmake pkg-config git ca-certificates
       python3 python3-venv python3-pip
       libjansson-dev libsqlite3-dev libcsv-dev libutf8proc-dev libcmocka-dev
       libcurl4-openssl-dev libxlsxwriter-dev libzip-dev libexpat1-dev
-      libmecab-dev mecab-ipadic-utf8)
+      libmecab-dev mecab-ipadic-utf8 libreoffice-calc-nogui)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -138,7 +138,7 @@ fi
 # ---- Python tools for tests and benchmarks ----
 if [ "$want_venv" = 1 ] && [ ! -f "$VENV/.tools-1" ]; then
   log "installing Python test tools into $VENV"
-  "${PIP[@]}" install openpyxl rouge-score datasets rapidfuzz >/dev/null
+  "${PIP[@]}" install openpyxl rouge-score datasets rapidfuzz XlsxWriter python-calamine lxml >/dev/null
   touch "$VENV/.tools-1"
 fi
 
