@@ -167,6 +167,34 @@ static bool contains_copy(const char *a, const char *b, double ratio)
     return (double)ls >= ratio * (double)ll && strstr(lng, sht) != NULL;
 }
 
+static bool field_copy(const char *a, const char *b, double ratio)
+{
+    return (!a[0] && !b[0]) || !strcmp(a, b) || contains_copy(a, b, ratio);
+}
+
+/* A copy of an example: its instruction, and its input, are the example's or nearly all of
+ * it (one contains the other). The same instruction on a new input is a new task. */
+static isynth_err is_example_copy(const isynth_task *t, const isynth_task *ex, double ratio,
+                                  bool *copy, isynth_error *err)
+{
+    const char *fa[2] = {t->instruction, t->input}, *fb[2] = {ex->instruction, ex->input};
+    *copy = true;
+    for (size_t i = 0; i < 2 && *copy; i++) {
+        char *ka = NULL, *kb = NULL;
+        size_t la, lb;
+        isynth_err rc = isynth_dedup_key(fa[i], strlen(fa[i]), &ka, &la, err);
+        if (!rc)
+            rc = isynth_dedup_key(fb[i], strlen(fb[i]), &kb, &lb, err);
+        if (!rc)
+            *copy = field_copy(ka, kb, ratio);
+        isynth_free(ka);
+        isynth_free(kb);
+        if (rc)
+            return rc;
+    }
+    return ISYNTH_OK;
+}
+
 isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
                                const isynth_task *const *examples, const char *const *example_refs,
                                size_t k, isynth_verdict *v, char **key, isynth_error *err)
@@ -201,11 +229,9 @@ isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
         return ISYNTH_OK;
     }
     for (size_t i = 0; i < k; i++) {
-        char *ek;
-        if ((rc = task_key(examples[i], &ek, err)))
+        bool copy;
+        if ((rc = is_example_copy(t, examples[i], p->copy_ratio, &copy, err)))
             return rc;
-        bool copy = contains_copy(*key, ek, p->copy_ratio);
-        isynth_free(ek);
         if (copy) {
             v->reason = "seed_copy";
             snprintf(v->detail, sizeof v->detail, "%s", example_refs[i]);

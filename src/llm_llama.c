@@ -296,10 +296,10 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
     m->stats.completion_tokens += s->n_gen;
     if (status)
         m->stats.failures++;
+    cb(user, &r); /* r.text points into the slot: report before the slot is reused */
     slot_reset(m, s);
     if (l_in_flight(m) == 0)
         m->stats.busy_seconds += now_s() - m->busy_since;
-    cb(user, &r);
 }
 
 static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)

@@ -36,7 +36,8 @@ typedef struct run {
     const isynth_gen_params *p;
     isynth_backend *be;
     isynth_store *st;
-    isynth_seedset *seeds;
+    const isynth_seedset *seeds;
+    isynth_seedset *own_seeds; /* loaded here when the caller gave none */
     isynth_filter *filter;
     isynth_prompt_params pp;
     bool chat;
@@ -778,7 +779,7 @@ static void run_free(run *r)
     isynth_free(r->pool);
     isynth_free(r->stage2);
     isynth_filter_free(r->filter);
-    isynth_seeds_free(r->seeds);
+    isynth_seeds_free(r->own_seeds);
     isynth_store_close(r->st);
 }
 
@@ -795,11 +796,16 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     r.prog.reason_counts = r.reason_counts;
     if (p->target < 1)
         return isynth_error_set(err, ISYNTH_ERR_INVALID, "the target (-n) must be at least 1");
-    isynth_seeds_params sp = isynth_seeds_params_default();
-    sp.map = p->seeds_map;
-    isynth_err rc = isynth_seeds_load(p->seeds_path, &sp, &r.seeds, err);
-    if (rc)
-        return rc;
+    isynth_err rc = ISYNTH_OK;
+    if (p->seeds) {
+        r.seeds = p->seeds;
+    } else {
+        isynth_seeds_params sp = isynth_seeds_params_default();
+        sp.map = p->seeds_map;
+        if ((rc = isynth_seeds_load(p->seeds_path, &sp, &r.own_seeds, err)))
+            return rc;
+        r.seeds = r.own_seeds;
+    }
     isynth_backend_info bi;
     isynth_backend_info_get(backend, &bi);
     r.chat = p->format == ISYNTH_FORMAT_CHAT ||

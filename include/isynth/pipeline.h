@@ -37,6 +37,7 @@ typedef struct isynth_progress {
 typedef struct isynth_gen_params {
     const char *seeds_path;   /* borrowed, like every string here */
     const char *seeds_map;    /* --map, or NULL */
+    const isynth_seedset *seeds; /* already loaded seeds (borrowed), or NULL to load them */
     const char *out_dir;
     long target;              /* accepted tasks wanted (-n) */
     long max_requests;        /* stop after this many requests in total; 0: 10 * target + 20 */

@@ -1,0 +1,485 @@
+/* `isynth generate`: options, backend choice (embedded llama.cpp or OpenAI-compatible HTTP),
+ * signals, progress on stderr and the closing summary. */
+#include "cli.h"
+#include "isynth/openai.h"
+#include "isynth/pipeline.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MODEL_FILE "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: isynth generate --seeds FILE --out DIR [-n N] [OPTIONS]\n\n"
+            "Writes new tasks in the seeds' style into DIR/run.db and exports DIR/data.jsonl,\n"
+            "DIR/rejected.jsonl and DIR/README.md (dataset card). Running the same command\n"
+            "again continues the run towards N with no duplicate.\n\n"
+            "input and output:\n"
+            "  --seeds FILE           seed tasks: .jsonl, .json or .csv (ELYZA-tasks-100,\n"
+            "                         Self-Instruct, Alpaca or chat 'messages' shape)\n"
+            "  --map SPEC             columns for other shapes: instruction=COL,output=COL,\n"
+            "                         input=COL,id=COL\n"
+            "  --out DIR              run directory (created when absent)\n"
+            "  -n, --count N          accepted tasks wanted (default 20)\n"
+            "  --max-requests N       give up after N requests in total (default 10*N+20)\n\n"
+            "model (embedded llama.cpp, the default):\n"
+            "  --model PATH           GGUF model (default: $ISYNTH_MODEL, else\n"
+            "                         ~/.cache/isynth/models/" DEFAULT_MODEL_FILE ")\n"
+            "  --parallel N           sequences decoded together (default 4)\n"
+            "  --ctx N                context tokens per sequence (default 2048)\n"
+            "  --threads N            CPU threads (default: all)\n"
+            "  --no-prefix-cache      decode every prompt in full (no shared-head KV reuse)\n\n"
+            "model (OpenAI-compatible server: vLLM, llama-server, Ollama):\n"
+            "  --api-base URL[,URL]   server base URLs; requests go to the least busy\n"
+            "  --api-model NAME       served model name\n"
+            "  --api-key-file FILE    API key (otherwise $OPENAI_API_KEY; never on the command "
+            "line)\n"
+            "  --api-endpoint E       chat (default) or completions (base models)\n"
+            "  --concurrency N        requests in flight (default 8)\n"
+            "  --max-retries N        retries per request (default 5)\n\n"
+            "prompting:\n"
+            "  --examples K           example tasks per prompt (default 4)\n"
+            "  --generated-examples G of which drawn from generated tasks (default 1)\n"
+            "  --tasks-per-request M  new tasks asked per request (default 3)\n"
+            "  --prompt-format F      auto (default), chat or completion\n"
+            "  --template FILE        user-message template with {{examples}}, {{count}},\n"
+            "                         {{next}}\n"
+            "  --two-stage            write instructions first, answer each in a second request\n\n"
+            "sampling:\n"
+            "  --temperature T        default 0.7\n"
+            "  --top-p P              default 0.95\n"
+            "  --max-tokens N         per request (default 512)\n"
+            "  --seed S               run seed (default 1)\n\n"
+            "filters:\n"
+            "  --min-chars N          shortest instruction in characters (default 4)\n"
+            "  --max-chars N          longest instruction in characters (default 1000)\n"
+            "  --rouge-threshold T    reject at or above this ROUGE-L F against seeds and pool\n"
+            "                         (default 0.7; 0 disables)\n\n"
+            "  -q, --quiet            no progress output\n"
+            "  -h, --help             this text\n\n"
+            "Exit codes: 0 done, 1 run failed, 2 bad command line or mismatched run directory,\n"
+            "3 bad seed file, 4 request limit reached before N, 130 interrupted (rerun to "
+            "continue).\n");
+}
+
+typedef struct progress_state {
+    bool tty;
+    bool quiet;
+    double last;
+    isynth_progress final;
+    char reasons[512];
+} progress_state;
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void format_reasons(const isynth_progress *pr, char *out, size_t cap)
+{
+    size_t w = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < pr->n_reasons && w < cap; i++)
+        w += (size_t)snprintf(out + w, cap - w, "%s%s %ld", i ? ", " : "", pr->reasons[i],
+                              pr->reason_counts[i]);
+}
+
+static void on_progress(void *user, const isynth_progress *pr)
+{
+    progress_state *ps = user;
+    ps->final = *pr;
+    format_reasons(pr, ps->reasons, sizeof ps->reasons);
+    if (ps->quiet)
+        return;
+    double now = mono();
+    if (!ps->tty && now - ps->last < 2.0 && pr->accepted < pr->target)
+        return;
+    ps->last = now;
+    double tps = pr->elapsed > 0 ? pr->completion_tokens / pr->elapsed : 0;
+    fprintf(stderr, "%saccepted %ld/%ld  rejected %ld%s%s%s  requests %ld (failed %ld)  %.1f tok/s%s",
+            ps->tty ? "\r\033[K" : "", pr->accepted, pr->target, pr->rejected,
+            ps->reasons[0] ? " (" : "", ps->reasons, ps->reasons[0] ? ")" : "", pr->requests,
+            pr->failed, tps, ps->tty ? "" : "\n");
+    fflush(stderr);
+}
+
+static char *read_small_file(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "isynth: %s %s: %s\n", what, path, strerror(errno));
+        return NULL;
+    }
+    char *data = malloc(1 << 20);
+    size_t n = data ? fread(data, 1, (1 << 20) - 1, f) : 0;
+    bool too_big = data && n == (1 << 20) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    if (!data || too_big) {
+        fprintf(stderr, "isynth: %s %s: larger than 1 MiB\n", what, path);
+        free(data);
+        return NULL;
+    }
+    data[n] = '\0';
+    return data;
+}
+
+static bool parse_long(const char *s, long lo, long hi, long *out, const char *opt)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "isynth generate: %s expects an integer from %ld to %ld, not '%s'\n", opt,
+                lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_double(const char *s, double lo, double hi, double *out, const char *opt)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "isynth generate: %s expects a number from %g to %g, not '%s'\n", opt, lo,
+                hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+enum {
+    OPT_SEEDS = 256, OPT_MAP, OPT_OUT, OPT_MAXREQ, OPT_MODEL, OPT_PARALLEL, OPT_CTX,
+    OPT_THREADS, OPT_NOPREFIX, OPT_API_BASE, OPT_API_MODEL, OPT_API_KEY_FILE, OPT_API_ENDPOINT,
+    OPT_CONCURRENCY, OPT_MAX_RETRIES, OPT_EXAMPLES, OPT_GEN_EXAMPLES, OPT_TPR, OPT_FORMAT,
+    OPT_TEMPLATE, OPT_TWO_STAGE, OPT_TEMP, OPT_TOP_P, OPT_MAX_TOKENS, OPT_SEED, OPT_MIN_CHARS,
+    OPT_MAX_CHARS, OPT_ROUGE,
+};
+
+static const struct option longopts[] = {
+    {"seeds", required_argument, 0, OPT_SEEDS},
+    {"map", required_argument, 0, OPT_MAP},
+    {"out", required_argument, 0, OPT_OUT},
+    {"count", required_argument, 0, 'n'},
+    {"max-requests", required_argument, 0, OPT_MAXREQ},
+    {"model", required_argument, 0, OPT_MODEL},
+    {"parallel", required_argument, 0, OPT_PARALLEL},
+    {"ctx", required_argument, 0, OPT_CTX},
+    {"threads", required_argument, 0, OPT_THREADS},
+    {"no-prefix-cache", no_argument, 0, OPT_NOPREFIX},
+    {"api-base", required_argument, 0, OPT_API_BASE},
+    {"api-model", required_argument, 0, OPT_API_MODEL},
+    {"api-key-file", required_argument, 0, OPT_API_KEY_FILE},
+    {"api-endpoint", required_argument, 0, OPT_API_ENDPOINT},
+    {"concurrency", required_argument, 0, OPT_CONCURRENCY},
+    {"max-retries", required_argument, 0, OPT_MAX_RETRIES},
+    {"examples", required_argument, 0, OPT_EXAMPLES},
+    {"generated-examples", required_argument, 0, OPT_GEN_EXAMPLES},
+    {"tasks-per-request", required_argument, 0, OPT_TPR},
+    {"prompt-format", required_argument, 0, OPT_FORMAT},
+    {"template", required_argument, 0, OPT_TEMPLATE},
+    {"two-stage", no_argument, 0, OPT_TWO_STAGE},
+    {"temperature", required_argument, 0, OPT_TEMP},
+    {"top-p", required_argument, 0, OPT_TOP_P},
+    {"max-tokens", required_argument, 0, OPT_MAX_TOKENS},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"min-chars", required_argument, 0, OPT_MIN_CHARS},
+    {"max-chars", required_argument, 0, OPT_MAX_CHARS},
+    {"rouge-threshold", required_argument, 0, OPT_ROUGE},
+    {"quiet", no_argument, 0, 'q'},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+/* Splits a comma-separated list in place; returns the count (at most max). */
+static size_t split_commas(char *s, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ","))
+        if (*tok)
+            out[n++] = tok;
+    return n;
+}
+
+static char *trim_key(char *k)
+{
+    size_t n = strlen(k);
+    while (n && (k[n - 1] == '\n' || k[n - 1] == '\r' || k[n - 1] == ' '))
+        k[--n] = '\0';
+    return k;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    isynth_gen_params gp = isynth_gen_params_default();
+    isynth_llama_params lp = isynth_llama_params_default();
+    isynth_openai_params op = isynth_openai_params_default();
+    const char *model = NULL, *template_path = NULL, *key_file = NULL;
+    char *api_bases = NULL;
+    bool quiet = false;
+    long v;
+    double d;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SEEDS: gp.seeds_path = optarg; break;
+        case OPT_MAP: gp.seeds_map = optarg; break;
+        case OPT_OUT: gp.out_dir = optarg; break;
+        case 'n':
+            if (!parse_long(optarg, 1, 10000000, &v, "-n")) return EXIT_USAGE;
+            gp.target = v;
+            break;
+        case OPT_MAXREQ:
+            if (!parse_long(optarg, 1, 100000000, &v, "--max-requests")) return EXIT_USAGE;
+            gp.max_requests = v;
+            break;
+        case OPT_MODEL: model = optarg; break;
+        case OPT_PARALLEL:
+            if (!parse_long(optarg, 1, 256, &v, "--parallel")) return EXIT_USAGE;
+            lp.parallel = (int)v;
+            break;
+        case OPT_CTX:
+            if (!parse_long(optarg, 256, 131072, &v, "--ctx")) return EXIT_USAGE;
+            lp.n_ctx_per_seq = (int)v;
+            break;
+        case OPT_THREADS:
+            if (!parse_long(optarg, 1, 1024, &v, "--threads")) return EXIT_USAGE;
+            lp.n_threads = (int)v;
+            break;
+        case OPT_NOPREFIX: lp.reuse_prefix = false; break;
+        case OPT_API_BASE: api_bases = optarg; break;
+        case OPT_API_MODEL: op.model = optarg; break;
+        case OPT_API_KEY_FILE: key_file = optarg; break;
+        case OPT_API_ENDPOINT:
+            if (!strcmp(optarg, "chat"))
+                op.endpoint = ISYNTH_OPENAI_CHAT;
+            else if (!strcmp(optarg, "completions"))
+                op.endpoint = ISYNTH_OPENAI_COMPLETIONS;
+            else {
+                fprintf(stderr, "isynth generate: --api-endpoint is chat or completions\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_CONCURRENCY:
+            if (!parse_long(optarg, 1, 4096, &v, "--concurrency")) return EXIT_USAGE;
+            op.concurrency = (int)v;
+            break;
+        case OPT_MAX_RETRIES:
+            if (!parse_long(optarg, 0, 100, &v, "--max-retries")) return EXIT_USAGE;
+            op.max_retries = (int)v;
+            break;
+        case OPT_EXAMPLES:
+            if (!parse_long(optarg, 0, 16, &v, "--examples")) return EXIT_USAGE;
+            gp.n_examples = (int)v;
+            break;
+        case OPT_GEN_EXAMPLES:
+            if (!parse_long(optarg, 0, 16, &v, "--generated-examples")) return EXIT_USAGE;
+            gp.n_generated_examples = (int)v;
+            break;
+        case OPT_TPR:
+            if (!parse_long(optarg, 1, 50, &v, "--tasks-per-request")) return EXIT_USAGE;
+            gp.n_new = (int)v;
+            break;
+        case OPT_FORMAT:
+            if (!strcmp(optarg, "auto"))
+                gp.format = ISYNTH_FORMAT_AUTO;
+            else if (!strcmp(optarg, "chat"))
+                gp.format = ISYNTH_FORMAT_CHAT;
+            else if (!strcmp(optarg, "completion"))
+                gp.format = ISYNTH_FORMAT_COMPLETION;
+            else {
+                fprintf(stderr, "isynth generate: --prompt-format is auto, chat or completion\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_TEMPLATE: template_path = optarg; break;
+        case OPT_TWO_STAGE: gp.two_stage = true; break;
+        case OPT_TEMP:
+            if (!parse_double(optarg, 0, 5, &d, "--temperature")) return EXIT_USAGE;
+            gp.temperature = (float)d;
+            break;
+        case OPT_TOP_P:
+            if (!parse_double(optarg, 0, 1, &d, "--top-p")) return EXIT_USAGE;
+            gp.top_p = (float)d;
+            break;
+        case OPT_MAX_TOKENS:
+            if (!parse_long(optarg, 1, 131072, &v, "--max-tokens")) return EXIT_USAGE;
+            gp.max_tokens = (int)v;
+            break;
+        case OPT_SEED:
+            if (!parse_long(optarg, 0, 0x7fffffffL, &v, "--seed")) return EXIT_USAGE;
+            gp.seed = (uint64_t)v;
+            break;
+        case OPT_MIN_CHARS:
+            if (!parse_long(optarg, 0, 100000, &v, "--min-chars")) return EXIT_USAGE;
+            gp.filter.min_instruction_chars = (size_t)v;
+            break;
+        case OPT_MAX_CHARS:
+            if (!parse_long(optarg, 1, 1000000, &v, "--max-chars")) return EXIT_USAGE;
+            gp.filter.max_instruction_chars = (size_t)v;
+            break;
+        case OPT_ROUGE:
+            if (!parse_double(optarg, 0, 1, &d, "--rouge-threshold")) return EXIT_USAGE;
+            gp.filter.rouge_threshold = d;
+            break;
+        case 'q': quiet = true; break;
+        case 'h': help(stdout); return EXIT_OK;
+        default: help(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "isynth generate: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!gp.seeds_path || !gp.out_dir) {
+        fprintf(stderr, "isynth generate: --seeds and --out are required (see --help)\n");
+        return EXIT_USAGE;
+    }
+    if (api_bases && model) {
+        fprintf(stderr, "isynth generate: --model and --api-base exclude each other\n");
+        return EXIT_USAGE;
+    }
+    if (api_bases && !op.model) {
+        fprintf(stderr, "isynth generate: --api-base needs --api-model\n");
+        return EXIT_USAGE;
+    }
+
+    int code = EXIT_FAILURE_RUN;
+    char *tmpl = NULL, *key = NULL, *default_model = NULL;
+    isynth_backend *be = NULL;
+    isynth_seedset *seeds = NULL;
+    isynth_error err;
+    isynth_error_clear(&err);
+    if (template_path) {
+        if (!(tmpl = read_small_file(template_path, "template")))
+            return EXIT_INPUT;
+        gp.template_text = tmpl;
+        gp.template_name = template_path;
+    }
+
+    /* Seeds first: a bad seed file fails in milliseconds, before a model is loaded and before
+     * the run directory is created. */
+    isynth_seeds_params sp = isynth_seeds_params_default();
+    sp.map = gp.seeds_map;
+    isynth_err rc = isynth_seeds_load(gp.seeds_path, &sp, &seeds, &err);
+    if (rc) {
+        fprintf(stderr, "isynth generate: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));
+        code = exit_code_for(rc);
+        goto out;
+    }
+    gp.seeds = seeds;
+    if (api_bases) {
+        const char *urls[64];
+        op.n_base_urls = split_commas(api_bases, urls, 64);
+        op.base_urls = urls;
+        if (key_file) {
+            if (!(key = read_small_file(key_file, "API key file"))) {
+                code = EXIT_INPUT;
+                goto out;
+            }
+            op.api_key = trim_key(key);
+        } else if (getenv("OPENAI_API_KEY")) {
+            op.api_key = getenv("OPENAI_API_KEY");
+        }
+        rc = isynth_openai_backend_new(&op, &be, &err);
+    } else {
+        if (!model)
+            model = getenv("ISYNTH_MODEL");
+        if (!model || !*model) {
+            const char *home = getenv("HOME");
+            size_t n = strlen(home ? home : "") + sizeof "/.cache/isynth/models/" DEFAULT_MODEL_FILE;
+            default_model = malloc(n);
+            if (default_model)
+                snprintf(default_model, n, "%s/.cache/isynth/models/" DEFAULT_MODEL_FILE,
+                         home ? home : "");
+            model = default_model;
+            if (!model || access(model, R_OK) != 0) {
+                fprintf(stderr, "isynth generate: no model given and %s is missing: run "
+                                "scripts/setup.sh or pass --model PATH\n",
+                        model ? model : "the default model");
+                code = EXIT_USAGE;
+                goto out;
+            }
+        }
+        lp.model_path = model;
+        if (!quiet)
+            fprintf(stderr, "isynth: loading %s\n", model);
+        rc = isynth_llama_backend_new(&lp, &be, &err);
+    }
+    if (rc) {
+        fprintf(stderr, "isynth generate: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));
+        code = rc == ISYNTH_ERR_INVALID ? EXIT_USAGE : EXIT_FAILURE_RUN;
+        goto out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    progress_state ps = {.tty = isatty(2), .quiet = quiet, .last = 0};
+    gp.progress = on_progress;
+    gp.progress_user = &ps;
+    gp.stop = &stop_flag;
+    isynth_progress last;
+    rc = isynth_generate(&gp, be, &last, &err);
+    if (ps.tty && !quiet)
+        fputc('\n', stderr);
+    isynth_backend_stats bs;
+    isynth_backend_stats_get(be, &bs);
+    if (rc && rc != ISYNTH_ERR_CANCELLED) {
+        fprintf(stderr, "isynth generate: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));
+        code = exit_code_for(rc);
+        goto out;
+    }
+    if (!quiet) {
+        fprintf(stderr,
+                "isynth: %ld accepted of %ld wanted, %ld rejected%s%s%s; this session: %ld "
+                "requests, %ld retries, %ld failed, %ld prompt + %ld generated tokens, %.1f "
+                "generated tok/s\n",
+                last.accepted, last.target, last.rejected, ps.reasons[0] ? " (" : "", ps.reasons,
+                ps.reasons[0] ? ")" : "", bs.requests, bs.retries, bs.failures, bs.prompt_tokens,
+                bs.completion_tokens,
+                bs.busy_seconds > 0 ? bs.completion_tokens / bs.busy_seconds : 0.0);
+    }
+    if (rc == ISYNTH_ERR_CANCELLED) {
+        fprintf(stderr, "isynth: interrupted; run the same command again to continue\n");
+        code = EXIT_INTERRUPTED;
+        goto out;
+    }
+    printf("%s/data.jsonl\n", gp.out_dir);
+    code = last.accepted >= last.target ? EXIT_OK : EXIT_PARTIAL;
+    if (code == EXIT_PARTIAL)
+        fprintf(stderr, "isynth: stopped at the request limit before reaching %ld; rerun with a "
+                        "higher --max-requests to continue\n",
+                last.target);
+out:
+    isynth_backend_free(be);
+    isynth_seeds_free(seeds);
+    free(tmpl);
+    free(key);
+    free(default_model);
+    return code;
+}

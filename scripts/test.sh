@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+if [ "${ISYNTH_TEST_ONLY_ASAN:-0}" != 1 ]; then
+  bash "$root/scripts/build.sh" build
+  ctest --test-dir "$root/build" --output-on-failure -j2
+fi
+bash "$root/scripts/build.sh" build-asan --asan
+ctest --test-dir "$root/build-asan" --output-on-failure -j2 -LE no-asan

@@ -1,0 +1,115 @@
+/* Filter chain: lengths, exact duplicates of seeds and pool (through normalisation), copies of
+ * the examples shown in the prompt. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "isynth/filter.h"
+
+static isynth_task mk(const char *instr, const char *input, const char *output)
+{
+    isynth_task t = {0};
+    t.id = isynth_strdup("");
+    t.instruction = isynth_strdup(instr);
+    t.input = isynth_strdup(input);
+    t.output = isynth_strdup(output);
+    t.eval_aspect = isynth_strdup("");
+    return t;
+}
+
+static const char *judge(isynth_filter *f, const char *instr, const char *input,
+                         const char *output, const isynth_task *const *ex, size_t k,
+                         isynth_verdict *v)
+{
+    isynth_task t = mk(instr, input, output);
+    assert_int_equal(isynth_filter_normalize(&t, NULL), ISYNTH_OK);
+    const char *refs[4] = {"s1", "s2", "s3", "s4"};
+    char *key = NULL;
+    assert_int_equal(isynth_filter_check(f, &t, ex, refs, k, v, &key, NULL), ISYNTH_OK);
+    assert_non_null(key);
+    isynth_free(key);
+    isynth_task_clear(&t);
+    return v->reason;
+}
+
+static void test_chain(void **state)
+{
+    (void)state;
+    isynth_filter_params p = isynth_filter_params_default();
+    p.max_instruction_chars = 30;
+    isynth_filter *f;
+    assert_int_equal(isynth_filter_new(&p, &f, NULL), ISYNTH_OK);
+    isynth_task seed = mk("日本の首都はどこですか。", "", "東京です。");
+    assert_int_equal(isynth_filter_add(f, "s1", &seed, NULL), ISYNTH_OK);
+    isynth_task ex2 = mk("次の文章を三行で要約してください。長い文章でも要点だけを残すこと。",
+                         "今日は晴れ。", "晴れ。");
+    const isynth_task *ex[] = {&seed, &ex2};
+    isynth_verdict v;
+
+    assert_null(judge(f, "富士山の高さを教えてください。", "", "3776メートルです。", ex, 2, &v));
+    assert_string_equal(judge(f, "", "", "答え", ex, 2, &v), "empty");
+    assert_string_equal(judge(f, "  \u3000 ", "", "答え", ex, 2, &v), "empty");
+    assert_string_equal(judge(f, "何?", "", "答え", ex, 2, &v), "too_short");
+    assert_string_equal(judge(f, "指示はあるが出力がない", "", "", ex, 2, &v), "empty");
+    assert_string_equal(
+        judge(f, "とても長い指示とても長い指示とても長い指示とても長い指示とても長い指示とても長い",
+              "", "答え", ex, 2, &v),
+        "too_long");
+    /* the seed again, in full-width and with other punctuation: a copy of seed s1 */
+    assert_string_equal(judge(f, "日本の首都は、どこですか？", "", "とうきょう", ex, 2, &v),
+                        "seed_copy");
+    assert_string_equal(v.detail, "s1");
+    /* a near-verbatim copy of the example shown (shorter by a few characters) */
+    assert_string_equal(judge(f, "次の文章を三行で要約してください。長い文章でも要点だけを残す",
+                              "今日は晴れ。", "晴れ", ex, 2, &v),
+                        "seed_copy");
+    assert_string_equal(v.detail, "s2");
+    /* the same instruction on another input is a different task */
+    assert_null(judge(f, "次の文章を三行で要約してください。", "明日は雨。", "雨。", NULL, 0, &v));
+
+    isynth_task g = mk("富士山の高さを教えてください。", "", "3776メートルです。");
+    assert_int_equal(isynth_filter_add(f, "g7", &g, NULL), ISYNTH_OK);
+    assert_string_equal(judge(f, "富士山の高さを 教えてください!", "", "3776m", ex, 2, &v),
+                        "duplicate");
+    assert_string_equal(v.detail, "g7");
+    isynth_task_clear(&g);
+    isynth_task_clear(&seed);
+    isynth_task_clear(&ex2);
+    isynth_filter_free(f);
+}
+
+static void test_many_keys(void **state)
+{
+    (void)state;
+    isynth_filter_params p = isynth_filter_params_default();
+    isynth_filter *f;
+    assert_int_equal(isynth_filter_new(&p, &f, NULL), ISYNTH_OK);
+    char buf[64];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(buf, sizeof buf, "タスク番号%dについて説明してください", i);
+        isynth_task t = mk(buf, "", "x");
+        char ref[16];
+        snprintf(ref, sizeof ref, "g%d", i);
+        assert_int_equal(isynth_filter_add(f, ref, &t, NULL), ISYNTH_OK);
+        isynth_task_clear(&t);
+    }
+    isynth_verdict v;
+    assert_string_equal(judge(f, "タスク番号1234について説明してください", "", "y", NULL, 0, &v),
+                        "duplicate");
+    assert_string_equal(v.detail, "g1234");
+    assert_null(judge(f, "タスク番号2000について説明してください", "", "y", NULL, 0, &v));
+    isynth_filter_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_many_keys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

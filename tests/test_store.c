@@ -1,0 +1,152 @@
+/* Run store: schema creation, meta, seeds stored once, requests and candidates, the unique
+ * key of accepted tasks, persistence across reopen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "isynth/store.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/isynth-test-store-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static int collect(void *user, long long id, const char *instruction, const char *input,
+                   const char *output, const char *key)
+{
+    (void)input;
+    (void)output;
+    (void)key;
+    long long *sum = user;
+    *sum += id;
+    assert_non_null(instruction);
+    return 0;
+}
+
+static void test_roundtrip(void **state)
+{
+    (void)state;
+    isynth_store *st;
+    isynth_error e;
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/run", dir);
+    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_meta_set(st, "model", "m.gguf", &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_meta_set(st, "model", "n.gguf", &e), ISYNTH_OK);
+
+    isynth_task tasks[2] = {
+        {.id = "a", .instruction = "指示1", .input = "", .output = "出力1", .eval_aspect = "",
+         .line = 1},
+        {.id = "b", .instruction = "指示2", .input = "入力", .output = "出力2", .eval_aspect = "x",
+         .line = 2},
+    };
+    isynth_seedset seeds = {.tasks = tasks, .n = 2};
+    assert_int_equal(isynth_store_put_seeds(st, &seeds, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_put_seeds(st, &seeds, &e), ISYNTH_OK); /* no second copy */
+
+    isynth_request_rec r = {.stage = 1, .status = "done", .examples = "[\"s1\"]",
+                            .prompt = "p", .response = "resp", .response_len = 4};
+    long long rid;
+    assert_int_equal(isynth_store_begin(st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_add_request(st, &r, &rid, &e), ISYNTH_OK);
+    isynth_candidate_rec c = {.request_id = rid, .instruction = "新しい指示", .input = "",
+                              .output = "答え", .dedup_key = "k1", .status = "accepted",
+                              .nn_score = -1};
+    long long cid;
+    assert_int_equal(isynth_store_add_candidate(st, &c, &cid, &e), ISYNTH_OK);
+    c.status = "rejected";
+    c.reason = "duplicate";
+    assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_commit(st, &e), ISYNTH_OK);
+
+    /* a second accepted row with the same key violates the unique index */
+    c.status = "accepted";
+    c.reason = NULL;
+    assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_ERR_STORE);
+    assert_non_null(strstr(e.msg, "run.db"));
+
+    /* a transaction rolled back leaves nothing */
+    assert_int_equal(isynth_store_begin(st, &e), ISYNTH_OK);
+    c.dedup_key = "k2";
+    assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_OK);
+    isynth_store_rollback(st);
+    isynth_store_close(st);
+
+    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    char *v;
+    assert_int_equal(isynth_store_meta_get(st, "model", &v, &e), ISYNTH_OK);
+    assert_string_equal(v, "n.gguf");
+    isynth_free(v);
+    assert_int_equal(isynth_store_meta_get(st, "absent", &v, &e), ISYNTH_OK);
+    assert_null(v);
+    long n;
+    assert_int_equal(isynth_store_count(st, "accepted", &n, &e), ISYNTH_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(isynth_store_count(st, NULL, &n, &e), ISYNTH_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(isynth_store_count_requests(st, "done", &n, &e), ISYNTH_OK);
+    assert_int_equal(n, 1);
+    long long sum = 0;
+    assert_int_equal(isynth_store_each_candidate(st, "accepted", collect, &sum, &e), ISYNTH_OK);
+    assert_int_equal(sum, cid);
+    isynth_store_close(st);
+    isynth_store_close(NULL);
+}
+
+static void test_unwritable(void **state)
+{
+    (void)state;
+    isynth_store *st = (isynth_store *)1;
+    isynth_error e;
+    assert_int_equal(isynth_store_open("/proc/isynth-no/such", &st, &e), ISYNTH_ERR_IO);
+    assert_null(st);
+    assert_non_null(strstr(e.msg, "/proc/isynth-no/such"));
+}
+
+static void test_not_a_database(void **state)
+{
+    (void)state;
+    char sub[300], path[320];
+    snprintf(sub, sizeof sub, "%s/junk", dir);
+    snprintf(path, sizeof path, "%s/run.db", sub);
+    mkdir(sub, 0777);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("this is not an SQLite file, just text that is long enough to have a header..........",
+          f);
+    fclose(f);
+    isynth_store *st;
+    isynth_error e;
+    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_ERR_STORE);
+    assert_null(st);
+    assert_non_null(strstr(e.msg, "run.db"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_not_a_database),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
