@@ -14,3 +14,21 @@ if(TARGET test_openai)
     set_tests_properties(openai_llama_server PROPERTIES LABELS "integration;http" TIMEOUT 600)
   endif()
 endif()
+
+# `isynth generate` end to end over HTTP (tests/http_generate.py): faults and a SIGKILL-then-
+# rerun through the stub, a full run through the real llama-server.
+if(TARGET isynth-cli)
+  set(_http_gen ${ISYNTH_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/http_generate.py
+      --isynth $<TARGET_FILE:isynth-cli> --seeds ${CMAKE_SOURCE_DIR}/data/seeds_ja.jsonl
+      --stub ${CMAKE_CURRENT_SOURCE_DIR}/http_stub.py)
+  add_test(NAME http_generate_faults COMMAND ${_http_gen} faults)
+  add_test(NAME http_generate_kill_rerun COMMAND ${_http_gen} kill)
+  set_tests_properties(http_generate_faults http_generate_kill_rerun PROPERTIES
+    LABELS "integration;http" TIMEOUT 300)
+  if(ISYNTH_LLAMA_SERVER AND ISYNTH_MODEL)
+    add_test(NAME http_generate_llama_server COMMAND ${_http_gen} llama
+             --llama-server ${ISYNTH_LLAMA_SERVER} --model ${ISYNTH_MODEL})
+    set_tests_properties(http_generate_llama_server PROPERTIES
+      LABELS "integration;http" TIMEOUT 900)
+  endif()
+endif()

@@ -12,9 +12,11 @@ killed (or until stdin reaches EOF with --exit-on-stdin-eof, so a crashed test n
 behind).
 
 The fault is chosen by the first path segment: POST /<mode>/v1/chat/completions or
-/<mode>/v1/completions; /v1/... alone is mode "ok". For modes that fail "once", the first
-attempt of each distinct request body fails and later attempts succeed, so a client that
-retries sees exactly one failure per request whatever the concurrency.
+/<mode>/v1/completions; /v1/... alone is mode "ok". A mode is one or more flags joined by "+"
+("tasks+slow200+e500+trunc"). For flags that fail "once", the first attempt of each distinct
+request body fails and later attempts succeed, so a client that retries sees exactly one
+failure per request whatever the concurrency; with several such flags each body meets one of
+them, chosen by its hash.
 
   ok       normal answer ("echo: " + last message / prompt); finish_reason "length" when
            max_tokens <= 4
@@ -153,17 +155,24 @@ class Handler(BaseHTTPRequestHandler):
                                            % req.get("model"), "type": "NotFoundError",
                                            "code": 404}})
             return
-        once = mode in ONCE_MODES and attempt == 1
-        if mode.startswith("slow"):
-            time.sleep(int(mode[4:] or "300") / 1000.0)
-        if mode == "fail500" or (once and mode == "e500"):
+        flags = set(mode.split("+"))
+        faults = flags & ONCE_MODES
+        if len(faults) > 1:
+            # several "once" faults: each distinct body meets one of them, chosen by its hash
+            faults = {sorted(faults)[int(hashlib.sha1(raw).hexdigest(), 16) % len(faults)]}
+        once = attempt == 1 and faults
+        fault = next(iter(faults)) if once else None
+        for f in flags:
+            if f.startswith("slow"):
+                time.sleep(int(f[4:] or "300") / 1000.0)
+        if "fail500" in flags or fault == "e500":
             self.send_json(500, {"error": {"message": "internal boom (%s)" % mode}})
             return
-        if once and mode == "ra429":
+        if fault == "ra429":
             self.send_json(429, {"error": {"message": "rate limited, slow down"}},
                            headers=[("Retry-After", "1")])
             return
-        if once and mode == "reset0":
+        if fault == "reset0":
             self.rst()
             return
         if chat:
@@ -174,9 +183,9 @@ class Handler(BaseHTTPRequestHandler):
             src = req.get("prompt", "")
             ptoks = len(src)
         text = "echo: " + src
-        if mode == "big":
+        if "big" in flags:
             text = "x" * (2 << 20)
-        elif mode == "tasks":
+        elif "tasks" in flags:
             text = tasks_text(raw)
         mt = req.get("max_tokens")
         finish = "length" if isinstance(mt, int) and mt <= 4 else "stop"
@@ -190,18 +199,18 @@ class Handler(BaseHTTPRequestHandler):
                "usage": {"prompt_tokens": ptoks, "completion_tokens": len(text),
                          "total_tokens": ptoks + len(text)}}
         body = json.dumps(obj, ensure_ascii=False).encode()
-        if once and mode in ("trunc", "stall", "reset"):
+        if fault in ("trunc", "stall", "reset"):
             half = body[: len(body) // 2]
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(half) if mode == "trunc" else len(body)))
+            self.send_header("Content-Length", str(len(half) if fault == "trunc" else len(body)))
             self.end_headers()
             self.wfile.write(half)
             self.wfile.flush()
-            if mode == "stall":
+            if fault == "stall":
                 time.sleep(30)
                 self.close_connection = True
-            elif mode == "reset":
+            elif fault == "reset":
                 self.rst()
             return
         self.send_response(200)
