@@ -10,6 +10,8 @@ static const struct {
     const char *help;
 } commands[] = {
     {"generate", cmd_generate, "synthesize tasks from seeds into a run directory"},
+    {"export", cmd_export, "export a run for review (.xlsx) or as a dataset (.jsonl)"},
+    {"import", cmd_import, "apply a reviewed workbook to a run"},
     {"convert", cmd_convert, "convert a table between .xlsx, .jsonl and .csv"},
     {"dedup", cmd_dedup, "remove near-duplicates from a JSONL dataset (ROUGE-L, Japanese-aware)"},
 };

@@ -10,6 +10,7 @@
 #include "isynth/backend.h"
 #include "isynth/xlsx.h"
 #include "isynth/table.h"
+#include "isynth/review.h"
 #include "isynth/openai.h"
 
 #endif

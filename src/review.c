@@ -1,0 +1,620 @@
+/* The review round trip on top of the run store. Generated text in `candidates` is never
+ * changed: a reviewer's decision and edited text live in `review` (one row per task, NULL text =
+ * unchanged) and every change is appended to `review_history`, so the generated text and each
+ * edit stay queryable. An import is all or nothing: it runs in one transaction, collects every
+ * problem and rolls back if there is any; re-importing the same workbook finds nothing that
+ * differs and writes nothing. */
+#include "internal.h"
+#include "isynth/review.h"
+#include "isynth/xlsx.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *SCHEMA =
+    "CREATE TABLE IF NOT EXISTS review("
+    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id),"
+    "  status TEXT NOT NULL CHECK(status IN ('pending','accepted','edited','rejected')),"
+    "  instruction TEXT, input TEXT, output TEXT, comment TEXT, updated_at TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS review_history("
+    "  id INTEGER PRIMARY KEY, candidate_id INTEGER NOT NULL, field TEXT NOT NULL,"
+    "  old TEXT, new TEXT, source TEXT NOT NULL, at TEXT NOT NULL);";
+
+static const char *STATUS[] = {"pending", "accepted", "edited", "rejected"};
+static const char *STATUS_JA[] = {"未確認", "採用", "修正", "不採用"};
+
+enum { C_ID, C_STATUS, C_INSTR, C_INPUT, C_OUTPUT, C_SEEDS, C_NEAREST, C_ROUGE, C_FLAGS, C_COMMENT,
+       NCOL };
+static const char *COLS[NCOL] = {"id",      "status",  "instruction", "input", "output",
+                                 "seeds",   "nearest", "rouge_l",     "flags", "comment"};
+
+static isynth_err db_err(isynth_store *st, isynth_error *err, const char *what)
+{
+    return isynth_error_set(err, ISYNTH_ERR_STORE, "%s/run.db: %s: %s", isynth_store_dir(st),
+                            what, sqlite3_errmsg(isynth_store_db(st)));
+}
+
+static const char *txt(sqlite3_stmt *s, int i)
+{
+    const char *v = (const char *)sqlite3_column_text(s, i);
+    return v ? v : "";
+}
+
+static isynth_err ensure_schema(isynth_store *st, isynth_error *err)
+{
+    if (sqlite3_exec(isynth_store_db(st), SCHEMA, NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(st, err, "creating the review tables");
+    return ISYNTH_OK;
+}
+
+static bool run_is_japanese(isynth_store *st)
+{
+    char *lang = NULL;
+    isynth_store_meta_get(st, "lang", &lang, NULL);
+    bool ja = lang && !strcmp(lang, "ja");
+    isynth_free(lang);
+    return ja;
+}
+
+/* "s3" or "g12" to its instruction, into b. */
+static void ref_text(sqlite3_stmt *seed_q, sqlite3_stmt *cand_q, const char *ref, buf *b)
+{
+    buf_reset(b);
+    if (!ref || (ref[0] != 's' && ref[0] != 'g'))
+        return;
+    sqlite3_stmt *q = ref[0] == 's' ? seed_q : cand_q;
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, strtoll(ref + 1, NULL, 10));
+    if (sqlite3_step(q) == SQLITE_ROW)
+        buf_printf(b, "%s: %s", ref, txt(q, 0));
+    else
+        buf_adds(b, ref);
+}
+
+static isynth_err write_run_sheet(isynth_store *st, isynth_xlsx_writer *w, isynth_error *err)
+{
+    isynth_xlsx_column cols[2] = {{.name = "key", .width = 28}, {.name = "value", .width = 80,
+                                                                 .wrap = true}};
+    isynth_err rc = isynth_xlsx_add_sheet(w, "run", cols, 2, err);
+    sqlite3_stmt *q = NULL;
+    if (!rc && sqlite3_prepare_v2(isynth_store_db(st), "SELECT key, value FROM meta ORDER BY key",
+                                  -1, &q, NULL) != SQLITE_OK)
+        rc = db_err(st, err, "reading the configuration");
+    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+        const char *kv[2] = {txt(q, 0), txt(q, 1)};
+        rc = isynth_xlsx_write_row(w, kv, NULL, 2, err);
+    }
+    sqlite3_finalize(q);
+    const char *counts[][2] = {{"tasks accepted by the filters", "accepted"},
+                               {"tasks rejected by the filters", "rejected"}};
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        long n = 0;
+        rc = isynth_store_count(st, counts[i][1], &n, err);
+        char v[32];
+        snprintf(v, sizeof v, "%ld", n);
+        const char *kv[2] = {counts[i][0], v};
+        if (!rc)
+            rc = isynth_xlsx_write_row(w, kv, NULL, 2, err);
+    }
+    return rc;
+}
+
+isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool include_rejected,
+                                     size_t *rows, isynth_error *err)
+{
+    if (rows)
+        *rows = 0;
+    isynth_err rc = ensure_schema(st, err);
+    if (rc)
+        return rc;
+    bool ja = run_is_japanese(st);
+    const char **labels = ja ? STATUS_JA : STATUS;
+    const char *choices[5] = {labels[0], labels[1], labels[2], labels[3], NULL};
+    isynth_xlsx_column cols[NCOL] = {
+        {.name = "id", .width = 10, .locked = true},
+        {.name = "status", .width = 12, .choices = choices},
+        {.name = "instruction", .width = 50, .wrap = true},
+        {.name = "input", .width = 40, .wrap = true},
+        {.name = "output", .width = 70, .wrap = true},
+        {.name = "seeds", .width = 14, .wrap = true},
+        {.name = "nearest", .width = 40, .wrap = true},
+        {.name = "rouge_l", .width = 9},
+        {.name = "flags", .width = 20, .wrap = true},
+        {.name = "comment", .width = 30, .wrap = true},
+    };
+    sqlite3 *db = isynth_store_db(st);
+    sqlite3_stmt *q = NULL, *seed_q = NULL, *cand_q = NULL;
+    isynth_xlsx_writer *w = NULL;
+    buf nearest, seeds, flags;
+    buf_init(&nearest, 0);
+    buf_init(&seeds, 0);
+    buf_init(&flags, 0);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT c.id, c.status, COALESCE(r.instruction, c.instruction),"
+                           " COALESCE(r.input, c.input), COALESCE(r.output, c.output),"
+                           " q.examples, c.nn_ref, c.nn_score, c.reason, c.detail, q.truncated,"
+                           " r.status, r.comment FROM candidates c"
+                           " JOIN requests q ON q.id = c.request_id"
+                           " LEFT JOIN review r ON r.candidate_id = c.id"
+                           " WHERE c.status = 'accepted' OR (?1 AND c.status = 'rejected')"
+                           " ORDER BY c.id",
+                           -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT instruction FROM seeds WHERE id = ?1", -1, &seed_q,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT instruction FROM candidates WHERE id = ?1", -1, &cand_q,
+                           NULL) != SQLITE_OK) {
+        rc = db_err(st, err, "reading the tasks");
+        goto done;
+    }
+    sqlite3_bind_int(q, 1, include_rejected);
+    rc = isynth_xlsx_writer_open(path, NULL, &w, err);
+    if (!rc)
+        rc = isynth_xlsx_add_sheet(w, "review", cols, NCOL, err);
+    size_t n = 0;
+    int step;
+    while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        char id[32], score[32];
+        snprintf(id, sizeof id, "g%lld", (long long)sqlite3_column_int64(q, 0));
+        bool rejected = !strcmp(txt(q, 1), "rejected");
+        const char *rstatus = (const char *)sqlite3_column_text(q, 11);
+        size_t si = rejected ? 3 : 0;
+        for (size_t k = 0; rstatus && k < 4; k++)
+            if (!strcmp(rstatus, STATUS[k]))
+                si = k;
+        ref_text(seed_q, cand_q, (const char *)sqlite3_column_text(q, 6), &nearest);
+        score[0] = '\0';
+        if (sqlite3_column_type(q, 7) != SQLITE_NULL && sqlite3_column_double(q, 7) >= 0)
+            snprintf(score, sizeof score, "%.3f", sqlite3_column_double(q, 7));
+        buf_reset(&seeds);
+        json_t *ex = json_loads(txt(q, 5), 0, NULL);
+        size_t i;
+        json_t *v;
+        json_array_foreach(ex, i, v)
+        {
+            if (json_is_string(v))
+                buf_printf(&seeds, "%s%s", seeds.len ? " " : "", json_string_value(v));
+        }
+        json_decref(ex);
+        buf_reset(&flags);
+        if (rejected)
+            buf_printf(&flags, "rejected: %s", txt(q, 8));
+        if (sqlite3_column_type(q, 9) != SQLITE_NULL)
+            buf_printf(&flags, "%s%s", flags.len ? "; " : "", txt(q, 9));
+        if (sqlite3_column_int(q, 10))
+            buf_printf(&flags, "%struncated", flags.len ? "; " : "");
+        const char *cells[NCOL] = {id,
+                                   labels[si],
+                                   txt(q, 2),
+                                   txt(q, 3),
+                                   txt(q, 4),
+                                   seeds.p ? seeds.p : "",
+                                   nearest.p ? nearest.p : "",
+                                   score,
+                                   flags.p ? flags.p : "",
+                                   txt(q, 12)};
+        rc = isynth_xlsx_write_row(w, cells, NULL, NCOL, err);
+        n++;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = db_err(st, err, "reading the tasks");
+    if (!rc)
+        rc = write_run_sheet(st, w, err);
+    if (!rc) {
+        rc = isynth_xlsx_writer_close(w, err);
+        w = NULL;
+    }
+    if (!rc && rows)
+        *rows = n;
+done:
+    isynth_xlsx_writer_free(w);
+    sqlite3_finalize(q);
+    sqlite3_finalize(seed_q);
+    sqlite3_finalize(cand_q);
+    buf_free(&nearest);
+    buf_free(&seeds);
+    buf_free(&flags);
+    return rc;
+}
+
+/* ---- import ---- */
+
+typedef struct problems {
+    buf b;
+    size_t n;
+} problems;
+
+static void problem(problems *p, const char *fmt, const char *a, size_t row, const char *c)
+{
+    p->n++;
+    if (p->n > 12)
+        return;
+    buf_printf(&p->b, "\n  row %zu: ", row);
+    buf_printf(&p->b, fmt, a, c);
+}
+
+static int parse_status(const char *s)
+{
+    for (int k = 0; k < 4; k++)
+        if (!strcmp(s, STATUS[k]) || !strcmp(s, STATUS_JA[k]))
+            return k;
+    return -1;
+}
+
+typedef struct imp {
+    isynth_store *st;
+    sqlite3_stmt *cur, *seen, *seen_row, *hist, *upsert;
+    const char *source;
+    char now[21];
+} imp;
+
+static isynth_err history(imp *m, long long id, const char *field, const char *old,
+                          const char *new)
+{
+    sqlite3_stmt *h = m->hist;
+    sqlite3_reset(h);
+    sqlite3_bind_int64(h, 1, id);
+    sqlite3_bind_text(h, 2, field, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h, 3, old, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h, 4, new, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h, 5, m->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h, 6, m->now, -1, SQLITE_STATIC);
+    return sqlite3_step(h) == SQLITE_DONE ? ISYNTH_OK : ISYNTH_ERR_STORE;
+}
+
+/* Applies one workbook row; problems go to p; store failures are returned. */
+static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *map, problems *p,
+                             isynth_review_report *rep)
+{
+    const char *v[NCOL];
+    for (size_t k = 0; k < NCOL; k++)
+        v[k] = map[k] != SIZE_MAX && map[k] < row->ncells ? row->cells[map[k]] : "";
+    char *end;
+    long long id = v[C_ID][0] == 'g' ? strtoll(v[C_ID] + 1, &end, 10) : 0;
+    if (id <= 0 || *end) {
+        problem(p, "id '%s' is not a task id (g<N>)%s", v[C_ID], row->row, "");
+        return ISYNTH_OK;
+    }
+    sqlite3_reset(m->seen);
+    sqlite3_bind_int64(m->seen, 1, id);
+    sqlite3_bind_int64(m->seen, 2, (sqlite3_int64)row->row);
+    if (sqlite3_step(m->seen) != SQLITE_DONE) {
+        sqlite3_reset(m->seen_row);
+        sqlite3_bind_int64(m->seen_row, 1, id);
+        char first[32] = "?";
+        if (sqlite3_step(m->seen_row) == SQLITE_ROW)
+            snprintf(first, sizeof first, "%lld", (long long)sqlite3_column_int64(m->seen_row, 0));
+        problem(p, "id '%s' appears twice (first at row %s)", v[C_ID], row->row, first);
+        return ISYNTH_OK;
+    }
+    int sk = v[C_STATUS][0] ? parse_status(v[C_STATUS]) : 0;
+    if (sk < 0) {
+        problem(p, "unknown status '%s' (pending/accepted/edited/rejected or 未確認/採用/修正/"
+                   "不採用)%s",
+                v[C_STATUS], row->row, "");
+        return ISYNTH_OK;
+    }
+    sqlite3_stmt *c = m->cur;
+    sqlite3_reset(c);
+    sqlite3_bind_int64(c, 1, id);
+    if (sqlite3_step(c) != SQLITE_ROW) {
+        problem(p, "unknown id '%s' (not a task of this run; was the id changed?)%s", v[C_ID],
+                row->row, "");
+        return ISYNTH_OK;
+    }
+    if (p->n)
+        return ISYNTH_OK; /* nothing will be applied: only keep checking */
+    rep->rows++;
+    /* columns 0..2 generated text, 3..5 reviewed text (NULL = unchanged), 6 status, 7 comment,
+     * 8 filter status */
+    bool has_review = sqlite3_column_type(c, 6) != SQLITE_NULL;
+    const char *old_status = has_review ? txt(c, 6)
+                             : !strcmp(txt(c, 8), "rejected") ? "rejected"
+                                                              : "pending";
+    static const int tcol[3] = {C_INSTR, C_INPUT, C_OUTPUT};
+    static const char *tname[3] = {"instruction", "input", "output"};
+    const char *newt[3];
+    bool edited = false, changed = false;
+    isynth_err rc = ISYNTH_OK;
+    for (int k = 0; k < 3 && !rc; k++) {
+        const char *gen = txt(c, k);
+        const char *cur = sqlite3_column_type(c, 3 + k) != SQLITE_NULL ? txt(c, 3 + k) : gen;
+        const char *nv = v[tcol[k]];
+        newt[k] = strcmp(nv, gen) ? nv : NULL;
+        if (newt[k])
+            edited = true;
+        if (strcmp(nv, cur)) {
+            changed = true;
+            rc = history(m, id, tname[k], cur, nv);
+        }
+    }
+    const char *new_status = STATUS[sk];
+    if (edited && (sk == 0 || sk == 1))
+        new_status = "edited";
+    if (!v[C_STATUS][0] && !edited)
+        new_status = old_status;
+    bool status_changed = strcmp(new_status, old_status) != 0;
+    if (!rc && status_changed)
+        rc = history(m, id, "status", old_status, new_status);
+    bool comment_changed = strcmp(v[C_COMMENT], txt(c, 7)) != 0;
+    if (!rc && comment_changed)
+        rc = history(m, id, "comment", txt(c, 7), v[C_COMMENT]);
+    if (rc || !(changed || status_changed || comment_changed))
+        return rc;
+    sqlite3_stmt *u = m->upsert;
+    sqlite3_reset(u);
+    sqlite3_bind_int64(u, 1, id);
+    sqlite3_bind_text(u, 2, new_status, -1, SQLITE_STATIC);
+    for (int k = 0; k < 3; k++)
+        if (newt[k])
+            sqlite3_bind_text(u, 3 + k, newt[k], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(u, 3 + k);
+    if (v[C_COMMENT][0])
+        sqlite3_bind_text(u, 6, v[C_COMMENT], -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(u, 6);
+    sqlite3_bind_text(u, 7, m->now, -1, SQLITE_STATIC);
+    if (sqlite3_step(u) != SQLITE_DONE)
+        return ISYNTH_ERR_STORE;
+    rep->status_changed += status_changed;
+    rep->text_changed += changed || comment_changed;
+    return ISYNTH_OK;
+}
+
+isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path,
+                                     isynth_review_report *rep, isynth_error *err)
+{
+    isynth_review_report dummy;
+    if (!rep)
+        rep = &dummy;
+    memset(rep, 0, sizeof *rep);
+    isynth_err rc = ensure_schema(st, err);
+    if (rc)
+        return rc;
+    sqlite3 *db = isynth_store_db(st);
+    isynth_xlsx_reader *r = NULL;
+    imp m = {.st = st, .source = path};
+    utc_now(m.now);
+    problems p = {.n = 0};
+    buf_init(&p.b, 0);
+    bool in_tx = false;
+    rc = isynth_xlsx_reader_open(path, NULL, &r, err);
+    if (!rc)
+        rc = isynth_xlsx_open_sheet(r, "review", err);
+    const isynth_xlsx_row *row = NULL;
+    if (!rc)
+        rc = isynth_xlsx_next_row(r, &row, err);
+    if (rc)
+        goto done;
+    size_t map[NCOL];
+    for (size_t k = 0; k < NCOL; k++) {
+        map[k] = SIZE_MAX;
+        for (size_t i = 0; row && i < row->ncells; i++)
+            if (!strcmp(row->cells[i], COLS[k]))
+                map[k] = i;
+    }
+    buf missing;
+    buf_init(&missing, 0);
+    for (size_t k = 0; k <= C_OUTPUT; k++)
+        if (map[k] == SIZE_MAX)
+            buf_printf(&missing, "%s%s", missing.len ? ", " : "", COLS[k]);
+    if (missing.len) {
+        rc = isynth_error_set(err, ISYNTH_ERR_PARSE,
+                              "%s: import refused, nothing applied: sheet 'review' has no "
+                              "column %s",
+                              path, missing.p);
+        buf_free(&missing);
+        goto done;
+    }
+    buf_free(&missing);
+    if (sqlite3_exec(db,
+                     "CREATE TEMP TABLE IF NOT EXISTS import_seen(id INTEGER PRIMARY KEY, row "
+                     "INTEGER NOT NULL); DELETE FROM import_seen;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT c.instruction, c.input, c.output, r.instruction, r.input,"
+                           " r.output, r.status, r.comment, c.status FROM candidates c"
+                           " LEFT JOIN review r ON r.candidate_id = c.id"
+                           " WHERE c.id = ?1 AND c.status IN ('accepted', 'rejected')",
+                           -1, &m.cur, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO import_seen(id, row) VALUES(?1, ?2)", -1, &m.seen,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT row FROM import_seen WHERE id = ?1", -1, &m.seen_row,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO review_history(candidate_id, field, old, new, source, at)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                           -1, &m.hist, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO review(candidate_id, status, instruction, input, output,"
+                           " comment, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                           " ON CONFLICT(candidate_id) DO UPDATE SET status = excluded.status,"
+                           " instruction = excluded.instruction, input = excluded.input,"
+                           " output = excluded.output, comment = excluded.comment,"
+                           " updated_at = excluded.updated_at",
+                           -1, &m.upsert, NULL) != SQLITE_OK) {
+        rc = db_err(st, err, "preparing the import");
+        goto done;
+    }
+    rc = isynth_store_begin(st, err);
+    if (rc)
+        goto done;
+    in_tx = true;
+    for (;;) {
+        rc = isynth_xlsx_next_row(r, &row, err);
+        if (rc || !row)
+            break;
+        rc = import_row(&m, row, map, &p, rep);
+        if (rc) {
+            rc = db_err(st, err, "applying the review");
+            break;
+        }
+    }
+    if (!rc && p.n) {
+        rc = isynth_error_set(err, ISYNTH_ERR_PARSE,
+                              "%s: import refused, nothing applied (%zu problem%s):%s%s", path,
+                              p.n, p.n == 1 ? "" : "s", p.b.p ? p.b.p : "",
+                              p.n > 12 ? "\n  ..." : "");
+    }
+    if (!rc) {
+        rc = isynth_store_commit(st, err);
+        in_tx = false;
+    }
+done:
+    if (in_tx)
+        isynth_store_rollback(st);
+    if (rc)
+        memset(rep, 0, sizeof *rep);
+    sqlite3_finalize(m.cur);
+    sqlite3_finalize(m.seen);
+    sqlite3_finalize(m.seen_row);
+    sqlite3_finalize(m.hist);
+    sqlite3_finalize(m.upsert);
+    isynth_xlsx_reader_close(r);
+    buf_free(&p.b);
+    return rc;
+}
+
+/* ---- dataset ---- */
+
+/* Replaces (or appends) the "## Review" section of DIR/README.md. */
+static isynth_err refresh_card(isynth_store *st, size_t rows, isynth_error *err)
+{
+    sqlite3 *db = isynth_store_db(st);
+    buf path, sec;
+    buf_init(&path, 0);
+    buf_init(&sec, 0);
+    char *card = NULL;
+    size_t len = 0;
+    isynth_err rc = buf_printf(&path, "%s/README.md", isynth_store_dir(st));
+    if (!rc && read_file_limited(path.p, 16u << 20, &card, &len, NULL) != ISYNTH_OK)
+        card = NULL; /* no card yet: the section alone */
+    rc = rc ? rc : buf_adds(&sec, "## Review\n\n| review status | tasks |\n|---|---|\n");
+    sqlite3_stmt *q = NULL;
+    if (!rc && sqlite3_prepare_v2(db,
+                                  "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1",
+                                  -1, &q, NULL) != SQLITE_OK)
+        rc = db_err(st, err, "counting reviews");
+    while (!rc && sqlite3_step(q) == SQLITE_ROW)
+        rc = buf_printf(&sec, "| %s | %lld |\n", txt(q, 0), (long long)sqlite3_column_int64(q, 1));
+    sqlite3_finalize(q);
+    if (!rc)
+        rc = buf_printf(&sec,
+                        "\nThe reviewed dataset holds the %zu accepted and edited tasks, with "
+                        "reviewers' edits applied; the generated text and every edit are kept in "
+                        "run.db (tables review, review_history).\n",
+                        rows);
+    buf out;
+    buf_init(&out, 0);
+    if (!rc && card) {
+        char *s = strstr(card, "## Review\n");
+        size_t head = s ? (size_t)(s - card) : len;
+        const char *tail = "";
+        if (s) {
+            char *next = strstr(s + 10, "\n## ");
+            tail = next ? next + 1 : "";
+        }
+        rc = buf_add(&out, card, head);
+        if (!rc && head && card[head - 1] != '\n')
+            rc = buf_addc(&out, '\n');
+        if (!rc && head && !s)
+            rc = buf_addc(&out, '\n');
+        if (!rc)
+            rc = buf_add(&out, sec.p, sec.len);
+        if (!rc && tail[0])
+            rc = buf_printf(&out, "\n%s", tail);
+    } else if (!rc) {
+        rc = buf_add(&out, sec.p, sec.len);
+    }
+    atomic_file a;
+    if (!rc && !(rc = atomic_open(&a, path.p, err))) {
+        if (fwrite(out.p, 1, out.len, a.f) != out.len) {
+            atomic_abort(&a);
+            rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", path.p);
+        } else {
+            rc = atomic_commit(&a, err);
+        }
+    }
+    if (rc && err && !err->code)
+        isynth_error_set(err, rc, "%s: cannot refresh the dataset card", path.p);
+    isynth_free(card);
+    buf_free(&out);
+    buf_free(&path);
+    buf_free(&sec);
+    return rc;
+}
+
+isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path,
+                                      isynth_dataset_format fmt, size_t *rows,
+                                      isynth_error *err)
+{
+    if (rows)
+        *rows = 0;
+    isynth_err rc = ensure_schema(st, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(isynth_store_db(st),
+                           "SELECT c.id, COALESCE(r.instruction, c.instruction),"
+                           " COALESCE(r.input, c.input), COALESCE(r.output, c.output)"
+                           " FROM candidates c JOIN review r ON r.candidate_id = c.id"
+                           " WHERE r.status IN ('accepted', 'edited') ORDER BY c.id",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_err(st, err, "reading the reviewed tasks");
+    atomic_file a;
+    rc = atomic_open(&a, path, err);
+    if (rc) {
+        sqlite3_finalize(q);
+        return rc;
+    }
+    buf b;
+    buf_init(&b, 0);
+    size_t n = 0;
+    int step;
+    while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *in = txt(q, 1), *inp = txt(q, 2), *out = txt(q, 3);
+        buf_reset(&b);
+        if (fmt == ISYNTH_DATASET_ALPACA) {
+            rc = buf_adds(&b, "{\"instruction\":");
+            rc = rc ? rc : buf_add_json_str(&b, in, strlen(in));
+            rc = rc ? rc : buf_adds(&b, ",\"input\":");
+            rc = rc ? rc : buf_add_json_str(&b, inp, strlen(inp));
+            rc = rc ? rc : buf_adds(&b, ",\"output\":");
+            rc = rc ? rc : buf_add_json_str(&b, out, strlen(out));
+        } else {
+            buf user;
+            buf_init(&user, 0);
+            rc = buf_adds(&user, in);
+            if (!rc && inp[0])
+                rc = buf_printf(&user, "\n\n%s", inp);
+            rc = rc ? rc : buf_adds(&b, "{\"messages\":[{\"role\":\"user\",\"content\":");
+            rc = rc ? rc : buf_add_json_str(&b, user.p ? user.p : "", user.len);
+            rc = rc ? rc : buf_adds(&b, "},{\"role\":\"assistant\",\"content\":");
+            rc = rc ? rc : buf_add_json_str(&b, out, strlen(out));
+            rc = rc ? rc : buf_adds(&b, "}]");
+            buf_free(&user);
+        }
+        rc = rc ? rc : buf_printf(&b, ",\"id\":\"g%lld\"}\n", (long long)sqlite3_column_int64(q, 0));
+        if (rc)
+            rc = isynth_error_set(err, rc, "%s: out of memory", path);
+        else if (fwrite(b.p, 1, b.len, a.f) != b.len)
+            rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", path);
+        n++;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = db_err(st, err, "reading the reviewed tasks");
+    sqlite3_finalize(q);
+    buf_free(&b);
+    if (rc) {
+        atomic_abort(&a);
+        return rc;
+    }
+    rc = atomic_commit(&a, err);
+    if (!rc)
+        rc = refresh_card(st, n, err);
+    if (!rc && rows)
+        *rows = n;
+    return rc;
+}
