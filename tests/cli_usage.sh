@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Help texts, exit codes for usage errors, and refusal of bad options before any work.
+set -u
+isynth=$1 src=$2
+fail=0
+check() { # want_rc description command...
+  local want=$1 what=$2; shift 2
+  "$@" >/tmp/isynth-usage.out 2>/tmp/isynth-usage.err
+  local rc=$?
+  if [ "$rc" != "$want" ]; then echo "FAIL $what: exit $rc, want $want"; cat /tmp/isynth-usage.err; fail=1; fi
+}
+check 0 "--help" "$isynth" --help
+grep -q "generate" /tmp/isynth-usage.out || { echo "FAIL --help lists no generate"; fail=1; }
+check 0 "generate --help" "$isynth" generate --help
+grep -q -- "--seeds" /tmp/isynth-usage.out || { echo "FAIL generate --help lacks --seeds"; fail=1; }
+check 2 "no command" "$isynth"
+check 2 "unknown command" "$isynth" frobnicate
+check 2 "missing --out" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl"
+check 2 "bad -n" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x -n zero
+check 2 "bad --top-p" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --top-p 3
+check 2 "model and api" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --model a --api-base http://127.0.0.1:1
+check 1 "unreadable model" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/isynth-usage-run --model /nonexistent.gguf
+grep -q "nonexistent.gguf" /tmp/isynth-usage.err || { echo "FAIL model error does not name the file"; fail=1; }
+rm -rf /tmp/isynth-usage-run /tmp/isynth-usage.out /tmp/isynth-usage.err
+[ $fail = 0 ] && echo "1 passed, 0 failed" || echo "0 passed, 1 failed"
+exit $fail

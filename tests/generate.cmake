@@ -1,0 +1,22 @@
+# End-to-end tests of `isynth generate` with the real default model, and of the CLI on the
+# corpus of broken seed files.
+add_test(NAME cli_bad_seeds
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_bad_seeds.sh $<TARGET_FILE:isynth-cli>
+          ${CMAKE_CURRENT_SOURCE_DIR}/data/seeds/bad)
+set_tests_properties(cli_bad_seeds PROPERTIES LABELS cli TIMEOUT 120)
+
+add_test(NAME cli_usage COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_usage.sh $<TARGET_FILE:isynth-cli>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli_usage PROPERTIES LABELS cli TIMEOUT 60)
+
+if(ISYNTH_MODEL)
+  add_test(NAME gen_e2e
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gen_e2e.sh $<TARGET_FILE:isynth-cli> ${ISYNTH_MODEL}
+            ${ISYNTH_PYTHON} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(gen_e2e PROPERTIES LABELS "integration;model" TIMEOUT 1200 RUN_SERIAL TRUE)
+  add_test(NAME gen_kill_resume
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gen_kill_resume.sh $<TARGET_FILE:isynth-cli>
+            ${ISYNTH_MODEL} ${ISYNTH_PYTHON} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(gen_kill_resume PROPERTIES LABELS "integration;model" TIMEOUT 1500
+                       RUN_SERIAL TRUE)
+endif()
