@@ -20,6 +20,7 @@ typedef struct slot {
     int n_fed;      /* prompt tokens in the KV cache */
     int n_gen;
     int max_tokens;
+    bool ignore_eog;
     int i_batch;    /* index of this slot's logits in the last batch, or -1 */
     llama_token next;
     struct llama_sampler *smpl;
@@ -243,6 +244,7 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     s->t0 = now_s();
     s->n_gen = 0;
     s->max_tokens = req->max_tokens > 0 ? req->max_tokens : 512;
+    s->ignore_eog = req->ignore_eog;
     s->i_batch = -1;
     s->fail_msg = NULL;
     m->stats.requests++;
@@ -355,7 +357,7 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
             }
         }
         llama_token t = llama_sampler_sample(s->smpl, m->ctx, s->i_batch);
-        if (llama_vocab_is_eog(m->vocab, t)) {
+        if (!s->ignore_eog && llama_vocab_is_eog(m->vocab, t)) {
             finish(m, s, ISYNTH_OK, NULL, false, cb, user);
             continue;
         }

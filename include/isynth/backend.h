@@ -32,6 +32,7 @@ typedef struct isynth_gen_req {
     float temperature;
     float top_p;
     uint64_t seed;         /* per-request sampling seed */
+    bool ignore_eog;       /* generate exactly max_tokens (benchmarks); llama backend only */
 } isynth_gen_req;
 
 /* One finished request, given to the callback. Pointers are borrowed until it returns. */
