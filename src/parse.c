@@ -36,8 +36,8 @@ typedef struct parser {
     size_t n;
     isynth_parse_params prm;
     bool strong[F_COUNT]; /* the main label word of a section appears in the text */
-    bool in_fence; /* inside a code block that belongs to a field */
-    bool wrapper;  /* a fence outside any field opened and is not closed yet */
+    bool in_fence;        /* inside a code block that belongs to a field */
+    bool wrapper;         /* a fence outside any field opened and is not closed yet */
     char fence_ch;
     size_t fence_len;
     block cur;
@@ -58,16 +58,15 @@ static const char *const colon_set[] = {":", "：", NULL};
 static const char *const num_punct[] = {".", "．", ")", "）", NULL};
 static const char *const item_punct[] = {".", "．", ")", "）", "、", NULL};
 static const char *const bare_punct[] = {".", "．", ")", "）", ":", "：", "】", "]", "、", NULL};
-static const char *const header_punct[] = {":", "：", ".", "．", ")",  "）", "]", "】", "*",
-                                           "_", ",", "、", "-", "。", "」", "』", "〕", NULL};
+static const char *const header_punct[] = {":", "：", ".",  "．", ")",  "）", "]",  "】", "*",
+                                           "_", ",",  "、", "-",  "。", "」", "』", "〕", NULL};
 
 enum { FL_HASH = 1, FL_STAR = 2, FL_BRACKET = 4 };
 
 static bool lit(const char *p, const char *e, const char *s, size_t *len)
 {
     size_t n = strlen(s);
-    if ((size_t)(e - p) < n || memcmp(p, s, n) != 0)
-        return false;
+    if ((size_t)(e - p) < n || memcmp(p, s, n) != 0) return false;
     *len = n;
     return true;
 }
@@ -81,11 +80,9 @@ static char lower(char c)
 static bool lit_ci(const char *p, const char *e, const char *s, size_t *len)
 {
     size_t n = strlen(s);
-    if ((size_t)(e - p) < n)
-        return false;
+    if ((size_t)(e - p) < n) return false;
     for (size_t i = 0; i < n; i++)
-        if (lower(p[i]) != s[i])
-            return false;
+        if (lower(p[i]) != s[i]) return false;
     *len = n;
     return true;
 }
@@ -95,22 +92,18 @@ static size_t one_of(const char *p, const char *e, const char *const *set)
 {
     size_t k;
     for (; *set; set++)
-        if (lit(p, e, *set, &k))
-            return k;
+        if (lit(p, e, *set, &k)) return k;
     return 0;
 }
 
 /* Length of the horizontal space at p (ASCII, NBSP, ideographic space), or 0. */
 static size_t space_len(const char *p, const char *e)
 {
-    if (p >= e)
-        return 0;
+    if (p >= e) return 0;
     unsigned char c = (unsigned char)*p;
-    if (c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r')
-        return 1;
+    if (c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r') return 1;
     size_t k;
-    if (lit(p, e, "\xC2\xA0", &k) || lit(p, e, "\xE3\x80\x80", &k))
-        return k;
+    if (lit(p, e, "\xC2\xA0", &k) || lit(p, e, "\xE3\x80\x80", &k)) return k;
     return 0;
 }
 
@@ -150,8 +143,7 @@ static const char *skip_digits(const char *p, const char *e, unsigned long *val)
         v = v < 100000000UL ? v * 10 + (unsigned long)d : v;
         p += k;
     }
-    if (val)
-        *val = v;
+    if (val) *val = v;
     return p;
 }
 
@@ -167,10 +159,8 @@ static const char *skip_deco(const char *p, const char *e, int *fl)
             else if (*p == '*' || lit(p, e, "＊", &m))
                 *fl |= FL_STAR;
         }
-        if (!k && (k = one_of(p, e, open_set)))
-            *fl |= FL_BRACKET;
-        if (!k)
-            return p;
+        if (!k && (k = one_of(p, e, open_set))) *fl |= FL_BRACKET;
+        if (!k) return p;
         p += k;
     }
 }
@@ -179,13 +169,11 @@ static const char *skip_deco(const char *p, const char *e, int *fl)
 static bool is_fence(const char *p, const char *e, char *ch, size_t *cnt, bool *bare)
 {
     p = skip_space(p, e);
-    if (p >= e || (*p != '`' && *p != '~'))
-        return false;
+    if (p >= e || (*p != '`' && *p != '~')) return false;
     const char *q = p;
     while (q < e && *q == *p)
         q++;
-    if (q - p < 3)
-        return false;
+    if (q - p < 3) return false;
     *ch = *p;
     *cnt = (size_t)(q - p);
     *bare = is_blank(q, e);
@@ -196,13 +184,11 @@ static bool is_fence(const char *p, const char *e, char *ch, size_t *cnt, bool *
 static bool is_rule(const char *p, const char *e)
 {
     p = skip_space(p, e);
-    if (p >= e || !*p || !strchr("-*_=", *p))
-        return false;
+    if (p >= e || !*p || !strchr("-*_=", *p)) return false;
     char c = *p;
     int cnt = 0;
     for (; p < e; p = skip_space(p, e)) {
-        if (*p != c)
-            return false;
+        if (*p != c) return false;
         cnt++;
         p++;
     }
@@ -226,17 +212,17 @@ typedef struct label_word {
 
 /* Longest first where one word starts another. */
 static const label_word labels[] = {
-    {"指示文", F_INSTR, true, false},       {"指示", F_INSTR, true, false},
-    {"命令", F_INSTR, false, false},        {"質問", F_INSTR, false, false},
-    {"instructions", F_INSTR, true, true},  {"instruction", F_INSTR, true, true},
-    {"prompt", F_INSTR, false, true},       {"question", F_INSTR, false, true},
-    {"入力文", F_INPUT, true, false},       {"入力", F_INPUT, true, false},
+    {"指示文", F_INSTR, true, false},        {"指示", F_INSTR, true, false},
+    {"命令", F_INSTR, false, false},         {"質問", F_INSTR, false, false},
+    {"instructions", F_INSTR, true, true},   {"instruction", F_INSTR, true, true},
+    {"prompt", F_INSTR, false, true},        {"question", F_INSTR, false, true},
+    {"入力文", F_INPUT, true, false},        {"入力", F_INPUT, true, false},
     {"コンテキスト", F_INPUT, false, false}, {"inputs", F_INPUT, true, true},
-    {"input", F_INPUT, true, true},         {"context", F_INPUT, false, true},
-    {"出力", F_OUTPUT, true, false},        {"回答", F_OUTPUT, false, false},
-    {"答え", F_OUTPUT, false, false},       {"応答", F_OUTPUT, false, false},
-    {"解答", F_OUTPUT, false, false},       {"outputs", F_OUTPUT, true, true},
-    {"output", F_OUTPUT, true, true},       {"answer", F_OUTPUT, false, true},
+    {"input", F_INPUT, true, true},          {"context", F_INPUT, false, true},
+    {"出力", F_OUTPUT, true, false},         {"回答", F_OUTPUT, false, false},
+    {"答え", F_OUTPUT, false, false},        {"応答", F_OUTPUT, false, false},
+    {"解答", F_OUTPUT, false, false},        {"outputs", F_OUTPUT, true, true},
+    {"output", F_OUTPUT, true, true},        {"answer", F_OUTPUT, false, true},
     {"response", F_OUTPUT, false, true},
 };
 
@@ -253,8 +239,7 @@ static int match_label(const parser *P, const char *p, const char *e, bool any,
     const char *d = skip_digits(q, e, NULL);
     if (d != q) {
         size_t k = one_of(d, e, num_punct);
-        if (!k)
-            return F_NONE;
+        if (!k) return F_NONE;
         q = skip_deco(d + k, e, &fl);
     }
     const label_word *w = NULL;
@@ -262,10 +247,8 @@ static int match_label(const parser *P, const char *p, const char *e, bool any,
     for (size_t i = 0; i < sizeof labels / sizeof labels[0] && !w; i++)
         if (labels[i].ascii ? lit_ci(q, e, labels[i].word, &k) : lit(q, e, labels[i].word, &k))
             w = &labels[i];
-    if (!w)
-        return F_NONE;
-    if (!any && !w->strong && P->strong[w->field])
-        return F_NONE;
+    if (!w) return F_NONE;
+    if (!any && !w->strong && P->strong[w->field]) return F_NONE;
     q = skip_space(q + k, e);
     bool closed = false;
     for (;;) {
@@ -274,8 +257,7 @@ static int match_label(const parser *P, const char *p, const char *e, bool any,
             closed = true;
         else if (q < e && (*q == '*' || *q == '_'))
             c = 1;
-        if (!c)
-            break;
+        if (!c) break;
         q = skip_space(q + c, e);
     }
     if ((k = one_of(q, e, colon_set))) {
@@ -286,8 +268,7 @@ static int match_label(const parser *P, const char *p, const char *e, bool any,
         return F_NONE;
     }
     *content = skip_space(q, e);
-    if (strong)
-        *strong = w->strong;
+    if (strong) *strong = w->strong;
     return w->field;
 }
 
@@ -321,25 +302,19 @@ static bool match_header(const parser *P, const char *p, const char *e, bool bar
         kw = lit_ci(q, e, *w, &k);
     if (kw) {
         q = skip_space(q + k, e);
-        if (lit(q, e, "#", &k) || lit(q, e, "＃", &k))
-            q = skip_space(q + k, e);
+        if (lit(q, e, "#", &k) || lit(q, e, "＃", &k)) q = skip_space(q + k, e);
     } else if (!bare) {
         return false;
     }
     const char *d = skip_digits(q, e, NULL);
-    if (d == q)
-        return false;
+    if (d == q) return false;
     q = d;
-    if (!kw && !one_of(q, e, bare_punct))
-        return false;
-    if (kw && q < e && !space_len(q, e) && !one_of(q, e, header_punct))
-        return false;
+    if (!kw && !one_of(q, e, bare_punct)) return false;
+    if (kw && q < e && !space_len(q, e) && !one_of(q, e, header_punct)) return false;
     for (;;) {
         size_t c = space_len(q, e);
-        if (!c)
-            c = one_of(q, e, header_punct);
-        if (!c)
-            break;
+        if (!c) c = one_of(q, e, header_punct);
+        if (!c) break;
         q += c;
     }
     if (!kw) {
@@ -357,10 +332,8 @@ static bool match_header(const parser *P, const char *p, const char *e, bool bar
 static bool fenced_header(const parser *P, const char *p, const char *e)
 {
     const char *nx, *c;
-    if (!match_header(P, p, e, false, &nx))
-        return false;
-    if (match_label(P, nx, e, false, &c, NULL) == F_INSTR)
-        return true;
+    if (!match_header(P, p, e, false, &nx)) return false;
+    if (match_label(P, nx, e, false, &c, NULL) == F_INSTR) return true;
     return is_blank(nx, e) && next_is_instruction(P, (size_t)(e - P->s));
 }
 
@@ -380,8 +353,7 @@ static bool next_structural(const parser *P, size_t e)
 {
     while (e < P->n) {
         size_t a = e + 1, le = line_end(P, a);
-        if (!is_blank(P->s + a, P->s + le))
-            return structural(P, P->s + a, P->s + le);
+        if (!is_blank(P->s + a, P->s + le)) return structural(P, P->s + a, P->s + le);
         e = le;
     }
     return true;
@@ -391,8 +363,7 @@ static bool next_structural(const parser *P, size_t e)
 
 static span trim(const parser *P, span t)
 {
-    if (!t.set)
-        return (span){0, 0, false};
+    if (!t.set) return (span){0, 0, false};
     const char *s = P->s;
     size_t k;
     while (t.a < t.b && (k = ws_len(s + t.a, s + t.b)))
@@ -418,27 +389,26 @@ static size_t span_len(span t)
 
 /* Values of an input section that mean "no input". */
 static const char *const empty_inputs[] = {
-    "<noinput>", "<no input>", "<no_input>", "noinput", "no input", "none", "none.", "(none)",
-    "<none>",    "n/a",        "n/a.",       "null",    "-",        "--",   "—",     "－",
-    "<empty>",   "empty",      "なし",       "無し",    "なし。",   "無し。", "（なし）",
-    "(なし)",    "<なし>",     "＜なし＞",   "「なし」", "特になし", "入力なし", "（入力なし）",
-    "(入力なし)", "空",        "（空）",     "(空)",     NULL};
+    "<noinput>", "<no input>",   "<no_input>", "noinput", "no input", "none",     "none.",
+    "(none)",    "<none>",       "n/a",        "n/a.",    "null",     "-",        "--",
+    "—",         "－",           "<empty>",    "empty",   "なし",     "無し",     "なし。",
+    "無し。",    "（なし）",     "(なし)",     "<なし>",  "＜なし＞", "「なし」", "特になし",
+    "入力なし",  "（入力なし）", "(入力なし)", "空",      "（空）",   "(空)",     NULL};
 
 static bool is_empty_input(const parser *P, span t)
 {
     size_t k;
     for (const char *const *w = empty_inputs; *w; w++)
-        if (strlen(*w) == span_len(t) && lit_ci(P->s + t.a, P->s + t.b, *w, &k))
-            return true;
+        if (strlen(*w) == span_len(t) && lit_ci(P->s + t.a, P->s + t.b, *w, &k)) return true;
     return false;
 }
 
 static const char *const closing_phrases[] = {
-    "以上です", "以上が新しい", "以上で", "以上、", "これらのタスク", "上記のタスク",
-    "新しいタスク", "いかがでしょうか", "他にもタスク", NULL};
-static const char *const closing_phrases_en[] = {
-    "i hope", "hope this", "let me know", "feel free", "these tasks", "these are",
-    "here are", "would you like", NULL};
+    "以上です",     "以上が新しい", "以上で",           "以上、",       "これらのタスク",
+    "上記のタスク", "新しいタスク", "いかがでしょうか", "他にもタスク", NULL};
+static const char *const closing_phrases_en[] = {"i hope",    "hope this",      "let me know",
+                                                 "feel free", "these tasks",    "these are",
+                                                 "here are",  "would you like", NULL};
 
 static bool starts_with_phrase(const char *p, const char *e, const char *const *ja,
                                const char *const *en)
@@ -446,11 +416,9 @@ static bool starts_with_phrase(const char *p, const char *e, const char *const *
     size_t k;
     p = skip_space(p, e);
     for (; *ja; ja++)
-        if (lit(p, e, *ja, &k))
-            return true;
+        if (lit(p, e, *ja, &k)) return true;
     for (; *en; en++)
-        if (lit_ci(p, e, *en, &k))
-            return true;
+        if (lit_ci(p, e, *en, &k)) return true;
     return false;
 }
 
@@ -458,8 +426,7 @@ static bool starts_with_phrase(const char *p, const char *e, const char *const *
  * the field that runs to the end of the response, unless it sits inside a code fence. */
 static span strip_closing(const parser *P, span t)
 {
-    if (!t.set)
-        return t;
+    if (!t.set) return t;
     size_t blank = SIZE_MAX, cut = SIZE_MAX, para = SIZE_MAX;
     int fences = 0, fences_before = 0;
     char ch;
@@ -467,12 +434,10 @@ static span strip_closing(const parser *P, span t)
     bool bare;
     for (size_t a = t.a; a < t.b;) {
         size_t le = line_end(P, a);
-        if (le > t.b)
-            le = t.b;
+        if (le > t.b) le = t.b;
         const char *p = P->s + a, *e = P->s + le;
         if (is_blank(p, e)) {
-            if (blank == SIZE_MAX)
-                blank = a;
+            if (blank == SIZE_MAX) blank = a;
         } else {
             if (blank != SIZE_MAX) {
                 cut = blank;
@@ -480,13 +445,11 @@ static span strip_closing(const parser *P, span t)
                 fences_before = fences;
             }
             blank = SIZE_MAX;
-            if (is_fence(p, e, &ch, &cnt, &bare))
-                fences++;
+            if (is_fence(p, e, &ch, &cnt, &bare)) fences++;
         }
         a = le + 1;
     }
-    if (para == SIZE_MAX || fences != fences_before || fences % 2)
-        return t;
+    if (para == SIZE_MAX || fences != fences_before || fences % 2) return t;
     if (!starts_with_phrase(P->s + para, P->s + line_end(P, para), closing_phrases,
                             closing_phrases_en))
         return t;
@@ -495,17 +458,18 @@ static span strip_closing(const parser *P, span t)
 }
 
 static const char *const preamble_phrases[] = {
-    "はい、", "はい。", "はい！", "了解", "承知", "もちろん", "かしこまりました", "新しいタスク", NULL};
-static const char *const preamble_phrases_en[] = {
-    "sure", "here is", "here are", "here's", "okay", "ok,", "certainly", "of course",
-    "below are", NULL};
+    "はい、",   "はい。",           "はい！",       "了解", "承知",
+    "もちろん", "かしこまりました", "新しいタスク", NULL};
+static const char *const preamble_phrases_en[] = {"sure",      "here is", "here are",  "here's",
+                                                  "okay",      "ok,",     "certainly", "of course",
+                                                  "below are", NULL};
 
 /* Drops a first line of chatter ("はい、新しいタスクを作成します。") when more text follows. */
 static span strip_preamble(const parser *P, span t)
 {
     size_t le = line_end(P, t.a);
-    if (le >= t.b || !starts_with_phrase(P->s + t.a, P->s + le, preamble_phrases,
-                                         preamble_phrases_en))
+    if (le >= t.b ||
+        !starts_with_phrase(P->s + t.a, P->s + le, preamble_phrases, preamble_phrases_en))
         return t;
     span rest = trim(P, (span){le, t.b, true});
     return span_len(rest) ? rest : t;
@@ -524,8 +488,7 @@ static void task_free_strings(isynth_task *t)
 
 void isynth_parsed_free(isynth_parsed *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     for (size_t i = 0; i < p->n; i++)
         task_free_strings(&p->tasks[i]);
     isynth_free(p->tasks);
@@ -547,8 +510,7 @@ static isynth_err add_task(parser *P, span instr, span input, span output, long 
     if (r->n == P->cap_tasks) {
         size_t cap = P->cap_tasks ? P->cap_tasks * 2 : 8;
         isynth_task *t = isynth_realloc(r->tasks, cap * sizeof *t);
-        if (!t)
-            return ISYNTH_ERR_NOMEM;
+        if (!t) return ISYNTH_ERR_NOMEM;
         r->tasks = t;
         P->cap_tasks = cap;
     }
@@ -564,27 +526,23 @@ static isynth_err add_task(parser *P, span instr, span input, span output, long 
         return ISYNTH_ERR_NOMEM;
     }
     r->tasks[r->n++] = t;
-    if (r->n >= P->prm.max_tasks)
-        P->done = true;
+    if (r->n >= P->prm.max_tasks) P->done = true;
     return ISYNTH_OK;
 }
 
 static isynth_err add_unparseable(parser *P, const char *reason, size_t a, size_t b)
 {
     isynth_parsed *r = P->res;
-    if (r->n_unparseable >= ISYNTH_PARSE_MAX_UNPARSEABLE)
-        return ISYNTH_OK;
+    if (r->n_unparseable >= ISYNTH_PARSE_MAX_UNPARSEABLE) return ISYNTH_OK;
     if (!r->unparseable_reasons) {
         r->unparseable_reasons =
             isynth_calloc(ISYNTH_PARSE_MAX_UNPARSEABLE, sizeof *r->unparseable_reasons);
-        if (!r->unparseable_reasons)
-            return ISYNTH_ERR_NOMEM;
+        if (!r->unparseable_reasons) return ISYNTH_ERR_NOMEM;
     }
     if (!r->unparseable_text) {
         r->unparseable_text =
             isynth_calloc(ISYNTH_PARSE_MAX_UNPARSEABLE, sizeof *r->unparseable_text);
-        if (!r->unparseable_text)
-            return ISYNTH_ERR_NOMEM;
+        if (!r->unparseable_text) return ISYNTH_ERR_NOMEM;
     }
     span t = trim(P, (span){a, b, true});
     if (span_len(t) > ISYNTH_PARSE_MAX_FIELD) {
@@ -593,8 +551,7 @@ static isynth_err add_unparseable(parser *P, const char *reason, size_t a, size_
             t.b--;
     }
     char *text = dup_span(P, t);
-    if (!text)
-        return ISYNTH_ERR_NOMEM;
+    if (!text) return ISYNTH_ERR_NOMEM;
     r->unparseable_reasons[r->n_unparseable] = reason;
     r->unparseable_text[r->n_unparseable++] = text;
     return ISYNTH_OK;
@@ -604,11 +561,9 @@ static isynth_err add_unparseable(parser *P, const char *reason, size_t a, size_
  * text: the cut came after it. */
 static bool block_complete(const parser *P, const block *b)
 {
-    if (b->closed)
-        return true;
+    if (b->closed) return true;
     span rest = trim(P, (span){b->start, P->n, true});
-    if (!span_len(rest))
-        return false;
+    if (!span_len(rest)) return false;
     int nl = 0;
     for (size_t i = rest.b; i < P->n; i++)
         nl += P->s[i] == '\n';
@@ -618,13 +573,11 @@ static bool block_complete(const parser *P, const block *b)
 static isynth_err finish_block(parser *P, block *b, bool is_last)
 {
     b->open = false;
-    if (P->done)
-        return ISYNTH_OK;
+    if (P->done) return ISYNTH_OK;
     span f[F_COUNT];
     for (int i = 0; i < F_COUNT; i++)
         f[i] = trim(P, b->f[i]);
-    if (is_last && b->target != F_NONE)
-        f[b->target] = strip_closing(P, f[b->target]);
+    if (is_last && b->target != F_NONE) f[b->target] = strip_closing(P, f[b->target]);
     span instr = span_len(f[F_INSTR]) ? f[F_INSTR] : f[F_PRE];
     bool empty = true;
     for (int i = 0; i < F_COUNT; i++)
@@ -642,8 +595,7 @@ static isynth_err finish_block(parser *P, block *b, bool is_last)
         reason = "no instruction";
     else if (P->prm.want_output && !span_len(f[F_OUTPUT]))
         reason = "no output";
-    if (reason)
-        return add_unparseable(P, reason, b->start, b->end);
+    if (reason) return add_unparseable(P, reason, b->start, b->end);
     span none = {0, 0, true};
     span input = is_empty_input(P, f[F_INPUT]) ? none : f[F_INPUT];
     return add_task(P, instr, input, P->prm.want_output ? f[F_OUTPUT] : none, b->line);
@@ -657,11 +609,9 @@ static isynth_err start_block(parser *P, size_t off, bool header, long line)
     if (b->open) {
         b->end = off;
         isynth_err rc = finish_block(P, b, false);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
-    if (P->done)
-        return ISYNTH_OK;
+    if (P->done) return ISYNTH_OK;
     bool first = !P->any_block;
     memset(b, 0, sizeof *b);
     b->open = true;
@@ -685,15 +635,12 @@ static void add_text(parser *P, size_t a, size_t e, long line)
     bool blank = is_blank(P->s + a, P->s + e);
     span *f;
     if (!b->open) {
-        if (P->any_block)
-            return;
+        if (P->any_block) return;
         f = &P->pending;
-        if (!f->set && !blank)
-            P->pending_line = line;
+        if (!f->set && !blank) P->pending_line = line;
     } else {
         b->end = e;
-        if (b->target == F_NONE)
-            return;
+        if (b->target == F_NONE) return;
         f = &b->f[b->target];
     }
     if (f->set)
@@ -707,8 +654,7 @@ static void add_text(parser *P, size_t a, size_t e, long line)
 static bool in_field(const parser *P)
 {
     const block *b = &P->cur;
-    if (!b->open)
-        return P->pending.set;
+    if (!b->open) return P->pending.set;
     return b->target != F_NONE && (b->target != F_PRE || b->f[F_PRE].set);
 }
 
@@ -717,20 +663,17 @@ static bool in_field(const parser *P)
 static bool label_is_text(const parser *P, int f)
 {
     const block *b = &P->cur;
-    if (!b->open || f == F_INSTR)
-        return false;
+    if (!b->open || f == F_INSTR) return false;
     return b->f[f].set || (f == F_INPUT && b->f[F_OUTPUT].set);
 }
 
-static isynth_err open_field(parser *P, int f, size_t label_at, size_t content, size_t e,
-                             long line)
+static isynth_err open_field(parser *P, int f, size_t label_at, size_t content, size_t e, long line)
 {
     block *b = &P->cur;
-    if (!b->open || (f == F_INSTR && (b->f[F_INSTR].set || b->f[F_INPUT].set ||
-                                      b->f[F_OUTPUT].set))) {
+    if (!b->open ||
+        (f == F_INSTR && (b->f[F_INSTR].set || b->f[F_INPUT].set || b->f[F_OUTPUT].set))) {
         isynth_err rc = start_block(P, label_at, false, line);
-        if (rc || P->done)
-            return rc;
+        if (rc || P->done) return rc;
     }
     b->f[f] = (span){content, e, true};
     b->target = f;
@@ -754,14 +697,11 @@ static bool header_confirmed(const parser *P, const char *rest, const char *end,
 {
     const block *b = &P->cur;
     const char *c;
-    if (!b->open || b->target == F_NONE || b->target == F_PRE)
-        return true;
+    if (!b->open || b->target == F_NONE || b->target == F_PRE) return true;
     while (match_header(P, rest, end, false, &c)) /* "タスク13: タスク14:" */
         rest = c;
-    if (is_blank(rest, end))
-        return true;
-    if (match_label(P, rest, end, false, &c, NULL) != F_NONE)
-        return true;
+    if (is_blank(rest, end)) return true;
+    if (match_label(P, rest, end, false, &c, NULL) != F_NONE) return true;
     while (e < P->n) {
         size_t a = e + 1, le = line_end(P, a);
         if (!is_blank(P->s + a, P->s + le))
@@ -777,8 +717,7 @@ static isynth_err read_line(parser *P, size_t a, size_t e, long line)
     char ch;
     size_t cnt;
     bool bare;
-    if (P->cur.open)
-        P->cur.end = e;
+    if (P->cur.open) P->cur.end = e;
     if (P->in_fence) {
         if (is_fence(p, end, &ch, &cnt, &bare) && ch == P->fence_ch && cnt >= P->fence_len &&
             bare) {
@@ -812,8 +751,7 @@ static isynth_err read_line(parser *P, size_t a, size_t e, long line)
         return ISYNTH_OK;
     }
     if (is_rule(p, end)) {
-        if (!in_field(P))
-            return ISYNTH_OK;
+        if (!in_field(P)) return ISYNTH_OK;
         if (next_structural(P, e)) {
             close_field(P);
             return ISYNTH_OK;
@@ -826,23 +764,20 @@ static isynth_err read_line(parser *P, size_t a, size_t e, long line)
         const char *nx, *content;
         while (match_header(P, q, end, q == p, &nx) && header_confirmed(P, nx, end, e)) {
             isynth_err rc = start_block(P, (size_t)(q - s), true, line);
-            if (rc || P->done)
-                return rc;
+            if (rc || P->done) return rc;
             q = nx;
         }
-        if (is_blank(q, end))
-            return ISYNTH_OK;
+        if (is_blank(q, end)) return ISYNTH_OK;
         int f = match_label(P, q, end, false, &content, NULL);
-        if (f == F_NONE || label_is_text(P, f))
-            break;
+        if (f == F_NONE || label_is_text(P, f)) break;
         isynth_err rc = open_field(P, f, (size_t)(q - s), (size_t)(content - s), e, line);
-        if (rc || P->done)
-            return rc;
+        if (rc || P->done) return rc;
+        /* "指示: タスク7", "指示: 指示:" from a base model: this label is empty, the header
+         * or label after it is read next */
         const char *c;
-        if (!match_header(P, content, end, false, &nx) ||
-            !(is_blank(nx, end) || match_label(P, nx, end, false, &c, NULL) != F_NONE))
-            return ISYNTH_OK;
-        /* "指示: タスク7" from a base model: the label is empty, the header starts a block */
+        bool header = match_header(P, content, end, false, &nx) &&
+                      (is_blank(nx, end) || match_label(P, nx, end, false, &c, NULL) != F_NONE);
+        if (!header && match_label(P, content, end, false, &c, NULL) == F_NONE) return ISYNTH_OK;
         P->cur.f[f].b = (size_t)(content - s);
         q = content;
     }
@@ -855,14 +790,11 @@ static const char *numbered_item(const char *p, const char *e, unsigned long *v)
 {
     p = skip_space(p, e);
     const char *d = skip_digits(p, e, v);
-    if (d == p)
-        return NULL;
+    if (d == p) return NULL;
     size_t k = one_of(d, e, item_punct);
-    if (!k)
-        return NULL;
+    if (!k) return NULL;
     d += k;
-    if (d < e && skip_digits(d, e, NULL) != d)
-        return NULL;
+    if (d < e && skip_digits(d, e, NULL) != d) return NULL;
     return skip_space(d, e);
 }
 
@@ -874,8 +806,7 @@ static bool split_numbered(parser *P, span t, long line, isynth_err *rc)
     size_t items = 0;
     for (size_t a = t.a; a < t.b;) {
         size_t le = line_end(P, a);
-        if (le > t.b)
-            le = t.b;
+        if (le > t.b) le = t.b;
         if (numbered_item(P->s + a, P->s + le, &v) && (items == 0 || v == expect)) {
             items++;
             expect = v + 1;
@@ -884,19 +815,16 @@ static bool split_numbered(parser *P, span t, long line, isynth_err *rc)
         }
         a = le + 1;
     }
-    if (items < 2)
-        return false;
+    if (items < 2) return false;
     block b = {0};
     expect = 0;
     *rc = ISYNTH_OK;
     for (size_t a = t.a; a < t.b && !*rc && !P->done; line++) {
         size_t le = line_end(P, a);
-        if (le > t.b)
-            le = t.b;
+        if (le > t.b) le = t.b;
         const char *c = numbered_item(P->s + a, P->s + le, &v);
         if (c && (!b.open || v == expect)) {
-            if (b.open)
-                *rc = finish_block(P, &b, false);
+            if (b.open) *rc = finish_block(P, &b, false);
             memset(&b, 0, sizeof b);
             b.open = b.header = true;
             b.start = a;
@@ -908,8 +836,7 @@ static bool split_numbered(parser *P, span t, long line, isynth_err *rc)
         b.end = b.f[F_PRE].b = le;
         a = le + 1;
     }
-    if (!*rc && b.open)
-        *rc = finish_block(P, &b, true);
+    if (!*rc && b.open) *rc = finish_block(P, &b, true);
     return true;
 }
 
@@ -918,16 +845,14 @@ static bool split_numbered(parser *P, span t, long line, isynth_err *rc)
 static isynth_err free_text(parser *P)
 {
     span t = trim(P, P->pending);
-    if (!span_len(t))
-        return ISYNTH_OK;
+    if (!span_len(t)) return ISYNTH_OK;
     long line = P->pending_line;
     if (!P->prm.want_output) {
         span u = strip_closing(P, strip_preamble(P, t));
         for (size_t i = t.a; i < u.a; i++)
             line += P->s[i] == '\n';
         isynth_err rc;
-        if (split_numbered(P, u, line, &rc))
-            return rc;
+        if (split_numbered(P, u, line, &rc)) return rc;
         t = u;
     }
     block b = {0};
@@ -950,8 +875,7 @@ static void find_strong_labels(parser *P)
             q = nx;
         bool strong = false;
         int f = match_label(P, q, e, true, &c, &strong);
-        if (f != F_NONE && strong)
-            P->strong[f] = true;
+        if (f != F_NONE && strong) P->strong[f] = true;
         a = le + 1;
     }
 }
@@ -962,23 +886,19 @@ static size_t clean_copy(const unsigned char *u, size_t n, char *dst)
 {
     static const char fffd[] = "\xEF\xBF\xBD";
     size_t i = 0, o = 0;
-    if (n >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
-        i = 3;
+    if (n >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) i = 3;
     while (i < n) {
         size_t l = utf8_seq_len(u + i, n - i);
         if (u[i] == '\r') {
-            if (dst)
-                dst[o] = '\n';
+            if (dst) dst[o] = '\n';
             o++;
             i += i + 1 < n && u[i + 1] == '\n' ? 2 : 1;
         } else if (u[i] == 0 || l == 0) {
-            if (dst)
-                memcpy(dst + o, fffd, 3);
+            if (dst) memcpy(dst + o, fffd, 3);
             o += 3;
             i++;
         } else {
-            if (dst)
-                memcpy(dst + o, u + i, l);
+            if (dst) memcpy(dst + o, u + i, l);
             o += l;
             i += l;
         }
@@ -996,8 +916,7 @@ isynth_err isynth_parse_tasks(const char *text, size_t len, const isynth_parse_p
                               isynth_parsed **out, isynth_error *err)
 {
     isynth_error_clear(err);
-    if (!out)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID, "parse: no result pointer");
+    if (!out) return isynth_error_set(err, ISYNTH_ERR_INVALID, "parse: no result pointer");
     *out = NULL;
     if (!text && len)
         return isynth_error_set(err, ISYNTH_ERR_INVALID, "parse: NULL text of %zu bytes", len);
@@ -1007,15 +926,13 @@ isynth_err isynth_parse_tasks(const char *text, size_t len, const isynth_parse_p
                                 ISYNTH_PARSE_MAX_INPUT);
     parser P = {0};
     P.prm = params ? *params : isynth_parse_params_default();
-    if (!P.prm.max_tasks)
-        P.prm.max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS;
+    if (!P.prm.max_tasks) P.prm.max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS;
     isynth_err rc = ISYNTH_ERR_NOMEM;
     const unsigned char *u = (const unsigned char *)(text ? text : "");
     P.n = clean_copy(u, len, NULL);
     char *s = isynth_malloc(P.n + 1);
     P.res = isynth_calloc(1, sizeof *P.res);
-    if (!s || !P.res)
-        goto fail;
+    if (!s || !P.res) goto fail;
     clean_copy(u, len, s);
     s[P.n] = '\0';
     P.s = s;
@@ -1032,8 +949,7 @@ isynth_err isynth_parse_tasks(const char *text, size_t len, const isynth_parse_p
         rc = finish_block(&P, &P.cur, true);
     else if (!rc && !P.any_block && P.pending.set)
         rc = free_text(&P);
-    if (rc)
-        goto fail;
+    if (rc) goto fail;
     isynth_free(s);
     *out = P.res;
     return ISYNTH_OK;

@@ -10,11 +10,9 @@
 
 static void check_string(const char *s)
 {
-    if (!s)
-        abort();
+    if (!s) abort();
     size_t n = strlen(s);
-    if (n > ISYNTH_PARSE_MAX_FIELD || !utf8_valid(s, n, NULL))
-        abort();
+    if (n > ISYNTH_PARSE_MAX_FIELD || !utf8_valid(s, n, NULL)) abort();
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
@@ -40,13 +38,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     isynth_alloc_fail_at(fail_at, sticky);
     isynth_err rc = isynth_parse_tasks((const char *)data, size, &prm, &r, &err);
     isynth_alloc_fail_at(0, false);
-    if (rc == ISYNTH_ERR_NOMEM && fail_at && !r && err.code == ISYNTH_ERR_NOMEM)
-        return 0;
-    if (rc != ISYNTH_OK || !r)
-        abort();
+    if (rc == ISYNTH_ERR_NOMEM && fail_at && !r && err.code == ISYNTH_ERR_NOMEM) return 0;
+    if (rc != ISYNTH_OK || !r) abort();
     size_t max = prm.max_tasks ? prm.max_tasks : ISYNTH_PARSE_DEFAULT_MAX_TASKS;
-    if (r->n > max || r->n_unparseable > ISYNTH_PARSE_MAX_UNPARSEABLE)
-        abort();
+    if (r->n > max || r->n_unparseable > ISYNTH_PARSE_MAX_UNPARSEABLE) abort();
     for (size_t i = 0; i < r->n; i++) {
         const isynth_task *t = &r->tasks[i];
         check_string(t->id);
@@ -54,8 +49,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         check_string(t->input);
         check_string(t->output);
         check_string(t->eval_aspect);
-        if (!t->instruction[0] || (prm.want_output ? !t->output[0] : t->output[0] != '\0'))
-            abort();
+        if (!t->instruction[0] || (prm.want_output ? !t->output[0] : t->output[0] != '\0')) abort();
     }
     for (size_t i = 0; i < r->n_unparseable; i++) {
         check_string(r->unparseable_reasons[i]);
