@@ -28,7 +28,7 @@
 #define ERR_BODY_SNIPPET 300
 
 typedef struct server {
-    char *base;      /* normalised, ends in /v1; used in messages */
+    char *base;      /* normalised, ends in /v1, user:password@ masked; used in messages */
     char *url_chat;  /* base + /chat/completions */
     char *url_comp;  /* base + /completions */
     size_t outstanding;
@@ -258,16 +258,36 @@ static isynth_err normalise_url(const char *in, server *s, isynth_error *err, si
         rc = buf_adds(&b, "/v1");
     if (rc)
         goto nomem;
-    s->base = buf_take(&b);
-    if (!s->base || buf_printf(&b, "%s/chat/completions", s->base))
-        goto nomem;
+    char *url = buf_take(&b);
+    if (!url || buf_printf(&b, "%s/chat/completions", url))
+        goto nomem_url;
     s->url_chat = buf_take(&b);
-    if (!s->url_chat || buf_printf(&b, "%s/completions", s->base))
-        goto nomem;
+    if (!s->url_chat || buf_printf(&b, "%s/completions", url))
+        goto nomem_url;
     s->url_comp = buf_take(&b);
     if (!s->url_comp)
+        goto nomem_url;
+    /* the label for messages hides credentials in the authority (user:password@host) */
+    size_t auth_end = scheme;
+    while (url[auth_end] && url[auth_end] != '/')
+        auth_end++;
+    const char *at = NULL;
+    for (size_t i = scheme; i < auth_end; i++)
+        if (url[i] == '@')
+            at = url + i;
+    if (!at) {
+        s->base = url;
+        return ISYNTH_OK;
+    }
+    if (buf_add(&b, url, scheme) || buf_adds(&b, "***") || buf_adds(&b, at))
+        goto nomem_url;
+    isynth_free(url);
+    s->base = buf_take(&b);
+    if (!s->base)
         goto nomem;
     return ISYNTH_OK;
+nomem_url:
+    isynth_free(url);
 nomem:
     buf_free(&b);
     return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");

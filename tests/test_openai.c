@@ -725,6 +725,21 @@ static void test_params_checked(void **state)
     q.stall_timeout = 0;
     expect_invalid(q, "time-outs");
 
+    /* credentials in a base URL never reach an error message */
+    char cred[128];
+    snprintf(cred, sizeof cred, "http://user:hunter2@127.0.0.1:%d/", free_port());
+    const char *credurls[1] = {cred};
+    isynth_openai_params c = p;
+    c.max_retries = 0;
+    isynth_backend *cb = new_backend(&c, credurls, 1);
+    run_opts ro = {.tag = "cred", .chat = true};
+    outcome *o = run_backend(cb, 1, &ro);
+    assert_int_equal(o->failed, 1);
+    assert_non_null(strstr(o->error[0], "http://***@127.0.0.1:"));
+    assert_null(strstr(o->error[0], "hunter2"));
+    outcome_free(o);
+    isynth_backend_free(cb);
+
     /* submit checks: invalid UTF-8, capacity */
     isynth_backend *b = new_backend(&p, good, 1);
     isynth_error err;
