@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "isynth/openai.h"
 #include "isynth/pipeline.h"
+#include "isynth/rouge.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -70,7 +71,11 @@ static void help(FILE *f)
             "  --min-chars N          shortest instruction in characters (default 4)\n"
             "  --max-chars N          longest instruction in characters (default 1000)\n"
             "  --rouge-threshold T    reject at or above this ROUGE-L F against seeds and pool\n"
-            "                         (default 0.7; 0 disables)\n\n"
+            "                         (default 0.7; 0 disables)\n"
+            "  --tokenizer T          ROUGE-L tokens: chars (default: each kanji/kana a token,\n"
+            "                         Latin words whole), words (rouge-score's), mecab\n"
+            "  --keywords FILE        reject instructions containing any of these words (one per\n"
+            "                         line; default: image, graph, file, 画像, 図, グラフ, ...)\n\n"
             "  -q, --quiet            no progress output\n"
             "  -h, --help             this text\n\n"
             "Exit codes: 0 done, 1 run failed, 2 bad command line or mismatched run directory,\n"
@@ -174,7 +179,7 @@ enum {
     OPT_THREADS, OPT_NOPREFIX, OPT_API_BASE, OPT_API_MODEL, OPT_API_KEY_FILE, OPT_API_ENDPOINT,
     OPT_CONCURRENCY, OPT_MAX_RETRIES, OPT_EXAMPLES, OPT_GEN_EXAMPLES, OPT_TPR, OPT_FORMAT,
     OPT_TEMPLATE, OPT_TWO_STAGE, OPT_TEMP, OPT_TOP_P, OPT_MAX_TOKENS, OPT_SEED, OPT_MIN_CHARS,
-    OPT_MAX_CHARS, OPT_ROUGE,
+    OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS,
 };
 
 static const struct option longopts[] = {
@@ -207,6 +212,8 @@ static const struct option longopts[] = {
     {"min-chars", required_argument, 0, OPT_MIN_CHARS},
     {"max-chars", required_argument, 0, OPT_MAX_CHARS},
     {"rouge-threshold", required_argument, 0, OPT_ROUGE},
+    {"tokenizer", required_argument, 0, OPT_TOKENIZER},
+    {"keywords", required_argument, 0, OPT_KEYWORDS},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -344,6 +351,16 @@ int cmd_generate(int argc, char **argv)
             if (!parse_double(optarg, 0, 1, &d, "--rouge-threshold")) return EXIT_USAGE;
             gp.filter.rouge_threshold = d;
             break;
+        case OPT_TOKENIZER: {
+            isynth_tokenizer_kind kind;
+            if (isynth_tokenizer_kind_from_name(optarg, &kind)) {
+                fprintf(stderr, "isynth generate: --tokenizer is chars, words or mecab\n");
+                return EXIT_USAGE;
+            }
+            gp.filter.tokenizer = (int)kind;
+            break;
+        }
+        case OPT_KEYWORDS: gp.filter.keywords_path = optarg; break;
         case 'q': quiet = true; break;
         case 'h': help(stdout); return EXIT_OK;
         default: help(stderr); return EXIT_USAGE;

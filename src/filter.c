@@ -4,6 +4,8 @@
  * of keys, which catches the near-verbatim copies small models make. */
 #include "isynth/filter.h"
 #include "isynth/normalize.h"
+#include "isynth/quality.h"
+#include "isynth/rouge.h"
 #include "internal.h"
 
 #include <string.h>
@@ -17,6 +19,12 @@ struct isynth_filter {
     isynth_filter_params p;
     entry *tab; /* open addressing, power-of-two size */
     size_t cap, n;
+    isynth_keywords *kw;
+    isynth_quality_params qp;
+    isynth_tokenizer *tok;
+    isynth_sim_index *sim; /* instructions of seeds and pool; item id = index into refs */
+    char **refs;
+    size_t n_refs, cap_refs;
 };
 
 isynth_filter_params isynth_filter_params_default(void)
@@ -31,6 +39,9 @@ isynth_filter_params isynth_filter_params_default(void)
         .copy_ratio = 0.8,
         .rouge_threshold = 0.7,
         .check_output = true,
+        .quality = true,
+        .keywords_path = NULL,
+        .tokenizer = ISYNTH_TOKENIZER_CHARS,
     };
 }
 
@@ -45,10 +56,24 @@ static uint64_t hash(const char *s)
 isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
                              isynth_error *err)
 {
-    *out = isynth_calloc(1, sizeof **out);
-    if (!*out)
+    isynth_filter *f = isynth_calloc(1, sizeof *f);
+    *out = NULL;
+    if (!f)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-    (*out)->p = *p;
+    f->p = *p;
+    f->p.keywords_path = NULL; /* borrowed only during this call */
+    f->qp = isynth_quality_params_default(p->lang);
+    isynth_err rc = p->keywords_path ? isynth_keywords_load(p->keywords_path, &f->kw, err)
+                                     : isynth_keywords_default(&f->kw, err);
+    if (!rc)
+        rc = isynth_tokenizer_new((isynth_tokenizer_kind)p->tokenizer, &f->tok, err);
+    if (!rc)
+        rc = isynth_sim_index_new(f->tok, &f->sim, err);
+    if (rc) {
+        isynth_filter_free(f);
+        return rc;
+    }
+    *out = f;
     return ISYNTH_OK;
 }
 
@@ -61,6 +86,12 @@ void isynth_filter_free(isynth_filter *f)
         isynth_free(f->tab[i].ref);
     }
     isynth_free(f->tab);
+    for (size_t i = 0; i < f->n_refs; i++)
+        isynth_free(f->refs[i]);
+    isynth_free(f->refs);
+    isynth_sim_index_free(f->sim);
+    isynth_tokenizer_free(f->tok);
+    isynth_keywords_free(f->kw);
     isynth_free(f);
 }
 
@@ -127,6 +158,31 @@ static isynth_err task_key(const isynth_task *t, char **key, isynth_error *err)
     return rc;
 }
 
+/* Adds the instruction to the ROUGE-L index under a new item id that maps back to ref. */
+static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *t,
+                          isynth_error *err)
+{
+    if (f->n_refs == f->cap_refs) {
+        size_t cap = f->cap_refs ? f->cap_refs * 2 : 256;
+        char **n = isynth_realloc(f->refs, cap * sizeof *n);
+        if (!n)
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        f->refs = n;
+        f->cap_refs = cap;
+    }
+    char *r = isynth_strdup(ref);
+    if (!r)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    isynth_err rc = isynth_sim_index_add(f->sim, (int64_t)f->n_refs, t->instruction,
+                                         strlen(t->instruction), err);
+    if (rc) {
+        isynth_free(r);
+        return rc;
+    }
+    f->refs[f->n_refs++] = r;
+    return ISYNTH_OK;
+}
+
 isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_task *t,
                              isynth_error *err)
 {
@@ -153,7 +209,7 @@ isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_tas
     f->tab[i].key = key;
     f->tab[i].ref = r;
     f->n++;
-    return ISYNTH_OK;
+    return sim_add(f, ref, t, err);
 }
 
 /* True when one key contains the other and the shorter is at least `ratio` of the longer. */
@@ -193,6 +249,54 @@ static isynth_err is_example_copy(const isynth_task *t, const isynth_task *ex, d
             return rc;
     }
     return ISYNTH_OK;
+}
+
+/* ROUGE-L of the instruction: against each example shown (a near-copy of what the model was
+ * given is a seed copy), then the exact nearest neighbour in seeds and pool, stored for every
+ * candidate. */
+static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
+                              const isynth_task *const *examples, const char *const *example_refs,
+                              size_t k, isynth_verdict *v, isynth_error *err)
+{
+    double thr = f->p.rouge_threshold;
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    isynth_err rc = isynth_tokenize(f->tok, t->instruction, strlen(t->instruction), &ids, &n, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < k && thr > 0; i++) {
+        uint32_t *eids = NULL;
+        size_t en = 0;
+        if ((rc = isynth_tokenize(f->tok, examples[i]->instruction,
+                                  strlen(examples[i]->instruction), &eids, &en, err)))
+            goto out;
+        double score = isynth_rouge_l_f(ids, n, eids, en);
+        isynth_free(eids);
+        if (score >= thr) {
+            v->reason = "seed_copy";
+            snprintf(v->detail, sizeof v->detail, "%s rouge_l=%.3f", example_refs[i], score);
+            v->nn_score = score;
+            snprintf(v->nn_ref, sizeof v->nn_ref, "%s", example_refs[i]);
+            goto out;
+        }
+    }
+    int64_t nn = -1;
+    double score = 0;
+    if ((rc = isynth_sim_index_nearest_tokens(f->sim, ids, n, 0.0, &nn, &score, err)))
+        goto out;
+    if (nn >= 0 && (size_t)nn < f->n_refs) {
+        snprintf(v->nn_ref, sizeof v->nn_ref, "%s", f->refs[nn]);
+        v->nn_score = score;
+        if (thr > 0 && score >= thr) {
+            v->reason = "rouge";
+            snprintf(v->detail, sizeof v->detail, "%s rouge_l=%.3f", f->refs[nn], score);
+        }
+    } else {
+        v->nn_score = 0;
+    }
+out:
+    isynth_free(ids);
+    return rc;
 }
 
 isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
@@ -238,5 +342,13 @@ isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
             return ISYNTH_OK;
         }
     }
-    return ISYNTH_OK;
+    if (p->quality) {
+        const char *q = isynth_quality_check(&f->qp, f->kw, t->instruction,
+                                             strlen(t->instruction));
+        if (q) {
+            v->reason = q;
+            return ISYNTH_OK;
+        }
+    }
+    return rouge_check(f, t, examples, example_refs, k, v, err);
 }

@@ -50,6 +50,7 @@ typedef struct run {
     uint64_t rng;
     isynth_progress prog;
     const char *reasons[MAX_REASONS];
+    char reason_names[MAX_REASONS][32];
     long reason_counts[MAX_REASONS];
     double t0;
     long consecutive_failures;
@@ -88,17 +89,24 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static void count_reason(run *r, const char *reason)
+static void count_reason_n(run *r, const char *reason, long n)
 {
     for (size_t i = 0; i < r->prog.n_reasons; i++)
         if (!strcmp(r->reasons[i], reason)) {
-            r->reason_counts[i]++;
+            r->reason_counts[i] += n;
             return;
         }
     if (r->prog.n_reasons < MAX_REASONS) {
-        r->reasons[r->prog.n_reasons] = reason;
-        r->reason_counts[r->prog.n_reasons++] = 1;
+        size_t i = r->prog.n_reasons++;
+        snprintf(r->reason_names[i], sizeof r->reason_names[i], "%s", reason);
+        r->reasons[i] = r->reason_names[i];
+        r->reason_counts[i] = n;
     }
+}
+
+static void count_reason(run *r, const char *reason)
+{
+    count_reason_n(r, reason, 1);
 }
 
 static isynth_err pool_add(run *r, const char *ref, const char *instruction, const char *input,
@@ -281,20 +289,9 @@ static isynth_err load_counts(run *r, isynth_error *err)
                            -1, &s, NULL) != SQLITE_OK)
         return isynth_error_set(err, ISYNTH_ERR_STORE, "run.db: %s",
                                 sqlite3_errmsg(isynth_store_db(r->st)));
-    static const char *const known[] = {"unparseable", "empty",     "too_short", "too_long",
-                                        "duplicate",   "seed_copy", "rouge",     "over_target",
-                                        "truncated",   "keyword",   "language",  "punctuation"};
     while (sqlite3_step(s) == SQLITE_ROW) {
         const char *reason = (const char *)sqlite3_column_text(s, 0);
-        const char *stat = "other";
-        for (size_t i = 0; reason && i < sizeof known / sizeof known[0]; i++)
-            if (!strcmp(reason, known[i]))
-                stat = known[i];
-        long n = (long)sqlite3_column_int64(s, 1);
-        count_reason(r, stat);
-        for (size_t i = 0; i < r->prog.n_reasons; i++)
-            if (r->reasons[i] == stat)
-                r->reason_counts[i] += n - 1;
+        count_reason_n(r, reason ? reason : "other", (long)sqlite3_column_int64(s, 1));
     }
     sqlite3_finalize(s);
     return ISYNTH_OK;

@@ -86,6 +86,7 @@ static void test_many_keys(void **state)
 {
     (void)state;
     isynth_filter_params p = isynth_filter_params_default();
+    p.rouge_threshold = 0; /* exact duplicates only: these keys differ by a number */
     isynth_filter *f;
     assert_int_equal(isynth_filter_new(&p, &f, NULL), ISYNTH_OK);
     char buf[64];
@@ -105,11 +106,53 @@ static void test_many_keys(void **state)
     isynth_filter_free(f);
 }
 
+/* ROUGE-L on character tokens: a Japanese near-copy of a seed (a few characters changed,
+ * which exact and containment checks miss) is rejected, the nearest neighbour is stored for
+ * every candidate, and the quality filters run before it. */
+static void test_rouge_and_quality(void **state)
+{
+    (void)state;
+    isynth_filter_params p = isynth_filter_params_default();
+    isynth_filter *f;
+    assert_int_equal(isynth_filter_new(&p, &f, NULL), ISYNTH_OK);
+    isynth_task s1 = mk("仕事の熱意を取り戻すためのアイデアを5つ挙げてください。", "", "1. 休む");
+    isynth_task s2 = mk("次の文章を敬語に書き換えてください。", "明日行きます。", "明日伺います。");
+    assert_int_equal(isynth_filter_add(f, "s1", &s1, NULL), ISYNTH_OK);
+    assert_int_equal(isynth_filter_add(f, "s2", &s2, NULL), ISYNTH_OK);
+    isynth_verdict v;
+    /* not shown in the prompt, but nearly the same as seed 1 */
+    assert_string_equal(
+        judge(f, "仕事への熱意を取り戻すためのアイディアを5つ挙げてください。", "", "1. 寝る",
+              NULL, 0, &v),
+        "rouge");
+    assert_string_equal(v.nn_ref, "s1");
+    assert_true(v.nn_score >= 0.7 && v.nn_score < 1.0);
+    /* shown in the prompt: a near-copy of the example is a seed copy */
+    const isynth_task *ex[] = {&s1};
+    assert_string_equal(
+        judge(f, "仕事への熱意を取り戻すためのアイディアを5つ挙げてください。", "", "1. 寝る",
+              ex, 1, &v),
+        "seed_copy");
+    /* a different task passes, with its nearest neighbour and a lower score recorded */
+    assert_null(judge(f, "リモートワークの生産性を上げるコツを3つ教えてください。", "", "1. 休憩",
+                      ex, 1, &v));
+    assert_true(v.nn_ref[0] == 's');
+    assert_true(v.nn_score >= 0 && v.nn_score < 0.7);
+    /* keyword filter (needs an image) and language filter run before ROUGE-L */
+    assert_string_equal(judge(f, "この画像に写っている動物の名前を答えてください。", "", "猫", NULL,
+                              0, &v),
+                        "keyword");
+    isynth_task_clear(&s1);
+    isynth_task_clear(&s2);
+    isynth_filter_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_rouge_and_quality),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,9 @@ typedef struct isynth_filter_params {
     double copy_ratio;            /* containment share that makes a copy; default 0.8 */
     double rouge_threshold;       /* reject at or above this ROUGE-L F; <= 0 disables; 0.7 */
     bool check_output;            /* false while an answer is still to come (two-stage) */
+    bool quality;                 /* keyword, token length, start and language filters; true */
+    const char *keywords_path;    /* keyword list file (one per line), NULL for the built-in */
+    int tokenizer;                /* isynth_tokenizer_kind for ROUGE-L; default chars */
 } isynth_filter_params;
 
 /* The decision on one candidate. Strings are static or owned by the filter until the next
@@ -37,7 +40,8 @@ typedef struct isynth_verdict {
 
 isynth_filter_params isynth_filter_params_default(void);
 
-/* Creates a filter. *out is freed with isynth_filter_free. */
+/* Creates a filter. *out is freed with isynth_filter_free. Fails when the keyword file cannot
+ * be read or the tokenizer is unavailable. */
 isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
                              isynth_error *err);
 void isynth_filter_free(isynth_filter *f);
