@@ -7,15 +7,14 @@
 
 static void convert_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: isynth convert [--sheet NAME] IN OUT\n\n"
-            "Converts a table between .xlsx, .jsonl and .csv (by file extension).\n"
-            "  .xlsx, .csv  the first row is the header\n"
-            "  .jsonl       one JSON object per line; keys become columns in first-seen order,\n"
-            "               values that are not strings are written as their JSON text\n"
-            "               (null as an empty cell)\n"
-            "Every cell is written as text: an .xlsx cell starting with = stays text.\n\n"
-            "  --sheet NAME  read this sheet of an .xlsx input (default: the first)\n");
+    fprintf(f, "usage: isynth convert [--sheet NAME] IN OUT\n\n"
+               "Converts a table between .xlsx, .jsonl and .csv (by file extension).\n"
+               "  .xlsx, .csv  the first row is the header\n"
+               "  .jsonl       one JSON object per line; keys become columns in first-seen order,\n"
+               "               values that are not strings are written as their JSON text\n"
+               "               (null as an empty cell)\n"
+               "Every cell is written as text: an .xlsx cell starting with = stays text.\n\n"
+               "  --sheet NAME  read this sheet of an .xlsx input (default: the first)\n");
 }
 
 int cmd_convert(int argc, char **argv)

@@ -41,8 +41,7 @@ int cmd_import(int argc, char **argv)
     isynth_store *st = NULL;
     isynth_review_report rep = {0};
     isynth_err rc = cli_open_run(dir, &st, &err);
-    if (!rc)
-        rc = isynth_review_import_xlsx(st, file, &rep, &err);
+    if (!rc) rc = isynth_review_import_xlsx(st, file, &rep, &err);
     isynth_store_close(st);
     if (rc) {
         fprintf(stderr, "isynth import: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));

@@ -25,15 +25,26 @@ static const char *SCHEMA =
 static const char *STATUS[] = {"pending", "accepted", "edited", "rejected"};
 static const char *STATUS_JA[] = {"未確認", "採用", "修正", "不採用"};
 
-enum { C_ID, C_STATUS, C_INSTR, C_INPUT, C_OUTPUT, C_SEEDS, C_NEAREST, C_ROUGE, C_FLAGS, C_COMMENT,
-       NCOL };
-static const char *COLS[NCOL] = {"id",      "status",  "instruction", "input", "output",
-                                 "seeds",   "nearest", "rouge_l",     "flags", "comment"};
+enum {
+    C_ID,
+    C_STATUS,
+    C_INSTR,
+    C_INPUT,
+    C_OUTPUT,
+    C_SEEDS,
+    C_NEAREST,
+    C_ROUGE,
+    C_FLAGS,
+    C_COMMENT,
+    NCOL
+};
+static const char *COLS[NCOL] = {"id",    "status",  "instruction", "input", "output",
+                                 "seeds", "nearest", "rouge_l",     "flags", "comment"};
 
 static isynth_err db_err(isynth_store *st, isynth_error *err, const char *what)
 {
-    return isynth_error_set(err, ISYNTH_ERR_STORE, "%s/run.db: %s: %s", isynth_store_dir(st),
-                            what, sqlite3_errmsg(isynth_store_db(st)));
+    return isynth_error_set(err, ISYNTH_ERR_STORE, "%s/run.db: %s: %s", isynth_store_dir(st), what,
+                            sqlite3_errmsg(isynth_store_db(st)));
 }
 
 static const char *txt(sqlite3_stmt *s, int i)
@@ -62,8 +73,7 @@ static bool run_is_japanese(isynth_store *st)
 static void ref_text(sqlite3_stmt *seed_q, sqlite3_stmt *cand_q, const char *ref, buf *b)
 {
     buf_reset(b);
-    if (!ref || (ref[0] != 's' && ref[0] != 'g'))
-        return;
+    if (!ref || (ref[0] != 's' && ref[0] != 'g')) return;
     sqlite3_stmt *q = ref[0] == 's' ? seed_q : cand_q;
     sqlite3_reset(q);
     sqlite3_bind_int64(q, 1, strtoll(ref + 1, NULL, 10));
@@ -75,8 +85,8 @@ static void ref_text(sqlite3_stmt *seed_q, sqlite3_stmt *cand_q, const char *ref
 
 static isynth_err write_run_sheet(isynth_store *st, isynth_xlsx_writer *w, isynth_error *err)
 {
-    isynth_xlsx_column cols[2] = {{.name = "key", .width = 28}, {.name = "value", .width = 80,
-                                                                 .wrap = true}};
+    isynth_xlsx_column cols[2] = {{.name = "key", .width = 28},
+                                  {.name = "value", .width = 80, .wrap = true}};
     isynth_err rc = isynth_xlsx_add_sheet(w, "run", cols, 2, err);
     sqlite3_stmt *q = NULL;
     if (!rc && sqlite3_prepare_v2(isynth_store_db(st), "SELECT key, value FROM meta ORDER BY key",
@@ -95,8 +105,7 @@ static isynth_err write_run_sheet(isynth_store *st, isynth_xlsx_writer *w, isynt
         char v[32];
         snprintf(v, sizeof v, "%ld", n);
         const char *kv[2] = {counts[i][0], v};
-        if (!rc)
-            rc = isynth_xlsx_write_row(w, kv, NULL, 2, err);
+        if (!rc) rc = isynth_xlsx_write_row(w, kv, NULL, 2, err);
     }
     return rc;
 }
@@ -104,11 +113,9 @@ static isynth_err write_run_sheet(isynth_store *st, isynth_xlsx_writer *w, isynt
 isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool include_rejected,
                                      size_t *rows, isynth_error *err)
 {
-    if (rows)
-        *rows = 0;
+    if (rows) *rows = 0;
     isynth_err rc = ensure_schema(st, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bool ja = run_is_japanese(st);
     const char **labels = ja ? STATUS_JA : STATUS;
     const char *choices[5] = {labels[0], labels[1], labels[2], labels[3], NULL};
@@ -141,8 +148,8 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
                            " WHERE c.status = 'accepted' OR (?1 AND c.status = 'rejected')"
                            " ORDER BY c.id",
                            -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT instruction FROM seeds WHERE id = ?1", -1, &seed_q,
-                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT instruction FROM seeds WHERE id = ?1", -1, &seed_q, NULL) !=
+            SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT instruction FROM candidates WHERE id = ?1", -1, &cand_q,
                            NULL) != SQLITE_OK) {
         rc = db_err(st, err, "reading the tasks");
@@ -150,8 +157,7 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
     }
     sqlite3_bind_int(q, 1, include_rejected);
     rc = isynth_xlsx_writer_open(path, NULL, &w, err);
-    if (!rc)
-        rc = isynth_xlsx_add_sheet(w, "review", cols, NCOL, err);
+    if (!rc) rc = isynth_xlsx_add_sheet(w, "review", cols, NCOL, err);
     size_t n = 0;
     int step;
     while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
@@ -161,8 +167,7 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
         const char *rstatus = (const char *)sqlite3_column_text(q, 11);
         size_t si = rejected ? 3 : 0;
         for (size_t k = 0; rstatus && k < 4; k++)
-            if (!strcmp(rstatus, STATUS[k]))
-                si = k;
+            if (!strcmp(rstatus, STATUS[k])) si = k;
         ref_text(seed_q, cand_q, (const char *)sqlite3_column_text(q, 6), &nearest);
         score[0] = '\0';
         if (sqlite3_column_type(q, 7) != SQLITE_NULL && sqlite3_column_double(q, 7) >= 0)
@@ -178,12 +183,10 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
         }
         json_decref(ex);
         buf_reset(&flags);
-        if (rejected)
-            buf_printf(&flags, "rejected: %s", txt(q, 8));
+        if (rejected) buf_printf(&flags, "rejected: %s", txt(q, 8));
         if (sqlite3_column_type(q, 9) != SQLITE_NULL)
             buf_printf(&flags, "%s%s", flags.len ? "; " : "", txt(q, 9));
-        if (sqlite3_column_int(q, 10))
-            buf_printf(&flags, "%struncated", flags.len ? "; " : "");
+        if (sqlite3_column_int(q, 10)) buf_printf(&flags, "%struncated", flags.len ? "; " : "");
         const char *cells[NCOL] = {id,
                                    labels[si],
                                    txt(q, 2),
@@ -197,16 +200,13 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
         rc = isynth_xlsx_write_row(w, cells, NULL, NCOL, err);
         n++;
     }
-    if (!rc && step != SQLITE_DONE)
-        rc = db_err(st, err, "reading the tasks");
-    if (!rc)
-        rc = write_run_sheet(st, w, err);
+    if (!rc && step != SQLITE_DONE) rc = db_err(st, err, "reading the tasks");
+    if (!rc) rc = write_run_sheet(st, w, err);
     if (!rc) {
         rc = isynth_xlsx_writer_close(w, err);
         w = NULL;
     }
-    if (!rc && rows)
-        *rows = n;
+    if (!rc && rows) *rows = n;
 done:
     isynth_xlsx_writer_free(w);
     sqlite3_finalize(q);
@@ -228,8 +228,7 @@ typedef struct problems {
 static void problem(problems *p, const char *fmt, const char *a, size_t row, const char *c)
 {
     p->n++;
-    if (p->n > 12)
-        return;
+    if (p->n > 12) return;
     buf_printf(&p->b, "\n  row %zu: ", row);
     buf_printf(&p->b, fmt, a, c);
 }
@@ -237,8 +236,7 @@ static void problem(problems *p, const char *fmt, const char *a, size_t row, con
 static int parse_status(const char *s)
 {
     for (int k = 0; k < 4; k++)
-        if (!strcmp(s, STATUS[k]) || !strcmp(s, STATUS_JA[k]))
-            return k;
+        if (!strcmp(s, STATUS[k]) || !strcmp(s, STATUS_JA[k])) return k;
     return -1;
 }
 
@@ -249,8 +247,7 @@ typedef struct imp {
     char now[21];
 } imp;
 
-static isynth_err history(imp *m, long long id, const char *field, const char *old,
-                          const char *new)
+static isynth_err history(imp *m, long long id, const char *field, const char *old, const char *new)
 {
     sqlite3_stmt *h = m->hist;
     sqlite3_reset(h);
@@ -290,8 +287,9 @@ static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *m
     }
     int sk = v[C_STATUS][0] ? parse_status(v[C_STATUS]) : 0;
     if (sk < 0) {
-        problem(p, "unknown status '%s' (pending/accepted/edited/rejected or 未確認/採用/修正/"
-                   "不採用)%s",
+        problem(p,
+                "unknown status '%s' (pending/accepted/edited/rejected or 未確認/採用/修正/"
+                "不採用)%s",
                 v[C_STATUS], row->row, "");
         return ISYNTH_OK;
     }
@@ -303,13 +301,12 @@ static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *m
                 row->row, "");
         return ISYNTH_OK;
     }
-    if (p->n)
-        return ISYNTH_OK; /* nothing will be applied: only keep checking */
+    if (p->n) return ISYNTH_OK; /* nothing will be applied: only keep checking */
     rep->rows++;
     /* columns 0..2 generated text, 3..5 reviewed text (NULL = unchanged), 6 status, 7 comment,
      * 8 filter status */
     bool has_review = sqlite3_column_type(c, 6) != SQLITE_NULL;
-    const char *old_status = has_review ? txt(c, 6)
+    const char *old_status = has_review                       ? txt(c, 6)
                              : !strcmp(txt(c, 8), "rejected") ? "rejected"
                                                               : "pending";
     static const int tcol[3] = {C_INSTR, C_INPUT, C_OUTPUT};
@@ -322,26 +319,20 @@ static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *m
         const char *cur = sqlite3_column_type(c, 3 + k) != SQLITE_NULL ? txt(c, 3 + k) : gen;
         const char *nv = v[tcol[k]];
         newt[k] = strcmp(nv, gen) ? nv : NULL;
-        if (newt[k])
-            edited = true;
+        if (newt[k]) edited = true;
         if (strcmp(nv, cur)) {
             changed = true;
             rc = history(m, id, tname[k], cur, nv);
         }
     }
     const char *new_status = STATUS[sk];
-    if (edited && (sk == 0 || sk == 1))
-        new_status = "edited";
-    if (!v[C_STATUS][0] && !edited)
-        new_status = old_status;
+    if (edited && (sk == 0 || sk == 1)) new_status = "edited";
+    if (!v[C_STATUS][0] && !edited) new_status = old_status;
     bool status_changed = strcmp(new_status, old_status) != 0;
-    if (!rc && status_changed)
-        rc = history(m, id, "status", old_status, new_status);
+    if (!rc && status_changed) rc = history(m, id, "status", old_status, new_status);
     bool comment_changed = strcmp(v[C_COMMENT], txt(c, 7)) != 0;
-    if (!rc && comment_changed)
-        rc = history(m, id, "comment", txt(c, 7), v[C_COMMENT]);
-    if (rc || !(changed || status_changed || comment_changed))
-        return rc;
+    if (!rc && comment_changed) rc = history(m, id, "comment", txt(c, 7), v[C_COMMENT]);
+    if (rc || !(changed || status_changed || comment_changed)) return rc;
     sqlite3_stmt *u = m->upsert;
     sqlite3_reset(u);
     sqlite3_bind_int64(u, 1, id);
@@ -356,23 +347,20 @@ static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *m
     else
         sqlite3_bind_null(u, 6);
     sqlite3_bind_text(u, 7, m->now, -1, SQLITE_STATIC);
-    if (sqlite3_step(u) != SQLITE_DONE)
-        return ISYNTH_ERR_STORE;
+    if (sqlite3_step(u) != SQLITE_DONE) return ISYNTH_ERR_STORE;
     rep->status_changed += status_changed;
     rep->text_changed += changed || comment_changed;
     return ISYNTH_OK;
 }
 
-isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path,
-                                     isynth_review_report *rep, isynth_error *err)
+isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_review_report *rep,
+                                     isynth_error *err)
 {
     isynth_review_report dummy;
-    if (!rep)
-        rep = &dummy;
+    if (!rep) rep = &dummy;
     memset(rep, 0, sizeof *rep);
     isynth_err rc = ensure_schema(st, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3 *db = isynth_store_db(st);
     isynth_xlsx_reader *r = NULL;
     imp m = {.st = st, .source = path};
@@ -381,25 +369,20 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path,
     buf_init(&p.b, 0);
     bool in_tx = false;
     rc = isynth_xlsx_reader_open(path, NULL, &r, err);
-    if (!rc)
-        rc = isynth_xlsx_open_sheet(r, "review", err);
+    if (!rc) rc = isynth_xlsx_open_sheet(r, "review", err);
     const isynth_xlsx_row *row = NULL;
-    if (!rc)
-        rc = isynth_xlsx_next_row(r, &row, err);
-    if (rc)
-        goto done;
+    if (!rc) rc = isynth_xlsx_next_row(r, &row, err);
+    if (rc) goto done;
     size_t map[NCOL];
     for (size_t k = 0; k < NCOL; k++) {
         map[k] = SIZE_MAX;
         for (size_t i = 0; row && i < row->ncells; i++)
-            if (!strcmp(row->cells[i], COLS[k]))
-                map[k] = i;
+            if (!strcmp(row->cells[i], COLS[k])) map[k] = i;
     }
     buf missing;
     buf_init(&missing, 0);
     for (size_t k = 0; k <= C_OUTPUT; k++)
-        if (map[k] == SIZE_MAX)
-            buf_printf(&missing, "%s%s", missing.len ? ", " : "", COLS[k]);
+        if (map[k] == SIZE_MAX) buf_printf(&missing, "%s%s", missing.len ? ", " : "", COLS[k]);
     if (missing.len) {
         rc = isynth_error_set(err, ISYNTH_ERR_PARSE,
                               "%s: import refused, nothing applied: sheet 'review' has no "
@@ -439,13 +422,11 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path,
         goto done;
     }
     rc = isynth_store_begin(st, err);
-    if (rc)
-        goto done;
+    if (rc) goto done;
     in_tx = true;
     for (;;) {
         rc = isynth_xlsx_next_row(r, &row, err);
-        if (rc || !row)
-            break;
+        if (rc || !row) break;
         rc = import_row(&m, row, map, &p, rep);
         if (rc) {
             rc = db_err(st, err, "applying the review");
@@ -454,19 +435,16 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path,
     }
     if (!rc && p.n) {
         rc = isynth_error_set(err, ISYNTH_ERR_PARSE,
-                              "%s: import refused, nothing applied (%zu problem%s):%s%s", path,
-                              p.n, p.n == 1 ? "" : "s", p.b.p ? p.b.p : "",
-                              p.n > 12 ? "\n  ..." : "");
+                              "%s: import refused, nothing applied (%zu problem%s):%s%s", path, p.n,
+                              p.n == 1 ? "" : "s", p.b.p ? p.b.p : "", p.n > 12 ? "\n  ..." : "");
     }
     if (!rc) {
         rc = isynth_store_commit(st, err);
         in_tx = false;
     }
 done:
-    if (in_tx)
-        isynth_store_rollback(st);
-    if (rc)
-        memset(rep, 0, sizeof *rep);
+    if (in_tx) isynth_store_rollback(st);
+    if (rc) memset(rep, 0, sizeof *rep);
     sqlite3_finalize(m.cur);
     sqlite3_finalize(m.seen);
     sqlite3_finalize(m.seen_row);
@@ -493,9 +471,9 @@ static isynth_err refresh_card(isynth_store *st, size_t rows, isynth_error *err)
         card = NULL; /* no card yet: the section alone */
     rc = rc ? rc : buf_adds(&sec, "## Review\n\n| review status | tasks |\n|---|---|\n");
     sqlite3_stmt *q = NULL;
-    if (!rc && sqlite3_prepare_v2(db,
-                                  "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1",
-                                  -1, &q, NULL) != SQLITE_OK)
+    if (!rc &&
+        sqlite3_prepare_v2(db, "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1", -1,
+                           &q, NULL) != SQLITE_OK)
         rc = db_err(st, err, "counting reviews");
     while (!rc && sqlite3_step(q) == SQLITE_ROW)
         rc = buf_printf(&sec, "| %s | %lld |\n", txt(q, 0), (long long)sqlite3_column_int64(q, 1));
@@ -517,14 +495,10 @@ static isynth_err refresh_card(isynth_store *st, size_t rows, isynth_error *err)
             tail = next ? next + 1 : "";
         }
         rc = buf_add(&out, card, head);
-        if (!rc && head && card[head - 1] != '\n')
-            rc = buf_addc(&out, '\n');
-        if (!rc && head && !s)
-            rc = buf_addc(&out, '\n');
-        if (!rc)
-            rc = buf_add(&out, sec.p, sec.len);
-        if (!rc && tail[0])
-            rc = buf_printf(&out, "\n%s", tail);
+        if (!rc && head && card[head - 1] != '\n') rc = buf_addc(&out, '\n');
+        if (!rc && head && !s) rc = buf_addc(&out, '\n');
+        if (!rc) rc = buf_add(&out, sec.p, sec.len);
+        if (!rc && tail[0]) rc = buf_printf(&out, "\n%s", tail);
     } else if (!rc) {
         rc = buf_add(&out, sec.p, sec.len);
     }
@@ -546,15 +520,12 @@ static isynth_err refresh_card(isynth_store *st, size_t rows, isynth_error *err)
     return rc;
 }
 
-isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path,
-                                      isynth_dataset_format fmt, size_t *rows,
-                                      isynth_error *err)
+isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path, isynth_dataset_format fmt,
+                                      size_t *rows, isynth_error *err)
 {
-    if (rows)
-        *rows = 0;
+    if (rows) *rows = 0;
     isynth_err rc = ensure_schema(st, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(isynth_store_db(st),
                            "SELECT c.id, COALESCE(r.instruction, c.instruction),"
@@ -587,8 +558,7 @@ isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path,
             buf user;
             buf_init(&user, 0);
             rc = buf_adds(&user, in);
-            if (!rc && inp[0])
-                rc = buf_printf(&user, "\n\n%s", inp);
+            if (!rc && inp[0]) rc = buf_printf(&user, "\n\n%s", inp);
             rc = rc ? rc : buf_adds(&b, "{\"messages\":[{\"role\":\"user\",\"content\":");
             rc = rc ? rc : buf_add_json_str(&b, user.p ? user.p : "", user.len);
             rc = rc ? rc : buf_adds(&b, "},{\"role\":\"assistant\",\"content\":");
@@ -596,15 +566,15 @@ isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path,
             rc = rc ? rc : buf_adds(&b, "}]");
             buf_free(&user);
         }
-        rc = rc ? rc : buf_printf(&b, ",\"id\":\"g%lld\"}\n", (long long)sqlite3_column_int64(q, 0));
+        rc =
+            rc ? rc : buf_printf(&b, ",\"id\":\"g%lld\"}\n", (long long)sqlite3_column_int64(q, 0));
         if (rc)
             rc = isynth_error_set(err, rc, "%s: out of memory", path);
         else if (fwrite(b.p, 1, b.len, a.f) != b.len)
             rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", path);
         n++;
     }
-    if (!rc && step != SQLITE_DONE)
-        rc = db_err(st, err, "reading the reviewed tasks");
+    if (!rc && step != SQLITE_DONE) rc = db_err(st, err, "reading the reviewed tasks");
     sqlite3_finalize(q);
     buf_free(&b);
     if (rc) {
@@ -612,9 +582,7 @@ isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path,
         return rc;
     }
     rc = atomic_commit(&a, err);
-    if (!rc)
-        rc = refresh_card(st, n, err);
-    if (!rc && rows)
-        *rows = n;
+    if (!rc) rc = refresh_card(st, n, err);
+    if (!rc && rows) *rows = n;
     return rc;
 }

@@ -19,14 +19,10 @@
 isynth_table_format isynth_table_format_from_path(const char *path)
 {
     const char *dot = strrchr(path, '.');
-    if (!dot || strchr(dot, '/'))
-        return ISYNTH_TABLE_UNKNOWN;
-    if (!strcasecmp(dot, ".xlsx"))
-        return ISYNTH_TABLE_XLSX;
-    if (!strcasecmp(dot, ".jsonl") || !strcasecmp(dot, ".ndjson"))
-        return ISYNTH_TABLE_JSONL;
-    if (!strcasecmp(dot, ".csv"))
-        return ISYNTH_TABLE_CSV;
+    if (!dot || strchr(dot, '/')) return ISYNTH_TABLE_UNKNOWN;
+    if (!strcasecmp(dot, ".xlsx")) return ISYNTH_TABLE_XLSX;
+    if (!strcasecmp(dot, ".jsonl") || !strcasecmp(dot, ".ndjson")) return ISYNTH_TABLE_JSONL;
+    if (!strcasecmp(dot, ".csv")) return ISYNTH_TABLE_CSV;
     return ISYNTH_TABLE_UNKNOWN;
 }
 
@@ -72,21 +68,17 @@ static isynth_err sl_push(strlist *l, const char *s, size_t n)
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         size_t *o = isynth_realloc(l->off, cap * sizeof *o);
-        if (!o)
-            return ISYNTH_ERR_NOMEM;
+        if (!o) return ISYNTH_ERR_NOMEM;
         l->off = o;
         size_t *ln = isynth_realloc(l->len, cap * sizeof *ln);
-        if (!ln)
-            return ISYNTH_ERR_NOMEM;
+        if (!ln) return ISYNTH_ERR_NOMEM;
         l->len = ln;
         l->cap = cap;
     }
     size_t off = l->data.len;
     isynth_err rc = buf_add(&l->data, s, n);
-    if (!rc)
-        rc = buf_addc(&l->data, '\0');
-    if (rc)
-        return rc;
+    if (!rc) rc = buf_addc(&l->data, '\0');
+    if (rc) return rc;
     l->off[l->n] = off;
     l->len[l->n] = n;
     l->n++;
@@ -99,8 +91,7 @@ static isynth_err sl_ptrs(strlist *l, size_t first, size_t count, size_t width, 
     size_t need = width > count ? width : count;
     if (need * 2 > l->ptr_cap) {
         const char **p = isynth_realloc(l->ptr, (need * 2 + 1) * sizeof *p);
-        if (!p)
-            return ISYNTH_ERR_NOMEM;
+        if (!p) return ISYNTH_ERR_NOMEM;
         l->ptr = p;
         l->ptr_cap = need * 2;
     }
@@ -133,10 +124,10 @@ struct isynth_table_reader {
     /* csv */
     struct csv_parser csv;
     bool csv_init, csv_eof, bom_checked;
-    strlist recs;       /* fields of the records parsed but not yet handed out */
-    size_t *rec_start;  /* per record: first field index in recs */
-    size_t *rec_nf;     /* per record: number of fields */
-    size_t *rec_line;   /* per record: line where it ends */
+    strlist recs;      /* fields of the records parsed but not yet handed out */
+    size_t *rec_start; /* per record: first field index in recs */
+    size_t *rec_nf;    /* per record: number of fields */
+    size_t *rec_line;  /* per record: line where it ends */
     size_t nrec, rec_cap, rec_head, fields_in_rec, rec_end_line;
     isynth_err cb_err;
     /* jsonl */
@@ -160,13 +151,10 @@ size_t isynth_table_reader_line(const isynth_table_reader *r)
 
 void isynth_table_reader_close(isynth_table_reader *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     isynth_xlsx_reader_close(r->x);
-    if (r->f)
-        fclose(r->f);
-    if (r->csv_init)
-        csv_free(&r->csv);
+    if (r->f) fclose(r->f);
+    if (r->csv_init) csv_free(&r->csv);
     sl_free(&r->header);
     sl_free(&r->row);
     sl_free(&r->recs);
@@ -187,18 +175,17 @@ static isynth_err set_header(isynth_table_reader *r, const char *const *cells, c
     while (n && lens[n - 1] == 0)
         n--;
     if (n == 0)
-        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: the header row is empty",
-                                r->path, where);
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: the header row is empty", r->path,
+                                where);
     for (size_t i = 0; i < n; i++) {
         if (lens[i] == 0)
-            return isynth_error_set(err, ISYNTH_ERR_PARSE,
-                                    "%s: %s: header column %zu has no name", r->path, where,
-                                    i + 1);
+            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: header column %zu has no name",
+                                    r->path, where, i + 1);
         for (size_t j = 0; j < i; j++)
             if (lens[j] == lens[i] && !memcmp(cells[j], cells[i], lens[i]))
                 return isynth_error_set(err, ISYNTH_ERR_PARSE,
-                                        "%s: %s: header name '%s' appears twice", r->path,
-                                        where, cells[i]);
+                                        "%s: %s: header name '%s' appears twice", r->path, where,
+                                        cells[i]);
         if (sl_push(&r->header, cells[i], lens[i]))
             return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     }
@@ -215,8 +202,8 @@ static isynth_err check_width(isynth_table_reader *r, const size_t *lens, size_t
             return isynth_error_set(err, ISYNTH_ERR_PARSE,
                                     "%s: %s %zu: a value in column %s, past the %zu header "
                                     "columns",
-                                    r->path, r->fmt == ISYNTH_TABLE_XLSX ? "row" : "line",
-                                    r->line, isynth_xlsx_col_name(i, col), r->header.n);
+                                    r->path, r->fmt == ISYNTH_TABLE_XLSX ? "row" : "line", r->line,
+                                    isynth_xlsx_col_name(i, col), r->header.n);
         }
     return ISYNTH_OK;
 }
@@ -226,13 +213,10 @@ static isynth_err check_width(isynth_table_reader *r, const size_t *lens, size_t
 static isynth_err xlsx_open(isynth_table_reader *r, isynth_error *err)
 {
     isynth_err rc = isynth_xlsx_reader_open(r->path, NULL, &r->x, err);
-    if (!rc)
-        rc = isynth_xlsx_open_sheet(r->x, r->p.sheet, err);
+    if (!rc) rc = isynth_xlsx_open_sheet(r->x, r->p.sheet, err);
     const isynth_xlsx_row *row = NULL;
-    if (!rc)
-        rc = isynth_xlsx_next_row(r->x, &row, err);
-    if (rc)
-        return rc;
+    if (!rc) rc = isynth_xlsx_next_row(r->x, &row, err);
+    if (rc) return rc;
     if (!row)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: the sheet is empty (no header row)",
                                 r->path);
@@ -242,17 +226,15 @@ static isynth_err xlsx_open(isynth_table_reader *r, isynth_error *err)
     return set_header(r, row->cells, row->lens, row->ncells, where, err);
 }
 
-static isynth_err xlsx_next(isynth_table_reader *r, const char *const **cells,
-                            const size_t **lens, isynth_error *err)
+static isynth_err xlsx_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
+                            isynth_error *err)
 {
     const isynth_xlsx_row *row;
     isynth_err rc = isynth_xlsx_next_row(r->x, &row, err);
-    if (rc || !row)
-        return rc;
+    if (rc || !row) return rc;
     r->line = row->row;
     rc = check_width(r, row->lens, row->ncells, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t n = row->ncells < r->header.n ? row->ncells : r->header.n;
     sl_reset(&r->row);
     for (size_t i = 0; i < n; i++)
@@ -274,8 +256,7 @@ static size_t csv_field_cap = DEFAULT_MAX_LINE;
  * under fault injection. */
 static void *csv_realloc(void *p, size_t n)
 {
-    if (n > csv_field_cap)
-        return NULL;
+    if (n > csv_field_cap) return NULL;
     return isynth_realloc(p, n);
 }
 
@@ -288,8 +269,7 @@ static int csv_no_space(unsigned char c)
 static void csv_on_field(void *s, size_t len, void *ud)
 {
     isynth_table_reader *r = ud;
-    if (r->cb_err)
-        return;
+    if (r->cb_err) return;
     r->cb_err = sl_push(&r->recs, s ? s : "", s ? len : 0);
     r->fields_in_rec++;
 }
@@ -298,16 +278,13 @@ static void csv_on_record(int c, void *ud)
 {
     (void)c;
     isynth_table_reader *r = ud;
-    if (r->cb_err)
-        return;
+    if (r->cb_err) return;
     if (r->nrec == r->rec_cap) {
         size_t cap = r->rec_cap ? r->rec_cap * 2 : 64;
         size_t *a = isynth_realloc(r->rec_start, cap * sizeof *a);
-        if (a)
-            r->rec_start = a;
+        if (a) r->rec_start = a;
         size_t *b = a ? isynth_realloc(r->rec_nf, cap * sizeof *b) : NULL;
-        if (b)
-            r->rec_nf = b;
+        if (b) r->rec_nf = b;
         size_t *l = b ? isynth_realloc(r->rec_line, cap * sizeof *l) : NULL;
         if (!l) {
             r->cb_err = ISYNTH_ERR_NOMEM;
@@ -339,8 +316,7 @@ static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
             for (size_t i = first; i < r->recs.n; i++)
                 if (sl_push(&tmp, r->recs.data.p + r->recs.off[i], r->recs.len[i])) {
                     sl_free(&tmp);
-                    return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory",
-                                            r->path);
+                    return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
                 }
             sl_free(&r->recs);
             r->recs = tmp;
@@ -375,20 +351,18 @@ static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
             size_t seg = nl ? (size_t)(nl - p) + 1 : n;
             if (csv_parse(&r->csv, p, seg, csv_on_field, csv_on_record, r) != seg) {
                 int e = csv_error(&r->csv);
-                return isynth_error_set(err, e == CSV_ENOMEM ? ISYNTH_ERR_TOO_LARGE
-                                                             : ISYNTH_ERR_PARSE,
+                return isynth_error_set(err,
+                                        e == CSV_ENOMEM ? ISYNTH_ERR_TOO_LARGE : ISYNTH_ERR_PARSE,
                                         "%s: line %zu: %s", r->path, r->file_line + 1,
                                         e == CSV_ENOMEM ? "a field over the size limit (or out "
                                                           "of memory)"
                                                         : csv_strerror(e));
             }
             if (r->cb_err)
-                return isynth_error_set(err, r->cb_err, "%s: line %zu: %s", r->path,
-                                        r->file_line + 1,
-                                        r->cb_err == ISYNTH_ERR_NOMEM ? "out of memory"
-                                                                      : "record too large");
-            if (nl)
-                r->file_line++;
+                return isynth_error_set(
+                    err, r->cb_err, "%s: line %zu: %s", r->path, r->file_line + 1,
+                    r->cb_err == ISYNTH_ERR_NOMEM ? "out of memory" : "record too large");
+            if (nl) r->file_line++;
             p += seg;
             n -= seg;
         }
@@ -397,13 +371,12 @@ static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
 }
 
 /* Hands out the next queued record as (cells, lens, n) after checking its UTF-8. */
-static isynth_err csv_take(isynth_table_reader *r, const char *const **cells,
-                           const size_t **lens, size_t *n, isynth_error *err)
+static isynth_err csv_take(isynth_table_reader *r, const char *const **cells, const size_t **lens,
+                           size_t *n, isynth_error *err)
 {
     *cells = NULL;
     isynth_err rc = csv_fill(r, err);
-    if (rc || r->rec_head == r->nrec)
-        return rc;
+    if (rc || r->rec_head == r->nrec) return rc;
     size_t k = r->rec_head++;
     size_t first = r->rec_start[k], nf = r->rec_nf[k];
     r->line = r->rec_line[k];
@@ -444,8 +417,7 @@ static isynth_err csv_open(isynth_table_reader *r, isynth_error *err)
     const size_t *lens;
     size_t n;
     isynth_err rc = csv_take(r, &cells, &lens, &n, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (!cells)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: the file is empty (no header)",
                                 r->path);
@@ -483,8 +455,7 @@ static isynth_err read_line(isynth_table_reader *r, bool *eof, isynth_error *err
                                     rc == ISYNTH_ERR_TOO_LARGE ? "longer than the line limit"
                                                                : "out of memory");
         r->rpos += n + (nl ? 1 : 0);
-        if (nl)
-            break;
+        if (nl) break;
     }
     if (!any)
         *eof = true;
@@ -496,8 +467,7 @@ static isynth_err read_line(isynth_table_reader *r, bool *eof, isynth_error *err
 static bool blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-            return false;
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return false;
     return true;
 }
 
@@ -508,21 +478,19 @@ static isynth_err jsonl_object(isynth_table_reader *r, json_t **obj, isynth_erro
     for (;;) {
         bool eof;
         isynth_err rc = read_line(r, &eof, err);
-        if (rc || eof)
-            return rc;
+        if (rc || eof) return rc;
         const char *s = r->line_buf.p ? r->line_buf.p : "";
         size_t n = r->line_buf.len;
         if (r->file_line == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
             s += 3;
             n -= 3;
         }
-        if (blank(s, n))
-            continue;
+        if (blank(s, n)) continue;
         json_error_t je;
         json_t *v = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
         if (!v)
-            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu, column %d: %s",
-                                    r->path, r->file_line, je.column, je.text);
+            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu, column %d: %s", r->path,
+                                    r->file_line, je.column, je.text);
         if (!json_is_object(v)) {
             json_decref(v);
             return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: not a JSON object",
@@ -537,21 +505,17 @@ static isynth_err jsonl_object(isynth_table_reader *r, json_t **obj, isynth_erro
 static isynth_err jsonl_open(isynth_table_reader *r, isynth_error *err)
 {
     r->keys = json_object();
-    if (!r->keys)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    if (!r->keys) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     for (;;) {
         json_t *o;
         isynth_err rc = jsonl_object(r, &o, err);
-        if (rc)
-            return rc;
-        if (!o)
-            break;
+        if (rc) return rc;
+        if (!o) break;
         const char *k;
         json_t *v;
         json_object_foreach(o, k, v)
         {
-            if (json_object_get(r->keys, k))
-                continue;
+            if (json_object_get(r->keys, k)) continue;
             if (r->header.n >= ISYNTH_XLSX_MAX_COLS) {
                 json_decref(o);
                 return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE,
@@ -567,8 +531,7 @@ static isynth_err jsonl_open(isynth_table_reader *r, isynth_error *err)
         json_decref(o);
     }
     if (r->header.n == 0)
-        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: no JSON objects with keys",
-                                r->path);
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: no JSON objects with keys", r->path);
     rewind(r->f);
     r->rpos = r->rlen = 0;
     r->file_line = 0;
@@ -576,13 +539,12 @@ static isynth_err jsonl_open(isynth_table_reader *r, isynth_error *err)
     return ISYNTH_OK;
 }
 
-static isynth_err jsonl_next(isynth_table_reader *r, const char *const **cells,
-                             const size_t **lens, isynth_error *err)
+static isynth_err jsonl_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
+                             isynth_error *err)
 {
     json_t *o;
     isynth_err rc = jsonl_object(r, &o, err);
-    if (rc || !o)
-        return rc;
+    if (rc || !o) return rc;
     /* cells in header order: an index per column into r->row, or none */
     sl_reset(&r->row);
     size_t nh = r->header.n;
@@ -601,13 +563,12 @@ static isynth_err jsonl_next(isynth_table_reader *r, const char *const **cells,
         json_t *idx = json_object_get(r->keys, k);
         if (!idx) {
             rc = isynth_error_set(err, ISYNTH_ERR_PARSE,
-                                  "%s: line %zu: key '%s' was not there on the first pass",
-                                  r->path, r->line, k);
+                                  "%s: line %zu: key '%s' was not there on the first pass", r->path,
+                                  r->line, k);
             break;
         }
         size_t col = (size_t)json_integer_value(idx);
-        if (json_is_null(v))
-            continue;
+        if (json_is_null(v)) continue;
         if (json_is_string(v)) {
             rc = sl_push(&r->row, json_string_value(v), json_string_length(v));
         } else {
@@ -664,12 +625,10 @@ isynth_err isynth_table_reader_open(const char *path, const isynth_table_reader_
         return isynth_error_set(err, ISYNTH_ERR_INVALID,
                                 "%s: unknown extension (use .xlsx, .jsonl or .csv)", path);
     isynth_table_reader *r = isynth_calloc(1, sizeof *r);
-    if (!r)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     r->fmt = fmt;
     r->p = p ? *p : isynth_table_reader_params_default();
-    if (!r->p.max_line_bytes)
-        r->p.max_line_bytes = DEFAULT_MAX_LINE;
+    if (!r->p.max_line_bytes) r->p.max_line_bytes = DEFAULT_MAX_LINE;
     sl_init(&r->header, 0);
     sl_init(&r->row, 0);
     sl_init(&r->recs, 0);
@@ -684,11 +643,10 @@ isynth_err isynth_table_reader_open(const char *path, const isynth_table_reader_
         rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         goto fail;
     }
-    rc = fmt == ISYNTH_TABLE_XLSX ? xlsx_open(r, err)
+    rc = fmt == ISYNTH_TABLE_XLSX  ? xlsx_open(r, err)
          : fmt == ISYNTH_TABLE_CSV ? csv_open(r, err)
                                    : jsonl_open(r, err);
-    if (rc)
-        goto fail;
+    if (rc) goto fail;
     *out = r;
     return ISYNTH_OK;
 fail:
@@ -696,25 +654,21 @@ fail:
     return rc;
 }
 
-isynth_err isynth_table_next(isynth_table_reader *r, const char *const **cells,
-                             const size_t **lens, isynth_error *err)
+isynth_err isynth_table_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
+                             isynth_error *err)
 {
     *cells = NULL;
     *lens = NULL;
-    if (r->fmt == ISYNTH_TABLE_XLSX)
-        return xlsx_next(r, cells, lens, err);
-    if (r->fmt == ISYNTH_TABLE_JSONL)
-        return jsonl_next(r, cells, lens, err);
+    if (r->fmt == ISYNTH_TABLE_XLSX) return xlsx_next(r, cells, lens, err);
+    if (r->fmt == ISYNTH_TABLE_JSONL) return jsonl_next(r, cells, lens, err);
     size_t n;
     for (;;) {
         isynth_err rc = csv_take(r, cells, lens, &n, err);
-        if (rc || !*cells)
-            return rc;
+        if (rc || !*cells) return rc;
         bool empty = true;
         for (size_t i = 0; i < n && empty; i++)
             empty = (*lens)[i] == 0;
-        if (!empty)
-            return ISYNTH_OK;
+        if (!empty) return ISYNTH_OK;
     }
 }
 
@@ -734,11 +688,9 @@ struct isynth_table_writer {
 
 void isynth_table_writer_free(isynth_table_writer *w)
 {
-    if (!w)
-        return;
+    if (!w) return;
     isynth_xlsx_writer_free(w->x);
-    if (w->af_open)
-        atomic_abort(&w->af);
+    if (w->af_open) atomic_abort(&w->af);
     sl_free(&w->names);
     buf_free(&w->line);
     isynth_free(w->path);
@@ -747,11 +699,9 @@ void isynth_table_writer_free(isynth_table_writer *w)
 
 static bool csv_needs_quotes(const char *s, size_t n)
 {
-    if (n && (s[0] == ' ' || s[n - 1] == ' '))
-        return true;
+    if (n && (s[0] == ' ' || s[n - 1] == ' ')) return true;
     for (size_t i = 0; i < n; i++)
-        if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
-            return true;
+        if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r') return true;
     return false;
 }
 
@@ -762,10 +712,8 @@ static isynth_err csv_line(buf *b, const char *const *cells, const size_t *lens,
     for (size_t i = 0; i < n && !rc; i++) {
         const char *s = cells[i] ? cells[i] : "";
         size_t len = cells[i] ? (lens ? lens[i] : strlen(s)) : 0;
-        if (i)
-            rc = buf_addc(b, ',');
-        if (rc)
-            break;
+        if (i) rc = buf_addc(b, ',');
+        if (rc) break;
         if (!csv_needs_quotes(s, len)) {
             rc = buf_add(b, s, len);
             continue;
@@ -773,39 +721,32 @@ static isynth_err csv_line(buf *b, const char *const *cells, const size_t *lens,
         rc = buf_addc(b, '"');
         for (size_t j = 0; j < len && !rc; j++)
             rc = s[j] == '"' ? buf_add(b, "\"\"", 2) : buf_addc(b, s[j]);
-        if (!rc)
-            rc = buf_addc(b, '"');
+        if (!rc) rc = buf_addc(b, '"');
     }
     return rc ? rc : buf_add(b, "\r\n", 2);
 }
 
-static isynth_err jsonl_line(isynth_table_writer *w, const char *const *cells,
-                             const size_t *lens)
+static isynth_err jsonl_line(isynth_table_writer *w, const char *const *cells, const size_t *lens)
 {
     buf *b = &w->line;
     buf_reset(b);
     isynth_err rc = buf_addc(b, '{');
     for (size_t i = 0; i < w->ncols && !rc; i++) {
-        if (i)
-            rc = buf_addc(b, ',');
-        if (!rc)
-            rc = buf_add_json_str(b, w->names.data.p + w->names.off[i], w->names.len[i]);
-        if (!rc)
-            rc = buf_addc(b, ':');
+        if (i) rc = buf_addc(b, ',');
+        if (!rc) rc = buf_add_json_str(b, w->names.data.p + w->names.off[i], w->names.len[i]);
+        if (!rc) rc = buf_addc(b, ':');
         const char *s = cells[i] ? cells[i] : "";
         size_t len = cells[i] ? (lens ? lens[i] : strlen(s)) : 0;
-        if (!rc)
-            rc = buf_add_json_str(b, s, len);
+        if (!rc) rc = buf_add_json_str(b, s, len);
     }
     return rc ? rc : buf_add(b, "}\n", 2);
 }
 
-static isynth_err check_cells(isynth_table_writer *w, const char *const *cells,
-                              const size_t *lens, size_t n, isynth_error *err)
+static isynth_err check_cells(isynth_table_writer *w, const char *const *cells, const size_t *lens,
+                              size_t n, isynth_error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!cells[i])
-            continue;
+        if (!cells[i]) continue;
         size_t bad;
         if (!utf8_valid(cells[i], lens ? lens[i] : strlen(cells[i]), &bad))
             return isynth_error_set(err, ISYNTH_ERR_UTF8,
@@ -827,8 +768,7 @@ isynth_err isynth_table_writer_open(const char *path, const char *const *names, 
         return isynth_error_set(err, ISYNTH_ERR_INVALID, "%s: 1..%u columns needed", path,
                                 ISYNTH_XLSX_MAX_COLS);
     isynth_table_writer *w = isynth_calloc(1, sizeof *w);
-    if (!w)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    if (!w) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     w->fmt = fmt;
     w->ncols = ncols;
     sl_init(&w->names, 0);
@@ -861,19 +801,19 @@ isynth_err isynth_table_writer_open(const char *path, const char *const *names, 
         }
         for (size_t i = 0; i < ncols; i++) {
             size_t n = strlen(names[i] ? names[i] : "");
-            cols[i] = (isynth_xlsx_column){
-                .name = names[i], .width = n < 10 ? 14 : n > 48 ? 50 : (double)n + 2, .wrap = true};
+            cols[i] = (isynth_xlsx_column){.name = names[i],
+                                           .width = n < 10   ? 14
+                                                    : n > 48 ? 50
+                                                             : (double)n + 2,
+                                           .wrap = true};
         }
         rc = isynth_xlsx_writer_open(path, NULL, &w->x, err);
-        if (!rc)
-            rc = isynth_xlsx_add_sheet(w->x, "Sheet1", cols, ncols, err);
+        if (!rc) rc = isynth_xlsx_add_sheet(w->x, "Sheet1", cols, ncols, err);
         isynth_free(cols);
-        if (rc)
-            goto fail;
+        if (rc) goto fail;
     } else {
         rc = atomic_open(&w->af, path, err);
-        if (rc)
-            goto fail;
+        if (rc) goto fail;
         w->af_open = true;
         if (fmt == ISYNTH_TABLE_CSV) {
             rc = csv_line(&w->line, names, NULL, ncols);
@@ -898,18 +838,15 @@ isynth_err isynth_table_write_row(isynth_table_writer *w, const char *const *cel
         rc = isynth_xlsx_write_row(w->x, cells, lens, w->ncols, err);
     } else {
         rc = check_cells(w, cells, lens, w->ncols, err);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         rc = w->fmt == ISYNTH_TABLE_CSV ? csv_line(&w->line, cells, lens, w->ncols)
                                         : jsonl_line(w, cells, lens);
-        if (rc)
-            return isynth_error_set(err, rc, "%s: out of memory", w->path);
+        if (rc) return isynth_error_set(err, rc, "%s: out of memory", w->path);
         if (fwrite(w->line.p, 1, w->line.len, w->af.f) != w->line.len)
             return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", w->path,
                                     strerror(errno));
     }
-    if (!rc)
-        w->rows++;
+    if (!rc) w->rows++;
     return rc;
 }
 
@@ -931,16 +868,14 @@ isynth_err isynth_table_convert(const char *in, const char *out,
                                 const isynth_table_reader_params *p, size_t *rows,
                                 isynth_error *err)
 {
-    if (rows)
-        *rows = 0;
+    if (rows) *rows = 0;
     if (isynth_table_format_from_path(out) == ISYNTH_TABLE_UNKNOWN)
         return isynth_error_set(err, ISYNTH_ERR_INVALID,
                                 "%s: unknown extension (use .xlsx, .jsonl or .csv)", out);
     isynth_table_reader *r = NULL;
     isynth_table_writer *w = NULL;
     isynth_err rc = isynth_table_reader_open(in, p, &r, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t nc = isynth_table_ncols(r);
     const char **names = isynth_malloc(nc * sizeof *names);
     if (!names) {
@@ -951,14 +886,12 @@ isynth_err isynth_table_convert(const char *in, const char *out,
         names[i] = isynth_table_col_name(r, i);
     rc = isynth_table_writer_open(out, names, nc, &w, err);
     isynth_free(names);
-    if (rc)
-        goto done;
+    if (rc) goto done;
     for (;;) {
         const char *const *cells;
         const size_t *lens;
         rc = isynth_table_next(r, &cells, &lens, err);
-        if (rc || !cells)
-            break;
+        if (rc || !cells) break;
         isynth_error werr = {0};
         rc = isynth_table_write_row(w, cells, lens, &werr);
         if (rc) {
@@ -969,10 +902,8 @@ isynth_err isynth_table_convert(const char *in, const char *out,
             break;
         }
     }
-    if (rc)
-        goto done;
-    if (rows)
-        *rows = w->rows;
+    if (rc) goto done;
+    if (rows) *rows = w->rows;
     rc = isynth_table_writer_close(w, err);
     w = NULL;
 done:

@@ -119,14 +119,14 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *s
                 "");
 }
 
-static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param,
-                              const XML_Char *value, int value_len, const XML_Char *base,
-                              const XML_Char *sys, const XML_Char *pub, const XML_Char *notation)
+static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+                              int value_len, const XML_Char *base, const XML_Char *sys,
+                              const XML_Char *pub, const XML_Char *notation)
 {
-    (void)is_param, (void)value, (void)value_len, (void)base, (void)sys, (void)pub,
-        (void)notation;
-    abort_parse(ud, ISYNTH_ERR_XLSX, "refused: entity declaration '%s' (entity expansion is "
-                                     "not allowed)",
+    (void)is_param, (void)value, (void)value_len, (void)base, (void)sys, (void)pub, (void)notation;
+    abort_parse(ud, ISYNTH_ERR_XLSX,
+                "refused: entity declaration '%s' (entity expansion is "
+                "not allowed)",
                 name);
 }
 
@@ -136,10 +136,8 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len);
 
 static void close_part(isynth_xlsx_reader *r)
 {
-    if (r->xp)
-        XML_ParserFree(r->xp);
-    if (r->zf)
-        zip_fclose(r->zf);
+    if (r->xp) XML_ParserFree(r->xp);
+    if (r->zf) zip_fclose(r->zf);
     r->xp = NULL;
     r->zf = NULL;
     r->in_sheet = false;
@@ -148,22 +146,20 @@ static void close_part(isynth_xlsx_reader *r)
 
 /* Opens part `name` for parsing in `mode`. *missing is set (and OK returned) when the zip has
  * no such entry and missing is non-NULL. */
-static isynth_err open_part(isynth_xlsx_reader *r, const char *name, enum mode mode,
-                            bool *missing, isynth_error *err)
+static isynth_err open_part(isynth_xlsx_reader *r, const char *name, enum mode mode, bool *missing,
+                            isynth_error *err)
 {
     close_part(r);
-    if (missing)
-        *missing = false;
+    if (missing) *missing = false;
     zip_int64_t idx = zip_name_locate(r->za, name, 0);
-    if (idx < 0)
-        idx = zip_name_locate(r->za, name, ZIP_FL_NOCASE);
+    if (idx < 0) idx = zip_name_locate(r->za, name, ZIP_FL_NOCASE);
     if (idx < 0) {
         if (missing) {
             *missing = true;
             return ISYNTH_OK;
         }
-        return isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: the workbook has no part '%s'",
-                                r->label, name);
+        return isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: the workbook has no part '%s'", r->label,
+                                name);
     }
     zip_stat_t st;
     zip_stat_init(&st);
@@ -172,8 +168,8 @@ static isynth_err open_part(isynth_xlsx_reader *r, const char *name, enum mode m
                                 zip_strerror(r->za));
     if ((st.valid & ZIP_STAT_SIZE) && st.size > r->lim.max_entry_bytes)
         return isynth_error_set(err, ISYNTH_ERR_XLSX,
-                                "%s: %s: %llu bytes uncompressed, over the limit of %llu",
-                                r->label, name, (unsigned long long)st.size,
+                                "%s: %s: %llu bytes uncompressed, over the limit of %llu", r->label,
+                                name, (unsigned long long)st.size,
                                 (unsigned long long)r->lim.max_entry_bytes);
     if ((st.valid & ZIP_STAT_SIZE) && (st.valid & ZIP_STAT_COMP_SIZE) && st.size > (1u << 20) &&
         st.size / (st.comp_size ? st.comp_size : 1) > r->lim.max_ratio)
@@ -213,16 +209,14 @@ static isynth_err open_part(isynth_xlsx_reader *r, const char *name, enum mode m
 static isynth_err xml_failed(isynth_xlsx_reader *r, isynth_error *err)
 {
     if (r->herr.code) {
-        if (err)
-            *err = r->herr;
+        if (err) *err = r->herr;
         return r->herr.code;
     }
     enum XML_Error e = XML_GetErrorCode(r->xp);
     if (e == XML_ERROR_NO_MEMORY)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: %s: out of memory", r->label,
-                                r->part);
-    return isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: %s: malformed XML at line %lu: %s",
-                            r->label, r->part, (unsigned long)XML_GetCurrentLineNumber(r->xp),
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: %s: out of memory", r->label, r->part);
+    return isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: %s: malformed XML at line %lu: %s", r->label,
+                            r->part, (unsigned long)XML_GetCurrentLineNumber(r->xp),
                             XML_ErrorString(e));
 }
 
@@ -236,11 +230,9 @@ static isynth_err pump(isynth_xlsx_reader *r, isynth_error *err)
             r->suspended = false;
             st = XML_ResumeParser(r->xp);
         } else {
-            if (r->part_done)
-                return ISYNTH_OK;
+            if (r->part_done) return ISYNTH_OK;
             void *b = XML_GetBuffer(r->xp, CHUNK);
-            if (!b)
-                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
+            if (!b) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
             zip_int64_t n = zip_fread(r->zf, b, CHUNK);
             if (n < 0)
                 return isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: %s: %s", r->label, r->part,
@@ -248,10 +240,9 @@ static isynth_err pump(isynth_xlsx_reader *r, isynth_error *err)
             r->part_read += (uint64_t)n;
             r->total_read += (uint64_t)n;
             if (r->part_read > r->lim.max_entry_bytes)
-                return isynth_error_set(err, ISYNTH_ERR_XLSX,
-                                        "%s: %s: more than the limit of %llu bytes uncompressed",
-                                        r->label, r->part,
-                                        (unsigned long long)r->lim.max_entry_bytes);
+                return isynth_error_set(
+                    err, ISYNTH_ERR_XLSX, "%s: %s: more than the limit of %llu bytes uncompressed",
+                    r->label, r->part, (unsigned long long)r->lim.max_entry_bytes);
             if (r->total_read > r->lim.max_total_bytes)
                 return isynth_error_set(err, ISYNTH_ERR_XLSX,
                                         "%s: more than the limit of %llu bytes uncompressed in "
@@ -260,8 +251,7 @@ static isynth_err pump(isynth_xlsx_reader *r, isynth_error *err)
             r->last_chunk = n == 0;
             st = XML_ParseBuffer(r->xp, (int)n, n == 0);
         }
-        if (st == XML_STATUS_ERROR)
-            return xml_failed(r, err);
+        if (st == XML_STATUS_ERROR) return xml_failed(r, err);
         if (st == XML_STATUS_SUSPENDED) {
             r->suspended = true;
             return ISYNTH_OK;
@@ -274,12 +264,11 @@ static isynth_err pump(isynth_xlsx_reader *r, isynth_error *err)
 }
 
 /* Parses a whole part (no suspension happens outside sheets). */
-static isynth_err parse_part(isynth_xlsx_reader *r, const char *name, enum mode mode,
-                             bool *missing, isynth_error *err)
+static isynth_err parse_part(isynth_xlsx_reader *r, const char *name, enum mode mode, bool *missing,
+                             isynth_error *err)
 {
     isynth_err rc = open_part(r, name, mode, missing, err);
-    if (!rc && !(missing && *missing))
-        rc = pump(r, err);
+    if (!rc && !(missing && *missing)) rc = pump(r, err);
     close_part(r);
     return rc;
 }
@@ -287,8 +276,7 @@ static isynth_err parse_part(isynth_xlsx_reader *r, const char *name, enum mode 
 static const char *attr(const XML_Char **atts, const char *name)
 {
     for (size_t i = 0; atts[i]; i += 2)
-        if (!strcmp(atts[i], name))
-            return atts[i + 1];
+        if (!strcmp(atts[i], name)) return atts[i + 1];
     return NULL;
 }
 
@@ -296,12 +284,9 @@ static const char *attr(const XML_Char **atts, const char *name)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -325,8 +310,7 @@ static size_t put_utf8(char *o, uint32_t cp)
 /* Decodes _xHHHH_ in place (the result is never longer); NUL and surrogates stay literal. */
 static size_t unescape_ooxml(char *s, size_t n)
 {
-    if (!memchr(s, '_', n))
-        return n;
+    if (!memchr(s, '_', n)) return n;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         if (s[i] == '_' && i + 7 <= n && s[i + 1] == 'x' && s[i + 6] == '_') {
@@ -361,8 +345,7 @@ static bool parse_ref(const char *s, size_t *col, size_t *row)
         s++;
         n++;
     }
-    if (n == 0 || n > 3 || c > ISYNTH_XLSX_MAX_COLS)
-        return false;
+    if (n == 0 || n > 3 || c > ISYNTH_XLSX_MAX_COLS) return false;
     size_t rw = 0;
     n = 0;
     while (*s >= '0' && *s <= '9' && n < 8) {
@@ -370,8 +353,7 @@ static bool parse_ref(const char *s, size_t *col, size_t *row)
         s++;
         n++;
     }
-    if (*s || (n && (rw == 0 || rw > ISYNTH_XLSX_MAX_ROWS)))
-        return false;
+    if (*s || (n && (rw == 0 || rw > ISYNTH_XLSX_MAX_ROWS))) return false;
     *col = c - 1;
     *row = rw;
     return true;
@@ -384,14 +366,12 @@ static bool parse_uint(const char *s, size_t max, size_t *out)
     size_t v = 0, n = 0;
     while (*s >= '0' && *s <= '9') {
         v = v * 10 + (size_t)(*s - '0');
-        if (++n > 19 || v > max)
-            return false;
+        if (++n > 19 || v > max) return false;
         s++;
     }
     while (*s == ' ')
         s++;
-    if (!n || *s)
-        return false;
+    if (!n || *s) return false;
     *out = v;
     return true;
 }
@@ -399,18 +379,15 @@ static bool parse_uint(const char *s, size_t max, size_t *out)
 static char *dup_attr(isynth_xlsx_reader *r, const char *s)
 {
     char *d = isynth_strdup(s);
-    if (!d)
-        abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
+    if (!d) abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
     return d;
 }
 
 static void start_rels(isynth_xlsx_reader *r, const char *el, const XML_Char **atts)
 {
-    if (strcmp(el, "Relationship"))
-        return;
+    if (strcmp(el, "Relationship")) return;
     const char *type = attr(atts, "Type"), *target = attr(atts, "Target"), *id = attr(atts, "Id");
-    if (!type || !target)
-        return;
+    if (!type || !target) return;
     size_t tl = strlen(type);
     if (r->mode == M_ROOT_RELS) {
         if (tl >= 15 && !strcmp(type + tl - 15, "/officeDocument") && !r->wb_part)
@@ -428,14 +405,11 @@ static void start_rels(isynth_xlsx_reader *r, const char *el, const XML_Char **a
 
 static void start_workbook(isynth_xlsx_reader *r, const char *el, const XML_Char **atts)
 {
-    if (strcmp(el, "sheet"))
-        return;
+    if (strcmp(el, "sheet")) return;
     const char *name = attr(atts, "name"), *rid = NULL;
     for (size_t i = 0; atts[i]; i += 2)
-        if (strchr(atts[i], ':') && !strcmp(local(atts[i]), "id"))
-            rid = atts[i + 1];
-    if (!name || !rid)
-        return;
+        if (strchr(atts[i], ':') && !strcmp(local(atts[i]), "id")) rid = atts[i + 1];
+    if (!name || !rid) return;
     if (r->nsheets >= 4096) {
         abort_parse(r, ISYNTH_ERR_XLSX, "more than 4096 sheets%s", "");
         return;
@@ -450,8 +424,7 @@ static void start_workbook(isynth_xlsx_reader *r, const char *el, const XML_Char
     n->name = n->rid = n->part = NULL;
     r->nsheets++;
     n->name = dup_attr(r, name);
-    if (n->name)
-        n->rid = dup_attr(r, rid);
+    if (n->name) n->rid = dup_attr(r, rid);
 }
 
 static void start_cell(isynth_xlsx_reader *r, const XML_Char **atts)
@@ -505,8 +478,12 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     const char *el = local(name);
     switch (r->mode) {
     case M_ROOT_RELS:
-    case M_WB_RELS: start_rels(r, el, atts); return;
-    case M_WORKBOOK: start_workbook(r, el, atts); return;
+    case M_WB_RELS:
+        start_rels(r, el, atts);
+        return;
+    case M_WORKBOOK:
+        start_workbook(r, el, atts);
+        return;
     case M_SST:
         if (!strcmp(el, "si")) {
             r->in_si = 1;
@@ -549,21 +526,17 @@ static isynth_err sst_push(isynth_xlsx_reader *r)
         if (r->sst.len + cap * 2 * sizeof(size_t) > r->lim.max_strings_bytes)
             return ISYNTH_ERR_TOO_LARGE;
         size_t *o = isynth_realloc(r->sst_off, cap * sizeof *o);
-        if (!o)
-            return ISYNTH_ERR_NOMEM;
+        if (!o) return ISYNTH_ERR_NOMEM;
         r->sst_off = o;
         size_t *l = isynth_realloc(r->sst_len, cap * sizeof *l);
-        if (!l)
-            return ISYNTH_ERR_NOMEM;
+        if (!l) return ISYNTH_ERR_NOMEM;
         r->sst_len = l;
         r->sst_cap = cap;
     }
     size_t off = r->sst.len;
     isynth_err rc = buf_add(&r->sst, s, n);
-    if (!rc)
-        rc = buf_addc(&r->sst, '\0');
-    if (rc)
-        return rc;
+    if (!rc) rc = buf_addc(&r->sst, '\0');
+    if (rc) return rc;
     r->sst_off[r->sst_n] = off;
     r->sst_len[r->sst_n] = n;
     r->sst_n++;
@@ -586,8 +559,9 @@ static void end_cell(isynth_xlsx_reader *r)
         size_t idx;
         if (!parse_uint(v, SIZE_MAX / 2, &idx) || idx >= r->sst_n) {
             cell_ref(r, ref);
-            abort_parse(r, ISYNTH_ERR_XLSX, "cell %s refers to a shared string that does not "
-                                            "exist",
+            abort_parse(r, ISYNTH_ERR_XLSX,
+                        "cell %s refers to a shared string that does not "
+                        "exist",
                         ref);
             return;
         }
@@ -599,8 +573,7 @@ static void end_cell(isynth_xlsx_reader *r)
     } else if (!strcmp(r->ctype, "inlineStr") || !strcmp(r->ctype, "str")) {
         n = unescape_ooxml(r->text.p ? r->text.p : (char *)"", n);
     }
-    if (n == 0)
-        return;
+    if (n == 0) return;
     if (r->nrc == r->rc_cap) {
         if (r->rc_cap >= 2 * ISYNTH_XLSX_MAX_COLS) {
             abort_parse(r, ISYNTH_ERR_XLSX, "too many cells in one row%s", "");
@@ -617,12 +590,12 @@ static void end_cell(isynth_xlsx_reader *r)
     }
     size_t off = r->cellbuf.len;
     isynth_err rc = buf_add(&r->cellbuf, v, n);
-    if (!rc)
-        rc = buf_addc(&r->cellbuf, '\0');
+    if (!rc) rc = buf_addc(&r->cellbuf, '\0');
     if (rc) {
         cell_ref(r, ref);
-        abort_parse(r, rc, rc == ISYNTH_ERR_NOMEM ? "out of memory at cell %s"
-                                                  : "row of cell %s is over 64 MiB of text",
+        abort_parse(r, rc,
+                    rc == ISYNTH_ERR_NOMEM ? "out of memory at cell %s"
+                                           : "row of cell %s is over 64 MiB of text",
                     ref);
         return;
     }
@@ -632,16 +605,13 @@ static void end_cell(isynth_xlsx_reader *r)
 static void end_row(isynth_xlsx_reader *r)
 {
     r->last_row = r->cur_row;
-    if (r->nrc == 0)
-        return;
+    if (r->nrc == 0) return;
     size_t ncells = 0;
     for (size_t i = 0; i < r->nrc; i++)
-        if (r->rc[i].col + 1 > ncells)
-            ncells = r->rc[i].col + 1;
+        if (r->rc[i].col + 1 > ncells) ncells = r->rc[i].col + 1;
     if (ncells > r->out_cap) {
         const char **c = isynth_realloc(r->out_cells, ncells * sizeof *c);
-        if (c)
-            r->out_cells = c;
+        if (c) r->out_cells = c;
         size_t *l = c ? isynth_realloc(r->out_lens, ncells * sizeof *l) : NULL;
         if (!l) {
             abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
@@ -707,16 +677,14 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 {
     isynth_xlsx_reader *r = ud;
-    if (!r->collect)
-        return;
+    if (!r->collect) return;
     if (r->text.len + (size_t)len > r->lim.max_cell_bytes) {
         char msg[64];
         snprintf(msg, sizeof msg, "%zu", r->lim.max_cell_bytes);
         abort_parse(r, ISYNTH_ERR_XLSX, "a cell's text is over the limit of %s bytes", msg);
         return;
     }
-    if (buf_add(&r->text, s, (size_t)len))
-        abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
+    if (buf_add(&r->text, s, (size_t)len)) abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
 }
 
 /* ---- opening ---- */
@@ -731,22 +699,18 @@ static char *resolve(const char *base, const char *target)
         target++;
     } else {
         const char *slash = strrchr(base, '/');
-        if (slash && buf_add(&b, base, (size_t)(slash - base + 1)))
-            goto fail;
+        if (slash && buf_add(&b, base, (size_t)(slash - base + 1))) goto fail;
     }
     while (*target) {
         const char *e = strchr(target, '/');
         size_t n = e ? (size_t)(e - target) : strlen(target);
         if (n == 2 && !strncmp(target, "..", 2)) {
-            if (b.len)
-                b.len--; /* drop the trailing '/' */
+            if (b.len) b.len--; /* drop the trailing '/' */
             while (b.len && b.p[b.len - 1] != '/')
                 b.len--;
-            if (b.p)
-                b.p[b.len] = '\0';
+            if (b.p) b.p[b.len] = '\0';
         } else if (!(n == 1 && target[0] == '.') && n) {
-            if (buf_add(&b, target, n) || (e && buf_addc(&b, '/')))
-                goto fail;
+            if (buf_add(&b, target, n) || (e && buf_addc(&b, '/'))) goto fail;
         }
         target += n + (e ? 1 : 0);
     }
@@ -759,8 +723,7 @@ fail:
 static void reader_free(isynth_xlsx_reader *r)
 {
     close_part(r);
-    if (r->za)
-        zip_discard(r->za);
+    if (r->za) zip_discard(r->za);
     for (size_t i = 0; i < r->nsheets; i++) {
         isynth_free(r->sheets[i].name);
         isynth_free(r->sheets[i].rid);
@@ -790,22 +753,18 @@ static isynth_err read_structure(isynth_xlsx_reader *r, isynth_error *err)
                                 (long long)n, (unsigned long long)r->lim.max_entries);
     bool missing;
     isynth_err rc = parse_part(r, "_rels/.rels", M_ROOT_RELS, &missing, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char *wb = r->wb_part ? resolve("", r->wb_part) : isynth_strdup("xl/workbook.xml");
-    if (!wb)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
+    if (!wb) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
     isynth_free(r->wb_part);
     r->wb_part = wb;
     rc = parse_part(r, wb, M_WORKBOOK, &missing, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (missing)
         return isynth_error_set(err, ISYNTH_ERR_XLSX,
                                 "%s: not an .xlsx workbook (no %s in the zip)", r->label, wb);
     if (r->nsheets == 0)
-        return isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: the workbook lists no sheets",
-                                r->label);
+        return isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: the workbook lists no sheets", r->label);
     /* xl/workbook.xml's relationships live in xl/_rels/workbook.xml.rels */
     const char *slash = strrchr(wb, '/');
     buf b;
@@ -817,21 +776,17 @@ static isynth_err read_structure(isynth_xlsx_reader *r, isynth_error *err)
     }
     rc = parse_part(r, b.p, M_WB_RELS, &missing, err);
     buf_free(&b);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     for (size_t i = 0; i < r->nsheets; i++) {
-        if (!r->sheets[i].part)
-            continue;
+        if (!r->sheets[i].part) continue;
         char *p = resolve(wb, r->sheets[i].part);
-        if (!p)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
+        if (!p) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
         isynth_free(r->sheets[i].part);
         r->sheets[i].part = p;
     }
     if (r->sst_part) {
         char *p = resolve(wb, r->sst_part);
-        if (!p)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
+        if (!p) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
         isynth_free(r->sst_part);
         r->sst_part = p;
     }
@@ -843,8 +798,7 @@ static isynth_err reader_new(const char *label, const isynth_xlsx_reader_params 
 {
     *out = NULL;
     isynth_xlsx_reader *r = isynth_calloc(1, sizeof *r);
-    if (!r)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", label);
+    if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", label);
     r->lim = p ? *p : isynth_xlsx_reader_params_default();
     buf_init(&r->sst, r->lim.max_strings_bytes);
     buf_init(&r->text, 0);
@@ -872,17 +826,15 @@ isynth_err isynth_xlsx_reader_open(const char *path, const isynth_xlsx_reader_pa
 {
     isynth_xlsx_reader *r;
     isynth_err rc = reader_new(path, p, &r, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct stat st;
     if (stat(path, &st) != 0) {
         reader_free(r);
         return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     if ((uint64_t)st.st_size > r->lim.max_file_bytes) {
-        rc = isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: %lld bytes, over the limit of %llu",
-                              path, (long long)st.st_size,
-                              (unsigned long long)r->lim.max_file_bytes);
+        rc = isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: %lld bytes, over the limit of %llu", path,
+                              (long long)st.st_size, (unsigned long long)r->lim.max_file_bytes);
         reader_free(r);
         return rc;
     }
@@ -904,13 +856,12 @@ isynth_err isynth_xlsx_reader_open(const char *path, const isynth_xlsx_reader_pa
 }
 
 isynth_err isynth_xlsx_reader_open_mem(const void *data, size_t len,
-                                       const isynth_xlsx_reader_params *p,
-                                       isynth_xlsx_reader **out, isynth_error *err)
+                                       const isynth_xlsx_reader_params *p, isynth_xlsx_reader **out,
+                                       isynth_error *err)
 {
     isynth_xlsx_reader *r;
     isynth_err rc = reader_new("<memory>", p, &r, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if ((uint64_t)len > r->lim.max_file_bytes) {
         rc = isynth_error_set(err, ISYNTH_ERR_XLSX, "<memory>: %zu bytes, over the limit of %llu",
                               len, (unsigned long long)r->lim.max_file_bytes);
@@ -920,11 +871,9 @@ isynth_err isynth_xlsx_reader_open_mem(const void *data, size_t len,
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(data, len, 0, &ze);
-    if (src)
-        r->za = zip_open_from_source(src, ZIP_RDONLY, &ze);
+    if (src) r->za = zip_open_from_source(src, ZIP_RDONLY, &ze);
     if (!r->za) {
-        if (src)
-            zip_source_free(src);
+        if (src) zip_source_free(src);
         reader_free(r);
         return zip_failed("<memory>", &ze, err);
     }
@@ -956,24 +905,22 @@ isynth_err isynth_xlsx_open_sheet(isynth_xlsx_reader *r, const char *name, isynt
         while (i < r->nsheets && strcmp(r->sheets[i].name, name))
             i++;
         if (i == r->nsheets)
-            return isynth_error_set(err, ISYNTH_ERR_NOT_FOUND, "%s: no sheet named '%s'",
-                                    r->label, name);
+            return isynth_error_set(err, ISYNTH_ERR_NOT_FOUND, "%s: no sheet named '%s'", r->label,
+                                    name);
     }
     sheet_ref *s = &r->sheets[i];
     if (!s->part)
         return isynth_error_set(err, ISYNTH_ERR_XLSX,
-                                "%s: sheet '%s' has no relationship to a worksheet part",
-                                r->label, s->name);
+                                "%s: sheet '%s' has no relationship to a worksheet part", r->label,
+                                s->name);
     if (!r->sst_loaded && r->sst_part) {
         bool missing;
         isynth_err rc = parse_part(r, r->sst_part, M_SST, &missing, err);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         r->sst_loaded = true;
     }
     isynth_err rc = open_part(r, s->part, M_SHEET, NULL, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     r->in_sheet = true;
     r->last_row = 0;
     r->cur_row = 0;
@@ -994,13 +941,11 @@ isynth_err isynth_xlsx_next_row(isynth_xlsx_reader *r, const isynth_xlsx_row **r
             return rc;
         }
     }
-    if (r->row_ready)
-        *row = &r->row;
+    if (r->row_ready) *row = &r->row;
     return ISYNTH_OK;
 }
 
 void isynth_xlsx_reader_close(isynth_xlsx_reader *r)
 {
-    if (r)
-        reader_free(r);
+    if (r) reader_free(r);
 }

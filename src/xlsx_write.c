@@ -81,11 +81,9 @@ isynth_err isynth_xlsx_writer_open(const char *path, const isynth_xlsx_writer_pa
 {
     *out = NULL;
     isynth_xlsx_writer_params def = isynth_xlsx_writer_params_default();
-    if (!p)
-        p = &def;
+    if (!p) p = &def;
     isynth_xlsx_writer *w = isynth_calloc(1, sizeof *w);
-    if (!w)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    if (!w) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     buf_init(&w->scratch, 0);
     buf_init(&w->escaped, 0);
     buf t;
@@ -97,9 +95,8 @@ isynth_err isynth_xlsx_writer_open(const char *path, const isynth_xlsx_writer_pa
         writer_release(w);
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     }
-    lxw_workbook_options opt = {.constant_memory = LXW_TRUE,
-                                .tmpdir = (char *)p->tmpdir,
-                                .use_zip64 = LXW_TRUE};
+    lxw_workbook_options opt = {
+        .constant_memory = LXW_TRUE, .tmpdir = (char *)p->tmpdir, .use_zip64 = LXW_TRUE};
     w->wb = workbook_new_opt(w->tmp, &opt);
     if (!w->wb) {
         writer_release(w);
@@ -111,20 +108,16 @@ isynth_err isynth_xlsx_writer_open(const char *path, const isynth_xlsx_writer_pa
 
 static void finish_sheet(isynth_xlsx_writer *w)
 {
-    if (!w->ws)
-        return;
+    if (!w->ws) return;
     size_t last = w->row ? w->row - 1 : 0;
-    if (w->ncols)
-        worksheet_autofilter(w->ws, 0, 0, (lxw_row_t)last, (lxw_col_t)(w->ncols - 1));
+    if (w->ncols) worksheet_autofilter(w->ws, 0, 0, (lxw_row_t)last, (lxw_col_t)(w->ncols - 1));
     for (size_t c = 0; c < w->ncols && last >= 1; c++) {
-        if (!w->cols[c].choices)
-            continue;
+        if (!w->cols[c].choices) continue;
         lxw_data_validation dv = {0};
         dv.validate = LXW_VALIDATION_TYPE_LIST;
         dv.value_list = w->cols[c].choices;
         dv.ignore_blank = LXW_VALIDATION_ON;
-        worksheet_data_validation_range(w->ws, 1, (lxw_col_t)c, (lxw_row_t)last, (lxw_col_t)c,
-                                        &dv);
+        worksheet_data_validation_range(w->ws, 1, (lxw_col_t)c, (lxw_row_t)last, (lxw_col_t)c, &dv);
     }
     free_cols(w);
     w->ws = NULL;
@@ -136,8 +129,7 @@ static char **copy_choices(const char *const *src)
     while (src[n])
         n++;
     char **c = isynth_calloc(n + 1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     for (size_t i = 0; i < n; i++) {
         c[i] = isynth_strdup(src[i]);
         if (!c[i]) {
@@ -180,11 +172,9 @@ isynth_err isynth_xlsx_add_sheet(isynth_xlsx_writer *w, const char *name,
     bool protect = false;
     for (size_t c = 0; c < ncols; c++) {
         lxw_format *f = workbook_add_format(w->wb);
-        if (!f)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", w->path);
+        if (!f) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", w->path);
         format_set_align(f, LXW_ALIGN_VERTICAL_TOP);
-        if (cols[c].wrap)
-            format_set_text_wrap(f);
+        if (cols[c].wrap) format_set_text_wrap(f);
         if (cols[c].locked)
             protect = true;
         else
@@ -212,8 +202,8 @@ isynth_err isynth_xlsx_add_sheet(isynth_xlsx_writer *w, const char *name,
         const char *h = cols[c].name ? cols[c].name : "";
         if (!utf8_valid(h, strlen(h), NULL))
             return isynth_error_set(err, ISYNTH_ERR_UTF8,
-                                    "%s: sheet '%s': column %zu's name is not valid UTF-8",
-                                    w->path, name, c + 1);
+                                    "%s: sheet '%s': column %zu's name is not valid UTF-8", w->path,
+                                    name, c + 1);
         lxw_error e = worksheet_write_string(w->ws, 0, (lxw_col_t)c, h, head);
         if (e != LXW_NO_ERROR)
             return isynth_error_set(err, ISYNTH_ERR_XLSX, "%s: sheet '%s' header: %s", w->path,
@@ -229,8 +219,7 @@ static size_t utf16_units(const char *s, size_t n)
     size_t u = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c & 0xC0) != 0x80)
-            u += c >= 0xF0 ? 2 : 1;
+        if ((c & 0xC0) != 0x80) u += c >= 0xF0 ? 2 : 1;
     }
     return u;
 }
@@ -254,10 +243,8 @@ static isynth_err escape_ooxml(buf *b, const char *s, size_t n)
     for (size_t i = 0; i + 7 <= n; i++) {
         if (s[i] == '_' && s[i + 1] == 'x' && is_hex4(s + i + 2) && s[i + 6] == '_') {
             isynth_err rc = buf_add(b, s + start, i - start);
-            if (!rc)
-                rc = buf_add(b, "_x005F", 6);
-            if (rc)
-                return rc;
+            if (!rc) rc = buf_add(b, "_x005F", 6);
+            if (rc) return rc;
             start = i;
         }
     }
@@ -268,8 +255,7 @@ isynth_err isynth_xlsx_write_row(isynth_xlsx_writer *w, const char *const *cells
                                  const size_t *lens, size_t n, isynth_error *err)
 {
     char col[8];
-    if (!w->ws)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID, "%s: no sheet started", w->path);
+    if (!w->ws) return isynth_error_set(err, ISYNTH_ERR_INVALID, "%s: no sheet started", w->path);
     if (n > w->ncols)
         return isynth_error_set(err, ISYNTH_ERR_INVALID,
                                 "%s: sheet '%s' row %zu: %zu cells for %zu columns", w->path,
@@ -280,8 +266,7 @@ isynth_err isynth_xlsx_write_row(isynth_xlsx_writer *w, const char *const *cells
                                 ISYNTH_XLSX_MAX_ROWS);
     /* Check every cell before writing any, so a refused row leaves no partial row behind. */
     for (size_t c = 0; c < n; c++) {
-        if (!cells[c])
-            continue;
+        if (!cells[c]) continue;
         size_t len = lens ? lens[c] : strlen(cells[c]);
         size_t bad;
         if (!utf8_valid(cells[c], len, &bad))
@@ -299,21 +284,18 @@ isynth_err isynth_xlsx_write_row(isynth_xlsx_writer *w, const char *const *cells
                                     units, ISYNTH_XLSX_CELL_MAX);
     }
     for (size_t c = 0; c < n; c++) {
-        if (!cells[c])
-            continue;
+        if (!cells[c]) continue;
         size_t len = lens ? lens[c] : strlen(cells[c]);
-        if (len == 0)
-            continue;
+        if (len == 0) continue;
         isynth_err rc = escape_ooxml(&w->escaped, cells[c], len);
-        if (rc)
-            return isynth_error_set(err, rc, "%s: out of memory", w->path);
-        lxw_error e = worksheet_write_string(w->ws, (lxw_row_t)w->row, (lxw_col_t)c,
-                                             w->escaped.p, w->cols[c].fmt);
+        if (rc) return isynth_error_set(err, rc, "%s: out of memory", w->path);
+        lxw_error e = worksheet_write_string(w->ws, (lxw_row_t)w->row, (lxw_col_t)c, w->escaped.p,
+                                             w->cols[c].fmt);
         if (e != LXW_NO_ERROR)
-            return isynth_error_set(err, e == LXW_ERROR_MEMORY_MALLOC_FAILED ? ISYNTH_ERR_NOMEM
-                                                                              : ISYNTH_ERR_XLSX,
-                                    "%s: sheet '%s' row %zu column %s: %s", w->path, w->sheet,
-                                    w->row + 1, isynth_xlsx_col_name(c, col), lxw_strerror(e));
+            return isynth_error_set(
+                err, e == LXW_ERROR_MEMORY_MALLOC_FAILED ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_XLSX,
+                "%s: sheet '%s' row %zu column %s: %s", w->path, w->sheet, w->row + 1,
+                isynth_xlsx_col_name(c, col), lxw_strerror(e));
     }
     w->row++;
     return ISYNTH_OK;
@@ -327,8 +309,7 @@ size_t isynth_xlsx_writer_rows(const isynth_xlsx_writer *w)
 static bool fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return false;
+    if (fd < 0) return false;
     bool ok = fsync(fd) == 0;
     close(fd);
     return ok;
@@ -336,30 +317,26 @@ static bool fsync_path(const char *path)
 
 isynth_err isynth_xlsx_writer_close(isynth_xlsx_writer *w, isynth_error *err)
 {
-    if (!w)
-        return ISYNTH_OK;
+    if (!w) return ISYNTH_OK;
     finish_sheet(w);
     isynth_err rc = ISYNTH_OK;
     lxw_error e = workbook_close(w->wb);
     w->wb = NULL;
     if (e != LXW_NO_ERROR) {
-        rc = isynth_error_set(err, e == LXW_ERROR_MEMORY_MALLOC_FAILED ? ISYNTH_ERR_NOMEM
-                                                                        : ISYNTH_ERR_IO,
-                              "%s: cannot write the workbook: %s", w->path, lxw_strerror(e));
+        rc = isynth_error_set(
+            err, e == LXW_ERROR_MEMORY_MALLOC_FAILED ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_IO,
+            "%s: cannot write the workbook: %s", w->path, lxw_strerror(e));
     } else if (!fsync_path(w->tmp) || rename(w->tmp, w->path) != 0) {
-        rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", w->path,
-                              strerror(errno));
+        rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", w->path, strerror(errno));
     }
-    if (rc)
-        remove(w->tmp);
+    if (rc) remove(w->tmp);
     writer_release(w);
     return rc;
 }
 
 void isynth_xlsx_writer_free(isynth_xlsx_writer *w)
 {
-    if (!w)
-        return;
+    if (!w) return;
     if (w->wb) {
         /* libxlsxwriter has no abandon call: closing writes the file, which is then removed. */
         workbook_close(w->wb);

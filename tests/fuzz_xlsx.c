@@ -15,11 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.max_total_bytes = 32u << 20;
     p.max_strings_bytes = 8u << 20;
     isynth_xlsx_reader *r;
-    if (isynth_xlsx_reader_open_mem(data, size, &p, &r, NULL))
-        return 0;
+    if (isynth_xlsx_reader_open_mem(data, size, &p, &r, NULL)) return 0;
     for (size_t i = 0; i < isynth_xlsx_sheet_count(r); i++) {
-        if (isynth_xlsx_open_sheet(r, isynth_xlsx_sheet_name(r, i), NULL))
-            continue;
+        if (isynth_xlsx_open_sheet(r, isynth_xlsx_sheet_name(r, i), NULL)) continue;
         const isynth_xlsx_row *row;
         size_t sum = 0;
         while (!isynth_xlsx_next_row(r, &row, NULL) && row)

@@ -27,8 +27,12 @@ static isynth_store *make_run(void)
     isynth_error e = {0};
     assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", &e), ISYNTH_OK);
-    isynth_request_rec rq = {.stage = 1, .status = "done", .examples = "[\"s1\",\"s2\"]",
-                             .prompt = "p", .response = "r", .response_len = 1};
+    isynth_request_rec rq = {.stage = 1,
+                             .status = "done",
+                             .examples = "[\"s1\",\"s2\"]",
+                             .prompt = "p",
+                             .response = "r",
+                             .response_len = 1};
     long long req;
     assert_int_equal(isynth_store_add_request(st, &rq, &req, &e), ISYNTH_OK);
     const char *texts[][3] = {{"日本の首都は？", "", "東京です。"},
@@ -37,15 +41,25 @@ static isynth_store *make_run(void)
     for (int i = 0; i < 3; i++) {
         char key[8];
         snprintf(key, sizeof key, "k%d", i);
-        isynth_candidate_rec c = {.request_id = req, .idx = i, .instruction = texts[i][0],
-                                  .input = texts[i][1], .output = texts[i][2], .dedup_key = key,
-                                  .status = "accepted", .nn_ref = i ? "g1" : NULL,
+        isynth_candidate_rec c = {.request_id = req,
+                                  .idx = i,
+                                  .instruction = texts[i][0],
+                                  .input = texts[i][1],
+                                  .output = texts[i][2],
+                                  .dedup_key = key,
+                                  .status = "accepted",
+                                  .nn_ref = i ? "g1" : NULL,
                                   .nn_score = i ? 0.25 : -1};
         long long id;
         assert_int_equal(isynth_store_add_candidate(st, &c, &id, &e), ISYNTH_OK);
     }
-    isynth_candidate_rec rj = {.request_id = req, .idx = 3, .instruction = "短すぎ", .input = "",
-                               .output = "", .dedup_key = "k3", .status = "rejected",
+    isynth_candidate_rec rj = {.request_id = req,
+                               .idx = 3,
+                               .instruction = "短すぎ",
+                               .input = "",
+                               .output = "",
+                               .dedup_key = "k3",
+                               .status = "rejected",
                                .reason = "length"};
     long long id;
     assert_int_equal(isynth_store_add_candidate(st, &rj, &id, &e), ISYNTH_OK);
@@ -161,8 +175,7 @@ static void test_round_trip(void **state)
 
     /* the dataset: accepted and edited only, edits applied */
     snprintf(out, sizeof out, "%s/dataset.jsonl", dir);
-    assert_int_equal(isynth_review_export_jsonl(st, out, ISYNTH_DATASET_ALPACA, &n, &e),
-                     ISYNTH_OK);
+    assert_int_equal(isynth_review_export_jsonl(st, out, ISYNTH_DATASET_ALPACA, &n, &e), ISYNTH_OK);
     assert_int_equal(n, 2);
     char *s;
     size_t len;
@@ -175,8 +188,9 @@ static void test_round_trip(void **state)
     assert_int_equal(isynth_review_export_jsonl(st, out, ISYNTH_DATASET_MESSAGES, &n, &e),
                      ISYNTH_OK);
     assert_int_equal(read_file_limited(out, 1 << 20, &s, &len, &e), ISYNTH_OK);
-    assert_non_null(strstr(s, "{\"messages\":[{\"role\":\"user\",\"content\":\"俳句を作って\\n\\n桜\"},"
-                              "{\"role\":\"assistant\",\"content\":"));
+    assert_non_null(
+        strstr(s, "{\"messages\":[{\"role\":\"user\",\"content\":\"俳句を作って\\n\\n桜\"},"
+                  "{\"role\":\"assistant\",\"content\":"));
     isynth_free(s);
     char card[300];
     snprintf(card, sizeof card, "%s/README.md", dir);

@@ -241,8 +241,8 @@ static void make_book(const char *path, const char *sheet, const char *sst)
     make_zip(path, p, 6);
 }
 
-#define SHEET_HEAD                                                                                \
-    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"                               \
+#define SHEET_HEAD                                                                                 \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"                                \
     "<worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
 
 static void test_foreign_shapes(void **state)
@@ -388,7 +388,7 @@ static void test_hostile_entries(void **state)
     const char *path = tpath("many.xlsx");
     size_t n = 10010;
     part *p = calloc(n, sizeof *p);
-    char (*names)[32] = calloc(n, 32);
+    char(*names)[32] = calloc(n, 32);
     p[0] = (part){"_rels/.rels", ROOT_RELS, 0};
     for (size_t i = 1; i < n; i++) {
         snprintf(names[i], 32, "junk/%zu", i);
@@ -459,8 +459,9 @@ static void test_hostile_malformed(void **state)
     make_zip(path, p, 1);
     expect_refused(path, "not an .xlsx workbook");
 
-    make_book(path, SHEET_HEAD "<sheetData><row><c t=\"s\"><v>7</v></c></row></sheetData>"
-                               "</worksheet>",
+    make_book(path,
+              SHEET_HEAD "<sheetData><row><c t=\"s\"><v>7</v></c></row></sheetData>"
+                         "</worksheet>",
               NULL);
     expect_refused(path, "shared string that does not exist");
     make_book(path, SHEET_HEAD "<sheetData><row><c><v>1</v></row></sheetData></worksheet>", NULL);
@@ -468,8 +469,9 @@ static void test_hostile_malformed(void **state)
     make_book(path, SHEET_HEAD "<sheetData><row r=\"5\"/><row r=\"2\"/></sheetData></worksheet>",
               NULL);
     expect_refused(path, "out of order");
-    make_book(path, SHEET_HEAD "<sheetData><row><c r=\"ZZZZ1\"><v>1</v></c></row></sheetData>"
-                               "</worksheet>",
+    make_book(path,
+              SHEET_HEAD "<sheetData><row><c r=\"ZZZZ1\"><v>1</v></c></row></sheetData>"
+                         "</worksheet>",
               NULL);
     expect_refused(path, "bad cell reference");
     make_book(path, SHEET_HEAD "<sheetData><row><c><v>\xff</v></c></row></sheetData></worksheet>",
@@ -492,8 +494,7 @@ static char *slurp(const char *path)
     char *s;
     size_t n;
     isynth_error e;
-    if (read_file_limited(path, 1 << 20, &s, &n, &e))
-        return NULL;
+    if (read_file_limited(path, 1 << 20, &s, &n, &e)) return NULL;
     char *c = strdup(s);
     isynth_free(s);
     return c;
@@ -569,8 +570,7 @@ static void test_table_errors(void **state)
     assert_int_not_equal(access(xo, F_OK), 0);
     free(big);
     free(s);
-    assert_int_equal(isynth_table_convert(csv, tpath("x.txt"), NULL, NULL, &e),
-                     ISYNTH_ERR_INVALID);
+    assert_int_equal(isynth_table_convert(csv, tpath("x.txt"), NULL, NULL, &e), ISYNTH_ERR_INVALID);
 }
 
 /* ---- allocation failures: every failing allocation gives an error, leaks nothing and leaves
@@ -581,12 +581,10 @@ static isynth_err write_and_read(const char *path)
     isynth_error e = {0};
     isynth_xlsx_writer *w;
     isynth_err rc = isynth_xlsx_writer_open(path, NULL, &w, &e);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const char *ch[] = {"a", "b", NULL};
-    isynth_xlsx_column cols[3] = {{.name = "id", .locked = true},
-                                  {.name = "s", .choices = ch},
-                                  {.name = "t", .wrap = true}};
+    isynth_xlsx_column cols[3] = {
+        {.name = "id", .locked = true}, {.name = "s", .choices = ch}, {.name = "t", .wrap = true}};
     const char *row[] = {"1", "a", "_x0041_ テキスト\n改行"};
     if ((rc = isynth_xlsx_add_sheet(w, "review", cols, 3, &e)) ||
         (rc = isynth_xlsx_write_row(w, row, NULL, 3, &e)) ||
@@ -594,19 +592,16 @@ static isynth_err write_and_read(const char *path)
         isynth_xlsx_writer_free(w);
         return rc;
     }
-    if ((rc = isynth_xlsx_writer_close(w, &e)))
-        return rc;
+    if ((rc = isynth_xlsx_writer_close(w, &e))) return rc;
     isynth_xlsx_reader *r;
-    if ((rc = isynth_xlsx_reader_open(path, NULL, &r, &e)))
-        return rc;
+    if ((rc = isynth_xlsx_reader_open(path, NULL, &r, &e))) return rc;
     const isynth_xlsx_row *rr;
     size_t n = 0;
     if (!(rc = isynth_xlsx_open_sheet(r, NULL, &e)))
         while (!(rc = isynth_xlsx_next_row(r, &rr, &e)) && rr)
             n++;
     isynth_xlsx_reader_close(r);
-    if (!rc && n != 3)
-        rc = ISYNTH_ERR_INVALID;
+    if (!rc && n != 3) rc = ISYNTH_ERR_INVALID;
     return rc;
 }
 
@@ -650,8 +645,7 @@ static void test_alloc_fail_table(void **state)
         remove(out);
         isynth_alloc_fail_at(n, false);
         isynth_err rc = isynth_table_convert(in, mid, NULL, NULL, &e);
-        if (!rc)
-            rc = isynth_table_convert(mid, out, NULL, NULL, &e);
+        if (!rc) rc = isynth_table_convert(mid, out, NULL, NULL, &e);
         isynth_alloc_fail_at(0, false);
         if (rc) {
             assert_int_equal(rc, ISYNTH_ERR_NOMEM);
@@ -663,20 +657,13 @@ static void test_alloc_fail_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_cell_limit),
-        cmocka_unit_test(test_bad_sheet_name),
-        cmocka_unit_test(test_foreign_shapes),
-        cmocka_unit_test(test_hostile_dtd),
-        cmocka_unit_test(test_hostile_billion_laughs),
-        cmocka_unit_test(test_hostile_depth),
-        cmocka_unit_test(test_hostile_entries),
-        cmocka_unit_test(test_hostile_sizes),
-        cmocka_unit_test(test_hostile_malformed),
-        cmocka_unit_test(test_table_round_trip),
-        cmocka_unit_test(test_table_errors),
-        cmocka_unit_test(test_alloc_fail_xlsx),
-        cmocka_unit_test(test_alloc_fail_table),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_cell_limit),
+        cmocka_unit_test(test_bad_sheet_name),   cmocka_unit_test(test_foreign_shapes),
+        cmocka_unit_test(test_hostile_dtd),      cmocka_unit_test(test_hostile_billion_laughs),
+        cmocka_unit_test(test_hostile_depth),    cmocka_unit_test(test_hostile_entries),
+        cmocka_unit_test(test_hostile_sizes),    cmocka_unit_test(test_hostile_malformed),
+        cmocka_unit_test(test_table_round_trip), cmocka_unit_test(test_table_errors),
+        cmocka_unit_test(test_alloc_fail_xlsx),  cmocka_unit_test(test_alloc_fail_table),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -19,8 +19,7 @@ int main(int argc, char **argv)
     }
     size_t rows = 0, cells = 0, bytes = 0;
     for (size_t s = 0; s < isynth_xlsx_sheet_count(r); s++) {
-        if (isynth_xlsx_open_sheet(r, isynth_xlsx_sheet_name(r, s), &err))
-            break;
+        if (isynth_xlsx_open_sheet(r, isynth_xlsx_sheet_name(r, s), &err)) break;
         const isynth_xlsx_row *row;
         while (!isynth_xlsx_next_row(r, &row, &err) && row) {
             rows++;

@@ -25,8 +25,8 @@ typedef struct isynth_review_report {
 /* Applies a reviewed workbook to run.db in one transaction. Unknown or repeated ids, a missing
  * column or an unknown status refuse the whole import (nothing applied) with every problem
  * listed in err (ISYNTH_ERR_PARSE). Importing the same file again changes nothing. */
-isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path,
-                                     isynth_review_report *rep, isynth_error *err);
+isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_review_report *rep,
+                                     isynth_error *err);
 
 typedef enum isynth_dataset_format {
     ISYNTH_DATASET_ALPACA = 0, /* {"instruction","input","output"} */
@@ -35,9 +35,8 @@ typedef enum isynth_dataset_format {
 
 /* Writes the accepted and edited tasks (edits applied) as JSONL and refreshes the "Review"
  * section of the run's dataset card (DIR/README.md) with the review counts. */
-isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path,
-                                      isynth_dataset_format fmt, size_t *rows,
-                                      isynth_error *err);
+isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path, isynth_dataset_format fmt,
+                                      size_t *rows, isynth_error *err);
 
 #ifdef __cplusplus
 }

@@ -42,8 +42,8 @@ const char *isynth_table_col_name(const isynth_table_reader *r, size_t i);
 /* Reads the next data row: exactly ncols cells, each valid UTF-8 without NUL, NUL-terminated,
  * missing ones empty. JSONL values that are not strings come as their JSON text (null as an
  * empty cell). Owned by the reader until the next call. *cells = NULL at the end. */
-isynth_err isynth_table_next(isynth_table_reader *r, const char *const **cells,
-                             const size_t **lens, isynth_error *err);
+isynth_err isynth_table_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
+                             isynth_error *err);
 
 /* Where the last row came from: the file's line (JSONL, CSV: the line the record ends on) or
  * the sheet's row number (xlsx). */

@@ -92,8 +92,8 @@ isynth_xlsx_reader_params isynth_xlsx_reader_params_default(void);
 isynth_err isynth_xlsx_reader_open(const char *path, const isynth_xlsx_reader_params *p,
                                    isynth_xlsx_reader **out, isynth_error *err);
 isynth_err isynth_xlsx_reader_open_mem(const void *data, size_t len,
-                                       const isynth_xlsx_reader_params *p,
-                                       isynth_xlsx_reader **out, isynth_error *err);
+                                       const isynth_xlsx_reader_params *p, isynth_xlsx_reader **out,
+                                       isynth_error *err);
 
 /* Sheets in workbook order; names stay owned by the reader until close. */
 size_t isynth_xlsx_sheet_count(const isynth_xlsx_reader *r);
