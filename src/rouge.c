@@ -242,12 +242,21 @@ size_t isynth_lcs_bound_multiset(const uint32_t *a, size_t m, const uint32_t *b,
 
 /* ---- prepared patterns -------------------------------------------------------------------- */
 
+/* Symbols below DENSE_IDS (every tokenizer vocabulary in practice) are looked up in a direct
+ * table; the hash map serves the rest. */
+#define DENSE_IDS ((uint32_t)1 << 16)
+
 struct isynth_rouge_pattern {
     size_t m, W;
     unsigned bits;
     uint64_t *pm, *V;
     uint32_t *keys, *vals;
     size_t cap_m, cap_h;
+    uint32_t *dense; /* DENSE_IDS slots, or NULL when a symbol is >= DENSE_IDS */
+    uint32_t *syms;  /* the symbols set in dense, to clear them */
+    size_t nsyms;
+    bool use_dense;
+    uint64_t *dense64; /* for W == 1: the match word itself, so the loop has no branch */
 };
 
 isynth_err isynth_rouge_pattern_new(isynth_rouge_pattern **out, isynth_error *err)
@@ -288,7 +297,41 @@ isynth_err isynth_rouge_pattern_set(isynth_rouge_pattern *p, const uint32_t *a, 
     p->W = W;
     p->bits = bits;
     p->V = p->pm + m * W;
-    build_hashed(a, m, W, p->pm, p->keys, p->vals, bits);
+    uint32_t nsym = build_hashed(a, m, W, p->pm, p->keys, p->vals, bits);
+    /* the dense table: clear the previous pattern's symbols, set this one's */
+    if (p->dense)
+        for (size_t i = 0; i < p->nsyms; i++) {
+            p->dense[p->syms[i]] = 0;
+            p->dense64[p->syms[i]] = 0;
+        }
+    p->nsyms = 0;
+    uint32_t mx = 0;
+    for (size_t j = 0; j < m; j++)
+        mx = a[j] > mx ? a[j] : mx;
+    bool dense = mx < DENSE_IDS;
+    if (dense && !p->dense) {
+        p->dense = isynth_calloc(DENSE_IDS, sizeof *p->dense);
+        p->syms = isynth_malloc(DENSE_IDS * sizeof *p->syms);
+        p->dense64 = isynth_calloc(DENSE_IDS, sizeof *p->dense64);
+        if (!p->dense || !p->syms || !p->dense64) {
+            isynth_free(p->dense);
+            isynth_free(p->syms);
+            isynth_free(p->dense64);
+            p->dense = p->syms = NULL;
+            p->dense64 = NULL;
+            dense = false; /* the hash map still works */
+        }
+    }
+    p->use_dense = dense;
+    if (dense) {
+        for (size_t i = 0; i <= (((size_t)1 << bits) - 1); i++)
+            if (p->vals[i]) {
+                p->dense[p->keys[i]] = p->vals[i];
+                p->dense64[p->keys[i]] = W == 1 ? p->pm[p->vals[i] - 1] : 0;
+                p->syms[p->nsyms++] = p->keys[i];
+            }
+    }
+    (void)nsym;
     return ISYNTH_OK;
 }
 
@@ -301,9 +344,24 @@ size_t isynth_rouge_pattern_lcs(const isynth_rouge_pattern *p, const uint32_t *b
     size_t W = p->W;
     const uint32_t *keys = p->keys, *vals = p->vals;
     unsigned bits = p->bits;
+    if (p->use_dense && W == 1) {
+        const uint64_t *d64 = p->dense64;
+        uint64_t v = ~UINT64_C(0);
+        for (size_t j = 0; j < n; j++) {
+            uint64_t u = v & (b[j] < DENSE_IDS ? d64[b[j]] : 0);
+            v = (v + u) | (v - u);
+        }
+        V[0] = v;
+    } else if (p->use_dense) {
+        const uint32_t *dense = p->dense;
+#define DSLOT(c) ((c) < DENSE_IDS ? dense[(c)] : 0)
+        LCS_RUN(DSLOT);
+#undef DSLOT
+    } else {
 #define HSLOT(c) hslot(keys, vals, bits, (c))
-    LCS_RUN(HSLOT);
+        LCS_RUN(HSLOT);
 #undef HSLOT
+    }
     return lcs_count(V, W, p->m);
 }
 
@@ -318,6 +376,9 @@ void isynth_rouge_pattern_free(isynth_rouge_pattern *p)
         return;
     isynth_free(p->pm);
     isynth_free(p->keys);
+    isynth_free(p->dense);
+    isynth_free(p->syms);
+    isynth_free(p->dense64);
     isynth_free(p);
 }
 
@@ -371,6 +432,8 @@ struct isynth_sim_index {
     size_t candcap;
     uint64_t *pm, *V;
     size_t pmcap;
+    uint32_t *need; /* per candidate length: the smallest LCS reaching the threshold */
+    size_t needcap;
     isynth_sim_stats st;
 };
 
@@ -415,6 +478,7 @@ void isynth_sim_index_free(isynth_sim_index *x)
     isynth_free(x->qtok);
     isynth_free(x->cands);
     isynth_free(x->pm);
+    isynth_free(x->need);
     isynth_free(x);
 }
 
@@ -680,6 +744,13 @@ static isynth_err query_scratch(isynth_sim_index *x, size_t m)
         x->qtok = qt;
         x->qcap = m;
     }
+    if (x->needcap < x->maxlen + 1) {
+        uint32_t *nd = isynth_realloc(x->need, (x->maxlen + 1) * sizeof *nd);
+        if (!nd)
+            return ISYNTH_ERR_NOMEM;
+        x->need = nd;
+        x->needcap = x->maxlen + 1;
+    }
     size_t W = (m + 63) / 64;
     if (x->pmcap < m * W + W) {
         uint64_t *pm = isynth_realloc(x->pm, (m * W + W) * sizeof *pm);
@@ -766,6 +837,8 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
     }
     if (tau == 0)
         tau = 1;
+    for (size_t L = n_lo; L <= n_hi; L++)
+        x->need[L] = (uint32_t)isynth_rouge_l_min_lcs(m, L, t);
     size_t probe = m - tau + 1; /* pigeonhole: an overlap of tau meets any m-tau+1 elements */
 
     /* the query's elements, rarest first, and its match vectors */
@@ -813,7 +886,7 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
         size_t L = x->len[y], ub = c + rest;
         ub = ub < L ? ub : L;
         ub = ub < m ? ub : m;
-        if (ub < isynth_rouge_l_min_lcs(m, L, t)) {
+        if (ub < x->need[L]) {
             x->st.pruned_count++;
             continue;
         }
@@ -836,7 +909,7 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
         }
         const uint32_t *el = x->toks[y] + L;
         size_t ms = intersect(x->qsorted, nq, el, L);
-        if (ms < isynth_rouge_l_min_lcs(m, L, best >= 0 ? best_f : t)) {
+        if (ms < (best >= 0 ? isynth_rouge_l_min_lcs(m, L, best_f) : x->need[L])) {
             x->st.pruned_multiset++;
             continue;
         }
