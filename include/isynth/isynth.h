@@ -12,5 +12,7 @@
 #include "isynth/table.h"
 #include "isynth/review.h"
 #include "isynth/openai.h"
+#include "isynth/rouge.h"
+#include "isynth/quality.h"
 
 #endif
