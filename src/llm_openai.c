@@ -28,9 +28,9 @@
 #define ERR_BODY_SNIPPET 300
 
 typedef struct server {
-    char *base;      /* normalised, ends in /v1, user:password@ masked; used in messages */
-    char *url_chat;  /* base + /chat/completions */
-    char *url_comp;  /* base + /completions */
+    char *base;     /* normalised, ends in /v1, user:password@ masked; used in messages */
+    char *url_chat; /* base + /chat/completions */
+    char *url_comp; /* base + /completions */
     size_t outstanding;
     int consec_fail;
     double down_until;
@@ -40,12 +40,12 @@ typedef struct job job;
 struct job {
     job *prev, *next;
     uint64_t id;
-    bool chat_api;   /* which endpoint and which response shape */
+    bool chat_api; /* which endpoint and which response shape */
     char *body;
     size_t body_len;
     double submitted, not_before;
     int retries;
-    int srv;         /* server of the current or last attempt, -1 before the first */
+    int srv; /* server of the current or last attempt, -1 before the first */
     CURL *easy;
     buf resp;
     bool rx_started, stalled, too_large, nomem;
@@ -122,8 +122,7 @@ static void list_remove(list *l, job *j)
 
 static void job_free(job *j)
 {
-    if (!j)
-        return;
+    if (!j) return;
     isynth_free(j->body);
     buf_free(&j->resp);
     isynth_free(j->error);
@@ -150,24 +149,21 @@ static double rng_unit(openai *o)
 
 static void busy_mark(openai *o, double now)
 {
-    if (o->in_flight)
-        o->st.busy_seconds += now - o->busy_mark;
+    if (o->in_flight) o->st.busy_seconds += now - o->busy_mark;
     o->busy_mark = now;
 }
 
 static const char *find(const char *h, size_t hn, const char *n, size_t nn)
 {
     for (size_t i = 0; nn && i + nn <= hn; i++)
-        if (h[i] == n[0] && !memcmp(h + i, n, nn))
-            return h + i;
+        if (h[i] == n[0] && !memcmp(h + i, n, nn)) return h + i;
     return NULL;
 }
 
 /* Replaces every occurrence of the API key in b with "[redacted]". */
 static void redact(const openai *o, buf *b)
 {
-    if (!o->key_len || !b->p)
-        return;
+    if (!o->key_len || !b->p) return;
     static const char mask[] = "[redacted]";
     buf out;
     buf_init(&out, 0);
@@ -175,17 +171,13 @@ static void redact(const openai *o, buf *b)
     bool found = false;
     while (p < end) {
         const char *hit = find(p, (size_t)(end - p), o->key, o->key_len);
-        if (!hit)
-            break;
+        if (!hit) break;
         found = true;
-        if (buf_add(&out, p, (size_t)(hit - p)) || buf_adds(&out, mask))
-            goto nomem;
+        if (buf_add(&out, p, (size_t)(hit - p)) || buf_adds(&out, mask)) goto nomem;
         p = hit + o->key_len;
     }
-    if (!found)
-        return;
-    if (buf_add(&out, p, (size_t)(end - p)))
-        goto nomem;
+    if (!found) return;
+    if (buf_add(&out, p, (size_t)(end - p))) goto nomem;
     buf_free(b);
     *b = out;
     return;
@@ -214,8 +206,7 @@ static isynth_err add_snippet(buf *b, const char *s, size_t n, size_t max)
         rc = buf_addc(b, (c >= 0x20 && c < 0x7f) ? (char)c : (c == '\n' ? ' ' : '?'));
         i++;
     }
-    if (!rc && i < n)
-        rc = buf_adds(b, "...");
+    if (!rc && i < n) rc = buf_adds(b, "...");
     return rc;
 }
 
@@ -248,43 +239,34 @@ static isynth_err normalise_url(const char *in, server *s, isynth_error *err, si
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)in[i] <= 0x20 || in[i] == 0x7f)
             return isynth_error_set(err, ISYNTH_ERR_INVALID,
-                                    "base URL %zu: contains a space or control character",
-                                    idx + 1);
+                                    "base URL %zu: contains a space or control character", idx + 1);
     bool has_v1 = n - scheme >= 3 && !memcmp(in + n - 3, "/v1", 3);
     buf b;
     buf_init(&b, 0);
     isynth_err rc = buf_add(&b, in, n);
-    if (!rc && !has_v1)
-        rc = buf_adds(&b, "/v1");
-    if (rc)
-        goto nomem;
+    if (!rc && !has_v1) rc = buf_adds(&b, "/v1");
+    if (rc) goto nomem;
     char *url = buf_take(&b);
-    if (!url || buf_printf(&b, "%s/chat/completions", url))
-        goto nomem_url;
+    if (!url || buf_printf(&b, "%s/chat/completions", url)) goto nomem_url;
     s->url_chat = buf_take(&b);
-    if (!s->url_chat || buf_printf(&b, "%s/completions", url))
-        goto nomem_url;
+    if (!s->url_chat || buf_printf(&b, "%s/completions", url)) goto nomem_url;
     s->url_comp = buf_take(&b);
-    if (!s->url_comp)
-        goto nomem_url;
+    if (!s->url_comp) goto nomem_url;
     /* the label for messages hides credentials in the authority (user:password@host) */
     size_t auth_end = scheme;
     while (url[auth_end] && url[auth_end] != '/')
         auth_end++;
     const char *at = NULL;
     for (size_t i = scheme; i < auth_end; i++)
-        if (url[i] == '@')
-            at = url + i;
+        if (url[i] == '@') at = url + i;
     if (!at) {
         s->base = url;
         return ISYNTH_OK;
     }
-    if (buf_add(&b, url, scheme) || buf_adds(&b, "***") || buf_adds(&b, at))
-        goto nomem_url;
+    if (buf_add(&b, url, scheme) || buf_adds(&b, "***") || buf_adds(&b, at)) goto nomem_url;
     isynth_free(url);
     s->base = buf_take(&b);
-    if (!s->base)
-        goto nomem;
+    if (!s->base) goto nomem;
     return ISYNTH_OK;
 nomem_url:
     isynth_free(url);
@@ -305,8 +287,7 @@ static int pick_server(openai *o, double now, int avoid, double *wake)
         size_t k = (o->rr + i) % o->n_srv;
         server *s = &o->srv[k];
         if (s->down_until > now) {
-            if (s->down_until < first_back)
-                first_back = s->down_until;
+            if (s->down_until < first_back) first_back = s->down_until;
             continue;
         }
         size_t score = s->outstanding * 2 + ((int)k == avoid);
@@ -365,24 +346,22 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 static CURL *easy_get(openai *o)
 {
-    if (o->n_pool)
-        return o->pool[--o->n_pool];
+    if (o->n_pool) return o->pool[--o->n_pool];
     CURL *e = curl_easy_init();
-    if (!e)
-        return NULL;
-    bool ok = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->headers) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                               (long)(o->p.connect_timeout * 1000)) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->p.total_timeout * 1000)) ==
-                  CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 15L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+    if (!e) return NULL;
+    bool ok =
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->headers) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->p.connect_timeout * 1000)) ==
+            CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->p.total_timeout * 1000)) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 15L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
     if (!ok) {
         curl_easy_cleanup(e);
         return NULL;
@@ -392,8 +371,7 @@ static CURL *easy_get(openai *o)
 
 static void easy_put(openai *o, CURL *e)
 {
-    if (!e)
-        return;
+    if (!e) return;
     if (o->n_pool < (size_t)o->p.concurrency)
         o->pool[o->n_pool++] = e;
     else
@@ -421,8 +399,7 @@ static void job_fail(openai *o, job *j, isynth_err status, buf *msg, double now)
 /* A retryable failure: back off and requeue, or give up past max_retries. */
 static void job_retry(openai *o, job *j, buf *msg, double retry_after, double now)
 {
-    if (j->srv >= 0)
-        server_failed(o, &o->srv[j->srv], now);
+    if (j->srv >= 0) server_failed(o, &o->srv[j->srv], now);
     if (j->retries >= o->p.max_retries) {
         buf full;
         buf_init(&full, 0);
@@ -440,8 +417,7 @@ static void job_retry(openai *o, job *j, buf *msg, double retry_after, double no
         delay = retry_after < o->p.retry_after_max ? retry_after : o->p.retry_after_max;
     } else {
         double ceil_s = o->p.backoff_base * ldexp(1.0, j->retries - 1);
-        if (ceil_s > o->p.backoff_cap)
-            ceil_s = o->p.backoff_cap;
+        if (ceil_s > o->p.backoff_cap) ceil_s = o->p.backoff_cap;
         delay = rng_unit(o) * ceil_s;
     }
     j->not_before = now + delay;
@@ -456,14 +432,13 @@ static void job_retry(openai *o, job *j, buf *msg, double retry_after, double no
  * Ollama {"error":"..."}, {"message":"..."}, else the start of the raw body. */
 static isynth_err add_server_message(buf *msg, const char *body, size_t len)
 {
-    if (!len)
-        return buf_adds(msg, "(empty body)");
+    if (!len) return buf_adds(msg, "(empty body)");
     json_t *root = json_loadb(body, len, 0, NULL);
     const char *text = NULL;
     size_t text_len = 0;
     if (root && json_is_object(root)) {
         json_t *e = json_object_get(root, "error");
-        json_t *m = json_is_object(e) ? json_object_get(e, "message")
+        json_t *m = json_is_object(e)   ? json_object_get(e, "message")
                     : json_is_string(e) ? e
                                         : json_object_get(root, "message");
         if (json_is_string(m)) {
@@ -562,8 +537,7 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
         return;
     }
     if (j->stalled) {
-        buf_printf(&msg, "%s: response stalled (no data for %.1f s)", s->base,
-                   o->p.stall_timeout);
+        buf_printf(&msg, "%s: response stalled (no data for %.1f s)", s->base, o->p.stall_timeout);
         job_retry(o, j, &msg, 0, now);
         return;
     }
@@ -629,15 +603,14 @@ static void job_start(openai *o, job *j, double now)
     server *s = &o->srv[k];
     j->easy = e;
     j->srv = k;
-    bool ok = curl_easy_setopt(e, CURLOPT_URL, j->chat_api ? s->url_chat : s->url_comp) ==
-                  CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len) ==
-                  CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_WRITEDATA, j) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_HEADERDATA, j) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_PRIVATE, j) == CURLE_OK &&
-              curl_multi_add_handle(o->multi, e) == CURLM_OK;
+    bool ok =
+        curl_easy_setopt(e, CURLOPT_URL, j->chat_api ? s->url_chat : s->url_comp) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, j) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, j) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_PRIVATE, j) == CURLE_OK &&
+        curl_multi_add_handle(o->multi, e) == CURLM_OK;
     if (!ok) {
         buf_printf(&msg, "%s: cannot start the transfer", s->base);
         job_fail(o, j, ISYNTH_ERR_HTTP, &msg, now);
@@ -670,8 +643,7 @@ static double next_wake(const openai *o)
 {
     double next = INFINITY;
     for (const job *j = o->waiting.head; j; j = j->next)
-        if (j->not_before < next)
-            next = j->not_before;
+        if (j->not_before < next) next = j->not_before;
     return next;
 }
 
@@ -681,12 +653,10 @@ static void collect(openai *o)
     int left;
     double now = now_s();
     while ((m = curl_multi_info_read(o->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
+        if (m->msg != CURLMSG_DONE) continue;
         job *j = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-        if (j)
-            attempt_done(o, j, m->data.result, now);
+        if (j) attempt_done(o, j, m->data.result, now);
     }
 }
 
@@ -744,14 +714,11 @@ static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api
     buf prompt;
     buf_init(&prompt, 0);
     json_t *root = json_object();
-    if (!root)
-        goto nomem;
-    if (set_new(root, "model", json_string(o->model)))
-        goto nomem;
+    if (!root) goto nomem;
+    if (set_new(root, "model", json_string(o->model))) goto nomem;
     if (chat_api) {
         json_t *msgs = json_array();
-        if (set_new(root, "messages", msgs))
-            goto nomem;
+        if (set_new(root, "messages", msgs)) goto nomem;
         for (size_t i = 0; i < req->n_msgs; i++) {
             json_t *m = json_object();
             if (!m || json_array_append_new(msgs, m) ||
@@ -764,8 +731,7 @@ static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api
         for (size_t i = 0; i < req->n_msgs; i++)
             if ((i && buf_adds(&prompt, "\n\n")) || buf_adds(&prompt, req->msgs[i].content))
                 goto nomem;
-        if (set_new(root, "prompt", json_stringn(prompt.p ? prompt.p : "", prompt.len)))
-            goto nomem;
+        if (set_new(root, "prompt", json_stringn(prompt.p ? prompt.p : "", prompt.len))) goto nomem;
     } else if (set_new(root, "prompt", json_string(req->prompt))) {
         goto nomem;
     }
@@ -778,8 +744,7 @@ static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api
         goto nomem;
     size_t n = json_dumpb(root, NULL, 0, JSON_COMPACT);
     char *body = n ? isynth_malloc(n + 1) : NULL;
-    if (!body)
-        goto nomem;
+    if (!body) goto nomem;
     json_dumpb(root, body, n, JSON_COMPACT);
     body[n] = '\0';
     *out = body;
@@ -797,8 +762,7 @@ done:
 static isynth_err op_submit(void *impl, const isynth_gen_req *req, isynth_error *err)
 {
     openai *o = impl;
-    if (!req)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID, "submit: no request");
+    if (!req) return isynth_error_set(err, ISYNTH_ERR_INVALID, "submit: no request");
     if (op_capacity(o) == 0)
         return isynth_error_set(err, ISYNTH_ERR_INVALID,
                                 "request %llu: %d requests already in flight (capacity is 0)",
@@ -869,8 +833,7 @@ static void deliver(openai *o, isynth_gen_cb cb, void *user)
             .retries = j->retries,
             .seconds = j->finished - j->submitted,
         };
-        if (cb)
-            cb(user, &r);
+        if (cb) cb(user, &r);
         job_free(j);
     }
 }
@@ -892,16 +855,14 @@ static isynth_err op_step(void *impl, isynth_gen_cb cb, void *user, isynth_error
     busy_mark(o, now);
     start_due(o, now);
     isynth_err rc = drive(o, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     check_stalls(o, now_s());
     if (!o->done.n && o->in_flight) {
         int timeout = POLL_MS;
         double next = next_wake(o);
         if (isfinite(next)) {
             double ms = ceil((next - now_s()) * 1000.0);
-            if (ms < timeout)
-                timeout = ms < 0 ? 0 : (int)ms;
+            if (ms < timeout) timeout = ms < 0 ? 0 : (int)ms;
         }
         if (o->active.n || timeout > 0) {
             CURLMcode mc = curl_multi_poll(o->multi, NULL, 0, timeout, NULL);
@@ -909,12 +870,10 @@ static isynth_err op_step(void *impl, isynth_gen_cb cb, void *user, isynth_error
                 return isynth_error_set(err, ISYNTH_ERR_HTTP, "libcurl: %s",
                                         curl_multi_strerror(mc));
         }
-        if ((rc = drive(o, err)))
-            return rc;
+        if ((rc = drive(o, err))) return rc;
         now = now_s();
         check_stalls(o, now);
-        if (start_due(o, now) && (rc = drive(o, err)))
-            return rc;
+        if (start_due(o, now) && (rc = drive(o, err))) return rc;
     }
     deliver(o, cb, user);
     return ISYNTH_OK;
@@ -944,8 +903,7 @@ static void free_list(openai *o, list *l)
     while ((j = l->head)) {
         list_remove(l, j);
         if (j->easy) {
-            if (o->multi)
-                curl_multi_remove_handle(o->multi, j->easy);
+            if (o->multi) curl_multi_remove_handle(o->multi, j->easy);
             curl_easy_cleanup(j->easy);
         }
         job_free(j);
@@ -955,19 +913,16 @@ static void free_list(openai *o, list *l)
 static void op_free(void *impl)
 {
     openai *o = impl;
-    if (!o)
-        return;
+    if (!o) return;
     free_list(o, &o->active);
     free_list(o, &o->waiting);
     free_list(o, &o->done);
     for (size_t i = 0; i < o->n_pool; i++)
         curl_easy_cleanup(o->pool[i]);
     isynth_free(o->pool);
-    if (o->multi)
-        curl_multi_cleanup(o->multi);
+    if (o->multi) curl_multi_cleanup(o->multi);
     for (struct curl_slist *h = o->headers; h; h = h->next)
-        if (h->data)
-            memset(h->data, 0, strlen(h->data)); /* the Authorization line */
+        if (h->data) memset(h->data, 0, strlen(h->data)); /* the Authorization line */
     curl_slist_free_all(o->headers);
     for (size_t i = 0; i < o->n_srv; i++) {
         isynth_free(o->srv[i].base);
@@ -980,8 +935,7 @@ static void op_free(void *impl)
         isynth_free(o->key);
     }
     isynth_free(o->model);
-    if (o->curl_inited)
-        curl_global_cleanup();
+    if (o->curl_inited) curl_global_cleanup();
     isynth_free(o);
 }
 
@@ -1022,8 +976,7 @@ static isynth_err check_params(const isynth_openai_params *p, isynth_error *err)
                                 p->n_base_urls, MAX_URLS);
     for (size_t i = 0; i < p->n_base_urls; i++)
         if (!p->base_urls[i])
-            return isynth_error_set(err, ISYNTH_ERR_INVALID, "openai: base URL %zu is NULL",
-                                    i + 1);
+            return isynth_error_set(err, ISYNTH_ERR_INVALID, "openai: base URL %zu is NULL", i + 1);
     if (!p->model || !*p->model || !utf8_valid(p->model, strlen(p->model), NULL))
         return isynth_error_set(err, ISYNTH_ERR_INVALID,
                                 "openai: a model name (valid UTF-8) is required");
@@ -1037,9 +990,8 @@ static isynth_err check_params(const isynth_openai_params *p, isynth_error *err)
         return isynth_error_set(err, ISYNTH_ERR_INVALID, "openai: unknown endpoint %d",
                                 (int)p->endpoint);
     if (p->concurrency < 1 || p->concurrency > MAX_CONCURRENCY)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID,
-                                "openai: concurrency %d is outside 1..%d", p->concurrency,
-                                MAX_CONCURRENCY);
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "openai: concurrency %d is outside 1..%d",
+                                p->concurrency, MAX_CONCURRENCY);
     if (!(p->connect_timeout > 0) || !(p->total_timeout > 0) || !(p->stall_timeout > 0) ||
         p->connect_timeout > 1e6 || p->total_timeout > 1e6)
         return isynth_error_set(err, ISYNTH_ERR_INVALID,
@@ -1060,33 +1012,27 @@ isynth_err isynth_openai_backend_new(const isynth_openai_params *p, isynth_backe
 {
     *out = NULL;
     isynth_err rc;
-    if (!p)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID, "openai: no parameters");
-    if ((rc = check_params(p, err)))
-        return rc;
+    if (!p) return isynth_error_set(err, ISYNTH_ERR_INVALID, "openai: no parameters");
+    if ((rc = check_params(p, err))) return rc;
     openai *o = isynth_calloc(1, sizeof *o);
-    if (!o)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!o) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     o->p = *p;
     o->p.base_urls = NULL;
     o->p.model = o->p.api_key = NULL;
     o->model = isynth_strdup(p->model);
     o->srv = isynth_calloc(p->n_base_urls, sizeof *o->srv);
     o->pool = isynth_calloc((size_t)p->concurrency, sizeof *o->pool);
-    if (!o->model || !o->srv || !o->pool)
-        goto nomem;
+    if (!o->model || !o->srv || !o->pool) goto nomem;
     o->n_srv = p->n_base_urls;
     for (size_t i = 0; i < o->n_srv; i++)
-        if ((rc = normalise_url(p->base_urls[i], &o->srv[i], err, i)))
-            goto fail;
+        if ((rc = normalise_url(p->base_urls[i], &o->srv[i], err, i))) goto fail;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         rc = isynth_error_set(err, ISYNTH_ERR_HTTP, "openai: libcurl initialisation failed");
         goto fail;
     }
     o->curl_inited = true;
     o->multi = curl_multi_init();
-    if (!o->multi)
-        goto nomem;
+    if (!o->multi) goto nomem;
     /* Our own concurrency bounds the transfers, so libcurl never queues one (a queued transfer
      * would spend its total time-out waiting); keep enough idle connections for keep-alive. */
     curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, (long)p->concurrency + 4);
@@ -1094,8 +1040,7 @@ isynth_err isynth_openai_backend_new(const isynth_openai_params *p, isynth_backe
                                         "Accept: application/json", "Expect:"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         struct curl_slist *h = curl_slist_append(o->headers, fixed[i]);
-        if (!h)
-            goto nomem;
+        if (!h) goto nomem;
         o->headers = h;
     }
     if (p->api_key && *p->api_key) {
@@ -1110,18 +1055,15 @@ isynth_err isynth_openai_backend_new(const isynth_openai_params *p, isynth_backe
         struct curl_slist *h = curl_slist_append(o->headers, auth.p);
         memset(auth.p, 0, auth.len);
         buf_free(&auth);
-        if (!h)
-            goto nomem;
+        if (!h) goto nomem;
         o->headers = h;
     }
-    o->rng = p->jitter_seed ? p->jitter_seed
-                            : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
-                                  (uint64_t)(now_s() * 1e9);
-    if (!o->rng)
-        o->rng = 0x9E3779B97F4A7C15ULL;
+    o->rng = p->jitter_seed
+                 ? p->jitter_seed
+                 : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(now_s() * 1e9);
+    if (!o->rng) o->rng = 0x9E3779B97F4A7C15ULL;
     o->busy_mark = now_s();
-    if (isynth_backend_wrap(&openai_ops, o, out))
-        goto nomem;
+    if (isynth_backend_wrap(&openai_ops, o, out)) goto nomem;
     return ISYNTH_OK;
 nomem:
     rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "openai: out of memory");

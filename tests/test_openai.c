@@ -61,13 +61,10 @@ typedef struct child {
 static pid_t spawn(char *const argv[], int *stdin_fd, int *stdout_fd, const char *log)
 {
     int in[2], out[2] = {-1, -1};
-    if (pipe(in))
-        return -1;
-    if (stdout_fd && pipe(out))
-        return -1;
+    if (pipe(in)) return -1;
+    if (stdout_fd && pipe(out)) return -1;
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
+    if (pid < 0) return -1;
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(in[0], 0);
@@ -79,8 +76,7 @@ static pid_t spawn(char *const argv[], int *stdin_fd, int *stdout_fd, const char
         int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
-            if (!stdout_fd)
-                dup2(fd, 1);
+            if (!stdout_fd) dup2(fd, 1);
         }
         execvp(argv[0], argv);
         _exit(127);
@@ -110,8 +106,7 @@ static void stop_child(child *c)
             waitpid(c->pid, NULL, 0);
         }
     }
-    if (c->stdin_fd >= 0)
-        close(c->stdin_fd);
+    if (c->stdin_fd >= 0) close(c->stdin_fd);
     c->pid = 0;
     c->stdin_fd = -1;
 }
@@ -132,18 +127,15 @@ static int start_stub(child *c, const char *api_key)
     int out = -1;
     c->stdin_fd = -1;
     c->pid = spawn(argv, &c->stdin_fd, &out, NULL);
-    if (c->pid < 0)
-        return -1;
+    if (c->pid < 0) return -1;
     char line[64] = {0};
     size_t n = 0;
     struct pollfd pfd = {.fd = out, .events = POLLIN};
     double deadline = now_s() + 30;
     while (n < sizeof line - 1 && !strchr(line, '\n') && now_s() < deadline) {
-        if (poll(&pfd, 1, 1000) <= 0)
-            continue;
+        if (poll(&pfd, 1, 1000) <= 0) continue;
         ssize_t r = read(out, line + n, sizeof line - 1 - n);
-        if (r <= 0)
-            break;
+        if (r <= 0) break;
         n += (size_t)r;
     }
     close(out);
@@ -174,8 +166,7 @@ static size_t sink(char *p, size_t s, size_t n, void *u)
     char **acc = u;
     size_t old = *acc ? strlen(*acc) : 0;
     char *q = realloc(*acc, old + len + 1);
-    if (!q)
-        return 0;
+    if (!q) return 0;
     memcpy(q + old, p, len);
     q[old + len] = '\0';
     *acc = q;
@@ -192,8 +183,7 @@ static char *http_simple(int port, const char *path, bool post)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
-    if (post)
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{}");
+    if (post) curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{}");
     CURLcode rc = curl_easy_perform(e);
     long code = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
@@ -267,7 +257,7 @@ static void outcome_free(outcome *o)
 }
 
 typedef struct run_opts {
-    const char *tag;  /* makes bodies unique per test */
+    const char *tag; /* makes bodies unique per test */
     bool chat;
     int max_tokens;
     double deadline_s;
@@ -308,13 +298,11 @@ static outcome *run_backend(isynth_backend *b, int n, const run_opts *ro)
         size_t inf = isynth_backend_in_flight(b);
         assert_true(inf <= conc);
         assert_int_equal(isynth_backend_capacity(b), conc - inf);
-        if (inf > o->max_in_flight)
-            o->max_in_flight = inf;
+        if (inf > o->max_in_flight) o->max_in_flight = inf;
         isynth_error err;
         assert_int_equal(isynth_backend_step(b, on_result, o, &err), ISYNTH_OK);
         if (now_s() - t0 > (ro->deadline_s ? ro->deadline_s : 60))
-            fail_msg("run '%s' did not finish: %d of %d delivered", ro->tag, o->ok + o->failed,
-                     n);
+            fail_msg("run '%s' did not finish: %d of %d delivered", ro->tag, o->ok + o->failed, n);
     }
     o->seconds = now_s() - t0;
     assert_int_equal(isynth_backend_in_flight(b), 0);
@@ -355,8 +343,7 @@ static isynth_backend *new_backend(const isynth_openai_params *p, const char *co
     isynth_backend *b = NULL;
     isynth_error err;
     isynth_err rc = isynth_openai_backend_new(&q, &b, &err);
-    if (rc)
-        fail_msg("backend_new: %s", err.msg);
+    if (rc) fail_msg("backend_new: %s", err.msg);
     return b;
 }
 
@@ -368,8 +355,7 @@ static const char *mode_url(char *out, size_t cap, const char *mode, const char 
 }
 
 /* Runs n requests against one stub mode with params p. */
-static outcome *run_mode(const char *mode, const isynth_openai_params *p, int n,
-                         const run_opts *ro)
+static outcome *run_mode(const char *mode, const isynth_openai_params *p, int n, const run_opts *ro)
 {
     char url[128];
     const char *urls[1] = {mode_url(url, sizeof url, mode, "")};
@@ -691,8 +677,7 @@ static void expect_invalid(isynth_openai_params p, const char *needle)
     isynth_error err;
     assert_int_equal(isynth_openai_backend_new(&p, &b, &err), ISYNTH_ERR_INVALID);
     assert_null(b);
-    if (!strstr(err.msg, needle))
-        fail_msg("'%s' not in '%s'", needle, err.msg);
+    if (!strstr(err.msg, needle)) fail_msg("'%s' not in '%s'", needle, err.msg);
 }
 
 static void test_params_checked(void **state)
@@ -778,8 +763,12 @@ static void test_alloc_failures(void **state)
         if (rc == ISYNTH_OK) {
             isynth_msg m[1] = {{"user", "alloc"}};
             for (int i = 0; i < 3; i++) {
-                isynth_gen_req req = {.id = (uint64_t)i, .chat = true, .msgs = m, .n_msgs = 1,
-                                      .top_p = 1, .max_tokens = 8};
+                isynth_gen_req req = {.id = (uint64_t)i,
+                                      .chat = true,
+                                      .msgs = m,
+                                      .n_msgs = 1,
+                                      .top_p = 1,
+                                      .max_tokens = 8};
                 isynth_err s = isynth_backend_submit(b, &req, &err);
                 assert_true(s == ISYNTH_OK || s == ISYNTH_ERR_NOMEM);
                 if (s == ISYNTH_OK) {
@@ -804,8 +793,7 @@ static void test_alloc_failures(void **state)
         }
         outcome_free(o);
         long counted = isynth_alloc_fail_at(0, false);
-        if (counted < n)
-            break; /* the whole operation ran without hitting the failure */
+        if (counted < n) break; /* the whole operation ran without hitting the failure */
     }
 }
 
@@ -827,8 +815,19 @@ static int llama_setup(void **state)
         server.port = free_port();
         char port[16];
         snprintf(port, sizeof port, "%d", server.port);
-        char *argv[] = {(char *)ISYNTH_LLAMA_SERVER, "-m", (char *)ISYNTH_MODEL, "--parallel",
-                        "4", "--port", port, "--host", "127.0.0.1", "-c", "8192", "-t", "2",
+        char *argv[] = {(char *)ISYNTH_LLAMA_SERVER,
+                        "-m",
+                        (char *)ISYNTH_MODEL,
+                        "--parallel",
+                        "4",
+                        "--port",
+                        port,
+                        "--host",
+                        "127.0.0.1",
+                        "-c",
+                        "8192",
+                        "-t",
+                        "2",
                         NULL};
         server.pid = spawn(argv, &server.stdin_fd, NULL, "llama-server-test.log");
         double t0 = now_s();
@@ -869,8 +868,10 @@ static void test_llama_server_chat(void **state)
     p.concurrency = 4;
     p.total_timeout = 300;
     isynth_backend *b = new_backend(&p, urls, 1);
-    run_opts ro = {.tag = "日本の首都はどこですか。一言で答えてください。", .chat = true,
-                   .max_tokens = 24, .deadline_s = 300};
+    run_opts ro = {.tag = "日本の首都はどこですか。一言で答えてください。",
+                   .chat = true,
+                   .max_tokens = 24,
+                   .deadline_s = 300};
     outcome *o = run_backend(b, 6, &ro);
     assert_int_equal(o->ok, 6);
     for (int i = 0; i < 6; i++) {
@@ -895,8 +896,7 @@ static void test_llama_server_completions(void **state)
     p.model = "default";
     p.concurrency = 2;
     isynth_backend *b = new_backend(&p, urls, 1);
-    run_opts ro = {.tag = "Once upon a time", .chat = false, .max_tokens = 4,
-                   .deadline_s = 300};
+    run_opts ro = {.tag = "Once upon a time", .chat = false, .max_tokens = 4, .deadline_s = 300};
     outcome *o = run_backend(b, 2, &ro);
     assert_int_equal(o->ok, 2);
     for (int i = 0; i < 2; i++) {

@@ -49,11 +49,9 @@ typedef struct child {
 static pid_t spawn(char *const argv[], int *stdin_fd, int *stdout_fd, const char *log)
 {
     int in[2], out[2] = {-1, -1};
-    if (pipe(in) || (stdout_fd && pipe(out)))
-        return -1;
+    if (pipe(in) || (stdout_fd && pipe(out))) return -1;
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
+    if (pid < 0) return -1;
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(in[0], 0);
@@ -65,8 +63,7 @@ static pid_t spawn(char *const argv[], int *stdin_fd, int *stdout_fd, const char
         int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
-            if (!stdout_fd)
-                dup2(fd, 1);
+            if (!stdout_fd) dup2(fd, 1);
         }
         execvp(argv[0], argv);
         _exit(127);
@@ -82,8 +79,7 @@ static pid_t spawn(char *const argv[], int *stdin_fd, int *stdout_fd, const char
 
 static void stop_child(child *c)
 {
-    if (c->pid <= 0)
-        return;
+    if (c->pid <= 0) return;
     kill(c->pid, SIGTERM);
     for (int i = 0; i < 50 && waitpid(c->pid, NULL, WNOHANG) != c->pid; i++)
         usleep(100000);
@@ -149,8 +145,8 @@ static void on_result(void *user, const isynth_gen_result *r)
     }
 }
 
-static const char *topics[] = {"日本の四季", "富士山", "お茶の淹れ方", "電車の乗り方", "和食の基本",
-                               "俳句の作り方", "温泉の楽しみ方", "桜の名所"};
+static const char *topics[] = {"日本の四季", "富士山",       "お茶の淹れ方",   "電車の乗り方",
+                               "和食の基本", "俳句の作り方", "温泉の楽しみ方", "桜の名所"};
 
 /* Submits n requests and steps until all are back; returns wall seconds. */
 static double run(isynth_backend *b, int n, int max_tokens, tally *t)
@@ -165,9 +161,14 @@ static double run(isynth_backend *b, int n, int max_tokens, tally *t)
                      "%sについて、初心者向けの質問を五つ、番号付きで書いてください。(%d)",
                      topics[next % 8], next);
             msgs[next % 4096][0] = (isynth_msg){"user", content[next % 4096]};
-            isynth_gen_req req = {.id = (uint64_t)next, .chat = true, .msgs = msgs[next % 4096],
-                                  .n_msgs = 1, .max_tokens = max_tokens, .temperature = 0.8f,
-                                  .top_p = 0.95f, .seed = (uint64_t)next + 1};
+            isynth_gen_req req = {.id = (uint64_t)next,
+                                  .chat = true,
+                                  .msgs = msgs[next % 4096],
+                                  .n_msgs = 1,
+                                  .max_tokens = max_tokens,
+                                  .temperature = 0.8f,
+                                  .top_p = 0.95f,
+                                  .seed = (uint64_t)next + 1};
             isynth_error err;
             if (isynth_backend_submit(b, &req, &err)) {
                 fprintf(stderr, "submit: %s\n", err.msg);
@@ -282,9 +283,20 @@ static int bench_llama(int per_slot)
         snprintf(port, sizeof port, "%d", srv.port);
         snprintf(parallel, sizeof parallel, "%d", par);
         snprintf(ctx, sizeof ctx, "%d", 2048 * par);
-        char *argv[] = {(char *)ISYNTH_LLAMA_SERVER, "-m", (char *)ISYNTH_MODEL, "--parallel",
-                        parallel, "--port", port, "--host", "127.0.0.1", "-c", ctx, "-t",
-                        threads, NULL};
+        char *argv[] = {(char *)ISYNTH_LLAMA_SERVER,
+                        "-m",
+                        (char *)ISYNTH_MODEL,
+                        "--parallel",
+                        parallel,
+                        "--port",
+                        port,
+                        "--host",
+                        "127.0.0.1",
+                        "-c",
+                        ctx,
+                        "-t",
+                        threads,
+                        NULL};
         srv.pid = spawn(argv, &srv.stdin_fd, NULL, "llama-server-bench.log");
         double t0 = now_s();
         while (!healthy(srv.port) && now_s() - t0 < 180 && waitpid(srv.pid, NULL, WNOHANG) == 0)
@@ -351,10 +363,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = 0;
-    if (stub)
-        rc |= bench_stub();
-    if (llama)
-        rc |= bench_llama(per_slot > 0 ? per_slot : 1);
+    if (stub) rc |= bench_stub();
+    if (llama) rc |= bench_llama(per_slot > 0 ? per_slot : 1);
     curl_global_cleanup();
     return rc;
 }

@@ -23,28 +23,28 @@ typedef struct isynth_openai_params {
      * trailing slashes are dropped and "/v1" is appended unless the path already ends in it. */
     const char *const *base_urls;
     size_t n_base_urls;
-    const char *model;   /* the served model name sent as "model"; required */
+    const char *model; /* the served model name sent as "model"; required */
     /* Sent as "Authorization: Bearer <key>" when non-empty. The caller reads it (from
      * OPENAI_API_KEY or a key file); the library never reads the environment, never logs the
      * key and replaces it with "[redacted]" in any error text. */
     const char *api_key;
     isynth_openai_endpoint endpoint; /* default chat. With completions, chat requests are sent
                                         as a prompt made of their messages' contents */
-    int concurrency;          /* requests in flight (incl. those waiting to retry); default 8 */
-    double connect_timeout;   /* per connection attempt; default 10 */
-    double total_timeout;     /* per attempt, whole exchange; default 600 */
+    int concurrency;        /* requests in flight (incl. those waiting to retry); default 8 */
+    double connect_timeout; /* per connection attempt; default 10 */
+    double total_timeout;   /* per attempt, whole exchange; default 600 */
     /* Once the response has started, an attempt with no byte received for this long is
      * abandoned and retried; default 30. Before the first byte only total_timeout applies,
      * since a non-streamed generation sends nothing until it is done. */
     double stall_timeout;
-    int max_retries;          /* attempts beyond the first; default 5 */
-    double backoff_base;      /* retry n waits uniform(0, min(cap, base * 2^(n-1))); 0.5 */
-    double backoff_cap;       /* default 30 */
-    double retry_after_max;   /* a server's Retry-After is honoured up to this; default 120 */
-    int fail_threshold;       /* consecutive failures that set a server aside; default 3 */
-    double cooldown;          /* how long a server stays aside; default 30 */
+    int max_retries;           /* attempts beyond the first; default 5 */
+    double backoff_base;       /* retry n waits uniform(0, min(cap, base * 2^(n-1))); 0.5 */
+    double backoff_cap;        /* default 30 */
+    double retry_after_max;    /* a server's Retry-After is honoured up to this; default 120 */
+    int fail_threshold;        /* consecutive failures that set a server aside; default 3 */
+    double cooldown;           /* how long a server stays aside; default 30 */
     size_t max_response_bytes; /* larger bodies fail the request (no retry); default 8 MiB */
-    uint64_t jitter_seed;     /* seed for back-off jitter; 0 picks one from the clock */
+    uint64_t jitter_seed;      /* seed for back-off jitter; 0 picks one from the clock */
 } isynth_openai_params;
 
 /* Defaults as documented above; base_urls, model and api_key are NULL. */
