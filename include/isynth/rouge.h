@@ -86,10 +86,11 @@ size_t isynth_lcs_bound_multiset(const uint32_t *a, size_t m, const uint32_t *b,
 typedef struct isynth_rouge_pattern isynth_rouge_pattern;
 /* Creates an empty pattern; free with isynth_rouge_pattern_free. */
 isynth_err isynth_rouge_pattern_new(isynth_rouge_pattern **out, isynth_error *err);
-/* Copies a[0..m) into the pattern (token ids below 2^28); the caller keeps `a`. */
+/* Builds the match vectors of a[0..m) (any uint32 ids; at most ISYNTH_SIM_MAX_TOKENS); the
+ * caller keeps `a`. Reuses the pattern's memory. */
 isynth_err isynth_rouge_pattern_set(isynth_rouge_pattern *p, const uint32_t *a, size_t m,
                                     isynth_error *err);
-/* LCS of the pattern with b[0..n); allocates nothing. */
+/* LCS of the pattern with b[0..n); allocates nothing. Not thread-safe (scratch inside). */
 size_t isynth_rouge_pattern_lcs(const isynth_rouge_pattern *p, const uint32_t *b, size_t n);
 /* ROUGE-L F of the pattern with b[0..n); allocates nothing. */
 double isynth_rouge_pattern_f(const isynth_rouge_pattern *p, const uint32_t *b, size_t n);
@@ -106,20 +107,21 @@ void isynth_rouge_pattern_free(isynth_rouge_pattern *p);
 typedef struct isynth_sim_index isynth_sim_index;
 
 /* Creates an empty index that tokenises with `tok`, which it borrows: `tok` must outlive the
- * index and is used (its vocabulary grows) by add and query calls. Free with
- * isynth_sim_index_free. */
+ * index and is used (its vocabulary grows) by add and query calls; it may be NULL when only the
+ * *_tokens functions are used. Free with isynth_sim_index_free. */
 isynth_err isynth_sim_index_new(isynth_tokenizer *tok, isynth_sim_index **out, isynth_error *err);
 /* NULL-safe. */
 void isynth_sim_index_free(isynth_sim_index *idx);
 
-/* Largest number of tokens of one indexed or queried text. */
-#define ISYNTH_SIM_MAX_TOKENS ((size_t)1 << 20)
+/* Largest number of tokens of one indexed or queried text (also of a prepared pattern): a
+ * query's match vectors take up to distinct-tokens x tokens/64 words, 32 MiB at this size. */
+#define ISYNTH_SIM_MAX_TOKENS ((size_t)16384)
 
 /* Tokenises text and adds it under the caller's id (ids need not be unique or ordered; the
  * index reports them back). The index keeps its own copy of the tokens. */
 isynth_err isynth_sim_index_add(isynth_sim_index *idx, int64_t id, const char *text, size_t len,
                                 isynth_error *err);
-/* Adds an already tokenised text (ids from the index's tokenizer, or any ids below 2^28 when
+/* Adds an already tokenised text (ids from the index's tokenizer, or any ids below 2^24 when
  * every text in the index is added this way); the caller keeps `ids`. */
 isynth_err isynth_sim_index_add_tokens(isynth_sim_index *idx, int64_t id, const uint32_t *ids,
                                        size_t n, isynth_error *err);
