@@ -1,0 +1,292 @@
+/* The generation loop's bookkeeping, driven by a scripted in-process backend. This is a test
+ * double on purpose: it produces, on demand, what a real model will not (a failed request,
+ * junk, the same task twice, a copy of an example) so that the counts, the reasons, the
+ * two-stage flow and the resume logic can be checked exactly. The real model is exercised by
+ * tests/gen_e2e.sh and tests/gen_kill_resume.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "isynth/pipeline.h"
+
+typedef struct script {
+    int served;
+    int cap;
+    uint64_t ids[8];
+    bool chat[8];
+    char *last_user[8];
+    size_t n;
+    int fail_every; /* every N-th request fails (0: never) */
+} script;
+
+static size_t s_capacity(void *p)
+{
+    script *s = p;
+    return (size_t)s->cap - s->n;
+}
+
+static size_t s_in_flight(void *p)
+{
+    return ((script *)p)->n;
+}
+
+static isynth_err s_submit(void *p, const isynth_gen_req *req, isynth_error *err)
+{
+    (void)err;
+    script *s = p;
+    s->ids[s->n] = req->id;
+    s->chat[s->n] = req->chat;
+    s->last_user[s->n] = strdup(req->chat ? req->msgs[1].content : req->prompt);
+    s->n++;
+    return ISYNTH_OK;
+}
+
+/* Distinct instructions (ROUGE-L between any two well under 0.7). */
+static const char *const topics[] = {
+    "光合成の仕組みを小学生向けに説明してください。", "俳句を一つ作ってください。",
+    "次の数列の次の数を答えてください。", "健康的な朝食の献立を考えてください。",
+    "メールの書き出しの挨拶文を三通り書いてください。", "円周率とは何か簡単に述べよ。",
+    "雨の日に子どもと楽しめる遊びを教えて。", "英単語appleを日本語に訳して。",
+    "会議の議事録を取る時のコツは?", "地震に備えて家庭で準備すべき物を列挙してください。",
+    "新入社員への励ましの言葉を書いてください。", "冷蔵庫の余り物で作れる料理を提案して。",
+    "睡眠の質を高める習慣について助言をください。", "次の文章の誤字を直してください。",
+    "桃太郎のあらすじを百字でまとめて。", "二酸化炭素が増えると何が起きますか。",
+    "自転車のパンクの直し方を手順で示して。", "効果的な暗記法はありますか。",
+    "友人の誕生日に贈る手紙の文面を考えて。", "水の沸点が山頂で低くなる理由は?",
+};
+#define N_TOPICS (sizeof topics / sizeof topics[0])
+
+/* Request k (1-based) answers with two tasks: a new one, and a repeat of the previous
+ * request's first task. */
+static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
+{
+    (void)err;
+    script *s = p;
+    while (s->n) {
+        s->n--;
+        int k = ++s->served;
+        char text[2048];
+        isynth_gen_result r = {.id = s->ids[s->n], .prompt_tokens = 10, .completion_tokens = 20};
+        bool answer = strstr(s->last_user[s->n], "タスク") == NULL;
+        if (s->fail_every && k % s->fail_every == 0) {
+            r.status = ISYNTH_ERR_HTTP;
+            r.error = "HTTP 500: scripted failure";
+        } else if (answer) {
+            snprintf(text, sizeof text, "回答その%dです。", k);
+        } else if (k % 3 == 0) {
+            snprintf(text, sizeof text, "申し訳ありませんが、お手伝いできません。");
+        } else {
+            /* task (k) is new; task (k-1) repeats the previous request's first task */
+            snprintf(text, sizeof text,
+                     "タスク5\n指示: %s\n入力: なし\n出力: 1. 一つ目\n2. 二つ目\n\n"
+                     "タスク6\n指示: %s\n入力: なし\n出力: 答え",
+                     topics[k % N_TOPICS], topics[(k - 1) % N_TOPICS]);
+        }
+        r.text = text;
+        r.len = strlen(text);
+        free(s->last_user[s->n]);
+        cb(user, &r);
+    }
+    return ISYNTH_OK;
+}
+
+static void s_info(void *p, isynth_backend_info *out)
+{
+    (void)p;
+    out->kind = "script";
+    out->model = "script.gguf";
+    out->model_name = "scripted";
+    out->license = "";
+    out->has_chat_template = true;
+    out->parallel = 2;
+}
+
+static void s_stats(void *p, isynth_backend_stats *out)
+{
+    (void)p;
+    (void)out;
+}
+
+static void s_free(void *p)
+{
+    script *s = p;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->last_user[i]);
+    free(p);
+}
+
+static const isynth_backend_ops ops = {s_capacity, s_in_flight, s_submit, s_step,
+                                       s_info,     s_stats,     s_free};
+
+static isynth_backend *scripted(int fail_every)
+{
+    script *s = calloc(1, sizeof *s);
+    s->cap = 2;
+    s->fail_every = fail_every;
+    isynth_backend *b;
+    assert_int_equal(isynth_backend_wrap(&ops, s, &b), ISYNTH_OK);
+    return b;
+}
+
+static char dir[128];
+
+static long q(const char *sql)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/run.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    long v = (long)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/isynth-test-pipeline-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static isynth_gen_params params(long target)
+{
+    isynth_gen_params p = isynth_gen_params_default();
+    p.seeds_path = ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl";
+    p.out_dir = dir;
+    p.target = target;
+    return p;
+}
+
+static void test_counts_and_resume(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(5);
+    isynth_backend *b = scripted(0);
+    isynth_progress last;
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    assert_int_equal(last.accepted, 5);
+    assert_int_equal(q("select count(*) from candidates where status='accepted'"), 5);
+    /* every request's second task repeats the previous request's first one */
+    assert_true(q("select count(*) from candidates where reason in ('duplicate','rouge')") >= 1);
+    /* the refusal every 3rd request is recorded as unparseable, not dropped */
+    assert_true(q("select count(*) from candidates where reason='unparseable'") >= 1);
+    assert_int_equal(q("select count(*) from requests where status='done'"),
+                     q("select count(distinct request_id) from candidates"));
+    long requests = q("select count(*) from requests");
+
+    /* the same call again: nothing to do, nothing added */
+    b = scripted(0);
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    assert_int_equal(q("select count(*) from requests"), requests);
+
+    /* a higher target continues the run; accepted keys stay unique */
+    p.target = 9;
+    b = scripted(0);
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    assert_int_equal(q("select count(*) from candidates where status='accepted'"), 9);
+    assert_int_equal(q("select count(distinct dedup_key) from candidates where status='accepted'"),
+                     9);
+    char path[256];
+    snprintf(path, sizeof path, "%s/data.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int lines = 0, c;
+    while ((c = fgetc(f)) != EOF)
+        lines += c == '\n';
+    fclose(f);
+    assert_int_equal(lines, 9);
+
+    /* other settings on the same directory are refused, nothing changes */
+    p.two_stage = true;
+    b = scripted(0);
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_ERR_MISMATCH);
+    assert_non_null(strstr(e.msg, "two_stage"));
+    isynth_backend_free(b);
+}
+
+static void test_failures_recorded(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(3);
+    isynth_backend *b = scripted(2); /* every second request fails */
+    isynth_progress last;
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    assert_int_equal(last.accepted, 3);
+    assert_true(q("select count(*) from requests where status='failed'") >= 1);
+    assert_int_equal(q("select count(*) from requests where status='failed' and "
+                       "error like '%scripted failure%'"),
+                     q("select count(*) from requests where status='failed'"));
+}
+
+static void test_two_stage(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(4);
+    p.two_stage = true;
+    isynth_backend *b = scripted(0);
+    isynth_progress last;
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    assert_int_equal(last.accepted, 4);
+    assert_int_equal(q("select count(*) from candidates where status='accepted' and output "
+                       "like '回答その%'"),
+                     4);
+    assert_true(q("select count(*) from requests where stage=2") >= 4);
+}
+
+static void test_request_limit(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(50);
+    p.max_requests = 4;
+    isynth_backend *b = scripted(0);
+    isynth_progress last;
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    assert_true(last.accepted < 50);
+    assert_int_equal(q("select count(*) from requests"), 4);
+}
+
+static int fresh(void **state)
+{
+    teardown(state);
+    return setup(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_counts_and_resume, fresh),
+        cmocka_unit_test_setup(test_failures_recorded, fresh),
+        cmocka_unit_test_setup(test_two_stage, fresh),
+        cmocka_unit_test_setup(test_request_limit, fresh),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
