@@ -11,6 +11,7 @@
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 
@@ -190,7 +191,8 @@ def greedy_reference(tokens, t):
 
 
 def run_dedup(isynth, work):
-    os.makedirs(work, exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)  # the atomicity check lists this directory
+    os.makedirs(work)
     rnd = random.Random(3)
     records = []
     for i in range(300):
