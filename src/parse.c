@@ -504,6 +504,37 @@ static char *dup_span(const parser *P, span t)
     return isynth_strndup(P->s + t.a, span_len(t));
 }
 
+/* Models that write "**指示: text**" leave the closing "**" of a bold label inside the value:
+ * a first line with an odd number of "**" loses its first unmatched one (and the space it
+ * leaves at the end). */
+static void drop_unmatched_bold(char *s)
+{
+    char *nl = strchr(s, '\n');
+    size_t line = nl ? (size_t)(nl - s) : strlen(s);
+    size_t count = 0;
+    char *first = NULL;
+    for (size_t i = 0; i + 1 < line; i++)
+        if (s[i] == '*' && s[i + 1] == '*') {
+            if (!first) first = s + i;
+            count++;
+            i++;
+        }
+    if (count % 2 == 0) return;
+    /* the value must keep some text, with no blank at either end of the line */
+    size_t a = (size_t)(first - s), b = a + 2;
+    bool at_start = true, at_end = true;
+    for (size_t i = 0; i < a; i++)
+        if (s[i] != ' ' && s[i] != '\t') at_start = false;
+    for (size_t i = b; i < line; i++)
+        if (s[i] != ' ' && s[i] != '\t') at_end = false;
+    if (at_start && at_end) return;
+    if (at_start)
+        while (b < line && (s[b] == ' ' || s[b] == '\t')) b++;
+    if (at_end)
+        while (a > 0 && (s[a - 1] == ' ' || s[a - 1] == '\t')) a--;
+    memmove(s + a, s + b, strlen(s + b) + 1);
+}
+
 static isynth_err add_task(parser *P, span instr, span input, span output, long line)
 {
     isynth_parsed *r = P->res;
@@ -525,6 +556,9 @@ static isynth_err add_task(parser *P, span instr, span input, span output, long 
         task_free_strings(&t);
         return ISYNTH_ERR_NOMEM;
     }
+    drop_unmatched_bold(t.instruction);
+    drop_unmatched_bold(t.input);
+    drop_unmatched_bold(t.output);
     r->tasks[r->n++] = t;
     if (r->n >= P->prm.max_tasks) P->done = true;
     return ISYNTH_OK;

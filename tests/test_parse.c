@@ -934,10 +934,26 @@ static void test_alloc_failures(void **state)
     alloc_walk("自由な文章", true, false);
 }
 
+/* Qwen writes whole label lines in bold: "**指示: text**"; the closing "**" must not stay in
+ * the value (seen in a real run of the default model). */
+static void test_bold_label_lines(void **state)
+{
+    (void)state;
+    isynth_parsed *r = parse1("タスク5\n\n**指示: 一番背が低いのは誰ですか。**\n\n"
+                              "**入力: AはBより高い。** (比較)\n**出力: Bです。**\n\n"
+                              "1. **太字の項目** は残す");
+    assert_int_equal(r->n, 1);
+    assert_string_equal(r->tasks[0].instruction, "一番背が低いのは誰ですか。");
+    assert_string_equal(r->tasks[0].input, "AはBより高い。 (比較)");
+    assert_string_equal(r->tasks[0].output, "Bです。\n\n1. **太字の項目** は残す");
+    isynth_parsed_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ja_canonical),
+        cmocka_unit_test(test_bold_label_lines),
         cmocka_unit_test(test_en_canonical),
         cmocka_unit_test(test_empty_input_words),
         cmocka_unit_test(test_header_variants),
