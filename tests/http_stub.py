@@ -41,6 +41,7 @@ import argparse
 import hashlib
 import json
 import os
+import random
 import socket
 import struct
 import sys
@@ -57,25 +58,27 @@ ARGS = None
 
 ONCE_MODES = {"ra429", "e500", "trunc", "stall", "reset", "reset0"}
 
-WORDS_A = ["東京", "大阪", "京都", "北海道", "沖縄", "福岡", "名古屋", "横浜", "神戸", "仙台",
-           "広島", "奈良", "金沢", "長崎", "札幌", "熊本"]
-WORDS_B = ["観光", "料理", "歴史", "天気", "交通", "祭り", "方言", "温泉", "産業", "建築",
-           "自然", "教育", "スポーツ", "文学", "音楽", "経済"]
-WORDS_C = ["説明してください", "三つ挙げてください", "比較してください", "要約してください",
-           "例を示してください", "理由を述べてください", "手順を書いてください",
-           "短い詩にしてください", "質問を作ってください", "表にまとめてください"]
+# Nouns for the "tasks" answers. A task is a random run of them with a short frame, so that
+# tasks from different requests are far apart in ROUGE-L and pass isynth's filters.
+NOUNS = ("東京 大阪 京都 奈良 札幌 仙台 横浜 名古屋 神戸 広島 福岡 長崎 熊本 沖縄 金沢 函館 "
+         "桜 紅葉 雪 台風 梅雨 花火 祭り 温泉 寺院 神社 城 港 鉄道 新幹線 自転車 飛行機 "
+         "味噌 醤油 豆腐 納豆 寿司 天ぷら 蕎麦 饅頭 抹茶 煎茶 昆布 海苔 梅干し 漬物 "
+         "俳句 短歌 落語 歌舞伎 能楽 茶道 華道 書道 柔道 剣道 相撲 将棋 囲碁 折り紙 "
+         "経済 金融 税金 保険 年金 選挙 憲法 裁判 条約 貿易 物流 農業 漁業 林業 工業 "
+         "数学 物理 化学 生物 地学 歴史 地理 哲学 倫理 言語 方言 敬語 漢字 仮名 文法 "
+         "医療 看護 薬局 病院 介護 育児 教育 大学 書店 博物館 美術館 公園 森林 河川 "
+         "火山 地震 津波 防災 避難 節電 省エネ 再生 資源 廃棄物 水道 電力 通信 郵便 "
+         "キャンプ ハイキング マラソン サッカー 野球 テニス 卓球 水泳 スキー 登山 "
+         "ロボット センサー 半導体 電池 暗号 検索 翻訳 辞書 手帳 時計 眼鏡 財布 傘").split()
 
 
 def tasks_text(seed_bytes):
-    h = hashlib.sha256(seed_bytes).digest()
+    rnd = random.Random(hashlib.sha256(seed_bytes).digest())
     out = []
     for i in range(3):
-        a = WORDS_A[h[i * 3] % len(WORDS_A)]
-        b = WORDS_B[h[i * 3 + 1] % len(WORDS_B)]
-        c = WORDS_C[h[i * 3 + 2] % len(WORDS_C)]
-        tag = h[10 + i * 2: 12 + i * 2].hex()
-        out.append("タスク%d: %sの%sについて%s。(%s)\n入力: なし\n出力: %sの%sは多様です。"
-                   % (i + 1, a, b, c, tag, a, b))
+        w = rnd.sample(NOUNS, 8)
+        out.append("タスク%d: %s%sと%s%s%sを比べよ。\n入力: なし\n出力: %s%sは%s%sに近い。"
+                   % (i + 1, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[0], w[7]))
     return "\n\n".join(out)
 
 
