@@ -203,6 +203,8 @@ static int reuse_prefix(llama_impl *m, slot *s)
     int l = 0;
     while (l < m->n_prefix && l < s->n_prompt - 1 && m->prefix[l] == s->prompt[l])
         l++;
+    if (l < 16)
+        return 0; /* another kind of prompt (a two-stage answer): keep the cache for the rest */
     llama_memory_t mem = llama_get_memory(m->ctx);
     if (l < m->n_prefix) {
         /* keep only the part all prompts share */
@@ -213,8 +215,6 @@ static int reuse_prefix(llama_impl *m, slot *s)
         }
         m->n_prefix = l;
     }
-    if (l < 16)
-        return 0;
     llama_memory_seq_cp(mem, m->prefix_seq, (llama_seq_id)(s - m->slots), 0, l);
     m->reused_tokens += l;
     return l;
