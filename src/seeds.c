@@ -1,16 +1,18 @@
-/* Seed loading: a JSONL, JSON-array or CSV file becomes a seed set.
+/* Seed loading: a JSONL, JSON-array, CSV or XLSX file becomes a seed set.
  *
  * The one idea: every record, whatever its shape, is first reduced to a `raw` record of
  * borrowed pointer+length fields (instruction, input, output, id, eval_aspect) each carrying
  * the name it had in the file; add_task() then validates that record in one place (required,
  * non-blank, length limit, task limit) and copies it into the set. Errors therefore always name
- * the file, the 1-based line where the record starts and the field as the user wrote it. The
- * shape (ELYZA, Self-Instruct, Alpaca, messages, mapped) is decided once, from the first
- * record's keys or from the CSV header. Bytes are validated before anything trusts them:
- * UTF-8 and NUL over the whole JSON text, per field for CSV so the column can be named. */
+ * the file, the 1-based line where the record starts (the row, in a sheet) and the field as the
+ * user wrote it. The shape (ELYZA, Self-Instruct, Alpaca, messages, mapped) is decided once,
+ * from the first record's keys or from the header row; CSV and XLSX rows share table_row().
+ * Bytes are validated before anything trusts them: UTF-8 and NUL over the whole JSON text, per
+ * field for CSV so the column can be named, by the workbook reader for XLSX. */
 #include "isynth/seeds.h"
 
 #include "internal.h"
+#include "isynth/table.h"
 
 #include <csv.h>
 #include <jansson.h>
@@ -50,6 +52,7 @@ typedef struct loader {
     char *mapbuf;
     const char *map[NFIELDS]; /* source column for a field when the caller mapped it */
     size_t ja, en;            /* letters counted over instructions */
+    const char *unit;         /* what record numbers count: "line", or "row" of a sheet */
 } loader;
 
 static isynth_err fail(loader *ld, isynth_err code, long line, const char *field, const char *fmt,
@@ -278,8 +281,8 @@ static isynth_err check_unique_ids(loader *ld)
         }
     isynth_err rc = ISYNTH_OK;
     if (dup)
-        rc = fail(ld, ISYNTH_ERR_PARSE, dup->line, "id", "duplicate id '%s' (also at line %ld)",
-                  dup->id, first->line);
+        rc = fail(ld, ISYNTH_ERR_PARSE, dup->line, "id", "duplicate id '%s' (also at %s %ld)",
+                  dup->id, ld->unit, first->line);
     isynth_free(v);
     return rc;
 }
@@ -638,6 +641,154 @@ static isynth_err load_json(loader *ld, const char *d, size_t len)
     return load_json_lines(ld, d, len);
 }
 
+/* ---- tables: CSV and XLSX share the header and the row -------------------------------------- */
+
+/* A header row and the column each field comes from. CSV builds it field by field from the
+ * parser's callbacks, XLSX from the workbook reader's header; both then hand every data row to
+ * table_row(), so shape detection, the map, empty rows and the limits behave the same. */
+typedef struct header {
+    char **names; /* column names, trimmed, owned */
+    size_t n, cap;
+    long line;        /* where the header row is */
+    int col[NFIELDS]; /* column of each field, -1 when absent */
+    int cls_col;
+} header;
+
+static void header_free(header *h)
+{
+    for (size_t k = 0; k < h->n; k++)
+        isynth_free(h->names[k]);
+    isynth_free(h->names);
+    h->names = NULL;
+    h->n = h->cap = 0;
+}
+
+/* Appends a column name (valid UTF-8, no NUL), trimmed of spaces and tabs. */
+static isynth_err header_add(loader *ld, header *h, const char *p, size_t n)
+{
+    if (n > ld->prm.max_field_bytes) {
+        char label[LABEL_MAX];
+        snprintf(label, sizeof label, "header column %zu", h->n + 1);
+        return fail(ld, ISYNTH_ERR_TOO_LARGE, h->line, label,
+                    "%zu bytes, longer than the limit of %zu bytes", n, ld->prm.max_field_bytes);
+    }
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 8;
+        char **v = isynth_realloc(h->names, cap * sizeof *v);
+        if (!v) return nomem(ld);
+        h->names = v;
+        h->cap = cap;
+    }
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    while (n && (*p == ' ' || *p == '\t')) {
+        p++;
+        n--;
+    }
+    if (!(h->names[h->n] = isynth_strndup(p, n))) return nomem(ld);
+    h->n++;
+    return ISYNTH_OK;
+}
+
+static int find_column(const header *h, const char *name)
+{
+    for (size_t k = 0; k < h->n; k++)
+        if (ascii_ieq(h->names[k], strlen(h->names[k]), name)) return (int)k;
+    return -1;
+}
+
+/* Decides the shape from the column names (or the map) and finds each field's column. */
+static isynth_err header_finish(loader *ld, header *h)
+{
+    for (size_t k = 0; k < h->n; k++) {
+        if (!h->names[k][0]) continue;
+        for (size_t j = 0; j < k; j++)
+            if (ascii_ieq(h->names[j], strlen(h->names[j]), h->names[k]))
+                return fail(ld, ISYNTH_ERR_PARSE, h->line, h->names[k], "duplicate column");
+    }
+    for (int f = 0; f < NFIELDS; f++)
+        h->col[f] = -1;
+    h->cls_col = find_column(h, "is_classification");
+    if (ld->mapbuf) {
+        ld->shape = SH_MAPPED;
+        for (int f = 0; f < NFIELDS; f++) {
+            const char *src = mapped_source(ld, f);
+            h->col[f] = src ? find_column(h, src) : -1;
+            if (ld->map[f] && h->col[f] < 0)
+                return fail(ld, ISYNTH_ERR_PARSE, h->line, ld->map[f],
+                            "no such column (mapped to %s)", field_names[f]);
+        }
+    } else if ((h->col[F_INSTRUCTION] = find_column(h, "instruction")) >= 0) {
+        ld->shape = SH_ALPACA;
+        h->col[F_INPUT] = find_column(h, "input");
+    } else if ((h->col[F_INSTRUCTION] = find_column(h, "input")) >= 0) {
+        ld->shape = SH_ELYZA;
+    } else {
+        buf names;
+        buf_init(&names, 512);
+        for (size_t k = 0; k < h->n; k++)
+            if (buf_printf(&names, "%s'%s'", k ? ", " : "", h->names[k])) break;
+        isynth_err rc = fail(ld, ISYNTH_ERR_PARSE, h->line, "instruction",
+                             "no such column (the header has %s); expected 'instruction' "
+                             "(Alpaca) or 'input' (ELYZA-tasks-100), or pass a column map",
+                             names.p ? names.p : "no names");
+        buf_free(&names);
+        return rc;
+    }
+    if (ld->shape != SH_MAPPED) {
+        h->col[F_OUTPUT] = find_column(h, "output");
+        h->col[F_ID] = find_column(h, "id");
+        h->col[F_EVAL] = find_column(h, "eval_aspect");
+    }
+    if (h->col[F_OUTPUT] < 0)
+        return fail(ld, ISYNTH_ERR_PARSE, h->line, "output", "no such column");
+    return ISYNTH_OK;
+}
+
+static isynth_err cell_bool(loader *ld, const header *h, const char *s, size_t n, raw *r)
+{
+    static const char *const yes[] = {"true", "1", "yes"}, *const no[] = {"false", "0", "no", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (ascii_ieq(s, n, yes[i])) {
+            r->is_classification = true;
+            return ISYNTH_OK;
+        }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (ascii_ieq(s, n, no[i])) return ISYNTH_OK;
+    return fail(ld, ISYNTH_ERR_PARSE, r->line, h->names[h->cls_col],
+                "expected true or false, found '%.*s'", (int)(n > 40 ? 40 : n), s);
+}
+
+/* One data row of exactly h->n cells (valid UTF-8 without NUL) that starts at `line`: skipped
+ * when every cell is empty, otherwise checked and added as a task. */
+static isynth_err table_row(loader *ld, const header *h, const char *const *cells,
+                            const size_t *lens, long line)
+{
+    bool all_empty = true;
+    for (size_t k = 0; k < h->n && all_empty; k++)
+        all_empty = lens[k] == 0;
+    if (all_empty) return ISYNTH_OK; /* spreadsheets export trailing ",,," rows */
+    for (size_t k = 0; k < h->n; k++)
+        if (lens[k] > ld->prm.max_field_bytes)
+            return fail(ld, ISYNTH_ERR_TOO_LARGE, line, h->names[k],
+                        "%zu bytes, longer than the limit of %zu bytes", lens[k],
+                        ld->prm.max_field_bytes);
+    raw r;
+    raw_init(&r, line);
+    for (int f = 0; f < NFIELDS; f++) {
+        int k = h->col[f];
+        if (k < 0) continue;
+        r.s[f] = cells[k];
+        r.n[f] = lens[k];
+        set_label(r.name[f], h->names[k], strlen(h->names[k]));
+    }
+    if (h->cls_col >= 0) {
+        isynth_err rc = cell_bool(ld, h, cells[h->cls_col], lens[h->cls_col], &r);
+        if (rc) return rc;
+    }
+    return add_task(ld, &r);
+}
+
 /* ---- CSV --------------------------------------------------------------------------------- */
 
 typedef struct csvctx {
@@ -648,18 +799,16 @@ typedef struct csvctx {
     bool in_rec;
     size_t nf; /* fields seen in the current record */
     bool header_done;
-    char **hdr; /* column names, owned */
-    size_t nhdr, hdr_cap;
-    int col[NFIELDS]; /* column of each field, -1 when absent */
-    int cls_col;
+    header h;
     buf row; /* the current row's fields, back to back */
     size_t *off, *len;
+    const char **cells; /* the current row's fields, pointing into row */
 } csvctx;
 
 static void csv_column_label(const csvctx *c, size_t k, char out[LABEL_MAX])
 {
-    if (c->header_done && k < c->nhdr)
-        set_label(out, c->hdr[k], strlen(c->hdr[k]));
+    if (c->header_done && k < c->h.n)
+        set_label(out, c->h.names[k], strlen(c->h.names[k]));
     else if (c->header_done)
         snprintf(out, LABEL_MAX, "column %zu", k + 1);
     else
@@ -691,6 +840,7 @@ static void csv_field(void *s, size_t n, void *data)
                          (unsigned char)p[bad]);
         return;
     }
+    /* checked before buffering, so a huge field is refused before it is copied */
     if (n > ld->prm.max_field_bytes) {
         csv_column_label(c, k, label);
         c->rc = fail(ld, ISYNTH_ERR_TOO_LARGE, c->rec_line, label,
@@ -698,30 +848,11 @@ static void csv_field(void *s, size_t n, void *data)
         return;
     }
     if (!c->header_done) {
-        if (c->nhdr == c->hdr_cap) {
-            size_t cap = c->hdr_cap ? c->hdr_cap * 2 : 8;
-            char **h = isynth_realloc(c->hdr, cap * sizeof *h);
-            if (!h) {
-                c->rc = nomem(ld);
-                return;
-            }
-            c->hdr = h;
-            c->hdr_cap = cap;
-        }
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
-        while (n && (*p == ' ' || *p == '\t')) {
-            p++;
-            n--;
-        }
-        if (!(c->hdr[c->nhdr] = isynth_strndup(p, n))) {
-            c->rc = nomem(ld);
-            return;
-        }
-        c->nhdr++;
+        c->h.line = c->rec_line;
+        c->rc = header_add(ld, &c->h, p, n);
         return;
     }
-    if (k >= c->nhdr) return; /* counted; reported at the end of the record */
+    if (k >= c->h.n) return; /* counted; reported at the end of the record */
     c->off[k] = c->row.len;
     c->len[k] = n;
     isynth_err rc = buf_add(&c->row, p, n);
@@ -730,103 +861,28 @@ static void csv_field(void *s, size_t n, void *data)
             rc == ISYNTH_ERR_NOMEM ? nomem(ld) : fail(ld, rc, c->rec_line, NULL, "row too large");
 }
 
-static int find_column(const csvctx *c, const char *name)
-{
-    for (size_t k = 0; k < c->nhdr; k++)
-        if (ascii_ieq(c->hdr[k], strlen(c->hdr[k]), name)) return (int)k;
-    return -1;
-}
-
 static isynth_err csv_header(csvctx *c)
 {
     loader *ld = c->ld;
-    for (size_t k = 0; k < c->nhdr; k++) {
-        if (!c->hdr[k][0]) continue;
-        for (size_t j = 0; j < k; j++)
-            if (ascii_ieq(c->hdr[j], strlen(c->hdr[j]), c->hdr[k]))
-                return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, c->hdr[k], "duplicate column");
-    }
-    for (int f = 0; f < NFIELDS; f++)
-        c->col[f] = -1;
-    c->cls_col = find_column(c, "is_classification");
-    if (ld->mapbuf) {
-        ld->shape = SH_MAPPED;
-        for (int f = 0; f < NFIELDS; f++) {
-            const char *src = mapped_source(ld, f);
-            c->col[f] = src ? find_column(c, src) : -1;
-            if (ld->map[f] && c->col[f] < 0)
-                return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, ld->map[f],
-                            "no such column (mapped to %s)", field_names[f]);
-        }
-    } else if ((c->col[F_INSTRUCTION] = find_column(c, "instruction")) >= 0) {
-        ld->shape = SH_ALPACA;
-        c->col[F_INPUT] = find_column(c, "input");
-    } else if ((c->col[F_INSTRUCTION] = find_column(c, "input")) >= 0) {
-        ld->shape = SH_ELYZA;
-    } else {
-        buf names;
-        buf_init(&names, 512);
-        for (size_t k = 0; k < c->nhdr; k++)
-            if (buf_printf(&names, "%s'%s'", k ? ", " : "", c->hdr[k])) break;
-        isynth_err rc = fail(ld, ISYNTH_ERR_PARSE, c->rec_line, "instruction",
-                             "no such column (the header has %s); expected 'instruction' "
-                             "(Alpaca) or 'input' (ELYZA-tasks-100), or pass a column map",
-                             names.p ? names.p : "no names");
-        buf_free(&names);
-        return rc;
-    }
-    if (ld->shape != SH_MAPPED) {
-        c->col[F_OUTPUT] = find_column(c, "output");
-        c->col[F_ID] = find_column(c, "id");
-        c->col[F_EVAL] = find_column(c, "eval_aspect");
-    }
-    if (c->col[F_OUTPUT] < 0)
-        return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, "output", "no such column");
-    c->off = isynth_calloc(c->nhdr, sizeof *c->off);
-    c->len = isynth_calloc(c->nhdr, sizeof *c->len);
-    if (!c->off || !c->len) return nomem(ld);
+    c->h.line = c->rec_line;
+    isynth_err rc = header_finish(ld, &c->h);
+    if (rc) return rc;
+    c->off = isynth_calloc(c->h.n, sizeof *c->off);
+    c->len = isynth_calloc(c->h.n, sizeof *c->len);
+    c->cells = isynth_calloc(c->h.n, sizeof *c->cells);
+    if (!c->off || !c->len || !c->cells) return nomem(ld);
     c->header_done = true;
     return ISYNTH_OK;
 }
 
-static isynth_err csv_bool(csvctx *c, raw *r)
-{
-    if (c->cls_col < 0) return ISYNTH_OK;
-    const char *s = c->row.p + c->off[c->cls_col];
-    size_t n = c->len[c->cls_col];
-    static const char *const yes[] = {"true", "1", "yes"}, *const no[] = {"false", "0", "no", ""};
-    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
-        if (ascii_ieq(s, n, yes[i])) {
-            r->is_classification = true;
-            return ISYNTH_OK;
-        }
-    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
-        if (ascii_ieq(s, n, no[i])) return ISYNTH_OK;
-    return fail(c->ld, ISYNTH_ERR_PARSE, r->line, c->hdr[c->cls_col],
-                "expected true or false, found '%.*s'", (int)(n > 40 ? 40 : n), s);
-}
-
 static isynth_err csv_row(csvctx *c)
 {
-    loader *ld = c->ld;
-    if (c->nf != c->nhdr)
-        return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, NULL,
-                    "%zu fields, but the header has %zu columns", c->nf, c->nhdr);
-    bool all_empty = true;
-    for (size_t k = 0; k < c->nhdr && all_empty; k++)
-        all_empty = c->len[k] == 0;
-    if (all_empty) return ISYNTH_OK; /* spreadsheets export trailing ",,," rows */
-    raw r;
-    raw_init(&r, c->rec_line);
-    for (int f = 0; f < NFIELDS; f++) {
-        int k = c->col[f];
-        if (k < 0) continue;
-        r.s[f] = c->row.p + c->off[k];
-        r.n[f] = c->len[k];
-        set_label(r.name[f], c->hdr[k], strlen(c->hdr[k]));
-    }
-    isynth_err rc = csv_bool(c, &r);
-    return rc ? rc : add_task(ld, &r);
+    if (c->nf != c->h.n)
+        return fail(c->ld, ISYNTH_ERR_PARSE, c->rec_line, NULL,
+                    "%zu fields, but the header has %zu columns", c->nf, c->h.n);
+    for (size_t k = 0; k < c->h.n; k++)
+        c->cells[k] = c->row.p ? c->row.p + c->off[k] : "";
+    return table_row(c->ld, &c->h, c->cells, c->len, c->rec_line);
 }
 
 static void csv_record(int term, void *data)
@@ -865,7 +921,6 @@ static isynth_err load_csv(loader *ld, const char *d, size_t len)
     csvctx c;
     memset(&c, 0, sizeof c);
     c.ld = ld;
-    c.cls_col = -1;
     buf_init(&c.row, 0);
     struct csv_parser p;
     if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0) return nomem(ld);
@@ -890,13 +945,46 @@ static isynth_err load_csv(loader *ld, const char *d, size_t len)
         c.rc = csv_parse_error(&c, csv_error(&p), true);
     if (!c.rc && !c.header_done) c.rc = fail(ld, ISYNTH_ERR_PARSE, 1, NULL, "no header row");
     csv_free(&p);
-    for (size_t k = 0; k < c.nhdr; k++)
-        isynth_free(c.hdr[k]);
-    isynth_free(c.hdr);
+    header_free(&c.h);
     isynth_free(c.off);
     isynth_free(c.len);
+    isynth_free(c.cells);
     buf_free(&c.row);
     return c.rc;
+}
+
+/* ---- XLSX -------------------------------------------------------------------------------- */
+
+/* The first sheet through the table reader, which has already refused hostile workbooks (zip
+ * and XML limits), invalid UTF-8, NUL, unnamed or repeated header cells and values past the
+ * header; rows are numbered as the sheet numbers them. */
+static isynth_err load_xlsx(loader *ld)
+{
+    if (isynth_table_format_from_path(ld->path) != ISYNTH_TABLE_XLSX)
+        return fail(ld, ISYNTH_ERR_INVALID, 0, NULL,
+                    "xlsx seeds are read by extension: name the workbook *.xlsx");
+    header h;
+    memset(&h, 0, sizeof h);
+    isynth_table_reader *tr = NULL;
+    isynth_err rc = isynth_table_reader_open(ld->path, NULL, &tr, ld->err);
+    if (rc) goto done;
+    h.line = (long)isynth_table_reader_line(tr);
+    for (size_t k = 0; k < isynth_table_ncols(tr) && !rc; k++) {
+        const char *name = isynth_table_col_name(tr, k);
+        rc = header_add(ld, &h, name, strlen(name));
+    }
+    if (!rc) rc = header_finish(ld, &h);
+    while (!rc) {
+        const char *const *cells;
+        const size_t *lens;
+        rc = isynth_table_next(tr, &cells, &lens, ld->err);
+        if (rc || !cells) break;
+        rc = table_row(ld, &h, cells, lens, (long)isynth_table_reader_line(tr));
+    }
+done:
+    header_free(&h);
+    isynth_table_reader_close(tr);
+    return rc;
 }
 
 /* ---- entry point ------------------------------------------------------------------------- */
@@ -927,6 +1015,7 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
     memset(&ld, 0, sizeof ld);
     ld.path = path;
     ld.err = err;
+    ld.unit = "line";
     ld.prm = params ? *params : isynth_seeds_params_default();
     isynth_seeds_params def = isynth_seeds_params_default();
     if (!ld.prm.max_file_bytes) ld.prm.max_file_bytes = def.max_file_bytes;
@@ -939,12 +1028,7 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
                                 "%s: cannot tell the seed format from the file name (use .jsonl, "
                                 ".json, .csv or .xlsx, or set the format)",
                                 path);
-    if (fmt == ISYNTH_SEEDS_XLSX)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID,
-                                "%s: xlsx seeds need the workbook reader, which is not built yet; "
-                                "save the sheet as CSV (UTF-8) or JSONL instead",
-                                path);
-    if (fmt != ISYNTH_SEEDS_JSONL && fmt != ISYNTH_SEEDS_CSV)
+    if (fmt != ISYNTH_SEEDS_JSONL && fmt != ISYNTH_SEEDS_CSV && fmt != ISYNTH_SEEDS_XLSX)
         return isynth_error_set(err, ISYNTH_ERR_INVALID, "%s: unknown seed format %d", path,
                                 (int)fmt);
 
@@ -969,7 +1053,12 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
         rc = fail(&ld, ISYNTH_ERR_PARSE, 1, NULL, "empty file");
         goto done;
     }
-    rc = fmt == ISYNTH_SEEDS_CSV ? load_csv(&ld, body, blen) : load_json(&ld, body, blen);
+    if (fmt == ISYNTH_SEEDS_XLSX) {
+        ld.unit = "row";
+        rc = load_xlsx(&ld);
+    } else {
+        rc = fmt == ISYNTH_SEEDS_CSV ? load_csv(&ld, body, blen) : load_json(&ld, body, blen);
+    }
     if (!rc && ld.set->n == 0) rc = fail(&ld, ISYNTH_ERR_PARSE, 0, NULL, "no tasks in the file");
     if (!rc) rc = check_unique_ids(&ld);
     if (rc) goto done;

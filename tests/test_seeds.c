@@ -1,7 +1,8 @@
 /* Seed loader tests: every recognised shape, encodings and line endings, the column map,
  * language detection, a corpus of broken files (tests/data/seeds/bad) that must each fail
- * with the right code and a message naming file, line and field, and an allocation-failure
- * walk over whole loads. */
+ * with the right code and a message naming file, line and field, workbooks made at run time
+ * (the same tasks as CSV, broken and hostile ones), and an allocation-failure walk over whole
+ * loads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 
 #include "internal.h"
 #include "isynth/seeds.h"
+#include "isynth/table.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,7 +388,7 @@ static void test_unopenable_and_unknown_format(void **state)
 {
     (void)state;
     expect_fail(BAD "does_not_exist.jsonl", NULL, ISYNTH_ERR_IO, 0, "cannot open", NULL);
-    expect_fail(BAD "seeds.xlsx", NULL, ISYNTH_ERR_INVALID, 0, "workbook reader", NULL);
+    expect_fail(BAD "seeds.xlsx", NULL, ISYNTH_ERR_IO, 0, "cannot open", NULL);
     expect_fail(BAD "seeds.txt", NULL, ISYNTH_ERR_INVALID, 0, "format", NULL);
     isynth_error e;
     assert_int_equal(isynth_seeds_load(NULL, NULL, NULL, &e), ISYNTH_ERR_INVALID);
@@ -452,6 +454,334 @@ static void test_huge_field(void **state)
     assert_int_equal(remove(jpath), 0);
     assert_int_equal(remove(cpath), 0);
     assert_int_equal(rmdir(dir), 0);
+}
+
+/* ---- XLSX -------------------------------------------------------------------------------- */
+
+/* A temporary directory for workbooks made at run time; every file in it is removed at the
+ * end. */
+typedef struct tmpdir {
+    char dir[64];
+    char paths[16][512];
+    size_t n;
+} tmpdir;
+
+static void tmp_open(tmpdir *t)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->dir, sizeof t->dir, "/tmp/isynth-seedsx-XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+}
+
+static const char *tmp_path(tmpdir *t, const char *name)
+{
+    assert_true(t->n < 16);
+    char path[sizeof t->paths[0]];
+    snprintf(path, sizeof path, "%s/%s", t->dir, name);
+    memcpy(t->paths[t->n], path, sizeof path);
+    return t->paths[t->n++];
+}
+
+static void tmp_close(tmpdir *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        remove(t->paths[i]);
+    assert_int_equal(rmdir(t->dir), 0);
+}
+
+/* Writes a table (format by extension) of ncols columns: the header, then nrows rows. */
+static void write_table(const char *path, const char *const *names, size_t ncols,
+                        const char *const *cells, size_t nrows)
+{
+    isynth_table_writer *w = NULL;
+    isynth_error e;
+    isynth_err rc = isynth_table_writer_open(path, names, ncols, &w, &e);
+    if (rc) print_error("%s: %s\n", path, e.msg);
+    assert_int_equal(rc, ISYNTH_OK);
+    for (size_t r = 0; r < nrows; r++) {
+        rc = isynth_table_write_row(w, cells + r * ncols, NULL, &e);
+        if (rc) print_error("%s: %s\n", path, e.msg);
+        assert_int_equal(rc, ISYNTH_OK);
+    }
+    assert_int_equal(isynth_table_writer_close(w, &e), ISYNTH_OK);
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void assert_same_tasks(const isynth_seedset *a, const isynth_seedset *b, bool ids)
+{
+    assert_int_equal(a->n, b->n);
+    assert_string_equal(a->shape, b->shape);
+    assert_int_equal(a->lang, b->lang);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_string_equal(a->tasks[i].instruction, b->tasks[i].instruction);
+        assert_string_equal(a->tasks[i].input, b->tasks[i].input);
+        assert_string_equal(a->tasks[i].output, b->tasks[i].output);
+        assert_string_equal(a->tasks[i].eval_aspect, b->tasks[i].eval_aspect);
+        assert_int_equal(a->tasks[i].is_classification, b->tasks[i].is_classification);
+        if (ids) {
+            assert_string_equal(a->tasks[i].id, b->tasks[i].id);
+            assert_int_equal(a->tasks[i].line, b->tasks[i].line);
+        }
+    }
+}
+
+static const char *const elyza_cols[] = {"Input", "output", "eval_aspect", "is_classification"};
+static const char *const elyza_rows[] = {
+    "次の文を敬語に直してください。「明日行くよ」",
+    "明日伺います。",
+    "- 謙譲語なら満点",
+    "",
+    "",
+    "",
+    "",
+    "", /* an empty row: skipped, numbering goes on */
+    "「猫」の読み方は？",
+    "ねこ",
+    "",
+    "yes",
+    "三つの果物を挙げてください。",
+    "りんご\nみかん\nぶどう",
+    "- 三つあること",
+    "false",
+};
+
+/* An ELYZA-shaped workbook and the same rows as CSV load as the same tasks. */
+static void test_xlsx_elyza(void **state)
+{
+    (void)state;
+    tmpdir t;
+    tmp_open(&t);
+    const char *x = tmp_path(&t, "elyza.xlsx"), *c = tmp_path(&t, "elyza.csv");
+    write_table(x, elyza_cols, 4, elyza_rows, 4);
+    write_table(c, elyza_cols, 4, elyza_rows, 3); /* CSV: the multi-line row would shift lines */
+    isynth_seedset *sx = load_ok(x, NULL), *sc = load_ok(c, NULL);
+    assert_int_equal(sx->n, 3);
+    assert_string_equal(sx->shape, "elyza");
+    assert_int_equal(sx->lang, ISYNTH_LANG_JA);
+    assert_string_equal(sx->tasks[0].id, "seed-2");
+    assert_string_equal(sx->tasks[0].instruction, "次の文を敬語に直してください。「明日行くよ」");
+    assert_string_equal(sx->tasks[0].input, "");
+    assert_string_equal(sx->tasks[0].eval_aspect, "- 謙譲語なら満点");
+    assert_false(sx->tasks[0].is_classification);
+    assert_string_equal(sx->tasks[1].id, "seed-4"); /* sheet row 4, after the empty row 3 */
+    assert_int_equal(sx->tasks[1].line, 4);
+    assert_true(sx->tasks[1].is_classification);
+    assert_string_equal(sx->tasks[2].output, "りんご\nみかん\nぶどう");
+    /* the hash is of the workbook's bytes */
+    char *data;
+    size_t len;
+    assert_int_equal(read_file_limited(x, 1 << 20, &data, &len, NULL), ISYNTH_OK);
+    char hex[65];
+    sha256_hex(data, len, hex);
+    assert_string_equal(sx->sha256, hex);
+    isynth_free(data);
+    /* the CSV holds the first three sheet rows; their tasks match, ids and lines included */
+    isynth_seedset head = *sx;
+    head.n = 2;
+    assert_same_tasks(&head, sc, true);
+    isynth_seeds_free(sc);
+    isynth_seeds_free(sx);
+
+    /* the project's sample seeds, rewritten as a workbook, load as the CSV does */
+    isynth_seedset *csv = load_ok(ISYNTH_SOURCE_DIR "/data/seeds_ja.csv", NULL);
+    const char *sample = tmp_path(&t, "seeds_ja.xlsx");
+    const char *const cols[] = {"input", "output", "eval_aspect"};
+    const char **cells = calloc(csv->n * 3, sizeof *cells);
+    assert_non_null(cells);
+    for (size_t i = 0; i < csv->n; i++) {
+        cells[i * 3] = csv->tasks[i].instruction;
+        cells[i * 3 + 1] = csv->tasks[i].output;
+        cells[i * 3 + 2] = csv->tasks[i].eval_aspect;
+    }
+    write_table(sample, cols, 3, cells, csv->n);
+    free(cells);
+    isynth_seedset *xs = load_ok(sample, NULL);
+    assert_same_tasks(xs, csv, false);
+    isynth_seeds_free(xs);
+    isynth_seeds_free(csv);
+    tmp_close(&t);
+}
+
+static void test_xlsx_alpaca_and_map(void **state)
+{
+    (void)state;
+    tmpdir t;
+    tmp_open(&t);
+    const char *a = tmp_path(&t, "alpaca.xlsx"), *m = tmp_path(&t, "mapped.XLSX");
+    const char *const acols[] = {"id", "instruction", "input", "output"};
+    const char *const arows[] = {
+        "a1", "Translate to French.", "Good morning", "Bonjour", "a2", "Say hi.", "", "Hi"};
+    write_table(a, acols, 4, arows, 2);
+    isynth_seedset *s = load_ok(a, NULL);
+    assert_int_equal(s->n, 2);
+    assert_string_equal(s->shape, "alpaca");
+    assert_int_equal(s->lang, ISYNTH_LANG_EN);
+    assert_string_equal(s->tasks[0].id, "a1");
+    assert_string_equal(s->tasks[0].input, "Good morning");
+    assert_string_equal(s->tasks[1].output, "Hi");
+    isynth_seeds_free(s);
+
+    const char *const mcols[] = {"qid", "question", "answer"};
+    const char *const mrows[] = {"q1", "東京は何の首都ですか。", "日本の首都です。"};
+    write_table(m, mcols, 3, mrows, 1);
+    s = load_ok(m, "instruction=question,output=answer,id=qid");
+    assert_int_equal(s->n, 1);
+    assert_string_equal(s->shape, "mapped");
+    assert_string_equal(s->tasks[0].id, "q1");
+    assert_string_equal(s->tasks[0].output, "日本の首都です。");
+    isynth_seeds_free(s);
+    expect_fail(m, NULL, ISYNTH_ERR_PARSE, 1, "field 'instruction'", "question");
+    expect_fail(m, "instruction=question,output=nope", ISYNTH_ERR_PARSE, 1, "field 'nope'",
+                "no such column");
+    tmp_close(&t);
+}
+
+/* Broken workbooks: each names the file and, for a bad row, the sheet row and the column. */
+static void test_xlsx_bad(void **state)
+{
+    (void)state;
+    tmpdir t;
+    tmp_open(&t);
+
+    const char *p = tmp_path(&t, "no_output.xlsx");
+    const char *const c1[] = {"input", "eval_aspect"};
+    const char *const r1[] = {"質問", "観点"};
+    write_table(p, c1, 2, r1, 1);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 1, "field 'output'", "no such column");
+
+    p = tmp_path(&t, "empty_output.xlsx");
+    const char *const c2[] = {"input", "output"};
+    const char *const r2[] = {"q1", "a1", "", "", "q3", " \xE3\x80\x80"};
+    write_table(p, c2, 2, r2, 3);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 4, "field 'output'", "empty (output is required)");
+
+    p = tmp_path(&t, "header_only.xlsx");
+    write_table(p, c2, 2, NULL, 0);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 0, "no tasks", NULL);
+
+    p = tmp_path(&t, "dup_id.xlsx");
+    const char *const c3[] = {"id", "input", "output"};
+    const char *const r3[] = {"x", "q1", "a1", "y", "q2", "a2", "x", "q3", "a3"};
+    write_table(p, c3, 3, r3, 3);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 4, "field 'id'", "duplicate id 'x' (also at row 2)");
+
+    p = tmp_path(&t, "bad_bool.xlsx");
+    const char *const c4[] = {"input", "output", "is_classification"};
+    const char *const r4[] = {"q1", "a1", "maybe"};
+    write_table(p, c4, 3, r4, 1);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 2, "field 'is_classification'", "true or false");
+
+    p = tmp_path(&t, "dup_column.xlsx");
+    const char *const c5[] = {"input", "output", "Output"};
+    const char *const r5[] = {"q1", "a1", "a2"};
+    write_table(p, c5, 3, r5, 1);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 1, "field 'Output'", "duplicate column");
+
+    /* a cell over max_field_bytes, and more rows than max_tasks */
+    p = tmp_path(&t, "long.xlsx");
+    write_table(p, c2, 2, r2, 1);
+    isynth_seeds_params prm = isynth_seeds_params_default();
+    prm.max_field_bytes = 1;
+    expect_fail_p(p, &prm, ISYNTH_ERR_TOO_LARGE, 1, "header column 1", "limit of 1 bytes");
+    prm.max_field_bytes = 6; /* the header's names fit */
+    const char *const r6[] = {"q1", "a1", "q2", "longer than five"};
+    write_table(p, c2, 2, r6, 2);
+    expect_fail_p(p, &prm, ISYNTH_ERR_TOO_LARGE, 3, "field 'output'",
+                  "16 bytes, longer than the limit of 6 bytes");
+    prm = isynth_seeds_params_default();
+    prm.max_tasks = 1;
+    expect_fail_p(p, &prm, ISYNTH_ERR_TOO_LARGE, 3, "more than 1 tasks", NULL);
+    prm = isynth_seeds_params_default();
+    prm.max_file_bytes = 100;
+    expect_fail_p(p, &prm, ISYNTH_ERR_TOO_LARGE, 0, "limit", NULL);
+
+    /* not a zip, a truncated zip, an empty file: clear errors naming the file */
+    p = tmp_path(&t, "text.xlsx");
+    const char text[] = "input,output\nq,a\n";
+    write_bytes(p, text, sizeof text - 1);
+    expect_fail(p, NULL, ISYNTH_ERR_XLSX, 0, NULL, NULL);
+    char *data;
+    size_t len;
+    assert_int_equal(read_file_limited(t.paths[0], 1 << 20, &data, &len, NULL), ISYNTH_OK);
+    const char *half = tmp_path(&t, "truncated.xlsx");
+    write_bytes(half, data, len / 2);
+    isynth_free(data);
+    expect_fail(half, NULL, ISYNTH_ERR_XLSX, 0, NULL, NULL);
+    p = tmp_path(&t, "empty.xlsx");
+    write_bytes(p, "", 0);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 1, "empty file", NULL);
+
+    /* a workbook forced by format must still be named .xlsx (the reader goes by extension) */
+    prm = isynth_seeds_params_default();
+    prm.format = ISYNTH_SEEDS_XLSX;
+    expect_fail_p(GOOD "elyza.csv", &prm, ISYNTH_ERR_INVALID, 0, ".xlsx", NULL);
+    tmp_close(&t);
+}
+
+/* A valid workbook with bytes flipped all over it (zip headers, deflate streams, the central
+ * directory): each load either succeeds or fails with an error naming the file, never crashes
+ * (run under ASan). */
+static void test_xlsx_corrupted(void **state)
+{
+    (void)state;
+    tmpdir t;
+    tmp_open(&t);
+    const char *good = tmp_path(&t, "good.xlsx"), *bad = tmp_path(&t, "bad.xlsx");
+    write_table(good, elyza_cols, 4, elyza_rows, 4);
+    char *data;
+    size_t len;
+    assert_int_equal(read_file_limited(good, 1 << 20, &data, &len, NULL), ISYNTH_OK);
+    size_t failed = 0, tried = 0;
+    for (size_t off = 0; off < len; off += 1 + off % 17) {
+        data[off] ^= 0x5A;
+        write_bytes(bad, data, len);
+        data[off] ^= 0x5A;
+        isynth_seedset *s = NULL;
+        isynth_error e;
+        isynth_err rc = isynth_seeds_load(bad, NULL, &s, &e);
+        tried++;
+        if (rc == ISYNTH_OK) {
+            assert_non_null(s);
+            isynth_seeds_free(s);
+            continue;
+        }
+        failed++;
+        assert_null(s);
+        assert_true(rc == ISYNTH_ERR_XLSX || rc == ISYNTH_ERR_PARSE || rc == ISYNTH_ERR_UTF8 ||
+                    rc == ISYNTH_ERR_TOO_LARGE);
+        assert_non_null(strstr(e.msg, bad));
+    }
+    print_message("%zu of %zu corrupted workbooks refused\n", failed, tried);
+    assert_true(failed > 0); /* parts the loader never reads may be damaged harmlessly */
+    isynth_free(data);
+    tmp_close(&t);
+}
+
+static void alloc_walk(const char *path, const char *map, bool sticky);
+
+static void test_xlsx_alloc_failures(void **state)
+{
+    (void)state;
+    tmpdir t;
+    tmp_open(&t);
+    const char *x = tmp_path(&t, "elyza.xlsx");
+    write_table(x, elyza_cols, 4, elyza_rows, 4);
+    alloc_walk(x, NULL, true);
+    alloc_walk(x, NULL, false);
+    const char *m = tmp_path(&t, "mapped.xlsx");
+    const char *const mcols[] = {"qid", "question", "answer"};
+    const char *const mrows[] = {"q1", "東京は？", "首都", "q2", "大阪は？", "都市"};
+    write_table(m, mcols, 3, mrows, 2);
+    alloc_walk(m, "instruction=question,output=answer,id=qid", true);
+    alloc_walk(m, "instruction=question,output=answer,id=qid", false);
+    tmp_close(&t);
 }
 
 /* ---- allocation failures ----------------------------------------------------------------- */
@@ -566,6 +896,11 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_huge_field),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_xlsx_elyza),
+        cmocka_unit_test(test_xlsx_alpaca_and_map),
+        cmocka_unit_test(test_xlsx_bad),
+        cmocka_unit_test(test_xlsx_corrupted),
+        cmocka_unit_test(test_xlsx_alloc_failures),
         cmocka_unit_test(test_sample_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
