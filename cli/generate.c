@@ -32,7 +32,7 @@ static void help(FILE *f)
             "DIR/rejected.jsonl and DIR/README.md (dataset card). Running the same command\n"
             "again continues the run towards N with no duplicate.\n\n"
             "input and output:\n"
-            "  --seeds FILE           seed tasks: .jsonl, .json or .csv (ELYZA-tasks-100,\n"
+            "  --seeds FILE           seed tasks: .jsonl, .json, .csv or .xlsx (ELYZA-tasks-100,\n"
             "                         Self-Instruct, Alpaca or chat 'messages' shape)\n"
             "  --map SPEC             columns for other shapes: instruction=COL,output=COL,\n"
             "                         input=COL,id=COL\n"

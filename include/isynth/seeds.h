@@ -1,4 +1,4 @@
-/* Seed loading: JSONL and CSV (and, once the xlsx reader exists, XLSX) into a seed set.
+/* Seed loading: JSONL, CSV and XLSX (first sheet, first row the header) into a seed set.
  * Recognised shapes: ELYZA-tasks-100 (input, output, eval_aspect), Self-Instruct
  * seed_tasks.jsonl (instruction, instances[{input, output}], is_classification), Alpaca
  * (instruction, input, output), chat "messages"; anything else through a column map. */
