@@ -185,7 +185,8 @@ static double run(isynth_backend *b, int n, int max_tokens, tally *t)
     return now_s() - t0;
 }
 
-static isynth_backend *openai_backend(int port, int concurrency, const char *model)
+static isynth_backend *openai_backend(int port, int concurrency, const char *model,
+                                      double total_timeout)
 {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
@@ -195,6 +196,7 @@ static isynth_backend *openai_backend(int port, int concurrency, const char *mod
     p.n_base_urls = 1;
     p.model = model;
     p.concurrency = concurrency;
+    p.total_timeout = total_timeout;
     isynth_backend *b;
     isynth_error err;
     if (isynth_openai_backend_new(&p, &b, &err)) {
@@ -211,16 +213,22 @@ static int bench_stub(void)
     char *argv[] = {(char *)ISYNTH_PYTHON, (char *)ISYNTH_BENCH_STUB, "--delay-ms", "200", NULL};
     child stub = {0};
     int out;
-    stub.pid = spawn(argv, &stub.stdin_fd, &out, NULL);
+    stub.pid = spawn(argv, &stub.stdin_fd, &out, "bench-http-stub.log");
     char line[64] = {0};
+    size_t got = 0;
     struct pollfd pfd = {.fd = out, .events = POLLIN};
-    if (stub.pid < 0 || poll(&pfd, 1, 20000) <= 0 || read(out, line, sizeof line - 1) <= 0 ||
-        sscanf(line, "PORT %d", &stub.port) != 1) {
-        fprintf(stderr, "cannot start %s\n", ISYNTH_BENCH_STUB);
+    while (stub.pid > 0 && got < sizeof line - 1 && !strchr(line, '\n') &&
+           poll(&pfd, 1, 20000) > 0) {
+        ssize_t r = read(out, line + got, sizeof line - 1 - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    if (sscanf(line, "PORT %d", &stub.port) != 1) {
+        fprintf(stderr, "cannot start %s (see bench-http-stub.log)\n", ISYNTH_BENCH_STUB);
+        close(out);
         stop_child(&stub);
         return 1;
     }
-    close(out);
     const double latency = 0.200;
     static const int conc[] = {1, 8, 64, 256};
     printf("HTTP backend vs a stub answering after %.0f ms (one client thread, keep-alive)\n\n",
@@ -231,7 +239,7 @@ static int bench_stub(void)
     for (size_t i = 0; i < sizeof conc / sizeof conc[0]; i++) {
         int c = conc[i];
         int n = c == 1 ? 25 : c * 10;
-        isynth_backend *b = openai_backend(stub.port, c, "bench-model");
+        isynth_backend *b = openai_backend(stub.port, c, "bench-model", 30);
         tally warm = {0};
         run(b, c, 64, &warm); /* open the connections: keep-alive is the steady state */
         tally t = {0};
@@ -251,6 +259,7 @@ static int bench_stub(void)
     }
     printf("\ntargets: ratio >= 0.9 up to 256, CPU < 0.5 ms/request\n\n");
     stop_child(&stub);
+    close(out);
     return rc;
 }
 
@@ -303,7 +312,7 @@ static int bench_llama(int per_slot)
             usleep(200000);
         double http_tps = 0;
         if (healthy(srv.port)) {
-            isynth_backend *b = openai_backend(srv.port, par, "default");
+            isynth_backend *b = openai_backend(srv.port, par, "default", 900);
             tally t = {0};
             double wall = run(b, n, max_tokens, &t);
             isynth_backend_free(b);
