@@ -56,10 +56,39 @@ static isynth_err exec(isynth_store *st, const char *sql, isynth_error *err)
     return ISYNTH_OK;
 }
 
+/* mkdir -p: creates dir and its missing parents; 0 or -1 with errno. */
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return -1;
+        path[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
 isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *err)
 {
     *out = NULL;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    if (mkdir_p(dir) != 0)
         return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create directory: %s", dir,
                                 strerror(errno));
     isynth_store *st = isynth_calloc(1, sizeof *st);

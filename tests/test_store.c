@@ -48,7 +48,7 @@ static void test_roundtrip(void **state)
     isynth_store *st;
     isynth_error e;
     char sub[300];
-    snprintf(sub, sizeof sub, "%s/run", dir);
+    snprintf(sub, sizeof sub, "%s/runs/a/run", dir); /* parents are created too */
     assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "model", "m.gguf", &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "model", "n.gguf", &e), ISYNTH_OK);
@@ -120,6 +120,14 @@ static void test_unwritable(void **state)
     assert_int_equal(isynth_store_open("/proc/isynth-no/such", &st, &e), ISYNTH_ERR_IO);
     assert_null(st);
     assert_non_null(strstr(e.msg, "/proc/isynth-no/such"));
+    /* a file where the directory should be */
+    char file[300];
+    snprintf(file, sizeof file, "%s/plainfile", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(isynth_store_open(file, &st, &e), ISYNTH_ERR_IO);
+    assert_non_null(strstr(e.msg, "Not a directory"));
 }
 
 static void test_not_a_database(void **state)
