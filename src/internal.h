@@ -41,6 +41,13 @@ bool utf8_valid(const char *s, size_t n, size_t *bad_off);
 /* Decodes one code point at s (valid UTF-8 assumed); returns bytes used (0 at end). */
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
 
+/* The Japanese script of a code point, one table for the tokenizer, the quality filters and
+ * language detection. Kanji includes 々〆〇 and the supplementary ideograph planes; katakana
+ * includes ー, the phonetic extensions and half-width forms; the middle dot ・ and the
+ * voicing marks are not letters of any script. */
+typedef enum ja_script { JA_NONE = 0, JA_KANJI, JA_HIRAGANA, JA_KATAKANA } ja_script;
+ja_script ja_script_of(uint32_t c);
+
 /* Reads a whole file up to max bytes into *out (NUL-terminated; free with isynth_free). */
 isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
                              isynth_error *err);

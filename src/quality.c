@@ -25,24 +25,6 @@ struct isynth_keywords {
 
 enum script { S_OTHER, S_ALNUM, S_KANJI, S_KATAKANA, S_HIRAGANA, S_MARK, S_SPACE };
 
-static bool is_kanji(int32_t c)
-{
-    return (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
-           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x3FFFF) || c == 0x3005 ||
-           c == 0x3006 || c == 0x3007;
-}
-
-static bool is_katakana(int32_t c)
-{
-    return (c >= 0x30A1 && c <= 0x30FA) || (c >= 0x30FC && c <= 0x30FF) ||
-           (c >= 0x31F0 && c <= 0x31FF) || (c >= 0xFF66 && c <= 0xFF9D);
-}
-
-static bool is_hiragana(int32_t c)
-{
-    return (c >= 0x3041 && c <= 0x3096) || c == 0x309D || c == 0x309E;
-}
-
 static bool is_space(int32_t c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' ||
@@ -55,11 +37,12 @@ static enum script script_of(int32_t c)
 {
     if (is_space(c))
         return S_SPACE;
-    if (is_kanji(c))
+    ja_script js = ja_script_of((uint32_t)c);
+    if (js == JA_KANJI)
         return S_KANJI;
-    if (is_katakana(c))
+    if (js == JA_KATAKANA)
         return S_KATAKANA;
-    if (is_hiragana(c))
+    if (js == JA_HIRAGANA)
         return S_HIRAGANA;
     switch (utf8proc_category(c)) {
     case UTF8PROC_CATEGORY_MN:

@@ -124,17 +124,6 @@ static bool is_blank(const char *s, size_t n)
 
 /* ---- language ---------------------------------------------------------------------------- */
 
-static bool is_japanese(uint32_t c)
-{
-    return (c >= 0x3040 && c <= 0x30FF) || /* hiragana, katakana */
-           (c >= 0x31F0 && c <= 0x31FF) || /* katakana phonetic extensions */
-           (c >= 0x3400 && c <= 0x4DBF) || /* CJK extension A */
-           (c >= 0x4E00 && c <= 0x9FFF) || /* CJK unified ideographs */
-           (c >= 0xF900 && c <= 0xFAFF) || /* CJK compatibility ideographs */
-           (c >= 0xFF66 && c <= 0xFF9F) || /* halfwidth katakana */
-           (c >= 0x20000 && c <= 0x2FA1F); /* CJK extensions B.. and supplement */
-}
-
 static void count_letters(const char *s, size_t n, size_t *ja, size_t *en)
 {
     size_t i = 0;
@@ -145,7 +134,7 @@ static void count_letters(const char *s, size_t n, size_t *ja, size_t *en)
         i += l;
         if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
             (*en)++;
-        else if (is_japanese(cp))
+        else if (ja_script_of(cp) != JA_NONE)
             (*ja)++;
     }
 }

@@ -56,19 +56,6 @@ const char *isynth_tokenizer_kind_name(isynth_tokenizer_kind kind)
 
 enum cclass { C_SEP, C_CJK, C_WORD, C_MARK };
 
-static bool is_cjk(int32_t c)
-{
-    return (c >= 0x3041 && c <= 0x309F) ||   /* hiragana (marks are caught before) */
-           (c >= 0x30A1 && c <= 0x30FF) ||   /* katakana, incl. ー */
-           (c >= 0x31F0 && c <= 0x31FF) ||   /* katakana phonetic extensions */
-           (c >= 0x3005 && c <= 0x3007) ||   /* 々 〆 〇 */
-           (c >= 0x3400 && c <= 0x4DBF) ||   /* CJK extension A */
-           (c >= 0x4E00 && c <= 0x9FFF) ||   /* CJK unified ideographs */
-           (c >= 0xF900 && c <= 0xFAFF) ||   /* compatibility ideographs */
-           (c >= 0xFF66 && c <= 0xFF9F) ||   /* half-width katakana (NFKC widens them) */
-           (c >= 0x20000 && c <= 0x3FFFF);   /* supplementary ideographs */
-}
-
 static enum cclass char_class(int32_t c)
 {
     switch (utf8proc_category(c)) {
@@ -82,7 +69,7 @@ static enum cclass char_class(int32_t c)
     case UTF8PROC_CATEGORY_LO:
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO: return is_cjk(c) ? C_CJK : C_WORD;
+    case UTF8PROC_CATEGORY_NO: return ja_script_of((uint32_t)c) != JA_NONE ? C_CJK : C_WORD;
     default: return C_SEP;
     }
 }

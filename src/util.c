@@ -202,6 +202,20 @@ size_t utf8_decode(const char *s, size_t n, uint32_t *cp)
     return l;
 }
 
+ja_script ja_script_of(uint32_t c)
+{
+    if ((c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
+        (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x3FFFF) ||
+        (c >= 0x3005 && c <= 0x3007))
+        return JA_KANJI;
+    if ((c >= 0x3041 && c <= 0x3096) || c == 0x309D || c == 0x309E || c == 0x309F)
+        return JA_HIRAGANA;
+    if ((c >= 0x30A1 && c <= 0x30FA) || (c >= 0x30FC && c <= 0x30FF) ||
+        (c >= 0x31F0 && c <= 0x31FF) || (c >= 0xFF66 && c <= 0xFF9D))
+        return JA_KATAKANA;
+    return JA_NONE;
+}
+
 isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
                              isynth_error *err)
 {
