@@ -40,54 +40,8 @@ static double cpu_s(void)
            ru.ru_stime.tv_usec * 1e-6;
 }
 
-typedef struct child {
-    pid_t pid;
-    int stdin_fd;
-    int port;
-} child;
+#include "../../tests/child.h"
 
-static pid_t spawn(char *const argv[], int *stdin_fd, int *stdout_fd, const char *log)
-{
-    int in[2], out[2] = {-1, -1};
-    if (pipe(in) || (stdout_fd && pipe(out))) return -1;
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(in[0], 0);
-        close(in[1]);
-        if (stdout_fd) {
-            dup2(out[1], 1);
-            close(out[0]);
-        }
-        int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            if (!stdout_fd) dup2(fd, 1);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(in[0]);
-    *stdin_fd = in[1];
-    if (stdout_fd) {
-        close(out[1]);
-        *stdout_fd = out[0];
-    }
-    return pid;
-}
-
-static void stop_child(child *c)
-{
-    if (c->pid <= 0) return;
-    kill(c->pid, SIGTERM);
-    for (int i = 0; i < 50 && waitpid(c->pid, NULL, WNOHANG) != c->pid; i++)
-        usleep(100000);
-    kill(c->pid, SIGKILL);
-    waitpid(c->pid, NULL, 0);
-    close(c->stdin_fd);
-    c->pid = 0;
-}
 
 static int free_port(void)
 {
