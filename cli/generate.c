@@ -61,7 +61,8 @@ static void help(FILE *f)
             "  --prompt-format F      auto (default), chat or completion\n"
             "  --template FILE        user-message template with {{examples}}, {{count}},\n"
             "                         {{next}}\n"
-            "  --two-stage            write instructions first, answer each in a second request\n\n"
+            "  --two-stage            write instructions first, answer each in a second request\n"
+            "  --no-topics            do not give each request a random subject to write about\n\n"
             "sampling:\n"
             "  --temperature T        default 0.7\n"
             "  --top-p P              default 0.95\n"
@@ -179,7 +180,7 @@ enum {
     OPT_THREADS, OPT_NOPREFIX, OPT_API_BASE, OPT_API_MODEL, OPT_API_KEY_FILE, OPT_API_ENDPOINT,
     OPT_CONCURRENCY, OPT_MAX_RETRIES, OPT_EXAMPLES, OPT_GEN_EXAMPLES, OPT_TPR, OPT_FORMAT,
     OPT_TEMPLATE, OPT_TWO_STAGE, OPT_TEMP, OPT_TOP_P, OPT_MAX_TOKENS, OPT_SEED, OPT_MIN_CHARS,
-    OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS,
+    OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS,
 };
 
 static const struct option longopts[] = {
@@ -205,6 +206,7 @@ static const struct option longopts[] = {
     {"prompt-format", required_argument, 0, OPT_FORMAT},
     {"template", required_argument, 0, OPT_TEMPLATE},
     {"two-stage", no_argument, 0, OPT_TWO_STAGE},
+    {"no-topics", no_argument, 0, OPT_NO_TOPICS},
     {"temperature", required_argument, 0, OPT_TEMP},
     {"top-p", required_argument, 0, OPT_TOP_P},
     {"max-tokens", required_argument, 0, OPT_MAX_TOKENS},
@@ -323,6 +325,7 @@ int cmd_generate(int argc, char **argv)
             break;
         case OPT_TEMPLATE: template_path = optarg; break;
         case OPT_TWO_STAGE: gp.two_stage = true; break;
+        case OPT_NO_TOPICS: gp.topics = false; break;
         case OPT_TEMP:
             if (!parse_double(optarg, 0, 5, &d, "--temperature")) return EXIT_USAGE;
             gp.temperature = (float)d;

@@ -137,7 +137,7 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                                        "prompt_format", "two_stage",      "examples",
                                        "generated_examples", "tasks_per_request", "temperature",
                                        "top_p",         "max_tokens",     "seed",
-                                       "rouge_threshold", "template_sha256", "created_at",
+                                       "rouge_threshold", "template_sha256", "topics", "created_at",
                                        "isynth_version"};
     enum { NK = sizeof keys / sizeof keys[0] };
     char *v[NK];
@@ -167,7 +167,7 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                     "text can contain invented facts: review every row before training on it.\n\n"
                     "## Provenance\n\n"
                     "| item | value |\n|---|---|\n",
-                    lang, size, n_accepted, v[21], v[3]);
+                    lang, size, n_accepted, v[NK - 1], v[3]); /* isynth_version, seeds_count */
     for (size_t i = 0; i < NK && !rc; i++)
         rc = buf_printf(&b, "| %s | %s |\n", keys[i], v[i][0] ? v[i] : "(none)");
     if (!rc)

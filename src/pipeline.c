@@ -66,6 +66,7 @@ isynth_gen_params isynth_gen_params_default(void)
         .n_generated_examples = 1,
         .n_new = 3,
         .format = ISYNTH_FORMAT_AUTO,
+        .topics = true,
         .temperature = 0.7f,
         .top_p = 0.95f,
         .max_tokens = 512,
@@ -183,7 +184,7 @@ static isynth_err check_config(run *r, isynth_error *err)
         {"tasks_per_request", "", false}, {"temperature", "", false},
         {"top_p", "", false},             {"max_tokens", "", false},
         {"seed", "", false},              {"rouge_threshold", "", false},
-        {"target", "", false},
+        {"target", "", false},            {"topics", "", false},
     };
     size_t i = 0;
     snprintf(items[i++].val, 512, "%s", base_name(p->seeds_path));
@@ -207,6 +208,7 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%llu", (unsigned long long)p->seed);
     snprintf(items[i++].val, 512, "%.3g", p->filter.rouge_threshold);
     snprintf(items[i++].val, 512, "%ld", p->target);
+    snprintf(items[i++].val, 512, "%s", p->topics ? "yes" : "no");
 
     isynth_err rc;
     for (i = 0; i < sizeof items / sizeof items[0]; i++) {
@@ -398,7 +400,13 @@ static isynth_err submit_stage1(run *r, isynth_error *err)
     const isynth_task *ex[16];
     for (size_t i = 0; i < f->k; i++)
         ex[i] = example_task(r, f->ex[i]);
-    isynth_err rc = isynth_prompt_build(&r->pp, ex, f->k, &f->pr, err);
+    isynth_prompt_params pp = r->pp;
+    if (r->p->topics) {
+        size_t n_topics;
+        const char *const *topics = isynth_prompt_topics(r->pp.lang, &n_topics);
+        pp.topic = topics[splitmix(&r->rng) % n_topics];
+    }
+    isynth_err rc = isynth_prompt_build(&pp, ex, f->k, &f->pr, err);
     if (!rc)
         rc = submit(r, f, err);
     if (rc)

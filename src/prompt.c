@@ -7,6 +7,7 @@
 
 typedef struct lang_text {
     const char *system;
+    const char *topic_rule; /* appended to the built-in request when a topic is set */
     const char *task, *instr, *input, *output, *none;
     const char *tmpl, *tmpl_two_stage;
     const char *completion_head, *completion_head_two_stage;
@@ -15,6 +16,7 @@ typedef struct lang_text {
 
 static const lang_text ja = {
     .system = "あなたは誠実で優秀な日本人のアシスタントです。",
+    .topic_rule = "\n- 新しいタスクは、どれも「{{topic}}」に関する内容にすること。",
     .task = "タスク",
     .instr = "指示",
     .input = "入力",
@@ -51,6 +53,7 @@ static const lang_text ja = {
 
 static const lang_text en = {
     .system = "You are a helpful, honest assistant.",
+    .topic_rule = "\n- Every new task must be about {{topic}}.",
     .task = "Task ",
     .instr = "Instruction",
     .input = "Input",
@@ -87,6 +90,31 @@ static const lang_text en = {
     .answer_system = "You are a helpful, honest assistant. Answer accurately.",
 };
 
+static const char *const topics_ja[] = {
+    "料理", "旅行", "健康", "歴史", "自然科学", "仕事", "教育", "スポーツ", "音楽", "環境",
+    "お金と家計", "法律と暮らし", "家族", "動物", "天気と季節", "交通", "言葉と文法", "数学",
+    "プログラミング", "地理", "文学", "美術", "映画", "ゲーム", "趣味", "防災", "医療",
+    "心理", "経済", "ビジネスメール", "接客", "農業", "宇宙", "ファッション", "住まい",
+    "子育て", "人間関係", "就職活動", "日本の文化", "ことわざと慣用句",
+};
+static const char *const topics_en[] = {
+    "cooking", "travel", "health", "history", "science", "work", "education", "sports",
+    "music", "the environment", "personal finance", "law", "family", "animals", "weather",
+    "transport", "grammar", "mathematics", "programming", "geography", "literature", "art",
+    "film", "games", "hobbies", "emergencies", "medicine", "psychology", "economics",
+    "business email", "customer service", "farming", "space", "fashion", "housing",
+};
+
+const char *const *isynth_prompt_topics(isynth_lang lang, size_t *n)
+{
+    if (lang == ISYNTH_LANG_JA) {
+        *n = sizeof topics_ja / sizeof topics_ja[0];
+        return topics_ja;
+    }
+    *n = sizeof topics_en / sizeof topics_en[0];
+    return topics_en;
+}
+
 isynth_prompt_params isynth_prompt_params_default(void)
 {
     return (isynth_prompt_params){
@@ -95,6 +123,7 @@ isynth_prompt_params isynth_prompt_params_default(void)
         .n_new = 3,
         .two_stage = false,
         .max_example_chars = 600,
+        .topic = NULL,
     };
 }
 
@@ -141,8 +170,9 @@ static isynth_err add_example(buf *b, const lang_text *L, size_t num, const isyn
     return rc;
 }
 
-/* Replaces {{examples}}, {{count}} and {{next}} in tmpl. */
-static isynth_err fill(buf *out, const char *tmpl, const char *examples, int count, size_t next)
+/* Replaces {{examples}}, {{count}}, {{next}} and {{topic}} in tmpl. */
+static isynth_err fill(buf *out, const char *tmpl, const char *examples, int count, size_t next,
+                       const char *topic)
 {
     isynth_err rc = ISYNTH_OK;
     const char *p = tmpl;
@@ -162,6 +192,9 @@ static isynth_err fill(buf *out, const char *tmpl, const char *examples, int cou
         } else if (!strncmp(q, "{{next}}", 8)) {
             rc = buf_printf(out, "%zu", next);
             p = q + 8;
+        } else if (!strncmp(q, "{{topic}}", 9)) {
+            rc = buf_adds(out, topic ? topic : "");
+            p = q + 9;
         } else {
             rc = buf_add(out, q, 2);
             p = q + 2;
@@ -192,7 +225,9 @@ isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task 
     const char *tmpl = p->template_text ? p->template_text
                                         : (p->two_stage ? L->tmpl_two_stage : L->tmpl);
     if (!rc)
-        rc = fill(&user, tmpl, ex.p ? ex.p : "", p->n_new, k + 1);
+        rc = fill(&user, tmpl, ex.p ? ex.p : "", p->n_new, k + 1, p->topic);
+    if (!rc && p->topic && !p->template_text)
+        rc = fill(&user, L->topic_rule, "", p->n_new, k + 1, p->topic);
     /* completion form: a list the base model continues, ending on the next header */
     if (!rc)
         rc = buf_printf(&prefix, "%s%zu\n%s:", L->task, k + 1, L->instr);

@@ -84,16 +84,21 @@ static void test_template_and_cap(void **state)
     isynth_task t = T("長い出力の例", "", longout);
     const isynth_task *ex[1] = {&t};
     isynth_prompt_params pp = isynth_prompt_params_default();
-    pp.template_text = "EX:{{examples}}|N={{count}}|NEXT={{next}}|{{unknown}}";
+    pp.template_text = "EX:{{examples}}|N={{count}}|NEXT={{next}}|{{unknown}}|T={{topic}}";
+    pp.topic = "料理";
     pp.n_new = 7;
     isynth_prompt pr;
     assert_int_equal(isynth_prompt_build(&pp, ex, 1, &pr, NULL), ISYNTH_OK);
-    assert_non_null(strstr(pr.user, "|N=7|NEXT=2|{{unknown}}"));
+    assert_non_null(strstr(pr.user, "|N=7|NEXT=2|{{unknown}}|T=料理"));
     assert_true(strlen(pr.user) < 1000); /* the 3000-byte output was cut */
     assert_non_null(strstr(pr.user, "…"));
     isynth_prompt_clear(&pr);
 
     pp.template_text = NULL;
+    assert_int_equal(isynth_prompt_build(&pp, ex, 1, &pr, NULL), ISYNTH_OK);
+    assert_non_null(strstr(pr.user, "どれも「料理」に関する")); /* the built-in rule */
+    isynth_prompt_clear(&pr);
+    pp.topic = NULL;
     pp.two_stage = true;
     assert_int_equal(isynth_prompt_build(&pp, ex, 1, &pr, NULL), ISYNTH_OK);
     assert_null(strstr(pr.user, "aaaa")); /* instructions only */

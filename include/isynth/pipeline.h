@@ -48,6 +48,7 @@ typedef struct isynth_gen_params {
     const char *template_text; /* --template contents, or NULL */
     const char *template_name; /* for the record */
     bool two_stage;
+    bool topics;              /* ask each request for tasks on a random subject; default true */
     float temperature;        /* default 0.7 */
     float top_p;              /* default 0.95 */
     int max_tokens;           /* default 512 */

@@ -18,7 +18,13 @@ typedef struct isynth_prompt_params {
     int n_new;                /* tasks asked for per request; default 3 */
     bool two_stage;           /* ask for instructions only; answers come from a second request */
     size_t max_example_chars; /* an example's output is cut past this many bytes; default 600 */
+    /* A subject the new tasks should be about ({{topic}} in a template), or NULL. Small models
+     * copy their examples far less when told what to write about. Borrowed. */
+    const char *topic;
 } isynth_prompt_params;
+
+/* The built-in subject list for a language: *n gets its length; static strings. */
+const char *const *isynth_prompt_topics(isynth_lang lang, size_t *n);
 
 /* A built prompt; all strings owned by it, released by isynth_prompt_clear. */
 typedef struct isynth_prompt {
