@@ -7,7 +7,7 @@ isynth=$1 model=$2 py=$3 src=$4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 seeds=$src/data/seeds_ja.jsonl
-args=(generate --seeds "$seeds" --out "$tmp/run" -n 3 --model "$model" --parallel 4
+args=(generate --seeds "$seeds" --out "$tmp/run" -n 2 --model "$model" --parallel 4
       --max-tokens 384 --seed 11)
 "$isynth" "${args[@]}" >"$tmp/stdout" 2>"$tmp/stderr" || { cat "$tmp/stderr"; exit 1; }
 grep -qx "$tmp/run/data.jsonl" "$tmp/stdout"
@@ -16,14 +16,14 @@ HF_DATASETS_OFFLINE=1 HF_HOME="$tmp/hf" "$py" - "$tmp/run" "$seeds" <<'PY'
 import hashlib, json, sqlite3, sys, os
 run, seeds = sys.argv[1], sys.argv[2]
 rows = [json.loads(l) for l in open(os.path.join(run, "data.jsonl"), encoding="utf-8")]
-assert len(rows) == 3, rows
+assert len(rows) == 2, rows
 for r in rows:
     assert set(r) >= {"id", "instruction", "input", "output", "seed_ids", "model", "created_at"}, r
     assert r["instruction"].strip() and r["output"].strip(), r
     n_lines = sum(1 for _ in open(seeds, encoding="utf-8"))
     assert r["seed_ids"] and all(s.startswith("seed-") and 1 <= int(s[5:]) <= n_lines for s in r["seed_ids"]), r
-assert len({r["id"] for r in rows}) == 3
-assert len({r["instruction"] for r in rows}) == 3
+assert len({r["id"] for r in rows}) == 2
+assert len({r["instruction"] for r in rows}) == 2
 seed_texts = {json.loads(l)["input"] for l in open(seeds, encoding="utf-8") if l.strip()}
 assert not any(r["instruction"] in seed_texts for r in rows), "a seed copied verbatim was accepted"
 for l in open(os.path.join(run, "rejected.jsonl"), encoding="utf-8"):
@@ -33,16 +33,16 @@ card = open(os.path.join(run, "README.md"), encoding="utf-8").read()
 assert card.startswith("---\n") and "license:" in card and "- ja" in card, card[:300]
 sha = hashlib.sha256(open(seeds, "rb").read()).hexdigest()
 assert sha in card, "seed sha256 missing from the card"
-assert "Qwen2.5" in card and "| accepted | 3 |" in card, card
+assert "Qwen2.5" in card and "| accepted | 2 |" in card, card
 db = sqlite3.connect(os.path.join(run, "run.db"))
-assert db.execute("select count(*) from candidates where status='accepted'").fetchone()[0] == 3
+assert db.execute("select count(*) from candidates where status='accepted'").fetchone()[0] == 2
 n_req = db.execute("select count(*) from requests").fetchone()[0]
 assert n_req >= 1
 assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
 import datasets
 ds = datasets.load_dataset("json", data_files=os.path.join(run, "data.jsonl"), split="train")
-assert ds.num_rows == 3 and "instruction" in ds.column_names and "output" in ds.column_names
+assert ds.num_rows == 2 and "instruction" in ds.column_names and "output" in ds.column_names
 print("rows:", [r["instruction"][:40] for r in rows])
 PY
-grep -q "3 accepted of 3" "$tmp/stderr2"
+grep -q "2 accepted of 2" "$tmp/stderr2"
 echo "1 passed, 0 failed"
