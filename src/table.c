@@ -502,30 +502,129 @@ static isynth_err jsonl_object(isynth_table_reader *r, json_t **obj, isynth_erro
     }
 }
 
+/* Skips a JSON string starting at s[i] == '"'; returns the index after it, or 0 when the
+ * string is unterminated. *esc is set when it holds a backslash escape. */
+static size_t skip_string(const char *s, size_t n, size_t i, bool *esc)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\') {
+            *esc = true;
+            i++;
+        } else if (s[i] == '"') {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+static size_t skip_ws(const char *s, size_t n, size_t i)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        i++;
+    return i;
+}
+
+/* The first pass only needs the top-level keys of each line, in order: a byte scan that
+ * builds nothing, instead of a full parse (which made the first pass cost as much as the
+ * second). Calls add(r, key, len) for each key whose text has no escape; returns false when
+ * the line is not that simple (escaped key, odd syntax): the caller then parses it fully. */
+static bool scan_keys(isynth_table_reader *r, const char *s, size_t n,
+                      isynth_err (*add)(isynth_table_reader *, const char *, size_t, isynth_error *),
+                      isynth_error *err, isynth_err *rc)
+{
+    size_t i = skip_ws(s, n, 0);
+    if (i >= n || s[i] != '{') return false;
+    i = skip_ws(s, n, i + 1);
+    if (i < n && s[i] == '}') return skip_ws(s, n, i + 1) == n;
+    for (;;) {
+        bool esc = false;
+        if (i >= n || s[i] != '"') return false;
+        size_t k0 = i + 1, e = skip_string(s, n, i, &esc);
+        if (!e || esc) return false;
+        i = skip_ws(s, n, e);
+        if (i >= n || s[i] != ':') return false;
+        if ((*rc = add(r, s + k0, e - 1 - k0, err))) return true;
+        /* skip the value: strings whole, brackets counted */
+        i = skip_ws(s, n, i + 1);
+        int depth = 0;
+        for (; i < n; i++) {
+            char c = s[i];
+            if (c == '"') {
+                bool e2 = false;
+                size_t j = skip_string(s, n, i, &e2);
+                if (!j) return false;
+                i = j - 1;
+            } else if (c == '{' || c == '[') {
+                depth++;
+            } else if (c == '}' || c == ']') {
+                if (depth == 0) break;
+                depth--;
+            } else if (c == ',' && depth == 0) {
+                break;
+            }
+        }
+        if (i >= n || depth != 0) return false;
+        if (s[i] == '}') return skip_ws(s, n, i + 1) == n;
+        i = skip_ws(s, n, i + 1);
+    }
+}
+
+static isynth_err add_key(isynth_table_reader *r, const char *k, size_t len, isynth_error *err)
+{
+    char *key = isynth_strndup(k, len);
+    if (!key) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    isynth_err rc = ISYNTH_OK;
+    if (!json_object_get(r->keys, key)) {
+        json_t *idx;
+        if (r->header.n >= ISYNTH_XLSX_MAX_COLS)
+            rc = isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "%s: line %zu: more than %u distinct keys",
+                                  r->path, r->file_line, ISYNTH_XLSX_MAX_COLS);
+        else if (!(idx = json_integer((json_int_t)r->header.n)) ||
+                 json_object_set_new(r->keys, key, idx) || sl_push(&r->header, key, len))
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    }
+    isynth_free(key);
+    return rc;
+}
+
 static isynth_err jsonl_open(isynth_table_reader *r, isynth_error *err)
 {
     r->keys = json_object();
     if (!r->keys) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     for (;;) {
-        json_t *o;
-        isynth_err rc = jsonl_object(r, &o, err);
+        bool eof;
+        isynth_err rc = read_line(r, &eof, err);
         if (rc) return rc;
-        if (!o) break;
+        if (eof) break;
+        const char *s = r->line_buf.p ? r->line_buf.p : "";
+        size_t n = r->line_buf.len;
+        if (r->file_line == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
+            s += 3;
+            n -= 3;
+        }
+        if (blank(s, n)) continue;
+        if (scan_keys(r, s, n, add_key, err, &rc)) {
+            if (rc) return rc;
+            continue;
+        }
+        /* not a simple line: a full parse gives its keys, or the error with line and column */
+        json_error_t je;
+        json_t *o = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
+        if (!o)
+            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu, column %d: %s", r->path,
+                                    r->file_line, je.column, je.text);
+        if (!json_is_object(o)) {
+            json_decref(o);
+            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: not a JSON object",
+                                    r->path, r->file_line);
+        }
         const char *k;
         json_t *v;
         json_object_foreach(o, k, v)
         {
-            if (json_object_get(r->keys, k)) continue;
-            if (r->header.n >= ISYNTH_XLSX_MAX_COLS) {
+            if ((rc = add_key(r, k, strlen(k), err))) {
                 json_decref(o);
-                return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE,
-                                        "%s: line %zu: more than %u distinct keys", r->path,
-                                        r->line, ISYNTH_XLSX_MAX_COLS);
-            }
-            json_t *idx = json_integer((json_int_t)r->header.n);
-            if (!idx || json_object_set_new(r->keys, k, idx) || sl_push(&r->header, k, strlen(k))) {
-                json_decref(o);
-                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+                return rc;
             }
         }
         json_decref(o);

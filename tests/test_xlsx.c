@@ -529,6 +529,42 @@ static void test_table_round_trip(void **state)
     free(got);
 }
 
+/* The JSONL first pass reads only top-level keys with a byte scan: brackets, commas and quotes
+ * inside strings and nested values must not confuse it, an escaped key falls back to a full
+ * parse, and a broken line is still reported with its line number. */
+static void test_jsonl_key_scan(void **state)
+{
+    (void)state;
+    const char *path = tpath("keys.jsonl");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"a\": \"x,}{\\\"\", \"b\": {\"c\": [1, \"]\", {\"z\": 2}]}}\n"
+          "\n"
+          "{\"b\\u0041\": 1, \"a\": \"y\"}\n"
+          "  {\"d\" : null , \"e\":[ ] }  \n",
+          f);
+    fclose(f);
+    isynth_table_reader *r;
+    isynth_error e;
+    assert_int_equal(isynth_table_reader_open(path, NULL, &r, &e), ISYNTH_OK);
+    const char *want[] = {"a", "b", "bA", "d", "e"};
+    assert_int_equal(isynth_table_ncols(r), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(isynth_table_col_name(r, i), want[i]);
+    const char *const *cells;
+    const size_t *lens;
+    assert_int_equal(isynth_table_next(r, &cells, &lens, &e), ISYNTH_OK);
+    assert_string_equal(cells[0], "x,}{\"");
+    isynth_table_reader_close(r);
+
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"a\": 1}\n{\"a\": \"unterminated}\n", f);
+    fclose(f);
+    assert_int_equal(isynth_table_reader_open(path, NULL, &r, &e), ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(e.msg, "line 2"));
+}
+
 static void test_table_errors(void **state)
 {
     (void)state;
@@ -663,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_hostile_depth),    cmocka_unit_test(test_hostile_entries),
         cmocka_unit_test(test_hostile_sizes),    cmocka_unit_test(test_hostile_malformed),
         cmocka_unit_test(test_table_round_trip), cmocka_unit_test(test_table_errors),
+        cmocka_unit_test(test_jsonl_key_scan),
         cmocka_unit_test(test_alloc_fail_xlsx),  cmocka_unit_test(test_alloc_fail_table),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
