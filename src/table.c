@@ -471,35 +471,58 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
-/* Reads the next JSON object line (skipping blank lines); *obj = NULL at the end. */
-static isynth_err jsonl_object(isynth_table_reader *r, json_t **obj, isynth_error *err)
+/* Reads the next line that is not blank: *s and *n point into the line buffer (a leading BOM
+ * dropped); *s = NULL at the end. */
+static isynth_err next_text_line(isynth_table_reader *r, const char **s, size_t *n,
+                                 isynth_error *err)
 {
-    *obj = NULL;
+    *s = NULL;
     for (;;) {
         bool eof;
         isynth_err rc = read_line(r, &eof, err);
         if (rc || eof) return rc;
-        const char *s = r->line_buf.p ? r->line_buf.p : "";
-        size_t n = r->line_buf.len;
-        if (r->file_line == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
-            s += 3;
-            n -= 3;
+        const char *p = r->line_buf.p ? r->line_buf.p : "";
+        size_t len = r->line_buf.len;
+        if (r->file_line == 1 && len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
+            p += 3;
+            len -= 3;
         }
-        if (blank(s, n)) continue;
-        json_error_t je;
-        json_t *v = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
-        if (!v)
-            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu, column %d: %s", r->path,
-                                    r->file_line, je.column, je.text);
-        if (!json_is_object(v)) {
-            json_decref(v);
-            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: not a JSON object",
-                                    r->path, r->file_line);
-        }
-        r->line = r->file_line;
-        *obj = v;
+        if (blank(p, len)) continue;
+        *s = p;
+        *n = len;
         return ISYNTH_OK;
     }
+}
+
+/* Parses one line as a JSON object; the error names the line and column. */
+static isynth_err parse_object(isynth_table_reader *r, const char *s, size_t n, json_t **obj,
+                               isynth_error *err)
+{
+    json_error_t je;
+    json_t *v = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
+    if (!v)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu, column %d: %s", r->path,
+                                r->file_line, je.column, je.text);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: not a JSON object", r->path,
+                                r->file_line);
+    }
+    *obj = v;
+    return ISYNTH_OK;
+}
+
+/* Reads the next JSON object line (skipping blank lines); *obj = NULL at the end. */
+static isynth_err jsonl_object(isynth_table_reader *r, json_t **obj, isynth_error *err)
+{
+    *obj = NULL;
+    const char *s;
+    size_t n;
+    isynth_err rc = next_text_line(r, &s, &n, err);
+    if (rc || !s) return rc;
+    if ((rc = parse_object(r, s, n, obj, err))) return rc;
+    r->line = r->file_line;
+    return ISYNTH_OK;
 }
 
 /* Skips a JSON string starting at s[i] == '"'; returns the index after it, or 0 when the
@@ -524,13 +547,30 @@ static size_t skip_ws(const char *s, size_t n, size_t i)
     return i;
 }
 
+static isynth_err add_key(isynth_table_reader *r, const char *k, size_t len, isynth_error *err)
+{
+    char *key = isynth_strndup(k, len);
+    if (!key) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    isynth_err rc = ISYNTH_OK;
+    if (!json_object_get(r->keys, key)) {
+        json_t *idx;
+        if (r->header.n >= ISYNTH_XLSX_MAX_COLS)
+            rc = isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "%s: line %zu: more than %u distinct keys",
+                                  r->path, r->file_line, ISYNTH_XLSX_MAX_COLS);
+        else if (!(idx = json_integer((json_int_t)r->header.n)) ||
+                 json_object_set_new(r->keys, key, idx) || sl_push(&r->header, key, len))
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    }
+    isynth_free(key);
+    return rc;
+}
+
 /* The first pass only needs the top-level keys of each line, in order: a byte scan that
  * builds nothing, instead of a full parse (which made the first pass cost as much as the
- * second). Calls add(r, key, len) for each key whose text has no escape; returns false when
+ * second). Calls add_key for each key whose text has no escape; returns false when
  * the line is not that simple (escaped key, odd syntax): the caller then parses it fully. */
-static bool scan_keys(isynth_table_reader *r, const char *s, size_t n,
-                      isynth_err (*add)(isynth_table_reader *, const char *, size_t, isynth_error *),
-                      isynth_error *err, isynth_err *rc)
+static bool scan_keys(isynth_table_reader *r, const char *s, size_t n, isynth_error *err,
+                      isynth_err *rc)
 {
     size_t i = skip_ws(s, n, 0);
     if (i >= n || s[i] != '{') return false;
@@ -543,7 +583,7 @@ static bool scan_keys(isynth_table_reader *r, const char *s, size_t n,
         if (!e || esc) return false;
         i = skip_ws(s, n, e);
         if (i >= n || s[i] != ':') return false;
-        if ((*rc = add(r, s + k0, e - 1 - k0, err))) return true;
+        if ((*rc = add_key(r, s + k0, e - 1 - k0, err))) return true;
         /* skip the value: strings whole, brackets counted */
         i = skip_ws(s, n, i + 1);
         int depth = 0;
@@ -569,55 +609,23 @@ static bool scan_keys(isynth_table_reader *r, const char *s, size_t n,
     }
 }
 
-static isynth_err add_key(isynth_table_reader *r, const char *k, size_t len, isynth_error *err)
-{
-    char *key = isynth_strndup(k, len);
-    if (!key) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
-    isynth_err rc = ISYNTH_OK;
-    if (!json_object_get(r->keys, key)) {
-        json_t *idx;
-        if (r->header.n >= ISYNTH_XLSX_MAX_COLS)
-            rc = isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "%s: line %zu: more than %u distinct keys",
-                                  r->path, r->file_line, ISYNTH_XLSX_MAX_COLS);
-        else if (!(idx = json_integer((json_int_t)r->header.n)) ||
-                 json_object_set_new(r->keys, key, idx) || sl_push(&r->header, key, len))
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
-    }
-    isynth_free(key);
-    return rc;
-}
-
 static isynth_err jsonl_open(isynth_table_reader *r, isynth_error *err)
 {
     r->keys = json_object();
     if (!r->keys) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     for (;;) {
-        bool eof;
-        isynth_err rc = read_line(r, &eof, err);
+        const char *s;
+        size_t n;
+        isynth_err rc = next_text_line(r, &s, &n, err);
         if (rc) return rc;
-        if (eof) break;
-        const char *s = r->line_buf.p ? r->line_buf.p : "";
-        size_t n = r->line_buf.len;
-        if (r->file_line == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
-            s += 3;
-            n -= 3;
-        }
-        if (blank(s, n)) continue;
-        if (scan_keys(r, s, n, add_key, err, &rc)) {
+        if (!s) break;
+        if (scan_keys(r, s, n, err, &rc)) {
             if (rc) return rc;
             continue;
         }
         /* not a simple line: a full parse gives its keys, or the error with line and column */
-        json_error_t je;
-        json_t *o = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
-        if (!o)
-            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu, column %d: %s", r->path,
-                                    r->file_line, je.column, je.text);
-        if (!json_is_object(o)) {
-            json_decref(o);
-            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: not a JSON object",
-                                    r->path, r->file_line);
-        }
+        json_t *o;
+        if ((rc = parse_object(r, s, n, &o, err))) return rc;
         const char *k;
         json_t *v;
         json_object_foreach(o, k, v)
