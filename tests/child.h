@@ -4,7 +4,10 @@
 #ifndef ISYNTH_TEST_CHILD_H
 #define ISYNTH_TEST_CHILD_H
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -69,6 +72,18 @@ static void stop_child(child *c)
     if (c->stdin_fd >= 0) close(c->stdin_fd);
     c->pid = 0;
     c->stdin_fd = -1;
+}
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (the server binds it next). */
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) || getsockname(s, (void *)&a, &len))
+        return -1;
+    close(s);
+    return ntohs(a.sin_port);
 }
 
 #endif

@@ -43,17 +43,6 @@ static double cpu_s(void)
 #include "../../tests/child.h"
 
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) || getsockname(s, (void *)&a, &len))
-        return -1;
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 static size_t discard(char *p, size_t s, size_t n, void *u)
 {
     (void)p;
