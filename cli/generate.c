@@ -53,7 +53,11 @@ static void help(FILE *f)
             "line)\n"
             "  --api-endpoint E       chat (default) or completions (base models)\n"
             "  --concurrency N        requests in flight (default 8)\n"
-            "  --max-retries N        retries per request (default 5)\n\n"
+            "  --max-retries N        retries per request (default 5)\n"
+            "  --timeout S            seconds for one attempt, whole exchange (default 600)\n"
+            "  --stall-timeout S      abandon an attempt whose response stops for S seconds\n"
+            "                         (default 30)\n"
+            "  --connect-timeout S    seconds to connect (default 10)\n\n"
             "prompting:\n"
             "  --examples K           example tasks per prompt (default 4)\n"
             "  --generated-examples G of which drawn from generated tasks (default 1)\n"
@@ -180,7 +184,8 @@ enum {
     OPT_THREADS, OPT_NOPREFIX, OPT_API_BASE, OPT_API_MODEL, OPT_API_KEY_FILE, OPT_API_ENDPOINT,
     OPT_CONCURRENCY, OPT_MAX_RETRIES, OPT_EXAMPLES, OPT_GEN_EXAMPLES, OPT_TPR, OPT_FORMAT,
     OPT_TEMPLATE, OPT_TWO_STAGE, OPT_TEMP, OPT_TOP_P, OPT_MAX_TOKENS, OPT_SEED, OPT_MIN_CHARS,
-    OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS,
+    OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS, OPT_TIMEOUT,
+    OPT_STALL, OPT_CONNECT,
 };
 
 static const struct option longopts[] = {
@@ -200,6 +205,9 @@ static const struct option longopts[] = {
     {"api-endpoint", required_argument, 0, OPT_API_ENDPOINT},
     {"concurrency", required_argument, 0, OPT_CONCURRENCY},
     {"max-retries", required_argument, 0, OPT_MAX_RETRIES},
+    {"timeout", required_argument, 0, OPT_TIMEOUT},
+    {"stall-timeout", required_argument, 0, OPT_STALL},
+    {"connect-timeout", required_argument, 0, OPT_CONNECT},
     {"examples", required_argument, 0, OPT_EXAMPLES},
     {"generated-examples", required_argument, 0, OPT_GEN_EXAMPLES},
     {"tasks-per-request", required_argument, 0, OPT_TPR},
@@ -298,6 +306,18 @@ int cmd_generate(int argc, char **argv)
         case OPT_MAX_RETRIES:
             if (!parse_long(optarg, 0, 100, &v, "--max-retries")) return EXIT_USAGE;
             op.max_retries = (int)v;
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_double(optarg, 0.1, 86400, &d, "--timeout")) return EXIT_USAGE;
+            op.total_timeout = d;
+            break;
+        case OPT_STALL:
+            if (!parse_double(optarg, 0.1, 86400, &d, "--stall-timeout")) return EXIT_USAGE;
+            op.stall_timeout = d;
+            break;
+        case OPT_CONNECT:
+            if (!parse_double(optarg, 0.1, 3600, &d, "--connect-timeout")) return EXIT_USAGE;
+            op.connect_timeout = d;
             break;
         case OPT_EXAMPLES:
             if (!parse_long(optarg, 0, 16, &v, "--examples")) return EXIT_USAGE;

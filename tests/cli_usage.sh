@@ -19,6 +19,7 @@ check 2 "missing --out" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl"
 check 2 "bad -n" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x -n zero
 check 2 "bad --top-p" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --top-p 3
 check 2 "model and api" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --model a --api-base http://127.0.0.1:1
+check 2 "bad --timeout" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --api-base http://127.0.0.1:1 --api-model m --timeout -1
 check 1 "unreadable model" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/isynth-usage-run --model /nonexistent.gguf
 grep -q "nonexistent.gguf" /tmp/isynth-usage.err || { echo "FAIL model error does not name the file"; fail=1; }
 rm -rf /tmp/isynth-usage-run /tmp/isynth-usage.out /tmp/isynth-usage.err
