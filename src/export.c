@@ -128,6 +128,37 @@ static char *meta(isynth_store *st, const char *key)
     return v;
 }
 
+/* "## Review": counts per review status, once `isynth import` has recorded some. */
+static isynth_err review_section(isynth_store *st, buf *b, isynth_error *err)
+{
+    sqlite3 *db = isynth_store_db(st);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return ISYNTH_OK; /* no review table yet */
+    buf rows;
+    buf_init(&rows, 0);
+    isynth_err rc = ISYNTH_OK;
+    long kept = 0;
+    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+        const char *status = col(q, 0);
+        long n = (long)sqlite3_column_int64(q, 1);
+        if (!strcmp(status, "accepted") || !strcmp(status, "edited"))
+            kept += n;
+        rc = buf_printf(&rows, "| %s | %ld |\n", status, n);
+    }
+    sqlite3_finalize(q);
+    if (!rc && rows.len)
+        rc = buf_printf(b,
+                        "## Review\n\n| review status | tasks |\n|---|---|\n%s\n"
+                        "The reviewed dataset (`isynth export --jsonl`) holds the %ld accepted "
+                        "and edited tasks, with reviewers' edits applied; the generated text and "
+                        "every edit are kept in run.db (tables review, review_history).\n\n",
+                        rows.p, kept);
+    buf_free(&rows);
+    return rc ? isynth_error_set(err, rc, "writing the card: out of memory") : ISYNTH_OK;
+}
+
 static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                              isynth_error *err)
 {
@@ -193,16 +224,18 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
     if (!rc)
         rc = isynth_store_count_requests(st, "failed", &failed, err);
     if (!rc)
+        rc = buf_printf(&b, "| requests | %ld |\n| failed requests | %ld |\n\n", requests, failed);
+    if (!rc)
+        rc = review_section(st, &b, err);
+    if (!rc)
         rc = buf_printf(&b,
-                        "| requests | %ld |\n| failed requests | %ld |\n\n"
                         "## Fields\n\n"
                         "- `id`: the task's id in the run (`g<N>`)\n"
                         "- `instruction`, `input`, `output`: the task\n"
                         "- `seed_ids`: the seed tasks shown to the model as examples\n"
                         "- `model`, `created_at`: what wrote it, and when (UTC)\n\n"
                         "Load it with `datasets.load_dataset(\"json\", "
-                        "data_files=\"data.jsonl\")`.\n",
-                        requests, failed);
+                        "data_files=\"data.jsonl\")`.\n");
     for (size_t i = 0; i < NK; i++)
         isynth_free(v[i]);
     if (rc) {
@@ -225,6 +258,15 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
     buf_free(&path);
     buf_free(&b);
     return rc;
+}
+
+isynth_err isynth_export_card(isynth_store *st, isynth_error *err)
+{
+    long n_acc = 0, n_rej = 0;
+    isynth_err rc = isynth_store_count(st, "accepted", &n_acc, err);
+    if (!rc)
+        rc = isynth_store_count(st, "rejected", &n_rej, err);
+    return rc ? rc : write_card(st, n_acc, n_rej, err);
 }
 
 isynth_err isynth_export_run(isynth_store *st, isynth_error *err)

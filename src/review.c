@@ -6,6 +6,7 @@
  * differs and writes nothing. */
 #include "internal.h"
 #include "isynth/review.h"
+#include "isynth/pipeline.h"
 #include "isynth/xlsx.h"
 
 #include <jansson.h>
@@ -457,69 +458,6 @@ done:
 
 /* ---- dataset ---- */
 
-/* Replaces (or appends) the "## Review" section of DIR/README.md. */
-static isynth_err refresh_card(isynth_store *st, size_t rows, isynth_error *err)
-{
-    sqlite3 *db = isynth_store_db(st);
-    buf path, sec;
-    buf_init(&path, 0);
-    buf_init(&sec, 0);
-    char *card = NULL;
-    size_t len = 0;
-    isynth_err rc = buf_printf(&path, "%s/README.md", isynth_store_dir(st));
-    if (!rc && read_file_limited(path.p, 16u << 20, &card, &len, NULL) != ISYNTH_OK)
-        card = NULL; /* no card yet: the section alone */
-    rc = rc ? rc : buf_adds(&sec, "## Review\n\n| review status | tasks |\n|---|---|\n");
-    sqlite3_stmt *q = NULL;
-    if (!rc &&
-        sqlite3_prepare_v2(db, "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1", -1,
-                           &q, NULL) != SQLITE_OK)
-        rc = db_err(st, err, "counting reviews");
-    while (!rc && sqlite3_step(q) == SQLITE_ROW)
-        rc = buf_printf(&sec, "| %s | %lld |\n", txt(q, 0), (long long)sqlite3_column_int64(q, 1));
-    sqlite3_finalize(q);
-    if (!rc)
-        rc = buf_printf(&sec,
-                        "\nThe reviewed dataset holds the %zu accepted and edited tasks, with "
-                        "reviewers' edits applied; the generated text and every edit are kept in "
-                        "run.db (tables review, review_history).\n",
-                        rows);
-    buf out;
-    buf_init(&out, 0);
-    if (!rc && card) {
-        char *s = strstr(card, "## Review\n");
-        size_t head = s ? (size_t)(s - card) : len;
-        const char *tail = "";
-        if (s) {
-            char *next = strstr(s + 10, "\n## ");
-            tail = next ? next + 1 : "";
-        }
-        rc = buf_add(&out, card, head);
-        if (!rc && head && card[head - 1] != '\n') rc = buf_addc(&out, '\n');
-        if (!rc && head && !s) rc = buf_addc(&out, '\n');
-        if (!rc) rc = buf_add(&out, sec.p, sec.len);
-        if (!rc && tail[0]) rc = buf_printf(&out, "\n%s", tail);
-    } else if (!rc) {
-        rc = buf_add(&out, sec.p, sec.len);
-    }
-    atomic_file a;
-    if (!rc && !(rc = atomic_open(&a, path.p, err))) {
-        if (fwrite(out.p, 1, out.len, a.f) != out.len) {
-            atomic_abort(&a);
-            rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", path.p);
-        } else {
-            rc = atomic_commit(&a, err);
-        }
-    }
-    if (rc && err && !err->code)
-        isynth_error_set(err, rc, "%s: cannot refresh the dataset card", path.p);
-    isynth_free(card);
-    buf_free(&out);
-    buf_free(&path);
-    buf_free(&sec);
-    return rc;
-}
-
 isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path, isynth_dataset_format fmt,
                                       size_t *rows, isynth_error *err)
 {
@@ -582,7 +520,7 @@ isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path, isynth
         return rc;
     }
     rc = atomic_commit(&a, err);
-    if (!rc) rc = refresh_card(st, n, err);
+    if (!rc) rc = isynth_export_card(st, err);
     if (!rc && rows) *rows = n;
     return rc;
 }

@@ -196,6 +196,7 @@ static void test_round_trip(void **state)
     snprintf(card, sizeof card, "%s/README.md", dir);
     assert_int_equal(read_file_limited(card, 1 << 20, &s, &len, &e), ISYNTH_OK);
     assert_non_null(strstr(s, "| edited | 1 |"));
+    assert_non_null(strstr(s, "## Provenance")); /* the whole card, from one writer */
     isynth_free(s);
 
     for (size_t i = 0; i < 8; i++)

@@ -70,6 +70,11 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
  * each through a temporary file renamed into place. */
 isynth_err isynth_export_run(isynth_store *st, isynth_error *err);
 
+/* Writes DIR/README.md alone: provenance, filter counts and, once a review workbook was
+ * imported, the review counts. The one writer of the card, used by generate and by the
+ * reviewed-dataset export. */
+isynth_err isynth_export_card(isynth_store *st, isynth_error *err);
+
 #ifdef __cplusplus
 }
 #endif
