@@ -251,6 +251,13 @@ static isynth_err is_example_copy(const isynth_task *t, const isynth_task *ex, d
     return ISYNTH_OK;
 }
 
+/* What a match with ref means: a seed ("s3") makes a seed copy, a line of the prompt's own
+ * instructions ("p2") a prompt copy, a generated task ("g12") the given reason. */
+static const char *copy_reason(const char *ref, const char *generated)
+{
+    return ref[0] == 's' ? "seed_copy" : ref[0] == 'p' ? "prompt_copy" : generated;
+}
+
 /* ROUGE-L of the instruction: against each example shown (a near-copy of what the model was
  * given is a seed copy), then the exact nearest neighbour in seeds and pool, stored for every
  * candidate. */
@@ -288,7 +295,7 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
         snprintf(v->nn_ref, sizeof v->nn_ref, "%s", f->refs[nn]);
         v->nn_score = score;
         if (thr > 0 && score >= thr) {
-            v->reason = "rouge";
+            v->reason = copy_reason(f->refs[nn], "rouge");
             snprintf(v->detail, sizeof v->detail, "%s rouge_l=%.3f", f->refs[nn], score);
         }
     } else {
@@ -328,7 +335,7 @@ isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
     }
     entry *e = lookup(f, *key);
     if (e) {
-        v->reason = e->ref[0] == 's' ? "seed_copy" : "duplicate";
+        v->reason = copy_reason(e->ref, "duplicate");
         snprintf(v->detail, sizeof v->detail, "%s", e->ref);
         return ISYNTH_OK;
     }

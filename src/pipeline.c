@@ -247,6 +247,48 @@ static isynth_err check_config(run *r, isynth_error *err)
     return isynth_store_commit(r->st, err);
 }
 
+/* The lines of the request's own instructions join the pool as "p<N>", so that a model that
+ * copies its prompt ("互いに種類の異なるタスクにすること。") is caught like a seed copy. */
+static isynth_err add_prompt_lines(run *r, isynth_error *err)
+{
+    const char *rule;
+    const char *text = isynth_prompt_instructions(&r->pp, &rule);
+    const char *parts[2] = {text, rule};
+    int n = 0;
+    for (size_t k = 0; k < 2; k++) {
+        for (const char *p = parts[k]; *p;) {
+            const char *e = strchr(p, '\n');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            while (len && (*p == '-' || *p == ' ')) {
+                p++;
+                len--;
+            }
+            char *line = isynth_strndup(p, len), ref[24];
+            if (!line)
+                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+            /* drop the placeholders: "どれも「{{topic}}」に関する" */
+            for (char *q; (q = strstr(line, "{{")) != NULL;) {
+                char *end = strstr(q, "}}");
+                memmove(q, end ? end + 2 : q + 2, strlen(end ? end + 2 : q + 2) + 1);
+            }
+            if (isynth_utf8_chars(line, strlen(line)) >= 8) {
+                isynth_task t = {.instruction = line, .input = "", .output = ""};
+                snprintf(ref, sizeof ref, "p%d", ++n);
+                isynth_err rc = isynth_filter_add(r->filter, ref, &t, err);
+                if (rc) {
+                    isynth_free(line);
+                    return rc;
+                }
+            }
+            isynth_free(line);
+            p += len;
+            if (*p == '\n')
+                p++;
+        }
+    }
+    return ISYNTH_OK;
+}
+
 /* ---- rebuilding state from run.db ---- */
 
 static int load_accepted(void *user, long long id, const char *instruction, const char *input,
@@ -833,6 +875,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
         if ((rc = isynth_filter_add(r.filter, ref, &r.seeds->tasks[i], err)))
             goto out;
     }
+    if ((rc = add_prompt_lines(&r, err)))
+        goto out;
     if ((rc = isynth_store_each_candidate(r.st, "accepted", load_accepted, &r, err)) ||
         (rc = isynth_store_each_candidate(r.st, "pending", load_pending, &r, err)) ||
         (rc = load_counts(&r, err))) {

@@ -127,6 +127,15 @@ isynth_prompt_params isynth_prompt_params_default(void)
     };
 }
 
+const char *isynth_prompt_instructions(const isynth_prompt_params *p, const char **topic_rule)
+{
+    const lang_text *L = p->lang == ISYNTH_LANG_JA ? &ja : &en;
+    *topic_rule = p->template_text ? "" : L->topic_rule;
+    if (p->template_text)
+        return p->template_text;
+    return p->two_stage ? L->tmpl_two_stage : L->tmpl;
+}
+
 void isynth_prompt_clear(isynth_prompt *pr)
 {
     if (!pr)

@@ -24,6 +24,7 @@ typedef struct script {
     char *last_user[8];
     size_t n;
     int fail_every; /* every N-th request fails (0: never) */
+    bool copy_prompt; /* the second task copies a line of the prompt's own instructions */
 } script;
 
 static size_t s_capacity(void *p)
@@ -87,7 +88,10 @@ static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
             snprintf(text, sizeof text,
                      "タスク5\n指示: %s\n入力: なし\n出力: 1. 一つ目\n2. 二つ目\n\n"
                      "タスク6\n指示: %s\n入力: なし\n出力: 答え",
-                     topics[k % N_TOPICS], topics[(k - 1) % N_TOPICS]);
+                     topics[k % N_TOPICS],
+                     s->copy_prompt ? "要約、分類、説明、アイデア出し、書き換えなど、互いに種類の"
+                                      "異なるタスクにすること。"
+                                    : topics[(k - 1) % N_TOPICS]);
         }
         r.text = text;
         r.len = strlen(text);
@@ -125,14 +129,20 @@ static void s_free(void *p)
 static const isynth_backend_ops ops = {s_capacity, s_in_flight, s_submit, s_step,
                                        s_info,     s_stats,     s_free};
 
-static isynth_backend *scripted(int fail_every)
+static isynth_backend *scripted_ex(int fail_every, bool copy_prompt)
 {
     script *s = calloc(1, sizeof *s);
     s->cap = 2;
     s->fail_every = fail_every;
+    s->copy_prompt = copy_prompt;
     isynth_backend *b;
     assert_int_equal(isynth_backend_wrap(&ops, s, &b), ISYNTH_OK);
     return b;
+}
+
+static isynth_backend *scripted(int fail_every)
+{
+    return scripted_ex(fail_every, false);
 }
 
 static char dir[128];
@@ -274,6 +284,23 @@ static void test_request_limit(void **state)
     assert_int_equal(q("select count(*) from requests"), 4);
 }
 
+/* Small models write the prompt's own rules back as a task: caught as prompt_copy. */
+static void test_prompt_copy(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(3);
+    isynth_backend *b = scripted_ex(0, true);
+    isynth_progress last;
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    assert_int_equal(last.accepted, 3);
+    assert_true(q("select count(*) from candidates where reason='prompt_copy'") >= 1);
+    assert_int_equal(q("select count(*) from candidates where status='accepted' and "
+                       "instruction like '%互いに種類%'"),
+                     0);
+}
+
 static int fresh(void **state)
 {
     teardown(state);
@@ -287,6 +314,7 @@ int main(void)
         cmocka_unit_test_setup(test_failures_recorded, fresh),
         cmocka_unit_test_setup(test_two_stage, fresh),
         cmocka_unit_test_setup(test_request_limit, fresh),
+        cmocka_unit_test_setup(test_prompt_copy, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -50,7 +50,9 @@ void isynth_filter_free(isynth_filter *f);
 isynth_err isynth_filter_normalize(isynth_task *t, isynth_error *err);
 
 /* Adds a task to the pool that later candidates are compared against. ref names it ("s3"
- * for seed 3, "g12" for candidate 12); copied. */
+ * for seed 3, "g12" for candidate 12, "p2" for line 2 of the prompt's own instructions, which
+ * small models copy back as if it were a task); copied. A match with an "s" ref is rejected
+ * as seed_copy, with a "p" ref as prompt_copy. */
 isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_task *t,
                              isynth_error *err);
 

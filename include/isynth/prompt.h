@@ -46,6 +46,11 @@ isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task
 
 void isynth_prompt_clear(isynth_prompt *pr);
 
+/* The request text a prompt is built from (the template file's text, or the built-in one with
+ * its subject rule), placeholders unfilled: its lines are what a model that copies its prompt
+ * writes back. Static or borrowed from p; never NULL. */
+const char *isynth_prompt_instructions(const isynth_prompt_params *p, const char **topic_rule);
+
 #ifdef __cplusplus
 }
 #endif
