@@ -120,13 +120,31 @@ static void test_rouge_and_quality(void **state)
     assert_int_equal(isynth_filter_add(f, "s1", &s1, NULL), ISYNTH_OK);
     assert_int_equal(isynth_filter_add(f, "s2", &s2, NULL), ISYNTH_OK);
     isynth_verdict v;
-    /* not shown in the prompt, but nearly the same as seed 1 */
+    /* not shown in the prompt, but nearly the same as seed 1: still a seed copy, found by the
+     * pool-wide ROUGE-L */
     assert_string_equal(
         judge(f, "仕事への熱意を取り戻すためのアイディアを5つ挙げてください。", "", "1. 寝る",
               NULL, 0, &v),
-        "rouge");
+        "seed_copy");
     assert_string_equal(v.nn_ref, "s1");
     assert_true(v.nn_score >= 0.7 && v.nn_score < 1.0);
+    assert_non_null(strstr(v.detail, "rouge_l="));
+    /* nearly the same as a generated task: rouge */
+    isynth_task g = mk("冬の朝に布団から出るためのコツを3つ教えてください。", "", "1. 暖房");
+    assert_int_equal(isynth_filter_add(f, "g9", &g, NULL), ISYNTH_OK);
+    assert_string_equal(judge(f, "冬の朝に布団から出るためのコツを三つ教えてください。", "", "1. 光",
+                              NULL, 0, &v),
+                        "rouge");
+    assert_string_equal(v.nn_ref, "g9");
+    isynth_task_clear(&g);
+    /* a line of the prompt's own instructions written back */
+    isynth_task pl = mk("要約、分類、説明、アイデア出し、書き換え、計算、創作など、互いに種類の異なるタスクにすること。",
+                        "", "");
+    assert_int_equal(isynth_filter_add(f, "p2", &pl, NULL), ISYNTH_OK);
+    assert_string_equal(judge(f, "要約、分類、説明、書き換えなど、互いに種類の異なるタスクにすること。",
+                              "", "x", NULL, 0, &v),
+                        "prompt_copy");
+    isynth_task_clear(&pl);
     /* shown in the prompt: a near-copy of the example is a seed copy */
     const isynth_task *ex[] = {&s1};
     assert_string_equal(
@@ -136,7 +154,7 @@ static void test_rouge_and_quality(void **state)
     /* a different task passes, with its nearest neighbour and a lower score recorded */
     assert_null(judge(f, "リモートワークの生産性を上げるコツを3つ教えてください。", "", "1. 休憩",
                       ex, 1, &v));
-    assert_true(v.nn_ref[0] == 's');
+    assert_true(v.nn_ref[0] != '\0'); /* a seed, a prompt line or g9, whichever is nearest */
     assert_true(v.nn_score >= 0 && v.nn_score < 0.7);
     /* keyword filter (needs an image) and language filter run before ROUGE-L */
     assert_string_equal(judge(f, "この画像に写っている動物の名前を答えてください。", "", "猫", NULL,
