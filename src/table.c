@@ -132,6 +132,8 @@ struct isynth_table_reader {
     isynth_err cb_err;
     /* jsonl */
     json_t *keys; /* object used as an ordered set of keys, values are column indexes */
+    char keybuf[256]; /* a key of the line being read (longer keys go through jansson) */
+    buf scratch;      /* a decoded string value */
 };
 
 size_t isynth_table_ncols(const isynth_table_reader *r)
@@ -162,6 +164,7 @@ void isynth_table_reader_close(isynth_table_reader *r)
     isynth_free(r->rec_nf);
     isynth_free(r->rec_line);
     buf_free(&r->line_buf);
+    buf_free(&r->scratch);
     json_decref(r->keys);
     isynth_free(r->path);
     isynth_free(r);
@@ -512,19 +515,6 @@ static isynth_err parse_object(isynth_table_reader *r, const char *s, size_t n, 
     return ISYNTH_OK;
 }
 
-/* Reads the next JSON object line (skipping blank lines); *obj = NULL at the end. */
-static isynth_err jsonl_object(isynth_table_reader *r, json_t **obj, isynth_error *err)
-{
-    *obj = NULL;
-    const char *s;
-    size_t n;
-    isynth_err rc = next_text_line(r, &s, &n, err);
-    if (rc || !s) return rc;
-    if ((rc = parse_object(r, s, n, obj, err))) return rc;
-    r->line = r->file_line;
-    return ISYNTH_OK;
-}
-
 /* Skips a JSON string starting at s[i] == '"'; returns the index after it, or 0 when the
  * string is unterminated. *esc is set when it holds a backslash escape. */
 static size_t skip_string(const char *s, size_t n, size_t i, bool *esc)
@@ -646,25 +636,175 @@ static isynth_err jsonl_open(isynth_table_reader *r, isynth_error *err)
     return ISYNTH_OK;
 }
 
+/* Points each column at its cell (or ""), in header order; frees slot. */
+static isynth_err order_row(isynth_table_reader *r, size_t *slot, const char *const **cells,
+                            const size_t **lens, isynth_error *err)
+{
+    size_t nh = r->header.n;
+    isynth_err rc = ISYNTH_OK;
+    size_t *l;
+    const char **tmpp = NULL;
+    if (sl_ptrs(&r->row, 0, r->row.n, nh, &l) ||
+        !(tmpp = isynth_malloc(nh * sizeof *tmpp + nh * sizeof(size_t) + 1))) {
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    } else {
+        /* pointers for items 0..n-1 are in p; rebuild in column order in place */
+        const char **p = r->row.ptr;
+        size_t n = r->row.n;
+        size_t *tl = (size_t *)(void *)(tmpp + nh);
+        for (size_t i = 0; i < nh; i++) {
+            bool have = slot[i] != SIZE_MAX && slot[i] < n;
+            tmpp[i] = have ? p[slot[i]] : "";
+            tl[i] = have ? l[slot[i]] : 0;
+        }
+        memcpy(p, tmpp, nh * sizeof *p);
+        memcpy(l, tl, nh * sizeof *l);
+        *cells = p;
+        *lens = l;
+    }
+    isynth_free(tmpp);
+    isynth_free(slot);
+    return rc;
+}
+
+/* Decodes the JSON string at s[i] == '"' into out; returns the index after it, or 0 when the
+ * string is anything but plain (an escape other than the usual ones, \\u0000, a lone
+ * surrogate, a control byte, invalid UTF-8): the caller then lets jansson judge the line. */
+static size_t decode_string(const char *s, size_t n, size_t i, buf *out)
+{
+    buf_reset(out);
+    size_t run = ++i;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"') {
+            if (buf_add(out, s + run, i - run)) return 0;
+            return utf8_valid(out->p ? out->p : "", out->len, NULL) ? i + 1 : 0;
+        }
+        if (c < 0x20) return 0;
+        if (c != '\\') continue;
+        if (buf_add(out, s + run, i - run) || i + 1 >= n) return 0;
+        char e = s[++i], ch;
+        switch (e) {
+        case '"': ch = '"'; break;
+        case '\\': ch = '\\'; break;
+        case '/': ch = '/'; break;
+        case 'b': ch = '\b'; break;
+        case 'f': ch = '\f'; break;
+        case 'n': ch = '\n'; break;
+        case 'r': ch = '\r'; break;
+        case 't': ch = '\t'; break;
+        case 'u': {
+            uint32_t cp = 0;
+            for (int k = 0; k < 4; k++) {
+                if (++i >= n) return 0;
+                char h = s[i];
+                int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                      : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                if (d < 0) return 0;
+                cp = cp * 16 + (uint32_t)d;
+            }
+            if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return 0; /* jansson decides */
+            char u[3];
+            size_t ul = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+            if (ul == 1) u[0] = (char)cp;
+            else if (ul == 2) {
+                u[0] = (char)(0xC0 | (cp >> 6));
+                u[1] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                u[0] = (char)(0xE0 | (cp >> 12));
+                u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                u[2] = (char)(0x80 | (cp & 0x3F));
+            }
+            if (buf_add(out, u, ul)) return 0;
+            run = i + 1;
+            continue;
+        }
+        default: return 0;
+        }
+        if (buf_addc(out, ch)) return 0;
+        run = i + 1;
+    }
+    return 0;
+}
+
+/* The common line, an object of string and null values: decoded straight into r->row with
+ * slot[] set, without building a jansson object. Returns false (row untouched in meaning;
+ * the caller resets it) when the line is anything else, and jansson then parses it. */
+static bool flat_line(isynth_table_reader *r, const char *s, size_t n, size_t *slot,
+                      isynth_error *err, isynth_err *rc)
+{
+    size_t i = skip_ws(s, n, 0);
+    if (i >= n || s[i] != '{') return false;
+    i = skip_ws(s, n, i + 1);
+    if (i < n && s[i] == '}') return skip_ws(s, n, i + 1) == n;
+    for (;;) {
+        bool esc = false;
+        if (i >= n || s[i] != '"') return false;
+        size_t k0 = i + 1, e = skip_string(s, n, i, &esc);
+        if (!e || esc || e - 1 - k0 >= sizeof r->keybuf) return false;
+        memcpy(r->keybuf, s + k0, e - 1 - k0);
+        r->keybuf[e - 1 - k0] = '\0';
+        json_t *idx = json_object_get(r->keys, r->keybuf);
+        if (!idx) return false;
+        size_t col = (size_t)json_integer_value(idx);
+        i = skip_ws(s, n, e);
+        if (i >= n || s[i] != ':') return false;
+        i = skip_ws(s, n, i + 1);
+        if (i < n && s[i] == '"') {
+            if (slot[col] != SIZE_MAX || !(i = decode_string(s, n, i, &r->scratch))) return false;
+            if ((*rc = sl_push(&r->row, r->scratch.p ? r->scratch.p : "", r->scratch.len))) {
+                *rc = isynth_error_set(err, *rc, "%s: line %zu: out of memory", r->path, r->line);
+                return true;
+            }
+            slot[col] = r->row.n - 1;
+        } else if (n - i >= 4 && !memcmp(s + i, "null", 4)) {
+            i += 4;
+        } else {
+            return false;
+        }
+        i = skip_ws(s, n, i);
+        if (i < n && s[i] == '}') return skip_ws(s, n, i + 1) == n;
+        if (i >= n || s[i] != ',') return false;
+        i = skip_ws(s, n, i + 1);
+    }
+}
+
 static isynth_err jsonl_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
                              isynth_error *err)
 {
-    json_t *o;
-    isynth_err rc = jsonl_object(r, &o, err);
-    if (rc || !o) return rc;
     /* cells in header order: an index per column into r->row, or none */
     sl_reset(&r->row);
     size_t nh = r->header.n;
     size_t *slot = isynth_malloc(nh * sizeof *slot);
-    if (!slot) {
-        json_decref(o);
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
-    }
+    if (!slot) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     for (size_t i = 0; i < nh; i++)
         slot[i] = SIZE_MAX;
+    const char *line;
+    size_t n;
+    isynth_err rc = next_text_line(r, &line, &n, err);
+    if (rc || !line) {
+        isynth_free(slot);
+        return rc;
+    }
+    r->line = r->file_line;
+    if (flat_line(r, line, n, slot, err, &rc)) {
+        if (rc) {
+            isynth_free(slot);
+            return rc;
+        }
+        return order_row(r, slot, cells, lens, err);
+    }
+    /* anything else: jansson parses the line (and reports what is wrong with it) */
+    sl_reset(&r->row);
+    for (size_t i = 0; i < nh; i++)
+        slot[i] = SIZE_MAX;
+    json_t *o;
+    if ((rc = parse_object(r, line, n, &o, err))) {
+        isynth_free(slot);
+        return rc;
+    }
     const char *k;
     json_t *v;
-    rc = ISYNTH_OK;
     json_object_foreach(o, k, v)
     {
         json_t *idx = json_object_get(r->keys, k);
@@ -690,35 +830,11 @@ static isynth_err jsonl_next(isynth_table_reader *r, const char *const **cells, 
         slot[col] = r->row.n - 1;
     }
     json_decref(o);
-    if (!rc) {
-        /* append empties and reorder by pointing each column at its slot */
-        size_t *l;
-        if (sl_ptrs(&r->row, 0, r->row.n, nh, &l)) {
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
-        } else {
-            const char **p = r->row.ptr;
-            size_t n = r->row.n;
-            /* pointers for items 0..n-1 are in p; rebuild in column order in place */
-            const char **tmpp = isynth_malloc(nh * sizeof *tmpp + nh * sizeof(size_t) + 1);
-            if (!tmpp) {
-                rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
-            } else {
-                size_t *tl = (size_t *)(void *)(tmpp + nh);
-                for (size_t i = 0; i < nh; i++) {
-                    bool have = slot[i] != SIZE_MAX && slot[i] < n;
-                    tmpp[i] = have ? p[slot[i]] : "";
-                    tl[i] = have ? l[slot[i]] : 0;
-                }
-                memcpy(p, tmpp, nh * sizeof *p);
-                memcpy(l, tl, nh * sizeof *l);
-                isynth_free(tmpp);
-                *cells = p;
-                *lens = l;
-            }
-        }
+    if (rc) {
+        isynth_free(slot);
+        return rc;
     }
-    isynth_free(slot);
-    return rc;
+    return order_row(r, slot, cells, lens, err);
 }
 
 /* ---- reader dispatch ---- */
@@ -740,6 +856,7 @@ isynth_err isynth_table_reader_open(const char *path, const isynth_table_reader_
     sl_init(&r->row, 0);
     sl_init(&r->recs, 0);
     buf_init(&r->line_buf, r->p.max_line_bytes);
+    buf_init(&r->scratch, r->p.max_line_bytes);
     isynth_err rc = ISYNTH_OK;
     r->path = isynth_strdup(path);
     if (!r->path) {

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <jansson.h>
 #include <string.h>
 #include <unistd.h>
 #include <zip.h>
@@ -565,6 +566,81 @@ static void test_jsonl_key_scan(void **state)
     assert_non_null(strstr(e.msg, "line 2"));
 }
 
+/* The JSONL reader decodes plain lines itself and hands the rest to jansson: both paths must
+ * give the same cells. Each line's expected cells come from jansson on that line alone. */
+static void test_jsonl_fast_path_equals_jansson(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "{\"a\": \"plain 日本語\", \"b\": null}",
+        "{\"a\":\"esc \\\" \\\\ \\/ \\b \\f \\n \\r \\t end\",\"b\":\"\"}",
+        "{\"a\": \"\\u3042\\u00e9\\u0041\\uFFFD\", \"b\": \"x\"}",
+        "{\"a\": \"\\ud83d\\ude00 surrogate pair\"}",
+        "{\"b\": 12.50, \"a\": true}",
+        "{\"a\": [1, {\"k\": \"v\"}], \"b\": {\"z\": null}}",
+        "  { \"a\" : \"spaces\" , \"b\" : null }  ",
+        "{}",
+        "{\"a\": \"emoji 😀 and ＡＢＣ\"}",
+    };
+    const char *path = tpath("fast.jsonl");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        fprintf(f, "%s\n", lines[i]);
+    fclose(f);
+    isynth_table_reader *r;
+    isynth_error e;
+    assert_int_equal(isynth_table_reader_open(path, NULL, &r, &e), ISYNTH_OK);
+    assert_int_equal(isynth_table_ncols(r), 2);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        const char *const *cells;
+        const size_t *lens;
+        assert_int_equal(isynth_table_next(r, &cells, &lens, &e), ISYNTH_OK);
+        assert_non_null(cells);
+        json_t *o = json_loads(lines[i], 0, NULL);
+        assert_non_null(o);
+        for (size_t c = 0; c < 2; c++) {
+            json_t *v = json_object_get(o, isynth_table_col_name(r, c));
+            char *want = NULL;
+            if (json_is_string(v))
+                want = strdup(json_string_value(v));
+            else if (v && !json_is_null(v))
+                want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            assert_int_equal(lens[c], want ? strlen(want) : 0);
+            assert_string_equal(cells[c], want ? want : "");
+            free(want);
+        }
+        json_decref(o);
+    }
+    isynth_table_reader_close(r);
+
+    /* lines jansson must refuse are still refused, with their line */
+    static const char *const bad[] = {
+        "{\"a\": \"x\", \"a\": \"y\"}",   /* duplicate key */
+        "{\"a\": \"nul \\u0000\"}",       /* NUL */
+        "{\"a\": \"lone \\ud800\"}",      /* lone surrogate */
+        "{\"a\": \"raw\ttab\"}",           /* raw control character */
+        "{\"a\": \"bad \\q\"}",           /* unknown escape */
+        "{\"a\": \"\xff\"}",               /* invalid UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "{\"a\": \"ok\"}\n%s\n", bad[i]);
+        fclose(f);
+        isynth_err rc = isynth_table_reader_open(path, NULL, &r, &e);
+        if (rc == ISYNTH_OK) {
+            const char *const *cells;
+            const size_t *lens;
+            assert_int_equal(isynth_table_next(r, &cells, &lens, &e), ISYNTH_OK);
+            rc = isynth_table_next(r, &cells, &lens, &e);
+            isynth_table_reader_close(r);
+        }
+        assert_int_not_equal(rc, ISYNTH_OK);
+        assert_non_null(strstr(e.msg, "line 2"));
+    }
+}
+
 static void test_table_errors(void **state)
 {
     (void)state;
@@ -700,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_hostile_sizes),    cmocka_unit_test(test_hostile_malformed),
         cmocka_unit_test(test_table_round_trip), cmocka_unit_test(test_table_errors),
         cmocka_unit_test(test_jsonl_key_scan),
+        cmocka_unit_test(test_jsonl_fast_path_equals_jansson),
         cmocka_unit_test(test_alloc_fail_xlsx),  cmocka_unit_test(test_alloc_fail_table),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
