@@ -555,6 +555,42 @@ static isynth_err add_key(isynth_table_reader *r, const char *k, size_t len, isy
     return rc;
 }
 
+/* Member framing of a one-line JSON object, shared by the key scan and the flat-line decoder:
+ * object_open puts i on the first key (1), on the end of an empty object "{}" (0), or fails
+ * (-1); member_key reads a key without escapes and its ':' and leaves i on the value;
+ * member_end takes the ',' (1) or the closing '}' followed by blanks only (0), or fails (-1). */
+static int object_open(const char *s, size_t n, size_t *i)
+{
+    *i = skip_ws(s, n, 0);
+    if (*i >= n || s[*i] != '{') return -1;
+    *i = skip_ws(s, n, *i + 1);
+    if (*i < n && s[*i] == '}') return skip_ws(s, n, *i + 1) == n ? 0 : -1;
+    return 1;
+}
+
+static bool member_key(const char *s, size_t n, size_t *i, size_t *k0, size_t *klen)
+{
+    bool esc = false;
+    if (*i >= n || s[*i] != '"') return false;
+    size_t e = skip_string(s, n, *i, &esc);
+    if (!e || esc) return false;
+    *k0 = *i + 1;
+    *klen = e - 1 - *k0;
+    *i = skip_ws(s, n, e);
+    if (*i >= n || s[*i] != ':') return false;
+    *i = skip_ws(s, n, *i + 1);
+    return true;
+}
+
+static int member_end(const char *s, size_t n, size_t *i)
+{
+    *i = skip_ws(s, n, *i);
+    if (*i < n && s[*i] == '}') return skip_ws(s, n, *i + 1) == n ? 0 : -1;
+    if (*i >= n || s[*i] != ',') return -1;
+    *i = skip_ws(s, n, *i + 1);
+    return 1;
+}
+
 /* The first pass only needs the top-level keys of each line, in order: a byte scan that
  * builds nothing, instead of a full parse (which made the first pass cost as much as the
  * second). Calls add_key for each key whose text has no escape; returns false when
@@ -562,20 +598,13 @@ static isynth_err add_key(isynth_table_reader *r, const char *k, size_t len, isy
 static bool scan_keys(isynth_table_reader *r, const char *s, size_t n, isynth_error *err,
                       isynth_err *rc)
 {
-    size_t i = skip_ws(s, n, 0);
-    if (i >= n || s[i] != '{') return false;
-    i = skip_ws(s, n, i + 1);
-    if (i < n && s[i] == '}') return skip_ws(s, n, i + 1) == n;
-    for (;;) {
-        bool esc = false;
-        if (i >= n || s[i] != '"') return false;
-        size_t k0 = i + 1, e = skip_string(s, n, i, &esc);
-        if (!e || esc) return false;
-        i = skip_ws(s, n, e);
-        if (i >= n || s[i] != ':') return false;
-        if ((*rc = add_key(r, s + k0, e - 1 - k0, err))) return true;
+    size_t i;
+    int more = object_open(s, n, &i);
+    while (more > 0) {
+        size_t k0, klen;
+        if (!member_key(s, n, &i, &k0, &klen)) return false;
+        if ((*rc = add_key(r, s + k0, klen, err))) return true;
         /* skip the value: strings whole, brackets counted */
-        i = skip_ws(s, n, i + 1);
         int depth = 0;
         for (; i < n; i++) {
             char c = s[i];
@@ -594,9 +623,9 @@ static bool scan_keys(isynth_table_reader *r, const char *s, size_t n, isynth_er
             }
         }
         if (i >= n || depth != 0) return false;
-        if (s[i] == '}') return skip_ws(s, n, i + 1) == n;
-        i = skip_ws(s, n, i + 1);
+        more = member_end(s, n, &i);
     }
+    return more == 0;
 }
 
 static isynth_err jsonl_open(isynth_table_reader *r, isynth_error *err)
@@ -733,23 +762,16 @@ static size_t decode_string(const char *s, size_t n, size_t i, buf *out)
 static bool flat_line(isynth_table_reader *r, const char *s, size_t n, size_t *slot,
                       isynth_error *err, isynth_err *rc)
 {
-    size_t i = skip_ws(s, n, 0);
-    if (i >= n || s[i] != '{') return false;
-    i = skip_ws(s, n, i + 1);
-    if (i < n && s[i] == '}') return skip_ws(s, n, i + 1) == n;
-    for (;;) {
-        bool esc = false;
-        if (i >= n || s[i] != '"') return false;
-        size_t k0 = i + 1, e = skip_string(s, n, i, &esc);
-        if (!e || esc || e - 1 - k0 >= sizeof r->keybuf) return false;
-        memcpy(r->keybuf, s + k0, e - 1 - k0);
-        r->keybuf[e - 1 - k0] = '\0';
+    size_t i;
+    int more = object_open(s, n, &i);
+    while (more > 0) {
+        size_t k0, klen;
+        if (!member_key(s, n, &i, &k0, &klen) || klen >= sizeof r->keybuf) return false;
+        memcpy(r->keybuf, s + k0, klen);
+        r->keybuf[klen] = '\0';
         json_t *idx = json_object_get(r->keys, r->keybuf);
         if (!idx) return false;
         size_t col = (size_t)json_integer_value(idx);
-        i = skip_ws(s, n, e);
-        if (i >= n || s[i] != ':') return false;
-        i = skip_ws(s, n, i + 1);
         if (i < n && s[i] == '"') {
             if (slot[col] != SIZE_MAX || !(i = decode_string(s, n, i, &r->scratch))) return false;
             if ((*rc = sl_push(&r->row, r->scratch.p ? r->scratch.p : "", r->scratch.len))) {
@@ -762,11 +784,9 @@ static bool flat_line(isynth_table_reader *r, const char *s, size_t n, size_t *s
         } else {
             return false;
         }
-        i = skip_ws(s, n, i);
-        if (i < n && s[i] == '}') return skip_ws(s, n, i + 1) == n;
-        if (i >= n || s[i] != ',') return false;
-        i = skip_ws(s, n, i + 1);
+        more = member_end(s, n, &i);
     }
+    return more == 0;
 }
 
 static isynth_err jsonl_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
