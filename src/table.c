@@ -1000,7 +1000,15 @@ static isynth_err check_cells(isynth_table_writer *w, const char *const *cells, 
     return ISYNTH_OK;
 }
 
+isynth_table_writer_params isynth_table_writer_params_default(void)
+{
+    isynth_table_writer_params p = {
+        .xlsx_deflate_level = isynth_xlsx_writer_params_default().deflate_level};
+    return p;
+}
+
 isynth_err isynth_table_writer_open(const char *path, const char *const *names, size_t ncols,
+                                    const isynth_table_writer_params *wp,
                                     isynth_table_writer **out, isynth_error *err)
 {
     *out = NULL;
@@ -1051,7 +1059,9 @@ isynth_err isynth_table_writer_open(const char *path, const char *const *names, 
                                                              : (double)n + 2,
                                            .wrap = true};
         }
-        rc = isynth_xlsx_writer_open(path, NULL, &w->x, err);
+        isynth_xlsx_writer_params xp = isynth_xlsx_writer_params_default();
+        if (wp) xp.deflate_level = wp->xlsx_deflate_level;
+        rc = isynth_xlsx_writer_open(path, &xp, &w->x, err);
         if (!rc) rc = isynth_xlsx_add_sheet(w->x, "Sheet1", cols, ncols, err);
         isynth_free(cols);
         if (rc) goto fail;
@@ -1109,7 +1119,8 @@ isynth_err isynth_table_writer_close(isynth_table_writer *w, isynth_error *err)
 }
 
 isynth_err isynth_table_convert(const char *in, const char *out,
-                                const isynth_table_reader_params *p, size_t *rows,
+                                const isynth_table_reader_params *p,
+                                const isynth_table_writer_params *wp, size_t *rows,
                                 isynth_error *err)
 {
     if (rows) *rows = 0;
@@ -1128,7 +1139,7 @@ isynth_err isynth_table_convert(const char *in, const char *out,
     }
     for (size_t i = 0; i < nc; i++)
         names[i] = isynth_table_col_name(r, i);
-    rc = isynth_table_writer_open(out, names, nc, &w, err);
+    rc = isynth_table_writer_open(out, names, nc, wp, &w, err);
     isynth_free(names);
     if (rc) goto done;
     for (;;) {

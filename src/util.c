@@ -160,29 +160,62 @@ size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Well-formed UTF-8 as in Unicode's Table 3-7: the lead byte fixes the range of the second byte
+ * (E0, ED, F0 and F4 narrow it to exclude overlongs, surrogates and code points past U+10FFFF);
+ * every later byte is 80..BF. Runs of ASCII are checked eight bytes at a time. */
 bool utf8_valid(const char *s, size_t n, size_t *bad_off)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        if (u[i] == 0) {
-            if (bad_off)
-                *bad_off = i;
-            return false;
+        while (i + 8 <= n) {
+            uint64_t v;
+            memcpy(&v, u + i, 8);
+            /* any byte >= 0x80, or any zero byte (the classic haszero test) */
+            if ((v & 0x8080808080808080ull) ||
+                ((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull))
+                break;
+            i += 8;
         }
-        if (u[i] < 0x80) {
+        if (i >= n) break;
+        unsigned char c = u[i];
+        if (c < 0x80) {
+            if (c == 0) goto bad;
             i++;
             continue;
         }
-        size_t l = utf8_seq_len(u + i, n - i);
-        if (!l) {
-            if (bad_off)
-                *bad_off = i;
-            return false;
+        /* Runs of kana and kanji: E1..EC and EE..EF take any two continuation bytes. */
+        while (c >= 0xE1 && c <= 0xEF && c != 0xED && n - i >= 3 && (u[i + 1] & 0xC0) == 0x80 &&
+               (u[i + 2] & 0xC0) == 0x80) {
+            i += 3;
+            if (i >= n) return true;
+            c = u[i];
         }
-        i += l;
+        if (c < 0x80) continue;
+        unsigned char lo = 0x80, hi = 0xBF;
+        size_t len;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0) lo = 0xA0;
+            else if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0) lo = 0x90;
+            else if (c == 0xF4) hi = 0x8F;
+        } else {
+            goto bad;
+        }
+        if (n - i < len || u[i + 1] < lo || u[i + 1] > hi) goto bad;
+        for (size_t k = 2; k < len; k++)
+            if ((u[i + k] & 0xC0) != 0x80) goto bad;
+        i += len;
     }
     return true;
+bad:
+    if (bad_off) *bad_off = i;
+    return false;
 }
 
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp)

@@ -495,7 +495,7 @@ static void write_table(const char *path, const char *const *names, size_t ncols
 {
     isynth_table_writer *w = NULL;
     isynth_error e;
-    isynth_err rc = isynth_table_writer_open(path, names, ncols, &w, &e);
+    isynth_err rc = isynth_table_writer_open(path, names, ncols, NULL, &w, &e);
     if (rc) print_error("%s: %s\n", path, e.msg);
     assert_int_equal(rc, ISYNTH_OK);
     for (size_t r = 0; r < nrows; r++) {

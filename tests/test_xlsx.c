@@ -314,6 +314,105 @@ static void test_foreign_shapes(void **state)
     isynth_xlsx_reader_close(r);
 }
 
+/* ---- deflate level ---- */
+
+static unsigned rd16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8; }
+static uint32_t rd32(const unsigned char *p) { return rd16(p) | (uint32_t)rd16(p + 2) << 16; }
+
+/* Reads the general-purpose flags of every deflated entry from the zip's central directory and
+ * returns their compression-option bits (APPNOTE 4.4.4: 0 normal, 2 maximum, 4 fast, 6 super
+ * fast), failing the test if the entries disagree. */
+static unsigned deflate_option(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    unsigned char *b = malloc((size_t)n);
+    fseek(f, 0, SEEK_SET);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    long e = n - 22;
+    while (e >= 0 && memcmp(b + e, "PK\5\6", 4))
+        e--;
+    assert_true(e >= 0);
+    uint32_t entries = rd16(b + e + 10), off = rd32(b + e + 16);
+    assert_true(off < (uint32_t)e);
+    unsigned opt = 99;
+    size_t deflated = 0;
+    for (uint32_t i = 0; i < entries; i++) {
+        assert_memory_equal(b + off, "PK\1\2", 4);
+        unsigned flags = rd16(b + off + 8), method = rd16(b + off + 10);
+        if (method == 8) {
+            if (opt == 99) opt = flags & 6;
+            assert_int_equal(flags & 6, opt);
+            deflated++;
+        }
+        off += 46 + rd16(b + off + 28) + rd16(b + off + 30) + rd16(b + off + 32);
+    }
+    free(b);
+    assert_true(deflated >= 5);
+    return opt;
+}
+
+static void write_level(const char *path, int level)
+{
+    isynth_error err = {0};
+    isynth_xlsx_writer_params p = isynth_xlsx_writer_params_default();
+    if (level != 99) p.deflate_level = level;
+    isynth_xlsx_writer *w;
+    assert_int_equal(isynth_xlsx_writer_open(path, &p, &w, &err), ISYNTH_OK);
+    isynth_xlsx_column cols[2] = {{.name = "id"}, {.name = "text", .wrap = true}};
+    assert_int_equal(isynth_xlsx_add_sheet(w, "s", cols, 2, &err), ISYNTH_OK);
+    char id[16];
+    for (int r = 0; r < 200; r++) {
+        snprintf(id, sizeof id, "%d", r);
+        const char *row[2] = {id, "日本語のテキストを何度も書く。"};
+        assert_int_equal(isynth_xlsx_write_row(w, row, NULL, 2, &err), ISYNTH_OK);
+    }
+    assert_int_equal(isynth_xlsx_writer_close(w, &err), ISYNTH_OK);
+}
+
+/* libxlsxwriter has no option for the level; the writer reaches minizip underneath it. The level
+ * shows in the flags minizip writes, so this fails if the substitution is not reached. */
+static void test_deflate_level(void **state)
+{
+    (void)state;
+    write_level(tpath("default.xlsx"), 99);
+    assert_int_equal(deflate_option(tpath("default.xlsx")), 6); /* level 1: super fast */
+    write_level(tpath("zero.xlsx"), 0);
+    assert_int_equal(deflate_option(tpath("zero.xlsx")), 6);
+    write_level(tpath("l9.xlsx"), 9);
+    assert_int_equal(deflate_option(tpath("l9.xlsx")), 2); /* maximum */
+    write_level(tpath("zlib.xlsx"), -1);
+    assert_int_equal(deflate_option(tpath("zlib.xlsx")), 0); /* zlib's default, 6 */
+    /* every level reads back the same */
+    const char *files[] = {"default.xlsx", "l9.xlsx", "zlib.xlsx"};
+    for (size_t i = 0; i < 3; i++) {
+        isynth_error err = {0};
+        isynth_xlsx_reader *r;
+        assert_int_equal(isynth_xlsx_reader_open(tpath(files[i]), NULL, &r, &err), ISYNTH_OK);
+        assert_int_equal(isynth_xlsx_open_sheet(r, "s", &err), ISYNTH_OK);
+        size_t rows = 0;
+        const isynth_xlsx_row *row;
+        while (isynth_xlsx_next_row(r, &row, &err) == ISYNTH_OK && row) {
+            if (rows++ == 0) continue;
+            assert_int_equal(row->ncells, 2);
+            assert_string_equal(row->cells[1], "日本語のテキストを何度も書く。");
+        }
+        assert_int_equal(rows, 201);
+        isynth_xlsx_reader_close(r);
+    }
+    isynth_error err = {0};
+    isynth_xlsx_writer_params p = isynth_xlsx_writer_params_default();
+    p.deflate_level = 10;
+    isynth_xlsx_writer *w = NULL;
+    assert_int_equal(isynth_xlsx_writer_open(tpath("bad.xlsx"), &p, &w, &err),
+                     ISYNTH_ERR_INVALID);
+    assert_null(w);
+    assert_non_null(strstr(err.msg, "compression level 10"));
+}
+
 /* ---- hostile workbooks: each refused with ISYNTH_ERR_XLSX and a message naming why ---- */
 
 static void expect_refused_params(const char *path, const isynth_xlsx_reader_params *p,
@@ -513,10 +612,10 @@ static void test_table_round_trip(void **state)
     write_file(in, jsonl);
     isynth_error e = {0};
     size_t rows;
-    assert_int_equal(isynth_table_convert(in, x, NULL, &rows, &e), ISYNTH_OK);
+    assert_int_equal(isynth_table_convert(in, x, NULL, NULL, &rows, &e), ISYNTH_OK);
     assert_int_equal(rows, 2);
-    assert_int_equal(isynth_table_convert(x, c, NULL, &rows, &e), ISYNTH_OK);
-    assert_int_equal(isynth_table_convert(c, back, NULL, &rows, &e), ISYNTH_OK);
+    assert_int_equal(isynth_table_convert(x, c, NULL, NULL, &rows, &e), ISYNTH_OK);
+    assert_int_equal(isynth_table_convert(c, back, NULL, NULL, &rows, &e), ISYNTH_OK);
     char *got = slurp(back);
     assert_string_equal(got, "{\"instruction\":\"=1+1\",\"output\":\"改行\\nタブ\\t😀\","
                              "\"score\":\"\",\"tags\":\"\",\"ok\":\"\",\"none\":\"\"}\n"
@@ -647,25 +746,25 @@ static void test_table_errors(void **state)
     isynth_error e = {0};
     const char *in = tpath("e.jsonl"), *out = tpath("e.csv");
     write_file(in, "{\"a\":\"1\"}\n{\"a\":\n");
-    assert_int_equal(isynth_table_convert(in, out, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_int_equal(isynth_table_convert(in, out, NULL, NULL, NULL, &e), ISYNTH_ERR_PARSE);
     assert_non_null(strstr(e.msg, "e.jsonl: line 2"));
     assert_int_not_equal(access(out, F_OK), 0);
     write_file(in, "{\"a\":\"1\"}\n[1]\n");
-    assert_int_equal(isynth_table_convert(in, out, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_int_equal(isynth_table_convert(in, out, NULL, NULL, NULL, &e), ISYNTH_ERR_PARSE);
     assert_non_null(strstr(e.msg, "line 2: not a JSON object"));
 
     const char *csv = tpath("e.csv"), *o2 = tpath("e2.jsonl");
     write_file(csv, "a,b\n1,2\n\"unterminated,3\n");
-    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, NULL, &e), ISYNTH_ERR_PARSE);
     assert_non_null(strstr(e.msg, "e.csv: line 3"));
     write_file(csv, "a,a\n1,2\n");
-    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, NULL, &e), ISYNTH_ERR_PARSE);
     assert_non_null(strstr(e.msg, "appears twice"));
     write_file(csv, "a,b\n1,2\n\"multi\nline\",x\n1,2,3\n");
-    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, NULL, &e), ISYNTH_ERR_PARSE);
     assert_non_null(strstr(e.msg, "line 5: 3 fields"));
     write_file(csv, "a,b\n1,\xff\n");
-    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, &e), ISYNTH_ERR_UTF8);
+    assert_int_equal(isynth_table_convert(csv, o2, NULL, NULL, NULL, &e), ISYNTH_ERR_UTF8);
     assert_non_null(strstr(e.msg, "line 2, field 2"));
     assert_int_not_equal(access(o2, F_OK), 0);
 
@@ -676,13 +775,13 @@ static void test_table_errors(void **state)
     snprintf(s, n, "a,b\nok,1\n%s,2\n", big);
     write_file(csv, s);
     const char *xo = tpath("e.xlsx");
-    assert_int_equal(isynth_table_convert(csv, xo, NULL, NULL, &e), ISYNTH_ERR_TOO_LARGE);
+    assert_int_equal(isynth_table_convert(csv, xo, NULL, NULL, NULL, &e), ISYNTH_ERR_TOO_LARGE);
     assert_non_null(strstr(e.msg, "e.csv: line 3"));
     assert_non_null(strstr(e.msg, "column A"));
     assert_int_not_equal(access(xo, F_OK), 0);
     free(big);
     free(s);
-    assert_int_equal(isynth_table_convert(csv, tpath("x.txt"), NULL, NULL, &e), ISYNTH_ERR_INVALID);
+    assert_int_equal(isynth_table_convert(csv, tpath("x.txt"), NULL, NULL, NULL, &e), ISYNTH_ERR_INVALID);
 }
 
 /* ---- allocation failures: every failing allocation gives an error, leaks nothing and leaves
@@ -749,15 +848,15 @@ static void test_alloc_fail_table(void **state)
     write_file(in, "a,b\n\"x\ny\",=1\n,z\n");
     isynth_error e = {0};
     isynth_alloc_fail_at(0, false);
-    assert_int_equal(isynth_table_convert(in, mid, NULL, NULL, &e), ISYNTH_OK);
-    assert_int_equal(isynth_table_convert(mid, out, NULL, NULL, &e), ISYNTH_OK);
+    assert_int_equal(isynth_table_convert(in, mid, NULL, NULL, NULL, &e), ISYNTH_OK);
+    assert_int_equal(isynth_table_convert(mid, out, NULL, NULL, NULL, &e), ISYNTH_OK);
     long total = isynth_alloc_fail_at(0, false);
     for (long n = 1; n <= total; n++) {
         remove(mid);
         remove(out);
         isynth_alloc_fail_at(n, false);
-        isynth_err rc = isynth_table_convert(in, mid, NULL, NULL, &e);
-        if (!rc) rc = isynth_table_convert(mid, out, NULL, NULL, &e);
+        isynth_err rc = isynth_table_convert(in, mid, NULL, NULL, NULL, &e);
+        if (!rc) rc = isynth_table_convert(mid, out, NULL, NULL, NULL, &e);
         isynth_alloc_fail_at(0, false);
         if (rc) {
             assert_int_equal(rc, ISYNTH_ERR_NOMEM);
@@ -778,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_jsonl_key_scan),
         cmocka_unit_test(test_jsonl_fast_path_equals_jansson),
         cmocka_unit_test(test_alloc_fail_xlsx),  cmocka_unit_test(test_alloc_fail_table),
+        cmocka_unit_test(test_deflate_level),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

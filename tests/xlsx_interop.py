@@ -46,8 +46,8 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def isynth_convert(isynth, src, dst):
-    p = run([isynth, "convert", src, dst])
+def isynth_convert(isynth, src, dst, *opts):
+    p = run([isynth, "convert", *opts, src, dst])
     if p.returncode != 0:
         sys.exit("isynth convert %s %s failed (%d): %s" % (src, dst, p.returncode, p.stderr))
 
@@ -68,11 +68,11 @@ def cell_text(v):
     return "" if v is None else str(v)
 
 
-def isynth_workbook(isynth, work):
+def isynth_workbook(isynth, work, *opts):
     src = os.path.join(work, "tricky.jsonl")
-    xlsx = os.path.join(work, "tricky.xlsx")
+    xlsx = os.path.join(work, "tricky%s.xlsx" % "".join(opts))
     write_jsonl(src, HEADER, tricky_rows())
-    isynth_convert(isynth, src, xlsx)
+    isynth_convert(isynth, src, xlsx, *opts)
     return xlsx
 
 
@@ -82,26 +82,27 @@ def check_readback(isynth, work):
     stored as "_x005F_x0041_"), so cells go through openpyxl's own unescape() first."""
     import openpyxl
     from openpyxl.utils.escape import unescape
-    xlsx = isynth_workbook(isynth, work)
-    for ro in (False, True):
+    for opts, ro in (((), False), ((), True), (("--level", "9"), False)):
+        xlsx = isynth_workbook(isynth, work, *opts)
         wb = openpyxl.load_workbook(xlsx, read_only=ro)
         ws = wb.worksheets[0]
         rows = [[unescape(cell_text(c)) for c in r] for r in ws.iter_rows(values_only=True)]
         rows = [r + [""] * (len(HEADER) - len(r)) for r in rows]
         compare(rows[0:1], [HEADER], "openpyxl header")
-        compare(rows[1:], tricky_rows(), "openpyxl read_only=%s" % ro)
+        compare(rows[1:], tricky_rows(), "openpyxl read_only=%s %s" % (ro, " ".join(opts)))
         if not ro:
             # every cell is a string: nothing became a formula
             for r in ws.iter_rows():
                 for c in r:
                     if c.value is not None and c.data_type != "s":
-                        sys.exit("cell %s has type %r, want a string" % (c.coordinate, c.data_type))
+                        sys.exit("cell %s has type %r, want a string"
+                                 % (c.coordinate, c.data_type))
             if ws.freeze_panes != "A2":
                 sys.exit("header not frozen: %r" % ws.freeze_panes)
             if not ws.auto_filter.ref:
                 sys.exit("no autofilter")
         wb.close()
-    print("openpyxl read back %d rows equal" % len(tricky_rows()))
+    print("openpyxl read back %d rows equal (deflate level 1 and 9)" % len(tricky_rows()))
 
 
 def check_openpyxl_in(isynth, work):

@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """xlsx benchmark: isynth against the Python tools a user would otherwise pick.
 
-Writes N rows of realistic Japanese review data (id, status, instruction, input, output,
-scores) from one JSONL file to .xlsx, and reads workbooks back cell by cell, each contender in
-its own process so peak memory (ru_maxrss of that process) is its own:
+Writes N rows of Japanese review data (id, status, instruction, input, output, scores) from one
+JSONL file to .xlsx, and reads workbooks back cell by cell, each contender in its own process so
+peak memory is its own:
 
-  write: isynth convert (C, libxlsxwriter constant_memory), openpyxl write_only (lxml),
+  write: isynth convert (C, libxlsxwriter constant_memory; deflate level 1 by default, and
+         again at level 6, the level every other writer here uses), openpyxl write_only (lxml),
          XlsxWriter constant_memory
   read:  isynth reader (libzip + expat), openpyxl read_only, python-calamine (Rust)
+
+Two corpora, because the deflate that every writer ends with costs very different amounts on
+them: "realistic" sentences built from a small vocabulary (repetitive, so the sheet XML deflates
+to 8% of its size, quickly) and "random" Japanese characters as in the issue's own measurement
+(the XML deflates to about 45%, slowly; a 55-60 MB workbook).
 
 Every writer does the same job: stream the JSONL line by line, parse it, write six string
 cells. Every reader walks every cell of every row and sums text lengths. Both workbooks read are
 the one isynth wrote (inline strings) and the one openpyxl wrote (shared strings).
 
-usage: run.py --isynth PATH --reader PATH [--rows N] [--work DIR]
+usage: run.py --isynth PATH --reader PATH [--rows N] [--work DIR] [--corpus realistic|random|both]
 """
 import argparse
 import json
@@ -45,6 +51,28 @@ HEADER = ["id", "status", "instruction", "input", "output", "scores"]
 
 def sentence(rng):
     return "%s、%sは%s。" % (rng.choice(PHRASES), rng.choice(NOUNS), rng.choice(PREDS))
+
+
+HIRAGANA = [chr(c) for c in range(0x3041, 0x3094)]
+KATAKANA = [chr(c) for c in range(0x30A1, 0x30F7)]
+KANJI = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+
+
+def random_text(rng, n):
+    out = []
+    for _ in range(n):
+        r = rng.random()
+        out.append(rng.choice(HIRAGANA) if r < 0.5 else rng.choice(KANJI) if r < 0.85
+                   else rng.choice(KATAKANA) if r < 0.97 else "。")
+    return "".join(out)
+
+
+def make_random_rows(n, seed=5):
+    rng = random.Random(seed)
+    for i in range(n):
+        yield ["gen-%06d" % (i + 1), rng.choice(STATUS), random_text(rng, rng.randint(20, 80)),
+               random_text(rng, rng.randint(0, 120)), random_text(rng, rng.randint(80, 300)),
+               "rouge_l=%.3f nearest=%d" % (rng.random() * 0.7, rng.randint(1, n))]
 
 
 def make_rows(n, seed=9):
@@ -175,48 +203,40 @@ def measure(cmd):
     return dt, peak / 1024.0, out.strip()
 
 
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] in WORKERS:
-        WORKERS[sys.argv[1]](*sys.argv[2:])
-        return
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--isynth", required=True)
-    ap.add_argument("--reader", required=True)
-    ap.add_argument("--rows", type=int, default=100000)
-    ap.add_argument("--work", default="bench-xlsx")
-    a = ap.parse_args()
-    os.makedirs(a.work, exist_ok=True)
-    me = [sys.executable, os.path.abspath(__file__)]
-    data = os.path.join(a.work, "data-%d.jsonl" % a.rows)
+def run_corpus(a, corpus, me):
+    work = os.path.join(a.work, corpus)
+    os.makedirs(work, exist_ok=True)
+    data = os.path.join(work, "data-%d.jsonl" % a.rows)
     if not os.path.exists(data):
+        gen = make_rows if corpus == "realistic" else make_random_rows
         with open(data + ".tmp", "w", encoding="utf-8") as f:
-            for r in make_rows(a.rows):
+            for r in gen(a.rows):
                 f.write(json.dumps(dict(zip(HEADER, r)), ensure_ascii=False) + "\n")
         os.rename(data + ".tmp", data)
     chars = 0
     with open(data, encoding="utf-8") as f:
         for line in f:
             chars += sum(len(v) for v in json.loads(line).values())
-    print("data: %d rows x %d columns of Japanese text, %.1f M characters (%s)"
-          % (a.rows, len(HEADER), chars / 1e6, data))
 
-    out = {k: os.path.join(a.work, k + ".xlsx") for k in ("isynth", "openpyxl", "xlsxwriter")}
-    results = []
-    small = os.path.join(a.work, "data-small.jsonl")
+    out = {k: os.path.join(work, k + ".xlsx")
+           for k in ("isynth", "isynth6", "openpyxl", "xlsxwriter")}
+    small = os.path.join(work, "data-small.jsonl")
     with open(data, encoding="utf-8") as f, open(small, "w", encoding="utf-8") as g:
         for i, line in enumerate(f):
             if i >= a.rows // 10:
                 break
             g.write(line)
-    for name, cmd in (
-            ("isynth", [a.isynth, "convert", data, out["isynth"]]),
-            ("openpyxl write_only (lxml)", me + ["w-openpyxl", data, out["openpyxl"]]),
-            ("XlsxWriter constant_memory", me + ["w-xlsxwriter", data, out["xlsxwriter"]])):
+    writes = []
+    for key, name, cmd in (
+            ("isynth", "isynth (deflate level 1)", [a.isynth, "convert", data, out["isynth"]]),
+            ("isynth6", "isynth --level 6",
+             [a.isynth, "convert", "--level", "6", data, out["isynth6"]]),
+            ("openpyxl", "openpyxl write_only (lxml)", me + ["w-openpyxl", data, out["openpyxl"]]),
+            ("xlsxwriter", "XlsxWriter constant_memory",
+             me + ["w-xlsxwriter", data, out["xlsxwriter"]])):
         dt, mb, _ = measure(cmd)
-        key = name.split()[0]
-        size = os.path.getsize(out[key.lower() if key != "XlsxWriter" else "xlsxwriter"])
-        results.append(("write", name, dt, mb, size))
-    dt_s, mb_s, _ = measure([a.isynth, "convert", small, os.path.join(a.work, "small.xlsx")])
+        writes.append((key, name, dt, mb, os.path.getsize(out[key])))
+    dt_s, mb_s, _ = measure([a.isynth, "convert", small, os.path.join(work, "small.xlsx")])
 
     reads = []
     for wbname in ("isynth", "openpyxl"):
@@ -228,23 +248,50 @@ def main():
             reads.append((wbname, name, dt, mb, res))
 
     print()
-    print("WRITE %d rows (JSONL in, .xlsx out)" % a.rows)
-    print("%-30s %9s %11s %9s %10s" % ("tool", "seconds", "peak MB", "file MB", "vs isynth"))
-    base = results[0][2]
-    for _, name, dt, mb, size in results:
-        print("%-30s %9.2f %11.1f %9.1f %9.1fx" % (name, dt, mb, size / 1e6, dt / base))
-    print("isynth at %d rows: %.2f s, peak %.1f MB (memory flat as rows grow: %.1f MB at %d)"
-          % (a.rows // 10, dt_s, mb_s, results[0][3], a.rows))
-    print()
+    print("== corpus %s: %d rows x %d columns, %.1f M characters (%s)"
+          % (corpus, a.rows, len(HEADER), chars / 1e6, data))
+    print("WRITE (JSONL in, .xlsx out)")
+    print("%-30s %9s %11s %9s %10s" % ("tool", "seconds", "peak MB", "file MB", "/ isynth"))
+    t = {k: dt for k, _, dt, _, _ in writes}
+    m = {k: mb for k, _, _, mb, _ in writes}
+    for _, name, dt, mb, size in writes:
+        print("%-30s %9.2f %11.1f %9.1f %9.1fx" % (name, dt, mb, size / 1e6, dt / t["isynth"]))
+    print("isynth at %d rows: %.2f s, peak %.1f MB (%.1f MB at %d rows)"
+          % (a.rows // 10, dt_s, mb_s, m["isynth"], a.rows))
     print("READ every cell (workbook written by: isynth = inline strings, "
           "openpyxl = shared strings)")
     print("%-10s %-22s %9s %11s %10s  %s" % ("workbook", "tool", "seconds", "peak MB",
-                                             "vs isynth", "checked"))
+                                             "/ isynth", "checked"))
     for wbname in ("isynth", "openpyxl"):
         rs = [r for r in reads if r[0] == wbname]
         base = rs[0][2]
         for _, name, dt, mb, res in rs:
             print("%-10s %-22s %9.2f %11.1f %9.1fx  %s" % (wbname, name, dt, mb, dt / base, res))
+    r = {(w, n.split()[0]): (dt, mb) for w, n, dt, mb, _ in reads}
+    print("targets: write %.1fx openpyxl (>= 5), %.1fx XlsxWriter (> 1), memory %.1f -> %.1f MB "
+          "from %d to %d rows (flat); at level 6 %.1fx openpyxl, %.1fx XlsxWriter"
+          % (t["openpyxl"] / t["isynth"], t["xlsxwriter"] / t["isynth"], mb_s, m["isynth"],
+             a.rows // 10, a.rows, t["openpyxl"] / t["isynth6"], t["xlsxwriter"] / t["isynth6"]))
+    for w in ("isynth", "openpyxl"):
+        print("         read %s workbook: %.2fx python-calamine's speed (>= 1), memory %.3f of "
+              "openpyxl's (<= 0.2)" % (w, r[(w, "python-calamine")][0] / r[(w, "isynth")][0],
+                                      r[(w, "isynth")][1] / r[(w, "openpyxl")][1]))
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] in WORKERS:
+        WORKERS[sys.argv[1]](*sys.argv[2:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--isynth", required=True)
+    ap.add_argument("--reader", required=True)
+    ap.add_argument("--rows", type=int, default=100000)
+    ap.add_argument("--work", default="bench-xlsx")
+    ap.add_argument("--corpus", choices=("realistic", "random", "both"), default="both")
+    a = ap.parse_args()
+    me = [sys.executable, os.path.abspath(__file__)]
+    for corpus in (("realistic", "random") if a.corpus == "both" else (a.corpus,)):
+        run_corpus(a, corpus, me)
 
 
 if __name__ == "__main__":

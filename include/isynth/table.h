@@ -53,10 +53,18 @@ void isynth_table_reader_close(isynth_table_reader *r);
 
 typedef struct isynth_table_writer isynth_table_writer;
 
+typedef struct isynth_table_writer_params {
+    int xlsx_deflate_level; /* .xlsx only: as isynth_xlsx_writer_params.deflate_level */
+} isynth_table_writer_params;
+
+isynth_table_writer_params isynth_table_writer_params_default(void);
+
 /* Creates a table at a temporary name beside `path`, in the format of its extension, and writes
  * the header (xlsx: sheet "Sheet1", header frozen and filtered, text wrapped; csv: RFC 4180,
- * CRLF; jsonl: one object per row with every column as a string). */
+ * CRLF; jsonl: one object per row with every column as a string). wp may be NULL for
+ * defaults. On success the caller owns *out and must close or free it. */
 isynth_err isynth_table_writer_open(const char *path, const char *const *names, size_t ncols,
+                                    const isynth_table_writer_params *wp,
                                     isynth_table_writer **out, isynth_error *err);
 
 /* Appends one row of ncols cells (lens may be NULL for NUL-terminated cells). */
@@ -71,9 +79,10 @@ isynth_err isynth_table_writer_close(isynth_table_writer *w, isynth_error *err);
 void isynth_table_writer_free(isynth_table_writer *w);
 
 /* Converts between formats by extension; *rows (may be NULL) gets the data rows written.
- * `out` is replaced only when the whole conversion succeeds. */
+ * `out` is replaced only when the whole conversion succeeds. p and wp may be NULL. */
 isynth_err isynth_table_convert(const char *in, const char *out,
-                                const isynth_table_reader_params *p, size_t *rows,
+                                const isynth_table_reader_params *p,
+                                const isynth_table_writer_params *wp, size_t *rows,
                                 isynth_error *err);
 
 #ifdef __cplusplus

@@ -1,0 +1,145 @@
+/* The UTF-8 validator that guards every cell, seed and reply: it must agree with a decoder written
+ * from the definition (shortest form, no surrogates, at most U+10FFFF, no NUL) on every sequence
+ * of one to three bytes, on every four-byte lead, and on random strings whose ASCII runs cross the
+ * eight-byte fast path; and it must name the offset of the first bad byte. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* Reference: decode by counting leading ones, then judge the code point. Returns the sequence's
+ * length, or 0 if it is not well formed. Deliberately unlike the validator's range table. */
+static size_t ref_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c == 0) return 0;
+    if (c < 0x80) return 1;
+    size_t len = 0;
+    while (len < 8 && (c & (0x80 >> len)))
+        len++;
+    if (len < 2 || len > 4 || n < len) return 0;
+    uint32_t cp = c & (0xFFu >> (len + 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+static bool ref_valid(const unsigned char *s, size_t n, size_t *bad)
+{
+    for (size_t i = 0; i < n;) {
+        size_t l = ref_seq(s + i, n - i);
+        if (!l) {
+            *bad = i;
+            return false;
+        }
+        i += l;
+    }
+    return true;
+}
+
+static void check(const unsigned char *s, size_t n)
+{
+    size_t bad_ref = (size_t)-1, bad = (size_t)-1;
+    bool want = ref_valid(s, n, &bad_ref);
+    bool got = utf8_valid((const char *)s, n, &bad);
+    if (got != want) fail_msg("length %zu: validator says %d, reference %d", n, got, want);
+    if (!want) assert_int_equal(bad, bad_ref);
+}
+
+/* Every sequence of one, two and three bytes, alone and after a 13-byte ASCII run (so that the
+ * eight-byte path hands over mid-buffer), followed by ASCII or truncated. */
+static void test_exhaustive_short(void **state)
+{
+    (void)state;
+    unsigned char b[32];
+    memset(b, 'a', sizeof b);
+    for (uint32_t v = 0; v < 0x1000000; v++) {
+        unsigned char x[3] = {(unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+        check(x, 3);
+        memcpy(b + 13, x, 3);
+        check(b, 16);
+        if ((v & 0xFFFF) == 0) {
+            check(x, 1);
+            check(b, 14);
+        }
+        if ((v & 0xFF) == 0) {
+            check(x, 2);
+            check(b, 15);
+        }
+    }
+}
+
+/* Every four-byte sequence with a lead of F0..F7, any second byte, a third byte around the
+ * continuation range and a last byte at its edges; then every lead with edge bytes after it. */
+static void test_four_bytes(void **state)
+{
+    (void)state;
+    static const unsigned char last[] = {0x7F, 0x80, 0xBF, 0xC0};
+    for (uint32_t lead = 0xF0; lead <= 0xF7; lead++)
+        for (uint32_t b1 = 0; b1 < 256; b1++)
+            for (uint32_t b2 = 0x70; b2 < 0xD0; b2++)
+                for (size_t k = 0; k < sizeof last; k++) {
+                    unsigned char x[4] = {(unsigned char)lead, (unsigned char)b1,
+                                          (unsigned char)b2, last[k]};
+                    check(x, 4);
+                    check(x, 3);
+                }
+    static const unsigned char edges[] = {0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0};
+    for (uint32_t lead = 0; lead < 256; lead++)
+        for (size_t i = 0; i < sizeof edges; i++)
+            for (size_t j = 0; j < sizeof edges; j++) {
+                unsigned char x[4] = {(unsigned char)lead, edges[i], edges[j], 0x80};
+                check(x, 4);
+            }
+}
+
+/* Random strings built from ASCII runs of random length, valid characters of every width, and
+ * the occasional bad byte or NUL, at every alignment. */
+static void test_random(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"日本語", "é", "😀", "ｱ", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF"};
+    srand(12345);
+    unsigned char s[512];
+    for (int round = 0; round < 200000; round++) {
+        size_t n = 0;
+        while (n < 400) {
+            int r = rand() % 100;
+            if (r < 60) {
+                size_t k = (size_t)(rand() % 24);
+                for (size_t i = 0; i < k; i++)
+                    s[n++] = (unsigned char)(0x20 + rand() % 95);
+            } else if (r < 98) {
+                const char *p = pieces[rand() % 6];
+                size_t k = strlen(p);
+                memcpy(s + n, p, k);
+                n += k;
+            } else {
+                s[n++] = (unsigned char)(rand() % 256);
+            }
+        }
+        size_t start = (size_t)(rand() % 9);
+        check(s + start, n - start);
+        check(s + start, (size_t)rand() % (n - start + 1));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exhaustive_short),
+        cmocka_unit_test(test_four_bytes),
+        cmocka_unit_test(test_random),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
