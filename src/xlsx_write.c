@@ -125,8 +125,8 @@ isynth_err isynth_xlsx_writer_open(const char *path, const isynth_xlsx_writer_pa
     if (!p) p = &def;
     if (p->deflate_level < -1 || p->deflate_level > 9)
         return isynth_error_set(err, ISYNTH_ERR_INVALID,
-                                "%s: compression level %d is not 1..9 (or -1 for zlib's default)", path,
-                                p->deflate_level);
+                                "%s: compression level %d is not 1..9 (or -1 for zlib's default)",
+                                path, p->deflate_level);
     isynth_xlsx_writer *w = isynth_calloc(1, sizeof *w);
     if (!w) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     w->level = p->deflate_level == 0 ? 1 : p->deflate_level;
