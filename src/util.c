@@ -126,43 +126,37 @@ isynth_err buf_add_json_str(buf *b, const char *s, size_t n)
     return rc ? rc : buf_addc(b, '"');
 }
 
+/* Well-formed UTF-8 as in Unicode's Table 3-7: the lead byte fixes the range of the second byte
+ * (E0, ED, F0 and F4 narrow it to exclude overlongs, surrogates and code points past U+10FFFF);
+ * every later byte is 80..BF. */
 size_t utf8_seq_len(const unsigned char *s, size_t n)
 {
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
+    if (c < 0x80) return 1;
+    unsigned char lo = 0x80, hi = 0xBF;
     size_t len;
-    uint32_t cp;
     if (c >= 0xC2 && c <= 0xDF) {
         len = 2;
-        cp = c & 0x1F;
     } else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
-        cp = c & 0x0F;
+        if (c == 0xE0) lo = 0xA0;
+        else if (c == 0xED) hi = 0x9F;
     } else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
-        cp = c & 0x07;
+        if (c == 0xF0) lo = 0x90;
+        else if (c == 0xF4) hi = 0x8F;
     } else {
         return 0;
     }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((s[k] & 0xC0) != 0x80) return 0;
     return len;
 }
 
-/* Well-formed UTF-8 as in Unicode's Table 3-7: the lead byte fixes the range of the second byte
- * (E0, ED, F0 and F4 narrow it to exclude overlongs, surrogates and code points past U+10FFFF);
- * every later byte is 80..BF. Runs of ASCII are checked eight bytes at a time. */
+/* Runs of ASCII are checked eight bytes at a time, runs of kana and kanji three bytes at a time;
+ * anything else goes through utf8_seq_len. */
 bool utf8_valid(const char *s, size_t n, size_t *bad_off)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -184,7 +178,7 @@ bool utf8_valid(const char *s, size_t n, size_t *bad_off)
             i++;
             continue;
         }
-        /* Runs of kana and kanji: E1..EC and EE..EF take any two continuation bytes. */
+        /* E1..EC and EE..EF take any two continuation bytes */
         while (c >= 0xE1 && c <= 0xEF && c != 0xED && n - i >= 3 && (u[i + 1] & 0xC0) == 0x80 &&
                (u[i + 2] & 0xC0) == 0x80) {
             i += 3;
@@ -192,24 +186,8 @@ bool utf8_valid(const char *s, size_t n, size_t *bad_off)
             c = u[i];
         }
         if (c < 0x80) continue;
-        unsigned char lo = 0x80, hi = 0xBF;
-        size_t len;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0;
-            else if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90;
-            else if (c == 0xF4) hi = 0x8F;
-        } else {
-            goto bad;
-        }
-        if (n - i < len || u[i + 1] < lo || u[i + 1] > hi) goto bad;
-        for (size_t k = 2; k < len; k++)
-            if ((u[i + k] & 0xC0) != 0x80) goto bad;
+        size_t len = utf8_seq_len(u + i, n - i);
+        if (!len) goto bad;
         i += len;
     }
     return true;

@@ -1,7 +1,8 @@
-/* The UTF-8 validator that guards every cell, seed and reply: it must agree with a decoder written
- * from the definition (shortest form, no surrogates, at most U+10FFFF, no NUL) on every sequence
- * of one to three bytes, on every four-byte lead, and on random strings whose ASCII runs cross the
- * eight-byte fast path; and it must name the offset of the first bad byte. */
+/* The UTF-8 validator that guards every cell, seed and reply, and utf8_seq_len under it: both must
+ * agree with a decoder written from the definition (shortest form, no surrogates, at most
+ * U+10FFFF, no NUL) on every sequence of one to three bytes, on every four-byte lead, and on
+ * random strings whose ASCII runs cross the eight-byte fast path; the validator must name the
+ * offset of the first bad byte. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,6 +50,8 @@ static bool ref_valid(const unsigned char *s, size_t n, size_t *bad)
 
 static void check(const unsigned char *s, size_t n)
 {
+    /* the single-sequence decoder, on the first sequence (NUL is one byte there) */
+    if (n && s[0]) assert_int_equal(utf8_seq_len(s, n), ref_seq(s, n));
     size_t bad_ref = (size_t)-1, bad = (size_t)-1;
     bool want = ref_valid(s, n, &bad_ref);
     bool got = utf8_valid((const char *)s, n, &bad);

@@ -36,6 +36,27 @@ static void on_done(void *user, const isynth_gen_result *r)
     t->gen += r->completion_tokens;
 }
 
+/* Builds the few-shot prompt for ex[0..n) and submits it for exactly max_tokens tokens. Returns
+ * non-zero after printing the error. */
+static int submit(isynth_backend *be, const isynth_prompt_params *pp, const isynth_task *const *ex,
+                  size_t n, int max_tokens, uint64_t id)
+{
+    isynth_error err;
+    isynth_prompt pr;
+    if (isynth_prompt_build(pp, ex, n, &pr, &err)) {
+        fprintf(stderr, "bench_gen: %s\n", err.msg);
+        return 1;
+    }
+    isynth_msg msgs[2] = {{"system", pr.system}, {"user", pr.user}};
+    isynth_gen_req req = {.id = id, .chat = true, .msgs = msgs, .n_msgs = 2,
+                          .max_tokens = max_tokens, .temperature = 0.7f, .top_p = 0.95f,
+                          .seed = id, .ignore_eog = true};
+    int rc = isynth_backend_submit(be, &req, &err) != ISYNTH_OK;
+    if (rc) fprintf(stderr, "bench_gen: %s\n", err.msg);
+    isynth_prompt_clear(&pr);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *model = NULL, *seeds_path = NULL;
@@ -84,22 +105,9 @@ int main(int argc, char **argv)
     uint64_t rng = 12345;
     {
         /* warm-up: one real prompt, 4 tokens, not counted */
-        isynth_prompt pr;
         const isynth_task *ex[1] = {&seeds->tasks[0]};
-        if (isynth_prompt_build(&pp, ex, 1, &pr, &err)) {
-            fprintf(stderr, "bench_gen: %s\n", err.msg);
-            return 1;
-        }
-        isynth_msg msgs[2] = {{"system", pr.system}, {"user", pr.user}};
-        isynth_gen_req req = {.id = 1u << 30, .chat = true, .msgs = msgs, .n_msgs = 2,
-                              .max_tokens = 4, .temperature = 0.7f, .top_p = 0.95f,
-                              .ignore_eog = true};
         totals w = {0};
-        if (isynth_backend_submit(be, &req, &err)) {
-            fprintf(stderr, "bench_gen: %s\n", err.msg);
-            return 1;
-        }
-        isynth_prompt_clear(&pr);
+        if (submit(be, &pp, ex, 1, 4, 1u << 30)) return 1;
         while (w.done < 1)
             if (isynth_backend_step(be, on_done, &w, &err)) {
                 fprintf(stderr, "bench_gen: %s\n", err.msg);
@@ -115,21 +123,7 @@ int main(int argc, char **argv)
                 size_t idx = same_prompt ? (size_t)k : (size_t)(rng >> 33) % seeds->n;
                 ex[k] = &seeds->tasks[idx];
             }
-            isynth_prompt pr;
-            if (isynth_prompt_build(&pp, ex, (size_t)examples, &pr, &err)) {
-                fprintf(stderr, "bench_gen: %s\n", err.msg);
-                return 1;
-            }
-            isynth_msg msgs[2] = {{"system", pr.system}, {"user", pr.user}};
-            isynth_gen_req req = {.id = (uint64_t)submitted, .chat = true, .msgs = msgs,
-                                  .n_msgs = 2, .max_tokens = gen, .temperature = 0.7f,
-                                  .top_p = 0.95f, .seed = (uint64_t)submitted,
-                                  .ignore_eog = true};
-            if (isynth_backend_submit(be, &req, &err)) {
-                fprintf(stderr, "bench_gen: %s\n", err.msg);
-                return 1;
-            }
-            isynth_prompt_clear(&pr);
+            if (submit(be, &pp, ex, (size_t)examples, gen, (uint64_t)submitted)) return 1;
             submitted++;
         }
         if (isynth_backend_step(be, on_done, &t, &err)) {
