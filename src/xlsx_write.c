@@ -54,9 +54,9 @@ isynth_xlsx_writer_params isynth_xlsx_writer_params_default(void)
  * The definition is in the executable, which the dynamic linker searches before libminizip, so
  * libxlsxwriter's calls come here; the level the calling thread's writer asked for is put in
  * place of libxlsxwriter's and minizip's own function (the next definition) does the work.
- * Outside isynth_xlsx_writer_close nothing is changed. test_xlsx reads the level back from the
- * zip's general-purpose flags, so a build where this is not reached fails its tests instead of
- * silently writing at level 6. */
+ * Outside a writer's close (or abandon, which packs at level 0) nothing is changed. test_xlsx
+ * reads the level back from the zip's general-purpose flags, so a build where this is not
+ * reached fails its tests instead of silently writing at level 6. */
 static _Thread_local int deflate_level = INT_MIN; /* INT_MIN: pass the caller's through */
 
 typedef int (*zip_open4_fn)(zipFile, const char *, const zip_fileinfo *, const void *, uInt,
@@ -360,6 +360,16 @@ size_t isynth_xlsx_writer_rows(const isynth_xlsx_writer *w)
     return w->row;
 }
 
+/* Closes the workbook, packing it at `level` (INT_MIN: libxlsxwriter's own). */
+static lxw_error close_workbook(isynth_xlsx_writer *w, int level)
+{
+    deflate_level = level;
+    lxw_error e = workbook_close(w->wb);
+    deflate_level = INT_MIN;
+    w->wb = NULL;
+    return e;
+}
+
 static bool fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY);
@@ -374,10 +384,7 @@ isynth_err isynth_xlsx_writer_close(isynth_xlsx_writer *w, isynth_error *err)
     if (!w) return ISYNTH_OK;
     finish_sheet(w);
     isynth_err rc = ISYNTH_OK;
-    deflate_level = w->level == -1 ? INT_MIN : w->level;
-    lxw_error e = workbook_close(w->wb);
-    deflate_level = INT_MIN;
-    w->wb = NULL;
+    lxw_error e = close_workbook(w, w->level == -1 ? INT_MIN : w->level);
     if (e != LXW_NO_ERROR) {
         rc = isynth_error_set(
             err, e == LXW_ERROR_MEMORY_MALLOC_FAILED ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_IO,
@@ -394,8 +401,9 @@ void isynth_xlsx_writer_free(isynth_xlsx_writer *w)
 {
     if (!w) return;
     if (w->wb) {
-        /* libxlsxwriter has no abandon call: closing writes the file, which is then removed. */
-        workbook_close(w->wb);
+        /* libxlsxwriter has no abandon call: closing writes the file (stored, the cheapest),
+         * which is then removed. */
+        close_workbook(w, 0);
         remove(w->tmp);
     }
     writer_release(w);
