@@ -48,6 +48,11 @@ size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
 typedef enum ja_script { JA_NONE = 0, JA_KANJI, JA_HIRAGANA, JA_KATAKANA } ja_script;
 ja_script ja_script_of(uint32_t c);
 
+/* A code point's Unicode general category in three, for every place that tells text from the
+ * rest: a letter or number (L*, N*), a combining mark (M*), or anything else. */
+typedef enum uc_kind { UC_OTHER = 0, UC_ALNUM, UC_MARK } uc_kind;
+uc_kind uc_kind_of(int32_t c);
+
 /* Reads a whole file up to max bytes into *out (NUL-terminated; free with isynth_free). */
 isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
                              isynth_error *err);

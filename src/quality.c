@@ -44,18 +44,9 @@ static enum script script_of(int32_t c)
         return S_KATAKANA;
     if (js == JA_HIRAGANA)
         return S_HIRAGANA;
-    switch (utf8proc_category(c)) {
-    case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC:
-    case UTF8PROC_CATEGORY_ME: return S_MARK;
-    case UTF8PROC_CATEGORY_LU:
-    case UTF8PROC_CATEGORY_LL:
-    case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO:
-    case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO: return S_ALNUM;
+    switch (uc_kind_of(c)) {
+    case UC_MARK: return S_MARK;
+    case UC_ALNUM: return S_ALNUM;
     default: return S_OTHER;
     }
 }
@@ -362,15 +353,7 @@ const char *isynth_filter_start(const char *text, size_t len)
         case UTF8PROC_CATEGORY_PD:
         case UTF8PROC_CATEGORY_PE:
         case UTF8PROC_CATEGORY_PF: return "starts_with_punctuation";
-        case UTF8PROC_CATEGORY_LU:
-        case UTF8PROC_CATEGORY_LL:
-        case UTF8PROC_CATEGORY_LT:
-        case UTF8PROC_CATEGORY_LM:
-        case UTF8PROC_CATEGORY_LO:
-        case UTF8PROC_CATEGORY_ND:
-        case UTF8PROC_CATEGORY_NL:
-        case UTF8PROC_CATEGORY_NO: return NULL;
-        default: return "starts_with_non_text";
+        default: return uc_kind_of(c) == UC_ALNUM ? NULL : "starts_with_non_text";
         }
     }
     return "empty";

@@ -58,18 +58,9 @@ enum cclass { C_SEP, C_CJK, C_WORD, C_MARK };
 
 static enum cclass char_class(int32_t c)
 {
-    switch (utf8proc_category(c)) {
-    case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC:
-    case UTF8PROC_CATEGORY_ME: return C_MARK;
-    case UTF8PROC_CATEGORY_LU:
-    case UTF8PROC_CATEGORY_LL:
-    case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO:
-    case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO: return ja_script_of((uint32_t)c) != JA_NONE ? C_CJK : C_WORD;
+    switch (uc_kind_of(c)) {
+    case UC_MARK: return C_MARK;
+    case UC_ALNUM: return ja_script_of((uint32_t)c) != JA_NONE ? C_CJK : C_WORD;
     default: return C_SEP;
     }
 }

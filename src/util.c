@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 void buf_init(buf *b, size_t max)
 {
@@ -211,6 +212,24 @@ size_t utf8_decode(const char *s, size_t n, uint32_t *cp)
         c = (c << 6) | (u[i] & 0x3Fu);
     *cp = c;
     return l;
+}
+
+uc_kind uc_kind_of(int32_t c)
+{
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME: return UC_MARK;
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO: return UC_ALNUM;
+    default: return UC_OTHER;
+    }
 }
 
 ja_script ja_script_of(uint32_t c)
