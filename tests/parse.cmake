@@ -8,6 +8,7 @@ if(ISYNTH_FUZZ)
   target_include_directories(fuzz_parse PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
   target_compile_options(fuzz_parse PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(fuzz_parse PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_parse PRIVATE PkgConfig::DEPS) # util.c's Unicode categories
 
   set(_corpus ${CMAKE_CURRENT_BINARY_DIR}/fuzz_parse_corpus)
   set(_dict ${CMAKE_CURRENT_BINARY_DIR}/fuzz_parse.dict)

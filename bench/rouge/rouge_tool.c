@@ -33,7 +33,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *what, const isynth_error *e)
+static _Noreturn void die(const char *what, const isynth_error *e)
 {
     fprintf(stderr, "rouge_tool: %s: %s\n", what, e ? e->msg : "failed");
     exit(1);
