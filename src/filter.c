@@ -3,6 +3,7 @@
  * instruction collide; copies of the examples shown in the prompt are caught by containment
  * of keys, which catches the near-verbatim copies small models make. */
 #include "isynth/filter.h"
+#include "isynth/checks.h"
 #include "isynth/normalize.h"
 #include "isynth/quality.h"
 #include "isynth/rouge.h"
@@ -15,6 +16,12 @@ typedef struct entry {
     char *ref;
 } entry;
 
+typedef struct seed_toks {
+    char ref[24];
+    uint32_t *ids;
+    size_t n;
+} seed_toks;
+
 struct isynth_filter {
     isynth_filter_params p;
     entry *tab; /* open addressing, power-of-two size */
@@ -25,6 +32,12 @@ struct isynth_filter {
     isynth_sim_index *sim; /* instructions of seeds and pool; item id = index into refs */
     char **refs;
     size_t n_refs, cap_refs;
+    isynth_sim_index *sim_out; /* outputs of seeds and pool; item id = index into out_refs */
+    char **out_refs;
+    size_t n_out, cap_out;
+    seed_toks *seeds; /* instruction + input of each seed, for the fragment check */
+    size_t n_seeds, cap_seeds;
+    isynth_scaffold *scaf;
 };
 
 isynth_filter_params isynth_filter_params_default(void)
@@ -42,6 +55,10 @@ isynth_filter_params isynth_filter_params_default(void)
         .quality = true,
         .keywords_path = NULL,
         .tokenizer = ISYNTH_TOKENIZER_CHARS,
+        .row_checks = true,
+        .template_text = NULL,
+        .output_copy_min_tokens = 16,
+        .fragment_ratio = 0.8,
     };
 }
 
@@ -62,6 +79,7 @@ isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     f->p = *p;
     f->p.keywords_path = NULL; /* borrowed only during this call */
+    f->p.template_text = NULL;
     f->qp = isynth_quality_params_default(p->lang);
     isynth_err rc = p->keywords_path ? isynth_keywords_load(p->keywords_path, &f->kw, err)
                                      : isynth_keywords_default(&f->kw, err);
@@ -69,6 +87,12 @@ isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
         rc = isynth_tokenizer_new((isynth_tokenizer_kind)p->tokenizer, &f->tok, err);
     if (!rc)
         rc = isynth_sim_index_new(f->tok, &f->sim, err);
+    if (!rc)
+        rc = isynth_sim_index_new(f->tok, &f->sim_out, err);
+    if (!rc && p->row_checks)
+        rc = isynth_scaffold_new(&f->scaf, err);
+    if (!rc && f->scaf && p->template_text)
+        rc = isynth_scaffold_add_template(f->scaf, p->template_text, err);
     if (rc) {
         isynth_filter_free(f);
         return rc;
@@ -89,6 +113,14 @@ void isynth_filter_free(isynth_filter *f)
     for (size_t i = 0; i < f->n_refs; i++)
         isynth_free(f->refs[i]);
     isynth_free(f->refs);
+    for (size_t i = 0; i < f->n_out; i++)
+        isynth_free(f->out_refs[i]);
+    isynth_free(f->out_refs);
+    for (size_t i = 0; i < f->n_seeds; i++)
+        isynth_free(f->seeds[i].ids);
+    isynth_free(f->seeds);
+    isynth_scaffold_free(f->scaf);
+    isynth_sim_index_free(f->sim_out);
     isynth_sim_index_free(f->sim);
     isynth_tokenizer_free(f->tok);
     isynth_keywords_free(f->kw);
@@ -183,6 +215,82 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
     return ISYNTH_OK;
 }
 
+/* Tokenises text with the filter's tokenizer, keeping at most ISYNTH_SIM_MAX_TOKENS tokens
+ * (seed outputs can be long; their head decides a copy). */
+static isynth_err tokens_of(isynth_filter *f, const char *text, uint32_t **ids, size_t *n,
+                            isynth_error *err)
+{
+    isynth_err rc = isynth_tokenize(f->tok, text, strlen(text), ids, n, err);
+    if (!rc && *n > ISYNTH_SIM_MAX_TOKENS)
+        *n = ISYNTH_SIM_MAX_TOKENS;
+    return rc;
+}
+
+isynth_err isynth_filter_add_output(isynth_filter *f, const char *ref, const char *output,
+                                    isynth_error *err)
+{
+    if (!output[0] || ref[0] == 'p')
+        return ISYNTH_OK;
+    if (f->n_out == f->cap_out) {
+        size_t cap = f->cap_out ? f->cap_out * 2 : 256;
+        char **n = isynth_realloc(f->out_refs, cap * sizeof *n);
+        if (!n)
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        f->out_refs = n;
+        f->cap_out = cap;
+    }
+    char *r = isynth_strdup(ref);
+    if (!r)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    isynth_err rc = tokens_of(f, output, &ids, &n, err);
+    if (!rc && n)
+        rc = isynth_sim_index_add_tokens(f->sim_out, (int64_t)f->n_out, ids, n, err);
+    isynth_free(ids);
+    if (rc || !n) {
+        isynth_free(r);
+        return rc;
+    }
+    f->out_refs[f->n_out++] = r;
+    return ISYNTH_OK;
+}
+
+/* Tokens of instruction + input, the text a fragment is measured against. */
+static isynth_err task_tokens(isynth_filter *f, const isynth_task *t, uint32_t **ids, size_t *n,
+                              isynth_error *err)
+{
+    buf b;
+    buf_init(&b, 0);
+    if (buf_adds(&b, t->instruction) || buf_addc(&b, '\n') || buf_adds(&b, t->input)) {
+        buf_free(&b);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    isynth_err rc = tokens_of(f, b.p, ids, n, err);
+    buf_free(&b);
+    return rc;
+}
+
+static isynth_err seed_add(isynth_filter *f, const char *ref, const isynth_task *t,
+                           isynth_error *err)
+{
+    if (f->n_seeds == f->cap_seeds) {
+        size_t cap = f->cap_seeds ? f->cap_seeds * 2 : 64;
+        seed_toks *n = isynth_realloc(f->seeds, cap * sizeof *n);
+        if (!n)
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        f->seeds = n;
+        f->cap_seeds = cap;
+    }
+    seed_toks *s = &f->seeds[f->n_seeds];
+    memset(s, 0, sizeof *s);
+    snprintf(s->ref, sizeof s->ref, "%s", ref);
+    isynth_err rc = task_tokens(f, t, &s->ids, &s->n, err);
+    if (!rc)
+        f->n_seeds++;
+    return rc;
+}
+
 isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_task *t,
                              isynth_error *err)
 {
@@ -209,7 +317,12 @@ isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_tas
     f->tab[i].key = key;
     f->tab[i].ref = r;
     f->n++;
-    return sim_add(f, ref, t, err);
+    rc = sim_add(f, ref, t, err);
+    if (!rc && ref[0] == 's')
+        rc = seed_add(f, ref, t, err);
+    if (!rc)
+        rc = isynth_filter_add_output(f, ref, t->output, err);
+    return rc;
 }
 
 /* True when one key contains the other and the shorter is at least `ratio` of the longer. */
@@ -306,6 +419,97 @@ out:
     return rc;
 }
 
+static bool is_example_ref(const char *ref, const char *const *example_refs, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        if (!strcmp(ref, example_refs[i]))
+            return true;
+    return false;
+}
+
+/* An instruction that is a seed's or an example's output (ROUGE-L F at the threshold against
+ * the outputs), or a fragment of a seed or an example: fragment_ratio of its tokens in order
+ * inside one of them, at least 12 tokens and 30% of that task's length, so that a short common
+ * directive ("次の文章を要約してください") on a new input stays a new task. */
+static isynth_err widened_seed_copy(isynth_filter *f, const isynth_task *t,
+                                    const isynth_task *const *examples,
+                                    const char *const *example_refs, size_t k, isynth_verdict *v,
+                                    isynth_error *err)
+{
+    double thr = f->p.rouge_threshold > 0 ? f->p.rouge_threshold : 0.7;
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    isynth_err rc = tokens_of(f, t->instruction, &ids, &n, err);
+    if (rc)
+        return rc;
+    int64_t nn = -1;
+    double score = 0;
+    if (n >= 8 && !(rc = isynth_sim_index_nearest_tokens(f->sim_out, ids, n, thr, &nn, &score,
+                                                         err)) &&
+        nn >= 0 && score >= thr) {
+        const char *ref = f->out_refs[nn];
+        if (ref[0] == 's' || is_example_ref(ref, example_refs, k)) {
+            v->reason = "seed_copy";
+            snprintf(v->detail, sizeof v->detail, "instruction is %s's output rouge_l=%.3f", ref,
+                     score);
+        }
+    }
+    isynth_free(ids);
+    ids = NULL;
+    if (rc || v->reason)
+        return rc;
+    if ((rc = task_tokens(f, t, &ids, &n, err)))
+        return rc;
+    double ratio = f->p.fragment_ratio > 0 ? f->p.fragment_ratio : 0.8;
+    for (size_t i = 0; n >= 12 && i < f->n_seeds + k && !v->reason && !rc; i++) {
+        uint32_t *sids = NULL;
+        size_t sn = 0;
+        const char *ref;
+        if (i < f->n_seeds) {
+            sids = f->seeds[i].ids;
+            sn = f->seeds[i].n;
+            ref = f->seeds[i].ref;
+        } else {
+            ref = example_refs[i - f->n_seeds];
+            if (ref[0] == 's' || (rc = task_tokens(f, examples[i - f->n_seeds], &sids, &sn, err)))
+                continue;
+        }
+        size_t need = (size_t)(ratio * (double)n + 0.999999), lcs = 0;
+        if (sn >= need && (double)n >= 0.3 * (double)sn &&
+            isynth_lcs_bound_multiset(ids, n, sids, sn) >= need &&
+            !(rc = isynth_lcs_length(ids, n, sids, sn, &lcs)) && lcs >= need) {
+            v->reason = "seed_copy";
+            snprintf(v->detail, sizeof v->detail, "fragment of %s: %zu of %zu tokens in order",
+                     ref, lcs, n);
+        }
+        if (i >= f->n_seeds)
+            isynth_free(sids);
+    }
+    isynth_free(ids);
+    return rc;
+}
+
+/* An output that is a near-copy of a seed's, an example's or an accepted task's output. Short
+ * outputs (labels such as 否定的, answers such as 42です。) are legitimately shared. */
+static isynth_err output_copy(isynth_filter *f, const isynth_task *t, isynth_verdict *v,
+                              isynth_error *err)
+{
+    double thr = f->p.rouge_threshold > 0 ? f->p.rouge_threshold : 0.7;
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    isynth_err rc = tokens_of(f, t->output, &ids, &n, err);
+    int64_t nn = -1;
+    double score = 0;
+    if (!rc && n >= f->p.output_copy_min_tokens &&
+        !(rc = isynth_sim_index_nearest_tokens(f->sim_out, ids, n, thr, &nn, &score, err)) &&
+        nn >= 0 && score >= thr) {
+        v->reason = "output_copy";
+        snprintf(v->detail, sizeof v->detail, "%s output rouge_l=%.3f", f->out_refs[nn], score);
+    }
+    isynth_free(ids);
+    return rc;
+}
+
 isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
                                const isynth_task *const *examples, const char *const *example_refs,
                                size_t k, isynth_verdict *v, char **key, isynth_error *err)
@@ -357,5 +561,27 @@ isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
             return ISYNTH_OK;
         }
     }
-    return rouge_check(f, t, examples, example_refs, k, v, err);
+    if (p->row_checks &&
+        (rc = isynth_check_task(f->scaf, t, p->check_output, &v->reason, v->detail,
+                                sizeof v->detail, err)))
+        return rc;
+    if (v->reason)
+        return ISYNTH_OK;
+    if ((rc = rouge_check(f, t, examples, example_refs, k, v, err)) || v->reason)
+        return rc;
+    if ((rc = widened_seed_copy(f, t, examples, example_refs, k, v, err)) || v->reason)
+        return rc;
+    return p->check_output ? output_copy(f, t, v, err) : ISYNTH_OK;
+}
+
+isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, isynth_verdict *v,
+                                      isynth_error *err)
+{
+    memset(v, 0, sizeof *v);
+    v->nn_score = -1;
+    isynth_err rc;
+    if (f->p.row_checks &&
+        (rc = isynth_check_task(f->scaf, t, true, &v->reason, v->detail, sizeof v->detail, err)))
+        return rc;
+    return v->reason ? ISYNTH_OK : output_copy(f, t, v, err);
 }

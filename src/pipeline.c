@@ -652,10 +652,21 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
         reason = "truncated";
     else if (chars > r->p->filter.max_output_chars)
         reason = "too_long";
-    else if (r->prog.accepted >= r->p->target)
+    isynth_verdict v = {0};
+    if (!reason) {
+        isynth_task t = f->answer;
+        t.output = norm;
+        if ((rc = isynth_filter_check_answer(r->filter, &t, &v, err))) {
+            isynth_free(norm);
+            return rc;
+        }
+        reason = v.reason;
+    }
+    if (!reason && r->prog.accepted >= r->p->target)
         reason = "over_target";
     rc = isynth_store_finish_candidate(r->st, f->parent, norm ? norm : "",
-                                       reason ? "rejected" : "accepted", reason, err);
+                                       reason ? "rejected" : "accepted", reason,
+                                       v.detail[0] ? v.detail : NULL, NULL, err);
     if (!rc) {
         r->prog.pending--;
         if (reason) {
@@ -667,6 +678,8 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
             r->prog.accepted++;
             if (pool_add(r, ref, f->answer.instruction, f->answer.input, norm))
                 rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+            else
+                rc = isynth_filter_add_output(r->filter, ref, norm, err);
         }
     }
     isynth_free(norm);
@@ -865,6 +878,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     isynth_filter_params fp = p->filter;
     fp.lang = r.seeds->lang;
     fp.check_output = !p->two_stage;
+    fp.template_text = p->template_text;
     if ((rc = isynth_store_open(p->out_dir, &r.st, err)) || (rc = check_config(&r, err)) ||
         (rc = isynth_store_put_seeds(r.st, r.seeds, err)) ||
         (rc = isynth_filter_new(&fp, &r.filter, err)))

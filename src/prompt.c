@@ -136,6 +136,12 @@ const char *isynth_prompt_instructions(const isynth_prompt_params *p, const char
     return p->two_stage ? L->tmpl_two_stage : L->tmpl;
 }
 
+void isynth_prompt_labels_get(isynth_lang lang, isynth_prompt_labels *out)
+{
+    const lang_text *L = lang == ISYNTH_LANG_JA ? &ja : &en;
+    *out = (isynth_prompt_labels){L->task, L->instr, L->input, L->output, L->none};
+}
+
 void isynth_prompt_clear(isynth_prompt *pr)
 {
     if (!pr)

@@ -9,12 +9,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 struct isynth_store {
     sqlite3 *db;
     char *dir;
 };
+
+/* One judgement per judged candidate: a score 1-5 with the judge's reason and the claims it
+ * believes false (JSON array), or the error that kept the row from being judged. */
+#define JUDGEMENTS_TABLE                                                                        \
+    "CREATE TABLE IF NOT EXISTS judgements("                                                   \
+    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id),"                            \
+    "  score INTEGER CHECK(score BETWEEN 1 AND 5), reason TEXT, false_claims TEXT,"            \
+    "  model TEXT NOT NULL, error TEXT, created_at TEXT NOT NULL);"
+
+/* Schema 1 (isynth 0.1.0) to 2: the facts to verify of each candidate, and the judgements. */
+static const char migrate_1_2[] = "ALTER TABLE candidates ADD COLUMN verify TEXT;" JUDGEMENTS_TABLE
+                                  "UPDATE meta SET value = '2' WHERE key = 'schema';";
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -33,10 +45,12 @@ static const char schema[] =
     "  idx INTEGER NOT NULL, instruction TEXT NOT NULL, input TEXT NOT NULL,"
     "  output TEXT NOT NULL, dedup_key TEXT NOT NULL,"
     "  status TEXT NOT NULL CHECK(status IN ('accepted','rejected','pending')),"
-    "  reason TEXT, detail TEXT, nn_ref TEXT, nn_score REAL, created_at TEXT NOT NULL);"
+    "  reason TEXT, detail TEXT, nn_ref TEXT, nn_score REAL, created_at TEXT NOT NULL,"
+    "  verify TEXT);"
     "CREATE UNIQUE INDEX IF NOT EXISTS candidates_accepted_key ON candidates(dedup_key)"
     "  WHERE status = 'accepted';"
-    "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);";
+    "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);"
+    JUDGEMENTS_TABLE;
 
 static isynth_err db_fail(isynth_store *st, isynth_error *err, const char *what)
 {
@@ -112,6 +126,17 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
         goto fail;
     if ((rc = exec(st, "BEGIN IMMEDIATE;", err)))
         goto fail;
+    char *old = NULL;
+    if ((rc = isynth_store_meta_get(st, "schema", &old, NULL)) == ISYNTH_OK && old &&
+        !strcmp(old, "1"))
+        rc = exec(st, migrate_1_2, err);
+    else
+        rc = ISYNTH_OK; /* a new file has no meta table yet */
+    isynth_free(old);
+    if (rc) {
+        exec(st, "ROLLBACK;", NULL);
+        goto fail;
+    }
     if ((rc = exec(st, schema, err)) ||
         (rc = exec(st, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION
                        "');", err))) {
@@ -323,8 +348,8 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
     sqlite3_stmt *s;
     isynth_err rc = prepare(st,
                             "INSERT INTO candidates(request_id, idx, instruction, input, output, "
-                            "dedup_key, status, reason, detail, nn_ref, nn_score, created_at) "
-                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "dedup_key, status, reason, detail, nn_ref, nn_score, created_at, "
+                            "verify) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             &s, err);
     if (rc)
         return rc;
@@ -345,6 +370,7 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
     else
         sqlite3_bind_null(s, 11);
     bind_text(s, 12, now);
+    bind_text(s, 13, c->verify);
     rc = step_done(st, s, err, "insert candidate");
     if (!rc && id)
         *id = sqlite3_last_insert_rowid(st->db);
@@ -353,10 +379,12 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
 
 isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
                                          const char *status, const char *reason,
+                                         const char *detail, const char *verify,
                                          isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "UPDATE candidates SET output = ?, status = ?, reason = ? "
+    isynth_err rc = prepare(st, "UPDATE candidates SET output = ?, status = ?, reason = ?, "
+                                "detail = coalesce(?, detail), verify = ? "
                                 "WHERE id = ? AND status = 'pending'",
                             &s, err);
     if (rc)
@@ -364,8 +392,103 @@ isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const c
     bind_text(s, 1, output ? output : "");
     bind_text(s, 2, status);
     bind_text(s, 3, reason);
-    sqlite3_bind_int64(s, 4, id);
+    bind_text(s, 4, detail);
+    bind_text(s, 5, verify);
+    sqlite3_bind_int64(s, 6, id);
     return step_done(st, s, err, "update candidate");
+}
+
+isynth_err isynth_store_set_verify(isynth_store *st, long long id, const char *verify,
+                                   isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "UPDATE candidates SET verify = ? WHERE id = ?", &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, verify);
+    sqlite3_bind_int64(s, 2, id);
+    return step_done(st, s, err, "update candidate");
+}
+
+isynth_err isynth_store_put_judgement(isynth_store *st, const isynth_judgement_rec *j,
+                                      isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "INSERT INTO judgements(candidate_id, score, reason, false_claims, "
+                                "model, error, created_at) VALUES(?,?,?,?,?,?,?) "
+                                "ON CONFLICT(candidate_id) DO UPDATE SET score = excluded.score, "
+                                "reason = excluded.reason, false_claims = excluded.false_claims, "
+                                "model = excluded.model, error = excluded.error, "
+                                "created_at = excluded.created_at",
+                            &s, err);
+    if (rc)
+        return rc;
+    char now[21];
+    utc_now(now);
+    sqlite3_bind_int64(s, 1, j->candidate_id);
+    if (j->score >= 1 && j->score <= 5)
+        sqlite3_bind_int(s, 2, j->score);
+    else
+        sqlite3_bind_null(s, 2);
+    bind_text(s, 3, j->reason);
+    bind_text(s, 4, j->false_claims);
+    bind_text(s, 5, j->model ? j->model : "");
+    bind_text(s, 6, j->error);
+    bind_text(s, 7, now);
+    return step_done(st, s, err, "insert judgement");
+}
+
+isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reason,
+                               const char *detail, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "UPDATE candidates SET status = 'rejected', reason = ?, detail = ? "
+                                "WHERE id = ? AND status = 'accepted'",
+                            &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, reason);
+    bind_text(s, 2, detail);
+    sqlite3_bind_int64(s, 3, id);
+    return step_done(st, s, err, "reject candidate");
+}
+
+isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unjudged_only,
+                                 isynth_row_fn fn, void *user, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT c.id, c.instruction, c.input, c.output, c.verify, j.score, "
+                            "j.reason, j.false_claims, j.model, j.error FROM candidates c "
+                            "LEFT JOIN judgements j ON j.candidate_id = c.id "
+                            "WHERE c.status = ? AND (? = 0 OR j.candidate_id IS NULL "
+                            "OR j.score IS NULL) ORDER BY c.id",
+                            &s, err);
+    if (rc)
+        return rc;
+    bind_text(s, 1, status);
+    sqlite3_bind_int(s, 2, unjudged_only);
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        isynth_row_rec row = {
+            .id = sqlite3_column_int64(s, 0),
+            .instruction = (const char *)sqlite3_column_text(s, 1),
+            .input = (const char *)sqlite3_column_text(s, 2),
+            .output = (const char *)sqlite3_column_text(s, 3),
+            .verify = (const char *)sqlite3_column_text(s, 4),
+            .judge_score = sqlite3_column_type(s, 5) == SQLITE_NULL ? 0 : sqlite3_column_int(s, 5),
+            .judge_reason = (const char *)sqlite3_column_text(s, 6),
+            .judge_false_claims = (const char *)sqlite3_column_text(s, 7),
+            .judge_model = (const char *)sqlite3_column_text(s, 8),
+            .judge_error = (const char *)sqlite3_column_text(s, 9),
+        };
+        if ((rc = fn(user, &row)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
 }
 
 static isynth_err count_where(isynth_store *st, const char *table, const char *status, long *n,

@@ -1,7 +1,10 @@
 /* The filter chain a candidate task goes through, each rejection with a reason:
  * normalise (NFKC, whitespace) -> empty / too short / too long -> exact duplicate of a seed or
- * of the pool -> copy of an example shown in its prompt -> the similarity and quality filters
- * (ROUGE-L against the whole pool, keywords, language). */
+ * of the pool -> copy of an example shown in its prompt -> the quality filters (keywords, start,
+ * language) -> the row checks (checks.h) -> ROUGE-L of the instruction against the examples and
+ * the whole pool -> seed_copy widened (an instruction that is a seed's or an example's output,
+ * or a fragment of one seed) -> output_copy (an output that is a near-copy of a seed's, an
+ * example's or an accepted task's output). */
 #ifndef ISYNTH_FILTER_H
 #define ISYNTH_FILTER_H
 
@@ -26,13 +29,24 @@ typedef struct isynth_filter_params {
     bool quality;                 /* keyword, token length, start and language filters; true */
     const char *keywords_path;    /* keyword list file (one per line), NULL for the built-in */
     int tokenizer;                /* isynth_tokenizer_kind for ROUGE-L; default chars */
+    bool row_checks;              /* scaffolding, missing_input, unbalanced, repetition, echo,
+                                     wrong_language (checks.h); default true */
+    const char *template_text;    /* the user template whose framing is scaffolding too, or
+                                     NULL; borrowed during isynth_filter_new */
+    size_t output_copy_min_tokens; /* outputs shorter than this (chars-tokenizer tokens: one
+                                      per kana or kanji, one per Latin word) are never
+                                      output_copy; default 16 */
+    double fragment_ratio;        /* share of a candidate's tokens, in order, inside one seed
+                                     that makes it a seed fragment; default 0.8 */
 } isynth_filter_params;
 
 /* The decision on one candidate. Strings are static or owned by the filter until the next
  * call on it. */
 typedef struct isynth_verdict {
     const char *reason; /* NULL when accepted; else "empty", "too_short", "too_long",
-                           "duplicate", "seed_copy", "rouge", ... */
+                           "duplicate", "seed_copy", "prompt_copy", "rouge", "output_copy",
+                           "scaffolding", "missing_input", "unbalanced", "repetition", "echo",
+                           "wrong_language", a quality.h reason, ... */
     char detail[128];   /* e.g. the ref of the duplicated or copied task */
     char nn_ref[32];    /* nearest neighbour in seeds and pool ("s3", "g12"), or "" */
     double nn_score;    /* its ROUGE-L F, or -1 when not computed */
@@ -55,6 +69,16 @@ isynth_err isynth_filter_normalize(isynth_task *t, isynth_error *err);
  * as seed_copy, with a "p" ref as prompt_copy. */
 isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_task *t,
                              isynth_error *err);
+
+/* Adds the answer of a task already added with an empty output (two-stage mode) to the outputs
+ * later answers are compared against. ref as for isynth_filter_add; copied. */
+isynth_err isynth_filter_add_output(isynth_filter *f, const char *ref, const char *output,
+                                    isynth_error *err);
+
+/* Judges the answer of a task whose instruction passed isynth_filter_check without an output
+ * (two-stage mode): the row checks with the output, then output_copy. */
+isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, isynth_verdict *v,
+                                      isynth_error *err);
 
 /* Judges a normalised candidate. examples are the tasks shown in its prompt (refs alongside).
  * *key gets the candidate's dedup key (caller frees with isynth_free). The candidate is not

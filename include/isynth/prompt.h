@@ -51,6 +51,17 @@ void isynth_prompt_clear(isynth_prompt *pr);
  * writes back. Static or borrowed from p; never NULL. */
 const char *isynth_prompt_instructions(const isynth_prompt_params *p, const char **topic_rule);
 
+/* The words the built-in format frames tasks with in a language; static strings. */
+typedef struct isynth_prompt_labels {
+    const char *task;        /* "タスク" / "Task " (before the number) */
+    const char *instruction; /* "指示" / "Instruction" */
+    const char *input;       /* "入力" / "Input" */
+    const char *output;      /* "出力" / "Output" */
+    const char *none;        /* "なし" / "<noinput>" (an empty input) */
+} isynth_prompt_labels;
+
+void isynth_prompt_labels_get(isynth_lang lang, isynth_prompt_labels *out);
+
 #ifdef __cplusplus
 }
 #endif

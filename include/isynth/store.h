@@ -70,14 +70,54 @@ typedef struct isynth_candidate_rec {
     const char *detail;      /* e.g. the copied example's ref, or NULL */
     const char *nn_ref;      /* nearest neighbour ("s3", "g12") or NULL */
     double nn_score;         /* its ROUGE-L F, or -1 when not computed */
+    const char *verify;      /* facts to verify, a JSON array of strings, or NULL */
 } isynth_candidate_rec;
 
 isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_rec *c,
                                       long long *id, isynth_error *err);
-/* Sets a pending candidate's output, status and reason (stage 2 of two-stage mode). */
+/* Sets a pending candidate's output, status, reason, detail (NULL keeps it) and facts to verify
+ * (JSON array or NULL), in stage 2 of two-stage mode. */
 isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
                                          const char *status, const char *reason,
+                                         const char *detail, const char *verify,
                                          isynth_error *err);
+/* Sets a candidate's facts to verify (a JSON array of strings, or NULL). */
+isynth_err isynth_store_set_verify(isynth_store *st, long long id, const char *verify,
+                                   isynth_error *err);
+/* Rejects an accepted candidate afterwards (the judge's minimum score); no-op on other statuses. */
+isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reason,
+                               const char *detail, isynth_error *err);
+
+/* A judgement of one candidate. Strings borrowed for the call. */
+typedef struct isynth_judgement_rec {
+    long long candidate_id;
+    int score;                /* 1-5, or 0 when the row could not be judged (see error) */
+    const char *reason;       /* the judge's reason, or NULL */
+    const char *false_claims; /* JSON array of strings, or NULL */
+    const char *model;        /* the judge model's name */
+    const char *error;        /* why there is no score, or NULL */
+} isynth_judgement_rec;
+
+/* Records (or replaces) a candidate's judgement. Call inside a transaction to make it one step
+ * of the ledger: a row judged and committed is never judged again by a rerun. */
+isynth_err isynth_store_put_judgement(isynth_store *st, const isynth_judgement_rec *j,
+                                      isynth_error *err);
+
+/* One candidate with what was found about it; strings valid during the callback, NULL when
+ * absent (judge_score 0 when not judged). */
+typedef struct isynth_row_rec {
+    long long id;
+    const char *instruction, *input, *output;
+    const char *verify;
+    int judge_score;
+    const char *judge_reason, *judge_false_claims, *judge_model, *judge_error;
+} isynth_row_rec;
+/* Returns ISYNTH_OK to go on; any error stops the walk and is returned as it is. */
+typedef isynth_err (*isynth_row_fn)(void *user, const isynth_row_rec *row);
+/* Calls fn for each candidate of a status in id order, with its facts and judgement; with
+ * unjudged_only, only those without a score. */
+isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unjudged_only,
+                                 isynth_row_fn fn, void *user, isynth_error *err);
 
 /* Counts candidates with a status ("accepted", "rejected", "pending"); NULL counts all. */
 isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isynth_error *err);

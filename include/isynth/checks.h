@@ -1,0 +1,89 @@
+/* Row checks: what makes one generated task junk by itself, whatever the pool holds. Each check
+ * looks at the fields of one task (already NFKC-normalised, as the filter chain leaves them) and
+ * returns a static reason string, or NULL when the task passes:
+ *   scaffolding    the prompt's own framing written into a field (task numbers, field labels,
+ *                  example labels, the subject rule), with patterns derived from the templates
+ *   missing_input  the instruction points at a text ("次の文章", "the following passage") that
+ *                  neither the input nor the instruction holds
+ *   unbalanced     an opening bracket or quote without its closing one, or the reverse
+ *   repetition     degenerate loops: a line or sentence again and again, a short unit repeated
+ *                  back to back, or most of the text made of repeated n-grams
+ *   echo           the output restates the instruction and adds little, or is its first line
+ *   wrong_language the output is not in the instruction's language (translations and code
+ *                  excepted)
+ * All checks are Japanese-first and also right for English. The `detail` buffers get a short
+ * human-readable reason ("「 at 12 never closed"). */
+#ifndef ISYNTH_CHECKS_H
+#define ISYNTH_CHECKS_H
+
+#include "isynth/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Scaffolding patterns: the framing words of both built-in templates (タスク/Task numbers, the
+ * 指示/入力/出力 and Instruction/Input/Output labels, なし/<noinput>, 新しいタスク, example labels
+ * such as 例1: and 示例2:), the subject rule around {{topic}}, and every line of the templates
+ * in use. Opaque; free with isynth_scaffold_free. */
+typedef struct isynth_scaffold isynth_scaffold;
+
+/* Creates the patterns of the built-in Japanese and English templates. Caller frees. */
+isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err);
+/* Adds the patterns of a user template (--template): the word before {{next}} as a task-number
+ * prefix, each "LABEL:" it shows, the text around {{topic}}, and its lines of eight or more
+ * characters. The text is copied. */
+isynth_err isynth_scaffold_add_template(isynth_scaffold *s, const char *tmpl, isynth_error *err);
+/* NULL-safe. */
+void isynth_scaffold_free(isynth_scaffold *s);
+
+/* "scaffolding" when text holds framing, with what was found in detail; else NULL.
+ * code_task relaxes one rule: a field with both input and output labels is an I/O example in
+ * a programming answer, not framing, when the instruction asks for code. */
+const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *text, size_t len,
+                                     bool code_task, char *detail, size_t cap);
+
+/* "missing_input" when the instruction refers to a text that neither input nor the instruction
+ * itself holds (no quoted passage, nothing after the referring sentence); else NULL. */
+const char *isynth_check_missing_input(const char *instruction, const char *input, char *detail,
+                                       size_t cap);
+
+/* "unbalanced" when a bracket or quote pair (「」『』【】()“”《》〈〉) is not closed, or closes what
+ * was never opened; list markers such as "1)" and "a)" are not brackets. Else NULL. */
+const char *isynth_check_unbalanced(const char *text, size_t len, char *detail, size_t cap);
+
+/* "repetition" for degenerate loops: a line or sentence of four or more letters occurring three
+ * or more times; a unit of up to 32 characters repeated back to back four or more times over
+ * at least 16 characters (ten times for one character, digits excepted); or, in texts of 60
+ * tokens or more, over 60% of the tokens inside 6-grams that occur more than once. Else NULL. */
+const char *isynth_check_repetition(const char *text, size_t len, char *detail, size_t cap);
+
+/* "echo" when the output holds most (60%) of the instruction's letters in order, with
+ * its first sentence among them (60% too), adds fewer than max(8, 30%) letters of its own and brings no
+ * content of its own (fewer than two kanji or katakana absent from the instruction, or Latin
+ * words other than function words: "説明します" is an echo, "東京です" an answer); or when the
+ * output is the instruction's first line (of several). Else NULL. Letters here are letters and
+ * digits, Latin case folded. err only on allocation failure. */
+isynth_err isynth_check_echo(const char *instruction, const char *output, const char **reason,
+                             char *detail, size_t cap, isynth_error *err);
+
+/* "wrong_language" when the output's letters are not in the instruction's language: a Japanese
+ * instruction (any kana, or mostly kanji) answered with ten or more letters and no kana at all
+ * (English or Chinese); an English instruction answered with mostly Japanese letters. Tasks
+ * that ask for a translation, another language or code are not checked. Else NULL. */
+const char *isynth_check_language_pair(const char *instruction, const char *output, char *detail,
+                                       size_t cap);
+
+/* True when the instruction asks for code (プログラム, コード, 関数, Python, SQL, program, ...). */
+bool isynth_is_code_task(const char *instruction);
+
+/* Runs the checks on one task in the order scaffolding (every field), missing_input, unbalanced
+ * (every field), repetition (every field), then, when with_output, echo and wrong_language.
+ * *reason gets the first reason or NULL. */
+isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, bool with_output,
+                             const char **reason, char *detail, size_t cap, isynth_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

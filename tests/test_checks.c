@@ -1,0 +1,284 @@
+/* Row checks: every check with rows it must reject and near-misses it must keep, Japanese and
+ * English. The texts are NFKC already, as the filter chain gives them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "isynth/checks.h"
+
+static char detail[128];
+
+static isynth_scaffold *scaf(void)
+{
+    isynth_scaffold *s = NULL;
+    assert_int_equal(isynth_scaffold_new(&s, NULL), ISYNTH_OK);
+    return s;
+}
+
+static const char *sc(const isynth_scaffold *s, const char *text)
+{
+    return isynth_check_scaffolding(s, text, strlen(text), false, detail, sizeof detail);
+}
+
+static void test_scaffolding(void **state)
+{
+    (void)state;
+    isynth_scaffold *s = scaf();
+    /* task numbers, the prompt's words, example labels, field labels */
+    assert_string_equal(sc(s, "タスク5は、宇宙に関する内容にすること"), "scaffolding");
+    assert_string_equal(sc(s, "ブラックホールとは何かを説明してください。タスク4"), "scaffolding");
+    assert_string_equal(sc(s, "Task 3: Write a haiku about rain."), "scaffolding");
+    assert_string_equal(sc(s, "新しいタスクとして、短い詩を書いてください。"), "scaffolding");
+    assert_string_equal(sc(s, "示例2: 次の単語の意味を説明してください。"), "scaffolding");
+    assert_string_equal(sc(s, "答えは42です。\n入力: なし"), "scaffolding");
+    assert_string_equal(sc(s, "出力: 東京です。"), "scaffolding");
+    assert_string_equal(sc(s, "カレーの作り方です。\n指示: 野菜を切る"), "scaffolding");
+    assert_string_equal(sc(s, "まず材料を切ります。\n入力: 玉ねぎ\n出力: みじん切り"),
+                        "scaffolding");
+    assert_string_equal(sc(s, "Here is the answer.\nInput: <noinput>"), "scaffolding");
+    assert_string_equal(sc(s, "例1: りんご\n入力: 果物"), "scaffolding");
+    /* the subject rule, derived from the template around {{topic}} */
+    assert_string_equal(sc(s, "どれも「料理」に関する内容にすること。"), "scaffolding");
+    assert_string_equal(sc(s, "Every new task must be about travel."), "scaffolding");
+    assert_non_null(strstr(detail, "Every new task must be about"));
+    /* a rule line of the template written into a field */
+    assert_string_equal(sc(s, "画像、音声、ファイル、インターネットを必要とするタスクは作らないこと"),
+                        "scaffolding");
+    /* ordinary text that only looks similar */
+    assert_null(sc(s, "1. 材料を切る\n2. 炒める\n3. 煮込む"));
+    assert_null(sc(s, "敬語の例: いらっしゃいませ、かしこまりました"));
+    assert_null(sc(s, "データ入力: 毎日の売上を記録します。"));
+    assert_null(sc(s, "このプログラムの出力: 120"));
+    assert_null(sc(s, "The task is to list three fruits."));
+    assert_null(sc(s, "プロジェクトのタスクを整理する方法を教えてください。"));
+    assert_null(sc(s, "Input validation matters: check every field."));
+    /* a programming answer may show input and output of an example */
+    const char *io = "def f(n): return n * 2\n入力: 5\n出力: 10";
+    assert_string_equal(isynth_check_scaffolding(s, io, strlen(io), false, detail, sizeof detail),
+                        "scaffolding");
+    assert_null(isynth_check_scaffolding(s, io, strlen(io), true, detail, sizeof detail));
+    isynth_scaffold_free(s);
+}
+
+static void test_scaffolding_template(void **state)
+{
+    (void)state;
+    isynth_scaffold *s = scaf();
+    assert_null(sc(s, "Q7: What is the capital of France?"));
+    assert_null(sc(s, "Question: what is 2 + 2?\nAnswer: 4"));
+    const char *tmpl = "Here are examples.\n{{examples}}\nWrite {{count}} more, starting at "
+                       "Q{{next}}. Use \"Question:\" and \"Answer:\" lines.\n"
+                       "- Each must concern {{topic}} and nothing else.";
+    assert_int_equal(isynth_scaffold_add_template(s, tmpl, NULL), ISYNTH_OK);
+    assert_string_equal(sc(s, "Q7: What is the capital of France?"), "scaffolding");
+    assert_string_equal(sc(s, "Paris.\nQuestion: what next?"), "scaffolding");
+    assert_string_equal(sc(s, "Each must concern geography"), "scaffolding");
+    assert_null(sc(s, "Paris is the capital of France."));
+    isynth_scaffold_free(s);
+}
+
+static const char *mi(const char *instr, const char *input)
+{
+    return isynth_check_missing_input(instr, input, detail, sizeof detail);
+}
+
+static void test_missing_input(void **state)
+{
+    (void)state;
+    assert_string_equal(mi("次の文章を一文で要約してください。", ""), "missing_input");
+    assert_string_equal(mi("次の文章を一文で要約してください。」", ""), "missing_input");
+    assert_string_equal(mi("以下の英文を和訳してください。", ""), "missing_input");
+    assert_string_equal(mi("次の英語の文章を日本語に訳してください。", ""), "missing_input");
+    assert_string_equal(mi("次のPythonコードの誤りを直してください。", ""), "missing_input");
+    assert_string_equal(mi("この文章の主題を答えてください。", ""), "missing_input");
+    assert_string_equal(mi("Summarize the following passage in one sentence.", ""),
+                        "missing_input");
+    assert_string_equal(mi("Translate this sentence into Japanese.", ""), "missing_input");
+    /* the text is there: in the input, after a colon or a new line, quoted, or before この */
+    assert_null(mi("次の文章を一文で要約してください。", "今日は朝から雨が降っていた。"));
+    assert_null(mi("次の文章を一文で要約してください。\n\n駅前の商店街では毎年夏に祭りが開かれる。",
+                   ""));
+    assert_null(mi("次の文を英語に訳してください: 私は毎朝コーヒーを飲みます。", ""));
+    assert_null(mi("次の文「今日はいい天気です」を英語に訳してください。", ""));
+    assert_null(mi("太郎はりんごを3個、花子は5個持っています。この問題の答えを求めてください。", ""));
+    assert_null(mi("Summarize the following passage: The city council voted on Monday.", ""));
+    /* no reference to a text at all */
+    assert_null(mi("日本の首都はどこですか。", ""));
+    assert_null(mi("次の日曜日に家族でできる遊びを3つ提案してください。", ""));
+    assert_null(mi("次の文法事項について例を挙げて説明してください。", ""));
+    assert_null(mi("この10年の変化を説明してください。", ""));
+    assert_null(mi("Write a poem about the sea.", ""));
+}
+
+static const char *ub(const char *t)
+{
+    return isynth_check_unbalanced(t, strlen(t), detail, sizeof detail);
+}
+
+static void test_unbalanced(void **state)
+{
+    (void)state;
+    assert_string_equal(ub("「吾輩は猫である」の作者は誰ですか。」"), "unbalanced");
+    assert_string_equal(ub("「吾輩は猫である"), "unbalanced");
+    assert_non_null(strstr(detail, "never closed"));
+    assert_string_equal(ub("『ノルウェイの森』と『海辺のカフカ"), "unbalanced");
+    assert_string_equal(ub("(注意: 熱いので気をつけて"), "unbalanced");
+    assert_string_equal(ub("He said “hello and left."), "unbalanced");
+    assert_null(ub("「吾輩は猫である」の作者は夏目漱石です。"));
+    assert_null(ub("『山』(やま) と「川」"));
+    assert_null(ub("1) 材料を切る\n2) 炒める\na) 塩 b) 胡椒"));
+    assert_null(ub("He said “hello” and left (quickly)."));
+    assert_null(ub(""));
+}
+
+static const char *rp(const char *t)
+{
+    return isynth_check_repetition(t, strlen(t), detail, sizeof detail);
+}
+
+static void test_repetition(void **state)
+{
+    (void)state;
+    assert_string_equal(rp("猫はかわいいです。猫はかわいいです。猫はかわいいです。猫はかわいいです。"),
+                        "repetition");
+    assert_string_equal(rp("答え\n答えは東京です\n答えは東京です\n答えは東京です"), "repetition");
+    assert_string_equal(rp("それはですですですですですですですです"), "repetition");
+    assert_string_equal(rp("I like it. I like it. I like it. I like it."), "repetition");
+    assert_string_equal(rp("ははははははははははははははははは"), "repetition");
+    /* long text made of a few repeated phrases */
+    assert_string_equal(rp("春の海は青く、夏の海は青く、秋の海は青く、冬の海は青く、春の海は青く、"
+                           "夏の海は青く、秋の海は青く、冬の海は青く、春の海は青く、夏の海は青く"),
+                        "repetition");
+    /* a refrain twice, numbers, tables, and ordinary prose are fine */
+    assert_null(rp("ふるさとの空は高い。\n川は流れる。\nふるさとの空は高い。"));
+    assert_null(rp("1/3 = 0.3333333333333333"));
+    assert_null(rp("人口は1,000,000,000,000人ではありません。"));
+    assert_null(rp("| a | b |\n|---|---|---|---|---|---|\n| 1 | 2 |"));
+    assert_null(rp("富士山は日本で一番高い山で、標高は3,776メートルです。静岡県と山梨県にまたがっています。"));
+}
+
+static const char *echo(const char *instr, const char *out)
+{
+    const char *reason = (const char *)1;
+    assert_int_equal(isynth_check_echo(instr, out, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    return reason;
+}
+
+static void test_echo(void **state)
+{
+    (void)state;
+    assert_string_equal(echo("クジラが哺乳類である理由を説明してください。",
+                             "クジラが哺乳類である理由を説明します。"),
+                        "echo");
+    assert_string_equal(echo("日本の四季について短い詩を書いてください。\n季節ごとに一行ずつ。",
+                             "日本の四季について短い詩を書いてください。"),
+                        "echo");
+    assert_string_equal(echo("Explain why the sky is blue.", "I will explain why the sky is blue."),
+                        "echo");
+    /* restating the question and answering it is fine */
+    assert_null(echo("クジラが哺乳類である理由を説明してください。",
+                     "クジラが哺乳類である理由は、肺で呼吸し、子を母乳で育てるからです。"));
+    /* a correction task gives back the passage, not the directive */
+    assert_null(echo("次の文章の誤字を直してください。\n今日わ天気がよいので、公園え散歩に行きました。",
+                     "今日は天気がよいので、公園へ散歩に行きました。"));
+    assert_null(echo("日本の首都はどこですか。", "東京です。"));
+    assert_null(echo("日本の首都はどこですか。", "日本の首都は東京です。"));
+    assert_null(echo("Explain why the sky is blue.",
+                     "The sky is blue because air scatters blue light more than red."));
+}
+
+static const char *lang(const char *instr, const char *out)
+{
+    return isynth_check_language_pair(instr, out, detail, sizeof detail);
+}
+
+static void test_language_pair(void **state)
+{
+    (void)state;
+    assert_string_equal(lang("日本の首都について説明してください。",
+                             "Tokyo is the capital of Japan and its largest city."),
+                        "wrong_language");
+    assert_string_equal(lang("日本の首都について説明してください。", "东京是日本的首都，也是最大的城市。"),
+                        "wrong_language");
+    assert_string_equal(lang("Explain why leaves change colour in autumn.",
+                             "秋になると日照時間が短くなり、葉の緑色の色素が分解されるからです。"),
+                        "wrong_language");
+    /* translations, code and short answers */
+    assert_null(lang("次の文を英語に訳してください: 私は猫が好きです。", "I like cats."));
+    assert_null(lang("PythonでFizzBuzzを書いてください。",
+                     "for i in range(1, 101):\n    print(i)"));
+    assert_null(lang("日本の首都はどこですか。", "Tokyo"));
+    assert_null(lang("日本の首都はどこですか。", "東京です。"));
+    assert_null(lang("Translate into Japanese: I like cats.", "私は猫が好きです。"));
+    assert_null(lang("What is the capital of Japan?", "The capital is Tokyo (東京)."));
+}
+
+static void test_task(void **state)
+{
+    (void)state;
+    isynth_scaffold *s = scaf();
+    isynth_task t = {.instruction = "次の文章を一文で要約してください。", .input = "",
+                     .output = "要約します。"};
+    const char *reason;
+    assert_int_equal(isynth_check_task(s, &t, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "missing_input");
+    isynth_task ok = {.instruction = "秋の季語を三つ挙げてください。", .input = "",
+                      .output = "紅葉、月見、稲刈り。"};
+    assert_int_equal(isynth_check_task(s, &ok, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
+    /* without the output (two-stage, first request) the output checks are skipped */
+    isynth_task no = {.instruction = "秋の季語を三つ挙げてください。", .input = "",
+                      .output = "Autumn words: maple, moon."};
+    assert_int_equal(isynth_check_task(s, &no, false, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
+    assert_int_equal(isynth_check_task(s, &no, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "wrong_language");
+    isynth_scaffold_free(s);
+}
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    for (long n = 1; n < 400; n++) {
+        isynth_alloc_fail_at(n, false);
+        isynth_scaffold *s = NULL;
+        isynth_err rc = isynth_scaffold_new(&s, NULL);
+        if (!rc)
+            rc = isynth_scaffold_add_template(s, "Q{{next}} \"Question:\" {{topic}} rule", NULL);
+        const char *reason = NULL;
+        if (!rc)
+            rc = isynth_check_echo("クジラが哺乳類である理由を説明してください。",
+                                   "クジラが哺乳類である理由を説明します。", &reason, detail,
+                                   sizeof detail, NULL);
+        long counted = isynth_alloc_fail_at(0, false);
+        isynth_scaffold_free(s);
+        if (counted < n) {
+            assert_int_equal(rc, ISYNTH_OK);
+            assert_string_equal(reason, "echo");
+            return;
+        }
+        assert_int_equal(rc, ISYNTH_ERR_NOMEM);
+    }
+    fail_msg("allocation walk did not finish");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scaffolding),  cmocka_unit_test(test_scaffolding_template),
+        cmocka_unit_test(test_missing_input), cmocka_unit_test(test_unbalanced),
+        cmocka_unit_test(test_repetition),   cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_language_pair), cmocka_unit_test(test_task),
+        cmocka_unit_test(test_alloc_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
