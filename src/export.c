@@ -43,6 +43,33 @@ static json_t *seed_ids(sqlite3_stmt *seed_q, const char *examples)
     return out;
 }
 
+/* verify (the facts a reviewer must check) always, judge when the row was judged. */
+static isynth_err add_quality(isynth_store *st, json_t *o, long long id, const char *verify,
+                              isynth_error *err)
+{
+    json_t *facts = verify[0] ? json_loads(verify, 0, NULL) : NULL;
+    json_object_set_new(o, "verify", json_is_array(facts) ? facts : json_array());
+    if (facts && !json_is_array(facts))
+        json_decref(facts);
+    int score;
+    char *reason, *claims, *model;
+    isynth_err rc = isynth_store_get_judgement(st, id, &score, &reason, &claims, &model, err);
+    if (rc || !score)
+        return rc;
+    json_t *j = json_object(), *fc = json_loads(claims, 0, NULL);
+    json_object_set_new(j, "score", json_integer(score));
+    json_object_set_new(j, "reason", json_string(reason));
+    json_object_set_new(j, "false_claims", json_is_array(fc) ? fc : json_array());
+    if (fc && !json_is_array(fc))
+        json_decref(fc);
+    json_object_set_new(j, "model", json_string(model));
+    json_object_set_new(o, "judge", j);
+    isynth_free(reason);
+    isynth_free(claims);
+    isynth_free(model);
+    return ISYNTH_OK;
+}
+
 static isynth_err write_line(atomic_file *a, json_t *o, isynth_error *err)
 {
     char *line = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
@@ -64,7 +91,7 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
     sqlite3_stmt *q = NULL, *seed_q = NULL;
     const char *sql =
         accepted ? "SELECT c.id, c.instruction, c.input, c.output, r.examples, c.created_at, "
-                   "c.nn_ref, c.nn_score FROM candidates c LEFT JOIN requests r "
+                   "c.nn_ref, c.nn_score, c.verify FROM candidates c LEFT JOIN requests r "
                    "ON r.id = c.request_id WHERE c.status = 'accepted' ORDER BY c.id"
                  : "SELECT c.id, c.instruction, c.input, c.output, c.reason, c.detail, "
                    "c.request_id, c.nn_ref, c.nn_score FROM candidates c "
@@ -102,6 +129,12 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
         if (sqlite3_column_type(q, nn + 1) != SQLITE_NULL) {
             json_object_set_new(o, "nearest", json_string(col(q, nn)));
             json_object_set_new(o, "nearest_rouge_l", json_real(sqlite3_column_double(q, nn + 1)));
+        }
+        if (accepted)
+            rc = add_quality(st, o, sqlite3_column_int64(q, 0), col(q, 8), err);
+        if (rc) {
+            json_decref(o);
+            break;
         }
         rc = write_line(&a, o, err);
         json_decref(o);
@@ -156,6 +189,31 @@ static isynth_err review_section(isynth_store *st, buf *b, isynth_error *err)
                         "every edit are kept in run.db (tables review, review_history).\n\n",
                         rows.p, kept);
     buf_free(&rows);
+    return rc ? isynth_error_set(err, rc, "writing the card: out of memory") : ISYNTH_OK;
+}
+
+/* "## Quality": rows with facts to verify, and the judge's scores once rows are judged. */
+static isynth_err quality_section(isynth_store *st, buf *b, long n_accepted, isynth_error *err)
+{
+    isynth_quality_counts qc;
+    isynth_err rc = isynth_store_quality_counts(st, &qc, err);
+    if (rc)
+        return rc;
+    rc = buf_printf(b,
+                    "## Quality\n\n"
+                    "Every accepted row passed the filters above. Rows with facts to verify: "
+                    "**%ld** of %ld (field `verify`: numbers, dates and names a reviewer must "
+                    "check by hand; a small model invents them).\n\n",
+                    qc.with_facts, n_accepted);
+    if (!rc && (qc.judged || qc.judge_errors)) {
+        rc = buf_printf(b, "Judged rows: %ld (%ld could not be scored).\n\n"
+                           "| judge score | rows |\n|---|---|\n",
+                        qc.judged, qc.judge_errors);
+        for (int sc = 5; sc >= 1 && !rc; sc--)
+            rc = buf_printf(b, "| %d | %ld |\n", sc, qc.score_hist[sc]);
+        if (!rc)
+            rc = buf_adds(b, "\n");
+    }
     return rc ? isynth_error_set(err, rc, "writing the card: out of memory") : ISYNTH_OK;
 }
 
@@ -226,6 +284,8 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
     if (!rc)
         rc = buf_printf(&b, "| requests | %ld |\n| failed requests | %ld |\n\n", requests, failed);
     if (!rc)
+        rc = quality_section(st, &b, n_accepted, err);
+    if (!rc)
         rc = review_section(st, &b, err);
     if (!rc)
         rc = buf_printf(&b,
@@ -233,6 +293,10 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                         "- `id`: the task's id in the run (`g<N>`)\n"
                         "- `instruction`, `input`, `output`: the task\n"
                         "- `seed_ids`: the seed tasks shown to the model as examples\n"
+                        "- `verify`: the exact substrings of the output that state checkable "
+                        "facts (numbers, dates, names): check them by hand\n"
+                        "- `judge` (when judged): `score` 1-5, `reason`, `false_claims` and the "
+                        "judge `model`\n"
                         "- `model`, `created_at`: what wrote it, and when (UTC)\n\n"
                         "Load it with `datasets.load_dataset(\"json\", "
                         "data_files=\"data.jsonl\")`.\n");

@@ -438,6 +438,82 @@ isynth_err isynth_store_put_judgement(isynth_store *st, const isynth_judgement_r
     return step_done(st, s, err, "insert judgement");
 }
 
+isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score, char **reason,
+                                      char **false_claims, char **model, isynth_error *err)
+{
+    *score = 0;
+    *reason = *false_claims = *model = NULL;
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT score, reason, false_claims, model FROM judgements "
+                                "WHERE candidate_id = ? AND score IS NOT NULL",
+                            &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        const char *v[3];
+        for (int i = 0; i < 3; i++) {
+            v[i] = (const char *)sqlite3_column_text(s, i + 1);
+            if (!v[i])
+                v[i] = i == 1 ? "[]" : "";
+        }
+        *score = sqlite3_column_int(s, 0);
+        *reason = isynth_strdup(v[0]);
+        *false_claims = isynth_strdup(v[1]);
+        *model = isynth_strdup(v[2]);
+        if (!*reason || !*false_claims || !*model) {
+            isynth_free(*reason);
+            isynth_free(*false_claims);
+            isynth_free(*model);
+            *reason = *false_claims = *model = NULL;
+            *score = 0;
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        }
+    } else if (r != SQLITE_DONE) {
+        rc = db_fail(st, err, "read judgement");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *out,
+                                       isynth_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT count(*) FROM candidates WHERE status = 'accepted' "
+                                "AND verify IS NOT NULL AND verify != '[]'",
+                            &s, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        out->with_facts = (long)sqlite3_column_int64(s, 0);
+    else
+        rc = db_fail(st, err, "count facts");
+    sqlite3_finalize(s);
+    if (rc || (rc = prepare(st, "SELECT coalesce(j.score, 0), count(*) FROM judgements j "
+                                "JOIN candidates c ON c.id = j.candidate_id "
+                                "WHERE c.status = 'accepted' OR c.reason = 'judge' GROUP BY 1",
+                            &s, err)))
+        return rc;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        int score = sqlite3_column_int(s, 0);
+        long n = (long)sqlite3_column_int64(s, 1);
+        if (score >= 1 && score <= 5) {
+            out->score_hist[score] += n;
+            out->judged += n;
+        } else {
+            out->judge_errors += n;
+        }
+    }
+    if (r != SQLITE_DONE)
+        rc = db_fail(st, err, "count judgements");
+    sqlite3_finalize(s);
+    return rc;
+}
+
 isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reason,
                                const char *detail, isynth_error *err)
 {

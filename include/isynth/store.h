@@ -103,6 +103,21 @@ typedef struct isynth_judgement_rec {
 isynth_err isynth_store_put_judgement(isynth_store *st, const isynth_judgement_rec *j,
                                       isynth_error *err);
 
+/* A candidate's judgement when it has a score: *score 1-5 and new strings the caller frees
+ * (false_claims a JSON array); *score 0 and NULLs when it was not judged. */
+isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score, char **reason,
+                                      char **false_claims, char **model, isynth_error *err);
+
+/* What the card reports on the accepted rows' quality. */
+typedef struct isynth_quality_counts {
+    long with_facts;    /* accepted rows with facts to verify */
+    long judged;        /* accepted (or judge-rejected) rows with a score */
+    long judge_errors;  /* rows the judge could not score */
+    long score_hist[6]; /* [1..5]: rows per score */
+} isynth_quality_counts;
+isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *out,
+                                       isynth_error *err);
+
 /* One candidate with what was found about it; strings valid during the callback, NULL when
  * absent (judge_score 0 when not judged). */
 typedef struct isynth_row_rec {
