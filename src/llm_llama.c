@@ -1,7 +1,9 @@
 /* Embedded llama.cpp backend with continuous batching: up to `parallel` sequences share one
  * llama_batch per decode; a slot that finishes takes the next request at once. The shared
  * head of every Self-Instruct prompt (system message and instructions) is decoded once into
- * a prefix sequence and copied into each slot's KV stream instead of being decoded again. */
+ * a prefix sequence and copied into each slot's KV stream instead of being decoded again.
+ * Each request has its own sampler chain; a request with a GBNF grammar gets llama.cpp's
+ * grammar sampler at the head of its chain, so it can only produce text the grammar allows. */
 #include "isynth/backend.h"
 #include "internal.h"
 
@@ -21,6 +23,7 @@ typedef struct slot {
     int n_gen;
     int max_tokens;
     bool ignore_eog;
+    bool constrained; /* sampling under the request's grammar */
     int i_batch;    /* index of this slot's logits in the last batch, or -1 */
     llama_token next;
     struct llama_sampler *smpl;
@@ -176,22 +179,37 @@ static isynth_err tokenize(llama_impl *m, const char *text, size_t len, bool cha
     return ISYNTH_OK;
 }
 
-static struct llama_sampler *make_sampler(const isynth_gen_req *req)
+/* Builds the request's sampler chain into *out. A grammar goes first, so the sampling steps
+ * after it only see tokens it allows. ISYNTH_ERR_MODEL when llama.cpp rejects the grammar (it
+ * returns NULL for a syntax error, an undefined rule or no "root" rule), ISYNTH_ERR_NOMEM when
+ * the chain cannot be made. */
+static isynth_err make_sampler(llama_impl *m, const isynth_gen_req *req, struct llama_sampler **out)
 {
+    *out = NULL;
     struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
     sp.no_perf = true;
     struct llama_sampler *c = llama_sampler_chain_init(sp);
     if (!c)
-        return NULL;
+        return ISYNTH_ERR_NOMEM;
+    if (req->grammar && *req->grammar) {
+        struct llama_sampler *g = llama_sampler_init_grammar(m->vocab, req->grammar, "root");
+        if (!g) {
+            llama_sampler_free(c);
+            return ISYNTH_ERR_MODEL;
+        }
+        llama_sampler_chain_add(c, g); /* the chain owns it from here and frees it with itself */
+    }
     if (req->temperature <= 0) {
         llama_sampler_chain_add(c, llama_sampler_init_greedy());
-        return c;
+        *out = c;
+        return ISYNTH_OK;
     }
     llama_sampler_chain_add(c, llama_sampler_init_top_k(40));
     llama_sampler_chain_add(c, llama_sampler_init_top_p(req->top_p > 0 ? req->top_p : 1.0f, 1));
     llama_sampler_chain_add(c, llama_sampler_init_temp(req->temperature));
     llama_sampler_chain_add(c, llama_sampler_init_dist((uint32_t)(req->seed ^ (req->seed >> 32))));
-    return c;
+    *out = c;
+    return ISYNTH_OK;
 }
 
 /* Reuses the cached prompt head for slot s: returns how many prompt tokens are already in its
@@ -249,6 +267,7 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     s->ignore_eog = req->ignore_eog;
     s->i_batch = -1;
     s->fail_msg = NULL;
+    s->constrained = false;
     m->stats.requests++;
     if (s->n_prompt + s->max_tokens > m->n_ctx_seq) {
         snprintf(s->fail_buf, sizeof s->fail_buf,
@@ -259,13 +278,23 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
         s->state = SLOT_FAILED;
         return ISYNTH_OK;
     }
-    s->smpl = make_sampler(req);
-    if (!s->smpl) {
+    rc = make_sampler(m, req, &s->smpl);
+    if (rc == ISYNTH_ERR_MODEL) {
+        /* the same grammar would fail every request: report it on this one, with its cause */
+        snprintf(s->fail_buf, sizeof s->fail_buf,
+                 "llama.cpp rejected the request's GBNF grammar (a syntax error, an undefined "
+                 "rule or no \"root\" rule; llama.cpp prints where on standard error)");
+        s->fail_msg = s->fail_buf;
+        s->state = SLOT_FAILED;
+        return ISYNTH_OK;
+    }
+    if (rc) {
         isynth_free(s->prompt);
         s->prompt = NULL;
         m->stats.requests--;
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
+    s->constrained = req->grammar && *req->grammar;
     s->n_fed = reuse_prefix(m, s);
     s->state = SLOT_PROMPT;
     return ISYNTH_OK;
@@ -295,6 +324,7 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
         .prompt_tokens = s->n_prompt,
         .completion_tokens = s->n_gen,
         .seconds = now_s() - s->t0,
+        .constrained = s->constrained,
     };
     m->stats.prompt_tokens += s->n_prompt;
     m->stats.completion_tokens += s->n_gen;

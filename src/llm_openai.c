@@ -9,7 +9,12 @@
  *
  * Stalls are detected here rather than with CURLOPT_LOW_SPEED_*: a non-streamed generation
  * sends no byte until it is finished, which libcurl's low-speed check would call a stall. The
- * clock starts at the first response byte. */
+ * clock starts at the first response byte.
+ *
+ * A request with a JSON Schema carries two bodies, with and without response_format. A server
+ * endpoint that answers 400 naming response_format or json_schema is marked as unable to take
+ * it, and from then on gets the plain body: the request that met the 400 is sent again at once
+ * without it, and its result says it was not constrained. */
 #include "isynth/openai.h"
 
 #include "internal.h"
@@ -34,6 +39,7 @@ typedef struct server {
     size_t outstanding;
     int consec_fail;
     double down_until;
+    bool no_schema[2]; /* [chat_api]: the endpoint rejected response_format / json_schema */
 } server;
 
 typedef struct job job;
@@ -41,8 +47,11 @@ struct job {
     job *prev, *next;
     uint64_t id;
     bool chat_api; /* which endpoint and which response shape */
-    char *body;
+    char *body;    /* with the request's response_format when it has one */
     size_t body_len;
+    char *plain; /* the same without it, for servers that reject it; NULL: no constraint */
+    size_t plain_len;
+    bool sent_schema; /* the current or last attempt carried the constraint */
     double submitted, not_before;
     int retries;
     int srv; /* server of the current or last attempt, -1 before the first */
@@ -124,6 +133,7 @@ static void job_free(job *j)
 {
     if (!j) return;
     isynth_free(j->body);
+    isynth_free(j->plain);
     buf_free(&j->resp);
     isynth_free(j->error);
     isynth_free(j->text);
@@ -516,6 +526,34 @@ static bool curl_retryable(CURLcode rc)
     }
 }
 
+/* True when the body of a 400/422 names the constraint fields: the server (or this endpoint of
+ * it) does not take response_format or json_schema. The body is foreign: bounded, NUL-safe. */
+static bool names_constraint(const char *body, size_t len)
+{
+    static const char *const words[] = {"response_format", "json_schema"};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+        size_t n = strlen(words[w]);
+        for (size_t i = 0; body && i + n <= len; i++)
+            if (!strncasecmp(body + i, words[w], n)) return true;
+    }
+    return false;
+}
+
+/* The server rejected the constraint: requeue at once; job_start sends the plain body now that
+ * the endpoint is marked. Counted as a retry (an attempt beyond the first), not as a failure of
+ * the server. */
+static void job_resend_plain(openai *o, job *j, double now)
+{
+    j->retries++;
+    o->st.retries++;
+    j->not_before = now;
+    easy_put(o, j->easy);
+    j->easy = NULL;
+    buf_reset(&j->resp);
+    j->rx_started = j->stalled = j->too_large = j->nomem = false;
+    list_push(&o->waiting, j);
+}
+
 /* One attempt ended (curl finished it, or we abandoned a stalled one). */
 static void attempt_done(openai *o, job *j, CURLcode rc, double now)
 {
@@ -569,6 +607,14 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
         job_retry(o, j, &msg2, 0, now);
         return;
     }
+    if (j->sent_schema && (code == 400 || code == 422) &&
+        names_constraint(j->resp.p, j->resp.len)) {
+        s->no_schema[j->chat_api] = true;
+        s->consec_fail = 0;
+        buf_free(&msg);
+        job_resend_plain(o, j, now);
+        return;
+    }
     buf_printf(&msg, "HTTP %ld from %s: ", code, s->base);
     add_server_message(&msg, j->resp.p, j->resp.len);
     if (code == 408 || code == 429 || code >= 500) {
@@ -603,10 +649,13 @@ static void job_start(openai *o, job *j, double now)
     server *s = &o->srv[k];
     j->easy = e;
     j->srv = k;
+    j->sent_schema = j->plain && !s->no_schema[j->chat_api];
+    const char *body = j->plain && !j->sent_schema ? j->plain : j->body;
+    size_t body_len = j->plain && !j->sent_schema ? j->plain_len : j->body_len;
     bool ok =
         curl_easy_setopt(e, CURLOPT_URL, j->chat_api ? s->url_chat : s->url_comp) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
         curl_easy_setopt(e, CURLOPT_WRITEDATA, j) == CURLE_OK &&
         curl_easy_setopt(e, CURLOPT_HEADERDATA, j) == CURLE_OK &&
         curl_easy_setopt(e, CURLOPT_PRIVATE, j) == CURLE_OK &&
@@ -706,9 +755,27 @@ static isynth_err set_new(json_t *obj, const char *key, json_t *v)
     return (v && json_object_set_new(obj, key, v) == 0) ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
 }
 
-/* Builds the JSON body for req into *out (isynth_malloc'd). */
-static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api, char **out,
-                             size_t *out_len, isynth_error *err)
+/* Adds the constraint: response_format {"type": "json_schema", "json_schema": {name, schema,
+ * strict}} (OpenAI, vLLM, llama-server's chat endpoint), and on the completions endpoint also
+ * llama-server's own top-level "json_schema", since its /v1/completions ignores
+ * response_format (vLLM ignores the unknown field). */
+static isynth_err add_schema(json_t *root, const isynth_gen_req *req, json_t *schema, bool chat_api)
+{
+    json_t *rf = json_object();
+    if (set_new(root, "response_format", rf)) return ISYNTH_ERR_NOMEM;
+    json_t *js = json_object();
+    if (set_new(rf, "json_schema", js) || set_new(rf, "type", json_string("json_schema")) ||
+        set_new(js, "name", json_string(req->schema_name ? req->schema_name : "response")) ||
+        json_object_set(js, "schema", schema) || set_new(js, "strict", json_true()))
+        return ISYNTH_ERR_NOMEM;
+    if (!chat_api && json_object_set(root, "json_schema", schema)) return ISYNTH_ERR_NOMEM;
+    return ISYNTH_OK;
+}
+
+/* Builds the JSON body for req into *out (isynth_malloc'd), with the constraint when schema is
+ * not NULL. */
+static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api, json_t *schema,
+                             char **out, size_t *out_len, isynth_error *err)
 {
     isynth_err rc = ISYNTH_OK;
     buf prompt;
@@ -742,6 +809,7 @@ static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api
         set_new(root, "seed", json_integer((json_int_t)(req->seed & 0x7fffffffu))) ||
         set_new(root, "stream", json_false()))
         goto nomem;
+    if (schema && add_schema(root, req, schema, chat_api)) goto nomem;
     size_t n = json_dumpb(root, NULL, 0, JSON_COMPACT);
     char *body = n ? isynth_malloc(n + 1) : NULL;
     if (!body) goto nomem;
@@ -757,6 +825,27 @@ done:
     json_decref(root);
     buf_free(&prompt);
     return rc;
+}
+
+/* Parses req->json_schema (NULL or "": no constraint) into *out, which must be an object. */
+static isynth_err load_schema(const isynth_gen_req *req, json_t **out, isynth_error *err)
+{
+    *out = NULL;
+    if (!req->json_schema || !*req->json_schema) return ISYNTH_OK;
+    isynth_err rc;
+    if ((rc = check_text(req->json_schema, "json_schema", 0, req->id, err)) ||
+        (req->schema_name && (rc = check_text(req->schema_name, "schema_name", 0, req->id, err))))
+        return rc;
+    json_error_t je;
+    json_t *s = json_loads(req->json_schema, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(s)) {
+        json_decref(s);
+        return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                "request %llu: json_schema is not a JSON object%s%s",
+                                (unsigned long long)req->id, s ? "" : ": ", s ? "" : je.text);
+    }
+    *out = s;
+    return ISYNTH_OK;
 }
 
 static isynth_err op_submit(void *impl, const isynth_gen_req *req, isynth_error *err)
@@ -784,13 +873,20 @@ static isynth_err op_submit(void *impl, const isynth_gen_req *req, isynth_error 
     } else if ((rc = check_text(req->prompt, "prompt", 0, req->id, err))) {
         return rc;
     }
+    json_t *schema = NULL;
+    if ((rc = load_schema(req, &schema, err))) return rc;
     bool chat_api = req->chat && o->p.endpoint == ISYNTH_OPENAI_CHAT;
     job *j = isynth_calloc(1, sizeof *j);
-    if (!j)
+    if (!j) {
+        json_decref(schema);
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "request %llu: out of memory",
                                 (unsigned long long)req->id);
-    if ((rc = build_body(o, req, chat_api, &j->body, &j->body_len, err))) {
-        isynth_free(j);
+    }
+    rc = build_body(o, req, chat_api, schema, &j->body, &j->body_len, err);
+    if (!rc && schema) rc = build_body(o, req, chat_api, NULL, &j->plain, &j->plain_len, err);
+    json_decref(schema);
+    if (rc) {
+        job_free(j);
         return rc;
     }
     double now = now_s();
@@ -832,6 +928,7 @@ static void deliver(openai *o, isynth_gen_cb cb, void *user)
             .completion_tokens = j->completion_tokens,
             .retries = j->retries,
             .seconds = j->finished - j->submitted,
+            .constrained = j->status == ISYNTH_OK && j->sent_schema,
         };
         if (cb) cb(user, &r);
         job_free(j);

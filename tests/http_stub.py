@@ -3,8 +3,9 @@
 
 It exists ONLY to inject the faults a real server will not produce on demand (429 with
 Retry-After, 500, truncated JSON in a 200, a body that stalls, a reset connection, a server
-that always fails, a body over the size limit). Everything that a real server can show is
-tested against the real llama-server instead (tests/http.cmake).
+that always fails, a body over the size limit, a server that rejects response_format with a
+400). It is a fault-injecting test double, not a model: everything that a real server can show
+is tested against the real llama-server instead (tests/http.cmake, tests/judge.cmake).
 
 Standard library only: http.server's ThreadingHTTPServer on 127.0.0.1, port 0 unless --port;
 the chosen port is printed on stdout as the first line ("PORT <n>"), then the server runs until
@@ -30,12 +31,17 @@ them, chosen by its hash.
   fail500  always 500
   big      a 2 MiB answer
   tasks    a canned Japanese Self-Instruct answer with 3 numbered tasks, different per body
+  nofmt    always: 400 naming response_format when the body has "response_format" or
+           "json_schema", as a server without structured output does
+  judge    a canned judge reply: the JSON object alone when the body has response_format,
+           else the object inside Japanese prose and a ```json fence (score from the body's hash)
 
 Every mode answers 404 with an OpenAI-style {"error":{"message"}} when "model" is not the
 --model name, and 401 when --api-key is set and the bearer token differs (the message echoes
 the token, as some servers do, so tests can check that the client redacts it).
 
-GET /stats returns {"hits": {mode: n}, "max_concurrent": {mode: n}}; POST /reset clears it.
+GET /stats returns {"hits": {mode: n}, "max_concurrent": {mode: n}, "formats": {mode: n}}
+("formats": requests whose body carried response_format or json_schema); POST /reset clears it.
 """
 import argparse
 import hashlib
@@ -53,6 +59,7 @@ LOCK = threading.Lock()
 HITS = {}
 INFLIGHT = {}
 MAXC = {}
+FORMATS = {}
 ATTEMPTS = {}
 ARGS = None
 
@@ -82,6 +89,16 @@ def tasks_text(seed_bytes):
     return "\n\n".join(out)
 
 
+def judge_text(seed_bytes, constrained):
+    score = 1 + int(hashlib.sha256(seed_bytes).hexdigest(), 16) % 5
+    obj = json.dumps({"score": score, "reason": "指示は明確で、出力もおおむね正しい。",
+                      "false_claims": [] if score > 2 else ["富士山の標高は4000メートルである。"]},
+                     ensure_ascii=False)
+    if constrained:
+        return obj
+    return "採点しました。{理由は下に書きます}\n```json\n%s\n```\n以上です。" % obj
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like real servers
 
@@ -106,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/stats":
             with LOCK:
-                self.send_json(200, {"hits": HITS, "max_concurrent": MAXC})
+                self.send_json(200, {"hits": HITS, "max_concurrent": MAXC, "formats": FORMATS})
         elif self.path in ("/health", "/v1/models"):
             self.send_json(200, {"status": "ok", "data": [{"id": ARGS.model}]})
         else:
@@ -117,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(n) if n else b""
         if self.path == "/reset":
             with LOCK:
-                HITS.clear(); MAXC.clear(); ATTEMPTS.clear(); INFLIGHT.clear()
+                HITS.clear(); MAXC.clear(); ATTEMPTS.clear(); INFLIGHT.clear(); FORMATS.clear()
             self.send_json(200, {"ok": True})
             return
         parts = self.path.strip("/").split("/")
@@ -159,6 +176,16 @@ class Handler(BaseHTTPRequestHandler):
                                            "code": 404}})
             return
         flags = set(mode.split("+"))
+        constrained = "response_format" in req or "json_schema" in req
+        if constrained:
+            with LOCK:
+                FORMATS[mode] = FORMATS.get(mode, 0) + 1
+        if "nofmt" in flags and constrained:
+            self.send_json(400, {"error": {
+                "message": "Invalid parameter: 'response_format' of type 'json_schema' is not "
+                           "supported with this model.",
+                "type": "invalid_request_error", "param": "response_format", "code": None}})
+            return
         faults = flags & ONCE_MODES
         if len(faults) > 1:
             # several "once" faults: each distinct body meets one of them, chosen by its hash
@@ -190,6 +217,8 @@ class Handler(BaseHTTPRequestHandler):
             text = "x" * (2 << 20)
         elif "tasks" in flags:
             text = tasks_text(raw)
+        elif "judge" in flags:
+            text = judge_text(raw, constrained)
         mt = req.get("max_tokens")
         finish = "length" if isinstance(mt, int) and mt <= 4 else "stop"
         choice = {"index": 0, "finish_reason": finish}

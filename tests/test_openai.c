@@ -149,6 +149,7 @@ typedef struct outcome {
     char *error[256];
     char *text[256];
     bool truncated[256];
+    bool constrained[256];
     long prompt_tokens, completion_tokens;
     int ok, failed, retried;
     size_t max_in_flight;
@@ -166,6 +167,7 @@ static void on_result(void *user, const isynth_gen_result *r)
     o->retries[i] = r->retries;
     o->retried += r->retries;
     o->truncated[i] = r->truncated;
+    o->constrained[i] = r->constrained;
     if (r->status == ISYNTH_OK) {
         o->ok++;
         o->text[i] = strndup(r->text, r->len);
@@ -193,6 +195,7 @@ typedef struct run_opts {
     bool chat;
     int max_tokens;
     double deadline_s;
+    const char *json_schema; /* sent with every request when set */
 } run_opts;
 
 /* Submits n requests (as capacity allows) and steps until all are delivered. */
@@ -222,7 +225,8 @@ static outcome *run_backend(isynth_backend *b, int n, const run_opts *ro)
                                   .max_tokens = ro->max_tokens ? ro->max_tokens : 64,
                                   .temperature = 0.7f,
                                   .top_p = 0.95f,
-                                  .seed = 1000 + (uint64_t)next};
+                                  .seed = 1000 + (uint64_t)next,
+                                  .json_schema = ro->json_schema};
             isynth_error err;
             assert_int_equal(isynth_backend_submit(b, &req, &err), ISYNTH_OK);
             next++;
@@ -603,6 +607,94 @@ static void test_api_key_sent_and_redacted(void **state)
     stop_child(&keyed);
 }
 
+#define SCHEMA "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}"
+
+static void test_schema_sent(void **state)
+{
+    (void)state;
+    isynth_openai_params p = test_params();
+    run_opts ro = {.tag = "schema", .chat = true, .json_schema = SCHEMA};
+    outcome *o = run_mode("ok", &p, 6, &ro);
+    assert_int_equal(o->ok, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_true(o->constrained[i]);
+        assert_int_equal(o->retries[i], 0);
+    }
+    assert_int_equal(stub_stat(stub.port, "formats", "ok"), 6);
+    outcome_free(o);
+    /* without a schema: nothing sent, nothing claimed */
+    ro.json_schema = NULL;
+    ro.tag = "noschema";
+    o = run_mode("ok", &p, 2, &ro);
+    assert_false(o->constrained[0] || o->constrained[1]);
+    assert_int_equal(stub_stat(stub.port, "formats", "ok"), 6);
+    outcome_free(o);
+    /* a schema that is not a JSON object is refused at submit */
+    const char *urls[1] = {"http://127.0.0.1:1"};
+    isynth_backend *b = new_backend(&p, urls, 1);
+    isynth_msg m[1] = {{"user", "hi"}};
+    isynth_gen_req req = {
+        .id = 3, .chat = true, .msgs = m, .n_msgs = 1, .top_p = 1, .json_schema = "{\"type\": "};
+    isynth_error err;
+    assert_int_equal(isynth_backend_submit(b, &req, &err), ISYNTH_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "request 3: json_schema is not a JSON object"));
+    req.json_schema = "[1]";
+    assert_int_equal(isynth_backend_submit(b, &req, &err), ISYNTH_ERR_INVALID);
+    assert_int_equal(isynth_backend_in_flight(b), 0);
+    isynth_backend_free(b);
+}
+
+/* A server that answers 400 to response_format: each request is sent again without it, the
+ * server is remembered as such (later requests go plain at once) and the results say the
+ * replies were not constrained. A second server that takes it keeps getting it. */
+static void test_schema_fallback(void **state)
+{
+    (void)state;
+    isynth_openai_params p = test_params();
+    run_opts ro = {.tag = "fallback", .chat = true, .json_schema = SCHEMA};
+    outcome *o = run_mode("nofmt", &p, 12, &ro);
+    assert_int_equal(o->ok, 12);
+    long formats = stub_stat(stub.port, "formats", "nofmt");
+    assert_true(formats >= 1 && formats <= p.concurrency); /* only those sent before the 400 */
+    assert_int_equal(stub_stat(stub.port, "hits", "nofmt"), 12 + formats);
+    for (int i = 0; i < 12; i++) {
+        assert_false(o->constrained[i]);
+        assert_true(o->retries[i] <= 1);
+        char want[128];
+        snprintf(want, sizeof want, "echo: fallback request %d", i);
+        assert_string_equal(o->text[i], want);
+    }
+    assert_int_equal(o->retried, formats);
+    assert_int_equal(o->st.failures, 0);
+    outcome_free(o);
+
+    char u1[128], u2[128];
+    const char *urls[2] = {mode_url(u1, sizeof u1, "nofmt", ""), mode_url(u2, sizeof u2, "ok", "")};
+    isynth_backend *b = new_backend(&p, urls, 2);
+    ro.tag = "mixed";
+    o = run_backend(b, 20, &ro);
+    assert_int_equal(o->ok, 20);
+    long ok_hits = stub_stat(stub.port, "hits", "ok");
+    assert_int_equal(stub_stat(stub.port, "formats", "ok"), ok_hits); /* always constrained */
+    int constrained = 0;
+    for (int i = 0; i < 20; i++)
+        constrained += o->constrained[i];
+    assert_int_equal(constrained, ok_hits); /* whatever the ok server answered */
+    /* a new backend learns again, once per request in flight at most */
+    long formats2 = stub_stat(stub.port, "formats", "nofmt") - formats;
+    assert_true(formats2 >= 0 && formats2 <= p.concurrency);
+    outcome_free(o);
+    isynth_backend_free(b);
+
+    /* the completions endpoint falls back the same way */
+    p.endpoint = ISYNTH_OPENAI_COMPLETIONS;
+    ro = (run_opts){.tag = "fallback-completions", .chat = false, .json_schema = SCHEMA};
+    o = run_mode("nofmt", &p, 3, &ro);
+    assert_int_equal(o->ok, 3);
+    assert_false(o->constrained[0] || o->constrained[1] || o->constrained[2]);
+    outcome_free(o);
+}
+
 static void expect_invalid(isynth_openai_params p, const char *needle)
 {
     isynth_backend *b = (isynth_backend *)&b;
@@ -867,6 +959,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_concurrency_honoured, reset_stub),
         cmocka_unit_test_setup(test_body_cap, reset_stub),
         cmocka_unit_test_setup(test_api_key_sent_and_redacted, reset_stub),
+        cmocka_unit_test_setup(test_schema_sent, reset_stub),
+        cmocka_unit_test_setup(test_schema_fallback, reset_stub),
         cmocka_unit_test_setup(test_alloc_failures, reset_stub),
     };
     return cmocka_run_group_tests_name("openai", tests, group_setup, group_teardown);

@@ -33,6 +33,16 @@ typedef struct isynth_gen_req {
     float top_p;
     uint64_t seed;         /* per-request sampling seed */
     bool ignore_eog;       /* generate exactly max_tokens (benchmarks); llama backend only */
+    /* Constrained replies (NULL or "": free text, as before). Give both when the reply must be
+     * a JSON object: each backend uses the one it can enforce and reports in
+     * isynth_gen_result.constrained whether it did. */
+    const char *grammar;     /* GBNF with a "root" rule; the embedded backend samples under it.
+                                A grammar llama.cpp cannot parse fails the request (delivered
+                                with ISYNTH_ERR_BACKEND), not submit() */
+    const char *json_schema; /* a JSON Schema (object) sent by the HTTP backend as
+                                response_format {"type": "json_schema"}; submit() fails with
+                                ISYNTH_ERR_INVALID when it is not a JSON object */
+    const char *schema_name; /* response_format's json_schema.name; NULL: "response" */
 } isynth_gen_req;
 
 /* One finished request, given to the callback. Pointers are borrowed until it returns. */
@@ -47,6 +57,11 @@ typedef struct isynth_gen_result {
     long completion_tokens;
     int retries;           /* attempts beyond the first (HTTP) */
     double seconds;        /* wall time from submit to finish */
+    /* The reply was generated under req.grammar (embedded) or req.json_schema (HTTP, accepted
+     * by the server). False without a constraint, and when the server rejected it (HTTP 400
+     * naming response_format or json_schema) and the request was sent again without it: the
+     * text is then free and must be parsed tolerantly. */
+    bool constrained;
 } isynth_gen_result;
 
 typedef void (*isynth_gen_cb)(void *user, const isynth_gen_result *r);

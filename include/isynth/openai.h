@@ -69,6 +69,13 @@ isynth_openai_params isynth_openai_params_default(void);
  * - A request that fails past max_retries is delivered with status ISYNTH_ERR_HTTP and the
  *   last error; a body over max_response_bytes with ISYNTH_ERR_TOO_LARGE. Every submitted
  *   request is delivered exactly once by step(), unless the backend is freed first.
+ * - A request with json_schema is sent with "response_format": {"type": "json_schema",
+ *   "json_schema": {"name", "schema", "strict": true}} (and, on the completions endpoint, the
+ *   schema again as llama-server's top-level "json_schema"). A server that answers 400 or 422
+ *   naming response_format or json_schema is remembered, per base URL and endpoint, as not
+ *   taking it: that request is sent again at once without it (one more attempt, counted in
+ *   retries), later requests to it go without it, and their results have constrained false.
+ *   req.grammar is not sent.
  * - info(): kind "openai", model and model_name = the model name, license "",
  *   has_chat_template true for the chat endpoint, parallel = concurrency. */
 isynth_err isynth_openai_backend_new(const isynth_openai_params *p, isynth_backend **out,
