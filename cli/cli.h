@@ -4,6 +4,7 @@
 #define ISYNTH_CLI_H
 
 #include "isynth/isynth.h"
+#include "isynth/openai.h"
 
 /* Exit codes, documented in README.md and `isynth --help`. */
 enum {
@@ -21,6 +22,32 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_dedup(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+int cmd_judge(int argc, char **argv);
+
+/* Options that choose a model (cli/backend.c). Strings are borrowed from argv. */
+typedef struct cli_backend_opts {
+    const char *model;     /* --model GGUF, or NULL */
+    char *api_bases;       /* --api-base URL[,URL] (split in place), or NULL */
+    const char *key_file;  /* --api-key-file */
+    isynth_llama_params lp;
+    isynth_openai_params op; /* op.model is --api-model */
+} cli_backend_opts;
+
+cli_backend_opts cli_backend_opts_default(void);
+/* Creates the backend the options name; prints the problem and returns an exit code on
+ * failure (EXIT_OK on success, *be then owned by the caller). */
+int cli_backend_new(const char *cmd, cli_backend_opts *o, bool quiet, isynth_backend **be);
+/* The default model's path under $HOME/.cache/isynth (malloc'd, caller frees). */
+char *cli_default_model(void);
+/* Reads a file of at most 1 MiB into a malloc'd string, or prints why not and gives NULL. */
+char *cli_read_small_file(const char *cmd, const char *path, const char *what);
+
+/* Judges the accepted rows of the run in dir that have no score yet with be, showing progress
+ * unless quiet, then rewrites the run's exports; *accepted gets the accepted rows after it. */
+isynth_err cli_judge_run(const char *dir, isynth_backend *be, int min_score, bool quiet,
+                         volatile int *stop, long *accepted, isynth_error *err);
 
 /* Maps a library error to an exit code. */
 int exit_code_for(isynth_err rc);

@@ -80,7 +80,16 @@ static void help(FILE *f)
             "  --tokenizer T          ROUGE-L tokens: chars (default: each kanji/kana a token,\n"
             "                         Latin words whole), words (rouge-score's), mecab\n"
             "  --keywords FILE        reject instructions containing any of these words (one per\n"
-            "                         line; default: image, graph, file, 画像, 図, グラフ, ...)\n\n"
+            "                         line; default: image, graph, file, 画像, 図, グラフ, ...)\n"
+            "  --no-row-checks        skip scaffolding, missing_input, unbalanced, repetition,\n"
+            "                         echo and wrong_language (see README: Filters)\n\n"
+            "judge (score every accepted row 1-5 with a reason; see README: Judge):\n"
+            "  --judge                judge with the generating model\n"
+            "  --judge-model PATH     judge with another GGUF model (embedded)\n"
+            "  --judge-api-base URL   judge with a server (with --judge-api-model NAME,\n"
+            "  --judge-api-model NAME  --judge-api-key-file FILE)\n"
+            "  --judge-min-score N    reject rows scored below N (reason judge) and generate\n"
+            "                         replacements\n\n"
             "  -q, --quiet            no progress output\n"
             "  -h, --help             this text\n\n"
             "Exit codes: 0 done, 1 run failed, 2 bad command line or mismatched run directory,\n"
@@ -131,26 +140,6 @@ static void on_progress(void *user, const isynth_progress *pr)
     fflush(stderr);
 }
 
-static char *read_small_file(const char *path, const char *what)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "isynth: %s %s: %s\n", what, path, strerror(errno));
-        return NULL;
-    }
-    char *data = malloc(1 << 20);
-    size_t n = data ? fread(data, 1, (1 << 20) - 1, f) : 0;
-    bool too_big = data && n == (1 << 20) - 1 && fgetc(f) != EOF;
-    fclose(f);
-    if (!data || too_big) {
-        fprintf(stderr, "isynth: %s %s: larger than 1 MiB\n", what, path);
-        free(data);
-        return NULL;
-    }
-    data[n] = '\0';
-    return data;
-}
-
 static bool parse_long(const char *s, long lo, long hi, long *out, const char *opt)
 {
     char *end;
@@ -185,7 +174,8 @@ enum {
     OPT_CONCURRENCY, OPT_MAX_RETRIES, OPT_EXAMPLES, OPT_GEN_EXAMPLES, OPT_TPR, OPT_FORMAT,
     OPT_TEMPLATE, OPT_TWO_STAGE, OPT_TEMP, OPT_TOP_P, OPT_MAX_TOKENS, OPT_SEED, OPT_MIN_CHARS,
     OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS, OPT_TIMEOUT,
-    OPT_STALL, OPT_CONNECT,
+    OPT_STALL, OPT_CONNECT, OPT_NO_ROW_CHECKS, OPT_JUDGE, OPT_JUDGE_MODEL, OPT_JUDGE_API_BASE,
+    OPT_JUDGE_API_MODEL, OPT_JUDGE_KEY_FILE, OPT_JUDGE_MIN,
 };
 
 static const struct option longopts[] = {
@@ -224,37 +214,27 @@ static const struct option longopts[] = {
     {"rouge-threshold", required_argument, 0, OPT_ROUGE},
     {"tokenizer", required_argument, 0, OPT_TOKENIZER},
     {"keywords", required_argument, 0, OPT_KEYWORDS},
+    {"no-row-checks", no_argument, 0, OPT_NO_ROW_CHECKS},
+    {"judge", no_argument, 0, OPT_JUDGE},
+    {"judge-model", required_argument, 0, OPT_JUDGE_MODEL},
+    {"judge-api-base", required_argument, 0, OPT_JUDGE_API_BASE},
+    {"judge-api-model", required_argument, 0, OPT_JUDGE_API_MODEL},
+    {"judge-api-key-file", required_argument, 0, OPT_JUDGE_KEY_FILE},
+    {"judge-min-score", required_argument, 0, OPT_JUDGE_MIN},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
 
-/* Splits a comma-separated list in place; returns the count (at most max). */
-static size_t split_commas(char *s, const char **out, size_t max)
-{
-    size_t n = 0;
-    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ","))
-        if (*tok)
-            out[n++] = tok;
-    return n;
-}
-
-static char *trim_key(char *k)
-{
-    size_t n = strlen(k);
-    while (n && (k[n - 1] == '\n' || k[n - 1] == '\r' || k[n - 1] == ' '))
-        k[--n] = '\0';
-    return k;
-}
-
 int cmd_generate(int argc, char **argv)
 {
     isynth_gen_params gp = isynth_gen_params_default();
-    isynth_llama_params lp = isynth_llama_params_default();
-    isynth_openai_params op = isynth_openai_params_default();
-    const char *model = NULL, *template_path = NULL, *key_file = NULL;
-    char *api_bases = NULL;
-    bool quiet = false;
+    cli_backend_opts bo = cli_backend_opts_default(), jo = cli_backend_opts_default();
+    isynth_llama_params *lp = &bo.lp;
+    isynth_openai_params *op = &bo.op;
+    const char *template_path = NULL;
+    bool quiet = false, judge = false;
+    long min_score = 0;
     long v;
     double d;
     int c;
@@ -272,28 +252,28 @@ int cmd_generate(int argc, char **argv)
             if (!parse_long(optarg, 1, 100000000, &v, "--max-requests")) return EXIT_USAGE;
             gp.max_requests = v;
             break;
-        case OPT_MODEL: model = optarg; break;
+        case OPT_MODEL: bo.model = optarg; break;
         case OPT_PARALLEL:
             if (!parse_long(optarg, 1, 256, &v, "--parallel")) return EXIT_USAGE;
-            lp.parallel = (int)v;
+            lp->parallel = (int)v;
             break;
         case OPT_CTX:
             if (!parse_long(optarg, 256, 131072, &v, "--ctx")) return EXIT_USAGE;
-            lp.n_ctx_per_seq = (int)v;
+            lp->n_ctx_per_seq = (int)v;
             break;
         case OPT_THREADS:
             if (!parse_long(optarg, 1, 1024, &v, "--threads")) return EXIT_USAGE;
-            lp.n_threads = (int)v;
+            lp->n_threads = (int)v;
             break;
-        case OPT_NOPREFIX: lp.reuse_prefix = false; break;
-        case OPT_API_BASE: api_bases = optarg; break;
-        case OPT_API_MODEL: op.model = optarg; break;
-        case OPT_API_KEY_FILE: key_file = optarg; break;
+        case OPT_NOPREFIX: lp->reuse_prefix = false; break;
+        case OPT_API_BASE: bo.api_bases = optarg; break;
+        case OPT_API_MODEL: op->model = optarg; break;
+        case OPT_API_KEY_FILE: bo.key_file = optarg; break;
         case OPT_API_ENDPOINT:
             if (!strcmp(optarg, "chat"))
-                op.endpoint = ISYNTH_OPENAI_CHAT;
+                op->endpoint = ISYNTH_OPENAI_CHAT;
             else if (!strcmp(optarg, "completions"))
-                op.endpoint = ISYNTH_OPENAI_COMPLETIONS;
+                op->endpoint = ISYNTH_OPENAI_COMPLETIONS;
             else {
                 fprintf(stderr, "isynth generate: --api-endpoint is chat or completions\n");
                 return EXIT_USAGE;
@@ -301,23 +281,23 @@ int cmd_generate(int argc, char **argv)
             break;
         case OPT_CONCURRENCY:
             if (!parse_long(optarg, 1, 4096, &v, "--concurrency")) return EXIT_USAGE;
-            op.concurrency = (int)v;
+            op->concurrency = (int)v;
             break;
         case OPT_MAX_RETRIES:
             if (!parse_long(optarg, 0, 100, &v, "--max-retries")) return EXIT_USAGE;
-            op.max_retries = (int)v;
+            op->max_retries = (int)v;
             break;
         case OPT_TIMEOUT:
             if (!parse_double(optarg, 0.1, 86400, &d, "--timeout")) return EXIT_USAGE;
-            op.total_timeout = d;
+            op->total_timeout = d;
             break;
         case OPT_STALL:
             if (!parse_double(optarg, 0.1, 86400, &d, "--stall-timeout")) return EXIT_USAGE;
-            op.stall_timeout = d;
+            op->stall_timeout = d;
             break;
         case OPT_CONNECT:
             if (!parse_double(optarg, 0.1, 3600, &d, "--connect-timeout")) return EXIT_USAGE;
-            op.connect_timeout = d;
+            op->connect_timeout = d;
             break;
         case OPT_EXAMPLES:
             if (!parse_long(optarg, 0, 16, &v, "--examples")) return EXIT_USAGE;
@@ -384,6 +364,16 @@ int cmd_generate(int argc, char **argv)
             break;
         }
         case OPT_KEYWORDS: gp.filter.keywords_path = optarg; break;
+        case OPT_NO_ROW_CHECKS: gp.filter.row_checks = false; break;
+        case OPT_JUDGE: judge = true; break;
+        case OPT_JUDGE_MODEL: jo.model = optarg; judge = true; break;
+        case OPT_JUDGE_API_BASE: jo.api_bases = optarg; judge = true; break;
+        case OPT_JUDGE_API_MODEL: jo.op.model = optarg; judge = true; break;
+        case OPT_JUDGE_KEY_FILE: jo.key_file = optarg; break;
+        case OPT_JUDGE_MIN:
+            if (!parse_long(optarg, 1, 5, &min_score, "--judge-min-score")) return EXIT_USAGE;
+            judge = true;
+            break;
         case 'q': quiet = true; break;
         case 'h': help(stdout); return EXIT_OK;
         default: help(stderr); return EXIT_USAGE;
@@ -397,23 +387,14 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "isynth generate: --seeds and --out are required (see --help)\n");
         return EXIT_USAGE;
     }
-    if (api_bases && model) {
-        fprintf(stderr, "isynth generate: --model and --api-base exclude each other\n");
-        return EXIT_USAGE;
-    }
-    if (api_bases && !op.model) {
-        fprintf(stderr, "isynth generate: --api-base needs --api-model\n");
-        return EXIT_USAGE;
-    }
-
     int code = EXIT_FAILURE_RUN;
-    char *tmpl = NULL, *key = NULL, *default_model = NULL;
-    isynth_backend *be = NULL;
+    char *tmpl = NULL;
+    isynth_backend *be = NULL, *jbe = NULL;
     isynth_seedset *seeds = NULL;
     isynth_error err;
     isynth_error_clear(&err);
     if (template_path) {
-        if (!(tmpl = read_small_file(template_path, "template")))
+        if (!(tmpl = cli_read_small_file("generate", template_path, "template")))
             return EXIT_INPUT;
         gp.template_text = tmpl;
         gp.template_name = template_path;
@@ -430,49 +411,13 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
     gp.seeds = seeds;
-    if (api_bases) {
-        const char *urls[64];
-        op.n_base_urls = split_commas(api_bases, urls, 64);
-        op.base_urls = urls;
-        if (key_file) {
-            if (!(key = read_small_file(key_file, "API key file"))) {
-                code = EXIT_INPUT;
-                goto out;
-            }
-            op.api_key = trim_key(key);
-        } else if (getenv("OPENAI_API_KEY")) {
-            op.api_key = getenv("OPENAI_API_KEY");
-        }
-        rc = isynth_openai_backend_new(&op, &be, &err);
-    } else {
-        if (!model)
-            model = getenv("ISYNTH_MODEL");
-        if (!model || !*model) {
-            const char *home = getenv("HOME");
-            size_t n = strlen(home ? home : "") + sizeof "/.cache/isynth/models/" DEFAULT_MODEL_FILE;
-            default_model = malloc(n);
-            if (default_model)
-                snprintf(default_model, n, "%s/.cache/isynth/models/" DEFAULT_MODEL_FILE,
-                         home ? home : "");
-            model = default_model;
-            if (!model || access(model, R_OK) != 0) {
-                fprintf(stderr, "isynth generate: no model given and %s is missing: run "
-                                "scripts/setup.sh or pass --model PATH\n",
-                        model ? model : "the default model");
-                code = EXIT_USAGE;
-                goto out;
-            }
-        }
-        lp.model_path = model;
-        if (!quiet)
-            fprintf(stderr, "isynth: loading %s\n", model);
-        rc = isynth_llama_backend_new(&lp, &be, &err);
-    }
-    if (rc) {
-        fprintf(stderr, "isynth generate: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));
-        code = rc == ISYNTH_ERR_INVALID ? EXIT_USAGE : EXIT_FAILURE_RUN;
+    if ((code = cli_backend_new("generate", &bo, quiet, &be)) != EXIT_OK)
         goto out;
-    }
+    code = EXIT_FAILURE_RUN;
+    if ((jo.model || jo.api_bases) &&
+        (code = cli_backend_new("generate", &jo, quiet, &jbe)) != EXIT_OK)
+        goto out;
+    code = EXIT_FAILURE_RUN;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -484,9 +429,24 @@ int cmd_generate(int argc, char **argv)
     gp.progress_user = &ps;
     gp.stop = &stop_flag;
     isynth_progress last;
-    rc = isynth_generate(&gp, be, &last, &err);
-    if (ps.tty && !quiet)
-        fputc('\n', stderr);
+    for (int round = 0;; round++) {
+        rc = isynth_generate(&gp, be, &last, &err);
+        if (ps.tty && !quiet)
+            fputc('\n', stderr);
+        if (rc || !judge)
+            break;
+        /* judge what was accepted; rows below --judge-min-score are rejected, and the next
+         * round generates their replacements until -n or the request limit */
+        long before = last.accepted;
+        rc = cli_judge_run(gp.out_dir, jbe ? jbe : be, (int)min_score, quiet, &stop_flag,
+                           &last.accepted, &err);
+        if (rc || last.accepted >= last.target || last.accepted == before || round >= 20 ||
+            stop_flag)
+            break;
+        if (!quiet)
+            fprintf(stderr, "isynth: %ld rows judged below %ld; generating replacements\n",
+                    before - last.accepted, min_score);
+    }
     isynth_backend_stats bs;
     isynth_backend_stats_get(be, &bs);
     if (rc && rc != ISYNTH_ERR_CANCELLED) {
@@ -517,9 +477,8 @@ int cmd_generate(int argc, char **argv)
                 last.target);
 out:
     isynth_backend_free(be);
+    isynth_backend_free(jbe);
     isynth_seeds_free(seeds);
     free(tmpl);
-    free(key);
-    free(default_model);
     return code;
 }

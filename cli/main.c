@@ -13,6 +13,8 @@ static const struct {
     {"export", cmd_export, "export a run for review (.xlsx) or as a dataset (.jsonl)"},
     {"import", cmd_import, "apply a reviewed workbook to a run"},
     {"convert", cmd_convert, "convert a table between .xlsx, .jsonl and .csv"},
+    {"judge", cmd_judge, "score a run's accepted rows with a judge model (1-5, reason)"},
+    {"check", cmd_check, "run the filter chain and list facts to verify on any dataset"},
     {"dedup", cmd_dedup, "remove near-duplicates from a JSONL dataset (ROUGE-L, Japanese-aware)"},
 };
 

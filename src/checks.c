@@ -34,8 +34,7 @@ static void set_detail(char *detail, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_detail(char *detail, size_t cap, const char *fmt, ...)
 {
-    if (!detail || !cap)
-        return;
+    if (!detail || !cap) return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, cap, fmt, ap);
@@ -45,8 +44,7 @@ static void set_detail(char *detail, size_t cap, const char *fmt, ...)
     if (n + 1 == cap) {
         while (n > 0 && ((unsigned char)detail[n - 1] & 0xC0) == 0x80)
             n--;
-        if (n > 0 && ((unsigned char)detail[n - 1] & 0xC0) == 0xC0)
-            n--;
+        if (n > 0 && ((unsigned char)detail[n - 1] & 0xC0) == 0xC0) n--;
         detail[n] = '\0';
     }
 }
@@ -57,16 +55,14 @@ static uint32_t cp_at(const char *s, size_t n, size_t i, size_t *len)
 {
     uint32_t cp = 0;
     size_t l = utf8_decode(s + i, n - i, &cp);
-    if (len)
-        *len = l ? l : 1;
+    if (len) *len = l ? l : 1;
     return cp;
 }
 
 /* The code point that ends before byte offset i, or 0 at the start. */
 static uint32_t cp_before(const char *s, size_t i)
 {
-    if (i == 0)
-        return 0;
+    if (i == 0) return 0;
     size_t j = i - 1;
     while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80)
         j--;
@@ -100,14 +96,12 @@ static char lower(char c)
 static size_t find_ci(const char *hay, size_t n, size_t from, const char *needle)
 {
     size_t m = strlen(needle);
-    if (!m || m > n)
-        return (size_t)-1;
+    if (!m || m > n) return (size_t)-1;
     for (size_t i = from; i + m <= n; i++) {
         size_t j = 0;
         while (j < m && lower(hay[i + j]) == lower(needle[j]))
             j++;
-        if (j == m)
-            return i;
+        if (j == m) return i;
     }
     return (size_t)-1;
 }
@@ -115,11 +109,9 @@ static size_t find_ci(const char *hay, size_t n, size_t from, const char *needle
 static bool starts_ci(const char *s, size_t n, const char *pre)
 {
     size_t m = strlen(pre);
-    if (m > n)
-        return false;
+    if (m > n) return false;
     for (size_t j = 0; j < m; j++)
-        if (lower(s[j]) != lower(pre[j]))
-            return false;
+        if (lower(s[j]) != lower(pre[j])) return false;
     return true;
 }
 
@@ -137,10 +129,8 @@ static bool at_line_start(const char *s, size_t i)
 {
     while (i > 0) {
         char c = s[i - 1];
-        if (c == '\n')
-            return true;
-        if (c != ' ' && c != '-' && c != '*' && c != '#' && c != '>' && c != '_')
-            return false;
+        if (c == '\n') return true;
+        if (c != ' ' && c != '-' && c != '*' && c != '#' && c != '>' && c != '_') return false;
         i--;
     }
     return true;
@@ -156,13 +146,10 @@ static bool ascii_digit(char c)
 static isynth_err add_str(char **arr, size_t *n, size_t max, const char *s, size_t len)
 {
     for (size_t i = 0; i < *n; i++)
-        if (strlen(arr[i]) == len && !memcmp(arr[i], s, len))
-            return ISYNTH_OK;
-    if (*n >= max)
-        return ISYNTH_OK; /* enough patterns; the rest add nothing a reviewer needs */
+        if (strlen(arr[i]) == len && !memcmp(arr[i], s, len)) return ISYNTH_OK;
+    if (*n >= max) return ISYNTH_OK; /* enough patterns; the rest add nothing a reviewer needs */
     char *c = isynth_strndup(s, len);
-    if (!c)
-        return ISYNTH_ERR_NOMEM;
+    if (!c) return ISYNTH_ERR_NOMEM;
     arr[(*n)++] = c;
     return ISYNTH_OK;
 }
@@ -170,13 +157,10 @@ static isynth_err add_str(char **arr, size_t *n, size_t max, const char *s, size
 static isynth_err add_label(isynth_scaffold *s, const char *text, int role)
 {
     for (size_t i = 0; i < s->n_labels; i++)
-        if (!strcmp(s->labels[i].text, text))
-            return ISYNTH_OK;
-    if (s->n_labels >= sizeof s->labels / sizeof s->labels[0])
-        return ISYNTH_OK;
+        if (!strcmp(s->labels[i].text, text)) return ISYNTH_OK;
+    if (s->n_labels >= sizeof s->labels / sizeof s->labels[0]) return ISYNTH_OK;
     char *c = isynth_strdup(text);
-    if (!c)
-        return ISYNTH_ERR_NOMEM;
+    if (!c) return ISYNTH_ERR_NOMEM;
     s->labels[s->n_labels].text = c;
     s->labels[s->n_labels++].role = role;
     return ISYNTH_OK;
@@ -185,8 +169,8 @@ static isynth_err add_label(isynth_scaffold *s, const char *text, int role)
 /* Strips list marks, spaces, quotes and sentence punctuation from both ends of s[0..*n). */
 static const char *trim_segment(const char *s, size_t *n)
 {
-    static const char *const edge[] = {" ", "-", "\"", "「", "」", "『", "』", "、", "。",
-                                       ",", ".", ":", "(", ")", "・"};
+    static const char *const edge[] = {" ",  "-", "\"", "「", "」", "『", "』", "、",
+                                       "。", ",", ".",  ":",  "(",  ")",  "・"};
     bool again = true;
     while (again && *n) {
         again = false;
@@ -222,20 +206,16 @@ static isynth_err add_line_phrases(isynth_scaffold *s, const char *line, size_t 
             char *norm = NULL;
             size_t nl = 0;
             isynth_err rc = isynth_normalize_text(seg, n, &norm, &nl, NULL);
-            if (rc == ISYNTH_ERR_NOMEM)
-                return rc;
+            if (rc == ISYNTH_ERR_NOMEM) return rc;
             if (!rc) {
                 rc = add_str(s->phrases, &s->n_phrases, MAX_PATTERNS, norm, nl);
                 isynth_free(norm);
-                if (rc)
-                    return rc;
+                if (rc) return rc;
             }
         }
-        if (j >= len)
-            break;
+        if (j >= len) break;
         const char *close = strstr(line + j, "}}");
-        if (!close || (size_t)(close - line) >= len)
-            break;
+        if (!close || (size_t)(close - line) >= len) break;
         i = (size_t)(close - line) + 2;
     }
     return ISYNTH_OK;
@@ -250,11 +230,9 @@ static isynth_err add_template_lines(isynth_scaffold *s, const char *tmpl)
         size_t len = e ? (size_t)(e - p) : strlen(p);
         bool topic = find_ci(p, len, 0, "{{topic}}") != (size_t)-1;
         isynth_err rc = add_line_phrases(s, p, len, topic ? 5 : 10);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         p += len;
-        if (*p)
-            p++;
+        if (*p) p++;
     }
     return ISYNTH_OK;
 }
@@ -274,17 +252,14 @@ isynth_err isynth_scaffold_add_template(isynth_scaffold *s, const char *tmpl, is
                 back++;
             uint32_t cp = 0;
             utf8_decode(b - back, back, &cp);
-            if (!is_letter(cp))
-                break;
+            if (!is_letter(cp)) break;
             b -= back;
         }
-        if (end > b)
-            rc = add_str(s->task_words, &s->n_task_words, 16, b, (size_t)(end - b));
+        if (end > b) rc = add_str(s->task_words, &s->n_task_words, 16, b, (size_t)(end - b));
     }
     /* labels shown as 「LABEL:」 or "LABEL:" in the template */
     for (const char *p = tmpl; *p && !rc; p++) {
-        if (*p != ':' && strncmp(p, "：", 3) != 0)
-            continue;
+        if (*p != ':' && strncmp(p, "：", 3) != 0) continue;
         const char *b = p;
         while (b > tmpl) {
             size_t back = 1;
@@ -292,22 +267,19 @@ isynth_err isynth_scaffold_add_template(isynth_scaffold *s, const char *tmpl, is
                 back++;
             uint32_t cp = 0;
             utf8_decode(b - back, back, &cp);
-            if (!is_letter(cp))
-                break;
+            if (!is_letter(cp)) break;
             b -= back;
         }
         size_t n = (size_t)(p - b);
         bool quoted = b > tmpl && (b[-1] == '"' || (b - tmpl >= 3 && !strncmp(b - 3, "「", 3)));
         if (quoted && n && isynth_utf8_chars(b, n) <= 12) {
             char *l = isynth_strndup(b, n);
-            if (!l)
-                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+            if (!l) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
             rc = add_label(s, l, -1);
             isynth_free(l);
         }
     }
-    if (rc)
-        return isynth_error_set(err, rc, "out of memory");
+    if (rc) return isynth_error_set(err, rc, "out of memory");
     return ISYNTH_OK;
 }
 
@@ -315,22 +287,18 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
 {
     *out = NULL;
     isynth_scaffold *s = isynth_calloc(1, sizeof *s);
-    if (!s)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!s) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     isynth_err rc = ISYNTH_OK;
     for (int l = 0; l < 2 && !rc; l++) {
         isynth_prompt_labels pl;
         isynth_prompt_labels_get(l ? ISYNTH_LANG_EN : ISYNTH_LANG_JA, &pl);
         rc = add_label(s, pl.instruction, ROLE_INSTR);
-        if (!rc)
-            rc = add_label(s, pl.input, ROLE_INPUT);
-        if (!rc)
-            rc = add_label(s, pl.output, ROLE_OUTPUT);
+        if (!rc) rc = add_label(s, pl.input, ROLE_INPUT);
+        if (!rc) rc = add_label(s, pl.output, ROLE_OUTPUT);
         size_t tn = strlen(pl.task);
         while (tn && pl.task[tn - 1] == ' ')
             tn--;
-        if (!rc)
-            rc = add_str(s->task_words, &s->n_task_words, 16, pl.task, tn);
+        if (!rc) rc = add_str(s->task_words, &s->n_task_words, 16, pl.task, tn);
         for (int two = 0; two < 2 && !rc; two++) {
             isynth_prompt_params pp = isynth_prompt_params_default();
             pp.lang = l ? ISYNTH_LANG_EN : ISYNTH_LANG_JA;
@@ -338,8 +306,7 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
             const char *topic_rule;
             const char *text = isynth_prompt_instructions(&pp, &topic_rule);
             rc = add_template_lines(s, text);
-            if (!rc)
-                rc = add_template_lines(s, topic_rule);
+            if (!rc) rc = add_template_lines(s, topic_rule);
         }
     }
     /* the examples' header words a model slips into, in the languages it slips into */
@@ -356,8 +323,7 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
 
 void isynth_scaffold_free(isynth_scaffold *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     for (size_t i = 0; i < s->n_task_words; i++)
         isynth_free(s->task_words[i]);
     for (size_t i = 0; i < s->n_labels; i++)
@@ -370,8 +336,7 @@ void isynth_scaffold_free(isynth_scaffold *s)
 /* Length of "LABEL:" (label, optional spaces, colon) at s[i..n) when it is one, else 0. */
 static size_t label_at(const char *s, size_t n, size_t i, const char *lab)
 {
-    if (!starts_ci(s + i, n - i, lab))
-        return 0;
+    if (!starts_ci(s + i, n - i, lab)) return 0;
     size_t j = i + strlen(lab);
     while (j < n && s[j] == ' ')
         j++;
@@ -392,8 +357,9 @@ static bool word_boundary(const char *s, size_t i)
 }
 
 const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, size_t n,
-                                     bool code_task, char *detail, size_t cap)
+                                     unsigned flags, char *detail, size_t cap)
 {
+    bool code_task = flags & ISYNTH_SCAF_CODE_TASK;
     for (size_t k = 0; k < s->n_phrases; k++) {
         size_t at = find_ci(t, n, 0, s->phrases[k]);
         if (at != (size_t)-1) {
@@ -412,10 +378,8 @@ const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, si
             size_t d = j;
             while (d < n && ascii_digit(t[d]))
                 d++;
-            if (d == j || (latin && !word_boundary(t, at)))
-                continue;
-            if (latin && (at > 0 && !at_line_start(t, at)) && !(d < n && t[d] == ':'))
-                continue;
+            if (d == j || (latin && !word_boundary(t, at))) continue;
+            if (latin && (at > 0 && !at_line_start(t, at)) && !(d < n && t[d] == ':')) continue;
             set_detail(detail, cap, "task number \"%.*s\"", (int)(d - at), t + at);
             return "scaffolding";
         }
@@ -426,12 +390,10 @@ const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, si
     while (first < n && (t[first] == ' ' || t[first] == '\n'))
         first++;
     for (size_t i = 0; i < n; i++) {
-        if (((unsigned char)t[i] & 0xC0) == 0x80)
-            continue;
+        if (((unsigned char)t[i] & 0xC0) == 0x80) continue;
         for (size_t k = 0; k < s->n_labels; k++) {
             size_t l = label_at(t, n, i, s->labels[k].text);
-            if (!l || !word_boundary(t, i))
-                continue;
+            if (!l || !word_boundary(t, i)) continue;
             int role = s->labels[k].role;
             const char *why = NULL;
             if (i == first)
@@ -452,8 +414,7 @@ const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, si
                 set_detail(detail, cap, "%s \"%.*s\"", why, (int)l, t + i);
                 return "scaffolding";
             }
-            if (role >= 0)
-                roles[role] = true;
+            if (role >= 0) roles[role] = true;
             any = true;
         }
     }
@@ -461,8 +422,9 @@ const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, si
         set_detail(detail, cap, "input and output labels inside one field");
         return "scaffolding";
     }
-    /* example labels (例1:, Example 2:) are framing when the field also shows a label */
-    if (any) {
+    /* example labels (例1:, Example 2:) are framing when the field also shows a label, or when
+     * an instruction starts with one */
+    if (any || (flags & ISYNTH_SCAF_INSTRUCTION)) {
         static const char *const ex[] = {"例", "Example"};
         for (size_t k = 0; k < 2; k++)
             for (size_t at = find_ci(t, n, 0, ex[k]); at != (size_t)-1;
@@ -473,7 +435,7 @@ const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, si
                 size_t d = j;
                 while (d < n && ascii_digit(t[d]))
                     d++;
-                if (d > j && d < n && t[d] == ':' && at_line_start(t, at)) {
+                if (d > j && d < n && t[d] == ':' && at_line_start(t, at) && (any || at == first)) {
                     set_detail(detail, cap, "example label \"%.*s\"", (int)(d + 1 - at), t + at);
                     return "scaffolding";
                 }
@@ -491,26 +453,29 @@ typedef struct ref_word {
     const char *w;
     bool backward;
 } ref_word;
-static const ref_word ja_refs[] = {{"次の", false},     {"以下の", false},     {"下記の", false},
-                                   {"つぎの", false},   {"次に示す", false},   {"以下に示す", false},
-                                   {"下に示す", false}, {"上記の", true},      {"この", true}};
+static const ref_word ja_refs[] = {{"次の", false},     {"以下の", false},   {"下記の", false},
+                                   {"つぎの", false},   {"次に示す", false}, {"以下に示す", false},
+                                   {"下に示す", false}, {"上記の", true},    {"この", true},
+                                   {"下の", false},     {"上の", true}};
 static const char *const ja_texts[] = {
-    "文章", "文", "英文", "和文", "テキスト", "段落", "記事", "詩", "歌詞", "会話", "対話",
-    "メール", "手紙", "文書", "リスト", "表", "単語", "語句", "コード", "プログラム", "関数",
-    "データ", "数式", "式", "問題", "質問", "レビュー", "引用", "ニュース", "物語", "小説",
-    "俳句", "短歌", "例文", "文字列", "数列", "数値", "数字", "主張", "意見", "スピーチ",
-    "セリフ", "台詞", "表現", "フレーズ", "言い回し", "一節", "箇条書き", "ことわざ", "慣用句",
-    "キーワード", "レシピ", "メモ", "議事録", "報告書", "作文"};
-static const ref_word en_refs[] = {{"the following", false}, {"following", false},
-                                   {"the given", true},      {"the provided", true},
-                                   {"this", true},           {"these", true},
-                                   {"the above", true},      {"the below", false}};
+    "文章",     "文",     "英文",       "和文",       "会話文",   "説明文",   "本文",   "原文",
+    "長文",     "短文",   "問題文",     "文面",       "テキスト", "段落",     "記事",   "詩",
+    "歌詞",     "会話",   "対話",       "メール",     "手紙",     "文書",     "リスト", "表",
+    "単語",     "語句",   "コード",     "プログラム", "関数",     "データ",   "数式",   "式",
+    "問題",     "質問",   "レビュー",   "引用",       "ニュース", "物語",     "小説",   "俳句",
+    "短歌",     "例文",   "文字列",     "数列",       "数値",     "数字",     "主張",   "意見",
+    "スピーチ", "セリフ", "台詞",       "表現",       "フレーズ", "言い回し", "一節",   "箇条書き",
+    "ことわざ", "慣用句", "キーワード", "レシピ",     "メモ",     "議事録",   "報告書", "作文"};
+static const ref_word en_refs[] = {
+    {"the following", false}, {"following", false}, {"the given", true}, {"the provided", true},
+    {"this", true},           {"these", true},      {"the above", true}, {"the below", false}};
 static const char *const en_texts[] = {
-    "passage", "text", "sentence", "paragraph", "article", "email", "e-mail", "letter", "poem",
-    "story", "list", "table", "code", "program", "function", "data", "review", "dialogue",
-    "conversation", "statement", "excerpt", "quote", "quotation", "word", "phrase", "numbers",
-    "equation", "question", "problem", "essay", "lyrics", "snippet", "document", "speech",
-    "report", "recipe", "tweet", "message"};
+    "passage",  "text",      "sentence", "paragraph", "article",      "email",     "e-mail",
+    "letter",   "poem",      "story",    "list",      "table",        "code",      "program",
+    "function", "data",      "review",   "dialogue",  "conversation", "statement", "excerpt",
+    "quote",    "quotation", "word",     "phrase",    "numbers",      "equation",  "question",
+    "problem",  "essay",     "lyrics",   "snippet",   "document",     "speech",    "report",
+    "recipe",   "tweet",     "message"};
 
 /* Letters inside a quotation in s[from..n): the longest 「」/『』/"" span. */
 static size_t quoted_letters(const char *s, size_t n)
@@ -522,15 +487,12 @@ static size_t quoted_letters(const char *s, size_t n)
         size_t from = 0;
         for (;;) {
             size_t a = find_ci(s, n, from, open[k]);
-            if (a == (size_t)-1)
-                break;
+            if (a == (size_t)-1) break;
             a += strlen(open[k]);
             size_t b = find_ci(s, n, a, close[k]);
-            if (b == (size_t)-1)
-                break;
+            if (b == (size_t)-1) break;
             size_t c = count_letters(s + a, b - a);
-            if (c > best)
-                best = c;
+            if (c > best) best = c;
             from = b + strlen(close[k]);
         }
     }
@@ -546,15 +508,12 @@ static bool sentence_end(uint32_t c)
  * な (次の英語の文章, 次の短い文), or a Latin, digit or katakana word (次のPythonコード). */
 static bool ja_gap_ok(const char *s, size_t a, size_t i)
 {
-    if (a == i)
-        return true;
+    if (a == i) return true;
     uint32_t last = cp_before(s, i);
-    if (last == 0x306E || last == 0x3044 || last == 0x306A)
-        return true;
+    if (last == 0x306E || last == 0x3044 || last == 0x306A) return true;
     for (size_t j = a, l; j < i; j += l) {
         uint32_t c = cp_at(s, i, j, &l);
-        if (!is_latin(c) && !(c >= '0' && c <= '9') && c != ' ' &&
-            ja_script_of(c) != JA_KATAKANA)
+        if (!is_latin(c) && !(c >= '0' && c <= '9') && c != ' ' && ja_script_of(c) != JA_KATAKANA)
             return false;
     }
     return true;
@@ -569,8 +528,7 @@ static bool find_reference(const char *s, size_t n, size_t *at, size_t *end, boo
             size_t g = a + strlen(ja_refs[r].w), i = g;
             for (int gap = 0; gap <= 8 && i < n; gap++) {
                 for (size_t k = 0; k < sizeof ja_texts / sizeof ja_texts[0]; k++) {
-                    if (!starts_ci(s + i, n - i, ja_texts[k]) || !ja_gap_ok(s, g, i))
-                        continue;
+                    if (!starts_ci(s + i, n - i, ja_texts[k]) || !ja_gap_ok(s, g, i)) continue;
                     size_t e = i + strlen(ja_texts[k]);
                     /* 文 is not 文法, 表 is not 表現: the noun must end the word */
                     if (e < n && ja_script_of(cp_at(s, n, e, NULL)) == JA_KANJI &&
@@ -583,31 +541,25 @@ static bool find_reference(const char *s, size_t n, size_t *at, size_t *end, boo
                 }
                 size_t l;
                 uint32_t c = cp_at(s, n, i, &l);
-                if (sentence_end(c) || c == 0x3001 || c == ',')
-                    break;
+                if (sentence_end(c) || c == 0x3001 || c == ',') break;
                 i += l;
             }
         }
     for (size_t r = 0; r < sizeof en_refs / sizeof en_refs[0]; r++)
         for (size_t a = find_ci(s, n, 0, en_refs[r].w); a != (size_t)-1;
              a = find_ci(s, n, a + 1, en_refs[r].w)) {
-            if (!word_boundary(s, a))
-                continue;
+            if (!word_boundary(s, a)) continue;
             size_t i = a + strlen(en_refs[r].w);
-            if (i < n && is_latin((unsigned char)s[i]))
-                continue;
+            if (i < n && is_latin((unsigned char)s[i])) continue;
             /* up to two words between ("the following short English passage") */
             for (int words = 0; words <= 2 && i < n; words++) {
                 while (i < n && s[i] == ' ')
                     i++;
                 for (size_t k = 0; k < sizeof en_texts / sizeof en_texts[0]; k++) {
-                    if (!starts_ci(s + i, n - i, en_texts[k]))
-                        continue;
+                    if (!starts_ci(s + i, n - i, en_texts[k])) continue;
                     size_t e = i + strlen(en_texts[k]);
-                    if (e < n && lower(s[e]) == 's')
-                        e++;
-                    if (e < n && is_latin((unsigned char)s[e]))
-                        continue;
+                    if (e < n && lower(s[e]) == 's') e++;
+                    if (e < n && is_latin((unsigned char)s[e])) continue;
                     *at = a;
                     *end = e;
                     *backward = en_refs[r].backward;
@@ -615,9 +567,25 @@ static bool find_reference(const char *s, size_t n, size_t *at, size_t *end, boo
                 }
                 while (i < n && is_latin((unsigned char)s[i]))
                     i++;
-                if (i < n && s[i] != ' ')
-                    break;
+                if (i < n && s[i] != ' ') break;
             }
+        }
+    /* "the sentence below", "the essay above" */
+    for (size_t k = 0; k < sizeof en_texts / sizeof en_texts[0]; k++)
+        for (size_t a = find_ci(s, n, 0, en_texts[k]); a != (size_t)-1;
+             a = find_ci(s, n, a + 1, en_texts[k])) {
+            size_t e = a + strlen(en_texts[k]);
+            if (e < n && lower(s[e]) == 's') e++;
+            if (!word_boundary(s, a) || (e < n && is_latin((unsigned char)s[e]))) continue;
+            size_t i = e;
+            while (i < n && s[i] == ' ')
+                i++;
+            bool below = starts_ci(s + i, n - i, "below"), above = starts_ci(s + i, n - i, "above");
+            if (i == e || !(below || above)) continue;
+            *at = a;
+            *end = i + 5;
+            *backward = above;
+            return true;
         }
     return false;
 }
@@ -626,23 +594,19 @@ const char *isynth_check_missing_input(const char *instr, const char *input, cha
                                        size_t cap)
 {
     size_t n = strlen(instr);
-    if (count_letters(input, strlen(input)) > 0)
-        return NULL;
+    if (count_letters(input, strlen(input)) > 0) return NULL;
     size_t at, end;
     bool backward;
-    if (!find_reference(instr, n, &at, &end, &backward))
-        return NULL;
+    if (!find_reference(instr, n, &at, &end, &backward)) return NULL;
     /* a quoted passage anywhere is the text */
-    if (quoted_letters(instr, n) >= 4)
-        return NULL;
+    if (quoted_letters(instr, n) >= 4) return NULL;
     /* so is what follows the referring sentence, or for この/this what precedes it */
     size_t i = end;
     while (i < n) {
         size_t l;
         uint32_t c = cp_at(instr, n, i, &l);
         i += l;
-        if (sentence_end(c))
-            break;
+        if (sentence_end(c)) break;
     }
     size_t around = count_letters(instr + i, n - i);
     if (backward) {
@@ -651,8 +615,7 @@ const char *isynth_check_missing_input(const char *instr, const char *input, cha
             b--;
         around += count_letters(instr, b);
     }
-    if (around >= 8)
-        return NULL;
+    if (around >= 8) return NULL;
     set_detail(detail, cap, "\"%.*s\" but no text given", (int)(end - at), instr + at);
     return "missing_input";
 }
@@ -663,9 +626,8 @@ typedef struct pair {
     uint32_t open, close;
 } pair;
 
-static const pair pairs[] = {{0x300C, 0x300D}, {0x300E, 0x300F}, {0x3010, 0x3011},
-                             {'(', ')'},       {0x201C, 0x201D}, {0x300A, 0x300B},
-                             {0x3008, 0x3009}};
+static const pair pairs[] = {{0x300C, 0x300D}, {0x300E, 0x300F}, {0x3010, 0x3011}, {'(', ')'},
+                             {0x201C, 0x201D}, {0x300A, 0x300B}, {0x3008, 0x3009}};
 #define N_PAIRS (sizeof pairs / sizeof pairs[0])
 
 /* ")" after one to three letters or digits that start a line or follow a space: "1)", "a)" */
@@ -674,16 +636,14 @@ static bool list_marker(const char *s, size_t i)
     size_t j = i, k = 0;
     while (j > 0 && k < 4) {
         uint32_t c = cp_before(s, j);
-        if (!is_letter(c))
-            break;
+        if (!is_letter(c)) break;
         size_t back = 1;
         while (j - back > 0 && ((unsigned char)s[j - back] & 0xC0) == 0x80)
             back++;
         j -= back;
         k++;
     }
-    if (k == 0 || k > 3)
-        return false;
+    if (k == 0 || k > 3) return false;
     uint32_t b = cp_before(s, j);
     return b == 0 || b == '\n' || b == ' ' || b == 0x3001 || b == 0x3002;
 }
@@ -696,14 +656,12 @@ const char *isynth_check_unbalanced(const char *s, size_t n, char *detail, size_
         uint32_t c = cp_at(s, n, i, &l);
         for (size_t k = 0; k < N_PAIRS; k++) {
             if (c == pairs[k].open) {
-                if (depth[k]++ == 0)
-                    first_open[k] = isynth_utf8_chars(s, i);
+                if (depth[k]++ == 0) first_open[k] = isynth_utf8_chars(s, i);
             } else if (c == pairs[k].close) {
-                if (c == ')' && list_marker(s, i))
-                    continue;
+                if (c == ')' && list_marker(s, i)) continue;
                 if (depth[k] == 0) {
-                    set_detail(detail, cap, "%.*s at character %zu closes nothing", (int)l,
-                               s + i, isynth_utf8_chars(s, i) + 1);
+                    set_detail(detail, cap, "%.*s at character %zu closes nothing", (int)l, s + i,
+                               isynth_utf8_chars(s, i) + 1);
                     return "unbalanced";
                 }
                 depth[k]--;
@@ -744,8 +702,7 @@ static const char *repeated_units(const char *s, size_t n, bool lines, char *det
         size_t b = i, l = 0;
         while (i < n) {
             uint32_t c = cp_at(s, n, i, &l);
-            if (c == '\n')
-                break;
+            if (c == '\n') break;
             i += l;
             if (!lines && (c == 0x3002 || c == '!' || c == '?' || c == 0xFF01 || c == 0xFF1F ||
                            (c == '.' && (i >= n || s[i] == ' ' || s[i] == '\n'))))
@@ -775,18 +732,15 @@ static const char *repeated_units(const char *s, size_t n, bool lines, char *det
 const char *isynth_check_repetition(const char *s, size_t n, char *detail, size_t cap)
 {
     const char *r = repeated_units(s, n, true, detail, cap);
-    if (!r)
-        r = repeated_units(s, n, false, detail, cap);
-    if (r)
-        return r;
+    if (!r) r = repeated_units(s, n, false, detail, cap);
+    if (r) return r;
     /* code points, spaces dropped */
     enum { MAXC = 8192 };
     static _Thread_local uint32_t cps[MAXC];
     size_t m = 0;
     for (size_t i = 0, l; i < n && m < MAXC; i += l) {
         uint32_t c = cp_at(s, n, i, &l);
-        if (c != ' ' && c != '\n')
-            cps[m++] = c;
+        if (c != ' ' && c != '\n') cps[m++] = c;
     }
     /* a unit of p characters back to back: ですですですです, ハハハハ... */
     for (size_t p = 1; p <= 32; p++) {
@@ -800,8 +754,7 @@ const char *isynth_check_repetition(const char *s, size_t n, char *detail, size_
                 bool letters = false;
                 for (size_t j = from; j < from + p; j++)
                     letters |= is_letter(cps[j]) && !(cps[j] >= '0' && cps[j] <= '9');
-                if (!letters)
-                    continue;
+                if (!letters) continue;
                 set_detail(detail, cap, "a unit of %zu characters repeated %zu times", p, reps);
                 return "repetition";
             }
@@ -831,8 +784,7 @@ const char *isynth_check_repetition(const char *s, size_t n, char *detail, size_
                     first[q] = (int32_t)i;
                     keys[q] = h;
                     placed = true;
-                } else if (keys[q] == h &&
-                           !memcmp(&cps[first[q]], &cps[i], G * sizeof cps[0])) {
+                } else if (keys[q] == h && !memcmp(&cps[first[q]], &cps[i], G * sizeof cps[0])) {
                     memset(covered + first[q], 1, G);
                     memset(covered + i, 1, G);
                     placed = true;
@@ -858,16 +810,13 @@ static isynth_err letters_of(const char *s, size_t n, uint32_t **out, size_t *m)
     *out = NULL;
     *m = 0;
     size_t cnt = count_letters(s, n);
-    if (!cnt)
-        return ISYNTH_OK;
+    if (!cnt) return ISYNTH_OK;
     uint32_t *a = isynth_malloc(cnt * sizeof *a);
-    if (!a)
-        return ISYNTH_ERR_NOMEM;
+    if (!a) return ISYNTH_ERR_NOMEM;
     size_t k = 0;
     for (size_t i = 0, l; i < n; i += l) {
         uint32_t c = cp_at(s, n, i, &l);
-        if (!is_letter(c))
-            continue;
+        if (!is_letter(c)) continue;
         a[k++] = c >= 'A' && c <= 'Z' ? c + 32 : c;
     }
     *out = a;
@@ -880,8 +829,7 @@ static size_t first_sentence(const char *s, size_t n)
 {
     for (size_t i = 0, l; i < n; i += l) {
         uint32_t c = cp_at(s, n, i, &l);
-        if (c == 0x3002 || c == '?' || c == '!' || c == '\n' || c == ':')
-            return i;
+        if (c == 0x3002 || c == '?' || c == '!' || c == '\n' || c == ':') return i;
     }
     return n;
 }
@@ -892,9 +840,9 @@ static size_t first_sentence(const char *s, size_t n)
 static size_t new_content(const char *instr, const uint32_t *I, size_t mi, const char *out)
 {
     static const char *const function_words[] = {
-        "i", "we", "you", "it", "this", "that", "is", "are", "was", "be", "the", "a", "an",
-        "to", "of", "and", "so", "will", "can", "let", "me", "us", "here", "here's", "my",
-        "answer", "sure", "ok", "okay", "yes"};
+        "i",   "we", "you",  "it",     "this", "that",   "is",   "are",  "was",  "be",
+        "the", "a",  "an",   "to",     "of",   "and",    "so",   "will", "can",  "let",
+        "me",  "us", "here", "here's", "my",   "answer", "sure", "ok",   "okay", "yes"};
     size_t n = strlen(out), ni = strlen(instr), cnt = 0;
     for (size_t i = 0, l; i < n; i += l) {
         uint32_t c = cp_at(out, n, i, &l);
@@ -906,8 +854,8 @@ static size_t new_content(const char *instr, const uint32_t *I, size_t mi, const
             cnt += j == mi;
         } else if (c < 0x80 && is_letter(c)) {
             size_t e = i;
-            while (e < n && (unsigned char)out[e] < 0x80 && (is_letter((unsigned char)out[e]) ||
-                                                             out[e] == '\''))
+            while (e < n && (unsigned char)out[e] < 0x80 &&
+                   (is_letter((unsigned char)out[e]) || out[e] == '\''))
                 e++;
             char w[32];
             size_t wl = e - i < sizeof w - 1 ? e - i : sizeof w - 1;
@@ -937,32 +885,23 @@ isynth_err isynth_check_echo(const char *instr, const char *output, const char *
     uint32_t *I = NULL, *O = NULL, *S = NULL, *F = NULL;
     size_t mi, mo, ms, mf, lcs = 0, lcs_s = 0;
     isynth_err rc = letters_of(instr, ni, &I, &mi);
-    if (!rc)
-        rc = letters_of(output, no, &O, &mo);
+    if (!rc) rc = letters_of(output, no, &O, &mo);
     const char *nl = memchr(instr, '\n', ni);
-    if (!rc && nl)
-        rc = letters_of(instr, (size_t)(nl - instr), &F, &mf);
-    if (!rc)
-        rc = letters_of(instr, first_sentence(instr, ni), &S, &ms);
-    if (rc)
-        goto out;
-    if (mi < 4 || mo == 0)
-        goto out;
+    if (!rc && nl) rc = letters_of(instr, (size_t)(nl - instr), &F, &mf);
+    if (!rc) rc = letters_of(instr, first_sentence(instr, ni), &S, &ms);
+    if (rc) goto out;
+    if (mi < 4 || mo == 0) goto out;
     if (F && mf == mo && !memcmp(F, O, mo * sizeof *O)) {
         *reason = "echo";
         set_detail(detail, cap, "the output is the instruction's first line");
         goto out;
     }
-    if ((rc = isynth_lcs_length(I, mi, O, mo, &lcs)))
-        goto out;
+    if ((rc = isynth_lcs_length(I, mi, O, mo, &lcs))) goto out;
     size_t added = mo - lcs, allowed = mi * 3 / 10 > 8 ? mi * 3 / 10 : 8;
-    if (lcs * 10 < mi * 6 || added >= allowed || new_content(instr, I, mi, output) >= 2)
-        goto out;
+    if (lcs * 10 < mi * 6 || added >= allowed || new_content(instr, I, mi, output) >= 2) goto out;
     if (S && ms) {
-        if ((rc = isynth_lcs_length(S, ms, O, mo, &lcs_s)))
-            goto out;
-        if (lcs_s * 10 < ms * 6)
-            goto out;
+        if ((rc = isynth_lcs_length(S, ms, O, mo, &lcs_s))) goto out;
+        if (lcs_s * 10 < ms * 6) goto out;
     }
     *reason = "echo";
     set_detail(detail, cap, "the output restates %zu%% of the instruction and adds nothing new",
@@ -972,8 +911,7 @@ out:
     isynth_free(O);
     isynth_free(S);
     isynth_free(F);
-    if (rc)
-        return isynth_error_set(err, rc, "echo check: %s", isynth_strerror(rc));
+    if (rc) return isynth_error_set(err, rc, "echo check: %s", isynth_strerror(rc));
     return ISYNTH_OK;
 }
 
@@ -983,37 +921,40 @@ static bool mentions(const char *s, const char *const *words, size_t nw)
 {
     size_t n = strlen(s);
     for (size_t k = 0; k < nw; k++)
-        if (find_ci(s, n, 0, words[k]) != (size_t)-1)
-            return true;
+        if (find_ci(s, n, 0, words[k]) != (size_t)-1) return true;
     return false;
 }
 
 bool isynth_is_code_task(const char *instr)
 {
     static const char *const code[] = {
-        "プログラム", "コード", "関数", "スクリプト", "Python", "JavaScript", "SQL", "Java",
-        "C言語", "C++", "Rust", "Go言語", "Ruby", "PHP", "HTML", "CSS", "正規表現", "クエリ",
-        "シェル", "bash", "実装", "アルゴリズム", "program", "code", "function", "script",
-        "regex", "regular expression", "query", "implement", "algorithm", "class", "JSON",
-        "コマンド", "command"};
+        "プログラム", "コード",       "関数",      "スクリプト",
+        "Python",     "JavaScript",   "SQL",       "Java",
+        "C言語",      "C++",          "Rust",      "Go言語",
+        "Ruby",       "PHP",          "HTML",      "CSS",
+        "正規表現",   "クエリ",       "シェル",    "bash",
+        "実装",       "アルゴリズム", "program",   "code",
+        "function",   "script",       "regex",     "regular expression",
+        "query",      "implement",    "algorithm", "class",
+        "JSON",       "コマンド",     "command"};
     return mentions(instr, code, sizeof code / sizeof code[0]);
 }
 
 static bool other_language_task(const char *instr)
 {
     static const char *const words[] = {
-        "訳", "英語", "英文", "英単語", "英訳", "ローマ字", "外国語", "中国語", "韓国語",
-        "フランス語", "ドイツ語", "スペイン語", "English", "translat", "Japanese", "Chinese",
-        "Korean", "French", "German", "Spanish", "in romaji", "日本語で", "Katakana", "Hiragana",
-        "kanji", "略語", "アルファベット", "スペル", "spell"};
+        "訳",      "英語",     "英文",           "英単語",     "英訳",     "ローマ字",
+        "外国語",  "中国語",   "韓国語",         "フランス語", "ドイツ語", "スペイン語",
+        "English", "translat", "Japanese",       "Chinese",    "Korean",   "French",
+        "German",  "Spanish",  "in romaji",      "日本語で",   "Katakana", "Hiragana",
+        "kanji",   "略語",     "アルファベット", "スペル",     "spell"};
     return mentions(instr, words, sizeof words / sizeof words[0]);
 }
 
 const char *isynth_check_language_pair(const char *instr, const char *output, char *detail,
                                        size_t cap)
 {
-    if (other_language_task(instr) || isynth_is_code_task(instr))
-        return NULL;
+    if (other_language_task(instr) || isynth_is_code_task(instr)) return NULL;
     size_t ni = strlen(instr), no = strlen(output);
     size_t i_kana = 0, i_kanji = 0, i_latin = 0;
     for (size_t i = 0, l; i < ni; i += l) {
@@ -1025,8 +966,7 @@ const char *isynth_check_language_pair(const char *instr, const char *output, ch
     size_t o_kana = 0, o_ja = 0, o_letters = 0;
     for (size_t i = 0, l; i < no; i += l) {
         uint32_t c = cp_at(output, no, i, &l);
-        if (!is_letter(c) || (c >= '0' && c <= '9'))
-            continue;
+        if (!is_letter(c) || (c >= '0' && c <= '9')) continue;
         o_letters++;
         o_kana += is_kana(c);
         o_ja += ja_script_of(c) != JA_NONE;
@@ -1054,19 +994,18 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
     bool code = isynth_is_code_task(t->instruction);
     for (size_t i = 0; i < 3 && !*reason; i++)
         if (s)
-            *reason = isynth_check_scaffolding(s, fields[i], strlen(fields[i]), code && i == 2,
+            *reason = isynth_check_scaffolding(s, fields[i], strlen(fields[i]),
+                                               (code && i == 2 ? ISYNTH_SCAF_CODE_TASK : 0u) |
+                                                   (i == 0 ? ISYNTH_SCAF_INSTRUCTION : 0u),
                                                detail, cap);
-    if (!*reason)
-        *reason = isynth_check_missing_input(t->instruction, t->input, detail, cap);
+    if (!*reason) *reason = isynth_check_missing_input(t->instruction, t->input, detail, cap);
     for (size_t i = 0; i < 3 && !*reason; i++)
         *reason = isynth_check_unbalanced(fields[i], strlen(fields[i]), detail, cap);
     for (size_t i = 0; i < 3 && !*reason; i++)
         *reason = isynth_check_repetition(fields[i], strlen(fields[i]), detail, cap);
-    if (*reason || !with_output || !t->output[0])
-        return ISYNTH_OK;
+    if (*reason || !with_output || !t->output[0]) return ISYNTH_OK;
     isynth_err rc = isynth_check_echo(t->instruction, t->output, reason, detail, cap, err);
-    if (rc || *reason)
-        return rc;
+    if (rc || *reason) return rc;
     *reason = isynth_check_language_pair(t->instruction, t->output, detail, cap);
     return ISYNTH_OK;
 }

@@ -31,6 +31,7 @@ struct isynth_filter {
     isynth_tokenizer *tok;
     isynth_sim_index *sim; /* instructions of seeds and pool; item id = index into refs */
     char **refs;
+    seed_toks *combo; /* instruction + input of each ref, aligned with refs */
     size_t n_refs, cap_refs;
     isynth_sim_index *sim_out; /* outputs of seeds and pool; item id = index into out_refs */
     char **out_refs;
@@ -57,7 +58,7 @@ isynth_filter_params isynth_filter_params_default(void)
         .tokenizer = ISYNTH_TOKENIZER_CHARS,
         .row_checks = true,
         .template_text = NULL,
-        .output_copy_min_tokens = 16,
+        .output_copy_min_tokens = 20,
         .fragment_ratio = 0.8,
     };
 }
@@ -113,6 +114,9 @@ void isynth_filter_free(isynth_filter *f)
     for (size_t i = 0; i < f->n_refs; i++)
         isynth_free(f->refs[i]);
     isynth_free(f->refs);
+    for (size_t i = 0; i < f->n_refs; i++)
+        isynth_free(f->combo[i].ids);
+    isynth_free(f->combo);
     for (size_t i = 0; i < f->n_out; i++)
         isynth_free(f->out_refs[i]);
     isynth_free(f->out_refs);
@@ -190,7 +194,11 @@ static isynth_err task_key(const isynth_task *t, char **key, isynth_error *err)
     return rc;
 }
 
-/* Adds the instruction to the ROUGE-L index under a new item id that maps back to ref. */
+static isynth_err task_tokens(isynth_filter *f, const isynth_task *t, uint32_t **ids, size_t *n,
+                              isynth_error *err);
+
+/* Adds the instruction to the ROUGE-L index under a new item id that maps back to ref, and
+ * keeps the tokens of instruction + input for the same-instruction-new-input rule. */
 static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *t,
                           isynth_error *err)
 {
@@ -200,14 +208,23 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
         if (!n)
             return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->refs = n;
+        seed_toks *c = isynth_realloc(f->combo, cap * sizeof *c);
+        if (!c)
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        f->combo = c;
         f->cap_refs = cap;
     }
     char *r = isynth_strdup(ref);
     if (!r)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-    isynth_err rc = isynth_sim_index_add(f->sim, (int64_t)f->n_refs, t->instruction,
-                                         strlen(t->instruction), err);
+    seed_toks *c = &f->combo[f->n_refs];
+    memset(c, 0, sizeof *c);
+    isynth_err rc = task_tokens(f, t, &c->ids, &c->n, err);
+    if (!rc)
+        rc = isynth_sim_index_add(f->sim, (int64_t)f->n_refs, t->instruction,
+                                  strlen(t->instruction), err);
     if (rc) {
+        isynth_free(c->ids);
         isynth_free(r);
         return rc;
     }
@@ -371,19 +388,31 @@ static const char *copy_reason(const char *ref, const char *generated)
     return ref[0] == 's' ? "seed_copy" : ref[0] == 'p' ? "prompt_copy" : generated;
 }
 
+static bool has_letters(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\n')
+            return true;
+    return false;
+}
+
 /* ROUGE-L of the instruction: against each example shown (a near-copy of what the model was
  * given is a seed copy), then the exact nearest neighbour in seeds and pool, stored for every
- * candidate. */
+ * candidate. A candidate with an input is a copy only when instruction + input is one too:
+ * the same instruction on a new input is a new task ("Summarize the following passage."). */
 static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
                               const isynth_task *const *examples, const char *const *example_refs,
                               size_t k, isynth_verdict *v, isynth_error *err)
 {
     double thr = f->p.rouge_threshold;
-    uint32_t *ids = NULL;
-    size_t n = 0;
+    uint32_t *ids = NULL, *cids = NULL;
+    size_t n = 0, cn = 0;
+    bool has_input = has_letters(t->input);
     isynth_err rc = isynth_tokenize(f->tok, t->instruction, strlen(t->instruction), &ids, &n, err);
+    if (!rc && has_input)
+        rc = task_tokens(f, t, &cids, &cn, err);
     if (rc)
-        return rc;
+        goto out;
     for (size_t i = 0; i < k && thr > 0; i++) {
         uint32_t *eids = NULL;
         size_t en = 0;
@@ -392,6 +421,15 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
             goto out;
         double score = isynth_rouge_l_f(ids, n, eids, en);
         isynth_free(eids);
+        if (score >= thr && has_input) {
+            /* the same instruction on a new input is a new task */
+            if ((rc = task_tokens(f, examples[i], &eids, &en, err)))
+                goto out;
+            double whole = isynth_rouge_l_f(cids, cn, eids, en);
+            isynth_free(eids);
+            if (whole < thr)
+                continue;
+        }
         if (score >= thr) {
             v->reason = "seed_copy";
             snprintf(v->detail, sizeof v->detail, "%s rouge_l=%.3f", example_refs[i], score);
@@ -407,7 +445,9 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
     if (nn >= 0 && (size_t)nn < f->n_refs) {
         snprintf(v->nn_ref, sizeof v->nn_ref, "%s", f->refs[nn]);
         v->nn_score = score;
-        if (thr > 0 && score >= thr) {
+        bool excused = thr > 0 && score >= thr && has_input &&
+                       isynth_rouge_l_f(cids, cn, f->combo[nn].ids, f->combo[nn].n) < thr;
+        if (thr > 0 && score >= thr && !excused) {
             v->reason = copy_reason(f->refs[nn], "rouge");
             snprintf(v->detail, sizeof v->detail, "%s rouge_l=%.3f", f->refs[nn], score);
         }
@@ -416,6 +456,7 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
     }
 out:
     isynth_free(ids);
+    isynth_free(cids);
     return rc;
 }
 
@@ -489,6 +530,19 @@ static isynth_err widened_seed_copy(isynth_filter *f, const isynth_task *t,
     return rc;
 }
 
+static bool has_japanese(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp = 0;
+        size_t l = utf8_decode(s + i, n - i, &cp);
+        if (ja_script_of(cp) != JA_NONE)
+            return true;
+        i += l ? l : 1;
+    }
+    return false;
+}
+
 /* An output that is a near-copy of a seed's, an example's or an accepted task's output. Short
  * outputs (labels such as 否定的, answers such as 42です。) are legitimately shared. */
 static isynth_err output_copy(isynth_filter *f, const isynth_task *t, isynth_verdict *v,
@@ -500,7 +554,10 @@ static isynth_err output_copy(isynth_filter *f, const isynth_task *t, isynth_ver
     isynth_err rc = tokens_of(f, t->output, &ids, &n, err);
     int64_t nn = -1;
     double score = 0;
-    if (!rc && n >= f->p.output_copy_min_tokens &&
+    size_t min = f->p.output_copy_min_tokens;
+    if (!has_japanese(t->output))
+        min = (min + 1) / 2;
+    if (!rc && n >= min &&
         !(rc = isynth_sim_index_nearest_tokens(f->sim_out, ids, n, thr, &nn, &score, err)) &&
         nn >= 0 && score >= thr) {
         v->reason = "output_copy";

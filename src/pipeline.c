@@ -7,6 +7,7 @@
 #include "isynth/parse.h"
 #include "isynth/prompt.h"
 #include "isynth/seeds.h"
+#include "isynth/verify.h"
 #include "internal.h"
 
 #include <sqlite3.h>
@@ -39,6 +40,7 @@ typedef struct run {
     const isynth_seedset *seeds;
     isynth_seedset *own_seeds; /* loaded here when the caller gave none */
     isynth_filter *filter;
+    isynth_verifier *verifier; /* the facts to verify of each accepted row */
     isynth_prompt_params pp;
     bool chat;
     pooled *pool;
@@ -508,6 +510,13 @@ static char *sanitize(const char *s, size_t n, size_t *out_len)
     return buf_take(&b);
 }
 
+/* The language an output is written in (a translation task's answer is not the run's). */
+static isynth_lang output_lang(const char *output)
+{
+    const char *texts[1] = {output};
+    return isynth_detect_lang(texts, 1);
+}
+
 static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_task *t,
                                    const inflight *f, isynth_error *err)
 {
@@ -541,6 +550,13 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
         reason = "over_target";
     if (reason)
         status = "rejected";
+    char *facts = NULL;
+    if (!reason && !r->p->two_stage &&
+        (rc = isynth_verify_json(r->verifier, t->output, strlen(t->output),
+                                 output_lang(t->output), &facts, err))) {
+        isynth_free(key);
+        return rc;
+    }
     isynth_candidate_rec c = {
         .request_id = req_id,
         .idx = idx,
@@ -553,10 +569,12 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
         .detail = v.detail[0] ? v.detail : NULL,
         .nn_ref = v.nn_ref[0] ? v.nn_ref : NULL,
         .nn_score = v.nn_score,
+        .verify = facts,
     };
     long long cid = 0;
     rc = isynth_store_add_candidate(r->st, &c, &cid, err);
     isynth_free(key);
+    isynth_free(facts);
     if (rc)
         return rc;
     if (reason) {
@@ -664,9 +682,16 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
     }
     if (!reason && r->prog.accepted >= r->p->target)
         reason = "over_target";
+    char *facts = NULL;
+    if (!reason &&
+        (rc = isynth_verify_json(r->verifier, norm, nlen, output_lang(norm), &facts, err))) {
+        isynth_free(norm);
+        return rc;
+    }
     rc = isynth_store_finish_candidate(r->st, f->parent, norm ? norm : "",
                                        reason ? "rejected" : "accepted", reason,
-                                       v.detail[0] ? v.detail : NULL, NULL, err);
+                                       v.detail[0] ? v.detail : NULL, facts, err);
+    isynth_free(facts);
     if (!rc) {
         r->prog.pending--;
         if (reason) {
@@ -839,6 +864,7 @@ static void run_free(run *r)
     isynth_free(r->pool);
     isynth_free(r->stage2);
     isynth_filter_free(r->filter);
+    isynth_verifier_free(r->verifier);
     isynth_seeds_free(r->own_seeds);
     isynth_store_close(r->st);
 }
@@ -881,7 +907,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     fp.template_text = p->template_text;
     if ((rc = isynth_store_open(p->out_dir, &r.st, err)) || (rc = check_config(&r, err)) ||
         (rc = isynth_store_put_seeds(r.st, r.seeds, err)) ||
-        (rc = isynth_filter_new(&fp, &r.filter, err)))
+        (rc = isynth_filter_new(&fp, &r.filter, err)) ||
+        (rc = isynth_verifier_new(NULL, &r.verifier, err)))
         goto out;
     for (size_t i = 0; i < r.seeds->n; i++) {
         char ref[24];

@@ -21,7 +21,7 @@ static isynth_scaffold *scaf(void)
 
 static const char *sc(const isynth_scaffold *s, const char *text)
 {
-    return isynth_check_scaffolding(s, text, strlen(text), false, detail, sizeof detail);
+    return isynth_check_scaffolding(s, text, strlen(text), 0, detail, sizeof detail);
 }
 
 static void test_scaffolding(void **state)
@@ -46,8 +46,9 @@ static void test_scaffolding(void **state)
     assert_string_equal(sc(s, "Every new task must be about travel."), "scaffolding");
     assert_non_null(strstr(detail, "Every new task must be about"));
     /* a rule line of the template written into a field */
-    assert_string_equal(sc(s, "画像、音声、ファイル、インターネットを必要とするタスクは作らないこと"),
-                        "scaffolding");
+    assert_string_equal(
+        sc(s, "画像、音声、ファイル、インターネットを必要とするタスクは作らないこと"),
+        "scaffolding");
     /* ordinary text that only looks similar */
     assert_null(sc(s, "1. 材料を切る\n2. 炒める\n3. 煮込む"));
     assert_null(sc(s, "敬語の例: いらっしゃいませ、かしこまりました"));
@@ -58,9 +59,20 @@ static void test_scaffolding(void **state)
     assert_null(sc(s, "Input validation matters: check every field."));
     /* a programming answer may show input and output of an example */
     const char *io = "def f(n): return n * 2\n入力: 5\n出力: 10";
-    assert_string_equal(isynth_check_scaffolding(s, io, strlen(io), false, detail, sizeof detail),
+    assert_string_equal(isynth_check_scaffolding(s, io, strlen(io), 0, detail, sizeof detail),
                         "scaffolding");
-    assert_null(isynth_check_scaffolding(s, io, strlen(io), true, detail, sizeof detail));
+    assert_null(
+        isynth_check_scaffolding(s, io, strlen(io), ISYNTH_SCAF_CODE_TASK, detail, sizeof detail));
+    /* an instruction that starts with an example label; an answer may list examples */
+    const char *ex = "例1: 次の文を過去形にしてください。";
+    assert_string_equal(
+        isynth_check_scaffolding(s, ex, strlen(ex), ISYNTH_SCAF_INSTRUCTION, detail, sizeof detail),
+        "scaffolding");
+    assert_null(sc(s, ex));
+    const char *en = "Example 2: Give an antonym for the word ancient.";
+    assert_string_equal(
+        isynth_check_scaffolding(s, en, strlen(en), ISYNTH_SCAF_INSTRUCTION, detail, sizeof detail),
+        "scaffolding");
     isynth_scaffold_free(s);
 }
 
@@ -98,13 +110,20 @@ static void test_missing_input(void **state)
     assert_string_equal(mi("Summarize the following passage in one sentence.", ""),
                         "missing_input");
     assert_string_equal(mi("Translate this sentence into Japanese.", ""), "missing_input");
+    assert_string_equal(mi("Correct the grammar in the sentence below.", ""), "missing_input");
+    assert_string_equal(mi("Identify the main argument of the essay above.", ""), "missing_input");
+    assert_string_equal(mi("次の会話文を読んで、話し手の気持ちを答えてください。", ""),
+                        "missing_input");
+    assert_string_equal(mi("下の表を見て、売上が一番多い月を答えてください。", ""),
+                        "missing_input");
     /* the text is there: in the input, after a colon or a new line, quoted, or before この */
     assert_null(mi("次の文章を一文で要約してください。", "今日は朝から雨が降っていた。"));
-    assert_null(mi("次の文章を一文で要約してください。\n\n駅前の商店街では毎年夏に祭りが開かれる。",
-                   ""));
+    assert_null(
+        mi("次の文章を一文で要約してください。\n\n駅前の商店街では毎年夏に祭りが開かれる。", ""));
     assert_null(mi("次の文を英語に訳してください: 私は毎朝コーヒーを飲みます。", ""));
     assert_null(mi("次の文「今日はいい天気です」を英語に訳してください。", ""));
-    assert_null(mi("太郎はりんごを3個、花子は5個持っています。この問題の答えを求めてください。", ""));
+    assert_null(
+        mi("太郎はりんごを3個、花子は5個持っています。この問題の答えを求めてください。", ""));
     assert_null(mi("Summarize the following passage: The city council voted on Monday.", ""));
     /* no reference to a text at all */
     assert_null(mi("日本の首都はどこですか。", ""));
@@ -143,8 +162,9 @@ static const char *rp(const char *t)
 static void test_repetition(void **state)
 {
     (void)state;
-    assert_string_equal(rp("猫はかわいいです。猫はかわいいです。猫はかわいいです。猫はかわいいです。"),
-                        "repetition");
+    assert_string_equal(
+        rp("猫はかわいいです。猫はかわいいです。猫はかわいいです。猫はかわいいです。"),
+        "repetition");
     assert_string_equal(rp("答え\n答えは東京です\n答えは東京です\n答えは東京です"), "repetition");
     assert_string_equal(rp("それはですですですですですですですです"), "repetition");
     assert_string_equal(rp("I like it. I like it. I like it. I like it."), "repetition");
@@ -158,7 +178,8 @@ static void test_repetition(void **state)
     assert_null(rp("1/3 = 0.3333333333333333"));
     assert_null(rp("人口は1,000,000,000,000人ではありません。"));
     assert_null(rp("| a | b |\n|---|---|---|---|---|---|\n| 1 | 2 |"));
-    assert_null(rp("富士山は日本で一番高い山で、標高は3,776メートルです。静岡県と山梨県にまたがっています。"));
+    assert_null(rp(
+        "富士山は日本で一番高い山で、標高は3,776メートルです。静岡県と山梨県にまたがっています。"));
 }
 
 static const char *echo(const char *instr, const char *out)
@@ -184,8 +205,9 @@ static void test_echo(void **state)
     assert_null(echo("クジラが哺乳類である理由を説明してください。",
                      "クジラが哺乳類である理由は、肺で呼吸し、子を母乳で育てるからです。"));
     /* a correction task gives back the passage, not the directive */
-    assert_null(echo("次の文章の誤字を直してください。\n今日わ天気がよいので、公園え散歩に行きました。",
-                     "今日は天気がよいので、公園へ散歩に行きました。"));
+    assert_null(
+        echo("次の文章の誤字を直してください。\n今日わ天気がよいので、公園え散歩に行きました。",
+             "今日は天気がよいので、公園へ散歩に行きました。"));
     assert_null(echo("日本の首都はどこですか。", "東京です。"));
     assert_null(echo("日本の首都はどこですか。", "日本の首都は東京です。"));
     assert_null(echo("Explain why the sky is blue.",
@@ -203,15 +225,16 @@ static void test_language_pair(void **state)
     assert_string_equal(lang("日本の首都について説明してください。",
                              "Tokyo is the capital of Japan and its largest city."),
                         "wrong_language");
-    assert_string_equal(lang("日本の首都について説明してください。", "东京是日本的首都，也是最大的城市。"),
-                        "wrong_language");
+    assert_string_equal(
+        lang("日本の首都について説明してください。", "东京是日本的首都，也是最大的城市。"),
+        "wrong_language");
     assert_string_equal(lang("Explain why leaves change colour in autumn.",
                              "秋になると日照時間が短くなり、葉の緑色の色素が分解されるからです。"),
                         "wrong_language");
     /* translations, code and short answers */
     assert_null(lang("次の文を英語に訳してください: 私は猫が好きです。", "I like cats."));
-    assert_null(lang("PythonでFizzBuzzを書いてください。",
-                     "for i in range(1, 101):\n    print(i)"));
+    assert_null(
+        lang("PythonでFizzBuzzを書いてください。", "for i in range(1, 101):\n    print(i)"));
     assert_null(lang("日本の首都はどこですか。", "Tokyo"));
     assert_null(lang("日本の首都はどこですか。", "東京です。"));
     assert_null(lang("Translate into Japanese: I like cats.", "私は猫が好きです。"));
@@ -222,19 +245,21 @@ static void test_task(void **state)
 {
     (void)state;
     isynth_scaffold *s = scaf();
-    isynth_task t = {.instruction = "次の文章を一文で要約してください。", .input = "",
-                     .output = "要約します。"};
+    isynth_task t = {
+        .instruction = "次の文章を一文で要約してください。", .input = "", .output = "要約します。"};
     const char *reason;
     assert_int_equal(isynth_check_task(s, &t, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "missing_input");
-    isynth_task ok = {.instruction = "秋の季語を三つ挙げてください。", .input = "",
+    isynth_task ok = {.instruction = "秋の季語を三つ挙げてください。",
+                      .input = "",
                       .output = "紅葉、月見、稲刈り。"};
     assert_int_equal(isynth_check_task(s, &ok, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
     /* without the output (two-stage, first request) the output checks are skipped */
-    isynth_task no = {.instruction = "秋の季語を三つ挙げてください。", .input = "",
+    isynth_task no = {.instruction = "秋の季語を三つ挙げてください。",
+                      .input = "",
                       .output = "Autumn words: maple, moon."};
     assert_int_equal(isynth_check_task(s, &no, false, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
@@ -274,10 +299,10 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scaffolding),  cmocka_unit_test(test_scaffolding_template),
-        cmocka_unit_test(test_missing_input), cmocka_unit_test(test_unbalanced),
-        cmocka_unit_test(test_repetition),   cmocka_unit_test(test_echo),
-        cmocka_unit_test(test_language_pair), cmocka_unit_test(test_task),
+        cmocka_unit_test(test_scaffolding),    cmocka_unit_test(test_scaffolding_template),
+        cmocka_unit_test(test_missing_input),  cmocka_unit_test(test_unbalanced),
+        cmocka_unit_test(test_repetition),     cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_language_pair),  cmocka_unit_test(test_task),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

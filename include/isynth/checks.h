@@ -37,19 +37,28 @@ isynth_err isynth_scaffold_add_template(isynth_scaffold *s, const char *tmpl, is
 /* NULL-safe. */
 void isynth_scaffold_free(isynth_scaffold *s);
 
-/* "scaffolding" when text holds framing, with what was found in detail; else NULL.
- * code_task relaxes one rule: a field with both input and output labels is an I/O example in
- * a programming answer, not framing, when the instruction asks for code. */
+/* Flags of isynth_check_scaffolding. */
+enum {
+    /* the field answers a task that asks for code: input and output labels together are an
+     * I/O example of a program there, not framing */
+    ISYNTH_SCAF_CODE_TASK = 1u,
+    /* the field is an instruction: one that starts with an example label (例1:, Example 2:) is
+     * framing even without other labels */
+    ISYNTH_SCAF_INSTRUCTION = 2u,
+};
+
+/* "scaffolding" when text holds framing, with what was found in detail; else NULL. flags are
+ * ISYNTH_SCAF_* bits. */
 const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *text, size_t len,
-                                     bool code_task, char *detail, size_t cap);
+                                     unsigned flags, char *detail, size_t cap);
 
 /* "missing_input" when the instruction refers to a text that neither input nor the instruction
  * itself holds (no quoted passage, nothing after the referring sentence); else NULL. */
 const char *isynth_check_missing_input(const char *instruction, const char *input, char *detail,
                                        size_t cap);
 
-/* "unbalanced" when a bracket or quote pair (「」『』【】()“”《》〈〉) is not closed, or closes what
- * was never opened; list markers such as "1)" and "a)" are not brackets. Else NULL. */
+/* "unbalanced" when a bracket or quote pair (「」『』【】()“”《》〈〉) is not closed, or closes
+ * what was never opened; list markers such as "1)" and "a)" are not brackets. Else NULL. */
 const char *isynth_check_unbalanced(const char *text, size_t len, char *detail, size_t cap);
 
 /* "repetition" for degenerate loops: a line or sentence of four or more letters occurring three
@@ -59,10 +68,10 @@ const char *isynth_check_unbalanced(const char *text, size_t len, char *detail, 
 const char *isynth_check_repetition(const char *text, size_t len, char *detail, size_t cap);
 
 /* "echo" when the output holds most (60%) of the instruction's letters in order, with
- * its first sentence among them (60% too), adds fewer than max(8, 30%) letters of its own and brings no
- * content of its own (fewer than two kanji or katakana absent from the instruction, or Latin
- * words other than function words: "説明します" is an echo, "東京です" an answer); or when the
- * output is the instruction's first line (of several). Else NULL. Letters here are letters and
+ * its first sentence among them (60% too), adds fewer than max(8, 30%) letters of its own and
+ * brings no content of its own (fewer than two kanji or katakana absent from the instruction, or
+ * Latin words other than function words: "説明します" is an echo, "東京です" an answer); or when
+ * the output is the instruction's first line (of several). Else NULL. Letters here are letters and
  * digits, Latin case folded. err only on allocation failure. */
 isynth_err isynth_check_echo(const char *instruction, const char *output, const char **reason,
                              char *detail, size_t cap, isynth_error *err);

@@ -33,9 +33,11 @@ typedef struct isynth_filter_params {
                                      wrong_language (checks.h); default true */
     const char *template_text;    /* the user template whose framing is scaffolding too, or
                                      NULL; borrowed during isynth_filter_new */
-    size_t output_copy_min_tokens; /* outputs shorter than this (chars-tokenizer tokens: one
-                                      per kana or kanji, one per Latin word) are never
-                                      output_copy; default 16 */
+    size_t output_copy_min_tokens; /* outputs shorter than this are never output_copy, so that
+                                      labels (否定的) and short answers (42です。) can be shared:
+                                      default 20 chars-tokenizer tokens (one per kana or kanji)
+                                      for Japanese text, half that (Latin words) for text
+                                      without Japanese characters */
     double fragment_ratio;        /* share of a candidate's tokens, in order, inside one seed
                                      that makes it a seed fragment; default 0.8 */
 } isynth_filter_params;

@@ -14,5 +14,12 @@
 #include "isynth/openai.h"
 #include "isynth/rouge.h"
 #include "isynth/quality.h"
+#include "isynth/normalize.h"
+#include "isynth/prompt.h"
+#include "isynth/filter.h"
+#include "isynth/pipeline.h"
+#include "isynth/checks.h"
+#include "isynth/verify.h"
+#include "isynth/check.h"
 
 #endif

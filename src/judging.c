@@ -1,0 +1,148 @@
+/* Judging a run: every accepted row without a score goes to the judge (judge.c), and each
+ * outcome is one transaction in run.db, the same ledger rule as generation: kill -9 loses at
+ * most the rows in flight. A score below the minimum rejects the row with reason "judge". */
+#include "isynth/pipeline.h"
+#include "internal.h"
+
+#include <string.h>
+
+typedef struct jrow {
+    long long id;
+    char *instruction, *input, *output;
+} jrow;
+
+typedef struct jstate {
+    isynth_store *st;
+    const isynth_judge_run_params *p;
+    jrow *rows;
+    size_t n, cap, next;
+    long done, judged, failed;
+} jstate;
+
+isynth_judge_run_params isynth_judge_run_params_default(void)
+{
+    return (isynth_judge_run_params){
+        .judge = isynth_judge_params_default(),
+        .min_score = 0,
+    };
+}
+
+static isynth_err collect(void *user, const isynth_row_rec *row)
+{
+    jstate *s = user;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        jrow *n = isynth_realloc(s->rows, cap * sizeof *n);
+        if (!n) return ISYNTH_ERR_NOMEM;
+        s->rows = n;
+        s->cap = cap;
+    }
+    jrow *r = &s->rows[s->n];
+    r->id = row->id;
+    r->instruction = isynth_strdup(row->instruction ? row->instruction : "");
+    r->input = isynth_strdup(row->input ? row->input : "");
+    r->output = isynth_strdup(row->output ? row->output : "");
+    if (!r->instruction || !r->input || !r->output) {
+        isynth_free(r->instruction);
+        isynth_free(r->input);
+        isynth_free(r->output);
+        return ISYNTH_ERR_NOMEM;
+    }
+    s->n++;
+    return ISYNTH_OK;
+}
+
+static isynth_err next_row(void *user, isynth_judge_row *row, bool *have, isynth_error *err)
+{
+    (void)err;
+    jstate *s = user;
+    *have = s->next < s->n;
+    if (!*have) return ISYNTH_OK;
+    jrow *r = &s->rows[s->next++];
+    *row = (isynth_judge_row){.id = (uint64_t)r->id,
+                              .instruction = r->instruction,
+                              .input = r->input,
+                              .output = r->output};
+    return ISYNTH_OK;
+}
+
+/* The false claims as a JSON array. */
+static char *claims_json(const isynth_judgement *j)
+{
+    buf b;
+    buf_init(&b, 1 << 20);
+    isynth_err rc = buf_addc(&b, '[');
+    for (size_t i = 0; i < j->n_false_claims && !rc; i++) {
+        if (i) rc = buf_addc(&b, ',');
+        if (!rc) rc = buf_add_json_str(&b, j->false_claims[i], strlen(j->false_claims[i]));
+    }
+    if (!rc) rc = buf_addc(&b, ']');
+    if (rc) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b);
+}
+
+static isynth_err on_done(void *user, const isynth_judge_outcome *o, isynth_error *err)
+{
+    jstate *s = user;
+    const isynth_judgement *j = o->status == ISYNTH_OK ? o->judgement : NULL;
+    char *claims = j ? claims_json(j) : NULL;
+    if (j && !claims) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    char why[256] = "";
+    if (!j) snprintf(why, sizeof why, "%s", o->error ? o->error : isynth_strerror(o->status));
+    isynth_judgement_rec rec = {
+        .candidate_id = (long long)o->id,
+        .score = j ? j->score : 0,
+        .reason = j ? j->reason : NULL,
+        .false_claims = claims,
+        .model = o->model,
+        .error = j ? NULL : why,
+    };
+    isynth_err rc = isynth_store_begin(s->st, err);
+    if (!rc) rc = isynth_store_put_judgement(s->st, &rec, err);
+    if (!rc && j && s->p->min_score > 0 && j->score < s->p->min_score) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "judge score %d < %d", j->score, s->p->min_score);
+        rc = isynth_store_reject(s->st, (long long)o->id, "judge", detail, err);
+    }
+    if (!rc)
+        rc = isynth_store_commit(s->st, err);
+    else
+        isynth_store_rollback(s->st);
+    isynth_free(claims);
+    if (rc) return rc;
+    s->done++;
+    if (j)
+        s->judged++;
+    else
+        s->failed++;
+    if (s->p->progress) s->p->progress(s->p->progress_user, s->done, (long)s->n, s->failed);
+    return ISYNTH_OK;
+}
+
+isynth_err isynth_judge_store(isynth_store *st, isynth_backend *be,
+                              const isynth_judge_run_params *p, long *judged, long *failed,
+                              isynth_error *err)
+{
+    jstate s = {.st = st, .p = p};
+    isynth_judge_params jp = p->judge;
+    char *lang = NULL;
+    isynth_err rc = isynth_store_meta_get(st, "lang", &lang, err);
+    if (rc) return rc;
+    jp.lang = lang && !strcmp(lang, "en") ? ISYNTH_LANG_EN : ISYNTH_LANG_JA;
+    isynth_free(lang);
+    rc = isynth_store_each_row(st, "accepted", true, collect, &s, err);
+    if (rc == ISYNTH_ERR_NOMEM) isynth_error_set(err, rc, "out of memory");
+    if (!rc && s.n) rc = isynth_judge_run(be, &jp, next_row, on_done, &s, p->stop, err);
+    for (size_t i = 0; i < s.n; i++) {
+        isynth_free(s.rows[i].instruction);
+        isynth_free(s.rows[i].input);
+        isynth_free(s.rows[i].output);
+    }
+    isynth_free(s.rows);
+    if (judged) *judged = s.judged;
+    if (failed) *failed = s.failed;
+    return rc;
+}
