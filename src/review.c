@@ -1,9 +1,13 @@
 /* The review round trip on top of the run store. Generated text in `candidates` is never
  * changed: a reviewer's decision and edited text live in `review` (one row per task, NULL text =
  * unchanged) and every change is appended to `review_history`, so the generated text and each
- * edit stay queryable. An import is all or nothing: it runs in one transaction, collects every
- * problem and rolls back if there is any; re-importing the same workbook finds nothing that
- * differs and writes nothing. */
+ * edit stay queryable. The workbook also points the reviewer at what to distrust: the facts to
+ * verify are listed and emphasised in the output, the judge's score is a number cell with a
+ * conditional fill. Those columns are informational: import finds columns by header name and
+ * reads only id, status, instruction, input, output and comment, so workbooks of the previous
+ * release (without them) import as before. An import is all or nothing: it runs in one
+ * transaction, collects every problem and rolls back if there is any; re-importing the same
+ * workbook finds nothing that differs and writes nothing. */
 #include "internal.h"
 #include "isynth/review.h"
 #include "isynth/pipeline.h"
@@ -13,6 +17,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS review("
@@ -32,6 +37,9 @@ enum {
     C_INSTR,
     C_INPUT,
     C_OUTPUT,
+    C_VERIFY,
+    C_JUDGE,
+    C_JREASON,
     C_SEEDS,
     C_NEAREST,
     C_ROUGE,
@@ -39,8 +47,15 @@ enum {
     C_COMMENT,
     NCOL
 };
-static const char *COLS[NCOL] = {"id",    "status",  "instruction", "input", "output",
-                                 "seeds", "nearest", "rouge_l",     "flags", "comment"};
+static const char *COLS[NCOL] = {"id",      "status", "instruction",  "input", "output",
+                                 "verify",  "judge",  "judge_reason", "seeds", "nearest",
+                                 "rouge_l", "flags",  "comment"};
+
+/* The judge column's fills: 1-2 red, 3 amber, 4-5 green (Excel's "light fill, dark text"). */
+static const isynth_xlsx_band JUDGE_BANDS[] = {
+    {.min = 1, .max = 2, .fill = 0xFFC7CE, .font = 0x9C0006},
+    {.min = 3, .max = 3, .fill = 0xFFEB9C, .font = 0x9C5700},
+    {.min = 4, .max = 5, .fill = 0xC6EFCE, .font = 0x006100}};
 
 static isynth_err db_err(isynth_store *st, isynth_error *err, const char *what)
 {
@@ -82,6 +97,115 @@ static void ref_text(sqlite3_stmt *seed_q, sqlite3_stmt *cand_q, const char *ref
         buf_printf(b, "%s: %s", ref, txt(q, 0));
     else
         buf_adds(b, ref);
+}
+
+/* The first occurrence of needle in hay, or NULL. */
+static const char *find(const char *hay, size_t n, const char *needle, size_t m)
+{
+    for (const char *p = hay; m && (size_t)(hay + n - p) >= m;) {
+        p = memchr(p, needle[0], (size_t)(hay + n - p) - m + 1);
+        if (!p || !memcmp(p, needle, m)) return p;
+        p++;
+    }
+    return NULL;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const isynth_xlsx_span *x = a, *y = b;
+    return x->off != y->off ? (x->off < y->off ? -1 : 1) : (x->len > y->len) - (x->len < y->len);
+}
+
+/* A row's facts as the workbook shows them: the verify cell (one fact a line) and the output's
+ * marks. Each fact marks its first occurrence in the output: a fact is one claim, and a short one
+ * ("3") would otherwise light up every unrelated occurrence. Overlapping marks are merged; a fact
+ * not in the output (edited away) is listed but marks nothing. */
+typedef struct facts {
+    buf text;
+    isynth_xlsx_span *marks;
+    size_t nmarks, cap;
+} facts;
+
+static isynth_err add_mark(facts *f, size_t off, size_t len)
+{
+    if (f->nmarks == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 8;
+        isynth_xlsx_span *m = isynth_realloc(f->marks, cap * sizeof *m);
+        if (!m) return ISYNTH_ERR_NOMEM;
+        f->marks = m;
+        f->cap = cap;
+    }
+    f->marks[f->nmarks++] = (isynth_xlsx_span){.off = off, .len = len};
+    return ISYNTH_OK;
+}
+
+/* verify (vlen bytes, NULL when absent) is a JSON array of strings; anything else is shown as it
+ * is (when it is text) and marks nothing. */
+static isynth_err collect_facts(facts *f, const char *verify, size_t vlen, const char *out,
+                                size_t olen)
+{
+    buf_reset(&f->text);
+    f->nmarks = 0;
+    if (!verify) return ISYNTH_OK;
+    json_t *a = json_loadb(verify, vlen, 0, NULL);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return utf8_valid(verify, vlen, NULL) ? buf_add(&f->text, verify, vlen) : ISYNTH_OK;
+    }
+    isynth_err rc = ISYNTH_OK;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        size_t n = json_string_length(v);
+        if (!json_is_string(v) || n == 0) continue;
+        const char *s = json_string_value(v), *hit = find(out, olen, s, n);
+        if (f->text.len) rc = buf_addc(&f->text, '\n');
+        if (!rc) rc = buf_add(&f->text, s, n);
+        if (!rc && hit) rc = add_mark(f, (size_t)(hit - out), n);
+        if (rc) break;
+    }
+    json_decref(a);
+    if (rc || f->nmarks < 2) return rc;
+    qsort(f->marks, f->nmarks, sizeof *f->marks, span_cmp);
+    size_t k = 0;
+    for (size_t j = 1; j < f->nmarks; j++) {
+        isynth_xlsx_span *last = &f->marks[k], *m = &f->marks[j];
+        size_t end = last->off + last->len;
+        if (m->off < end) {
+            if (m->off + m->len > end) last->len = m->off + m->len - last->off;
+        } else {
+            f->marks[++k] = *m;
+        }
+    }
+    f->nmarks = k + 1;
+    return ISYNTH_OK;
+}
+
+/* The judge's reason, then "false: a; b" when it named false claims (a JSON array of strings). */
+static isynth_err judge_text(buf *b, const char *reason, const char *false_claims)
+{
+    buf_reset(b);
+    isynth_err rc = buf_adds(b, reason ? reason : "");
+    json_t *a = false_claims ? json_loads(false_claims, 0, NULL) : NULL;
+    size_t i, shown = 0;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (rc || !json_is_string(v) || json_string_length(v) == 0) continue;
+        if (!shown++)
+            rc = buf_adds(b, b->len ? "\nfalse: " : "false: ");
+        else
+            rc = buf_adds(b, "; ");
+        if (!rc) rc = buf_add(b, json_string_value(v), json_string_length(v));
+    }
+    json_decref(a);
+    return rc;
+}
+
+static isynth_xlsx_cell text_cell(const char *s)
+{
+    return (isynth_xlsx_cell){.text = s, .len = s ? strlen(s) : 0};
 }
 
 static isynth_err write_run_sheet(isynth_store *st, isynth_xlsx_writer *w, isynth_error *err)
@@ -126,6 +250,9 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
         {.name = "instruction", .width = 50, .wrap = true},
         {.name = "input", .width = 40, .wrap = true},
         {.name = "output", .width = 70, .wrap = true},
+        {.name = "verify", .width = 30, .wrap = true, .locked = true},
+        {.name = "judge", .width = 8, .numeric = true, .bands = JUDGE_BANDS, .nbands = 3},
+        {.name = "judge_reason", .width = 40, .wrap = true},
         {.name = "seeds", .width = 14, .wrap = true},
         {.name = "nearest", .width = 40, .wrap = true},
         {.name = "rouge_l", .width = 9},
@@ -135,17 +262,22 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
     sqlite3 *db = isynth_store_db(st);
     sqlite3_stmt *q = NULL, *seed_q = NULL, *cand_q = NULL;
     isynth_xlsx_writer *w = NULL;
-    buf nearest, seeds, flags;
+    buf nearest, seeds, flags, jreason;
     buf_init(&nearest, 0);
     buf_init(&seeds, 0);
     buf_init(&flags, 0);
+    buf_init(&jreason, 0);
+    facts fx = {.marks = NULL};
+    buf_init(&fx.text, 0);
     if (sqlite3_prepare_v2(db,
                            "SELECT c.id, c.status, COALESCE(r.instruction, c.instruction),"
                            " COALESCE(r.input, c.input), COALESCE(r.output, c.output),"
                            " q.examples, c.nn_ref, c.nn_score, c.reason, c.detail, q.truncated,"
-                           " r.status, r.comment FROM candidates c"
-                           " JOIN requests q ON q.id = c.request_id"
+                           " r.status, r.comment, c.verify, j.score, j.reason, j.false_claims"
+                           " FROM candidates c JOIN requests q ON q.id = c.request_id"
                            " LEFT JOIN review r ON r.candidate_id = c.id"
+                           " LEFT JOIN judgements j ON j.candidate_id = c.id"
+                           " AND j.score IS NOT NULL"
                            " WHERE c.status = 'accepted' OR (?1 AND c.status = 'rejected')"
                            " ORDER BY c.id",
                            -1, &q, NULL) != SQLITE_OK ||
@@ -162,7 +294,7 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
     size_t n = 0;
     int step;
     while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        char id[32], score[32];
+        char id[32], score[32], judge[16];
         snprintf(id, sizeof id, "g%lld", (long long)sqlite3_column_int64(q, 0));
         bool rejected = !strcmp(txt(q, 1), "rejected");
         const char *rstatus = (const char *)sqlite3_column_text(q, 11);
@@ -188,17 +320,33 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
         if (sqlite3_column_type(q, 9) != SQLITE_NULL)
             buf_printf(&flags, "%s%s", flags.len ? "; " : "", txt(q, 9));
         if (sqlite3_column_int(q, 10)) buf_printf(&flags, "%struncated", flags.len ? "; " : "");
-        const char *cells[NCOL] = {id,
-                                   labels[si],
-                                   txt(q, 2),
-                                   txt(q, 3),
-                                   txt(q, 4),
-                                   seeds.p ? seeds.p : "",
-                                   nearest.p ? nearest.p : "",
-                                   score,
-                                   flags.p ? flags.p : "",
-                                   txt(q, 12)};
-        rc = isynth_xlsx_write_row(w, cells, NULL, NCOL, err);
+        const char *out = txt(q, 4);
+        size_t olen = strlen(out);
+        judge[0] = '\0';
+        bool judged = sqlite3_column_type(q, 14) != SQLITE_NULL;
+        if (judged) snprintf(judge, sizeof judge, "%d", sqlite3_column_int(q, 14));
+        if (collect_facts(&fx, (const char *)sqlite3_column_blob(q, 13),
+                          (size_t)sqlite3_column_bytes(q, 13), out, olen) ||
+            judge_text(&jreason, judged ? txt(q, 15) : NULL, judged ? txt(q, 16) : NULL)) {
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+            break;
+        }
+        isynth_xlsx_cell cells[NCOL] = {
+            [C_ID] = text_cell(id),
+            [C_STATUS] = text_cell(labels[si]),
+            [C_INSTR] = text_cell(txt(q, 2)),
+            [C_INPUT] = text_cell(txt(q, 3)),
+            [C_OUTPUT] = {.text = out, .len = olen, .marks = fx.marks, .nmarks = fx.nmarks},
+            [C_VERIFY] = {.text = fx.text.p, .len = fx.text.len},
+            [C_JUDGE] = text_cell(judge),
+            [C_JREASON] = {.text = jreason.p, .len = jreason.len},
+            [C_SEEDS] = {.text = seeds.p, .len = seeds.len},
+            [C_NEAREST] = {.text = nearest.p, .len = nearest.len},
+            [C_ROUGE] = text_cell(score),
+            [C_FLAGS] = {.text = flags.p, .len = flags.len},
+            [C_COMMENT] = text_cell(txt(q, 12)),
+        };
+        rc = isynth_xlsx_write_cells(w, cells, NCOL, err);
         n++;
     }
     if (!rc && step != SQLITE_DONE) rc = db_err(st, err, "reading the tasks");
@@ -216,6 +364,9 @@ done:
     buf_free(&nearest);
     buf_free(&seeds);
     buf_free(&flags);
+    buf_free(&jreason);
+    buf_free(&fx.text);
+    isynth_free(fx.marks);
     return rc;
 }
 
@@ -354,6 +505,17 @@ static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *m
     return ISYNTH_OK;
 }
 
+/* Headers match by name whatever the column order, ignoring ASCII case and surrounding spaces
+ * (a reviewer's "Output "); columns with other names are ignored. */
+static bool header_is(const char *h, size_t n, const char *name)
+{
+    while (n && (*h == ' ' || *h == '\t'))
+        h++, n--;
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    return n == strlen(name) && !strncasecmp(h, name, n);
+}
+
 isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_review_report *rep,
                                      isynth_error *err)
 {
@@ -378,7 +540,7 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_
     for (size_t k = 0; k < NCOL; k++) {
         map[k] = SIZE_MAX;
         for (size_t i = 0; row && i < row->ncells; i++)
-            if (!strcmp(row->cells[i], COLS[k])) map[k] = i;
+            if (header_is(row->cells[i], row->lens[i], COLS[k])) map[k] = i;
     }
     buf missing;
     buf_init(&missing, 0);

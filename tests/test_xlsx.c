@@ -185,6 +185,182 @@ static void test_bad_sheet_name(void **state)
     assert_int_not_equal(access(path, F_OK), 0);
 }
 
+/* ---- typed cells: marks (rich text), numeric columns, conditional fills ---- */
+
+/* The text of one entry of a zip (NUL-terminated, malloc'd). */
+static char *zip_text(const char *path, const char *name)
+{
+    int ze;
+    zip_t *za = zip_open(path, ZIP_RDONLY, &ze);
+    assert_non_null(za);
+    zip_stat_t st;
+    assert_int_equal(zip_stat(za, name, 0, &st), 0);
+    char *b = malloc(st.size + 1);
+    zip_file_t *f = zip_fopen(za, name, 0);
+    assert_non_null(f);
+    assert_int_equal(zip_fread(f, b, st.size), (zip_int64_t)st.size);
+    b[st.size] = '\0';
+    zip_fclose(f);
+    zip_close(za);
+    return b;
+}
+
+/* The XML of cell ref ("B2") in a sheet, malloc'd, or NULL when there is no such cell. */
+static char *cell_xml(const char *sheet, const char *ref)
+{
+    char open[32];
+    snprintf(open, sizeof open, "<c r=\"%s\"", ref);
+    const char *a = strstr(sheet, open);
+    if (!a) return NULL;
+    const char *z = strstr(a, "</c>"); /* the writer never leaves a cell empty */
+    assert_non_null(z);
+    size_t n = (size_t)(z - a) + 4;
+    char *x = malloc(n + 1);
+    memcpy(x, a, n);
+    x[n] = '\0';
+    return x;
+}
+
+static size_t count_of(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void test_marks_numbers_bands(void **state)
+{
+    (void)state;
+    const char *path = tpath("typed.xlsx");
+    isynth_error e = {0};
+    isynth_xlsx_writer *w;
+    assert_int_equal(isynth_xlsx_writer_open(path, NULL, &w, &e), ISYNTH_OK);
+    const isynth_xlsx_band bands[] = {{.min = 1, .max = 2, .fill = 0xFFC7CE, .font = 0x9C0006},
+                                      {.min = 3, .max = 3, .fill = 0xFFEB9C}};
+    isynth_xlsx_column cols[3] = {{.name = "text", .wrap = true},
+                                  {.name = "n", .numeric = true, .bands = bands, .nbands = 2},
+                                  {.name = "plain"}};
+    assert_int_equal(isynth_xlsx_add_sheet(w, "s", cols, 3, &e), ISYNTH_OK);
+    /* marks: in the middle (multi-byte), at both ends, adjacent (joined), a whole cell; runs
+     * holding a literal _xHHHH_, a control character, a leading = and surrounding spaces */
+    const char *t1 = "川端康成は1968年にノーベル文学賞を受賞した。";
+    const char *y1 = strstr(t1, "1968年"), *n1 = strstr(t1, "ノーベル");
+    isynth_xlsx_span m1[] = {{(size_t)(y1 - t1), strlen("1968年")},
+                             {(size_t)(n1 - t1), strlen("ノーベル")},
+                             {(size_t)(n1 - t1) + strlen("ノーベル"), strlen("文学賞")}};
+    const char *t2 = "=SUM(A1) _x0041_ \x01 tail ";
+    isynth_xlsx_span m2[] = {{0, 8}, {strlen(t2) - 5, 5}};
+    const char *t3 = "2";
+    isynth_xlsx_span m3[] = {{0, 1}};
+    const char *nums[] = {"3",  "0.50", "-2",    "1e3", "007",
+                          "+1", "1.",   "1e400", "abc", "1234567890123456",
+                          " 4", "0x10", "inf",   "=1",  ""};
+    size_t nnums = sizeof nums / sizeof nums[0];
+    for (size_t i = 0; i < nnums; i++) {
+        isynth_xlsx_cell row[3] = {{.text = t1, .len = strlen(t1)},
+                                   {.text = nums[i], .len = strlen(nums[i])},
+                                   {.text = "3", .len = 1}};
+        if (i == 0) row[0].marks = m1, row[0].nmarks = 3;
+        if (i == 1) row[0] = (isynth_xlsx_cell){t2, strlen(t2), m2, 2};
+        if (i == 2) row[0] = (isynth_xlsx_cell){t3, 1, m3, 1};
+        assert_int_equal(isynth_xlsx_write_cells(w, row, 3, &e), ISYNTH_OK);
+    }
+    /* marks out of place are refused, name the cell and leave no partial row */
+    isynth_xlsx_span bad[][2] = {
+        {{0, 0}, {0, 0}},  /* empty */
+        {{5, 2}, {0, 1}},  /* out of order */
+        {{0, 4}, {2, 4}},  /* overlapping */
+        {{1, 2}, {0, 0}},  /* inside 川 (3 bytes) */
+        {{0, 200}, {0, 0}} /* past the end */
+    };
+    size_t nbad[] = {1, 2, 2, 1, 1};
+    for (size_t i = 0; i < 5; i++) {
+        isynth_xlsx_cell row[2] = {
+            {.text = t1, .len = strlen(t1), .marks = bad[i], .nmarks = nbad[i]},
+            {.text = "x", .len = 1}};
+        assert_int_equal(isynth_xlsx_write_cells(w, row, 2, &e), ISYNTH_ERR_INVALID);
+        assert_non_null(strstr(e.msg, "column A: mark"));
+    }
+    isynth_xlsx_cell nomarks = {.text = "a", .len = 1, .marks = NULL, .nmarks = 1};
+    assert_int_equal(isynth_xlsx_write_cells(w, &nomarks, 1, &e), ISYNTH_ERR_INVALID);
+    /* a bad fill is refused before the sheet is touched */
+    const isynth_xlsx_band inverted = {.min = 5, .max = 1, .fill = 0xFF0000};
+    isynth_xlsx_column badc = {.name = "x", .bands = &inverted, .nbands = 1};
+    assert_int_equal(isynth_xlsx_add_sheet(w, "t", &badc, 1, &e), ISYNTH_ERR_INVALID);
+    assert_non_null(strstr(e.msg, "conditional fill"));
+    assert_int_equal(isynth_xlsx_writer_rows(w), 1 + nnums);
+    assert_int_equal(isynth_xlsx_writer_close(w, &e), ISYNTH_OK);
+
+    /* the reader gets the text back: runs joined, numbers as their shortest text */
+    const char *want_num[] = {"3",  "0.5",  "-2",    "1000", "007",
+                              "+1", "1.",   "1e400", "abc",  "1234567890123456",
+                              " 4", "0x10", "inf",   "=1",   ""};
+    isynth_xlsx_reader *r;
+    const isynth_xlsx_row *row;
+    assert_int_equal(isynth_xlsx_reader_open(path, NULL, &r, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_open_sheet(r, NULL, &e), ISYNTH_OK);
+    assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+    for (size_t i = 0; i < nnums; i++) {
+        assert_int_equal(isynth_xlsx_next_row(r, &row, &e), ISYNTH_OK);
+        assert_non_null(row);
+        assert_string_equal(row->cells[0], i == 1 ? t2 : i == 2 ? t3 : t1);
+        assert_string_equal(row->ncells > 1 ? row->cells[1] : "", want_num[i]);
+        assert_string_equal(row->cells[2], "3");
+    }
+    isynth_xlsx_reader_close(r);
+
+    /* and the XML says what each cell is */
+    char *sheet = zip_text(path, "xl/worksheets/sheet1.xml");
+    char *c = cell_xml(sheet, "A2");
+    assert_non_null(strstr(c, "t=\"inlineStr\""));
+    /* 川端康成は | 1968年 | に | ノーベル文学賞 (two adjacent marks, one run) | を受賞した。 */
+    assert_int_equal(count_of(c, "<r>"), 5);
+    assert_int_equal(count_of(c, "<b/>"), 2);
+    assert_non_null(strstr(c, "<color rgb=\"FFC00000\"/>"));
+    assert_non_null(strstr(c, ">ノーベル文学賞</t>"));
+    free(c);
+    c = cell_xml(sheet, "A3");
+    assert_int_equal(count_of(c, "<b/>"), 2);
+    assert_non_null(strstr(c, "<t>=SUM(A1)</t>"));        /* text, not a formula */
+    assert_non_null(strstr(c, "_x005F_x0041_ _x0001_ ")); /* escaped in its run */
+    assert_null(strstr(c, "<f>"));
+    free(c);
+    c = cell_xml(sheet, "A4"); /* wholly marked: a plain string in the emphasised font */
+    assert_null(strstr(c, "<r>"));
+    assert_non_null(strstr(c, "<t>2</t>"));
+    free(c);
+    const char *numeric_refs[] = {"B2", "B3", "B4", "B5"};
+    for (size_t i = 0; i < 4; i++) {
+        c = cell_xml(sheet, numeric_refs[i]);
+        assert_null(strstr(c, " t=\""));
+        assert_non_null(strstr(c, "<v>"));
+        free(c);
+    }
+    for (size_t i = 4; i < nnums; i++) {
+        char ref[8];
+        snprintf(ref, sizeof ref, "B%zu", i + 2);
+        c = cell_xml(sheet, ref);
+        if (nums[i][0])
+            assert_non_null(strstr(c, "t=\"inlineStr\""));
+        else
+            assert_null(c);
+        free(c);
+    }
+    c = cell_xml(sheet, "C2"); /* "3" in a text column stays text */
+    assert_non_null(strstr(c, "t=\"inlineStr\""));
+    free(c);
+    char want_cf[64];
+    snprintf(want_cf, sizeof want_cf, "<conditionalFormatting sqref=\"B2:B%zu\">", nnums + 1);
+    assert_non_null(strstr(sheet, want_cf));
+    assert_int_equal(count_of(sheet, "<cfRule type=\"cellIs\""), 2);
+    free(sheet);
+    char *styles = zip_text(path, "xl/styles.xml");
+    assert_non_null(strstr(styles, "<dxfs count=\"2\">"));
+    assert_non_null(strstr(styles, "FFFFC7CE"));
+    free(styles);
+}
+
 /* ---- hand-made workbooks ---- */
 
 typedef struct part {
@@ -316,8 +492,14 @@ static void test_foreign_shapes(void **state)
 
 /* ---- deflate level ---- */
 
-static unsigned rd16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8; }
-static uint32_t rd32(const unsigned char *p) { return rd16(p) | (uint32_t)rd16(p + 2) << 16; }
+static unsigned rd16(const unsigned char *p)
+{
+    return p[0] | (unsigned)p[1] << 8;
+}
+static uint32_t rd32(const unsigned char *p)
+{
+    return rd16(p) | (uint32_t)rd16(p + 2) << 16;
+}
 
 /* Reads the general-purpose flags of every deflated entry from the zip's central directory and
  * returns their compression-option bits (APPNOTE 4.4.4: 0 normal, 2 maximum, 4 fast, 6 super
@@ -407,8 +589,7 @@ static void test_deflate_level(void **state)
     isynth_xlsx_writer_params p = isynth_xlsx_writer_params_default();
     p.deflate_level = 10;
     isynth_xlsx_writer *w = NULL;
-    assert_int_equal(isynth_xlsx_writer_open(tpath("bad.xlsx"), &p, &w, &err),
-                     ISYNTH_ERR_INVALID);
+    assert_int_equal(isynth_xlsx_writer_open(tpath("bad.xlsx"), &p, &w, &err), ISYNTH_ERR_INVALID);
     assert_null(w);
     assert_non_null(strstr(err.msg, "compression level 10"));
 }
@@ -715,12 +896,12 @@ static void test_jsonl_fast_path_equals_jansson(void **state)
 
     /* lines jansson must refuse are still refused, with their line */
     static const char *const bad[] = {
-        "{\"a\": \"x\", \"a\": \"y\"}",   /* duplicate key */
-        "{\"a\": \"nul \\u0000\"}",       /* NUL */
-        "{\"a\": \"lone \\ud800\"}",      /* lone surrogate */
-        "{\"a\": \"raw\ttab\"}",           /* raw control character */
-        "{\"a\": \"bad \\q\"}",           /* unknown escape */
-        "{\"a\": \"\xff\"}",               /* invalid UTF-8 */
+        "{\"a\": \"x\", \"a\": \"y\"}", /* duplicate key */
+        "{\"a\": \"nul \\u0000\"}",     /* NUL */
+        "{\"a\": \"lone \\ud800\"}",    /* lone surrogate */
+        "{\"a\": \"raw\ttab\"}",        /* raw control character */
+        "{\"a\": \"bad \\q\"}",         /* unknown escape */
+        "{\"a\": \"\xff\"}",            /* invalid UTF-8 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         f = fopen(path, "w");
@@ -781,7 +962,8 @@ static void test_table_errors(void **state)
     assert_int_not_equal(access(xo, F_OK), 0);
     free(big);
     free(s);
-    assert_int_equal(isynth_table_convert(csv, tpath("x.txt"), NULL, NULL, NULL, &e), ISYNTH_ERR_INVALID);
+    assert_int_equal(isynth_table_convert(csv, tpath("x.txt"), NULL, NULL, NULL, &e),
+                     ISYNTH_ERR_INVALID);
 }
 
 /* ---- allocation failures: every failing allocation gives an error, leaks nothing and leaves
@@ -794,12 +976,19 @@ static isynth_err write_and_read(const char *path)
     isynth_err rc = isynth_xlsx_writer_open(path, NULL, &w, &e);
     if (rc) return rc;
     const char *ch[] = {"a", "b", NULL};
-    isynth_xlsx_column cols[3] = {
-        {.name = "id", .locked = true}, {.name = "s", .choices = ch}, {.name = "t", .wrap = true}};
-    const char *row[] = {"1", "a", "_x0041_ テキスト\n改行"};
-    if ((rc = isynth_xlsx_add_sheet(w, "review", cols, 3, &e)) ||
-        (rc = isynth_xlsx_write_row(w, row, NULL, 3, &e)) ||
-        (rc = isynth_xlsx_write_row(w, row, NULL, 3, &e))) {
+    const isynth_xlsx_band band = {.min = 1, .max = 2, .fill = 0xFFC7CE};
+    isynth_xlsx_column cols[4] = {{.name = "id", .locked = true},
+                                  {.name = "s", .choices = ch},
+                                  {.name = "t", .wrap = true},
+                                  {.name = "n", .numeric = true, .bands = &band, .nbands = 1}};
+    const char *row[] = {"1", "a", "_x0041_ テキスト\n改行", "2"};
+    const char *t = "_x0041_ テキスト\n改行";
+    const isynth_xlsx_span marks[] = {{0, 7}, {8, 3}};
+    isynth_xlsx_cell cells[4] = {
+        {"2", 1, NULL, 0}, {"b", 1, NULL, 0}, {t, strlen(t), marks, 2}, {"1.5", 3, NULL, 0}};
+    if ((rc = isynth_xlsx_add_sheet(w, "review", cols, 4, &e)) ||
+        (rc = isynth_xlsx_write_row(w, row, NULL, 4, &e)) ||
+        (rc = isynth_xlsx_write_cells(w, cells, 4, &e))) {
         isynth_xlsx_writer_free(w);
         return rc;
     }
@@ -868,16 +1057,24 @@ static void test_alloc_fail_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_cell_limit),
-        cmocka_unit_test(test_bad_sheet_name),   cmocka_unit_test(test_foreign_shapes),
-        cmocka_unit_test(test_hostile_dtd),      cmocka_unit_test(test_hostile_billion_laughs),
-        cmocka_unit_test(test_hostile_depth),    cmocka_unit_test(test_hostile_entries),
-        cmocka_unit_test(test_hostile_sizes),    cmocka_unit_test(test_hostile_malformed),
-        cmocka_unit_test(test_table_round_trip), cmocka_unit_test(test_table_errors),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_cell_limit),
+        cmocka_unit_test(test_bad_sheet_name),
+        cmocka_unit_test(test_foreign_shapes),
+        cmocka_unit_test(test_hostile_dtd),
+        cmocka_unit_test(test_hostile_billion_laughs),
+        cmocka_unit_test(test_hostile_depth),
+        cmocka_unit_test(test_hostile_entries),
+        cmocka_unit_test(test_hostile_sizes),
+        cmocka_unit_test(test_hostile_malformed),
+        cmocka_unit_test(test_table_round_trip),
+        cmocka_unit_test(test_table_errors),
         cmocka_unit_test(test_jsonl_key_scan),
         cmocka_unit_test(test_jsonl_fast_path_equals_jansson),
-        cmocka_unit_test(test_alloc_fail_xlsx),  cmocka_unit_test(test_alloc_fail_table),
+        cmocka_unit_test(test_alloc_fail_xlsx),
+        cmocka_unit_test(test_alloc_fail_table),
         cmocka_unit_test(test_deflate_level),
+        cmocka_unit_test(test_marks_numbers_bands),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

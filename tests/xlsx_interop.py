@@ -2,15 +2,20 @@
 """Integration checks for isynth's workbooks against the tools users have: openpyxl reads what
 isynth writes, isynth reads what openpyxl and LibreOffice write (including a re-save of its own
 workbook after edits), the JSONL loads with Hugging Face `datasets`, and hostile workbooks are
-refused by `isynth convert` with exit code 3 and a message naming the reason.
+refused by `isynth convert` with exit code 3 and a message naming the reason. The review
+workbook of a run with facts to verify and judgements is read with openpyxl (rich runs, number
+cells, conditional fills, protection) and LibreOffice, and imported back after edits, also in
+the previous release's column set.
 
 usage: xlsx_interop.py CHECK ISYNTH WORKDIR
-CHECK: readback | openpyxl-in | libreoffice | datasets | hostile
+CHECK: readback | openpyxl-in | libreoffice | datasets | hostile | review
 Exit 0 = pass, 1 = fail, 77 = skipped (tool missing).
 """
+import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -277,6 +282,238 @@ def check_hostile(isynth, work):
     return 1 if failed else 0
 
 
+REVIEW_HEADER = ["id", "status", "instruction", "input", "output", "verify", "judge",
+                 "judge_reason", "seeds", "nearest", "rouge_l", "flags", "comment"]
+OLD_HEADER = ["id", "status", "instruction", "input", "output", "seeds", "nearest", "rouge_l",
+              "flags", "comment"]
+G3_OUT = "川端康成は1968年にノーベル文学賞を受賞した。1968年の受賞は日本人初。"
+# (instruction, output, facts to verify or None, judgement (score, reason, false claims) or None)
+REVIEW_ROWS = [
+    ("日本の首都は？", "東京です。", ["東京"], (5, "正しい。", [])),
+    ("=1+1 を計算して", "2", ["2"], None),
+    ("川端康成について一文で", G3_OUT, ["1968年", "ノーベル文学賞", "ノーベル", "日本人初", "無い事実"],
+     (2, "受賞年を確認", ["1968年", "日本人初"])),
+    ("俳句を作って", "桜咲く\n春の訪れ", None, None),
+]
+# the emphasised runs of each output: each fact's first occurrence, overlapping facts merged
+REVIEW_MARKED = [["東京"], ["2"], ["1968年", "ノーベル文学賞", "日本人初"], []]
+
+
+def make_run(isynth, work):
+    """A run directory whose run.db (schema made by isynth itself) holds REVIEW_ROWS."""
+    rundir = os.path.join(work, "run")
+    os.makedirs(rundir)
+    db = os.path.join(rundir, "run.db")
+    sqlite3.connect(db).close()
+    p = run([isynth, "export", "--run", rundir, "--xlsx", os.path.join(work, "empty.xlsx")])
+    if p.returncode != 0:
+        sys.exit("isynth export of an empty run failed (%d): %s" % (p.returncode, p.stderr))
+    now = "2026-01-01T00:00:00Z"
+    con = sqlite3.connect(db)
+    con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('lang', 'ja')")
+    con.execute("INSERT INTO requests(id, stage, created_at, status, examples, prompt) "
+                "VALUES(1, 1, ?, 'done', '[\"s1\"]', 'p')", (now,))
+    for i, (ins, out, facts, judged) in enumerate(REVIEW_ROWS, 1):
+        con.execute("INSERT INTO candidates(id, request_id, idx, instruction, input, output, "
+                    "dedup_key, status, nn_score, created_at, verify) "
+                    "VALUES(?, 1, ?, ?, '', ?, ?, 'accepted', -1, ?, ?)",
+                    (i, i, ins, out, "k%d" % i, now,
+                     None if facts is None else json.dumps(facts, ensure_ascii=False)))
+        if judged:
+            con.execute("INSERT INTO judgements(candidate_id, score, reason, false_claims, model, "
+                        "created_at) VALUES(?, ?, ?, ?, 'm', ?)",
+                        (i, judged[0], judged[1], json.dumps(judged[2], ensure_ascii=False), now))
+    con.commit()
+    con.close()
+    return rundir
+
+
+def isynth_export_review(isynth, rundir, xlsx):
+    p = run([isynth, "export", "--run", rundir, "--xlsx", xlsx])
+    if p.returncode != 0:
+        sys.exit("isynth export failed (%d): %s" % (p.returncode, p.stderr))
+
+
+def isynth_import(isynth, rundir, xlsx):
+    p = run([isynth, "import", "--run", rundir, xlsx])
+    if p.returncode != 0:
+        sys.exit("isynth import %s failed (%d): %s" % (xlsx, p.returncode, p.stderr))
+    return p.stderr.strip()
+
+
+def review_history(rundir):
+    con = sqlite3.connect(os.path.join(rundir, "run.db"))
+    out = list(con.execute("SELECT candidate_id, field, old, new FROM review_history ORDER BY id"))
+    con.close()
+    return out
+
+
+def emphasised(font):
+    return bool(font is not None and font.b and font.color is not None
+                and font.color.rgb == "FFC00000")
+
+
+def check_review_openpyxl(xlsx):
+    import openpyxl
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    wb = openpyxl.load_workbook(xlsx, rich_text=True)
+    ws = wb["review"]
+    header = [c.value for c in ws[1]]
+    if header != REVIEW_HEADER:
+        sys.exit("review header %r != %r" % (header, REVIEW_HEADER))
+    col = {h: i + 1 for i, h in enumerate(REVIEW_HEADER)}
+    for r, (ins, out, facts, judged) in enumerate(REVIEW_ROWS, 2):
+        def cell(name):
+            return ws.cell(row=r, column=col[name])
+        want = "\n".join(facts) if facts else None
+        if cell("verify").value != want:
+            sys.exit("row %d verify %r != %r" % (r, cell("verify").value, want))
+        j = cell("judge")
+        if judged:
+            if j.data_type != "n" or j.value != judged[0]:
+                sys.exit("row %d judge %r (type %r), want the number %d"
+                         % (r, j.value, j.data_type, judged[0]))
+            reason = judged[1] + ("\nfalse: " + "; ".join(judged[2]) if judged[2] else "")
+            if cell("judge_reason").value != reason:
+                sys.exit("row %d judge_reason %r != %r" % (r, cell("judge_reason").value, reason))
+        elif j.value is not None:
+            sys.exit("row %d: judge %r for a row never judged" % (r, j.value))
+        if not cell("verify").protection.locked or cell("output").protection.locked:
+            sys.exit("row %d: verify should be locked and output editable" % r)
+        o = cell("output")
+        if isinstance(o.value, CellRichText):
+            text = "".join(str(b) for b in o.value)
+            marked = [b.text for b in o.value if isinstance(b, TextBlock) and emphasised(b.font)]
+            plain = "".join(str(b) for b in o.value
+                            if not (isinstance(b, TextBlock) and emphasised(b.font)))
+        else:
+            text = o.value
+            marked = [text] if emphasised(o.font) else []
+            plain = "" if marked else text
+        if text != out:
+            sys.exit("row %d output %r != %r" % (r, text, out))
+        if marked != REVIEW_MARKED[r - 2]:
+            sys.exit("row %d emphasised runs %r != %r" % (r, marked, REVIEW_MARKED[r - 2]))
+        if r == 4 and plain.count("1968年") != 1:
+            sys.exit("row 4: the second 1968年 should be plain: %r" % (o.value,))
+    if not ws.protection.sheet:
+        sys.exit("review sheet not protected")
+    letter = openpyxl.utils.get_column_letter
+    want_range = "%s2:%s%d" % (letter(col["judge"]), letter(col["judge"]), len(REVIEW_ROWS) + 1)
+    rules = []
+    for cf in ws.conditional_formatting:
+        if str(cf.sqref) == want_range:
+            rules += [(x.type, x.operator, x.formula) for x in cf.rules]
+    want_rules = [("cellIs", "between", ["1", "2"]), ("cellIs", "between", ["3", "3"]),
+                  ("cellIs", "between", ["4", "5"])]
+    if sorted(rules) != sorted(want_rules):
+        sys.exit("conditional formats on %s: %r, want %r" % (want_range, rules, want_rules))
+    if ws.auto_filter.ref != "A1:%s%d" % (letter(len(REVIEW_HEADER)), len(REVIEW_ROWS) + 1):
+        sys.exit("autofilter %r" % ws.auto_filter.ref)
+    wb.close()
+
+
+def check_review(isynth, work):
+    """The review workbook of a run with facts and judgements, read by openpyxl and LibreOffice,
+    and imported after edits in the new and the previous release's column sets."""
+    import openpyxl
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    rundir = make_run(isynth, work)
+    xlsx = os.path.join(work, "review.xlsx")
+    isynth_export_review(isynth, rundir, xlsx)
+    check_review_openpyxl(xlsx)
+    print("openpyxl: headers, verify, numeric judge, rich runs, fills and protection as expected")
+
+    # a reviewer's edits: the informational columns are ignored, the status applied
+    wb = openpyxl.load_workbook(xlsx)
+    ws = wb["review"]
+    ws["B2"] = "採用"
+    ws["F3"] = "書き換えた事実"
+    ws["G4"] = 5
+    ws["H4"] = "直した理由"
+    edited = os.path.join(work, "edited.xlsx")
+    wb.save(edited)
+    msg = isynth_import(isynth, rundir, edited)
+    hist = review_history(rundir)
+    if hist != [(1, "status", "pending", "accepted")]:
+        sys.exit("import of edited workbook: history %r (%s)" % (hist, msg))
+
+    # the previous release's columns (no verify, judge, judge_reason), from a fresh export
+    isynth_export_review(isynth, rundir, xlsx)
+    src = openpyxl.load_workbook(xlsx)["review"]
+    old = openpyxl.Workbook()
+    ows = old.active
+    ows.title = "review"
+    idx = [REVIEW_HEADER.index(h) for h in OLD_HEADER]
+    for r, row in enumerate(src.iter_rows(values_only=True)):
+        vals = [row[i] for i in idx]
+        if r == 2:
+            vals[OLD_HEADER.index("status")] = "不採用"
+            vals[OLD_HEADER.index("comment")] = "古い形式"
+        ows.append(vals)
+    for row in ows.iter_rows():
+        for c in row:
+            if isinstance(c.value, str) and c.value.startswith("="):
+                c.data_type = "s"  # openpyxl would make it a formula
+    oldpath = os.path.join(work, "old-columns.xlsx")
+    old.save(oldpath)
+    msg = isynth_import(isynth, rundir, oldpath)
+    hist = review_history(rundir)[1:]
+    want = [(2, "status", "pending", "rejected"), (2, "comment", "", "古い形式")]
+    if hist != want:
+        sys.exit("import of old-column workbook: history %r != %r (%s)" % (hist, want, msg))
+    print("import: edits of verify/judge ignored, old column set imported")
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if not soffice:
+        print("soffice not found: LibreOffice part skipped")
+        return 77
+    outdir = os.path.join(work, "lo")
+    os.makedirs(outdir, exist_ok=True)
+    profile = "file://" + os.path.abspath(os.path.join(work, "lo-profile"))
+    latest = os.path.join(work, "latest.xlsx")
+    isynth_export_review(isynth, rundir, latest)
+    for target in ("csv:Text - txt - csv (StarCalc):44,34,76,1", "xlsx"):
+        p = run([soffice, "-env:UserInstallation=" + profile, "--headless", "--calc",
+                 "--convert-to", target, "--outdir", outdir, latest], timeout=240)
+        if p.returncode != 0:
+            sys.exit("soffice %s failed (%d): %s %s" % (target, p.returncode, p.stdout, p.stderr))
+    with open(os.path.join(outdir, "latest.csv"), encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    if rows[0] != REVIEW_HEADER:
+        sys.exit("LibreOffice header %r" % rows[0])
+    for r, (ins, out_text, facts, judged) in enumerate(REVIEW_ROWS, 1):
+        got = dict(zip(REVIEW_HEADER, rows[r]))
+        if got["output"] != out_text or got["verify"] != ("\n".join(facts) if facts else ""):
+            sys.exit("LibreOffice row %d: %r" % (r, got))
+        if got["judge"] != (str(judged[0]) if judged else ""):
+            sys.exit("LibreOffice row %d judge %r" % (r, got["judge"]))
+    # LibreOffice's re-save keeps the emphasis (as shared rich strings; it splits a run where
+    # the script changes, "1968" + "年", so adjacent bold runs are joined) and imports unchanged
+    resaved = os.path.join(outdir, "latest.xlsx")
+    wb = openpyxl.load_workbook(resaved, rich_text=True)
+    o = wb["review"].cell(row=4, column=REVIEW_HEADER.index("output") + 1).value
+    marked, prev_bold = [], False
+    for b in (o if isinstance(o, CellRichText) else []):
+        bold = isinstance(b, TextBlock) and b.font is not None and bool(b.font.b)
+        if bold and prev_bold:
+            marked[-1] += b.text
+        elif bold:
+            marked.append(b.text)
+        prev_bold = bold
+    if marked != ["1968年", "ノーベル文学賞", "日本人初"]:
+        sys.exit("LibreOffice re-save: emphasised runs %r" % (marked,))
+    wb.close()
+    n = len(review_history(rundir))
+    msg = isynth_import(isynth, rundir, resaved)
+    if len(review_history(rundir)) != n:
+        sys.exit("re-import of the LibreOffice re-save changed something: %s" % msg)
+    print("LibreOffice opened the review workbook (csv equal) and its re-save imports")
+    return 0
+
+
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
@@ -285,7 +522,7 @@ def main():
     os.makedirs(work)
     fn = {"readback": check_readback, "openpyxl-in": check_openpyxl_in,
           "libreoffice": check_libreoffice, "datasets": check_datasets,
-          "hostile": check_hostile}.get(check)
+          "hostile": check_hostile, "review": check_review}.get(check)
     if not fn:
         sys.exit(__doc__)
     return fn(isynth, work) or 0

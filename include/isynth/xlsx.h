@@ -1,6 +1,7 @@
-/* isynth workbooks: a streaming .xlsx writer over libxlsxwriter (constant memory, every cell a
- * string) and a streaming, bounded .xlsx reader over libzip + expat that yields one row at a
- * time. Both work on UTF-8 text only; numbers and booleans read back as their text. */
+/* isynth workbooks: a streaming .xlsx writer over libxlsxwriter (constant memory; every cell a
+ * string unless its column asks for numbers, never a formula) and a streaming, bounded .xlsx
+ * reader over libzip + expat that yields one row at a time. Both work on UTF-8 text only;
+ * numbers and booleans read back as their text. */
 #ifndef ISYNTH_XLSX_H
 #define ISYNTH_XLSX_H
 
@@ -33,13 +34,30 @@ typedef struct isynth_xlsx_writer_params {
 
 isynth_xlsx_writer_params isynth_xlsx_writer_params_default(void);
 
-/* One column of a sheet. Strings are borrowed for the duration of isynth_xlsx_add_sheet. */
+/* A conditional fill: the column's data cells holding a number in [min, max] are shown with a
+ * `fill` background and `font` text colour (0xRRGGBB; font 0 = unchanged). Excel evaluates it,
+ * so it follows the cells when a reviewer sorts or edits them. */
+typedef struct isynth_xlsx_band {
+    double min, max;
+    uint32_t fill;
+    uint32_t font;
+} isynth_xlsx_band;
+
+/* One column of a sheet. Strings and arrays are borrowed for the duration of
+ * isynth_xlsx_add_sheet. A zeroed struct with a name is a plain text column. */
 typedef struct isynth_xlsx_column {
     const char *name;           /* header text (row 1) */
     double width;               /* in characters; 0 = from the header's length */
     bool wrap;                  /* wrap text and align to the top */
     bool locked;                /* protected (the sheet is protected when any column is) */
     const char *const *choices; /* NULL-terminated drop-down list, or NULL */
+    /* Cells that are plain decimal numbers (-?digits[.digits][e[+-]digits], no leading zero,
+     * at most 15 digits) are written as number cells, so sorting and conditional fills treat
+     * them as numbers; they read back as the number's shortest text ("0.50" as "0.5"). Any
+     * other text is a string cell as in every column. */
+    bool numeric;
+    const isynth_xlsx_band *bands; /* nbands conditional fills over the data rows, or NULL */
+    size_t nbands;
 } isynth_xlsx_column;
 
 /* Opens a new workbook that will be written to a temporary name beside `path` and renamed to
@@ -55,12 +73,36 @@ isynth_err isynth_xlsx_add_sheet(isynth_xlsx_writer *w, const char *name,
                                  const isynth_xlsx_column *cols, size_t ncols, isynth_error *err);
 
 /* Appends one row of n cells to the current sheet. cells[i] is UTF-8 text of lens[i] bytes
- * (lens may be NULL: NUL-terminated cells; a NULL cell is empty). Every cell is a string cell,
- * so text starting with = + - @ stays text. Invalid UTF-8 gives ISYNTH_ERR_UTF8, a cell over
+ * (lens may be NULL: NUL-terminated cells; a NULL cell is empty). Every cell is a string cell
+ * (a number cell only in a `numeric` column, for plain decimal numbers), so text starting with
+ * = + - @ stays text. Invalid UTF-8 gives ISYNTH_ERR_UTF8, a cell over
  * ISYNTH_XLSX_CELL_MAX gives ISYNTH_ERR_TOO_LARGE; both name the sheet, row and column and
  * leave the writer usable for another row. */
 isynth_err isynth_xlsx_write_row(isynth_xlsx_writer *w, const char *const *cells,
                                  const size_t *lens, size_t n, isynth_error *err);
+
+/* A byte range [off, off + len) of a cell's text. */
+typedef struct isynth_xlsx_span {
+    size_t off, len;
+} isynth_xlsx_span;
+
+/* One cell for isynth_xlsx_write_cells: len bytes of UTF-8 text (text NULL or len 0: empty),
+ * with nmarks ranges of it to emphasise (bold, dark red) as rich text. Marks are non-empty, in
+ * order, not overlapping, within the text and on character boundaries; adjacent ones join. A
+ * cell with marks is always a string cell; one wholly marked is written in the emphasised font
+ * as a plain string (Excel's rich text needs two runs). */
+typedef struct isynth_xlsx_cell {
+    const char *text;
+    size_t len;
+    const isynth_xlsx_span *marks;
+    size_t nmarks;
+} isynth_xlsx_cell;
+
+/* isynth_xlsx_write_row with cells that carry their length and marks; everything else (checks,
+ * errors, numeric columns, text never a formula) is the same, and marks out of place give
+ * ISYNTH_ERR_INVALID naming the cell. cells and what they point to are borrowed for the call. */
+isynth_err isynth_xlsx_write_cells(isynth_xlsx_writer *w, const isynth_xlsx_cell *cells, size_t n,
+                                   isynth_error *err);
 
 /* Number of rows (header included) written to the current sheet. */
 size_t isynth_xlsx_writer_rows(const isynth_xlsx_writer *w);
