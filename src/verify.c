@@ -2,7 +2,8 @@
  * (names, numbers with units, dates); the rules are listed in include/isynth/verify.h.
  * The one idea: a single left-to-right scanner finds numbers, dates, 『』 titles and Latin
  * names by rule, and skips a whole number or word it rejects so that nothing is found inside
- * it; MeCab, for Japanese, only adds proper-noun spans and marks which kanji are numerals.
+ * it; MeCab, for Japanese, only adds name spans (proper nouns, planets, historical events) and
+ * marks which kanji are numerals.
  * Every span is an offset into the caller's bytes; overlaps and duplicates are settled once,
  * at the end. */
 #include "isynth/verify.h"
@@ -140,6 +141,35 @@ static bool in_list(const char *s, size_t n, const char *const *list)
     return false;
 }
 
+/* True when the ASCII word s[0..n) is w, letters compared without case. */
+static bool eq_nocase(const char *s, size_t n, const char *w)
+{
+    if (strlen(w) != n) return false;
+    for (size_t k = 0; k < n; k++) {
+        char a = s[k] >= 'A' && s[k] <= 'Z' ? (char)(s[k] + 32) : s[k];
+        char b = w[k] >= 'A' && w[k] <= 'Z' ? (char)(w[k] + 32) : w[k];
+        if (a != b) return false;
+    }
+    return true;
+}
+
+static bool in_list_nocase(const char *s, size_t n, const char *const *list)
+{
+    for (; *list; list++)
+        if (eq_nocase(s, n, *list)) return true;
+    return false;
+}
+
+/* True when s[0..n) ends with one of `list`. */
+static bool ends_with_any(const char *s, size_t n, const char *const *list)
+{
+    for (; *list; list++) {
+        size_t k = strlen(*list);
+        if (k <= n && !memcmp(s + n - k, *list, k)) return true;
+    }
+    return false;
+}
+
 /* ---- word lists ------------------------------------------------------------------------- */
 
 /* Japanese counters written right after a number. rank orders a 年月日時分秒 chain (0: not part
@@ -164,7 +194,7 @@ static const char *const ja_counters[] = {
     "度",   "倍",   "割",   "円",   "元",   "階", "位", "番",   "号",   "本",   "枚",   "台",
     "冊",   "匹",   "頭",   "羽",   "軒",   "社", "校", "店",   "店舗", "点",   "票",   "条",
     "種",   "種類", "隻",   "機",   "基",   "棟", "戸", "世帯", "坪",   "畳",   "か国", "カ国",
-    "ヶ国", "ヵ国", "か所", "カ所", "ヶ所", "％", "℃",  "光年", "丁目", "番地", NULL};
+    "ヶ国", "ヵ国", "か所", "カ所", "ヶ所", "％", "℃",  "光年", "丁目", "番地", "代",   NULL};
 /* Units written in katakana: メートル, ドル ... */
 static const char *const ja_measures[] = {"ドル",         "ユーロ",       "ポンド",
                                           "ウォン",       "キロ",         "キロメートル",
@@ -211,7 +241,8 @@ static const char *const unit_words[] = {"percent",      "per cent",    "meter",
                                          "square miles", "floors",      "storeys",
                                          "stories",      "votes",       "copies",
                                          "countries",    "languages",   "medals",
-                                         "light-years",  "light years", NULL};
+                                         "light-years",  "light years", "cent",
+                                         "cents",        NULL};
 /* Symbols, in a list of their own for the formatter: % ‰ °C km² ... */
 static const char *const unit_symbols[] = {"%",   "‰",  "°C", "°F", "°",
                                            "km²", "m²", "m³", "μm", NULL};
@@ -291,6 +322,53 @@ static const char *const in_heads[] = {
 /* Particles inside a name, always joined when a capitalised word follows. */
 static const char *const particles[] = {"de",  "da",  "di", "du", "del", "della", "der", "den",
                                         "van", "von", "la", "le", "bin", "ibn",   NULL};
+
+/* What a count with つ counts when it is the answer's own structure: 理由は3つあります,
+ * 3つのポイントがあります. Matched at the end of the words, so 注意点 and 利点 end in 点. */
+static const char *const ja_structure_nouns[] = {
+    "理由",     "方法", "ポイント", "点",       "特徴", "特長", "メリット", "デメリット", "手順",
+    "ステップ", "例",   "案",       "アイデア", "質問", "問題", "項目",     "要点",       "コツ",
+    "条件",     "要素", "原因",     "要因",     "対策", "段階", "選択肢",   "種類",       "タイプ",
+    "パターン", "観点", "視点",     "側面",     "目的", "課題", "ルール",   "文",         "候補",
+    "ヒント",   "提案", "効果",     "影響",     "役割", "意味", "長所",     "短所",       "工夫",
+    "秘訣",     "こと", "もの",     "方",       NULL};
+/* Words that may stand between a topic and its count: 惑星は全部で8つです. */
+static const char *const ja_count_adverbs[] = {"全部で",   "合計で",   "合計", "全体で",
+                                               "合わせて", "あわせて", "計",   NULL};
+
+/* Plural nouns after a number that count the answer's own structure ("10 examples", "in 50
+ * words"), or that repeat rather than count ("10 times"). */
+static const char *const en_structure_plurals[] = {
+    "ideas",      "examples",   "ways",      "tips",         "steps",           "reasons",
+    "points",     "things",     "items",     "sentences",    "words",           "lines",
+    "paragraphs", "questions",  "answers",   "options",      "pages",           "chapters",
+    "sections",   "characters", "tokens",    "bullets",      "exercises",       "problems",
+    "tasks",      "rows",       "columns",   "entries",      "names",           "suggestions",
+    "facts",      "stanzas",    "verses",    "rules",        "hints",           "strategies",
+    "methods",    "techniques", "topics",    "categories",   "keywords",        "phrases",
+    "lists",      "features",   "benefits",  "advantages",   "disadvantages",   "factors",
+    "elements",   "aspects",    "parts",     "stages",       "phases",          "levels",
+    "rounds",     "times",      "choices",   "alternatives", "recommendations", "lessons",
+    "titles",     "slogans",    "headlines", "responses",    "variations",      NULL};
+/* Words ending in s that are no plural nouns: "12 was", "10 has". */
+static const char *const en_not_plurals[] = {
+    "was",        "has",       "does",      "as",      "its",          "this",
+    "his",        "hers",      "ours",      "yours",   "theirs",       "yes",
+    "thus",       "always",    "perhaps",   "besides", "whereas",      "towards",
+    "afterwards", "sometimes", "downwards", "upwards", "nevertheless", NULL};
+/* Words that start an object: after "101 contains" they show a verb, not a plural noun. */
+static const char *const en_determiners[] = {
+    "a",   "an",    "the",   "this", "that", "these", "those", "its",  "his",
+    "her", "their", "our",   "my",   "your", "more",  "less",  "some", "all",
+    "no",  "any",   "every", "each", "many", "much",  NULL};
+/* Words before a number that make it the size of the answer's own list: "Give 12", "the
+ * top 10", "the following 20". Compared without case; "here are" is matched on its own. */
+static const char *const en_list_words[] = {
+    "following", "these", "those",   "top",   "first",   "last",     "next",
+    "give",      "list",  "write",   "name",  "provide", "suggest",  "generate",
+    "create",    "make",  "choose",  "pick",  "select",  "describe", "explain",
+    "find",      "use",   "include", "add",   "take",    "repeat",   "try",
+    "do",        "show",  "share",   "offer", NULL};
 
 /* ---- candidates ------------------------------------------------------------------------- */
 
@@ -532,6 +610,18 @@ static bool match_latin_unit(const scan *sc, size_t i, size_t *end, bool *date)
 {
     static const char *const *const lists[] = {latin_units, unit_words, unit_symbols,
                                                latin_date_units};
+    if (i < sc->n && sc->s[i] == '-') {
+        /* 50-cent, 10-minute, 3-year-old: after a hyphen, unit words and units of two letters
+         * or more (not 3-D) */
+        size_t w = match_latin_list(sc, i + 1, unit_words);
+        size_t u = match_latin_list(sc, i + 1, latin_units);
+        if (u >= 2 && u > w) w = u;
+        if (!w) return false;
+        *end = i + 1 + w;
+        if (lit(sc, *end, "-old") && word_ends(sc, *end + strlen("-old"))) *end += strlen("-old");
+        *date = false;
+        return true;
+    }
     if (i < sc->n && sc->s[i] == ' ') i++;
     size_t best = 0;
     for (size_t k = 0; k < sizeof lists / sizeof *lists; k++) {
@@ -767,17 +857,198 @@ static bool is_currency(uint32_t c)
     return c == '$' || c == 0xA5 || c == 0xFFE5 || c == 0x20AC || c == 0xA3; /* $ ¥ ￥ € £ */
 }
 
+/* ---- counts with つ, and English counts of things ---------------------------------------- */
+
+/* A predicate after a count: です, だ, ある, 存在, or the end of the sentence (8つです。). */
+static bool count_predicate(const scan *sc, size_t q)
+{
+    static const char *const preds[] = {"です", "でした", "である", "だ", "あり", "ある",
+                                        "あっ", "存在",   "。",     "\n", NULL};
+    if (q >= sc->n) return true;
+    if (lit(sc, q, "だけ") || lit(sc, q, "あるいは")) return false;
+    for (const char *const *w = preds; *w; w++)
+        if (lit(sc, q, *w)) return true;
+    return false;
+}
+
+/* What stands before the count at i: a sentence start (8つです。), or a topic or subject
+ * particle (は が も) after a word that is not in ja_structure_nouns (惑星は8つあります, not
+ * 理由は3つあります); a 、 and 全部で aside. */
+static bool count_context(const scan *sc, size_t i)
+{
+    size_t j = i, k;
+    uint32_t c = before(sc, j, &k);
+    while (c == ' ' || c == 0x3000 || c == 0x300C || c == '*') { /* 「 */
+        j = k;
+        c = before(sc, j, &k);
+    }
+    if (c == 0x3001) { /* 、 */
+        j = k;
+        c = before(sc, j, &k);
+    }
+    for (const char *const *w = ja_count_adverbs; *w; w++)
+        if (j >= strlen(*w) && lit(sc, j - strlen(*w), *w)) {
+            j -= strlen(*w);
+            c = before(sc, j, &k);
+            break;
+        }
+    if (c == 0 || c == '\n' || c == 0x3002 || c == 0xFF01 || c == 0xFF1F || c == '!' || c == '?' ||
+        c == ':' || c == 0xFF1A) /* 。！？： */
+        return true;
+    if (c != 0x306F && c != 0x304C && c != 0x3082) /* は が も */
+        return false;
+    size_t pk;
+    uint32_t pc = before(sc, k, &pk);
+    return pc && pc != '\n' && pc != 0x3002 && !ends_with_any(sc->s, k, ja_structure_nouns);
+}
+
+/* 8つの惑星があります at the の after a count: a noun that is not in ja_structure_nouns, then
+ * が, は or も and ある or 存在. */
+static bool count_of_noun(const scan *sc, size_t q)
+{
+    if (!lit(sc, q, "の")) return false;
+    size_t j = q + strlen("の"), start = j, l;
+    for (int nch = 0; nch < 8; nch++) {
+        ja_script s = ja_script_of(at(sc, j, &l));
+        if (s != JA_KANJI && s != JA_KATAKANA) break;
+        j += l;
+    }
+    if (j == start || ends_with_any(sc->s, j, ja_structure_nouns)) return false;
+    if (!lit(sc, j, "が") && !lit(sc, j, "は") && !lit(sc, j, "も")) return false;
+    j += strlen("が");
+    return lit(sc, j, "あり") || (lit(sc, j, "ある") && !lit(sc, j, "あるいは")) ||
+           lit(sc, j, "あっ") || lit(sc, j, "存在");
+}
+
+/* True when the sentence from q introduces a list of its own: it ends with a colon (3つあり
+ * ます：), or the next sentence or line starts one (1つ目は, まず, 第一に, 1., ・, -). */
+static bool introduces_list(const scan *sc, size_t q)
+{
+    static const char *const starts[] = {"1つ目", "１つ目", "一つ目", "ひとつ目", "第一", "まず",
+                                         "1.",    "1)",     "1）",    "１.",      "１）", "・",
+                                         "- ",    "* ",     "①",      NULL};
+    size_t j = q, l;
+    for (int k = 0; k < 64; k++, j += l) {
+        uint32_t c = at(sc, j, &l);
+        if (c == 0 || c == 0x3002 || c == '\n') break;
+        if (c == ':' || c == 0xFF1A) return true;
+    }
+    for (uint32_t c = at(sc, j, &l); c == 0x3002 || c == '\n' || c == ' ' || c == 0x3000;
+         c = at(sc, j, &l))
+        j += l;
+    for (const char *const *w = starts; *w; w++)
+        if (lit(sc, j, *w)) return true;
+    return false;
+}
+
+/* A count with つ that is an answer (8つです, 惑星は8つあります, 8つの惑星がある) and opens no
+ * list: one or two digits, or one kanji numeral 一 to 九 (IPAdic reads 八つ as one common noun),
+ * then つ. */
+static bool try_count(const scan *sc, size_t i, isynth_fact *out)
+{
+    size_t l, p = i;
+    uint32_t c = at(sc, i, &l);
+    if (digit_val(c) >= 0) {
+        if (!number_start_ok(sc, i)) return false;
+        for (int k = 0; k < 2 && digit_val(at(sc, p, &l)) >= 0; k++)
+            p += l;
+        if (digit_val(at(sc, p, &l)) >= 0) return false;
+    } else if (is_kanji_numeral(c) && !is_multiplier(c) && c != 0x3007) { /* not 〇 */
+        size_t k;
+        uint32_t b = before(sc, i, &k);
+        if (is_kanji_numeral(b) || b == 0x7B2C || b == 0x6570 || b == 0x4F55) /* 第数何 */
+            return false;
+        p = i + l;
+    } else {
+        return false;
+    }
+    if (!lit(sc, p, "つ")) return false;
+    size_t q = p + strlen("つ");
+    if (lit(sc, q, "目")) return false; /* 1つ目 */
+    if ((!(count_context(sc, i) && count_predicate(sc, q)) && !count_of_noun(sc, q)) ||
+        introduces_list(sc, q))
+        return false;
+    *out = (isynth_fact){i, q - i, ISYNTH_FACT_NUMBER};
+    return true;
+}
+
+/* The word that ends at i (one space before i aside), apostrophes in (Here's), as
+ * [*ws, *we); false when there is none. */
+static bool word_before(const scan *sc, size_t i, size_t *ws, size_t *we)
+{
+    if (i == 0 || sc->s[i - 1] != ' ') return false;
+    size_t j = i - 1, k;
+    *we = j;
+    for (int n = 0; n < 24; n++) {
+        uint32_t c = before(sc, j, &k);
+        if (!(c < 0x80 && is_latin(c)) && c != '\'' && c != 0x2019) break;
+        j = k;
+    }
+    *ws = j;
+    return j < *we;
+}
+
+/* "306 bones", "1,000 islands" in English text: a number of two digits or more, or with
+ * groups, then a lower-case plural noun that is not in en_structure_plurals, after no label
+ * ("Step 12", "Windows 10 uses") and no word of a list (en_list_words, "here are").
+ * *end is the end of the noun. */
+static bool count_noun(const scan *sc, size_t i, const num *a, size_t *end)
+{
+    if (sc->lang != ISYNTH_LANG_EN || a->decimal || a->nkanji || a->mult ||
+        (!a->grouped && a->ndig < 2) || a->end >= sc->n || sc->s[a->end] != ' ' ||
+        touches_operator(sc, i, a->end))
+        return false;
+    size_t s = a->end + 1, e = s;
+    while (e < sc->n && sc->s[e] >= 'a' && sc->s[e] <= 'z' && e - s < 24)
+        e++;
+    size_t n = e - s;
+    const char *w = sc->s + s;
+    if (n < 3 || !word_ends(sc, e) || w[n - 1] != 's' || w[n - 2] == 's' || w[n - 2] == 'u' ||
+        w[n - 2] == 'i' || in_list(w, n, en_not_plurals) || in_list(w, n, en_structure_plurals))
+        return false;
+    size_t ws, we, ws2, we2, l;
+    if (word_before(sc, i, &ws, &we)) {
+        const char *pw = sc->s + ws;
+        size_t pn = we - ws;
+        bool cap = false;
+        for (size_t k = 0; k < pn; k++)
+            cap |= pw[k] >= 'A' && pw[k] <= 'Z';
+        if ((cap && !in_list(pw, pn, function_words)) || in_list_nocase(pw, pn, en_list_words) ||
+            in_list_nocase(pw, pn, structure_words))
+            return false;
+        if ((eq_nocase(pw, pn, "are") && word_before(sc, ws, &ws2, &we2) &&
+             eq_nocase(sc->s + ws2, we2 - ws2, "here")) ||
+            eq_nocase(pw, pn, "here's") || eq_nocase(pw, pn, "here’s"))
+            return false;
+    }
+    /* a verb, not a plural, takes an object: "Room 101 contains 12 chairs" */
+    size_t o = e + 1, oe = o;
+    while (oe < sc->n && sc->s[oe] >= 'a' && sc->s[oe] <= 'z' && oe - o < 8)
+        oe++;
+    if (e < sc->n && sc->s[e] == ' ' &&
+        (in_list(sc->s + o, oe - o, en_determiners) || (oe == o && digit_val(at(sc, o, &l)) >= 0)))
+        return false;
+    *end = e;
+    return true;
+}
+
 /* A number fact starting at i. On false, *skip is how many bytes the caller must step over
  * so that nothing is found inside a rejected number (0 when there is no number at i). */
 static bool try_number(const scan *sc, size_t i, isynth_fact *out, size_t *skip)
 {
     *skip = 0;
+    if (try_count(sc, i, out)) {
+        *skip = out->len;
+        return true;
+    }
     size_t l, p = i;
     uint32_t c = at(sc, i, &l);
     bool currency = false;
     static const char *const prefixes[] = {"約", "西暦", "紀元前", NULL};
     for (const char *const *pf = prefixes; *pf && p == i; pf++)
         if (lit(sc, i, *pf)) p = i + strlen(*pf);
+    bool ordinal = p == i && lit(sc, i, "第");
+    if (ordinal) p = i + strlen("第");
     bool sign = false;
     if (p == i && is_currency(c)) {
         p = i + l;
@@ -792,6 +1063,13 @@ static bool try_number(const scan *sc, size_t i, isynth_fact *out, size_t *skip)
     parse_num(sc, p, false, &a);
     *skip = a.end - i;
     if ((p == i || sign) && !number_start_ok(sc, i)) return false;
+    if (ordinal) { /* 第3代 counts reigns or generations; 第3章 and 第3代目 stay ordinals */
+        size_t e = a.end + strlen("代");
+        if (!lit(sc, a.end, "代") || lit(sc, e, "目")) return false;
+        *out = (isynth_fact){i, e - i, ISYNTH_FACT_NUMBER};
+        *skip = e - i;
+        return true;
+    }
 
     size_t q;
     isynth_fact_kind kind = ISYNTH_FACT_NUMBER;
@@ -853,6 +1131,12 @@ static bool try_number(const scan *sc, size_t i, isynth_fact *out, size_t *skip)
             if (q < sc->n && sc->s[q] == 's' && word_ends(sc, q + 1)) q++;
             ok = word_ends(sc, q);
             kind = ISYNTH_FACT_DATE;
+        }
+        size_t e;
+        if (kind == ISYNTH_FACT_NUMBER && q == a.end && !currency && !sign &&
+            count_noun(sc, p, &a, &e)) {
+            q = e;
+            ok = true;
         }
         if (!ok) return false;
     }
@@ -1118,6 +1402,27 @@ static bool latin_word_start(const scan *sc, size_t i)
     return true;
 }
 
+/* A weekday: 月曜日, 月曜, Monday, Mondays. */
+static bool try_weekday(const scan *sc, size_t i, isynth_fact *out)
+{
+    static const char *const ja_days[] = {"月", "火", "水", "木", "金", "土", "日", NULL};
+    size_t e = i;
+    for (const char *const *d = ja_days; *d && e == i; d++)
+        if (lit(sc, i, *d) && lit(sc, i + strlen(*d), "曜")) {
+            e = i + strlen(*d) + strlen("曜");
+            if (lit(sc, e, "日")) e += strlen("日");
+        }
+    for (const char *const *d = weekdays; *d && e == i; d++) {
+        size_t k = i + strlen(*d);
+        if (!lit(sc, i, *d) || !latin_word_start(sc, i)) continue;
+        if (k < sc->n && sc->s[k] == 's') k++;
+        if (word_ends(sc, k)) e = k;
+    }
+    if (e == i) return false;
+    *out = (isynth_fact){i, e - i, ISYNTH_FACT_DATE};
+    return true;
+}
+
 /* ---- the scanner ------------------------------------------------------------------------ */
 
 static isynth_err scan_text(scan *sc)
@@ -1137,7 +1442,7 @@ static isynth_err scan_text(scan *sc)
             i += l; /* names inside the title lose to it when overlaps are settled */
             continue;
         }
-        if (try_era(sc, i, &f) || try_number(sc, i, &f, &skip)) {
+        if (try_era(sc, i, &f) || try_weekday(sc, i, &f) || try_number(sc, i, &f, &skip)) {
             rc = push(sc->v, f.off, f.len, f.kind);
             i = f.off + f.len;
             continue;
@@ -1266,15 +1571,81 @@ static const mecab_node_t *dot_neighbour(const scan *sc, const mecab_node_t *fro
     return nb;
 }
 
+/* Planets, which IPAdic tags as common nouns (水星) or even as a family name (金星). */
+static const char *const planets[] = {"水星",   "金星",   "火星",   "木星", "土星",
+                                      "天王星", "海王星", "冥王星", NULL};
+
 /* A proper noun that may start a name: Japanese script, two characters or more (日 and 米 of
- * 日米 do not), not an era name. */
+ * 日米 do not), not an era name; or a planet. */
 static bool name_start(const scan *sc, const mecab_node_t *nd, size_t off, size_t len)
 {
     enum ncls c = node_class(nd);
     size_t nch;
+    if (in_list(sc->s + off, len, planets)) return true;
     if ((c != N_PROPER && c != N_PERSON) || count_script(sc, off, len, false, &nch) == 0)
         return false;
     return nch >= 2 && !in_list(sc->s + off, len, eras);
+}
+
+/* Ends of one dictionary word that names a historical event: 大政奉還 (IPAdic: 名詞,一般). */
+static const char *const event_ends[] = {"奉還", "維新", "戦争", "大戦", "事件",
+                                         "革命", "条約", "改新", "置県", NULL};
+
+static bool surface_is(const scan *sc, const mecab_node_t *nd, const char *w)
+{
+    size_t off, len;
+    return node_span(sc, nd, &off, &len) && len == strlen(w) && !memcmp(sc->s + off, w, len);
+}
+
+static bool event_noun(const mecab_node_t *nd)
+{
+    enum ncls c = node_class(nd);
+    return c == N_NOUN || c == N_PROPER || c == N_PERSON;
+}
+
+/* The event whose の is nd: 応仁の乱 and 本能寺の変 after any noun of two characters or more (not
+ * 変 used as an adjective, 顔の変な), 関ヶ原の戦い and 壇ノ浦の合戦 after a proper noun.
+ * [*off, *end) is the span. */
+static bool event_of(const scan *sc, const mecab_node_t *nd, size_t *off, size_t *end)
+{
+    const mecab_node_t *ev = nd->next, *after;
+    size_t no, nl, eo, el, o, l;
+    if (!ev || !node_span(sc, nd, &no, &nl) || !node_span(sc, ev, &eo, &el) || eo != no + nl)
+        return false;
+    bool any = surface_is(sc, ev, "乱") || surface_is(sc, ev, "変");
+    if (!any && !surface_is(sc, ev, "戦い") && !surface_is(sc, ev, "合戦")) return false;
+    if ((after = ev->next) != NULL && feat(after, "助動詞")) return false;
+    size_t start = no, nch = 0, n;
+    bool proper = false;
+    int k = 0;
+    for (const mecab_node_t *p = nd->prev; p && k < 3 && event_noun(p); p = p->prev, k++) {
+        if (!node_span(sc, p, &o, &l) || o + l != start || count_script(sc, o, l, false, &n) != n)
+            break;
+        proper |= node_class(p) != N_NOUN;
+        nch += n;
+        start = o;
+    }
+    if (nch < 2 || (!any && !proper)) return false;
+    *off = start;
+    *end = eo + el;
+    return true;
+}
+
+/* Pushes historical events: one word ending in event_ends (大政奉還, of four characters or more:
+ * not 戦争 alone), and the events of event_of. */
+static isynth_err event_pass(scan *sc, const mecab_node_t *first)
+{
+    isynth_err rc = ISYNTH_OK;
+    size_t off, len, end, n;
+    for (const mecab_node_t *nd = first; nd && !rc; nd = nd->next) {
+        if (!node_span(sc, nd, &off, &len)) continue;
+        if (node_class(nd) == N_NOUN && count_script(sc, off, len, false, &n) == n && n >= 4 &&
+            ends_with_any(sc->s + off, len, event_ends))
+            rc = push(sc->v, off, len, ISYNTH_FACT_NAME);
+        else if (surface_is(sc, nd, "の") && event_of(sc, nd, &off, &end))
+            rc = push(sc->v, off, end - off, ISYNTH_FACT_NAME);
+    }
+    return rc;
 }
 
 /* Marks kanji numerals and pushes Japanese proper-noun spans. */
@@ -1351,7 +1722,8 @@ static isynth_err mecab_pass(scan *sc, mecab_t *m, unsigned char *flags, isynth_
         if (rc) return isynth_error_set(err, rc, "verify: out of memory");
         done = good;
     }
-    return ISYNTH_OK;
+    isynth_err rc = event_pass(sc, first);
+    return rc ? isynth_error_set(err, rc, "verify: out of memory") : ISYNTH_OK;
 }
 #endif
 
