@@ -89,7 +89,9 @@ static void help(FILE *f)
             "  --judge-api-base URL   judge with a server (with --judge-api-model NAME,\n"
             "  --judge-api-model NAME  --judge-api-key-file FILE)\n"
             "  --judge-min-score N    reject rows scored below N (reason judge) and generate\n"
-            "                         replacements\n\n"
+            "                         replacements\n"
+            "  --consistency K        ask the generating model each row with facts K more times\n"
+            "                         and flag the facts most re-answers do not repeat\n\n"
             "  -q, --quiet            no progress output\n"
             "  -h, --help             this text\n\n"
             "Exit codes: 0 done, 1 run failed, 2 bad command line or mismatched run directory,\n"
@@ -140,6 +142,49 @@ static void on_progress(void *user, const isynth_progress *pr)
     fflush(stderr);
 }
 
+static void on_consistency(void *user, long done, long total, long flagged)
+{
+    bool *tty = user;
+    if (*tty)
+        fprintf(stderr, "\r\033[Kre-asked %ld/%ld rows (%ld with facts that changed)", done, total,
+                flagged);
+}
+
+/* Re-asks the accepted rows with facts (--consistency K), then rewrites the exports. */
+static isynth_err consistency_run(const char *dir, isynth_backend *be, int k, bool quiet,
+                                  isynth_error *err)
+{
+    isynth_store *st = NULL;
+    isynth_err rc = isynth_store_open(dir, &st, err);
+    if (rc)
+        return rc;
+    bool tty = !quiet && isatty(2);
+    isynth_backend_info bi;
+    isynth_backend_info_get(be, &bi);
+    isynth_consistency_params cp = isynth_consistency_params_default();
+    cp.k = k;
+    cp.chat = bi.has_chat_template;
+    cp.progress = on_consistency;
+    cp.progress_user = &tty;
+    cp.stop = &stop_flag;
+    long checked = 0, flagged = 0;
+    rc = isynth_consistency_store(st, be, &cp, &checked, &flagged, err);
+    if (tty)
+        fputc('\n', stderr);
+    if (!quiet)
+        fprintf(stderr, "isynth: re-asked %ld rows %d times: %ld with facts that changed\n",
+                checked, k, flagged);
+    isynth_error ex;
+    isynth_err erc = isynth_export_run(st, &ex);
+    if (!rc && erc) {
+        rc = erc;
+        if (err)
+            *err = ex;
+    }
+    isynth_store_close(st);
+    return rc;
+}
+
 static bool parse_long(const char *s, long lo, long hi, long *out, const char *opt)
 {
     char *end;
@@ -175,7 +220,7 @@ enum {
     OPT_TEMPLATE, OPT_TWO_STAGE, OPT_TEMP, OPT_TOP_P, OPT_MAX_TOKENS, OPT_SEED, OPT_MIN_CHARS,
     OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS, OPT_TIMEOUT,
     OPT_STALL, OPT_CONNECT, OPT_NO_ROW_CHECKS, OPT_JUDGE, OPT_JUDGE_MODEL, OPT_JUDGE_API_BASE,
-    OPT_JUDGE_API_MODEL, OPT_JUDGE_KEY_FILE, OPT_JUDGE_MIN,
+    OPT_JUDGE_API_MODEL, OPT_JUDGE_KEY_FILE, OPT_JUDGE_MIN, OPT_CONSISTENCY,
 };
 
 static const struct option longopts[] = {
@@ -221,6 +266,7 @@ static const struct option longopts[] = {
     {"judge-api-model", required_argument, 0, OPT_JUDGE_API_MODEL},
     {"judge-api-key-file", required_argument, 0, OPT_JUDGE_KEY_FILE},
     {"judge-min-score", required_argument, 0, OPT_JUDGE_MIN},
+    {"consistency", required_argument, 0, OPT_CONSISTENCY},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -234,7 +280,7 @@ int cmd_generate(int argc, char **argv)
     isynth_openai_params *op = &bo.op;
     const char *template_path = NULL;
     bool quiet = false, judge = false;
-    long min_score = 0;
+    long min_score = 0, consistency = 0;
     long v;
     double d;
     int c;
@@ -366,6 +412,9 @@ int cmd_generate(int argc, char **argv)
         case OPT_KEYWORDS: gp.filter.keywords_path = optarg; break;
         case OPT_NO_ROW_CHECKS: gp.filter.row_checks = false; break;
         case OPT_JUDGE: judge = true; break;
+        case OPT_CONSISTENCY:
+            if (!parse_long(optarg, 2, 16, &consistency, "--consistency")) return EXIT_USAGE;
+            break;
         case OPT_JUDGE_MODEL: jo.model = optarg; judge = true; break;
         case OPT_JUDGE_API_BASE: jo.api_bases = optarg; judge = true; break;
         case OPT_JUDGE_API_MODEL: jo.op.model = optarg; judge = true; break;
@@ -463,6 +512,14 @@ int cmd_generate(int argc, char **argv)
                 ps.reasons[0] ? ")" : "", bs.requests, bs.retries, bs.failures, bs.prompt_tokens,
                 bs.completion_tokens,
                 bs.busy_seconds > 0 ? bs.completion_tokens / bs.busy_seconds : 0.0);
+    }
+    if (!rc && consistency) {
+        rc = consistency_run(gp.out_dir, be, (int)consistency, quiet, &err);
+        if (rc && rc != ISYNTH_ERR_CANCELLED) {
+            fprintf(stderr, "isynth generate: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));
+            code = exit_code_for(rc);
+            goto out;
+        }
     }
     if (rc == ISYNTH_ERR_CANCELLED) {
         fprintf(stderr, "isynth: interrupted; run the same command again to continue\n");

@@ -51,9 +51,25 @@ static isynth_err add_quality(isynth_store *st, json_t *o, long long id, const c
     json_object_set_new(o, "verify", json_is_array(facts) ? facts : json_array());
     if (facts && !json_is_array(facts))
         json_decref(facts);
+    int k;
+    char *dis, *alt;
+    isynth_err rc = isynth_store_get_consistency(st, id, &k, &dis, &alt, err);
+    if (rc)
+        return rc;
+    if (k) {
+        json_t *c = json_object(), *d = json_loads(dis, 0, NULL), *a = json_loads(alt, 0, NULL);
+        json_object_set_new(c, "k", json_integer(k));
+        json_object_set_new(c, "disagree", json_is_array(d) ? json_incref(d) : json_array());
+        json_object_set_new(c, "alternatives", json_is_array(a) ? json_incref(a) : json_array());
+        json_decref(d);
+        json_decref(a);
+        json_object_set_new(o, "consistency", c);
+    }
+    isynth_free(dis);
+    isynth_free(alt);
     int score;
     char *reason, *claims, *model;
-    isynth_err rc = isynth_store_get_judgement(st, id, &score, &reason, &claims, &model, err);
+    rc = isynth_store_get_judgement(st, id, &score, &reason, &claims, &model, err);
     if (rc || !score)
         return rc;
     json_t *j = json_object(), *fc = json_loads(claims, 0, NULL);
@@ -205,6 +221,12 @@ static isynth_err quality_section(isynth_store *st, buf *b, long n_accepted, isy
                     "**%ld** of %ld (field `verify`: numbers, dates and names a reviewer must "
                     "check by hand; a small model invents them).\n\n",
                     qc.with_facts, n_accepted);
+    if (!rc && qc.consistency_checked)
+        rc = buf_printf(b,
+                        "Self-consistency: %ld rows with facts were asked again of the "
+                        "generating model; in %ld of them a fact changed across the re-answers "
+                        "(field `consistency.disagree`): check those first.\n\n",
+                        qc.consistency_checked, qc.consistency_flagged);
     if (!rc && (qc.judged || qc.judge_errors)) {
         rc = buf_printf(b, "Judged rows: %ld (%ld could not be scored).\n\n"
                            "| judge score | rows |\n|---|---|\n",
@@ -297,6 +319,9 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                         "facts (numbers, dates, names): check them by hand\n"
                         "- `judge` (when judged): `score` 1-5, `reason`, `false_claims` and the "
                         "judge `model`\n"
+                        "- `consistency` (with --consistency): `k` re-answers, the facts of "
+                        "`verify` most of them did not repeat (`disagree`) and the numbers and "
+                        "dates they gave instead (`alternatives`)\n"
                         "- `model`, `created_at`: what wrote it, and when (UTC)\n\n"
                         "Load it with `datasets.load_dataset(\"json\", "
                         "data_files=\"data.jsonl\")`.\n");

@@ -320,6 +320,14 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
         if (sqlite3_column_type(q, 9) != SQLITE_NULL)
             buf_printf(&flags, "%s%s", flags.len ? "; " : "", txt(q, 9));
         if (sqlite3_column_int(q, 10)) buf_printf(&flags, "%struncated", flags.len ? "; " : "");
+        int ck = 0;
+        char *dis = NULL, *alt = NULL;
+        if (!isynth_store_get_consistency(st, sqlite3_column_int64(q, 0), &ck, &dis, &alt, NULL) &&
+            ck && strcmp(dis, "[]") != 0)
+            buf_printf(&flags, "%sfacts that changed in %d re-answers: %s (they said %s)",
+                       flags.len ? "; " : "", ck, dis, alt);
+        isynth_free(dis);
+        isynth_free(alt);
         const char *out = txt(q, 4);
         size_t olen = strlen(out);
         judge[0] = '\0';

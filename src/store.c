@@ -24,8 +24,17 @@ struct isynth_store {
     "  score INTEGER CHECK(score BETWEEN 1 AND 5), reason TEXT, false_claims TEXT,"            \
     "  model TEXT NOT NULL, error TEXT, created_at TEXT NOT NULL);"
 
+/* One self-consistency check per candidate with facts: how many re-answers were compared (k),
+ * and the facts of the row that most re-answers did not repeat (JSON array), with the facts the
+ * re-answers gave instead (JSON array). */
+#define CONSISTENCY_TABLE                                                                       \
+    "CREATE TABLE IF NOT EXISTS consistency("                                                  \
+    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id), k INTEGER NOT NULL,"         \
+    "  disagree TEXT NOT NULL, alternatives TEXT NOT NULL, created_at TEXT NOT NULL);"
+
 /* Schema 1 (isynth 0.1.0) to 2: the facts to verify of each candidate, and the judgements. */
 static const char migrate_1_2[] = "ALTER TABLE candidates ADD COLUMN verify TEXT;" JUDGEMENTS_TABLE
+    CONSISTENCY_TABLE
                                   "UPDATE meta SET value = '2' WHERE key = 'schema';";
 
 static const char schema[] =
@@ -50,7 +59,7 @@ static const char schema[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS candidates_accepted_key ON candidates(dedup_key)"
     "  WHERE status = 'accepted';"
     "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);"
-    JUDGEMENTS_TABLE;
+    JUDGEMENTS_TABLE CONSISTENCY_TABLE;
 
 static isynth_err db_fail(isynth_store *st, isynth_error *err, const char *what)
 {
@@ -477,6 +486,89 @@ isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score
     return rc;
 }
 
+isynth_err isynth_store_put_consistency(isynth_store *st, long long id, int k,
+                                        const char *disagree, const char *alternatives,
+                                        isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "INSERT OR REPLACE INTO consistency(candidate_id, k, disagree, "
+                                "alternatives, created_at) VALUES(?,?,?,?,?)",
+                            &s, err);
+    if (rc)
+        return rc;
+    char now[21];
+    utc_now(now);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, k);
+    bind_text(s, 3, disagree);
+    bind_text(s, 4, alternatives);
+    bind_text(s, 5, now);
+    return step_done(st, s, err, "insert consistency");
+}
+
+isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, char **disagree,
+                                        char **alternatives, isynth_error *err)
+{
+    *k = 0;
+    *disagree = *alternatives = NULL;
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT k, disagree, alternatives FROM consistency "
+                                "WHERE candidate_id = ?",
+                            &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(s, 1);
+        const char *a = (const char *)sqlite3_column_text(s, 2);
+        *disagree = isynth_strdup(d ? d : "[]");
+        *alternatives = isynth_strdup(a ? a : "[]");
+        if (!*disagree || !*alternatives) {
+            isynth_free(*disagree);
+            isynth_free(*alternatives);
+            *disagree = *alternatives = NULL;
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        } else {
+            *k = sqlite3_column_int(s, 0);
+        }
+    } else if (r != SQLITE_DONE) {
+        rc = db_fail(st, err, "read consistency");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_unchecked(isynth_store *st, isynth_row_fn fn, void *user,
+                                       isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT c.id, c.instruction, c.input, c.output, c.verify FROM "
+                            "candidates c LEFT JOIN consistency k ON k.candidate_id = c.id "
+                            "WHERE c.status = 'accepted' AND k.candidate_id IS NULL AND "
+                            "c.verify IS NOT NULL AND c.verify != '[]' ORDER BY c.id",
+                            &s, err);
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        isynth_row_rec row = {
+            .id = sqlite3_column_int64(s, 0),
+            .instruction = (const char *)sqlite3_column_text(s, 1),
+            .input = (const char *)sqlite3_column_text(s, 2),
+            .output = (const char *)sqlite3_column_text(s, 3),
+            .verify = (const char *)sqlite3_column_text(s, 4),
+        };
+        if ((rc = fn(user, &row)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
+}
+
 isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *out,
                                        isynth_error *err)
 {
@@ -492,6 +584,18 @@ isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *
     else
         rc = db_fail(st, err, "count facts");
     sqlite3_finalize(s);
+    if (!rc && !(rc = prepare(st, "SELECT count(*), coalesce(sum(k.disagree != '[]'), 0) FROM "
+                                  "consistency k JOIN candidates c ON c.id = k.candidate_id "
+                                  "WHERE c.status = 'accepted'",
+                              &s, err))) {
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            out->consistency_checked = (long)sqlite3_column_int64(s, 0);
+            out->consistency_flagged = (long)sqlite3_column_int64(s, 1);
+        } else {
+            rc = db_fail(st, err, "count consistency");
+        }
+        sqlite3_finalize(s);
+    }
     if (rc || (rc = prepare(st, "SELECT coalesce(j.score, 0), count(*) FROM judgements j "
                                 "JOIN candidates c ON c.id = j.candidate_id "
                                 "WHERE c.status = 'accepted' OR c.reason = 'judge' GROUP BY 1",

@@ -114,6 +114,8 @@ typedef struct isynth_quality_counts {
     long judged;        /* accepted (or judge-rejected) rows with a score */
     long judge_errors;  /* rows the judge could not score */
     long score_hist[6]; /* [1..5]: rows per score */
+    long consistency_checked; /* accepted rows re-asked (--consistency) */
+    long consistency_flagged; /* of which some fact changed across the re-answers */
 } isynth_quality_counts;
 isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *out,
                                        isynth_error *err);
@@ -133,6 +135,20 @@ typedef isynth_err (*isynth_row_fn)(void *user, const isynth_row_rec *row);
  * unjudged_only, only those without a score. */
 isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unjudged_only,
                                  isynth_row_fn fn, void *user, isynth_error *err);
+
+/* Records a candidate's self-consistency check: k re-answers compared, the row's facts most of
+ * them did not repeat and the facts they gave instead (JSON arrays of strings). */
+isynth_err isynth_store_put_consistency(isynth_store *st, long long id, int k,
+                                        const char *disagree, const char *alternatives,
+                                        isynth_error *err);
+/* A candidate's check: *k 0 and NULLs when it has none, else new strings the caller frees. */
+isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, char **disagree,
+                                        char **alternatives, isynth_error *err);
+/* Calls fn for each accepted candidate with facts to verify and no consistency check yet, in id
+ * order (judge fields of the row are 0/NULL). */
+isynth_err isynth_store_each_unchecked(isynth_store *st, isynth_row_fn fn, void *user,
+                                       isynth_error *err);
+
 
 /* Counts candidates with a status ("accepted", "rejected", "pending"); NULL counts all. */
 isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isynth_error *err);
