@@ -55,6 +55,7 @@ isynth_err isynth_check_run(const isynth_seedset *data, const isynth_seedset *se
     isynth_filter_params fp = p->filter;
     fp.lang = r->lang;
     fp.check_output = true;
+    fp.report_nearest = false; /* nothing reports it: let the index prune */
     isynth_filter *f = NULL;
     isynth_verifier *vf = NULL;
     isynth_err rc = isynth_filter_new(&fp, &f, err);

@@ -60,6 +60,7 @@ isynth_filter_params isynth_filter_params_default(void)
         .template_text = NULL,
         .output_copy_min_tokens = 20,
         .fragment_ratio = 0.8,
+        .report_nearest = true,
     };
 }
 
@@ -440,7 +441,8 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
     }
     int64_t nn = -1;
     double score = 0;
-    if ((rc = isynth_sim_index_nearest_tokens(f->sim, ids, n, 0.0, &nn, &score, err)))
+    double floor = f->p.report_nearest || thr <= 0 ? 0.0 : thr;
+    if ((rc = isynth_sim_index_nearest_tokens(f->sim, ids, n, floor, &nn, &score, err)))
         goto out;
     if (nn >= 0 && (size_t)nn < f->n_refs) {
         snprintf(v->nn_ref, sizeof v->nn_ref, "%s", f->refs[nn]);

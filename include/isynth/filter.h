@@ -40,6 +40,9 @@ typedef struct isynth_filter_params {
                                       without Japanese characters */
     double fragment_ratio;        /* share of a candidate's tokens, in order, inside one seed
                                      that makes it a seed fragment; default 0.8 */
+    bool report_nearest;          /* find every candidate's exact nearest neighbour (nn_ref,
+                                     nn_score) even below the threshold; default true. false
+                                     lets the index prune below the threshold (isynth check) */
 } isynth_filter_params;
 
 /* The decision on one candidate. Strings are static or owned by the filter until the next
