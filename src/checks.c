@@ -984,6 +984,65 @@ const char *isynth_check_language_pair(const char *instr, const char *output, ch
     return NULL;
 }
 
+/* ---- not a request ---- */
+
+const char *isynth_check_request(const char *instr, char *detail, size_t cap)
+{
+    size_t n = strlen(instr);
+    while (n && (instr[n - 1] == ' ' || instr[n - 1] == '\n'))
+        n--;
+    size_t a = 0;
+    while (a < n && (instr[a] == ' ' || instr[a] == '\n'))
+        a++;
+    if (a >= n)
+        return NULL;
+    size_t l;
+    uint32_t open = cp_at(instr, n, a, &l);
+    size_t k = 0;
+    while (k < N_PAIRS && pairs[k].open != open)
+        k++;
+    if (k == N_PAIRS && open != '"')
+        return NULL;
+    uint32_t close = k < N_PAIRS ? pairs[k].close : '"';
+    /* the opening bracket's partner must be the last character, with nothing outside */
+    long depth = 0;
+    for (size_t i = a; i < n;) {
+        size_t cl;
+        uint32_t c = cp_at(instr, n, i, &cl);
+        if (c == close && (close != '"' || i > a))
+            depth--;
+        else if (c == open)
+            depth++;
+        i += cl;
+        if (depth == 0) {
+            if (i < n)
+                return NULL;
+            set_detail(detail, cap, "the instruction is only a quotation");
+            return "no_request";
+        }
+    }
+    return NULL;
+}
+
+/* The output is the input again (after NFKC, case folding, spaces and punctuation dropped): a
+ * rewrite that changed nothing, or an answer copied from the task. */
+static isynth_err echo_of_input(const isynth_task *t, const char **reason, char *detail,
+                                size_t cap, isynth_error *err)
+{
+    char *ki = NULL, *ko = NULL;
+    size_t li, lo;
+    isynth_err rc = isynth_dedup_key(t->input, strlen(t->input), &ki, &li, err);
+    if (!rc)
+        rc = isynth_dedup_key(t->output, strlen(t->output), &ko, &lo, err);
+    if (!rc && li > 0 && li == lo && !memcmp(ki, ko, li)) {
+        *reason = "echo";
+        set_detail(detail, cap, "the output is the input");
+    }
+    isynth_free(ki);
+    isynth_free(ko);
+    return rc;
+}
+
 /* ---- all of them ---- */
 
 isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, bool with_output,
@@ -998,6 +1057,7 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
                                                (code && i == 2 ? ISYNTH_SCAF_CODE_TASK : 0u) |
                                                    (i == 0 ? ISYNTH_SCAF_INSTRUCTION : 0u),
                                                detail, cap);
+    if (!*reason) *reason = isynth_check_request(t->instruction, detail, cap);
     if (!*reason) *reason = isynth_check_missing_input(t->instruction, t->input, detail, cap);
     for (size_t i = 0; i < 3 && !*reason; i++)
         *reason = isynth_check_unbalanced(fields[i], strlen(fields[i]), detail, cap);
@@ -1006,6 +1066,7 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
     if (*reason || !with_output || !t->output[0]) return ISYNTH_OK;
     isynth_err rc = isynth_check_echo(t->instruction, t->output, reason, detail, cap, err);
     if (rc || *reason) return rc;
+    if (t->input[0] && ((rc = echo_of_input(t, reason, detail, cap, err)) || *reason)) return rc;
     *reason = isynth_check_language_pair(t->instruction, t->output, detail, cap);
     return ISYNTH_OK;
 }

@@ -2,7 +2,8 @@
 """`isynth check` on the labelled set (tests/data/labelled): every row a reviewer keeps is
 kept, every junk row is rejected for its own reason (a copy may be named by any copy reason:
 the instruction of a copied row is often a near-copy too), and every planted fact of a kept row
-is pointed at by `verify` (a listed span overlaps it). Rows labelled false_fact carry invented facts no filter can see: they
+is pointed at by `verify` (a listed span overlaps it). A row junk for two reasons names the
+second in "also". Rows labelled false_fact carry invented facts no filter can see: they
 must be kept or rejected for another reason, and when kept their facts must be listed.
 
 usage: check_labelled.py ISYNTH LABELLED_DIR WORKDIR
@@ -54,7 +55,7 @@ def main():
             c = counts.setdefault(want, [0, 0])
             c[1] += 1
             ok = (reason == want or (want in ("output_copy", "seed_copy") and reason in COPY)
-                  or (want == "false_fact"))
+                  or reason in r.get("also", []) or (want == "false_fact"))
             if not ok:
                 problems.append("%s line %d: expected %s, got %s (%s)\n    %r -> %r" % (
                     lang, i, want, reason, got["detail"] if got else "", r["instruction"][:80],

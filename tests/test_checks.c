@@ -270,6 +270,35 @@ static void test_task(void **state)
     isynth_scaffold_free(s);
 }
 
+static void test_request(void **state)
+{
+    (void)state;
+    assert_string_equal(isynth_check_request("「古池や蛙飛びこむ水の音」", detail, sizeof detail),
+                        "no_request");
+    assert_string_equal(isynth_check_request("「日落時の時間」\n", detail, sizeof detail),
+                        "no_request");
+    assert_string_equal(isynth_check_request("\"To be or not to be\"", detail, sizeof detail),
+                        "no_request");
+    assert_null(isynth_check_request("「古池や蛙飛びこむ水の音」の季語は何ですか。", detail,
+                                     sizeof detail));
+    assert_null(isynth_check_request("「彼は口が堅い」を言い換えて。「彼は秘密を守る」", detail,
+                                     sizeof detail));
+    assert_null(isynth_check_request("日本の首都はどこですか。", detail, sizeof detail));
+    assert_null(isynth_check_request("\"Hi\" is a greeting. Explain it.", detail, sizeof detail));
+    /* the input given back as the output */
+    isynth_task t = {.instruction = "次の文の誤りを直してください。", .input = "今日は晴れです。",
+                     .output = "今日は、晴れです"};
+    const char *reason;
+    assert_int_equal(isynth_check_task(NULL, &t, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "echo");
+    isynth_task fixed = {.instruction = "次の文の誤りを直してください。", .input = "今日わ晴れです。",
+                         .output = "今日は晴れです。"};
+    assert_int_equal(isynth_check_task(NULL, &fixed, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
+}
+
 static void test_alloc_failures(void **state)
 {
     (void)state;
@@ -303,7 +332,7 @@ int main(void)
         cmocka_unit_test(test_missing_input),  cmocka_unit_test(test_unbalanced),
         cmocka_unit_test(test_repetition),     cmocka_unit_test(test_echo),
         cmocka_unit_test(test_language_pair),  cmocka_unit_test(test_task),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_request),      cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Row checks: what makes one generated task junk by itself, whatever the pool holds. Each check
  * looks at the fields of one task (already NFKC-normalised, as the filter chain leaves them) and
  * returns a static reason string, or NULL when the task passes:
+ *   no_request     the instruction is only a quotation: nothing in it asks for anything
  *   scaffolding    the prompt's own framing written into a field (task numbers, field labels,
  *                  example labels, the subject rule), with patterns derived from the templates
  *   missing_input  the instruction points at a text ("次の文章", "the following passage") that
@@ -8,7 +9,8 @@
  *   unbalanced     an opening bracket or quote without its closing one, or the reverse
  *   repetition     degenerate loops: a line or sentence again and again, a short unit repeated
  *                  back to back, or most of the text made of repeated n-grams
- *   echo           the output restates the instruction and adds little, or is its first line
+ *   echo           the output restates the instruction and adds little, is its first line, or
+ *                  is the input again
  *   wrong_language the output is not in the instruction's language (translations and code
  *                  excepted)
  * All checks are Japanese-first and also right for English. The `detail` buffers get a short
@@ -83,11 +85,16 @@ isynth_err isynth_check_echo(const char *instruction, const char *output, const 
 const char *isynth_check_language_pair(const char *instruction, const char *output, char *detail,
                                        size_t cap);
 
+/* "no_request" when the instruction is only a quotation (「古池や蛙飛びこむ水の音」, "Hello"):
+ * nothing outside one bracket or quote pair asks for anything. Else NULL. */
+const char *isynth_check_request(const char *instruction, char *detail, size_t cap);
+
 /* True when the instruction asks for code (プログラム, コード, 関数, Python, SQL, program, ...). */
 bool isynth_is_code_task(const char *instruction);
 
-/* Runs the checks on one task in the order scaffolding (every field), missing_input, unbalanced
- * (every field), repetition (every field), then, when with_output, echo and wrong_language.
+/* Runs the checks on one task in the order scaffolding (every field), no_request, missing_input,
+ * unbalanced (every field), repetition (every field), then, when with_output, echo (of the
+ * instruction, then of the input) and wrong_language.
  * *reason gets the first reason or NULL. */
 isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, bool with_output,
                              const char **reason, char *detail, size_t cap, isynth_error *err);
