@@ -5,6 +5,7 @@
 #include "isynth/check.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,11 @@ static void help(FILE *f)
             "  --rouge-threshold T    ROUGE-L F that makes a near-duplicate (default 0.7)\n"
             "  --no-row-checks        skip the row checks\n"
             "  --no-verify            do not list facts to verify\n"
+            "  --judge                score kept rows 1-5 with the default model (a `judge`\n"
+            "                         field); --judge-model PATH, or --judge-api-base URL with\n"
+            "                         --judge-api-model NAME [--judge-api-key-file F], names\n"
+            "                         another judge\n"
+            "  --judge-min-score N    reject kept rows the judge scores below N (reason judge)\n"
             "  -q, --quiet            no progress or summary on stderr\n\n"
             "exit codes: 0 done, 1 failure, 2 bad command line, 3 bad input file (file and\n"
             "line named), 130 interrupted (no output is left behind).\n");
@@ -50,6 +56,99 @@ static void help(FILE *f)
 static void progress(void *user, size_t done, size_t total)
 {
     if (*(bool *)user) fprintf(stderr, "\rcheck: %zu / %zu rows", done, total);
+}
+
+typedef struct judging {
+    isynth_check_result *res;
+    size_t next;
+    int min_score;
+    long done, failed;
+    bool tty;
+} judging;
+
+static isynth_err next_kept(void *user, isynth_judge_row *row, bool *have, isynth_error *err)
+{
+    (void)err;
+    judging *j = user;
+    while (j->next < j->res->n && j->res->rows[j->next].reason)
+        j->next++;
+    *have = j->next < j->res->n;
+    if (*have) {
+        const isynth_task *t = &j->res->rows[j->next].task;
+        *row = (isynth_judge_row){.id = j->next, .instruction = t->instruction,
+                                  .input = t->input, .output = t->output};
+        j->next++;
+    }
+    return ISYNTH_OK;
+}
+
+/* A copy in the library's allocation layer, which isynth_check_result_free releases. */
+static char *lib_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = isynth_malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static isynth_err judged(void *user, const isynth_judge_outcome *o, isynth_error *err)
+{
+    judging *j = user;
+    isynth_check_row *row = &j->res->rows[o->id];
+    j->done++;
+    if (o->status != ISYNTH_OK) {
+        j->failed++;
+    } else {
+        const isynth_judgement *g = o->judgement;
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < g->n_false_claims; i++)
+            json_array_append_new(arr, json_string(g->false_claims[i]));
+        char *dumped = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+        json_decref(arr);
+        row->judge_score = g->score;
+        row->judge_false_claims = dumped ? lib_strdup(dumped) : NULL;
+        free(dumped);
+        row->judge_reason = lib_strdup(g->reason);
+        row->judge_model = lib_strdup(o->model ? o->model : "");
+        if (!row->judge_reason || !row->judge_false_claims || !row->judge_model)
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (j->min_score && g->score < j->min_score) {
+            row->reason = "judge";
+            snprintf(row->detail, sizeof row->detail, "judge score %d < %d", g->score,
+                     j->min_score);
+            j->res->kept--;
+            j->res->rejected++;
+        }
+    }
+    if (j->tty)
+        fprintf(stderr, "\r\033[Kjudged %ld (%ld could not be scored)", j->done, j->failed);
+    return ISYNTH_OK;
+}
+
+/* Scores the kept rows with the judge the options name. */
+static isynth_err judge_kept(isynth_check_result *res, cli_backend_opts *jo, int min_score,
+                             bool quiet, isynth_error *err)
+{
+    isynth_backend *be = NULL;
+    int code = cli_backend_new("check", jo, quiet, &be);
+    if (code != EXIT_OK)
+        return isynth_error_set(err, code == EXIT_USAGE ? ISYNTH_ERR_INVALID : ISYNTH_ERR_MODEL,
+                                "the judge model could not be set up");
+    isynth_backend_info bi;
+    isynth_backend_info_get(be, &bi);
+    isynth_judge_params jp = isynth_judge_params_default();
+    jp.lang = res->lang;
+    jp.chat = bi.has_chat_template;
+    judging j = {.res = res, .min_score = min_score, .tty = !quiet && isatty(STDERR_FILENO)};
+    isynth_err rc = isynth_judge_run(be, &jp, next_kept, judged, &j, &stop_flag, err);
+    if (j.tty)
+        fputc('\n', stderr);
+    if (!quiet)
+        fprintf(stderr, "check: judged %ld rows (%ld could not be scored)\n", j.done - j.failed,
+                j.failed);
+    isynth_backend_free(be);
+    return rc;
 }
 
 int cmd_check(int argc, char **argv)
@@ -63,12 +162,20 @@ int cmd_check(int argc, char **argv)
         {"rouge-threshold", required_argument, NULL, 't'},
         {"no-row-checks", no_argument, NULL, 'R'},
         {"no-verify", no_argument, NULL, 'V'},
+        {"judge", no_argument, NULL, 'j'},
+        {"judge-model", required_argument, NULL, 'J'},
+        {"judge-api-base", required_argument, NULL, 'B'},
+        {"judge-api-model", required_argument, NULL, 'A'},
+        {"judge-api-key-file", required_argument, NULL, 'K'},
+        {"judge-min-score", required_argument, NULL, 'S'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *seeds_path = NULL, *out = NULL, *rejected = NULL, *map = NULL, *seeds_map = NULL;
-    bool quiet = false;
+    bool quiet = false, judge = false;
+    long min_score = 0;
+    cli_backend_opts jo = cli_backend_opts_default();
     isynth_check_params p = isynth_check_params_default();
     int c;
     optind = 1;
@@ -149,6 +256,7 @@ int cmd_check(int argc, char **argv)
     isynth_check_result *res = NULL;
     rc = isynth_check_run(data, seeds, &p, &res, &err);
     if (tty) fputc('\n', stderr);
+    if (!rc && judge) rc = judge_kept(res, &jo, (int)min_score, quiet, &err);
     if (!rc) rc = isynth_check_write(res, out, rejected, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc) {

@@ -6,8 +6,10 @@ isynth=$1 model=$2 py=$3 src=$4
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-args=(generate --seeds "$src/data/seeds_ja.jsonl" --out "$tmp/run" -n 4 --model "$model"
-      --parallel 2 --max-tokens 384 --seed 5)
+# the request limit is generous: this test is about the kill, not the model's yield (about one
+# task kept in ten requests with the default model since the row checks)
+args=(generate --seeds "$src/data/seeds_ja.jsonl" --out "$tmp/run" -n 3 --model "$model"
+      --parallel 4 --max-tokens 384 --seed 5 --max-requests 300)
 "$isynth" "${args[@]}" >/dev/null 2>"$tmp/first.err" &
 pid=$!
 count() {
@@ -30,7 +32,7 @@ import json, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
 rows = db.execute("select id, instruction, input, output from candidates where status='accepted' order by id").fetchall()
-assert 1 <= len(rows) < 4, len(rows)
+assert 1 <= len(rows) < 3, len(rows)
 json.dump(rows, open(sys.argv[2], "w"))
 print("accepted before the kill:", len(rows))
 PY
@@ -41,13 +43,13 @@ run = sys.argv[1]
 before = [tuple(r) for r in json.load(open(sys.argv[2]))]
 db = sqlite3.connect(os.path.join(run, "run.db"))
 after = db.execute("select id, instruction, input, output from candidates where status='accepted' order by id").fetchall()
-assert len(after) == 4, len(after)
+assert len(after) == 3, len(after)
 for r in before:
     assert r in after, ("lost or changed after resume", r)
 keys = db.execute("select dedup_key from candidates where status='accepted'").fetchall()
-assert len(set(keys)) == 4, "duplicate accepted tasks"
+assert len(set(keys)) == 3, "duplicate accepted tasks"
 lines = [json.loads(l) for l in open(os.path.join(run, "data.jsonl"), encoding="utf-8")]
-assert len(lines) == 4 and len({l["instruction"] for l in lines}) == 4
-print("after resume: 4 accepted, none lost, none duplicated")
+assert len(lines) == 3 and len({l["instruction"] for l in lines}) == 3
+print("after resume: 3 accepted, none lost, none duplicated")
 PY
 echo "1 passed, 0 failed"

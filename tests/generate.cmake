@@ -20,3 +20,10 @@ if(ISYNTH_MODEL)
   set_tests_properties(gen_kill_resume PROPERTIES LABELS "integration;model" TIMEOUT 1500
                        RUN_SERIAL TRUE)
 endif()
+
+if(ISYNTH_MODEL)
+  add_test(NAME judge_cli
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/judge_cli.sh $<TARGET_FILE:isynth-cli> ${ISYNTH_MODEL}
+            ${ISYNTH_PYTHON} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(judge_cli PROPERTIES LABELS "integration;model" TIMEOUT 1200 RUN_SERIAL TRUE)
+endif()
