@@ -211,6 +211,34 @@ int cmd_check(int argc, char **argv)
         case 'V':
             p.verify = false;
             break;
+        case 'j':
+            judge = true;
+            break;
+        case 'J':
+            jo.model = optarg;
+            judge = true;
+            break;
+        case 'B':
+            jo.api_bases = optarg;
+            judge = true;
+            break;
+        case 'A':
+            jo.op.model = optarg;
+            judge = true;
+            break;
+        case 'K':
+            jo.key_file = optarg;
+            break;
+        case 'S': {
+            char *end;
+            min_score = strtol(optarg, &end, 10);
+            if (*end || min_score < 1 || min_score > 5) {
+                fprintf(stderr, "isynth check: --judge-min-score wants 1 to 5\n");
+                return EXIT_USAGE;
+            }
+            judge = true;
+            break;
+        }
         case 'q':
             quiet = true;
             break;
