@@ -13,14 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile int stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 static void help(FILE *f)
 {
     fprintf(f,
@@ -141,7 +133,7 @@ static isynth_err judge_kept(isynth_check_result *res, cli_backend_opts *jo, int
     jp.lang = res->lang;
     jp.chat = bi.has_chat_template;
     judging j = {.res = res, .min_score = min_score, .tty = !quiet && isatty(STDERR_FILENO)};
-    isynth_err rc = isynth_judge_run(be, &jp, next_kept, judged, &j, &stop_flag, err);
+    isynth_err rc = isynth_judge_run(be, &jp, next_kept, judged, &j, &cli_stop, err);
     if (j.tty)
         fputc('\n', stderr);
     if (!quiet)
@@ -273,12 +265,11 @@ int cmd_check(int argc, char **argv)
         isynth_seeds_free(data);
         return exit_code_for(rc);
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    cli_catch_stop_signals();
     bool tty = !quiet && isatty(STDERR_FILENO);
     p.progress = progress;
     p.progress_user = &tty;
-    p.stop = &stop_flag;
+    p.stop = &cli_stop;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     isynth_check_result *res = NULL;

@@ -49,6 +49,11 @@ char *cli_read_small_file(const char *cmd, const char *path, const char *what);
 isynth_err cli_judge_run(const char *dir, isynth_backend *be, int min_score, bool quiet,
                          volatile int *stop, long *accepted, isynth_error *err);
 
+/* Set by SIGINT/SIGTERM once cli_catch_stop_signals() ran; handed to the library as its stop
+ * flag (cli/signals.c). */
+extern volatile int cli_stop;
+void cli_catch_stop_signals(void);
+
 /* Maps a library error to an exit code. */
 int exit_code_for(isynth_err rc);
 

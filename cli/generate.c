@@ -16,14 +16,6 @@
 
 #define DEFAULT_MODEL_FILE "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
-static volatile int stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 static void help(FILE *f)
 {
     fprintf(f,
@@ -166,7 +158,7 @@ static isynth_err consistency_run(const char *dir, isynth_backend *be, int k, bo
     cp.chat = bi.has_chat_template;
     cp.progress = on_consistency;
     cp.progress_user = &tty;
-    cp.stop = &stop_flag;
+    cp.stop = &cli_stop;
     long checked = 0, flagged = 0;
     rc = isynth_consistency_store(st, be, &cp, &checked, &flagged, err);
     if (tty)
@@ -468,15 +460,11 @@ int cmd_generate(int argc, char **argv)
         goto out;
     code = EXIT_FAILURE_RUN;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
     progress_state ps = {.tty = isatty(2), .quiet = quiet, .last = 0};
     gp.progress = on_progress;
     gp.progress_user = &ps;
-    gp.stop = &stop_flag;
+    gp.stop = &cli_stop;
     isynth_progress last;
     for (int round = 0;; round++) {
         rc = isynth_generate(&gp, be, &last, &err);
@@ -487,10 +475,10 @@ int cmd_generate(int argc, char **argv)
         /* judge what was accepted; rows below --judge-min-score are rejected, and the next
          * round generates their replacements until -n or the request limit */
         long before = last.accepted;
-        rc = cli_judge_run(gp.out_dir, jbe ? jbe : be, (int)min_score, quiet, &stop_flag,
+        rc = cli_judge_run(gp.out_dir, jbe ? jbe : be, (int)min_score, quiet, &cli_stop,
                            &last.accepted, &err);
         if (rc || last.accepted >= last.target || last.accepted == before || round >= 20 ||
-            stop_flag)
+            cli_stop)
             break;
         if (!quiet)
             fprintf(stderr, "isynth: %ld rows judged below %ld; generating replacements\n",

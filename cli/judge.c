@@ -12,14 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile int stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 static void help(FILE *f)
 {
     fprintf(f,
@@ -167,14 +159,10 @@ int cmd_judge(int argc, char **argv)
     isynth_backend *be = NULL;
     int code = cli_backend_new("judge", &bo, quiet, &be);
     if (code != EXIT_OK) return code;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
     isynth_error err;
     isynth_error_clear(&err);
-    isynth_err rc = cli_judge_run(dir, be, (int)min_score, quiet, &stop_flag, NULL, &err);
+    isynth_err rc = cli_judge_run(dir, be, (int)min_score, quiet, &cli_stop, NULL, &err);
     isynth_backend_free(be);
     if (rc == ISYNTH_ERR_CANCELLED) {
         fprintf(stderr, "isynth judge: interrupted; run it again to continue\n");

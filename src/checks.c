@@ -237,6 +237,22 @@ static isynth_err add_template_lines(isynth_scaffold *s, const char *tmpl)
     return ISYNTH_OK;
 }
 
+/* The start of the run of letters that ends at p (p itself when none). */
+static const char *letters_before(const char *start, const char *p)
+{
+    while (p > start) {
+        size_t back = 1;
+        while (p - back > start && ((unsigned char)p[-(long)back] & 0xC0) == 0x80)
+            back++;
+        uint32_t cp = 0;
+        utf8_decode(p - back, back, &cp);
+        if (!is_letter(cp))
+            break;
+        p -= back;
+    }
+    return p;
+}
+
 isynth_err isynth_scaffold_add_template(isynth_scaffold *s, const char *tmpl, isynth_error *err)
 {
     isynth_err rc = add_template_lines(s, tmpl);
@@ -246,30 +262,13 @@ isynth_err isynth_scaffold_add_template(isynth_scaffold *s, const char *tmpl, is
         while (b > tmpl && b[-1] == ' ')
             b--;
         const char *end = b;
-        while (b > tmpl) {
-            size_t back = 1;
-            while (b - back > tmpl && ((unsigned char)b[-(long)back] & 0xC0) == 0x80)
-                back++;
-            uint32_t cp = 0;
-            utf8_decode(b - back, back, &cp);
-            if (!is_letter(cp)) break;
-            b -= back;
-        }
+        b = letters_before(tmpl, b);
         if (end > b) rc = add_str(s->task_words, &s->n_task_words, 16, b, (size_t)(end - b));
     }
     /* labels shown as 「LABEL:」 or "LABEL:" in the template */
     for (const char *p = tmpl; *p && !rc; p++) {
         if (*p != ':' && strncmp(p, "：", 3) != 0) continue;
-        const char *b = p;
-        while (b > tmpl) {
-            size_t back = 1;
-            while (b - back > tmpl && ((unsigned char)b[-(long)back] & 0xC0) == 0x80)
-                back++;
-            uint32_t cp = 0;
-            utf8_decode(b - back, back, &cp);
-            if (!is_letter(cp)) break;
-            b -= back;
-        }
+        const char *b = letters_before(tmpl, p);
         size_t n = (size_t)(p - b);
         bool quoted = b > tmpl && (b[-1] == '"' || (b - tmpl >= 3 && !strncmp(b - 3, "「", 3)));
         if (quoted && n && isynth_utf8_chars(b, n) <= 12) {

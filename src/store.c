@@ -407,18 +407,6 @@ isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const c
     return step_done(st, s, err, "update candidate");
 }
 
-isynth_err isynth_store_set_verify(isynth_store *st, long long id, const char *verify,
-                                   isynth_error *err)
-{
-    sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "UPDATE candidates SET verify = ? WHERE id = ?", &s, err);
-    if (rc)
-        return rc;
-    bind_text(s, 1, verify);
-    sqlite3_bind_int64(s, 2, id);
-    return step_done(st, s, err, "update candidate");
-}
-
 isynth_err isynth_store_put_judgement(isynth_store *st, const isynth_judgement_rec *j,
                                       isynth_error *err)
 {
@@ -445,6 +433,38 @@ isynth_err isynth_store_put_judgement(isynth_store *st, const isynth_judgement_r
     bind_text(s, 6, j->error);
     bind_text(s, 7, now);
     return step_done(st, s, err, "insert judgement");
+}
+
+/* Calls fn for each row the statement s yields (id, instruction, input, output, verify, then
+ * when with_judge score, reason, false_claims, model, error), then finalizes s. */
+static isynth_err walk_rows(isynth_store *st, sqlite3_stmt *s, bool with_judge, isynth_row_fn fn,
+                            void *user, isynth_error *err)
+{
+    isynth_err rc = ISYNTH_OK;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        isynth_row_rec row = {
+            .id = sqlite3_column_int64(s, 0),
+            .instruction = (const char *)sqlite3_column_text(s, 1),
+            .input = (const char *)sqlite3_column_text(s, 2),
+            .output = (const char *)sqlite3_column_text(s, 3),
+            .verify = (const char *)sqlite3_column_text(s, 4),
+        };
+        if (with_judge) {
+            row.judge_score =
+                sqlite3_column_type(s, 5) == SQLITE_NULL ? 0 : sqlite3_column_int(s, 5);
+            row.judge_reason = (const char *)sqlite3_column_text(s, 6);
+            row.judge_false_claims = (const char *)sqlite3_column_text(s, 7);
+            row.judge_model = (const char *)sqlite3_column_text(s, 8);
+            row.judge_error = (const char *)sqlite3_column_text(s, 9);
+        }
+        if ((rc = fn(user, &row)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
 }
 
 isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score, char **reason,
@@ -549,24 +569,7 @@ isynth_err isynth_store_each_unchecked(isynth_store *st, isynth_row_fn fn, void 
                             "WHERE c.status = 'accepted' AND k.candidate_id IS NULL AND "
                             "c.verify IS NOT NULL AND c.verify != '[]' ORDER BY c.id",
                             &s, err);
-    if (rc)
-        return rc;
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        isynth_row_rec row = {
-            .id = sqlite3_column_int64(s, 0),
-            .instruction = (const char *)sqlite3_column_text(s, 1),
-            .input = (const char *)sqlite3_column_text(s, 2),
-            .output = (const char *)sqlite3_column_text(s, 3),
-            .verify = (const char *)sqlite3_column_text(s, 4),
-        };
-        if ((rc = fn(user, &row)))
-            break;
-    }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read candidates");
-    sqlite3_finalize(s);
-    return rc;
+    return rc ? rc : walk_rows(st, s, false, fn, user, err);
 }
 
 isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *out,
@@ -648,27 +651,7 @@ isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unju
         return rc;
     bind_text(s, 1, status);
     sqlite3_bind_int(s, 2, unjudged_only);
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        isynth_row_rec row = {
-            .id = sqlite3_column_int64(s, 0),
-            .instruction = (const char *)sqlite3_column_text(s, 1),
-            .input = (const char *)sqlite3_column_text(s, 2),
-            .output = (const char *)sqlite3_column_text(s, 3),
-            .verify = (const char *)sqlite3_column_text(s, 4),
-            .judge_score = sqlite3_column_type(s, 5) == SQLITE_NULL ? 0 : sqlite3_column_int(s, 5),
-            .judge_reason = (const char *)sqlite3_column_text(s, 6),
-            .judge_false_claims = (const char *)sqlite3_column_text(s, 7),
-            .judge_model = (const char *)sqlite3_column_text(s, 8),
-            .judge_error = (const char *)sqlite3_column_text(s, 9),
-        };
-        if ((rc = fn(user, &row)))
-            break;
-    }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read candidates");
-    sqlite3_finalize(s);
-    return rc;
+    return walk_rows(st, s, true, fn, user, err);
 }
 
 static isynth_err count_where(isynth_store *st, const char *table, const char *status, long *n,

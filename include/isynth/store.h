@@ -81,9 +81,6 @@ isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const c
                                          const char *status, const char *reason,
                                          const char *detail, const char *verify,
                                          isynth_error *err);
-/* Sets a candidate's facts to verify (a JSON array of strings, or NULL). */
-isynth_err isynth_store_set_verify(isynth_store *st, long long id, const char *verify,
-                                   isynth_error *err);
 /* Rejects an accepted candidate afterwards (the judge's minimum score); no-op on other statuses. */
 isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reason,
                                const char *detail, isynth_error *err);
