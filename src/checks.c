@@ -309,7 +309,8 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
         }
     }
     /* the examples' header words a model slips into, in the languages it slips into */
-    static const char *const fixed[] = {"新しいタスク", "示例", "例子", "<noinput>"};
+    static const char *const fixed[] = {"新しいタスク", "新たなタスク", "示例", "例子",
+                                        "<noinput>", "AIアシスタントの学習用データ"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] && !rc; i++)
         rc = add_str(s->phrases, &s->n_phrases, MAX_PATTERNS, fixed[i], strlen(fixed[i]));
     if (rc) {
@@ -985,8 +986,58 @@ const char *isynth_check_language_pair(const char *instr, const char *output, ch
 
 /* ---- not a request ---- */
 
+/* A Japanese instruction asks for something: a request form (ください, なさい, せよ, ましょう,
+ * てほしい), a question (か, ?, 何, なぜ, どう...), a rule (こと), or a sentence that ends on
+ * the imperative て/で form (説明して。, 読んで). A statement (お手伝いします。, …にします。)
+ * asks for nothing. */
+static bool ja_asks(const char *s, size_t n)
+{
+    static const char *const anywhere[] = {
+        "ください", "下さい", "なさい", "せよ", "ましょう", "てほしい", "て欲しい", "でほしい",
+        "?", "か。", "かな", "でしょうか", "ますか", "ですか", "何", "なぜ", "どう", "どの",
+        "どれ", "どこ", "どんな", "いくつ", "いくら", "誰", "いつ", "とは", "こと。", "たい。",
+        "頼む", "お願い", "願います", "求めよ", "答えよ", "述べよ"};
+    for (size_t k = 0; k < sizeof anywhere / sizeof anywhere[0]; k++)
+        if (find_ci(s, n, 0, anywhere[k]) != (size_t)-1)
+            return true;
+    /* sentence ends: て, で, こと, か, よ (before 。, !, a new line or the end) */
+    for (size_t i = 0, l = 1; i <= n; i += l) {
+        uint32_t c = i < n ? cp_at(s, n, i, &l) : 0;
+        if (i == n)
+            l = 1;
+        if (c && c != 0x3002 && c != '\n' && c != '!' && c != ':')
+            continue;
+        size_t e = i;
+        while (e > 0 && (s[e - 1] == ' ' || s[e - 1] == '.'))
+            e--;
+        uint32_t last = cp_before(s, e);
+        if (last == 0x3066 || last == 0x3067 || last == 0x304B || last == 0x3088 ||
+            (e >= 6 && !memcmp(s + e - 6, "こと", 6)))
+            return true;
+    }
+    return false;
+}
+
+static bool has_kana(const char *s, size_t n)
+{
+    for (size_t i = 0, l; i < n; i += l)
+        if (is_kana(cp_at(s, n, i, &l)))
+            return true;
+    return false;
+}
+
 const char *isynth_check_request(const char *instr, char *detail, size_t cap)
 {
+    size_t len = strlen(instr);
+    if (starts_ci(instr, len, "次に") || starts_ci(instr, len, "Next,") ||
+        starts_ci(instr, len, "Then,")) {
+        set_detail(detail, cap, "the instruction is a next step of something else");
+        return "no_request";
+    }
+    if (has_kana(instr, len) && !ja_asks(instr, len)) {
+        set_detail(detail, cap, "the instruction asks for nothing (no request or question)");
+        return "no_request";
+    }
     size_t n = strlen(instr);
     while (n && (instr[n - 1] == ' ' || instr[n - 1] == '\n'))
         n--;

@@ -285,6 +285,28 @@ static void test_request(void **state)
                                      sizeof detail));
     assert_null(isynth_check_request("日本の首都はどこですか。", detail, sizeof detail));
     assert_null(isynth_check_request("\"Hi\" is a greeting. Explain it.", detail, sizeof detail));
+    /* statements and next steps (seen in a real run) ask for nothing */
+    assert_string_equal(isynth_check_request("お手伝いをさせていただきます。", detail, sizeof detail),
+                        "no_request");
+    assert_string_equal(
+        isynth_check_request("次に、ゲームのタイトルを「ロボット」にします。", detail, sizeof detail),
+        "no_request");
+    assert_string_equal(isynth_check_request("Next, list the steps.", detail, sizeof detail),
+                        "no_request");
+    assert_string_equal(isynth_check_request("新しい文学のテーマです。", detail, sizeof detail),
+                        "no_request");
+    /* requests in every form */
+    static const char *const asks[] = {
+        "秋の季語を三つ挙げてください。", "光合成について説明して。", "次の式を計算せよ。",
+        "日本の首都は?", "なぜ空は青いのか。", "敬語の使い方を説明すること。",
+        "この文を読んで\n要点をまとめて", "夏目漱石とはどんな人物でしたか。",
+        "家族で楽しめる遊びを考えましょう。", "PythonでFizzBuzzを書いて",
+        "英語に訳してほしい: 今日は晴れ", "おすすめの本を教えてもらえますか。"};
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
+        if (isynth_check_request(asks[i], detail, sizeof detail))
+            fail_msg("%s: %s", asks[i], detail);
+    /* English text is not judged by its grammar */
+    assert_null(isynth_check_request("Write a haiku about rain.", detail, sizeof detail));
     /* the input given back as the output */
     isynth_task t = {.instruction = "次の文の誤りを直してください。", .input = "今日は晴れです。",
                      .output = "今日は、晴れです"};

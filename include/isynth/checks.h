@@ -1,7 +1,7 @@
 /* Row checks: what makes one generated task junk by itself, whatever the pool holds. Each check
  * looks at the fields of one task (already NFKC-normalised, as the filter chain leaves them) and
  * returns a static reason string, or NULL when the task passes:
- *   no_request     the instruction is only a quotation: nothing in it asks for anything
+ *   no_request     the instruction asks for nothing: a quotation, a statement, a next step
  *   scaffolding    the prompt's own framing written into a field (task numbers, field labels,
  *                  example labels, the subject rule), with patterns derived from the templates
  *   missing_input  the instruction points at a text ("次の文章", "the following passage") that
@@ -85,8 +85,12 @@ isynth_err isynth_check_echo(const char *instruction, const char *output, const 
 const char *isynth_check_language_pair(const char *instruction, const char *output, char *detail,
                                        size_t cap);
 
-/* "no_request" when the instruction is only a quotation (「古池や蛙飛びこむ水の音」, "Hello"):
- * nothing outside one bracket or quote pair asks for anything. Else NULL. */
+/* "no_request" when the instruction asks for nothing: it is only a quotation (「古池や蛙飛びこむ水の
+ * 音」, "Hello"), it starts with 次に / "Next," / "Then," (a step of something else), or it is
+ * Japanese (has kana) with no request form (ください, なさい, せよ, ましょう, てほしい, お願い),
+ * no question (か。, ?, でしょうか, 何, なぜ, どう, どの, いくつ, 誰, いつ, とは) and no sentence
+ * ending in the imperative て/で, こと, か or よ. English is judged only by the first two rules.
+ * Else NULL. */
 const char *isynth_check_request(const char *instruction, char *detail, size_t cap);
 
 /* True when the instruction asks for code (プログラム, コード, 関数, Python, SQL, program, ...). */
