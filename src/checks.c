@@ -246,8 +246,7 @@ static const char *letters_before(const char *start, const char *p)
             back++;
         uint32_t cp = 0;
         utf8_decode(p - back, back, &cp);
-        if (!is_letter(cp))
-            break;
+        if (!is_letter(cp)) break;
         p -= back;
     }
     return p;
@@ -309,8 +308,9 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
         }
     }
     /* the examples' header words a model slips into, in the languages it slips into */
-    static const char *const fixed[] = {"新しいタスク", "新たなタスク", "示例", "例子",
-                                        "<noinput>", "AIアシスタントの学習用データ"};
+    static const char *const fixed[] = {
+        "新しいタスク", "新たなタスク", "示例", "例子", "<noinput>", "AIアシスタントの学習用データ",
+        "答案:"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] && !rc; i++)
         rc = add_str(s->phrases, &s->n_phrases, MAX_PATTERNS, fixed[i], strlen(fixed[i]));
     if (rc) {
@@ -977,6 +977,10 @@ const char *isynth_check_language_pair(const char *instr, const char *output, ch
                    o_ja ? "Chinese?" : "English?");
         return "wrong_language";
     }
+    if (ja && o_letters >= 40 && o_ja * 10 < o_letters * 3) {
+        set_detail(detail, cap, "a Japanese instruction answered mostly in another language");
+        return "wrong_language";
+    }
     if (!ja && i_latin > 0 && o_letters >= 10 && o_ja * 2 > o_letters) {
         set_detail(detail, cap, "an English instruction answered in Japanese");
         return "wrong_language";
@@ -993,20 +997,18 @@ const char *isynth_check_language_pair(const char *instr, const char *output, ch
 static bool ja_asks(const char *s, size_t n)
 {
     static const char *const anywhere[] = {
-        "ください", "下さい", "なさい", "せよ", "ましょう", "てほしい", "て欲しい", "でほしい",
-        "?", "か。", "かな", "でしょうか", "ますか", "ですか", "何", "なぜ", "どう", "どの",
-        "どれ", "どこ", "どんな", "いくつ", "いくら", "誰", "いつ", "とは", "こと。", "たい。",
-        "頼む", "お願い", "願います", "求めよ", "答えよ", "述べよ"};
+        "ください", "下さい", "なさい",   "せよ",   "ましょう",   "てほしい", "て欲しい",
+        "でほしい", "?",      "か。",     "かな",   "でしょうか", "ますか",   "ですか",
+        "何",       "なぜ",   "どう",     "どの",   "どれ",       "どこ",     "どんな",
+        "いくつ",   "いくら", "誰",       "いつ",   "とは",       "こと。",   "たい。",
+        "頼む",     "お願い", "願います", "求めよ", "答えよ",     "述べよ"};
     for (size_t k = 0; k < sizeof anywhere / sizeof anywhere[0]; k++)
-        if (find_ci(s, n, 0, anywhere[k]) != (size_t)-1)
-            return true;
+        if (find_ci(s, n, 0, anywhere[k]) != (size_t)-1) return true;
     /* sentence ends: て, で, こと, か, よ (before 。, !, a new line or the end) */
     for (size_t i = 0, l = 1; i <= n; i += l) {
         uint32_t c = i < n ? cp_at(s, n, i, &l) : 0;
-        if (i == n)
-            l = 1;
-        if (c && c != 0x3002 && c != '\n' && c != '!' && c != ':')
-            continue;
+        if (i == n) l = 1;
+        if (c && c != 0x3002 && c != '\n' && c != '!' && c != ':') continue;
         size_t e = i;
         while (e > 0 && (s[e - 1] == ' ' || s[e - 1] == '.'))
             e--;
@@ -1021,8 +1023,7 @@ static bool ja_asks(const char *s, size_t n)
 static bool has_kana(const char *s, size_t n)
 {
     for (size_t i = 0, l; i < n; i += l)
-        if (is_kana(cp_at(s, n, i, &l)))
-            return true;
+        if (is_kana(cp_at(s, n, i, &l))) return true;
     return false;
 }
 
@@ -1044,15 +1045,13 @@ const char *isynth_check_request(const char *instr, char *detail, size_t cap)
     size_t a = 0;
     while (a < n && (instr[a] == ' ' || instr[a] == '\n'))
         a++;
-    if (a >= n)
-        return NULL;
+    if (a >= n) return NULL;
     size_t l;
     uint32_t open = cp_at(instr, n, a, &l);
     size_t k = 0;
     while (k < N_PAIRS && pairs[k].open != open)
         k++;
-    if (k == N_PAIRS && open != '"')
-        return NULL;
+    if (k == N_PAIRS && open != '"') return NULL;
     uint32_t close = k < N_PAIRS ? pairs[k].close : '"';
     /* the opening bracket's partner must be the last character, with nothing outside */
     long depth = 0;
@@ -1065,8 +1064,7 @@ const char *isynth_check_request(const char *instr, char *detail, size_t cap)
             depth++;
         i += cl;
         if (depth == 0) {
-            if (i < n)
-                return NULL;
+            if (i < n) return NULL;
             set_detail(detail, cap, "the instruction is only a quotation");
             return "no_request";
         }
@@ -1076,14 +1074,13 @@ const char *isynth_check_request(const char *instr, char *detail, size_t cap)
 
 /* The output is the input again (after NFKC, case folding, spaces and punctuation dropped): a
  * rewrite that changed nothing, or an answer copied from the task. */
-static isynth_err echo_of_input(const isynth_task *t, const char **reason, char *detail,
-                                size_t cap, isynth_error *err)
+static isynth_err echo_of_input(const isynth_task *t, const char **reason, char *detail, size_t cap,
+                                isynth_error *err)
 {
     char *ki = NULL, *ko = NULL;
     size_t li, lo;
     isynth_err rc = isynth_dedup_key(t->input, strlen(t->input), &ki, &li, err);
-    if (!rc)
-        rc = isynth_dedup_key(t->output, strlen(t->output), &ko, &lo, err);
+    if (!rc) rc = isynth_dedup_key(t->output, strlen(t->output), &ko, &lo, err);
     if (!rc && li > 0 && li == lo && !memcmp(ki, ko, li)) {
         *reason = "echo";
         set_detail(detail, cap, "the output is the input");
@@ -1091,6 +1088,37 @@ static isynth_err echo_of_input(const isynth_task *t, const char **reason, char 
     isynth_free(ki);
     isynth_free(ko);
     return rc;
+}
+
+/* The output is a piece of the task given back: every one of its letters (20 or more), in
+ * order, inside the instruction or the input. Tasks that ask to extract or quote are not
+ * checked; a correction that changed nothing is an echo too. */
+static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *detail, size_t cap,
+                               isynth_error *err)
+{
+    static const char *const extract[] = {"抜き出",   "抜き書き", "抽出",  "引用", "書き出",
+                                          "そのまま", "extract",  "quote", "copy", "list the"};
+    for (size_t k = 0; k < sizeof extract / sizeof extract[0]; k++)
+        if (find_ci(t->instruction, strlen(t->instruction), 0, extract[k]) != (size_t)-1)
+            return ISYNTH_OK;
+    uint32_t *O = NULL, *F = NULL;
+    size_t mo, mf, lcs = 0;
+    isynth_err rc = letters_of(t->output, strlen(t->output), &O, &mo);
+    const char *fields[2] = {t->instruction, t->input};
+    for (size_t i = 0; i < 2 && !rc && mo >= 20 && !*reason; i++) {
+        if ((rc = letters_of(fields[i], strlen(fields[i]), &F, &mf)) || mf < mo) goto next;
+        if (!(rc = isynth_lcs_length(F, mf, O, mo, &lcs)) && lcs == mo) {
+            *reason = "echo";
+            set_detail(detail, cap, "the output is a piece of the %s given back",
+                       i ? "input" : "instruction");
+        }
+    next:
+        isynth_free(F);
+        F = NULL;
+    }
+    isynth_free(O);
+    if (rc) return isynth_error_set(err, rc, "echo check: %s", isynth_strerror(rc));
+    return ISYNTH_OK;
 }
 
 /* ---- all of them ---- */
@@ -1117,6 +1145,7 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
     isynth_err rc = isynth_check_echo(t->instruction, t->output, reason, detail, cap, err);
     if (rc || *reason) return rc;
     if (t->input[0] && ((rc = echo_of_input(t, reason, detail, cap, err)) || *reason)) return rc;
+    if ((rc = echo_of_part(t, reason, detail, cap, err)) || *reason) return rc;
     *reason = isynth_check_language_pair(t->instruction, t->output, detail, cap);
     return ISYNTH_OK;
 }

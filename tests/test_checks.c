@@ -231,6 +231,11 @@ static void test_language_pair(void **state)
     assert_string_equal(lang("Explain why leaves change colour in autumn.",
                              "秋になると日照時間が短くなり、葉の緑色の色素が分解されるからです。"),
                         "wrong_language");
+    assert_string_equal(
+        lang("上司へのメールを書いてください。",
+             "Subject: 変更のお知らせ\n\nDear [上司の名前],\n\nI hope this message finds you "
+             "well. I am writing to inform you about the changes."),
+        "wrong_language");
     /* translations, code and short answers */
     assert_null(lang("次の文を英語に訳してください: 私は猫が好きです。", "I like cats."));
     assert_null(
@@ -286,35 +291,60 @@ static void test_request(void **state)
     assert_null(isynth_check_request("日本の首都はどこですか。", detail, sizeof detail));
     assert_null(isynth_check_request("\"Hi\" is a greeting. Explain it.", detail, sizeof detail));
     /* statements and next steps (seen in a real run) ask for nothing */
-    assert_string_equal(isynth_check_request("お手伝いをさせていただきます。", detail, sizeof detail),
-                        "no_request");
     assert_string_equal(
-        isynth_check_request("次に、ゲームのタイトルを「ロボット」にします。", detail, sizeof detail),
+        isynth_check_request("お手伝いをさせていただきます。", detail, sizeof detail),
         "no_request");
+    assert_string_equal(isynth_check_request("次に、ゲームのタイトルを「ロボット」にします。",
+                                             detail, sizeof detail),
+                        "no_request");
     assert_string_equal(isynth_check_request("Next, list the steps.", detail, sizeof detail),
                         "no_request");
     assert_string_equal(isynth_check_request("新しい文学のテーマです。", detail, sizeof detail),
                         "no_request");
     /* requests in every form */
-    static const char *const asks[] = {
-        "秋の季語を三つ挙げてください。", "光合成について説明して。", "次の式を計算せよ。",
-        "日本の首都は?", "なぜ空は青いのか。", "敬語の使い方を説明すること。",
-        "この文を読んで\n要点をまとめて", "夏目漱石とはどんな人物でしたか。",
-        "家族で楽しめる遊びを考えましょう。", "PythonでFizzBuzzを書いて",
-        "英語に訳してほしい: 今日は晴れ", "おすすめの本を教えてもらえますか。"};
+    static const char *const asks[] = {"秋の季語を三つ挙げてください。",
+                                       "光合成について説明して。",
+                                       "次の式を計算せよ。",
+                                       "日本の首都は?",
+                                       "なぜ空は青いのか。",
+                                       "敬語の使い方を説明すること。",
+                                       "この文を読んで\n要点をまとめて",
+                                       "夏目漱石とはどんな人物でしたか。",
+                                       "家族で楽しめる遊びを考えましょう。",
+                                       "PythonでFizzBuzzを書いて",
+                                       "英語に訳してほしい: 今日は晴れ",
+                                       "おすすめの本を教えてもらえますか。"};
     for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
         if (isynth_check_request(asks[i], detail, sizeof detail))
             fail_msg("%s: %s", asks[i], detail);
     /* English text is not judged by its grammar */
     assert_null(isynth_check_request("Write a haiku about rain.", detail, sizeof detail));
     /* the input given back as the output */
-    isynth_task t = {.instruction = "次の文の誤りを直してください。", .input = "今日は晴れです。",
+    isynth_task t = {.instruction = "次の文の誤りを直してください。",
+                     .input = "今日は晴れです。",
                      .output = "今日は、晴れです"};
     const char *reason;
     assert_int_equal(isynth_check_task(NULL, &t, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
-    isynth_task fixed = {.instruction = "次の文の誤りを直してください。", .input = "今日わ晴れです。",
+    /* a piece of the instruction or of the input given back */
+    isynth_task part = {
+        .instruction = "次の会話の要点を、箇条書きで3点にまとめてください。\n\n"
+                       "A: 来週の歓迎会、場所はどうしようか。\nB: 駅前の和食のお店はどう?",
+        .input = "",
+        .output = "A: 来週の歓迎会、場所はどうしようか。\nB: 駅前の和食のお店はどう?"};
+    assert_int_equal(isynth_check_task(NULL, &part, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "echo");
+    isynth_task quote = {.instruction = "次の文から、最も大切な一文をそのまま抜き出してください。",
+                         .input = "駅前の商店街では毎年夏に祭りが開かれ、多くの人が集まる。"
+                                  "今年は雨で中止になった。",
+                         .output = "駅前の商店街では毎年夏に祭りが開かれ、多くの人が集まる。"};
+    assert_int_equal(isynth_check_task(NULL, &quote, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
+    isynth_task fixed = {.instruction = "次の文の誤りを直してください。",
+                         .input = "今日わ晴れです。",
                          .output = "今日は晴れです。"};
     assert_int_equal(isynth_check_task(NULL, &fixed, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
@@ -350,11 +380,11 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scaffolding),    cmocka_unit_test(test_scaffolding_template),
-        cmocka_unit_test(test_missing_input),  cmocka_unit_test(test_unbalanced),
-        cmocka_unit_test(test_repetition),     cmocka_unit_test(test_echo),
-        cmocka_unit_test(test_language_pair),  cmocka_unit_test(test_task),
-        cmocka_unit_test(test_request),      cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_scaffolding),   cmocka_unit_test(test_scaffolding_template),
+        cmocka_unit_test(test_missing_input), cmocka_unit_test(test_unbalanced),
+        cmocka_unit_test(test_repetition),    cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_language_pair), cmocka_unit_test(test_task),
+        cmocka_unit_test(test_request),       cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
