@@ -658,7 +658,7 @@ const char *isynth_check_unbalanced(const char *s, size_t n, char *detail, size_
             if (c == pairs[k].open) {
                 if (depth[k]++ == 0) first_open[k] = isynth_utf8_chars(s, i);
             } else if (c == pairs[k].close) {
-                if (c == ')' && list_marker(s, i)) continue;
+                if (c == ')' && depth[k] == 0 && list_marker(s, i)) continue;
                 if (depth[k] == 0) {
                     set_detail(detail, cap, "%.*s at character %zu closes nothing", (int)l, s + i,
                                isynth_utf8_chars(s, i) + 1);
@@ -1090,8 +1090,9 @@ static isynth_err echo_of_input(const isynth_task *t, const char **reason, char 
     return rc;
 }
 
-/* The output is a piece of the task given back: every one of its letters (20 or more), in
- * order, inside the instruction or the input. Tasks that ask to extract or quote are not
+/* The output is a piece of the task given back: its letters (20 or more) stand together, as
+ * they are, inside the instruction or the input (a summary keeps letters in order but drops
+ * some, so it is not a piece). Tasks that ask to extract or quote are not
  * checked; a correction that changed nothing is an echo too. */
 static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *detail, size_t cap,
                                isynth_error *err)
@@ -1102,12 +1103,15 @@ static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *
         if (find_ci(t->instruction, strlen(t->instruction), 0, extract[k]) != (size_t)-1)
             return ISYNTH_OK;
     uint32_t *O = NULL, *F = NULL;
-    size_t mo, mf, lcs = 0;
+    size_t mo, mf;
     isynth_err rc = letters_of(t->output, strlen(t->output), &O, &mo);
     const char *fields[2] = {t->instruction, t->input};
     for (size_t i = 0; i < 2 && !rc && mo >= 20 && !*reason; i++) {
         if ((rc = letters_of(fields[i], strlen(fields[i]), &F, &mf)) || mf < mo) goto next;
-        if (!(rc = isynth_lcs_length(F, mf, O, mo, &lcs)) && lcs == mo) {
+        bool found = false;
+        for (size_t at = 0; at + mo <= mf && !found; at++)
+            found = !memcmp(F + at, O, mo * sizeof *O);
+        if (found) {
             *reason = "echo";
             set_detail(detail, cap, "the output is a piece of the %s given back",
                        i ? "input" : "instruction");
@@ -1119,6 +1123,58 @@ static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *
     isynth_free(O);
     if (rc) return isynth_error_set(err, rc, "echo check: %s", isynth_strerror(rc));
     return ISYNTH_OK;
+}
+
+/* ---- no answer ---- */
+
+const char *isynth_check_answer(const char *instr, const char *output, char *detail, size_t cap)
+{
+    size_t ni = strlen(instr), n = strlen(output);
+    while (n && (output[n - 1] == ' ' || output[n - 1] == '\n'))
+        n--;
+    static const char *const refusals[] = {
+        "申し訳ありませんが", "申し訳ございませんが", "すみませんが", "I'm sorry",
+        "I am sorry",         "I apologize",          "As an AI",     "AIとして"};
+    static const char *const cannot[] = {"できません",     "お答えできません", "答えられません",
+                                         "ではありません", "cannot",           "can't",
+                                         "unable"};
+    static const char *const polite_tasks[] = {"断",     "お詫び", "謝",    "メール",
+                                               "手紙",   "返信",   "refus", "declin",
+                                               "apolog", "email",  "letter"};
+    if (!mentions(instr, polite_tasks, sizeof polite_tasks / sizeof polite_tasks[0])) {
+        for (size_t k = 0; k < sizeof refusals / sizeof refusals[0]; k++)
+            if (starts_ci(output, n, refusals[k]) &&
+                mentions(output, cannot, sizeof cannot / sizeof cannot[0])) {
+                set_detail(detail, cap, "the output refuses the task");
+                return "no_answer";
+            }
+    }
+    /* one sentence that asks back: ...ますか。 / ...? */
+    static const char *const asks_for_question[] = {
+        "質問",     "問い",    "問題を作", "クイズ",     "聞き返",   "訳",     "書き換",
+        "言い換",   "直して",  "丁寧",     "敬語",       "question", "quiz",   "ask",
+        "translat", "rewrite", "rephrase", "paraphrase", "formal",   "polite", "correct"};
+    if (mentions(instr, asks_for_question, sizeof asks_for_question / sizeof asks_for_question[0]))
+        return NULL;
+    size_t ends = 0, last = 0;
+    for (size_t i = 0, l; i < n; i += l) {
+        uint32_t c = cp_at(output, n, i, &l);
+        if (c == 0x3002 || c == '?' || c == '!' || c == '\n' || c == '.') {
+            ends += i + l < n;
+            last = c;
+        } else {
+            last = 0;
+        }
+    }
+    uint32_t end = cp_before(output, n);
+    bool question = end == '?' || (end == 0x3002 && n >= 6 && !memcmp(output + n - 6, "か。", 6));
+    (void)last;
+    (void)ni;
+    if (question && ends == 0) {
+        set_detail(detail, cap, "the output asks a question instead of answering");
+        return "no_answer";
+    }
+    return NULL;
 }
 
 /* ---- all of them ---- */
@@ -1146,6 +1202,7 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
     if (rc || *reason) return rc;
     if (t->input[0] && ((rc = echo_of_input(t, reason, detail, cap, err)) || *reason)) return rc;
     if ((rc = echo_of_part(t, reason, detail, cap, err)) || *reason) return rc;
+    if ((*reason = isynth_check_answer(t->instruction, t->output, detail, cap))) return ISYNTH_OK;
     *reason = isynth_check_language_pair(t->instruction, t->output, detail, cap);
     return ISYNTH_OK;
 }

@@ -151,6 +151,7 @@ static void test_unbalanced(void **state)
     assert_null(ub("『山』(やま) と「川」"));
     assert_null(ub("1) 材料を切る\n2) 炒める\na) 塩 b) 胡椒"));
     assert_null(ub("He said “hello” and left (quickly)."));
+    assert_null(ub("77 °F (25 × 9/5 + 32 = 77)"));
     assert_null(ub(""));
 }
 
@@ -246,6 +247,38 @@ static void test_language_pair(void **state)
     assert_null(lang("What is the capital of Japan?", "The capital is Tokyo (東京)."));
 }
 
+static void test_answer(void **state)
+{
+    (void)state;
+    assert_string_equal(isynth_check_answer("次のアイテムを「靴」と「帽子」に分けてください。",
+                                            "被服、靴、帽子がどのアイテムに配られますか。", detail,
+                                            sizeof detail),
+                        "no_answer");
+    assert_string_equal(isynth_check_answer("接客のコツを教えてください。",
+                                            "申し訳ありませんが、その質問にはお答えできません。",
+                                            detail, sizeof detail),
+                        "no_answer");
+    assert_string_equal(isynth_check_answer("Explain photosynthesis.",
+                                            "I'm sorry, but I cannot help with that.", detail,
+                                            sizeof detail),
+                        "no_answer");
+    /* a polite refusal mail, a question asked for, a rhetorical close after an answer */
+    assert_null(isynth_check_answer("取引先への断りのメールを書いてください。",
+                                    "申し訳ありませんが、今回はお引き受けできません。", detail,
+                                    sizeof detail));
+    assert_null(isynth_check_answer("旅行についての質問を一つ作ってください。",
+                                    "次の休みにどこへ行きたいですか。", detail, sizeof detail));
+    assert_null(isynth_check_answer("早起きの良さを説明してください。",
+                                    "朝は頭が冴えます。あなたも試してみませんか。", detail,
+                                    sizeof detail));
+    assert_null(isynth_check_answer("日本の首都は?", "東京です。", detail, sizeof detail));
+    assert_null(isynth_check_answer("Rewrite the sentence in a more formal tone.",
+                                    "Could you please send me the report by tomorrow?", detail,
+                                    sizeof detail));
+    assert_null(isynth_check_answer("次の英文を日本語に訳してください。", "駅はどこですか。",
+                                    detail, sizeof detail));
+}
+
 static void test_task(void **state)
 {
     (void)state;
@@ -336,6 +369,14 @@ static void test_request(void **state)
     assert_int_equal(isynth_check_task(NULL, &part, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
+    /* a summary keeps letters in order but is not a piece */
+    isynth_task subj = {.instruction = "Write a short subject line for the email below.",
+                        .input = "Hi team, the quarterly review meeting moves from Tuesday to "
+                                 "Thursday at 3 pm. The room stays the same.",
+                        .output = "Quarterly review moved to Thursday, 3 pm"};
+    assert_int_equal(isynth_check_task(NULL, &subj, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
     isynth_task quote = {.instruction = "次の文から、最も大切な一文をそのまま抜き出してください。",
                          .input = "駅前の商店街では毎年夏に祭りが開かれ、多くの人が集まる。"
                                   "今年は雨で中止になった。",
@@ -380,11 +421,12 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scaffolding),   cmocka_unit_test(test_scaffolding_template),
-        cmocka_unit_test(test_missing_input), cmocka_unit_test(test_unbalanced),
-        cmocka_unit_test(test_repetition),    cmocka_unit_test(test_echo),
-        cmocka_unit_test(test_language_pair), cmocka_unit_test(test_task),
-        cmocka_unit_test(test_request),       cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_scaffolding),    cmocka_unit_test(test_scaffolding_template),
+        cmocka_unit_test(test_missing_input),  cmocka_unit_test(test_unbalanced),
+        cmocka_unit_test(test_repetition),     cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_language_pair),  cmocka_unit_test(test_task),
+        cmocka_unit_test(test_answer),         cmocka_unit_test(test_request),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
  *                  back to back, or most of the text made of repeated n-grams
  *   echo           the output restates the instruction and adds little, is its first line, or
  *                  is the input again
+ *   no_answer      the output refuses or asks a question back instead of answering
  *   wrong_language the output is not in the instruction's language (translations and code
  *                  excepted)
  * All checks are Japanese-first and also right for English. The `detail` buffers get a short
@@ -93,12 +94,18 @@ const char *isynth_check_language_pair(const char *instruction, const char *outp
  * Else NULL. */
 const char *isynth_check_request(const char *instruction, char *detail, size_t cap);
 
+/* "no_answer" when the output refuses (申し訳ありませんが…できません, "I'm sorry… cannot"; not
+ * for tasks that ask for an apology, a refusal, a mail or a letter) or is one sentence that asks
+ * a question back (…ますか。, …?; not for tasks that ask for a question or a quiz). Else NULL. */
+const char *isynth_check_answer(const char *instruction, const char *output, char *detail,
+                                size_t cap);
+
 /* True when the instruction asks for code (プログラム, コード, 関数, Python, SQL, program, ...). */
 bool isynth_is_code_task(const char *instruction);
 
 /* Runs the checks on one task in the order scaffolding (every field), no_request, missing_input,
  * unbalanced (every field), repetition (every field), then, when with_output, echo (of the
- * instruction, then of the input) and wrong_language.
+ * instruction, of the input, a piece given back), no_answer and wrong_language.
  * *reason gets the first reason or NULL. */
 isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, bool with_output,
                              const char **reason, char *detail, size_t cap, isynth_error *err);
