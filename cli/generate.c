@@ -30,7 +30,7 @@ static void help(FILE *f)
             "                         input=COL,id=COL\n"
             "  --out DIR              run directory (created when absent)\n"
             "  -n, --count N          accepted tasks wanted (default 20)\n"
-            "  --max-requests N       give up after N requests in total (default 10*N+20)\n\n"
+            "  --max-requests N       give up after N requests in total (default 30*N+30)\n\n"
             "model (embedded llama.cpp, the default):\n"
             "  --model PATH           GGUF model (default: $ISYNTH_MODEL, else\n"
             "                         ~/.cache/isynth/models/" DEFAULT_MODEL_FILE ")\n"

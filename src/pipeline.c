@@ -824,7 +824,7 @@ static bool want_more_stage1(run *r)
 
 static isynth_err loop(run *r, isynth_error *err)
 {
-    long max_req = r->p->max_requests > 0 ? r->p->max_requests : 10 * r->p->target + 20;
+    long max_req = r->p->max_requests > 0 ? r->p->max_requests : 30 * r->p->target + 30;
     isynth_err rc = ISYNTH_OK;
     while (!r->fatal) {
         if (r->p->stop && *r->p->stop)

@@ -41,7 +41,8 @@ typedef struct isynth_gen_params {
     const isynth_seedset *seeds; /* already loaded seeds (borrowed), or NULL to load them */
     const char *out_dir;
     long target;              /* accepted tasks wanted (-n) */
-    long max_requests;        /* stop after this many requests in total; 0: 10 * target + 20 */
+    long max_requests;        /* stop after this many requests in total; 0: 30 * target + 30
+                                 (the default model keeps about one task in 10-30 requests) */
     int n_examples;           /* examples per prompt; default 4 */
     int n_generated_examples; /* of which drawn from generated tasks when there are some; 1 */
     int n_new;                /* tasks asked per request; default 3 */
