@@ -520,8 +520,46 @@ static bool ja_gap_ok(const char *s, size_t a, size_t i)
 }
 
 /* Finds a reference (demonstrative + text noun); its offsets and direction, or false. */
+/* What "次の" means when it does not point at a text: the next day, week, stop, step... */
+static const char *const next_in_time[] = {
+    "日",   "週",   "月",   "年",   "休",     "朝",   "夜",   "春",       "夏",   "秋",
+    "冬",   "駅",   "停",   "機会", "世代",   "時代", "段階", "ステップ", "回",   "番",
+    "試合", "選挙", "大会", "旅",   "目的地", "人",   "方",   "ような",   "よう", "とおり",
+    "通り", "点",   "3",    "2",    "4",      "5",    "二",   "三",       "四",   "五"};
+
+/* 次の / 以下の / 下記の at the start of the instruction, followed by anything but a time or a
+ * sequence: the instruction points at something it should hold ("次のゲームのタイトルを…"). */
+static bool leading_reference(const char *s, size_t n, size_t *at, size_t *end)
+{
+    static const char *const lead[] = {"次の", "以下の", "下記の", "つぎの"};
+    size_t a = 0;
+    while (a < n && (s[a] == ' ' || s[a] == '\n'))
+        a++;
+    for (size_t r = 0; r < sizeof lead / sizeof lead[0]; r++) {
+        if (!starts_ci(s + a, n - a, lead[r])) continue;
+        size_t i = a + strlen(lead[r]);
+        for (size_t k = 0; k < sizeof next_in_time / sizeof next_in_time[0]; k++)
+            if (starts_ci(s + i, n - i, next_in_time[k])) return false;
+        size_t e = i;
+        for (int c = 0; c < 8 && e < n; c++) {
+            size_t l;
+            uint32_t cp = cp_at(s, n, e, &l);
+            if (!is_letter(cp)) break;
+            e += l;
+        }
+        *at = a;
+        *end = e;
+        return e > i;
+    }
+    return false;
+}
+
 static bool find_reference(const char *s, size_t n, size_t *at, size_t *end, bool *backward)
 {
+    if (leading_reference(s, n, at, end)) {
+        *backward = false;
+        return true;
+    }
     for (size_t r = 0; r < sizeof ja_refs / sizeof ja_refs[0]; r++)
         for (size_t a = find_ci(s, n, 0, ja_refs[r].w); a != (size_t)-1;
              a = find_ci(s, n, a + 1, ja_refs[r].w)) {

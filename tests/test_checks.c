@@ -128,7 +128,8 @@ static void test_missing_input(void **state)
     /* no reference to a text at all */
     assert_null(mi("日本の首都はどこですか。", ""));
     assert_null(mi("次の日曜日に家族でできる遊びを3つ提案してください。", ""));
-    assert_null(mi("次の文法事項について例を挙げて説明してください。", ""));
+    assert_null(mi("次の休みに家族で行ける場所を教えてください。", ""));
+    assert_null(mi("次のような場面で使える敬語を教えてください。", ""));
     assert_null(mi("この10年の変化を説明してください。", ""));
     assert_null(mi("Write a poem about the sea.", ""));
 }
