@@ -1035,13 +1035,19 @@ const char *isynth_check_language_pair(const char *instr, const char *output, ch
 static bool ja_asks(const char *s, size_t n)
 {
     static const char *const anywhere[] = {
-        "ください", "下さい", "なさい",   "せよ",   "ましょう",   "てほしい", "て欲しい",
-        "でほしい", "?",      "か。",     "かな",   "でしょうか", "ますか",   "ですか",
-        "何",       "なぜ",   "どう",     "どの",   "どれ",       "どこ",     "どんな",
-        "いくつ",   "いくら", "誰",       "いつ",   "とは",       "こと。",   "たい。",
-        "頼む",     "お願い", "願います", "求めよ", "答えよ",     "述べよ"};
+        "ください", "下さい",   "なさい",   "せよ",   "ましょう", "てほしい",
+        "て欲しい", "でほしい", "?",        "か。",   "かな",     "でしょうか",
+        "ますか",   "ですか",   "何",       "誰",     "こと。",   "たい。",
+        "頼む",     "お願い",   "願います", "求めよ", "答えよ",   "述べよ"};
     for (size_t k = 0; k < sizeof anywhere / sizeof anywhere[0]; k++)
         if (find_ci(s, n, 0, anywhere[k]) != (size_t)-1) return true;
+    /* question words in hiragana count at a word's start: などの, いつも, ことは are not them */
+    static const char *const words[] = {"なぜ",   "どう",   "どの",   "どれ", "どこ",
+                                        "どんな", "いくつ", "いくら", "いつ", "とは"};
+    for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
+        for (size_t a = find_ci(s, n, 0, words[k]); a != (size_t)-1;
+             a = find_ci(s, n, a + 1, words[k]))
+            if (ja_script_of(cp_before(s, a)) != JA_HIRAGANA) return true;
     /* sentence ends: て, で, こと, か, よ (before 。, !, a new line or the end) */
     for (size_t i = 0, l = 1; i <= n; i += l) {
         uint32_t c = i < n ? cp_at(s, n, i, &l) : 0;

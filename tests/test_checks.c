@@ -335,6 +335,9 @@ static void test_request(void **state)
                         "no_request");
     assert_string_equal(isynth_check_request("新しい文学のテーマです。", detail, sizeof detail),
                         "no_request");
+    assert_string_equal(isynth_check_request("肉料理、魚料理などの基本的な要件を説明します。",
+                                             detail, sizeof detail),
+                        "no_request");
     /* requests in every form */
     static const char *const asks[] = {"秋の季語を三つ挙げてください。",
                                        "光合成について説明して。",
