@@ -402,6 +402,8 @@ const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, si
                 why = "the instruction label";
             else if (role < 0 && at_line_start(t, i))
                 why = "a template label";
+            else if ((flags & ISYNTH_SCAF_TASK_FIELD) && !code_task)
+                why = "a field label inside the task";
             if (role == ROLE_INPUT) {
                 size_t j = i + l;
                 while (j < n && t[j] == ' ')
@@ -1232,8 +1234,9 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
     for (size_t i = 0; i < 3 && !*reason; i++)
         if (s)
             *reason = isynth_check_scaffolding(s, fields[i], strlen(fields[i]),
-                                               (code && i == 2 ? ISYNTH_SCAF_CODE_TASK : 0u) |
-                                                   (i == 0 ? ISYNTH_SCAF_INSTRUCTION : 0u),
+                                               (code ? ISYNTH_SCAF_CODE_TASK : 0u) |
+                                                   (i == 0 ? ISYNTH_SCAF_INSTRUCTION : 0u) |
+                                                   (i < 2 ? ISYNTH_SCAF_TASK_FIELD : 0u),
                                                detail, cap);
     if (!*reason) *reason = isynth_check_request(t->instruction, detail, cap);
     if (!*reason) *reason = isynth_check_missing_input(t->instruction, t->input, detail, cap);

@@ -69,6 +69,16 @@ static void test_scaffolding(void **state)
         isynth_check_scaffolding(s, ex, strlen(ex), ISYNTH_SCAF_INSTRUCTION, detail, sizeof detail),
         "scaffolding");
     assert_null(sc(s, ex));
+    /* a label inside an instruction or an input, unless the task asks for code */
+    const char *inl = "要者(入力: 接客)";
+    assert_string_equal(isynth_check_scaffolding(s, inl, strlen(inl), ISYNTH_SCAF_TASK_FIELD,
+                                                 detail, sizeof detail),
+                        "scaffolding");
+    assert_null(sc(s, inl));
+    const char *spec = "合計を返す関数を実装してください。入力: 整数のリスト";
+    assert_null(isynth_check_scaffolding(s, spec, strlen(spec),
+                                         ISYNTH_SCAF_TASK_FIELD | ISYNTH_SCAF_CODE_TASK, detail,
+                                         sizeof detail));
     const char *en = "Example 2: Give an antonym for the word ancient.";
     assert_string_equal(
         isynth_check_scaffolding(s, en, strlen(en), ISYNTH_SCAF_INSTRUCTION, detail, sizeof detail),

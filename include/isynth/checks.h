@@ -42,12 +42,15 @@ void isynth_scaffold_free(isynth_scaffold *s);
 
 /* Flags of isynth_check_scaffolding. */
 enum {
-    /* the field answers a task that asks for code: input and output labels together are an
-     * I/O example of a program there, not framing */
+    /* the task asks for code: input and output labels are an I/O example or spec of a program
+     * there, not framing */
     ISYNTH_SCAF_CODE_TASK = 1u,
     /* the field is an instruction: one that starts with an example label (例1:, Example 2:) is
      * framing even without other labels */
     ISYNTH_SCAF_INSTRUCTION = 2u,
+    /* the field is the instruction or the input: a field label anywhere in it (要者(入力: 接客))
+     * is framing, unless the task asks for code (an I/O spec is part of a code task) */
+    ISYNTH_SCAF_TASK_FIELD = 4u,
 };
 
 /* "scaffolding" when text holds framing, with what was found in detail; else NULL. flags are
