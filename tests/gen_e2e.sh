@@ -7,8 +7,10 @@ isynth=$1 model=$2 py=$3 src=$4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 seeds=$src/data/seeds_ja.jsonl
+# two-stage with a generous request limit: the default model keeps a task in one or two
+# stages far more often than in one (the demo's reason too); this test is about the plumbing
 args=(generate --seeds "$seeds" --out "$tmp/run" -n 2 --model "$model" --parallel 4
-      --max-tokens 384 --seed 11)
+      --max-tokens 384 --seed 11 --two-stage --max-requests 300)
 "$isynth" "${args[@]}" >"$tmp/stdout" 2>"$tmp/stderr" || { cat "$tmp/stderr"; exit 1; }
 grep -qx "$tmp/run/data.jsonl" "$tmp/stdout"
 "$isynth" "${args[@]}" >"$tmp/stdout2" 2>"$tmp/stderr2"   # a complete run: nothing to do

@@ -9,7 +9,7 @@ trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 # the request limit is generous: this test is about the kill, not the model's yield (about one
 # task kept in ten requests with the default model since the row checks)
 args=(generate --seeds "$src/data/seeds_ja.jsonl" --out "$tmp/run" -n 3 --model "$model"
-      --parallel 4 --max-tokens 384 --seed 5 --max-requests 300)
+      --parallel 4 --max-tokens 384 --seed 5 --max-requests 300 --two-stage)
 "$isynth" "${args[@]}" >/dev/null 2>"$tmp/first.err" &
 pid=$!
 count() {

@@ -229,8 +229,8 @@ def test_llama(args, work):
             time.sleep(0.5)
         out = os.path.join(work, "llama")
         rc, o, e = generate(args, out, 2, [srv.url("/v1/")], model="default",
-                            extra=["--max-requests", "30", "--max-tokens", "256",
-                                   "--seed", "3"])
+                            extra=["--max-requests", "300", "--max-tokens", "256",
+                                   "--seed", "3", "--two-stage"])
         assert rc == 0, "exit %d: %s" % (rc, e)
         acc = check_dataset(out, 2)
         with db(out) as c:

@@ -35,7 +35,7 @@ for k in kept:
 print("check --judge:", [k["judge"]["score"] for k in kept])
 PY
 args=(generate --seeds "$src/data/seeds_ja.jsonl" --out "$tmp/run" -n 1 --parallel 4
-      --max-tokens 384 --seed 11 --judge --consistency 2 -q)
+      --max-tokens 384 --seed 11 --judge --consistency 2 -q --two-stage --max-requests 300)
 "$isynth" "${args[@]}" >/dev/null 2>"$tmp/gen.err" || { cat "$tmp/gen.err"; exit 1; }
 "$isynth" judge --run "$tmp/run" >/dev/null 2>"$tmp/judge.err"
 grep -q "judged 0 rows" "$tmp/judge.err" || { cat "$tmp/judge.err"; exit 1; }
