@@ -1076,6 +1076,13 @@ static bool has_kana(const char *s, size_t n)
 const char *isynth_check_request(const char *instr, char *detail, size_t cap)
 {
     size_t len = strlen(instr);
+    size_t d = 0;
+    while (d < len && ascii_digit(instr[d]))
+        d++;
+    if ((d > 0 && d < len && (instr[d] == '.' || instr[d] == ')')) || starts_ci(instr, len, "- ")) {
+        set_detail(detail, cap, "the instruction is an item of a list");
+        return "no_request";
+    }
     if (starts_ci(instr, len, "次に") || starts_ci(instr, len, "Next,") ||
         starts_ci(instr, len, "Then,")) {
         set_detail(detail, cap, "the instruction is a next step of something else");
@@ -1151,8 +1158,13 @@ static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *
     uint32_t *O = NULL, *F = NULL;
     size_t mo, mf;
     isynth_err rc = letters_of(t->output, strlen(t->output), &O, &mo);
-    const char *fields[2] = {t->instruction, t->input};
-    for (size_t i = 0; i < 2 && !rc && mo >= 20 && !*reason; i++) {
+    buf both;
+    buf_init(&both, 0);
+    if (!rc &&
+        (buf_adds(&both, t->instruction) || buf_addc(&both, '\n') || buf_adds(&both, t->input)))
+        rc = ISYNTH_ERR_NOMEM;
+    const char *fields[3] = {t->instruction, t->input, both.p ? both.p : ""};
+    for (size_t i = 0; i < 3 && !rc && mo >= 20 && !*reason; i++) {
         if ((rc = letters_of(fields[i], strlen(fields[i]), &F, &mf)) || mf < mo) goto next;
         bool found = false;
         for (size_t at = 0; at + mo <= mf && !found; at++)
@@ -1160,13 +1172,16 @@ static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *
         if (found) {
             *reason = "echo";
             set_detail(detail, cap, "the output is a piece of the %s given back",
-                       i ? "input" : "instruction");
+                       i == 0   ? "instruction"
+                       : i == 1 ? "input"
+                                : "task");
         }
     next:
         isynth_free(F);
         F = NULL;
     }
     isynth_free(O);
+    buf_free(&both);
     if (rc) return isynth_error_set(err, rc, "echo check: %s", isynth_strerror(rc));
     return ISYNTH_OK;
 }

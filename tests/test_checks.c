@@ -343,6 +343,9 @@ static void test_request(void **state)
                         "no_request");
     assert_string_equal(isynth_check_request("Next, list the steps.", detail, sizeof detail),
                         "no_request");
+    assert_string_equal(
+        isynth_check_request("1. 次の文を、旅行の目的を具体的に書くこと。", detail, sizeof detail),
+        "no_request");
     assert_string_equal(isynth_check_request("新しい文学のテーマです。", detail, sizeof detail),
                         "no_request");
     assert_string_equal(isynth_check_request("肉料理、魚料理などの基本的な要件を説明します。",
@@ -381,6 +384,15 @@ static void test_request(void **state)
         .input = "",
         .output = "A: 来週の歓迎会、場所はどうしようか。\nB: 駅前の和食のお店はどう?"};
     assert_int_equal(isynth_check_task(NULL, &part, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "echo");
+    /* instruction and input given back together */
+    isynth_task both = {.instruction = "旅行の目的を具体的に書くこと。",
+                        .input = "旅行の目的は「家族との時間」などに書くこと。",
+                        .output =
+                            "旅行の目的を具体的に書くこと。\n\n旅行の目的は「家族との時間」などに"
+                            "書くこと。"};
+    assert_int_equal(isynth_check_task(NULL, &both, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     /* a summary keeps letters in order but is not a piece */
