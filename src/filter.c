@@ -16,11 +16,10 @@ typedef struct entry {
     char *ref;
 } entry;
 
-typedef struct seed_toks {
-    char ref[24];
+typedef struct toks {
     uint32_t *ids;
     size_t n;
-} seed_toks;
+} toks;
 
 struct isynth_filter {
     isynth_filter_params p;
@@ -31,13 +30,13 @@ struct isynth_filter {
     isynth_tokenizer *tok;
     isynth_sim_index *sim; /* instructions of seeds and pool; item id = index into refs */
     char **refs;
-    seed_toks *combo; /* instruction + input of each ref, aligned with refs */
+    toks *combo; /* instruction + input of each ref, aligned with refs */
     size_t n_refs, cap_refs;
+    size_t *seed_refs; /* indices into refs of the seeds, for the fragment check */
+    size_t n_seed_refs, cap_seed_refs;
     isynth_sim_index *sim_out; /* outputs of seeds and pool; item id = index into out_refs */
     char **out_refs;
     size_t n_out, cap_out;
-    seed_toks *seeds; /* instruction + input of each seed, for the fragment check */
-    size_t n_seeds, cap_seeds;
     isynth_scaffold *scaf;
 };
 
@@ -118,12 +117,10 @@ void isynth_filter_free(isynth_filter *f)
     for (size_t i = 0; i < f->n_refs; i++)
         isynth_free(f->combo[i].ids);
     isynth_free(f->combo);
+    isynth_free(f->seed_refs);
     for (size_t i = 0; i < f->n_out; i++)
         isynth_free(f->out_refs[i]);
     isynth_free(f->out_refs);
-    for (size_t i = 0; i < f->n_seeds; i++)
-        isynth_free(f->seeds[i].ids);
-    isynth_free(f->seeds);
     isynth_scaffold_free(f->scaf);
     isynth_sim_index_free(f->sim_out);
     isynth_sim_index_free(f->sim);
@@ -209,7 +206,7 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
         if (!n)
             return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->refs = n;
-        seed_toks *c = isynth_realloc(f->combo, cap * sizeof *c);
+        toks *c = isynth_realloc(f->combo, cap * sizeof *c);
         if (!c)
             return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->combo = c;
@@ -218,7 +215,7 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
     char *r = isynth_strdup(ref);
     if (!r)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-    seed_toks *c = &f->combo[f->n_refs];
+    toks *c = &f->combo[f->n_refs];
     memset(c, 0, sizeof *c);
     isynth_err rc = task_tokens(f, t, &c->ids, &c->n, err);
     if (!rc)
@@ -228,6 +225,20 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
         isynth_free(c->ids);
         isynth_free(r);
         return rc;
+    }
+    if (ref[0] == 's') {
+        if (f->n_seed_refs == f->cap_seed_refs) {
+            size_t cap = f->cap_seed_refs ? f->cap_seed_refs * 2 : 64;
+            size_t *n = isynth_realloc(f->seed_refs, cap * sizeof *n);
+            if (!n) {
+                isynth_free(c->ids);
+                isynth_free(r);
+                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+            }
+            f->seed_refs = n;
+            f->cap_seed_refs = cap;
+        }
+        f->seed_refs[f->n_seed_refs++] = f->n_refs;
     }
     f->refs[f->n_refs++] = r;
     return ISYNTH_OK;
@@ -274,7 +285,8 @@ isynth_err isynth_filter_add_output(isynth_filter *f, const char *ref, const cha
     return ISYNTH_OK;
 }
 
-/* Tokens of instruction + input, the text a fragment is measured against. */
+/* Tokens of instruction + input: a fragment is measured against them, and a candidate with an
+ * input is a ROUGE-L copy only when they are one. */
 static isynth_err task_tokens(isynth_filter *f, const isynth_task *t, uint32_t **ids, size_t *n,
                               isynth_error *err)
 {
@@ -286,26 +298,6 @@ static isynth_err task_tokens(isynth_filter *f, const isynth_task *t, uint32_t *
     }
     isynth_err rc = tokens_of(f, b.p, ids, n, err);
     buf_free(&b);
-    return rc;
-}
-
-static isynth_err seed_add(isynth_filter *f, const char *ref, const isynth_task *t,
-                           isynth_error *err)
-{
-    if (f->n_seeds == f->cap_seeds) {
-        size_t cap = f->cap_seeds ? f->cap_seeds * 2 : 64;
-        seed_toks *n = isynth_realloc(f->seeds, cap * sizeof *n);
-        if (!n)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->seeds = n;
-        f->cap_seeds = cap;
-    }
-    seed_toks *s = &f->seeds[f->n_seeds];
-    memset(s, 0, sizeof *s);
-    snprintf(s->ref, sizeof s->ref, "%s", ref);
-    isynth_err rc = task_tokens(f, t, &s->ids, &s->n, err);
-    if (!rc)
-        f->n_seeds++;
     return rc;
 }
 
@@ -336,8 +328,6 @@ isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_tas
     f->tab[i].ref = r;
     f->n++;
     rc = sim_add(f, ref, t, err);
-    if (!rc && ref[0] == 's')
-        rc = seed_add(f, ref, t, err);
     if (!rc)
         rc = isynth_filter_add_output(f, ref, t->output, err);
     return rc;
@@ -401,19 +391,15 @@ static bool has_letters(const char *s)
  * given is a seed copy), then the exact nearest neighbour in seeds and pool, stored for every
  * candidate. A candidate with an input is a copy only when instruction + input is one too:
  * the same instruction on a new input is a new task ("Summarize the following passage."). */
-static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
+static isynth_err rouge_check(isynth_filter *f, const isynth_task *t, const toks *ct,
                               const isynth_task *const *examples, const char *const *example_refs,
                               size_t k, isynth_verdict *v, isynth_error *err)
 {
     double thr = f->p.rouge_threshold;
-    uint32_t *ids = NULL, *cids = NULL;
-    size_t n = 0, cn = 0;
+    const uint32_t *ids = ct[0].ids, *cids = ct[1].ids;
+    size_t n = ct[0].n, cn = ct[1].n;
     bool has_input = has_letters(t->input);
-    isynth_err rc = isynth_tokenize(f->tok, t->instruction, strlen(t->instruction), &ids, &n, err);
-    if (!rc && has_input)
-        rc = task_tokens(f, t, &cids, &cn, err);
-    if (rc)
-        goto out;
+    isynth_err rc = ISYNTH_OK;
     for (size_t i = 0; i < k && thr > 0; i++) {
         uint32_t *eids = NULL;
         size_t en = 0;
@@ -457,8 +443,6 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t,
         v->nn_score = 0;
     }
 out:
-    isynth_free(ids);
-    isynth_free(cids);
     return rc;
 }
 
@@ -474,17 +458,15 @@ static bool is_example_ref(const char *ref, const char *const *example_refs, siz
  * the outputs), or a fragment of a seed or an example: fragment_ratio of its tokens in order
  * inside one of them, at least 12 tokens and 30% of that task's length, so that a short common
  * directive ("次の文章を要約してください") on a new input stays a new task. */
-static isynth_err widened_seed_copy(isynth_filter *f, const isynth_task *t,
+static isynth_err widened_seed_copy(isynth_filter *f, const toks *ct,
                                     const isynth_task *const *examples,
                                     const char *const *example_refs, size_t k, isynth_verdict *v,
                                     isynth_error *err)
 {
     double thr = f->p.rouge_threshold > 0 ? f->p.rouge_threshold : 0.7;
-    uint32_t *ids = NULL;
-    size_t n = 0;
-    isynth_err rc = tokens_of(f, t->instruction, &ids, &n, err);
-    if (rc)
-        return rc;
+    const uint32_t *ids = ct[0].ids;
+    size_t n = ct[0].n;
+    isynth_err rc = ISYNTH_OK;
     int64_t nn = -1;
     double score = 0;
     if (n >= 8 && !(rc = isynth_sim_index_nearest_tokens(f->sim_out, ids, n, thr, &nn, &score,
@@ -497,24 +479,24 @@ static isynth_err widened_seed_copy(isynth_filter *f, const isynth_task *t,
                      score);
         }
     }
-    isynth_free(ids);
-    ids = NULL;
     if (rc || v->reason)
         return rc;
-    if ((rc = task_tokens(f, t, &ids, &n, err)))
-        return rc;
+    ids = ct[1].ids;
+    n = ct[1].n;
     double ratio = f->p.fragment_ratio > 0 ? f->p.fragment_ratio : 0.8;
-    for (size_t i = 0; n >= 12 && i < f->n_seeds + k && !v->reason && !rc; i++) {
+    /* the seeds, then the examples that are not seeds */
+    size_t ns = f->n_seed_refs;
+    for (size_t i = 0; n >= 12 && i < ns + k && !v->reason && !rc; i++) {
         uint32_t *sids = NULL;
         size_t sn = 0;
         const char *ref;
-        if (i < f->n_seeds) {
-            sids = f->seeds[i].ids;
-            sn = f->seeds[i].n;
-            ref = f->seeds[i].ref;
+        if (i < ns) {
+            ref = f->refs[f->seed_refs[i]];
+            sids = f->combo[f->seed_refs[i]].ids;
+            sn = f->combo[f->seed_refs[i]].n;
         } else {
-            ref = example_refs[i - f->n_seeds];
-            if (ref[0] == 's' || (rc = task_tokens(f, examples[i - f->n_seeds], &sids, &sn, err)))
+            ref = example_refs[i - ns];
+            if (ref[0] == 's' || (rc = task_tokens(f, examples[i - ns], &sids, &sn, err)))
                 continue;
         }
         size_t need = (size_t)(ratio * (double)n + 0.999999), lcs = 0;
@@ -525,10 +507,9 @@ static isynth_err widened_seed_copy(isynth_filter *f, const isynth_task *t,
             snprintf(v->detail, sizeof v->detail, "fragment of %s: %zu of %zu tokens in order",
                      ref, lcs, n);
         }
-        if (i >= f->n_seeds)
+        if (i >= ns)
             isynth_free(sids);
     }
-    isynth_free(ids);
     return rc;
 }
 
@@ -626,9 +607,15 @@ isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
         return rc;
     if (v->reason)
         return ISYNTH_OK;
-    if ((rc = rouge_check(f, t, examples, example_refs, k, v, err)) || v->reason)
-        return rc;
-    if ((rc = widened_seed_copy(f, t, examples, example_refs, k, v, err)) || v->reason)
+    /* the instruction's tokens, and instruction + input's, once for the similarity checks */
+    toks ct[2] = {{NULL, 0}, {NULL, 0}};
+    if (!(rc = tokens_of(f, t->instruction, &ct[0].ids, &ct[0].n, err)) &&
+        !(rc = task_tokens(f, t, &ct[1].ids, &ct[1].n, err)) &&
+        !(rc = rouge_check(f, t, ct, examples, example_refs, k, v, err)) && !v->reason)
+        rc = widened_seed_copy(f, ct, examples, example_refs, k, v, err);
+    isynth_free(ct[0].ids);
+    isynth_free(ct[1].ids);
+    if (rc || v->reason)
         return rc;
     return p->check_output ? output_copy(f, t, v, err) : ISYNTH_OK;
 }
