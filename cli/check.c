@@ -5,7 +5,6 @@
 #include "isynth/check.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,16 +73,6 @@ static isynth_err next_kept(void *user, isynth_judge_row *row, bool *have, isynt
     return ISYNTH_OK;
 }
 
-/* A copy in the library's allocation layer, which isynth_check_result_free releases. */
-static char *lib_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = isynth_malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static isynth_err judged(void *user, const isynth_judge_outcome *o, isynth_error *err)
 {
     judging *j = user;
@@ -93,16 +82,10 @@ static isynth_err judged(void *user, const isynth_judge_outcome *o, isynth_error
         j->failed++;
     } else {
         const isynth_judgement *g = o->judgement;
-        json_t *arr = json_array();
-        for (size_t i = 0; arr && i < g->n_false_claims; i++)
-            json_array_append_new(arr, json_string(g->false_claims[i]));
-        char *dumped = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
-        json_decref(arr);
         row->judge_score = g->score;
-        row->judge_false_claims = dumped ? lib_strdup(dumped) : NULL;
-        free(dumped);
-        row->judge_reason = lib_strdup(g->reason);
-        row->judge_model = lib_strdup(o->model ? o->model : "");
+        row->judge_false_claims = isynth_judgement_claims_json(g);
+        row->judge_reason = isynth_strdup(g->reason);
+        row->judge_model = isynth_strdup(o->model ? o->model : "");
         if (!row->judge_reason || !row->judge_false_claims || !row->judge_model)
             return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         if (j->min_score && g->score < j->min_score) {

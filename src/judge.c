@@ -255,6 +255,23 @@ void isynth_judgement_clear(isynth_judgement *j)
     memset(j, 0, sizeof *j);
 }
 
+char *isynth_judgement_claims_json(const isynth_judgement *j)
+{
+    buf b;
+    buf_init(&b, 1 << 20);
+    isynth_err rc = buf_addc(&b, '[');
+    for (size_t i = 0; i < j->n_false_claims && !rc; i++) {
+        if (i) rc = buf_addc(&b, ',');
+        if (!rc) rc = buf_add_json_str(&b, j->false_claims[i], strlen(j->false_claims[i]));
+    }
+    if (!rc) rc = buf_addc(&b, ']');
+    if (rc) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b);
+}
+
 /* Copies a checked object into *out. */
 static isynth_err fill(json_t *obj, isynth_judgement *out, isynth_error *err)
 {

@@ -66,29 +66,11 @@ static isynth_err next_row(void *user, isynth_judge_row *row, bool *have, isynth
     return ISYNTH_OK;
 }
 
-/* The false claims as a JSON array. */
-static char *claims_json(const isynth_judgement *j)
-{
-    buf b;
-    buf_init(&b, 1 << 20);
-    isynth_err rc = buf_addc(&b, '[');
-    for (size_t i = 0; i < j->n_false_claims && !rc; i++) {
-        if (i) rc = buf_addc(&b, ',');
-        if (!rc) rc = buf_add_json_str(&b, j->false_claims[i], strlen(j->false_claims[i]));
-    }
-    if (!rc) rc = buf_addc(&b, ']');
-    if (rc) {
-        buf_free(&b);
-        return NULL;
-    }
-    return buf_take(&b);
-}
-
 static isynth_err on_done(void *user, const isynth_judge_outcome *o, isynth_error *err)
 {
     jstate *s = user;
     const isynth_judgement *j = o->status == ISYNTH_OK ? o->judgement : NULL;
-    char *claims = j ? claims_json(j) : NULL;
+    char *claims = j ? isynth_judgement_claims_json(j) : NULL;
     if (j && !claims) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     char why[256] = "";
     if (!j) snprintf(why, sizeof why, "%s", o->error ? o->error : isynth_strerror(o->status));

@@ -59,6 +59,9 @@ typedef struct isynth_judgement {
 
 /* Frees the strings of j (not j itself) and zeroes it; NULL-safe. */
 void isynth_judgement_clear(isynth_judgement *j);
+/* The false claims of j as a JSON array of strings ("[]" when none), in a new string the
+ * caller frees with isynth_free(). NULL when memory runs out. */
+char *isynth_judgement_claims_json(const isynth_judgement *j);
 
 /* The JSON Schema of the reply, as sent to HTTP servers. *out is the caller's (isynth_free). */
 isynth_err isynth_judge_schema(char **out, isynth_error *err);
