@@ -1155,32 +1155,30 @@ static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *
     for (size_t k = 0; k < sizeof extract / sizeof extract[0]; k++)
         if (find_ci(t->instruction, strlen(t->instruction), 0, extract[k]) != (size_t)-1)
             return ISYNTH_OK;
-    uint32_t *O = NULL, *F = NULL;
-    size_t mo, mf;
-    isynth_err rc = letters_of(t->output, strlen(t->output), &O, &mo);
+    /* the letters of instruction and input in one run: a piece of either, or of both at the
+     * seam, is a contiguous run of it */
     buf both;
     buf_init(&both, 0);
-    if (!rc &&
-        (buf_adds(&both, t->instruction) || buf_addc(&both, '\n') || buf_adds(&both, t->input)))
-        rc = ISYNTH_ERR_NOMEM;
-    const char *fields[3] = {t->instruction, t->input, both.p ? both.p : ""};
-    for (size_t i = 0; i < 3 && !rc && mo >= 20 && !*reason; i++) {
-        if ((rc = letters_of(fields[i], strlen(fields[i]), &F, &mf)) || mf < mo) goto next;
-        bool found = false;
-        for (size_t at = 0; at + mo <= mf && !found; at++)
-            found = !memcmp(F + at, O, mo * sizeof *O);
-        if (found) {
-            *reason = "echo";
-            set_detail(detail, cap, "the output is a piece of the %s given back",
-                       i == 0   ? "instruction"
-                       : i == 1 ? "input"
-                                : "task");
-        }
-    next:
-        isynth_free(F);
-        F = NULL;
+    if (buf_adds(&both, t->instruction) || buf_addc(&both, '\n') || buf_adds(&both, t->input)) {
+        buf_free(&both);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "echo check: out of memory");
+    }
+    uint32_t *O = NULL, *F = NULL;
+    size_t mo = 0, mf = 0;
+    isynth_err rc = letters_of(t->output, strlen(t->output), &O, &mo);
+    if (!rc && mo >= 20) rc = letters_of(both.p, both.len, &F, &mf);
+    size_t mi = count_letters(t->instruction, strlen(t->instruction));
+    for (size_t at = 0; !rc && mo >= 20 && at + mo <= mf; at++) {
+        if (memcmp(F + at, O, mo * sizeof *O)) continue;
+        *reason = "echo";
+        set_detail(detail, cap, "the output is a piece of the %s given back",
+                   at + mo <= mi ? "instruction"
+                   : at >= mi    ? "input"
+                                 : "task");
+        break;
     }
     isynth_free(O);
+    isynth_free(F);
     buf_free(&both);
     if (rc) return isynth_error_set(err, rc, "echo check: %s", isynth_strerror(rc));
     return ISYNTH_OK;
@@ -1190,7 +1188,7 @@ static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *
 
 const char *isynth_check_answer(const char *instr, const char *output, char *detail, size_t cap)
 {
-    size_t ni = strlen(instr), n = strlen(output);
+    size_t n = strlen(output);
     while (n && (output[n - 1] == ' ' || output[n - 1] == '\n'))
         n--;
     static const char *const refusals[] = {
@@ -1217,20 +1215,14 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
         "translat", "rewrite", "rephrase", "paraphrase", "formal",   "polite", "correct"};
     if (mentions(instr, asks_for_question, sizeof asks_for_question / sizeof asks_for_question[0]))
         return NULL;
-    size_t ends = 0, last = 0;
+    /* sentence ends before the last character: more than one sentence */
+    size_t ends = 0;
     for (size_t i = 0, l; i < n; i += l) {
         uint32_t c = cp_at(output, n, i, &l);
-        if (c == 0x3002 || c == '?' || c == '!' || c == '\n' || c == '.') {
-            ends += i + l < n;
-            last = c;
-        } else {
-            last = 0;
-        }
+        if (c == 0x3002 || c == '?' || c == '!' || c == '\n' || c == '.') ends += i + l < n;
     }
     uint32_t end = cp_before(output, n);
     bool question = end == '?' || (end == 0x3002 && n >= 6 && !memcmp(output + n - 6, "か。", 6));
-    (void)last;
-    (void)ni;
     if (question && ends == 0) {
         set_detail(detail, cap, "the output asks a question instead of answering");
         return "no_answer";
