@@ -14,6 +14,8 @@
 struct isynth_store {
     sqlite3 *db;
     char *dir;
+    /* statements run once per row by the exports, prepared on first use and kept */
+    sqlite3_stmt *get_judgement, *get_consistency;
 };
 
 /* One judgement per judged candidate: a score 1-5 with the judge's reason and the claims it
@@ -177,6 +179,8 @@ void isynth_store_close(isynth_store *st)
 {
     if (!st)
         return;
+    sqlite3_finalize(st->get_judgement);
+    sqlite3_finalize(st->get_consistency);
     if (st->db)
         sqlite3_close_v2(st->db);
     isynth_free(st->dir);
@@ -213,6 +217,19 @@ static isynth_err prepare(isynth_store *st, const char *sql, sqlite3_stmt **s, i
 {
     if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
         return db_fail(st, err, "prepare");
+    return ISYNTH_OK;
+}
+
+/* A statement kept in *slot for the store's life: prepared on first use, reset after. */
+static isynth_err kept(isynth_store *st, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **s,
+                       isynth_error *err)
+{
+    if (!*slot) {
+        isynth_err rc = prepare(st, sql, slot, err);
+        if (rc)
+            return rc;
+    }
+    *s = *slot;
     return ISYNTH_OK;
 }
 
@@ -473,9 +490,10 @@ isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score
     *score = 0;
     *reason = *false_claims = *model = NULL;
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "SELECT score, reason, false_claims, model FROM judgements "
-                                "WHERE candidate_id = ? AND score IS NOT NULL",
-                            &s, err);
+    isynth_err rc = kept(st, &st->get_judgement,
+                         "SELECT score, reason, false_claims, model FROM judgements "
+                         "WHERE candidate_id = ? AND score IS NOT NULL",
+                         &s, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(s, 1, id);
@@ -502,7 +520,7 @@ isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score
     } else if (r != SQLITE_DONE) {
         rc = db_fail(st, err, "read judgement");
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return rc;
 }
 
@@ -532,9 +550,9 @@ isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, 
     *k = 0;
     *disagree = *alternatives = NULL;
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "SELECT k, disagree, alternatives FROM consistency "
-                                "WHERE candidate_id = ?",
-                            &s, err);
+    isynth_err rc = kept(st, &st->get_consistency,
+                         "SELECT k, disagree, alternatives FROM consistency WHERE candidate_id = ?",
+                         &s, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(s, 1, id);
@@ -555,7 +573,7 @@ isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, 
     } else if (r != SQLITE_DONE) {
         rc = db_fail(st, err, "read consistency");
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return rc;
 }
 
