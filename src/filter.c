@@ -550,14 +550,16 @@ static isynth_err output_copy(isynth_filter *f, const isynth_task *t, isynth_ver
     return rc;
 }
 
-isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
-                               const isynth_task *const *examples, const char *const *example_refs,
-                               size_t k, isynth_verdict *v, char **key, isynth_error *err)
+static isynth_err check(isynth_filter *f, const isynth_task *t, const isynth_task *const *examples,
+                        const char *const *example_refs, size_t k, bool with_output,
+                        isynth_verdict *v, char **key, isynth_error *err)
 {
     memset(v, 0, sizeof *v);
     v->nn_score = -1;
     *key = NULL;
-    const isynth_filter_params *p = &f->p;
+    isynth_filter_params pv = f->p;
+    pv.check_output = pv.check_output && with_output;
+    const isynth_filter_params *p = &pv;
     size_t ni = isynth_utf8_chars(t->instruction, strlen(t->instruction));
     size_t nin = isynth_utf8_chars(t->input, strlen(t->input));
     size_t no = isynth_utf8_chars(t->output, strlen(t->output));
@@ -618,6 +620,21 @@ isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
     if (rc || v->reason)
         return rc;
     return p->check_output ? output_copy(f, t, v, err) : ISYNTH_OK;
+}
+
+isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
+                               const isynth_task *const *examples, const char *const *example_refs,
+                               size_t k, isynth_verdict *v, char **key, isynth_error *err)
+{
+    return check(f, t, examples, example_refs, k, true, v, key, err);
+}
+
+isynth_err isynth_filter_check_early(isynth_filter *f, const isynth_task *t,
+                                     const isynth_task *const *examples,
+                                     const char *const *example_refs, size_t k, isynth_verdict *v,
+                                     char **key, isynth_error *err)
+{
+    return check(f, t, examples, example_refs, k, false, v, key, err);
 }
 
 isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, isynth_verdict *v,

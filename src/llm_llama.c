@@ -3,7 +3,16 @@
  * head of every Self-Instruct prompt (system message and instructions) is decoded once into
  * a prefix sequence and copied into each slot's KV stream instead of being decoded again.
  * Each request has its own sampler chain; a request with a GBNF grammar gets llama.cpp's
- * grammar sampler at the head of its chain, so it can only produce text the grammar allows. */
+ * grammar sampler at the head of its chain, so it can only produce text the grammar allows.
+ * A request with a watcher can have the tail of its reply cut while it is decoded: the slot
+ * keeps every generated token with the text length after it, so a cut removes the tokens from
+ * the KV cache, rebuilds the sampler (the grammar re-reads the kept tokens) and samples on.
+ *
+ * Fair under contention: llama.cpp's worker threads spin at every barrier of a forward pass,
+ * so when another CPU-heavy process takes a core, the thread left waiting burns its share for
+ * nothing and generation falls far below a fair share. The backend times its generation steps
+ * with all threads and, now and then, with one (which has no barrier), and keeps the faster:
+ * alone on the machine that is all threads, beside other work it is often one. */
 #include "isynth/backend.h"
 #include "internal.h"
 
@@ -20,8 +29,19 @@ typedef struct slot {
     llama_token *prompt;
     int n_prompt;
     int n_fed;      /* prompt tokens in the KV cache */
-    int n_gen;
+    int n_gen;      /* generated tokens kept (the reply so far) */
+    int n_decoded;  /* generated tokens in all, cut ones included */
     int max_tokens;
+    llama_token *gen; /* the kept tokens, and the reply's length in bytes after each */
+    size_t *gen_end;
+    int cap_gen;
+    int cuts;
+    /* what a cut needs to rebuild the sampler */
+    char *grammar;
+    float temperature, top_p;
+    uint64_t seed;
+    isynth_watch_fn watch;
+    void *watch_user;
     bool ignore_eog;
     bool constrained; /* sampling under the request's grammar */
     int i_batch;    /* index of this slot's logits in the last batch, or -1 */
@@ -54,6 +74,14 @@ typedef struct llama_impl {
     isynth_backend_stats stats;
     double busy_since;
     long reused_tokens;
+    /* thread count control: cost[0] with one thread, cost[1] with all (seconds per generated
+       token of full generation steps, moving averages); `use` is the setting in use */
+    int n_threads;
+    bool adapt_threads;
+    int use, best, steps, since_probe;
+    double cost[2];
+    bool known[2];
+    long thread_switches;
 } llama_impl;
 
 static double now_s(void)
@@ -81,6 +109,7 @@ isynth_llama_params isynth_llama_params_default(void)
         .n_batch = 512,
         .reuse_prefix = true,
         .quiet = true,
+        .adapt_threads = true,
     };
 }
 
@@ -105,6 +134,9 @@ static void slot_reset(llama_impl *m, slot *s)
         llama_memory_seq_rm(llama_get_memory(m->ctx), (llama_seq_id)(s - m->slots), -1, -1);
     isynth_free(s->prompt);
     s->prompt = NULL;
+    isynth_free(s->grammar);
+    s->grammar = NULL;
+    s->watch = NULL;
     if (s->smpl)
         llama_sampler_free(s->smpl);
     s->smpl = NULL;
@@ -183,7 +215,7 @@ static isynth_err tokenize(llama_impl *m, const char *text, size_t len, bool cha
  * after it only see tokens it allows. ISYNTH_ERR_MODEL when llama.cpp rejects the grammar (it
  * returns NULL for a syntax error, an undefined rule or no "root" rule), ISYNTH_ERR_NOMEM when
  * the chain cannot be made. */
-static isynth_err make_sampler(llama_impl *m, const isynth_gen_req *req, struct llama_sampler **out)
+static isynth_err make_sampler(llama_impl *m, const slot *s, struct llama_sampler **out)
 {
     *out = NULL;
     struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
@@ -191,23 +223,25 @@ static isynth_err make_sampler(llama_impl *m, const isynth_gen_req *req, struct 
     struct llama_sampler *c = llama_sampler_chain_init(sp);
     if (!c)
         return ISYNTH_ERR_NOMEM;
-    if (req->grammar && *req->grammar) {
-        struct llama_sampler *g = llama_sampler_init_grammar(m->vocab, req->grammar, "root");
+    if (s->grammar) {
+        struct llama_sampler *g = llama_sampler_init_grammar(m->vocab, s->grammar, "root");
         if (!g) {
             llama_sampler_free(c);
             return ISYNTH_ERR_MODEL;
         }
         llama_sampler_chain_add(c, g); /* the chain owns it from here and frees it with itself */
     }
-    if (req->temperature <= 0) {
+    if (s->temperature <= 0) {
         llama_sampler_chain_add(c, llama_sampler_init_greedy());
         *out = c;
         return ISYNTH_OK;
     }
     llama_sampler_chain_add(c, llama_sampler_init_top_k(40));
-    llama_sampler_chain_add(c, llama_sampler_init_top_p(req->top_p > 0 ? req->top_p : 1.0f, 1));
-    llama_sampler_chain_add(c, llama_sampler_init_temp(req->temperature));
-    llama_sampler_chain_add(c, llama_sampler_init_dist((uint32_t)(req->seed ^ (req->seed >> 32))));
+    llama_sampler_chain_add(c, llama_sampler_init_top_p(s->top_p > 0 ? s->top_p : 1.0f, 1));
+    llama_sampler_chain_add(c, llama_sampler_init_temp(s->temperature));
+    /* a cut samples again with another stream, or it would write the same text again */
+    uint64_t seed = s->seed + (uint64_t)s->cuts * 0x9E3779B97F4A7C15ull;
+    llama_sampler_chain_add(c, llama_sampler_init_dist((uint32_t)(seed ^ (seed >> 32))));
     *out = c;
     return ISYNTH_OK;
 }
@@ -263,7 +297,33 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     s->id = req->id;
     s->t0 = now_s();
     s->n_gen = 0;
+    s->n_decoded = 0;
+    s->cuts = 0;
     s->max_tokens = req->max_tokens > 0 ? req->max_tokens : 512;
+    s->temperature = req->temperature;
+    s->top_p = req->top_p;
+    s->seed = req->seed;
+    s->watch = req->watch;
+    s->watch_user = req->watch_user;
+    if (s->cap_gen < s->max_tokens) {
+        llama_token *g = isynth_realloc(s->gen, (size_t)s->max_tokens * sizeof *g);
+        if (g)
+            s->gen = g;
+        size_t *e = g ? isynth_realloc(s->gen_end, (size_t)s->max_tokens * sizeof *e) : NULL;
+        if (e)
+            s->gen_end = e;
+        if (!g || !e) {
+            isynth_free(s->prompt);
+            s->prompt = NULL;
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        }
+        s->cap_gen = s->max_tokens;
+    }
+    if (req->grammar && *req->grammar && !(s->grammar = isynth_strdup(req->grammar))) {
+        isynth_free(s->prompt);
+        s->prompt = NULL;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
     s->ignore_eog = req->ignore_eog;
     s->i_batch = -1;
     s->fail_msg = NULL;
@@ -278,7 +338,7 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
         s->state = SLOT_FAILED;
         return ISYNTH_OK;
     }
-    rc = make_sampler(m, req, &s->smpl);
+    rc = make_sampler(m, s, &s->smpl);
     if (rc == ISYNTH_ERR_MODEL) {
         /* the same grammar would fail every request: report it on this one, with its cause */
         snprintf(s->fail_buf, sizeof s->fail_buf,
@@ -291,10 +351,12 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     if (rc) {
         isynth_free(s->prompt);
         s->prompt = NULL;
+        isynth_free(s->grammar);
+        s->grammar = NULL;
         m->stats.requests--;
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
-    s->constrained = req->grammar && *req->grammar;
+    s->constrained = s->grammar != NULL;
     s->n_fed = reuse_prefix(m, s);
     s->state = SLOT_PROMPT;
     return ISYNTH_OK;
@@ -322,18 +384,77 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
         .error = msg,
         .truncated = truncated,
         .prompt_tokens = s->n_prompt,
-        .completion_tokens = s->n_gen,
+        .completion_tokens = s->n_decoded,
         .seconds = now_s() - s->t0,
         .constrained = s->constrained,
     };
     m->stats.prompt_tokens += s->n_prompt;
-    m->stats.completion_tokens += s->n_gen;
+    m->stats.completion_tokens += s->n_decoded;
     if (status)
         m->stats.failures++;
     cb(user, &r); /* r.text points into the slot: report before the slot is reused */
     slot_reset(m, s);
     if (l_in_flight(m) == 0)
         m->stats.busy_seconds += now_s() - m->busy_since;
+}
+
+static void set_threads(llama_impl *m, int use)
+{
+    int n = use ? m->n_threads : 1;
+    llama_set_n_threads(m->ctx, n, n);
+    if (use != m->use)
+        m->thread_switches++;
+    m->use = use;
+    m->steps = 0;
+}
+
+/* One timed generation step of `per_token` seconds a token with the threads in use. The first
+ * step after a switch is not counted (the threads wake up). Every 64 steps on the better
+ * setting, 6 steps probe the other; then the cheaper one is kept. */
+static void adapt_threads(llama_impl *m, double per_token)
+{
+    if (m->steps++ == 0)
+        return;
+    int u = m->use;
+    m->cost[u] = m->known[u] ? 0.7 * m->cost[u] + 0.3 * per_token : per_token;
+    m->known[u] = true;
+    if (u == m->best) {
+        if (++m->since_probe >= (m->known[!u] ? 64 : 16))
+            set_threads(m, !u);
+        return;
+    }
+    if (m->steps < 7)
+        return;
+    m->best = m->known[0] && m->cost[0] < m->cost[1] ? 0 : 1;
+    m->since_probe = 0;
+    set_threads(m, m->best);
+}
+
+/* Drops the reply from byte `at` on: keeps the tokens that end at or before it, removes the
+ * rest from the slot's KV stream, and rebuilds the sampler with the kept tokens accepted (the
+ * grammar's state). The last kept token (or the prompt's last) is decoded again to get the
+ * logits to sample from. False when the sampler cannot be rebuilt. */
+static bool cut(llama_impl *m, slot *s, size_t at)
+{
+    int k = s->n_gen;
+    while (k > 0 && s->gen_end[k - 1] > at)
+        k--;
+    llama_seq_id seq = (llama_seq_id)(s - m->slots);
+    llama_memory_seq_rm(llama_get_memory(m->ctx), seq, s->n_prompt + k - 1, -1);
+    s->n_gen = k;
+    s->out.len = k ? s->gen_end[k - 1] : 0;
+    if (s->out.p)
+        s->out.p[s->out.len] = '\0';
+    s->next = k ? s->gen[k - 1] : s->prompt[s->n_prompt - 1];
+    s->cuts++;
+    struct llama_sampler *smpl;
+    if (make_sampler(m, s, &smpl))
+        return false;
+    for (int i = 0; i < k; i++)
+        llama_sampler_accept(smpl, s->gen[i]);
+    llama_sampler_free(s->smpl);
+    s->smpl = smpl;
+    return true;
 }
 
 static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
@@ -371,7 +492,11 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
     }
     if (b->n_tokens == 0)
         return ISYNTH_OK;
+    bool timed = !prefill && b->n_tokens == m->parallel && m->adapt_threads && m->n_threads > 1;
+    double t_dec = timed ? now_s() : 0;
     int32_t r = llama_decode(m->ctx, *b);
+    if (timed && r == 0)
+        adapt_threads(m, (now_s() - t_dec) / b->n_tokens);
     if (r != 0)
         return isynth_error_set(err, ISYNTH_ERR_BACKEND, "llama_decode failed (%d)%s", (int)r,
                                 r == 1 ? ": KV cache full" : "");
@@ -402,12 +527,38 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
         }
         char piece[256];
         int n = llama_token_to_piece(m->vocab, t, piece, sizeof piece, 0, false);
-        s->n_gen++;
+        s->n_decoded++;
         if (n > 0 && buf_add(&s->out, piece, (size_t)n)) {
             finish(m, s, ISYNTH_ERR_NOMEM, "out of memory", false, cb, user);
             continue;
         }
-        if (s->n_gen >= s->max_tokens) {
+        s->gen[s->n_gen] = t;
+        s->gen_end[s->n_gen++] = s->out.len;
+        if (s->watch) {
+            size_t at = s->out.len;
+            isynth_watch_act act = s->watch(s->watch_user, s->id, s->out.p, s->out.len, &at);
+            if (at > s->out.len)
+                at = s->out.len;
+            if (act == ISYNTH_WATCH_END) {
+                s->out.len = at;
+                if (s->out.p)
+                    s->out.p[at] = '\0';
+                finish(m, s, ISYNTH_OK, NULL, false, cb, user);
+                continue;
+            }
+            if (act == ISYNTH_WATCH_CUT) {
+                if (!cut(m, s, at)) {
+                    finish(m, s, ISYNTH_ERR_NOMEM, "out of memory", false, cb, user);
+                    continue;
+                }
+                /* a reply cut again and again still ends: at max_tokens decoded in all, twice */
+                if (s->n_decoded >= 2 * s->max_tokens) {
+                    finish(m, s, ISYNTH_OK, NULL, true, cb, user);
+                }
+                continue;
+            }
+        }
+        if (s->n_gen >= s->max_tokens || s->n_decoded >= 2 * s->max_tokens) {
             finish(m, s, ISYNTH_OK, NULL, true, cb, user);
             continue;
         }
@@ -443,6 +594,8 @@ static void l_free(void *p)
     for (int i = 0; m->slots && i < m->parallel; i++) {
         slot_reset(m, &m->slots[i]);
         buf_free(&m->slots[i].out);
+        isynth_free(m->slots[i].gen);
+        isynth_free(m->slots[i].gen_end);
     }
     isynth_free(m->slots);
     isynth_free(m->prefix);
@@ -494,6 +647,9 @@ isynth_err isynth_llama_backend_new(const isynth_llama_params *p, isynth_backend
     m->n_batch = p->n_batch > 0 ? p->n_batch : 512;
     m->reuse_prefix = p->reuse_prefix;
     m->prefix_seq = p->parallel;
+    m->n_threads = p->n_threads > 0 ? p->n_threads : 1;
+    m->adapt_threads = p->adapt_threads;
+    m->use = m->best = 1;
     for (int i = 0; i < m->parallel; i++) {
         buf_init(&m->slots[i].out, 1 << 20);
         m->slots[i].i_batch = -1;

@@ -8,6 +8,8 @@
 
 #include "internal.h"
 
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { F_PRE, F_INSTR, F_INPUT, F_OUTPUT, F_COUNT };
@@ -988,6 +990,159 @@ isynth_err isynth_parse_tasks(const char *text, size_t len, const isynth_parse_p
     *out = P.res;
     return ISYNTH_OK;
 fail:
+    isynth_free(s);
+    isynth_parsed_free(P.res);
+    return isynth_error_set(err, rc, "parse: %s", isynth_strerror(rc));
+}
+
+/* ---- JSON replies (a server that enforced isynth_prompt_json_schema) ---- */
+
+/* The end of the last complete element of the "tasks" array, or 0: a reply cut by max_tokens
+ * keeps its complete tasks once "]}" closes it there. Strings and escapes are skipped. */
+static size_t last_complete_item(const char *s, size_t n)
+{
+    int depth = 0;
+    bool in_str = false;
+    size_t end = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 2 && c == '}')
+                end = i + 1;
+            if (depth < 0)
+                return end;
+        }
+    }
+    return end;
+}
+
+static char *json_field(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    if (!v)
+        return NULL;
+    span t = {0, strlen(v), true};
+    parser P = {.s = v, .n = t.b};
+    t = trim(&P, t);
+    if (!strcmp(key, "input") && is_empty_input(&P, t))
+        t.b = t.a;
+    return isynth_strndup(v + t.a, t.b - t.a);
+}
+
+static isynth_err json_item(parser *P, json_t *item, long line)
+{
+    char *f[3] = {NULL, NULL, NULL};
+    static const char *const keys[3] = {"instruction", "input", "output"};
+    for (int i = 0; i < 3; i++)
+        f[i] = json_field(item, keys[i]);
+    const char *why = !f[0] || !f[0][0] ? "no instruction"
+                      : P->prm.want_output && (!f[2] || !f[2][0]) ? "no output"
+                      : !f[1]                                      ? "no input"
+                                                                   : NULL;
+    isynth_err rc = ISYNTH_OK;
+    if (why) {
+        char *dump = json_dumps(item, JSON_COMPACT);
+        if (dump) {
+            /* the raw item stands for the block, as in a text reply */
+            parser Q = *P;
+            Q.s = dump;
+            Q.n = strlen(dump);
+            rc = add_unparseable(&Q, why, 0, Q.n);
+            free(dump);
+        } else {
+            rc = ISYNTH_ERR_NOMEM;
+        }
+    } else {
+        isynth_parsed *r = P->res;
+        if (r->n == P->cap_tasks) {
+            size_t cap = P->cap_tasks ? P->cap_tasks * 2 : 8;
+            isynth_task *t = isynth_realloc(r->tasks, cap * sizeof *t);
+            if (!t) rc = ISYNTH_ERR_NOMEM;
+            else {
+                r->tasks = t;
+                P->cap_tasks = cap;
+            }
+        }
+        if (!rc) {
+            isynth_task t = {.line = line, .id = isynth_strndup("", 0),
+                             .eval_aspect = isynth_strndup("", 0), .instruction = f[0],
+                             .input = f[1], .output = P->prm.want_output ? f[2]
+                                                                           : isynth_strndup("", 0)};
+            if (!P->prm.want_output) isynth_free(f[2]);
+            f[0] = f[1] = f[2] = NULL;
+            if (!t.id || !t.eval_aspect || !t.output) {
+                task_free_strings(&t);
+                rc = ISYNTH_ERR_NOMEM;
+            } else {
+                r->tasks[r->n++] = t;
+                if (r->n >= P->prm.max_tasks) P->done = true;
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        isynth_free(f[i]);
+    return rc;
+}
+
+isynth_err isynth_parse_json_tasks(const char *text, size_t len, const isynth_parse_params *params,
+                                   isynth_parsed **out, isynth_error *err)
+{
+    isynth_error_clear(err);
+    if (!out) return isynth_error_set(err, ISYNTH_ERR_INVALID, "parse: no result pointer");
+    *out = NULL;
+    if (!text && len)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "parse: NULL text of %zu bytes", len);
+    if (len > ISYNTH_PARSE_MAX_INPUT)
+        return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE,
+                                "parse: response of %zu bytes is over the limit of %zu bytes", len,
+                                ISYNTH_PARSE_MAX_INPUT);
+    parser P = {0};
+    P.prm = params ? *params : isynth_parse_params_default();
+    if (!P.prm.max_tasks) P.prm.max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS;
+    isynth_err rc = ISYNTH_ERR_NOMEM;
+    const unsigned char *u = (const unsigned char *)(text ? text : "");
+    P.n = clean_copy(u, len, NULL);
+    /* room for a closing "]}" after a cut reply */
+    char *s = isynth_malloc(P.n + 3);
+    P.res = isynth_calloc(1, sizeof *P.res);
+    json_t *root = NULL;
+    if (!s || !P.res) goto fail;
+    clean_copy(u, len, s);
+    s[P.n] = '\0';
+    P.s = s;
+    root = json_loadb(s, P.n, JSON_REJECT_DUPLICATES, NULL);
+    if (!root) {
+        size_t end = last_complete_item(s, P.n);
+        if (end) {
+            memcpy(s + end, "]}", 3);
+            root = json_loadb(s, end + 2, JSON_REJECT_DUPLICATES, NULL);
+        }
+    }
+    rc = ISYNTH_OK;
+    json_t *tasks = json_object_get(root, "tasks");
+    size_t i;
+    json_t *item;
+    json_array_foreach(tasks, i, item) {
+        if (rc || P.done) break;
+        rc = json_is_object(item) ? json_item(&P, item, (long)i + 1)
+                                  : add_unparseable(&P, "no instruction", 0, 0);
+    }
+    if (rc) goto fail;
+    json_decref(root);
+    isynth_free(s);
+    *out = P.res;
+    return ISYNTH_OK;
+fail:
+    json_decref(root);
     isynth_free(s);
     isynth_parsed_free(P.res);
     return isynth_error_set(err, rc, "parse: %s", isynth_strerror(rc));

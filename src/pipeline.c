@@ -21,9 +21,20 @@ typedef struct pooled {
     char ref[24];
 } pooled;
 
+/* A task dropped while its reply was decoded (early stop), recorded with the reply. */
+typedef struct stopped {
+    char *instruction, *input, *key;
+    isynth_verdict v;
+} stopped;
+
+#define MAX_STOPPED 64
+
 typedef struct inflight {
     uint64_t id;
     int stage;
+    size_t scan;          /* early stop: the reply's bytes before this are checked */
+    stopped *stop;        /* tasks dropped from this reply */
+    size_t n_stop;
     isynth_prompt pr;
     bool chat;
     size_t k;
@@ -43,6 +54,10 @@ typedef struct run {
     isynth_verifier *verifier; /* the facts to verify of each accepted row */
     isynth_prompt_params pp;
     bool chat;
+    bool json;            /* replies are requested as JSON (HTTP, constrained) */
+    char *grammar;        /* the reply's GBNF (embedded backend, constrained), or NULL */
+    char *schema;         /* the reply's JSON schema (HTTP, constrained), or NULL */
+    char out_label[48];   /* "\n出力:": its instruction and input are written (early stop) */
     pooled *pool;
     size_t n_pool, cap_pool;
     inflight *flying;
@@ -69,6 +84,8 @@ isynth_gen_params isynth_gen_params_default(void)
         .n_new = 3,
         .format = ISYNTH_FORMAT_AUTO,
         .topics = true,
+        .constrain = true,
+        .early_stop = true,
         .temperature = 0.7f,
         .top_p = 0.95f,
         .max_tokens = 512,
@@ -187,6 +204,7 @@ static isynth_err check_config(run *r, isynth_error *err)
         {"top_p", "", false},             {"max_tokens", "", false},
         {"seed", "", false},              {"rouge_threshold", "", false},
         {"target", "", false},            {"topics", "", false},
+        {"constrained", "", false},       {"early_stop", "", false},
     };
     size_t i = 0;
     snprintf(items[i++].val, 512, "%s", base_name(p->seeds_path));
@@ -211,6 +229,9 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%.3g", p->filter.rouge_threshold);
     snprintf(items[i++].val, 512, "%ld", p->target);
     snprintf(items[i++].val, 512, "%s", p->topics ? "yes" : "no");
+    snprintf(items[i++].val, 512, "%s", r->grammar ? "grammar" : r->schema ? "json_schema" : "no");
+    snprintf(items[i++].val, 512, "%s",
+             p->early_stop && !p->two_stage && !strcmp(bi.kind, "llama") ? "yes" : "no");
 
     isynth_err rc;
     for (i = 0; i < sizeof items / sizeof items[0]; i++) {
@@ -349,6 +370,12 @@ static void inflight_free(inflight *f)
 {
     if (!f)
         return;
+    for (size_t i = 0; i < f->n_stop; i++) {
+        isynth_free(f->stop[i].instruction);
+        isynth_free(f->stop[i].input);
+        isynth_free(f->stop[i].key);
+    }
+    isynth_free(f->stop);
     isynth_prompt_clear(&f->pr);
     isynth_task_clear(&f->answer);
     isynth_free(f);
@@ -410,9 +437,13 @@ static size_t draw_examples(run *r, size_t *ex)
     return k;
 }
 
+static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len,
+                                 size_t *at);
+
 static isynth_err submit(run *r, inflight *f, isynth_error *err)
 {
     isynth_msg msgs[2] = {{"system", f->pr.system}, {"user", f->pr.user}};
+    bool s1 = f->stage == 1;
     isynth_gen_req req = {
         .id = f->id,
         .chat = r->chat,
@@ -423,6 +454,11 @@ static isynth_err submit(run *r, inflight *f, isynth_error *err)
         .temperature = r->p->temperature,
         .top_p = r->p->top_p,
         .seed = splitmix(&r->rng),
+        .grammar = s1 ? r->grammar : NULL,
+        .json_schema = s1 ? r->schema : NULL,
+        .schema_name = "tasks",
+        .watch = s1 && r->p->early_stop && !r->p->two_stage && !r->json ? on_watch : NULL,
+        .watch_user = r,
     };
     isynth_err rc = isynth_backend_submit(r->be, &req, err);
     if (rc)
@@ -620,8 +656,154 @@ static isynth_err record_unparseable(run *r, long long req_id, int idx, const ch
     return rc;
 }
 
+/* ---- early stop ---- */
+
+static inflight *find_flying(run *r, uint64_t id)
+{
+    for (inflight *f = r->flying; f; f = f->next)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+static const char *find_bytes(const char *s, size_t n, const char *w, size_t wn)
+{
+    for (size_t i = 0; wn && i + wn <= n; i++)
+        if (s[i] == w[0] && !memcmp(s + i, w, wn))
+            return s + i;
+    return NULL;
+}
+
+/* The byte offset where 1-based line `line` of s starts. */
+static size_t line_offset(const char *s, size_t n, long line)
+{
+    size_t off = 0;
+    for (long l = 1; l < line && off < n; off++)
+        if (s[off] == '\n')
+            l++;
+    return off;
+}
+
+/* Judges the last task of text[0, upto) (its output label starts at upto): true with *v and
+ * *start (where the task begins in text) when the filters reject it already. */
+static bool doomed_task(run *r, inflight *f, const char *text, size_t upto, isynth_verdict *v,
+                        size_t *start, stopped *out)
+{
+    buf full;
+    buf_init(&full, ISYNTH_PARSE_MAX_INPUT);
+    size_t plen = r->chat ? 0 : strlen(f->pr.parse_prefix);
+    if ((plen && buf_add(&full, f->pr.parse_prefix, plen)) || buf_add(&full, text, upto)) {
+        buf_free(&full);
+        return false;
+    }
+    isynth_parse_params pp = isynth_parse_params_default();
+    pp.want_output = false;
+    isynth_parsed *parsed = NULL;
+    bool doomed = false;
+    if (!isynth_parse_tasks(full.p, full.len, &pp, &parsed, NULL) && parsed->n > 0) {
+        isynth_task *t = &parsed->tasks[parsed->n - 1];
+        size_t at = line_offset(full.p, full.len, t->line);
+        *start = at > plen ? at - plen : 0;
+        const isynth_task *ex[16];
+        char refs[16][24];
+        const char *refp[16];
+        for (size_t i = 0; i < f->k; i++) {
+            ex[i] = example_task(r, f->ex[i]);
+            example_ref(r, f->ex[i], refs[i], sizeof refs[i]);
+            refp[i] = refs[i];
+        }
+        char *key = NULL;
+        if (!isynth_filter_normalize(t, NULL) &&
+            !isynth_filter_check_early(r->filter, t, ex, refp, f->k, v, &key, NULL) &&
+            v->reason) {
+            out->instruction = t->instruction;
+            out->input = t->input;
+            out->key = key;
+            out->v = *v;
+            t->instruction = t->input = NULL;
+            key = NULL;
+            doomed = true;
+        }
+        isynth_free(key);
+    }
+    isynth_parsed_free(parsed);
+    buf_free(&full);
+    return doomed;
+}
+
+/* The watcher of a one-stage request: when a task's output label appears, its instruction and
+ * input are complete, and a task the filters reject already is cut before its output costs
+ * anything. After 2 * n_new cuts the reply ends before the doomed task instead. */
+static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len,
+                                 size_t *at)
+{
+    run *r = user;
+    inflight *f = find_flying(r, id);
+    size_t ll = strlen(r->out_label);
+    if (!f || r->fatal || !ll)
+        return ISYNTH_WATCH_GO;
+    if (f->scan > len)
+        f->scan = len;
+    const char *hit = find_bytes(text + f->scan, len - f->scan, r->out_label, ll);
+    if (!hit) {
+        if (len >= ll && len - ll + 1 > f->scan)
+            f->scan = len - ll + 1;
+        return ISYNTH_WATCH_GO;
+    }
+    size_t q = (size_t)(hit - text);
+    f->scan = q + ll;
+    isynth_verdict v;
+    size_t start = 0;
+    stopped st = {0};
+    if (!doomed_task(r, f, text, q, &v, &start, &st))
+        return ISYNTH_WATCH_GO;
+    if (f->n_stop < MAX_STOPPED) {
+        if (!f->stop)
+            f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop);
+        if (f->stop) {
+            f->stop[f->n_stop++] = st;
+            st = (stopped){0};
+        }
+    }
+    isynth_free(st.instruction);
+    isynth_free(st.input);
+    isynth_free(st.key);
+    *at = start;
+    f->scan = start;
+    int n_new = r->p->n_new > 0 ? r->p->n_new : 1;
+    return f->n_stop > (size_t)(2 * n_new) ? ISYNTH_WATCH_END : ISYNTH_WATCH_CUT;
+}
+
+static isynth_err record_stopped(run *r, long long req_id, int idx, const stopped *s,
+                                 isynth_error *err)
+{
+    char detail[192];
+    snprintf(detail, sizeof detail, "stopped early%s%s", s->v.detail[0] ? ": " : "",
+             s->v.detail);
+    isynth_candidate_rec c = {
+        .request_id = req_id,
+        .idx = idx,
+        .instruction = s->instruction,
+        .input = s->input,
+        .output = "",
+        .dedup_key = s->key ? s->key : "",
+        .status = "rejected",
+        .reason = s->v.reason,
+        .detail = detail,
+        .nn_ref = s->v.nn_ref[0] ? s->v.nn_ref : NULL,
+        .nn_score = s->v.nn_score,
+    };
+    isynth_err rc = isynth_store_add_candidate(r->st, &c, NULL, err);
+    if (!rc) {
+        count_reason(r, s->v.reason);
+        r->prog.rejected++;
+        r->prog.stopped++;
+    }
+    return rc;
+}
+
 static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const char *text,
-                                size_t len, bool truncated, isynth_error *err)
+                                size_t len, bool truncated, bool constrained, isynth_error *err)
 {
     buf full;
     buf_init(&full, 0);
@@ -638,18 +820,36 @@ static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const cha
     pp.want_output = !r->p->two_stage;
     pp.truncated = truncated;
     isynth_parsed *parsed = NULL;
-    rc = isynth_parse_tasks(full.p, full.len, &pp, &parsed, err);
+    if (r->json && constrained) {
+        rc = isynth_parse_json_tasks(text, len, &pp, &parsed, err);
+    } else {
+        rc = isynth_parse_tasks(full.p, full.len, &pp, &parsed, err);
+        /* a server that refused the schema may still have answered in JSON, as asked */
+        if (!rc && r->json && parsed->n == 0) {
+            isynth_parsed *pj = NULL;
+            if (!(rc = isynth_parse_json_tasks(text, len, &pp, &pj, err)) && pj->n > 0) {
+                isynth_parsed_free(parsed);
+                parsed = pj;
+                pj = NULL;
+            }
+            isynth_parsed_free(pj);
+        }
+    }
     buf_free(&full);
-    if (rc)
+    if (rc) {
+        isynth_parsed_free(parsed);
         return rc;
+    }
     int idx = 0;
     for (size_t i = 0; i < parsed->n && !rc; i++)
         rc = record_candidate(r, req_id, idx++, &parsed->tasks[i], f, err);
     for (size_t i = 0; i < parsed->n_unparseable && !rc; i++)
         rc = record_unparseable(r, req_id, idx++, parsed->unparseable_text[i],
                                 parsed->unparseable_reasons[i], err);
-    if (!rc && parsed->n == 0 && parsed->n_unparseable == 0)
+    if (!rc && parsed->n == 0 && parsed->n_unparseable == 0 && f->n_stop == 0)
         rc = record_unparseable(r, req_id, idx++, text, "no task found", err);
+    for (size_t i = 0; i < f->n_stop && !rc; i++)
+        rc = record_stopped(r, req_id, idx++, &f->stop[i], err);
     isynth_parsed_free(parsed);
     return rc;
 }
@@ -772,7 +972,7 @@ static void on_result(void *user, const isynth_gen_result *res)
         goto fatal;
     rc = isynth_store_add_request(r->st, &rec, &req_id, err);
     if (!rc && ok && f->stage == 1)
-        rc = handle_stage1(r, f, req_id, text, len, res->truncated, err);
+        rc = handle_stage1(r, f, req_id, text, len, res->truncated, res->constrained, err);
     else if (!rc && ok && f->stage == 2)
         rc = handle_stage2(r, f, text, len, res->truncated, err);
     if (rc) {
@@ -863,6 +1063,8 @@ static void run_free(run *r)
         isynth_task_clear(&r->pool[i].t);
     isynth_free(r->pool);
     isynth_free(r->stage2);
+    isynth_free(r->grammar);
+    isynth_free(r->schema);
     isynth_filter_free(r->filter);
     isynth_verifier_free(r->verifier);
     isynth_seeds_free(r->own_seeds);
@@ -901,6 +1103,21 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     r.pp.template_text = p->template_text;
     r.pp.n_new = p->n_new;
     r.pp.two_stage = p->two_stage;
+    /* the reply's format: a grammar for the embedded backend, a JSON schema for servers */
+    if (p->constrain && !p->template_text) {
+        bool http = bi.kind && !strcmp(bi.kind, "openai");
+        r.json = http;
+        r.pp.json_reply = http;
+        rc = http ? isynth_prompt_json_schema(&r.pp, &r.schema, err)
+                  : isynth_prompt_grammar(&r.pp, !r.chat, &r.grammar, err);
+        if (rc)
+            goto out;
+    }
+    {
+        isynth_prompt_labels lb;
+        isynth_prompt_labels_get(r.pp.lang, &lb);
+        snprintf(r.out_label, sizeof r.out_label, "\n%s:", lb.output);
+    }
     isynth_filter_params fp = p->filter;
     fp.lang = r.seeds->lang;
     fp.check_output = !p->two_stage;

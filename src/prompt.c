@@ -12,6 +12,7 @@ typedef struct lang_text {
     const char *tmpl, *tmpl_two_stage;
     const char *completion_head, *completion_head_two_stage;
     const char *answer_system;
+    const char *json_rule, *json_rule_two_stage; /* added to the rules when the reply is JSON */
 } lang_text;
 
 static const lang_text ja = {
@@ -49,6 +50,10 @@ static const lang_text ja = {
     .completion_head_two_stage = "以下は、AIアシスタントに与えるさまざまなタスクの一覧です。"
                                  "各タスクは内容も話題も互いに異なります。\n\n",
     .answer_system = "あなたは誠実で優秀な日本人のアシスタントです。質問に正確に答えてください。",
+    .json_rule = "\n- 回答は JSON で、\"tasks\" の配列に各タスクを \"instruction\"（指示）、"
+                 "\"input\"（入力。不要なら空文字列）、\"output\"（出力）として書くこと。",
+    .json_rule_two_stage = "\n- 回答は JSON で、\"tasks\" の配列に各タスクを \"instruction\"（指示）と"
+                           "\"input\"（入力。不要なら空文字列）として書くこと。",
 };
 
 static const lang_text en = {
@@ -88,6 +93,10 @@ static const lang_text en = {
     .completion_head_two_stage = "Below is a list of diverse tasks for an AI assistant. No two "
                                  "tasks share a topic.\n\n",
     .answer_system = "You are a helpful, honest assistant. Answer accurately.",
+    .json_rule = "\n- Reply in JSON: a \"tasks\" array whose items have \"instruction\", "
+                 "\"input\" (\"\" when none) and \"output\".",
+    .json_rule_two_stage = "\n- Reply in JSON: a \"tasks\" array whose items have "
+                           "\"instruction\" and \"input\" (\"\" when none).",
 };
 
 static const char *const topics_ja[] = {
@@ -243,6 +252,8 @@ isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task 
         rc = fill(&user, tmpl, ex.p ? ex.p : "", p->n_new, k + 1, p->topic);
     if (!rc && p->topic && !p->template_text)
         rc = fill(&user, L->topic_rule, "", p->n_new, k + 1, p->topic);
+    if (!rc && p->json_reply && !p->template_text)
+        rc = buf_adds(&user, p->two_stage ? L->json_rule_two_stage : L->json_rule);
     /* completion form: a list the base model continues, ending on the next header */
     if (!rc)
         rc = buf_printf(&prefix, "%s%zu\n%s:", L->task, k + 1, L->instr);
@@ -302,4 +313,196 @@ isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task
         return isynth_error_set(err, rc, "building a prompt: %s", isynth_strerror(rc));
     }
     return ISYNTH_OK;
+}
+
+/* ---- the reply's shape, enforced: a GBNF grammar and a JSON schema ----
+ *
+ * The grammar is the example format above (add_example) and nothing looser: each task is the
+ * language's header and number, then "指示: ", "入力: " and (one-stage) "出力: " fields, tasks
+ * separated by one blank line, at most n_new of them. What the parser would read as a header,
+ * a label, a rule or a fence cannot start a line of a field, so every text the grammar allows
+ * parses back into exactly the tasks written:
+ *   - no line starts (after bullets, marks, spaces or "1." numbering) with a label word or a
+ *     task word of either language (指示 入力 出力 タスク instruction input output task, any
+ *     case): the parser's main label words and headers;
+ *   - no line is bullets or numbering alone ("---" is a rule, "12." a header);
+ *   - code goes in fences opened and closed inside the field, so a fence never swallows the
+ *     next task. */
+
+static const char *const label_words[] = {"タスク", "指示", "入力", "出力", "task",
+                                          "instruction", "input", "output", NULL};
+/* What may lead a line before its text: the parser's bullets and brackets, and spaces. */
+#define LEAD_CHARS "#＃*＊_\\-・•>【\\[「『(（〔 \\t　"
+#define DIGITS "0-9０-９"
+#define NUM_PUNCT ".)．）、:："
+
+typedef struct trie_node {
+    uint32_t cp;
+    int first_child, next_sibling;
+    bool end;
+} trie_node;
+
+enum { TRIE_MAX = 96 };
+
+static uint32_t fold(uint32_t c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int trie_build(trie_node *t)
+{
+    int n = 1;
+    t[0] = (trie_node){0, -1, -1, false};
+    for (size_t w = 0; label_words[w]; w++) {
+        int cur = 0;
+        const char *s = label_words[w];
+        size_t len = strlen(s);
+        for (size_t i = 0; i < len && !t[cur].end;) {
+            uint32_t cp;
+            i += utf8_decode(s + i, len - i, &cp);
+            cp = fold(cp);
+            int c = t[cur].first_child;
+            while (c >= 0 && t[c].cp != cp)
+                c = t[c].next_sibling;
+            if (c < 0) {
+                c = n++;
+                t[c] = (trie_node){cp, -1, t[cur].first_child, false};
+                t[cur].first_child = c;
+            }
+            cur = c;
+        }
+        t[cur].end = true;
+    }
+    return n;
+}
+
+/* Appends code point c as it must appear inside a GBNF character class (both cases for ASCII
+ * letters). */
+static isynth_err class_char(buf *b, uint32_t c)
+{
+    if (c >= 'a' && c <= 'z')
+        return buf_printf(b, "%c%c", (char)c, (char)(c - 32));
+    if (c == '\\' || c == ']' || c == '[' || c == '-' || c == '^')
+        return buf_printf(b, "\\%c", (char)c);
+    char u[5];
+    size_t n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (n == 1)
+        u[0] = (char)c;
+    else if (n == 2)
+        u[0] = (char)(0xC0 | (c >> 6)), u[1] = (char)(0x80 | (c & 0x3F));
+    else if (n == 3)
+        u[0] = (char)(0xE0 | (c >> 12)), u[1] = (char)(0x80 | ((c >> 6) & 0x3F)),
+        u[2] = (char)(0x80 | (c & 0x3F));
+    else
+        u[0] = (char)(0xF0 | (c >> 18)), u[1] = (char)(0x80 | ((c >> 12) & 0x3F)),
+        u[2] = (char)(0x80 | ((c >> 6) & 0x3F)), u[3] = (char)(0x80 | (c & 0x3F));
+    return buf_add(b, u, n);
+}
+
+/* One rule per trie node: "w<k>" is the rest of a line whose first letters so far are a
+ * proper prefix of a label word (the root: the whole line, never empty). A branch that
+ * completes a word is left out, which is what forbids it. */
+static isynth_err trie_rules(buf *b, const trie_node *t, int k)
+{
+    isynth_err rc = buf_printf(b, "w%d ::= ", k);
+    rc = rc ? rc : buf_adds(b, k ? "( [^" : "[^");
+    for (int c = t[k].first_child; c >= 0 && !rc; c = t[c].next_sibling)
+        rc = class_char(b, t[c].cp);
+    if (!rc && k == 0)
+        rc = buf_adds(b, LEAD_CHARS DIGITS "`~");
+    rc = rc ? rc : buf_adds(b, "\\n] [^\\n]*");
+    for (int c = t[k].first_child; c >= 0 && !rc; c = t[c].next_sibling) {
+        if (t[c].end)
+            continue;
+        rc = buf_adds(b, " | [");
+        rc = rc ? rc : class_char(b, t[c].cp);
+        rc = rc ? rc : buf_printf(b, "] w%d", c);
+    }
+    rc = rc ? rc : buf_adds(b, k ? " )?\n" : "\n");
+    for (int c = t[k].first_child; c >= 0 && !rc; c = t[c].next_sibling)
+        if (!t[c].end)
+            rc = trie_rules(b, t, c);
+    return rc;
+}
+
+static isynth_err grammar_text(const isynth_prompt_params *p, bool completion, buf *b)
+{
+    const lang_text *L = p->lang == ISYNTH_LANG_JA ? &ja : &en;
+    int n = p->n_new > 0 ? p->n_new : 1;
+    trie_node t[TRIE_MAX];
+    trie_build(t);
+    buf head, last;
+    buf_init(&head, 4096);
+    buf_init(&last, 4096);
+    /* a task as add_example writes it: "<task><n>\n<instr>: ...\n<input>: ...[\n<output>: ...]" */
+    isynth_err rc = buf_printf(&head, "\"%s\" [0-9]{1,3} \"\\n%s: \"", L->task, L->instr);
+    if (!rc)
+        rc = buf_printf(&last, " \"\\n%s: \" field", L->input);
+    if (!rc && !p->two_stage)
+        rc = buf_printf(&last, " \"\\n%s: \" field", L->output);
+    /* a completion continues from "<task><n>\n<instr>:" (isynth_prompt.parse_prefix) */
+    if (!rc)
+        rc = buf_printf(b, "root ::= %s%s", completion ? "\" \" lines" : "task",
+                        completion ? last.p : "");
+    if (!rc && n > 1)
+        rc = buf_printf(b, " (\"\\n\\n\" task){0,%d}", n - 1);
+    if (!rc)
+        rc = buf_printf(b, "\ntask ::= %s lines%s\n", head.p, last.p);
+    if (!rc)
+        rc = buf_adds(b,
+                      /* the instruction: lines without a blank one; input and output may hold
+                         paragraphs and fenced code, a fence on lines of its own (the parser
+                         reads a fence opened on the label's line as the reply's wrapper) */
+                      "lines ::= line (\"\\n\" line)*\n"
+                      "field ::= line (\"\\n\" \"\\n\"? part)*\n"
+                      "part ::= line | fence\n"
+                      "fence ::= \"```\" [a-zA-Z0-9+#_-]{0,20} \"\\n\" (code \"\\n\")* \"```\"\n"
+                      "code ::= ([^`\\n] [^\\n]*)?\n"
+                      "line ::= lead | num | w0\n"
+                      "lead ::= [" LEAD_CHARS "] line\n"
+                      "num ::= [" DIGITS "]+ ( [" NUM_PUNCT "] line | [^" NUM_PUNCT DIGITS
+                      "\\n] [^\\n]* )?\n");
+    if (!rc)
+        rc = trie_rules(b, t, 0);
+    buf_free(&head);
+    buf_free(&last);
+    return rc;
+}
+
+isynth_err isynth_prompt_grammar(const isynth_prompt_params *p, bool completion, char **out,
+                                 isynth_error *err)
+{
+    *out = NULL;
+    buf b;
+    buf_init(&b, 64 << 10);
+    isynth_err rc = grammar_text(p, completion, &b);
+    if (!rc && !(*out = buf_take(&b)))
+        rc = ISYNTH_ERR_NOMEM;
+    buf_free(&b);
+    return rc ? isynth_error_set(err, rc, "building the reply grammar: %s", isynth_strerror(rc))
+              : ISYNTH_OK;
+}
+
+isynth_err isynth_prompt_json_schema(const isynth_prompt_params *p, char **out,
+                                     isynth_error *err)
+{
+    *out = NULL;
+    buf b;
+    buf_init(&b, 4096);
+    int n = p->n_new > 0 ? p->n_new : 1;
+    isynth_err rc = buf_printf(
+        &b,
+        "{\"type\":\"object\",\"properties\":{\"tasks\":{\"type\":\"array\",\"minItems\":1,"
+        "\"maxItems\":%d,\"items\":{\"type\":\"object\",\"properties\":{"
+        "\"instruction\":{\"type\":\"string\",\"minLength\":1},"
+        "\"input\":{\"type\":\"string\"}%s},"
+        "\"required\":[\"instruction\",\"input\"%s],\"additionalProperties\":false}}},"
+        "\"required\":[\"tasks\"],\"additionalProperties\":false}",
+        n, p->two_stage ? "" : ",\"output\":{\"type\":\"string\",\"minLength\":1}",
+        p->two_stage ? "" : ",\"output\"");
+    if (!rc && !(*out = buf_take(&b)))
+        rc = ISYNTH_ERR_NOMEM;
+    buf_free(&b);
+    return rc ? isynth_error_set(err, rc, "building the reply schema: %s", isynth_strerror(rc))
+              : ISYNTH_OK;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "isynth/pipeline.h"
+#include "isynth/seeds.h"
 
 typedef struct script {
     int served;
@@ -25,6 +26,11 @@ typedef struct script {
     size_t n;
     int fail_every; /* every N-th request fails (0: never) */
     bool copy_prompt; /* the second task copies a line of the prompt's own instructions */
+    bool stream;      /* decode like a model: the reply grows in small pieces, shown to the
+                         request's watcher, which may cut a task (early stop) */
+    isynth_watch_fn watch[8];
+    void *watch_user[8];
+    const isynth_task *seed; /* a seed the streamed replies copy */
 } script;
 
 static size_t s_capacity(void *p)
@@ -45,6 +51,8 @@ static isynth_err s_submit(void *p, const isynth_gen_req *req, isynth_error *err
     s->ids[s->n] = req->id;
     s->chat[s->n] = req->chat;
     s->last_user[s->n] = strdup(req->chat ? req->msgs[1].content : req->prompt);
+    s->watch[s->n] = req->watch;
+    s->watch_user[s->n] = req->watch_user;
     s->n++;
     return ISYNTH_OK;
 }
@@ -64,12 +72,74 @@ static const char *const topics[] = {
 };
 #define N_TOPICS (sizeof topics / sizeof topics[0])
 
+/* Streamed request k: four tasks, the first new, the second a copy of a seed, the third a
+ * repeat of the previous request's first task, the fourth new but answered by echoing its
+ * instruction (rejected for its output only, so early stop must let it through). The text
+ * grows 3 bytes at a time (never splitting a character) and the watcher sees every step: a cut
+ * drops the task being written and the script goes on with its next one, as a model writes
+ * another task in its place. completion_tokens counts the pieces decoded. */
+static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user)
+{
+    char tasks[4][4096];
+    snprintf(tasks[0], sizeof tasks[0], "タスク5\n指示: %s\n入力: なし\n出力: 1. 一つ目\n2. 二つ目",
+             topics[(2 * k) % N_TOPICS]);
+    snprintf(tasks[1], sizeof tasks[1], "タスク6\n指示: %s\n入力: %s\n出力: 一つ目です。",
+             s->seed->instruction, s->seed->input[0] ? s->seed->input : "なし");
+    snprintf(tasks[2], sizeof tasks[2], "タスク7\n指示: %s\n入力: なし\n出力: 二つ目です。",
+             topics[(2 * (k - 1)) % N_TOPICS]);
+    snprintf(tasks[3], sizeof tasks[3], "タスク8\n指示: %s\n入力: なし\n出力: %s",
+             topics[(2 * k + 1) % N_TOPICS], topics[(2 * k + 1) % N_TOPICS]);
+    static char text[16384];
+    size_t len = 0;
+    long pieces = 0;
+    bool ended = false;
+    for (int t = 0; t < 4 && !ended; t++) {
+        if (len && (len < 2 || memcmp(text + len - 2, "\n\n", 2))) {
+            memcpy(text + len, "\n\n", 2);
+            len += 2;
+        }
+        const char *src = tasks[t];
+        size_t n = strlen(src);
+        for (size_t j = 0; j < n;) {
+            size_t step = 3;
+            while (j + step < n && ((unsigned char)src[j + step] & 0xC0) == 0x80)
+                step++;
+            if (j + step > n)
+                step = n - j;
+            memcpy(text + len, src + j, step);
+            len += step;
+            j += step;
+            pieces++;
+            text[len] = '\0';
+            if (!s->watch[i])
+                continue;
+            size_t at = len;
+            isynth_watch_act a = s->watch[i](s->watch_user[i], s->ids[i], text, len, &at);
+            if (a == ISYNTH_WATCH_GO)
+                continue;
+            len = at;
+            text[len] = '\0';
+            ended = a == ISYNTH_WATCH_END;
+            break; /* CUT: this task is dropped, the next one is written in its place */
+        }
+    }
+    isynth_gen_result r = {.id = s->ids[i], .text = text, .len = len, .prompt_tokens = 10,
+                           .completion_tokens = pieces};
+    cb(user, &r);
+}
+
 /* Request k (1-based) answers with two tasks: a new one, and a repeat of the previous
  * request's first task. */
 static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
 {
     (void)err;
     script *s = p;
+    while (s->n && s->stream) {
+        s->n--;
+        int k = ++s->served;
+        free(s->last_user[s->n]);
+        stream_step(s, s->n, k, cb, user);
+    }
     while (s->n) {
         s->n--;
         int k = ++s->served;
@@ -301,6 +371,96 @@ static void test_prompt_copy(void **state)
                      0);
 }
 
+/* Early stop drops exactly the tasks the filters reject by their instruction and input, records
+ * each with its reason, saves their outputs' tokens, and never drops a task that a run without
+ * early stop accepts (or rejects only for its output). */
+static void run_streamed(bool early_stop, const isynth_seedset *seeds, long *tokens)
+{
+    isynth_gen_params p = params(100);
+    p.max_requests = 6;
+    p.early_stop = early_stop;
+    script *sc = calloc(1, sizeof *sc);
+    sc->cap = 2;
+    sc->stream = true;
+    sc->seed = &seeds->tasks[0];
+    isynth_backend *b;
+    assert_int_equal(isynth_backend_wrap(&ops, sc, &b), ISYNTH_OK);
+    isynth_progress last;
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    *tokens = last.completion_tokens;
+    assert_int_equal(last.stopped, q("select count(*) from candidates where detail like "
+                                     "'stopped early%'"));
+}
+
+static void test_early_stop(void **state)
+{
+    (void)state;
+    isynth_seedset *seeds = NULL;
+    assert_int_equal(isynth_seeds_load(ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL, &seeds,
+                                       NULL),
+                     ISYNTH_OK);
+    long full_tokens, early_tokens;
+    run_streamed(false, seeds, &full_tokens);
+    char full_dir[sizeof dir];
+    memcpy(full_dir, dir, sizeof dir);
+    /* the run without early stop: what it accepted and what it rejected, and why */
+    long accepted = q("select count(*) from candidates where status='accepted'");
+    long echo = q("select count(*) from candidates where reason='echo'");
+    assert_true(accepted >= 6);
+    assert_true(echo >= 1);
+    assert_int_equal(q("select count(*) from candidates where detail like 'stopped early%'"), 0);
+    snprintf(dir, sizeof dir, "%.100s-early", full_dir);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    run_streamed(true, seeds, &early_tokens);
+    /* every request dropped its seed copy, and its repeat of the request before */
+    long stopped = q("select count(*) from candidates where detail like 'stopped early%'");
+    assert_true(stopped >= 6);
+    assert_int_equal(q("select count(*) from candidates where detail like 'stopped early%' and "
+                       "(reason is null or output != '')"),
+                     0);
+    assert_int_equal(q("select count(*) from candidates where status='accepted'"), accepted);
+    assert_int_equal(q("select count(*) from candidates where reason='echo'"), echo);
+    /* the same accepted rows as the run without early stop, one by one */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "select count(*) from candidates c where status='accepted' and exists (select 1 "
+             "from f.candidates d where d.status='accepted' and d.instruction=c.instruction)");
+    char path[256];
+    snprintf(path, sizeof path, "%s/run.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char attach[300];
+    snprintf(attach, sizeof attach, "attach '%s/run.db' as f", full_dir);
+    assert_int_equal(sqlite3_exec(db, attach, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(st, 0), accepted);
+    sqlite3_finalize(st);
+    /* each stopped task was rejected, for the same reason, by the run that wrote it in full */
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "select count(*) from candidates c where detail like "
+                                        "'stopped early%' and not exists (select 1 from "
+                                        "f.candidates d where d.status='rejected' and "
+                                        "d.instruction=c.instruction and d.reason=c.reason)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* the dropped tasks' inputs and outputs were never decoded */
+    assert_true(early_tokens < full_tokens);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    memcpy(dir, full_dir, sizeof dir);
+    isynth_seeds_free(seeds);
+}
+
 static int fresh(void **state)
 {
     teardown(state);
@@ -315,6 +475,7 @@ int main(void)
         cmocka_unit_test_setup(test_two_stage, fresh),
         cmocka_unit_test_setup(test_request_limit, fresh),
         cmocka_unit_test_setup(test_prompt_copy, fresh),
+        cmocka_unit_test_setup(test_early_stop, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

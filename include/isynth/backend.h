@@ -20,6 +20,21 @@ typedef struct isynth_msg {
     const char *content;
 } isynth_msg;
 
+/* Early stop. A watcher sees a reply while it is decoded and may drop its tail: */
+typedef enum isynth_watch_act {
+    ISYNTH_WATCH_GO = 0, /* go on */
+    ISYNTH_WATCH_CUT,    /* drop the text from *at on and decode again from there: the embedded
+                            backend rewinds its KV cache and grammar to the token boundary at or
+                            before *at and samples anew (with another random stream); a backend
+                            that cannot rewind ends the reply there instead */
+    ISYNTH_WATCH_END,    /* end the reply at *at: the result's text is text[0, *at) */
+} isynth_watch_act;
+
+/* Called with the whole text decoded so far (borrowed for the call) after each token, for a
+ * request that set one; *at starts at len. Backends that do not stream never call it. */
+typedef isynth_watch_act (*isynth_watch_fn)(void *user, uint64_t id, const char *text,
+                                            size_t len, size_t *at);
+
 /* One generation request. Everything is borrowed for the duration of submit(): the backend
  * copies what it keeps. */
 typedef struct isynth_gen_req {
@@ -43,6 +58,8 @@ typedef struct isynth_gen_req {
                                 response_format {"type": "json_schema"}; submit() fails with
                                 ISYNTH_ERR_INVALID when it is not a JSON object */
     const char *schema_name; /* response_format's json_schema.name; NULL: "response" */
+    isynth_watch_fn watch;   /* NULL: none */
+    void *watch_user;        /* given to watch; must outlive the request */
 } isynth_gen_req;
 
 /* One finished request, given to the callback. Pointers are borrowed until it returns. */
@@ -54,7 +71,7 @@ typedef struct isynth_gen_result {
     const char *error;     /* failure message (the server's, when there is one), or NULL */
     bool truncated;        /* stopped at max_tokens rather than end of generation */
     long prompt_tokens;
-    long completion_tokens;
+    long completion_tokens; /* every token decoded, those a watcher cut away included */
     int retries;           /* attempts beyond the first (HTTP) */
     double seconds;        /* wall time from submit to finish */
     /* The reply was generated under req.grammar (embedded) or req.json_schema (HTTP, accepted
@@ -124,6 +141,9 @@ typedef struct isynth_llama_params {
     int n_batch;            /* tokens per llama_decode; default 512 */
     bool reuse_prefix;      /* decode the shared prompt prefix once; default true */
     bool quiet;             /* silence llama.cpp's log; default true */
+    bool adapt_threads;     /* time generation with n_threads and with one thread now and then,
+                               and keep the faster: beside other CPU-heavy work, llama.cpp's
+                               spinning threads fall far below a fair share; default true */
 } isynth_llama_params;
 
 isynth_llama_params isynth_llama_params_default(void);

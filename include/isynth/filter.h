@@ -92,6 +92,14 @@ isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
                                const isynth_task *const *examples, const char *const *example_refs,
                                size_t k, isynth_verdict *v, char **key, isynth_error *err);
 
+/* Judges a candidate whose output is not written yet (early stop): the checks of
+ * isynth_filter_check that read only the instruction and the input, so a candidate it rejects
+ * is rejected by isynth_filter_check whatever its output. Same arguments otherwise. */
+isynth_err isynth_filter_check_early(isynth_filter *f, const isynth_task *t,
+                                     const isynth_task *const *examples,
+                                     const char *const *example_refs, size_t k, isynth_verdict *v,
+                                     char **key, isynth_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -67,6 +67,15 @@ isynth_parse_params isynth_parse_params_default(void);
 isynth_err isynth_parse_tasks(const char *text, size_t len, const isynth_parse_params *params,
                               isynth_parsed **out, isynth_error *err);
 
+/* Parses a reply written as the JSON object of isynth_prompt_json_schema ({"tasks": [{
+ * "instruction", "input", "output"}]}), as a server that enforced the schema returns it. An
+ * input that says "none" ("なし", "<noinput>") becomes "", as in text replies; an item missing
+ * a field is unparseable ("no instruction", "no output"); a reply cut by max tokens keeps its
+ * complete items; text that is not such an object gives zero tasks. Same contract otherwise as
+ * isynth_parse_tasks (line is the item's 1-based index). */
+isynth_err isynth_parse_json_tasks(const char *text, size_t len, const isynth_parse_params *params,
+                                   isynth_parsed **out, isynth_error *err);
+
 /* Frees a result and everything it owns; NULL-safe. */
 void isynth_parsed_free(isynth_parsed *p);
 

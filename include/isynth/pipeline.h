@@ -29,6 +29,7 @@ typedef struct isynth_progress {
     long failed;
     long in_flight;
     long completion_tokens; /* this session */
+    long stopped;           /* tasks dropped by early stop (counted in rejected), this session */
     double elapsed;         /* seconds, this session */
     size_t n_reasons;
     const char *const *reasons; /* rejection reasons seen, with their counts */
@@ -51,6 +52,14 @@ typedef struct isynth_gen_params {
     const char *template_name; /* for the record */
     bool two_stage;
     bool topics;              /* ask each request for tasks on a random subject; default true */
+    bool constrain;           /* enforce the reply's format while it is decoded: a GBNF grammar
+                                 (embedded backend) or a JSON schema (HTTP, when the server takes
+                                 response_format); default true */
+    bool early_stop;          /* check each task as soon as its instruction and input are written
+                                 and drop it there when the filters would reject it: the embedded
+                                 backend rewinds and writes another task in its place (at most
+                                 2 * n_new times a request). Stopped tasks are recorded rejected
+                                 with their reason and detail "stopped early". Default true */
     float temperature;        /* default 0.7 */
     float top_p;              /* default 0.95 */
     int max_tokens;           /* default 512 */

@@ -21,6 +21,10 @@ typedef struct isynth_prompt_params {
     /* A subject the new tasks should be about ({{topic}} in a template), or NULL. Small models
      * copy their examples far less when told what to write about. Borrowed. */
     const char *topic;
+    /* The reply comes back as the JSON object of isynth_prompt_json_schema (a server enforcing
+     * it through response_format): the built-in request then says so instead of asking for the
+     * examples' text format. */
+    bool json_reply;
 } isynth_prompt_params;
 
 /* The built-in subject list for a language: *n gets its length; static strings. */
@@ -61,6 +65,22 @@ typedef struct isynth_prompt_labels {
 } isynth_prompt_labels;
 
 void isynth_prompt_labels_get(isynth_lang lang, isynth_prompt_labels *out);
+
+/* The reply the request asks for, as a GBNF grammar (root rule "root") that llama.cpp's grammar
+ * sampler enforces while decoding: the examples' text format with the labels of p->lang, at
+ * most p->n_new tasks, output fields unless p->two_stage, and no line a parser would misread
+ * (a label, a header, a rule, an unclosed fence). completion: the reply continues a completion
+ * prompt after its parse_prefix ("タスクN\n指示:") instead of starting with a header. Built from
+ * the same labels as the prompt, so the two cannot drift apart. *out is the caller's
+ * (isynth_free). */
+isynth_err isynth_prompt_grammar(const isynth_prompt_params *p, bool completion, char **out,
+                                 isynth_error *err);
+
+/* The same reply as a JSON Schema for servers (response_format json_schema):
+ * {"tasks": [{"instruction", "input", "output"}]}, 1..n_new items, no output when two-stage;
+ * isynth_parse_json_tasks reads it back. *out is the caller's (isynth_free). */
+isynth_err isynth_prompt_json_schema(const isynth_prompt_params *p, char **out,
+                                     isynth_error *err);
 
 #ifdef __cplusplus
 }
