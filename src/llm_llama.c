@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <llama.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,7 +47,8 @@ typedef struct slot {
     bool constrained; /* sampling under the request's grammar */
     int i_batch;    /* index of this slot's logits in the last batch, or -1 */
     llama_token next;
-    struct llama_sampler *smpl;
+    struct llama_sampler *smpl;  /* top-k, top-p, temperature, draw */
+    struct llama_sampler *gsmpl; /* the request's grammar, or NULL */
     buf out;
     double t0;
     const char *fail_msg;
@@ -82,6 +84,8 @@ typedef struct llama_impl {
     double cost[2];
     bool known[2];
     long thread_switches;
+    llama_token_data *cand; /* the vocabulary's candidates, for sampling under a grammar */
+    int n_vocab;
 } llama_impl;
 
 static double now_s(void)
@@ -139,7 +143,9 @@ static void slot_reset(llama_impl *m, slot *s)
     s->watch = NULL;
     if (s->smpl)
         llama_sampler_free(s->smpl);
-    s->smpl = NULL;
+    if (s->gsmpl)
+        llama_sampler_free(s->gsmpl);
+    s->smpl = s->gsmpl = NULL;
     buf_reset(&s->out);
     s->state = SLOT_IDLE;
     s->i_batch = -1;
@@ -211,10 +217,19 @@ static isynth_err tokenize(llama_impl *m, const char *text, size_t len, bool cha
     return ISYNTH_OK;
 }
 
-/* Builds the request's sampler chain into *out. A grammar goes first, so the sampling steps
- * after it only see tokens it allows. ISYNTH_ERR_MODEL when llama.cpp rejects the grammar (it
- * returns NULL for a syntax error, an undefined rule or no "root" rule), ISYNTH_ERR_NOMEM when
- * the chain cannot be made. */
+/* The request's grammar sampler into *out (NULL without a grammar); ISYNTH_ERR_MODEL when
+ * llama.cpp rejects the grammar (a syntax error, an undefined rule or no "root" rule). */
+static isynth_err make_grammar(llama_impl *m, const slot *s, struct llama_sampler **out)
+{
+    *out = NULL;
+    if (!s->grammar)
+        return ISYNTH_OK;
+    *out = llama_sampler_init_grammar(m->vocab, s->grammar, "root");
+    return *out ? ISYNTH_OK : ISYNTH_ERR_MODEL;
+}
+
+/* Builds the request's sampler chain into *out: top-k, top-p, temperature and the draw (the
+ * grammar is a sampler of its own: see sample()). ISYNTH_ERR_NOMEM when it cannot be made. */
 static isynth_err make_sampler(llama_impl *m, const slot *s, struct llama_sampler **out)
 {
     *out = NULL;
@@ -223,14 +238,7 @@ static isynth_err make_sampler(llama_impl *m, const slot *s, struct llama_sample
     struct llama_sampler *c = llama_sampler_chain_init(sp);
     if (!c)
         return ISYNTH_ERR_NOMEM;
-    if (s->grammar) {
-        struct llama_sampler *g = llama_sampler_init_grammar(m->vocab, s->grammar, "root");
-        if (!g) {
-            llama_sampler_free(c);
-            return ISYNTH_ERR_MODEL;
-        }
-        llama_sampler_chain_add(c, g); /* the chain owns it from here and frees it with itself */
-    }
+    (void)m;
     if (s->temperature <= 0) {
         llama_sampler_chain_add(c, llama_sampler_init_greedy());
         *out = c;
@@ -338,7 +346,9 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
         s->state = SLOT_FAILED;
         return ISYNTH_OK;
     }
-    rc = make_sampler(m, s, &s->smpl);
+    rc = make_grammar(m, s, &s->gsmpl);
+    if (!rc)
+        rc = make_sampler(m, s, &s->smpl);
     if (rc == ISYNTH_ERR_MODEL) {
         /* the same grammar would fail every request: report it on this one, with its cause */
         snprintf(s->fail_buf, sizeof s->fail_buf,
@@ -398,6 +408,40 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
         m->stats.busy_seconds += now_s() - m->busy_since;
 }
 
+static void fill_candidates(llama_impl *m, const float *logits, llama_token_data_array *a)
+{
+    for (int i = 0; i < m->n_vocab; i++)
+        m->cand[i] = (llama_token_data){i, logits[i], 0.0f};
+    *a = (llama_token_data_array){m->cand, (size_t)m->n_vocab, -1, false};
+}
+
+/* Samples slot s's next token. Under a grammar, as llama.cpp's own common sampler does: draw
+ * from the free distribution first and keep the token when the grammar allows it (checking one
+ * token is cheap); only when it does not, mask the whole vocabulary with the grammar (costly
+ * with 150k tokens) and draw again. Either way the token is one the grammar allows. */
+static llama_token sample(llama_impl *m, slot *s)
+{
+    if (!s->gsmpl)
+        return llama_sampler_sample(s->smpl, m->ctx, s->i_batch);
+    const float *logits = llama_get_logits_ith(m->ctx, s->i_batch);
+    llama_token_data_array a;
+    fill_candidates(m, logits, &a);
+    llama_sampler_apply(s->smpl, &a);
+    llama_token t = a.data[a.selected].id;
+    llama_token_data one = {t, 1.0f, 0.0f};
+    llama_token_data_array a1 = {&one, 1, -1, false};
+    llama_sampler_apply(s->gsmpl, &a1);
+    if (isinf(one.logit) && one.logit < 0) {
+        fill_candidates(m, logits, &a);
+        llama_sampler_apply(s->gsmpl, &a);
+        llama_sampler_apply(s->smpl, &a);
+        t = a.data[a.selected].id;
+    }
+    llama_sampler_accept(s->gsmpl, t);
+    llama_sampler_accept(s->smpl, t);
+    return t;
+}
+
 static void set_threads(llama_impl *m, int use)
 {
     int n = use ? m->n_threads : 1;
@@ -447,13 +491,20 @@ static bool cut(llama_impl *m, slot *s, size_t at)
         s->out.p[s->out.len] = '\0';
     s->next = k ? s->gen[k - 1] : s->prompt[s->n_prompt - 1];
     s->cuts++;
-    struct llama_sampler *smpl;
+    struct llama_sampler *smpl, *g;
     if (make_sampler(m, s, &smpl))
         return false;
-    for (int i = 0; i < k; i++)
-        llama_sampler_accept(smpl, s->gen[i]);
+    if (make_grammar(m, s, &g)) {
+        llama_sampler_free(smpl);
+        return false;
+    }
+    for (int i = 0; i < k && g; i++)
+        llama_sampler_accept(g, s->gen[i]);
     llama_sampler_free(s->smpl);
+    if (s->gsmpl)
+        llama_sampler_free(s->gsmpl);
     s->smpl = smpl;
+    s->gsmpl = g;
     return true;
 }
 
@@ -520,7 +571,7 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
                 }
             }
         }
-        llama_token t = llama_sampler_sample(s->smpl, m->ctx, s->i_batch);
+        llama_token t = sample(m, s);
         if (!s->ignore_eog && llama_vocab_is_eog(m->vocab, t)) {
             finish(m, s, ISYNTH_OK, NULL, false, cb, user);
             continue;
@@ -599,6 +650,7 @@ static void l_free(void *p)
     }
     isynth_free(m->slots);
     isynth_free(m->prefix);
+    isynth_free(m->cand);
     if (m->batch.token)
         llama_batch_free(m->batch);
     if (m->ctx)
@@ -664,6 +716,11 @@ isynth_err isynth_llama_backend_new(const isynth_llama_params *p, isynth_backend
         goto fail;
     }
     m->vocab = llama_model_get_vocab(m->model);
+    m->n_vocab = llama_vocab_n_tokens(m->vocab);
+    if (!(m->cand = isynth_malloc((size_t)m->n_vocab * sizeof *m->cand))) {
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if (llama_model_meta_val_str(m->model, "general.name", m->name, sizeof m->name) < 0)
         m->name[0] = '\0';
     if (llama_model_meta_val_str(m->model, "general.license", m->license, sizeof m->license) < 0)

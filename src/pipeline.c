@@ -3,6 +3,7 @@
  * (pool, dedup keys, counts) is rebuilt from run.db at start, which is what makes a rerun
  * after kill -9 continue with no duplicate and no lost row. */
 #include "isynth/pipeline.h"
+#include "isynth/checks.h"
 #include "isynth/normalize.h"
 #include "isynth/parse.h"
 #include "isynth/prompt.h"
@@ -33,6 +34,7 @@ typedef struct inflight {
     uint64_t id;
     int stage;
     size_t scan;          /* early stop: the reply's bytes before this are checked */
+    size_t rep_scan;      /* the reply's length at the last loop check */
     stopped *stop;        /* tasks dropped from this reply */
     size_t n_stop;
     isynth_prompt pr;
@@ -58,6 +60,8 @@ typedef struct run {
     char *grammar;        /* the reply's GBNF (embedded backend, constrained), or NULL */
     char *schema;         /* the reply's JSON schema (HTTP, constrained), or NULL */
     char out_label[48];   /* "\n出力:": its instruction and input are written (early stop) */
+    char field_label[3][48]; /* "\n指示: ", "\n入力: ", "\n出力: ": a field starts after one */
+    char task_label[48];     /* "\n\nタスク": a task starts after its blank line */
     pooled *pool;
     size_t n_pool, cap_pool;
     inflight *flying;
@@ -731,9 +735,53 @@ static bool doomed_task(run *r, inflight *f, const char *text, size_t upto, isyn
     return doomed;
 }
 
+static size_t last_at(const char *s, size_t n, const char *w)
+{
+    size_t wn = strlen(w);
+    for (size_t i = n >= wn ? n - wn + 1 : 0; i-- > 0;)
+        if (!memcmp(s + i, w, wn))
+            return i;
+    return (size_t)-1;
+}
+
+/* A loop in the field being written ("これは…です。" over and over until max tokens): the row
+ * check "repetition" already rejects it. Only its rules that more text cannot undo are used (a
+ * line or sentence three times, a unit back to back), not the share of repeated 6-grams. On a
+ * loop *start gets where its task begins and *out the task's text so far. */
+static bool looping_task(run *r, const char *text, size_t len, size_t *start, stopped *out)
+{
+    size_t t = last_at(text, len, r->task_label);
+    size_t ts = t == (size_t)-1 ? 0 : t + 2;
+    size_t fs = ts;
+    for (int i = 0; i < 3; i++) {
+        size_t a = last_at(text + ts, len - ts, r->field_label[i]);
+        if (a != (size_t)-1 && ts + a + strlen(r->field_label[i]) > fs)
+            fs = ts + a + strlen(r->field_label[i]);
+    }
+    if (len - fs < 64)
+        return false;
+    char detail[128];
+    const char *why = isynth_check_repetition(text + fs, len - fs, detail, sizeof detail);
+    if (!why || strstr(detail, "6-gram"))
+        return false;
+    size_t n = len - ts > 2000 ? 2000 : len - ts, clean_len;
+    char *clean = sanitize(text + ts, n, &clean_len);
+    if (!clean || !(out->input = isynth_strdup(""))) {
+        isynth_free(clean);
+        return false;
+    }
+    out->instruction = clean;
+    out->v.reason = "repetition";
+    out->v.nn_score = -1;
+    snprintf(out->v.detail, sizeof out->v.detail, "%s", detail);
+    *start = ts;
+    return true;
+}
+
 /* The watcher of a one-stage request: when a task's output label appears, its instruction and
  * input are complete, and a task the filters reject already is cut before its output costs
- * anything. After 2 * n_new cuts the reply ends before the doomed task instead. */
+ * anything; a field caught in a loop is cut too. After 2 * n_new cuts the reply ends before
+ * the doomed task instead. */
 static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len,
                                  size_t *at)
 {
@@ -744,19 +792,28 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
         return ISYNTH_WATCH_GO;
     if (f->scan > len)
         f->scan = len;
-    const char *hit = find_bytes(text + f->scan, len - f->scan, r->out_label, ll);
-    if (!hit) {
+    if (f->rep_scan > len)
+        f->rep_scan = len;
+    isynth_verdict v;
+    size_t start = 0;
+    stopped st = {0};
+    bool doomed = false;
+    if (len >= f->rep_scan + 48) {
+        f->rep_scan = len;
+        doomed = looping_task(r, text, len, &start, &st);
+    }
+    const char *hit = doomed ? NULL : find_bytes(text + f->scan, len - f->scan, r->out_label, ll);
+    if (!doomed && !hit) {
         if (len >= ll && len - ll + 1 > f->scan)
             f->scan = len - ll + 1;
         return ISYNTH_WATCH_GO;
     }
-    size_t q = (size_t)(hit - text);
-    f->scan = q + ll;
-    isynth_verdict v;
-    size_t start = 0;
-    stopped st = {0};
-    if (!doomed_task(r, f, text, q, &v, &start, &st))
-        return ISYNTH_WATCH_GO;
+    if (!doomed) {
+        size_t q = (size_t)(hit - text);
+        f->scan = q + ll;
+        if (!doomed_task(r, f, text, q, &v, &start, &st))
+            return ISYNTH_WATCH_GO;
+    }
     if (f->n_stop < MAX_STOPPED) {
         if (!f->stop)
             f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop);
@@ -769,7 +826,7 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
     isynth_free(st.input);
     isynth_free(st.key);
     *at = start;
-    f->scan = start;
+    f->scan = f->rep_scan = start;
     int n_new = r->p->n_new > 0 ? r->p->n_new : 1;
     return f->n_stop > (size_t)(2 * n_new) ? ISYNTH_WATCH_END : ISYNTH_WATCH_CUT;
 }
@@ -1117,6 +1174,10 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
         isynth_prompt_labels lb;
         isynth_prompt_labels_get(r.pp.lang, &lb);
         snprintf(r.out_label, sizeof r.out_label, "\n%s:", lb.output);
+        snprintf(r.field_label[0], sizeof r.field_label[0], "\n%s: ", lb.instruction);
+        snprintf(r.field_label[1], sizeof r.field_label[1], "\n%s: ", lb.input);
+        snprintf(r.field_label[2], sizeof r.field_label[2], "\n%s: ", lb.output);
+        snprintf(r.task_label, sizeof r.task_label, "\n\n%s", lb.task);
     }
     isynth_filter_params fp = p->filter;
     fp.lang = r.seeds->lang;

@@ -72,15 +72,16 @@ static const char *const topics[] = {
 };
 #define N_TOPICS (sizeof topics / sizeof topics[0])
 
-/* Streamed request k: four tasks, the first new, the second a copy of a seed, the third a
+/* Streamed request k: five tasks, the first new, the second a copy of a seed, the third a
  * repeat of the previous request's first task, the fourth new but answered by echoing its
- * instruction (rejected for its output only, so early stop must let it through). The text
+ * instruction (rejected for its output only, so early stop must let it through), the fifth
+ * new but answered by a loop (cut while it loops). The text
  * grows 3 bytes at a time (never splitting a character) and the watcher sees every step: a cut
  * drops the task being written and the script goes on with its next one, as a model writes
  * another task in its place. completion_tokens counts the pieces decoded. */
 static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user)
 {
-    char tasks[4][4096];
+    char tasks[5][4096];
     snprintf(tasks[0], sizeof tasks[0], "タスク5\n指示: %s\n入力: なし\n出力: 1. 一つ目\n2. 二つ目",
              topics[(2 * k) % N_TOPICS]);
     snprintf(tasks[1], sizeof tasks[1], "タスク6\n指示: %s\n入力: %s\n出力: 一つ目です。",
@@ -89,11 +90,15 @@ static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user
              topics[(2 * (k - 1)) % N_TOPICS]);
     snprintf(tasks[3], sizeof tasks[3], "タスク8\n指示: %s\n入力: なし\n出力: %s",
              topics[(2 * k + 1) % N_TOPICS], topics[(2 * k + 1) % N_TOPICS]);
+    snprintf(tasks[4], sizeof tasks[4], "タスク9\n指示: %s\n入力: なし\n出力: %s",
+             topics[(2 * k + 2) % N_TOPICS],
+             "これは同じ文です。これは同じ文です。これは同じ文です。これは同じ文です。"
+             "これは同じ文です。これは同じ文です。これは同じ文です。これは同じ文です。");
     static char text[16384];
     size_t len = 0;
     long pieces = 0;
     bool ended = false;
-    for (int t = 0; t < 4 && !ended; t++) {
+    for (int t = 0; t < 5 && !ended; t++) {
         if (len && (len < 2 || memcmp(text + len - 2, "\n\n", 2))) {
             memcpy(text + len, "\n\n", 2);
             len += 2;
@@ -408,6 +413,8 @@ static void test_early_stop(void **state)
     /* the run without early stop: what it accepted and what it rejected, and why */
     long accepted = q("select count(*) from candidates where status='accepted'");
     long echo = q("select count(*) from candidates where reason='echo'");
+    long loops = q("select count(*) from candidates where reason='repetition'");
+    assert_true(loops >= 6);
     assert_true(accepted >= 6);
     assert_true(echo >= 1);
     assert_int_equal(q("select count(*) from candidates where detail like 'stopped early%'"), 0);
@@ -424,6 +431,10 @@ static void test_early_stop(void **state)
                      0);
     assert_int_equal(q("select count(*) from candidates where status='accepted'"), accepted);
     assert_int_equal(q("select count(*) from candidates where reason='echo'"), echo);
+    /* each loop was cut while it looped, not written to its end */
+    assert_int_equal(q("select count(*) from candidates where reason='repetition' and detail "
+                       "like 'stopped early%'"),
+                     loops);
     /* the same accepted rows as the run without early stop, one by one */
     char sql[512];
     snprintf(sql, sizeof sql,
@@ -446,7 +457,8 @@ static void test_early_stop(void **state)
                                         "select count(*) from candidates c where detail like "
                                         "'stopped early%' and not exists (select 1 from "
                                         "f.candidates d where d.status='rejected' and "
-                                        "d.instruction=c.instruction and d.reason=c.reason)",
+                                        "instr(c.instruction, d.instruction) > 0 and "
+                                        "d.reason=c.reason)",
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
