@@ -37,6 +37,7 @@ typedef struct slot {
     size_t *gen_end;
     int cap_gen;
     int cuts;
+    llama_token ban; /* the token the last cut text began with, barred from the next draw */
     /* what a cut needs to rebuild the sampler */
     char *grammar;
     float temperature, top_p;
@@ -307,6 +308,7 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     s->n_gen = 0;
     s->n_decoded = 0;
     s->cuts = 0;
+    s->ban = -1;
     s->max_tokens = req->max_tokens > 0 ? req->max_tokens : 512;
     s->temperature = req->temperature;
     s->top_p = req->top_p;
@@ -408,37 +410,50 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
         m->stats.busy_seconds += now_s() - m->busy_since;
 }
 
-static void fill_candidates(llama_impl *m, const float *logits, llama_token_data_array *a)
+static void fill_candidates(llama_impl *m, const slot *s, const float *logits,
+                            llama_token_data_array *a)
 {
     for (int i = 0; i < m->n_vocab; i++)
         m->cand[i] = (llama_token_data){i, logits[i], 0.0f};
+    if (s->ban >= 0 && s->ban < m->n_vocab)
+        m->cand[s->ban].logit = -INFINITY;
     *a = (llama_token_data_array){m->cand, (size_t)m->n_vocab, -1, false};
 }
 
 /* Samples slot s's next token. Under a grammar, as llama.cpp's own common sampler does: draw
  * from the free distribution first and keep the token when the grammar allows it (checking one
  * token is cheap); only when it does not, mask the whole vocabulary with the grammar (costly
- * with 150k tokens) and draw again. Either way the token is one the grammar allows. */
+ * with 150k tokens) and draw again. Either way the token is one the grammar allows. The first
+ * draw after a cut may not be the token the cut text started with (s->ban). */
 static llama_token sample(llama_impl *m, slot *s)
 {
-    if (!s->gsmpl)
+    if (!s->gsmpl && s->ban < 0)
         return llama_sampler_sample(s->smpl, m->ctx, s->i_batch);
     const float *logits = llama_get_logits_ith(m->ctx, s->i_batch);
     llama_token_data_array a;
-    fill_candidates(m, logits, &a);
+    fill_candidates(m, s, logits, &a);
     llama_sampler_apply(s->smpl, &a);
     llama_token t = a.data[a.selected].id;
-    llama_token_data one = {t, 1.0f, 0.0f};
-    llama_token_data_array a1 = {&one, 1, -1, false};
-    llama_sampler_apply(s->gsmpl, &a1);
-    if (isinf(one.logit) && one.logit < 0) {
-        fill_candidates(m, logits, &a);
-        llama_sampler_apply(s->gsmpl, &a);
-        llama_sampler_apply(s->smpl, &a);
-        t = a.data[a.selected].id;
+    if (s->gsmpl) {
+        llama_token_data one = {t, 1.0f, 0.0f};
+        llama_token_data_array a1 = {&one, 1, -1, false};
+        llama_sampler_apply(s->gsmpl, &a1);
+        if (isinf(one.logit) && one.logit < 0) {
+            fill_candidates(m, s, logits, &a);
+            llama_sampler_apply(s->gsmpl, &a);
+            llama_sampler_apply(s->smpl, &a);
+            t = a.data[a.selected].id;
+        }
     }
-    llama_sampler_accept(s->gsmpl, t);
+    if (s->ban >= 0 && isinf(a.data[a.selected].logit)) {
+        /* the barred token was the only one the grammar allowed: draw without the bar */
+        s->ban = -1;
+        return sample(m, s);
+    }
+    if (s->gsmpl)
+        llama_sampler_accept(s->gsmpl, t);
     llama_sampler_accept(s->smpl, t);
+    s->ban = -1;
     return t;
 }
 
@@ -480,7 +495,7 @@ static void adapt_threads(llama_impl *m, double per_token)
  * logits to sample from. False when the sampler cannot be rebuilt. */
 static bool cut(llama_impl *m, slot *s, size_t at)
 {
-    int k = s->n_gen;
+    int k = s->n_gen, had = s->n_gen;
     while (k > 0 && s->gen_end[k - 1] > at)
         k--;
     llama_seq_id seq = (llama_seq_id)(s - m->slots);
@@ -490,6 +505,8 @@ static bool cut(llama_impl *m, slot *s, size_t at)
     if (s->out.p)
         s->out.p[s->out.len] = '\0';
     s->next = k ? s->gen[k - 1] : s->prompt[s->n_prompt - 1];
+    /* the same context would draw the same first token, and often the same dropped text */
+    s->ban = k < had ? s->gen[k] : -1;
     s->cuts++;
     struct llama_sampler *smpl, *g;
     if (make_sampler(m, s, &smpl))

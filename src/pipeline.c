@@ -825,10 +825,20 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
     isynth_free(st.instruction);
     isynth_free(st.input);
     isynth_free(st.key);
-    *at = start;
-    f->scan = f->rep_scan = start;
     int n_new = r->p->n_new > 0 ? r->p->n_new : 1;
-    return f->n_stop > (size_t)(2 * n_new) ? ISYNTH_WATCH_END : ISYNTH_WATCH_CUT;
+    if (f->n_stop > (size_t)(2 * n_new)) {
+        *at = start;
+        return ISYNTH_WATCH_END;
+    }
+    /* the task's header stays: the backend writes another instruction after it */
+    size_t ll0 = strlen(r->field_label[0]) - 1; /* "\n指示:" */
+    const char *lab = find_bytes(text + start, len - start, r->field_label[0], ll0);
+    size_t instr = lab ? (size_t)(lab - text) + ll0 : start;
+    while (instr < len && text[instr] == ' ')
+        instr++;
+    *at = instr;
+    f->scan = f->rep_scan = instr;
+    return ISYNTH_WATCH_CUT;
 }
 
 static isynth_err record_stopped(run *r, long long req_id, int idx, const stopped *s,
@@ -879,6 +889,12 @@ static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const cha
     isynth_parsed *parsed = NULL;
     if (r->json && constrained) {
         rc = isynth_parse_json_tasks(text, len, &pp, &parsed, err);
+        /* a server that took response_format and ignored it answered in text */
+        if (!rc && parsed->n == 0 && parsed->n_unparseable == 0) {
+            isynth_parsed_free(parsed);
+            parsed = NULL;
+            rc = isynth_parse_tasks(full.p, full.len, &pp, &parsed, err);
+        }
     } else {
         rc = isynth_parse_tasks(full.p, full.len, &pp, &parsed, err);
         /* a server that refused the schema may still have answered in JSON, as asked */

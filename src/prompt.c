@@ -435,11 +435,14 @@ static isynth_err grammar_text(const isynth_prompt_params *p, bool completion, b
     buf_init(&head, 4096);
     buf_init(&last, 4096);
     /* a task as add_example writes it: "<task><n>\n<instr>: ...\n<input>: ...[\n<output>: ...]" */
-    isynth_err rc = buf_printf(&head, "\"%s\" [0-9]{1,3} \"\\n%s: \"", L->task, L->instr);
+    /* a blank line before a label is allowed: small models write one, and a grammar without it
+       leaves them only mangled labels ("出出:") to write */
+    isynth_err rc = buf_printf(&head, "\"%s\" [0-9]{1,3} \"\\n\" \"\\n\"? \"%s: \"", L->task,
+                               L->instr);
     if (!rc)
-        rc = buf_printf(&last, " \"\\n%s: \" field", L->input);
+        rc = buf_printf(&last, " \"\\n\" \"\\n\"? \"%s: \" field", L->input);
     if (!rc && !p->two_stage)
-        rc = buf_printf(&last, " \"\\n%s: \" field", L->output);
+        rc = buf_printf(&last, " \"\\n\" \"\\n\"? \"%s: \" field", L->output);
     /* a completion continues from "<task><n>\n<instr>:" (isynth_prompt.parse_prefix) */
     if (!rc)
         rc = buf_printf(b, "root ::= %s%s", completion ? "\" \" lines" : "task",

@@ -30,7 +30,9 @@ them, chosen by its hash.
   reset0   once: a TCP reset before any response byte
   fail500  always 500
   big      a 2 MiB answer
-  tasks    a canned Japanese Self-Instruct answer with 3 numbered tasks, different per body
+  tasks    a canned Japanese Self-Instruct answer with 3 numbered tasks, different per body;
+           as the JSON object {"tasks": [...]} when the body has response_format, as a server
+           enforcing the reply's schema does
   nofmt    always: 400 naming response_format when the body has "response_format" or
            "json_schema", as a server without structured output does
   judge    a canned judge reply: the JSON object alone when the body has response_format,
@@ -79,14 +81,18 @@ NOUNS = ("東京 大阪 京都 奈良 札幌 仙台 横浜 名古屋 神戸 広�
          "ロボット センサー 半導体 電池 暗号 検索 翻訳 辞書 手帳 時計 眼鏡 財布 傘").split()
 
 
-def tasks_text(seed_bytes):
+def tasks_text(seed_bytes, constrained=False):
     rnd = random.Random(hashlib.sha256(seed_bytes).digest())
     out = []
     for i in range(3):
         w = rnd.sample(NOUNS, 8)
-        out.append("タスク%d: %s%sと%s%s%sを比べよ。\n入力: なし\n出力: %s%sは%s%sに近い。"
-                   % (i + 1, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[0], w[7]))
-    return "\n\n".join(out)
+        out.append(("%s%sと%s%s%sを比べよ。" % (w[0], w[1], w[2], w[3], w[4]),
+                    "%s%sは%s%sに近い。" % (w[5], w[6], w[0], w[7])))
+    if constrained:
+        return json.dumps({"tasks": [{"instruction": a, "input": "", "output": b}
+                                     for a, b in out]}, ensure_ascii=False)
+    return "\n\n".join("タスク%d: %s\n入力: なし\n出力: %s" % (i + 1, a, b)
+                       for i, (a, b) in enumerate(out))
 
 
 def judge_text(seed_bytes, constrained):
@@ -216,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
         if "big" in flags:
             text = "x" * (2 << 20)
         elif "tasks" in flags:
-            text = tasks_text(raw)
+            text = tasks_text(raw, constrained)
         elif "judge" in flags:
             text = judge_text(raw, constrained)
         mt = req.get("max_tokens")

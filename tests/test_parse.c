@@ -949,6 +949,62 @@ static void test_bold_label_lines(void **state)
     isynth_parsed_free(r);
 }
 
+/* JSON replies (a server that enforced the reply's schema). */
+static isynth_parsed *parse_json(const char *text, bool want_output)
+{
+    isynth_parse_params pp = isynth_parse_params_default();
+    pp.want_output = want_output;
+    isynth_parsed *p = NULL;
+    assert_int_equal(isynth_parse_json_tasks(text, strlen(text), &pp, &p, NULL), ISYNTH_OK);
+    return p;
+}
+
+static void test_json_replies(void **state)
+{
+    (void)state;
+    isynth_parsed *p = parse_json(
+        "{\"tasks\": [{\"instruction\": \" 俳句を作ってください。\", \"input\": \"なし\", "
+        "\"output\": \"古池や\\n蛙飛びこむ\"}, {\"instruction\": \"要約して。\", \"input\": "
+        "\"長い文 {with} \\\"braces\\\"\", \"output\": \"短い文\"}]}",
+        true);
+    assert_int_equal(p->n, 2);
+    assert_string_equal(p->tasks[0].instruction, "俳句を作ってください。");
+    assert_string_equal(p->tasks[0].input, "");
+    assert_string_equal(p->tasks[0].output, "古池や\n蛙飛びこむ");
+    assert_string_equal(p->tasks[1].input, "長い文 {with} \"braces\"");
+    isynth_parsed_free(p);
+
+    /* cut by max tokens inside the third item: the two complete ones are kept */
+    p = parse_json("{\"tasks\":[{\"instruction\":\"a1です。\",\"input\":\"\",\"output\":\"x}\"},"
+                   "{\"instruction\":\"a2です。\",\"input\":\"\",\"output\":\"y\"},"
+                   "{\"instruction\":\"a3です。\",\"input\":\"\",\"outp",
+                   true);
+    assert_int_equal(p->n, 2);
+    assert_string_equal(p->tasks[1].instruction, "a2です。");
+    isynth_parsed_free(p);
+
+    /* an item without its output is unparseable; two-stage needs none */
+    const char *no_out = "{\"tasks\":[{\"instruction\":\"書いて。\",\"input\":\"\"}]}";
+    p = parse_json(no_out, true);
+    assert_int_equal(p->n, 0);
+    assert_int_equal(p->n_unparseable, 1);
+    assert_string_equal(p->unparseable_reasons[0], "no output");
+    isynth_parsed_free(p);
+    p = parse_json(no_out, false);
+    assert_int_equal(p->n, 1);
+    assert_string_equal(p->tasks[0].output, "");
+    isynth_parsed_free(p);
+
+    /* text, other JSON, nothing: no task, no crash */
+    const char *others[] = {"タスク1\n指示: x\n入力: なし\n出力: y", "{\"tasks\": 3}", "[1,2]",
+                            "", "{\"tasks\":[", "\xff\xfe{"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        p = parse_json(others[i], true);
+        assert_int_equal(p->n, 0);
+        isynth_parsed_free(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -989,6 +1045,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_random),
         cmocka_unit_test(test_fuzz_mutations),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_json_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,9 @@
  * requests, P decoded together, each generating exactly G tokens (end-of-generation ignored,
  * as llama-batched-bench does), with or without the shared prompt-head KV reuse. Like
  * llama-batched-bench, one short untimed request warms the backend up first (the first decode
- * allocates the compute graph's buffers). Prints one line of key=value figures for
+ * allocates the compute graph's buffers). --grammar samples under the reply grammar of
+ * isynth_prompt_grammar, as generate does; --no-adapt keeps the thread count fixed (see
+ * isynth_llama_params.adapt_threads). Prints one line of key=value figures for
  * bench/gen/run.sh. */
 #include "isynth/isynth.h"
 #include "isynth/prompt.h"
@@ -11,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+static char *grammar; /* --grammar: the reply grammar, else NULL */
 
 static double now_s(void)
 {
@@ -50,7 +54,7 @@ static int submit(isynth_backend *be, const isynth_prompt_params *pp, const isyn
     isynth_msg msgs[2] = {{"system", pr.system}, {"user", pr.user}};
     isynth_gen_req req = {.id = id, .chat = true, .msgs = msgs, .n_msgs = 2,
                           .max_tokens = max_tokens, .temperature = 0.7f, .top_p = 0.95f,
-                          .seed = id, .ignore_eog = true};
+                          .seed = id, .ignore_eog = true, .grammar = grammar};
     int rc = isynth_backend_submit(be, &req, &err) != ISYNTH_OK;
     if (rc) fprintf(stderr, "bench_gen: %s\n", err.msg);
     isynth_prompt_clear(&pr);
@@ -61,7 +65,7 @@ int main(int argc, char **argv)
 {
     const char *model = NULL, *seeds_path = NULL;
     int parallel = 1, requests = 0, gen = 200, examples = 4;
-    bool reuse = true, same_prompt = false;
+    bool reuse = true, same_prompt = false, use_grammar = false, adapt = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds_path = argv[++i];
@@ -71,10 +75,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--examples") && i + 1 < argc) examples = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-prefix-cache")) reuse = false;
         else if (!strcmp(argv[i], "--same-prompt")) same_prompt = true;
+        else if (!strcmp(argv[i], "--grammar")) use_grammar = true;
+        else if (!strcmp(argv[i], "--no-adapt")) adapt = false;
         else {
             fprintf(stderr, "usage: bench_gen --model GGUF --seeds FILE [--parallel P] "
                             "[--requests R] [--gen G] [--examples K] [--no-prefix-cache] "
-                            "[--same-prompt]\n");
+                            "[--same-prompt] [--grammar] [--no-adapt]\n");
             return 2;
         }
     }
@@ -93,6 +99,7 @@ int main(int argc, char **argv)
     lp.model_path = model;
     lp.parallel = parallel;
     lp.reuse_prefix = reuse;
+    lp.adapt_threads = adapt;
     isynth_backend *be;
     if (isynth_llama_backend_new(&lp, &be, &err)) {
         fprintf(stderr, "bench_gen: %s\n", err.msg);
@@ -100,6 +107,10 @@ int main(int argc, char **argv)
     }
     isynth_prompt_params pp = isynth_prompt_params_default();
     pp.lang = seeds->lang;
+    if (use_grammar && isynth_prompt_grammar(&pp, false, &grammar, &err)) {
+        fprintf(stderr, "bench_gen: %s\n", err.msg);
+        return 1;
+    }
     totals t = {0};
     int submitted = 0;
     uint64_t rng = 12345;
@@ -132,11 +143,13 @@ int main(int argc, char **argv)
         }
     }
     double wall = now_s() - t0;
-    printf("parallel=%d requests=%d prefix_cache=%s prompt_tokens_avg=%.0f gen_tokens=%ld "
-           "wall_s=%.2f gen_tok_s=%.2f total_tok_s=%.2f\n",
-           parallel, requests, reuse ? "on" : "off", (double)t.prompt / requests, t.gen, wall,
+    printf("parallel=%d requests=%d prefix_cache=%s grammar=%s prompt_tokens_avg=%.0f "
+           "gen_tokens=%ld wall_s=%.2f gen_tok_s=%.2f total_tok_s=%.2f\n",
+           parallel, requests, reuse ? "on" : "off", grammar ? "on" : "off",
+           (double)t.prompt / requests, t.gen, wall,
            t.gen / wall, (t.gen + t.prompt) / wall);
     isynth_backend_free(be);
     isynth_seeds_free(seeds);
+    isynth_free(grammar);
     return 0;
 }
