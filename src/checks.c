@@ -9,6 +9,8 @@
 #include "isynth/rouge.h"
 #include "internal.h"
 
+#include <iconv.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -1028,6 +1030,73 @@ const char *isynth_check_language_pair(const char *instr, const char *output, ch
     return NULL;
 }
 
+/* ---- Chinese characters in Japanese text ---- */
+
+static bool has_kana(const char *s, size_t n)
+{
+    for (size_t i = 0, l; i < n; i += l)
+        if (is_kana(cp_at(s, n, i, &l))) return true;
+    return false;
+}
+
+/* The ideographs of CJK Extension A and the Unified block (U+3400..U+9FFF) that Japanese
+ * writes: those of JIS X 0208 and JIS X 0213 (every kanji of Japanese text, rare ones
+ * included), found once by asking iconv which of them EUC-JISX0213 can encode. Simplified
+ * Chinese forms (这 们 说 长 时 间) are not among them. When the converter is missing every
+ * ideograph counts as Japanese, and the check passes everything. */
+#define HAN_LO 0x3400u
+#define HAN_HI 0xA000u
+static unsigned char jis_han[(HAN_HI - HAN_LO) / 8];
+static bool jis_han_ok;
+static pthread_once_t jis_han_once = PTHREAD_ONCE_INIT;
+
+static void jis_han_build(void)
+{
+    iconv_t cd = iconv_open("EUC-JISX0213", "UTF-8");
+    if (cd == (iconv_t)-1)
+        return;
+    for (uint32_t c = HAN_LO; c < HAN_HI; c++) {
+        char in[3] = {(char)(0xE0 | (c >> 12)), (char)(0x80 | ((c >> 6) & 0x3F)),
+                      (char)(0x80 | (c & 0x3F))};
+        char out[8], *ip = in, *op = out;
+        size_t il = 3, ol = sizeof out;
+        if (iconv(cd, &ip, &il, &op, &ol) != (size_t)-1 && il == 0)
+            jis_han[(c - HAN_LO) / 8] |= (unsigned char)(1u << ((c - HAN_LO) % 8));
+        iconv(cd, NULL, NULL, NULL, NULL);
+    }
+    iconv_close(cd);
+    jis_han_ok = true;
+}
+
+static bool chinese_only(uint32_t c)
+{
+    if (c < HAN_LO || c >= HAN_HI || (c >= 0x4DC0 && c < 0x4E00))
+        return false;
+    return !(jis_han[(c - HAN_LO) / 8] & (1u << ((c - HAN_LO) % 8)));
+}
+
+const char *isynth_check_hanzi(const char *instr, const char *const *fields, size_t n_fields,
+                               char *detail, size_t cap)
+{
+    static const char *const names[] = {"instruction", "input", "output"};
+    if (other_language_task(instr) || isynth_is_code_task(instr)) return NULL;
+    pthread_once(&jis_han_once, jis_han_build);
+    if (!jis_han_ok) return NULL;
+    for (size_t f = 0; f < n_fields; f++) {
+        const char *s = fields[f];
+        size_t n = strlen(s);
+        if (!has_kana(s, n) && !has_kana(instr, strlen(instr))) continue;
+        for (size_t i = 0, l; i < n; i += l) {
+            uint32_t c = cp_at(s, n, i, &l);
+            if (!chinese_only(c)) continue;
+            set_detail(detail, cap, "Chinese character %.*s in the %s (not a Japanese kanji)",
+                       (int)l, s + i, f < 3 ? names[f] : "text");
+            return "wrong_language";
+        }
+    }
+    return NULL;
+}
+
 /* ---- not a request ---- */
 
 /* A Japanese instruction asks for something: a request form (ください, なさい, せよ, ましょう,
@@ -1066,12 +1135,6 @@ static bool ja_asks(const char *s, size_t n)
     return false;
 }
 
-static bool has_kana(const char *s, size_t n)
-{
-    for (size_t i = 0, l; i < n; i += l)
-        if (is_kana(cp_at(s, n, i, &l))) return true;
-    return false;
-}
 
 const char *isynth_check_request(const char *instr, char *detail, size_t cap)
 {
@@ -1251,6 +1314,7 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
         *reason = isynth_check_unbalanced(fields[i], strlen(fields[i]), detail, cap);
     for (size_t i = 0; i < 3 && !*reason; i++)
         *reason = isynth_check_repetition(fields[i], strlen(fields[i]), detail, cap);
+    if (!*reason) *reason = isynth_check_hanzi(t->instruction, fields, 3, detail, cap);
     if (*reason || !with_output || !t->output[0]) return ISYNTH_OK;
     isynth_err rc = isynth_check_echo(t->instruction, t->output, reason, detail, cap, err);
     if (rc || *reason) return rc;

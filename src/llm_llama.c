@@ -81,7 +81,7 @@ typedef struct llama_impl {
        token of full generation steps, moving averages); `use` is the setting in use */
     int n_threads;
     bool adapt_threads;
-    int use, best, steps, since_probe;
+    int use, best, steps, since_probe, probe_every;
     double cost[2];
     bool known[2];
     long thread_switches;
@@ -468,8 +468,10 @@ static void set_threads(llama_impl *m, int use)
 }
 
 /* One timed generation step of `per_token` seconds a token with the threads in use. The first
- * step after a switch is not counted (the threads wake up). Every 64 steps on the better
- * setting, 6 steps probe the other; then the cheaper one is kept. */
+ * step after a switch is not counted (the threads wake up). After probe_every steps on the
+ * better setting, 6 steps probe the other; then the cheaper one is kept. A probe that changes
+ * nothing doubles the interval (up to 1,024 steps, so a machine that stays quiet pays well under
+ * 1% for the probes); one that changes the setting brings it back to 64. */
 static void adapt_threads(llama_impl *m, double per_token)
 {
     if (m->steps++ == 0)
@@ -478,13 +480,15 @@ static void adapt_threads(llama_impl *m, double per_token)
     m->cost[u] = m->known[u] ? 0.7 * m->cost[u] + 0.3 * per_token : per_token;
     m->known[u] = true;
     if (u == m->best) {
-        if (++m->since_probe >= (m->known[!u] ? 64 : 16))
+        if (++m->since_probe >= (m->known[!u] ? m->probe_every : 16))
             set_threads(m, !u);
         return;
     }
     if (m->steps < 7)
         return;
-    m->best = m->known[0] && m->cost[0] < m->cost[1] ? 0 : 1;
+    int best = m->known[0] && m->cost[0] < m->cost[1] ? 0 : 1;
+    m->probe_every = best == m->best ? (m->probe_every < 512 ? 2 * m->probe_every : 1024) : 64;
+    m->best = best;
     m->since_probe = 0;
     set_threads(m, m->best);
 }
@@ -719,6 +723,7 @@ isynth_err isynth_llama_backend_new(const isynth_llama_params *p, isynth_backend
     m->n_threads = p->n_threads > 0 ? p->n_threads : 1;
     m->adapt_threads = p->adapt_threads;
     m->use = m->best = 1;
+    m->probe_every = 64;
     for (int i = 0; i < m->parallel; i++) {
         buf_init(&m->slots[i].out, 1 << 20);
         m->slots[i].i_batch = -1;

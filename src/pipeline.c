@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -637,9 +638,12 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
                : ISYNTH_OK;
 }
 
+/* A block the parser could not use. One cut off by max tokens is "truncated" (the token
+ * budget lost it, not the format); every other is "unparseable", with the parser's why. */
 static isynth_err record_unparseable(run *r, long long req_id, int idx, const char *text,
                                      const char *why, isynth_error *err)
 {
+    const char *reason = strcmp(why, "truncated") ? "unparseable" : "truncated";
     size_t n = strlen(text);
     char *capped = isynth_strndup(text, n > 2000 ? 2000 : n);
     size_t len;
@@ -649,12 +653,12 @@ static isynth_err record_unparseable(run *r, long long req_id, int idx, const ch
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     isynth_candidate_rec c = {.request_id = req_id, .idx = idx, .instruction = clean,
                               .input = "", .output = "", .dedup_key = "",
-                              .status = "rejected", .reason = "unparseable", .detail = why,
+                              .status = "rejected", .reason = reason, .detail = why,
                               .nn_score = -1};
     isynth_err rc = isynth_store_add_candidate(r->st, &c, NULL, err);
     isynth_free(clean);
     if (!rc) {
-        count_reason(r, "unparseable");
+        count_reason(r, reason);
         r->prog.rejected++;
     }
     return rc;
@@ -745,9 +749,12 @@ static size_t last_at(const char *s, size_t n, const char *w)
 }
 
 /* A loop in the field being written ("これは…です。" over and over until max tokens): the row
- * check "repetition" already rejects it. Only its rules that more text cannot undo are used (a
- * line or sentence three times, a unit back to back), not the share of repeated 6-grams. On a
- * loop *start gets where its task begins and *out the task's text so far. */
+ * check "repetition" already rejects it. Its rules that more text cannot undo are used as they
+ * are (a line or sentence three times, a unit back to back); the share of text in repeated
+ * 6-grams, which new text could lower again, only at 85% or more of 200 characters or more (a
+ * reply that deep in a loop would need hundreds of new characters to fall back under the row
+ * check's 60%; the clause cycles small models fall into never do). On a loop *start gets where
+ * its task begins and *out the task's text so far. */
 static bool looping_task(run *r, const char *text, size_t len, size_t *start, stopped *out)
 {
     size_t t = last_at(text, len, r->task_label);
@@ -762,7 +769,8 @@ static bool looping_task(run *r, const char *text, size_t len, size_t *start, st
         return false;
     char detail[128];
     const char *why = isynth_check_repetition(text + fs, len - fs, detail, sizeof detail);
-    if (!why || strstr(detail, "6-gram"))
+    if (!why || (strstr(detail, "6-gram") &&
+                 (atoi(detail) < 85 || isynth_utf8_chars(text + fs, len - fs) < 200)))
         return false;
     size_t n = len - ts > 2000 ? 2000 : len - ts, clean_len;
     char *clean = sanitize(text + ts, n, &clean_len);

@@ -47,4 +47,27 @@ assert ds.num_rows == 2 and "instruction" in ds.column_names and "output" in ds.
 print("rows:", [r["instruction"][:40] for r in rows])
 PY
 grep -q "2 accepted of 2" "$tmp/stderr2"
+
+# one stage with the defaults: replies decoded under the reply grammar parse, every one (a
+# task cut by --max-tokens is "truncated", not "unparseable"), and tasks the filters reject by
+# instruction and input are stopped early and recorded
+rc=0
+"$isynth" generate --seeds "$seeds" --out "$tmp/one" -n 30 --model "$model" --parallel 4 \
+  --max-tokens 384 --seed 7 --max-requests 8 >"$tmp/stdout3" 2>"$tmp/stderr3" || rc=$?
+[ "$rc" = 4 ] || { echo "one-stage run: exit $rc, want 4 (request limit)"; cat "$tmp/stderr3"; exit 1; }
+"$py" - "$tmp/one" <<'PY'
+import sqlite3, sys, os
+db = sqlite3.connect(os.path.join(sys.argv[1], "run.db"))
+meta = dict(db.execute("select key, value from meta"))
+assert meta["constrained"] == "grammar" and meta["early_stop"] == "yes", meta
+assert db.execute("select count(*) from requests where status='done'").fetchone()[0] == 8
+bad = db.execute("select detail, substr(instruction,1,200) from candidates "
+                 "where reason='unparseable'").fetchall()
+assert not bad, "replies under the grammar that did not parse: %s" % bad
+stopped = db.execute("select reason, output from candidates "
+                     "where detail like 'stopped early%'").fetchall()
+assert stopped and all(r and o == "" for r, o in stopped), stopped
+n = db.execute("select count(*) from candidates").fetchone()[0]
+print("one stage: %d candidates, %d stopped early" % (n, len(stopped)))
+PY
 echo "1 passed, 0 failed"

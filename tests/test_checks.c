@@ -444,6 +444,35 @@ static void test_alloc_failures(void **state)
     fail_msg("allocation walk did not finish");
 }
 
+/* Chinese characters that Japanese does not write, in a Japanese row. */
+static const char *hanzi(const char *instr, const char *input, const char *output)
+{
+    static char detail[128];
+    const char *f[3] = {instr, input, output};
+    return isynth_check_hanzi(instr, f, 3, detail, sizeof detail);
+}
+
+static void test_hanzi(void **state)
+{
+    (void)state;
+    /* what the small model mixes in: simplified forms */
+    assert_string_equal(hanzi("あなたの友達が好きなのは哪位ですか?", "", "这是好的。"),
+                        "wrong_language");
+    assert_string_equal(hanzi("長時間に訪問する地域を答えて。", "长時間の旅", "北海道です。"),
+                        "wrong_language");
+    assert_string_equal(hanzi("现在の会議について説明してください。", "", "はい。"),
+                        "wrong_language");
+    /* Japanese kanji, the rare ones too, and the iteration mark */
+    assert_null(hanzi("「憂鬱」「薔薇」「檸檬」の読み方を答えてください。", "",
+                      "ゆううつ、ばら、れもんです。佐々木さんも知っています。"));
+    assert_null(hanzi("次の文を要約してください。", "駅前の商店街で朝市が開かれる。",
+                      "駅前で朝市が開かれる。"));
+    /* a task about Chinese, a Chinese-only row, code: not checked */
+    assert_null(hanzi("「ありがとう」を中国語に訳してください。", "", "谢谢。"));
+    assert_null(hanzi("这是什么?", "", "这是书。"));
+    assert_null(hanzi("次のPythonコードを説明してください。", "print('这')", "文字を表示します。"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,7 +481,7 @@ int main(void)
         cmocka_unit_test(test_repetition),     cmocka_unit_test(test_echo),
         cmocka_unit_test(test_language_pair),  cmocka_unit_test(test_task),
         cmocka_unit_test(test_answer),         cmocka_unit_test(test_request),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_alloc_failures), cmocka_unit_test(test_hanzi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

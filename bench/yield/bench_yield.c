@@ -86,20 +86,23 @@ static const config configs[] = {
 };
 
 typedef struct totals {
-    long requests, candidates, accepted, unparseable, stopped, tokens;
+    long requests, candidates, accepted, unparseable, truncated, stopped, tokens;
     double seconds;
 } totals;
 
 static isynth_progress last_prog;
-static long unparseable_now;
+static long unparseable_now, truncated_now;
 
 static void progress(void *user, const isynth_progress *pr)
 {
     (void)user;
-    unparseable_now = 0;
-    for (size_t i = 0; i < pr->n_reasons; i++)
+    unparseable_now = truncated_now = 0;
+    for (size_t i = 0; i < pr->n_reasons; i++) {
         if (!strcmp(pr->reasons[i], "unparseable"))
             unparseable_now = pr->reason_counts[i];
+        if (!strcmp(pr->reasons[i], "truncated"))
+            truncated_now = pr->reason_counts[i];
+    }
 }
 
 int main(int argc, char **argv)
@@ -143,9 +146,9 @@ int main(int argc, char **argv)
     static const uint64_t run_seeds[3] = {1, 2, 3};
     printf("yield on %s, %ld requests x 3 run seeds per configuration, parallel %d\n", seeds,
            requests, parallel);
-    printf("%-8s %5s %5s %5s %5s %6s %7s %7s %8s %9s %9s  %s\n", "config", "req", "cand",
-           "acc", "usable", "unpars", "stopped", "tokens", "wall_s", "use/1ktok", "use/min",
-           "what");
+    printf("%-8s %4s %5s %4s %6s %6s %5s %7s %7s %7s %9s %8s  %s\n", "config", "req", "cand",
+           "acc", "usable", "unpars", "trunc", "stopped", "tokens", "wall_s", "use/1ktok",
+           "use/min", "what");
     fflush(stdout);
     int rc = 0;
     for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
@@ -174,7 +177,7 @@ int main(int argc, char **argv)
             gp.seed = run_seeds[s];
             gp.progress = progress;
             configs[c].apply(&gp);
-            unparseable_now = 0;
+            unparseable_now = truncated_now = 0;
             isynth_progress pr;
             isynth_err e = isynth_generate(&gp, be, &pr, &err);
             if (e) {
@@ -187,6 +190,7 @@ int main(int argc, char **argv)
             t.candidates += pr.accepted + pr.rejected + pr.pending;
             t.accepted += pr.accepted;
             t.unparseable += unparseable_now;
+            t.truncated += truncated_now;
             t.stopped += pr.stopped;
             t.tokens += pr.completion_tokens;
             t.seconds += pr.elapsed;
@@ -194,9 +198,10 @@ int main(int argc, char **argv)
         }
         double per_k = t.tokens ? 1000.0 * (double)t.accepted / (double)t.tokens : 0;
         double per_min = t.seconds > 0 ? 60.0 * (double)t.accepted / t.seconds : 0;
-        printf("%-8s %5ld %5ld %5ld %5ld %6ld %7ld %7ld %8.1f %9.2f %9.2f  %s\n",
+        printf("%-8s %4ld %5ld %4ld %6ld %6ld %5ld %7ld %7ld %7.1f %9.2f %8.2f  %s\n",
                configs[c].name, t.requests, t.candidates, t.accepted, t.accepted,
-               t.unparseable, t.stopped, t.tokens, t.seconds, per_k, per_min, configs[c].what);
+               t.unparseable, t.truncated, t.stopped, t.tokens, t.seconds, per_k, per_min,
+               configs[c].what);
         fflush(stdout);
     }
     isynth_backend_free(be);

@@ -82,6 +82,13 @@ const char *isynth_check_repetition(const char *text, size_t len, char *detail, 
 isynth_err isynth_check_echo(const char *instruction, const char *output, const char **reason,
                              char *detail, size_t cap, isynth_error *err);
 
+/* "wrong_language" when a Japanese row (the field or the instruction has kana) holds a Chinese
+ * character that Japanese does not write (a simplified form such as 这, 们, 长: outside JIS X 0208
+ * and JIS X 0213), which small models mix into Japanese; fields[0..n) are checked in order
+ * (instruction, input, output). Not for translation and code tasks. Else NULL. */
+const char *isynth_check_hanzi(const char *instruction, const char *const *fields, size_t n,
+                               char *detail, size_t cap);
+
 /* "wrong_language" when the output's letters are not in the instruction's language: a Japanese
  * instruction (any kana, or mostly kanji) answered with ten or more letters and no kana at all
  * (English or Chinese); an English instruction answered with mostly Japanese letters. Tasks
