@@ -86,6 +86,7 @@ typedef struct llama_impl {
     bool known[2];
     long thread_switches;
     llama_token_data *cand; /* the vocabulary's candidates, for sampling under a grammar */
+    long grammar_redraws, grammar_full; /* draws the grammar refused; of which over the vocab */
     int n_vocab;
 } llama_impl;
 
@@ -420,11 +421,28 @@ static void fill_candidates(llama_impl *m, const slot *s, const float *logits,
     *a = (llama_token_data_array){m->cand, (size_t)m->n_vocab, -1, false};
 }
 
+/* Applies the samplers of chain c from index `from` on. */
+static void apply_from(struct llama_sampler *c, int from, llama_token_data_array *a)
+{
+    for (int i = from; i < llama_sampler_chain_n(c); i++)
+        llama_sampler_apply(llama_sampler_chain_get(c, i), a);
+}
+
+static bool allowed(struct llama_sampler *g, llama_token t)
+{
+    llama_token_data one = {t, 1.0f, 0.0f};
+    llama_token_data_array a1 = {&one, 1, -1, false};
+    llama_sampler_apply(g, &a1);
+    return !(isinf(one.logit) && one.logit < 0);
+}
+
 /* Samples slot s's next token. Under a grammar, as llama.cpp's own common sampler does: draw
  * from the free distribution first and keep the token when the grammar allows it (checking one
- * token is cheap); only when it does not, mask the whole vocabulary with the grammar (costly
- * with 150k tokens) and draw again. Either way the token is one the grammar allows. The first
- * draw after a cut may not be the token the cut text started with (s->ban). */
+ * token is cheap). When it does not, the grammar masks the top-k candidates the draw was made
+ * from and the draw is made again among those it allows; only when it allows none of them is
+ * the whole vocabulary masked (150k checks) before drawing. Either way the token is one the
+ * grammar allows. The first draw after a cut may not be the token the cut text started with
+ * (s->ban). */
 static llama_token sample(llama_impl *m, slot *s)
 {
     if (!s->gsmpl && s->ban < 0)
@@ -432,18 +450,38 @@ static llama_token sample(llama_impl *m, slot *s)
     const float *logits = llama_get_logits_ith(m->ctx, s->i_batch);
     llama_token_data_array a;
     fill_candidates(m, s, logits, &a);
-    llama_sampler_apply(s->smpl, &a);
+    /* the chain is top-k, top-p, temperature, draw (or greedy alone): keep the top-k */
+    bool topk = llama_sampler_chain_n(s->smpl) > 1;
+    enum { KEEP = 64 };
+    llama_token_data keep[KEEP];
+    size_t n_keep = 0;
+    if (topk) {
+        llama_sampler_apply(llama_sampler_chain_get(s->smpl, 0), &a);
+        n_keep = a.size < KEEP ? a.size : KEEP;
+        memcpy(keep, a.data, n_keep * sizeof *keep);
+        apply_from(s->smpl, 1, &a);
+    } else {
+        llama_sampler_apply(s->smpl, &a);
+    }
     llama_token t = a.data[a.selected].id;
-    if (s->gsmpl) {
-        llama_token_data one = {t, 1.0f, 0.0f};
-        llama_token_data_array a1 = {&one, 1, -1, false};
-        llama_sampler_apply(s->gsmpl, &a1);
-        if (isinf(one.logit) && one.logit < 0) {
+    if (s->gsmpl && !allowed(s->gsmpl, t)) {
+        m->grammar_redraws++;
+        llama_token_data_array k = {keep, n_keep, -1, false};
+        llama_sampler_apply(s->gsmpl, &k);
+        size_t ok = 0;
+        for (size_t i = 0; i < k.size; i++)
+            ok += !(isinf(k.data[i].logit) && k.data[i].logit < 0);
+        if (ok) {
+            apply_from(s->smpl, 1, &k);
+            t = k.data[k.selected].id;
+        } else {
+            m->grammar_full++;
             fill_candidates(m, s, logits, &a);
             llama_sampler_apply(s->gsmpl, &a);
             llama_sampler_apply(s->smpl, &a);
             t = a.data[a.selected].id;
         }
+        a = k.size && ok ? k : a;
     }
     if (s->ban >= 0 && isinf(a.data[a.selected].logit)) {
         /* the barred token was the only one the grammar allowed: draw without the bar */
