@@ -1025,6 +1025,23 @@ static size_t last_complete_item(const char *s, size_t n)
     return end;
 }
 
+/* Small models copy the prompt's text format into the JSON values ("instruction": "指示: …"):
+ * a value that starts with its own field's label loses it, as the text parser drops labels. */
+static const char *const json_labels[3][4] = {{"指示文", "指示", "instruction", NULL},
+                                              {"入力文", "入力", "input", NULL},
+                                              {"出力", "output", NULL, NULL}};
+
+static span drop_own_label(const parser *P, span t, int field)
+{
+    for (const char *const *w = json_labels[field]; *w; w++) {
+        size_t k, c;
+        if (lit_ci(P->s + t.a, P->s + t.b, *w, &k) &&
+            (lit(P->s + t.a + k, P->s + t.b, ":", &c) || lit(P->s + t.a + k, P->s + t.b, "：", &c)))
+            return trim(P, (span){t.a + k + c, t.b, true});
+    }
+    return t;
+}
+
 static char *json_field(json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
@@ -1033,6 +1050,7 @@ static char *json_field(json_t *o, const char *key)
     span t = {0, strlen(v), true};
     parser P = {.s = v, .n = t.b};
     t = trim(&P, t);
+    t = drop_own_label(&P, t, !strcmp(key, "instruction") ? 0 : !strcmp(key, "input") ? 1 : 2);
     if (!strcmp(key, "input") && is_empty_input(&P, t))
         t.b = t.a;
     return isynth_strndup(v + t.a, t.b - t.a);

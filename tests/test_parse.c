@@ -983,6 +983,16 @@ static void test_json_replies(void **state)
     assert_string_equal(p->tasks[1].instruction, "a2です。");
     isynth_parsed_free(p);
 
+    /* the text format's labels copied into the values are dropped */
+    p = parse_json("{\"tasks\":[{\"instruction\":\"指示: 要約してください。\",\"input\":\"入力："
+                   "なし\",\"output\":\"Output: 短い文\"}]}",
+                   true);
+    assert_int_equal(p->n, 1);
+    assert_string_equal(p->tasks[0].instruction, "要約してください。");
+    assert_string_equal(p->tasks[0].input, "");
+    assert_string_equal(p->tasks[0].output, "短い文");
+    isynth_parsed_free(p);
+
     /* an item without its output is unparseable; two-stage needs none */
     const char *no_out = "{\"tasks\":[{\"instruction\":\"書いて。\",\"input\":\"\"}]}";
     p = parse_json(no_out, true);
