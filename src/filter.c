@@ -19,6 +19,7 @@ typedef struct entry {
 typedef struct toks {
     uint32_t *ids;
     size_t n;
+    bool input; /* the ref's task has an input (combo only) */
 } toks;
 
 struct isynth_filter {
@@ -194,6 +195,7 @@ static isynth_err task_key(const isynth_task *t, char **key, isynth_error *err)
 
 static isynth_err task_tokens(isynth_filter *f, const isynth_task *t, uint32_t **ids, size_t *n,
                               isynth_error *err);
+static bool has_letters(const char *s);
 
 /* Adds the instruction to the ROUGE-L index under a new item id that maps back to ref, and
  * keeps the tokens of instruction + input for the same-instruction-new-input rule. */
@@ -217,6 +219,7 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     toks *c = &f->combo[f->n_refs];
     memset(c, 0, sizeof *c);
+    c->input = has_letters(t->input);
     isynth_err rc = task_tokens(f, t, &c->ids, &c->n, err);
     if (!rc)
         rc = isynth_sim_index_add(f->sim, (int64_t)f->n_refs, t->instruction,
@@ -408,8 +411,9 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t, const toks
             goto out;
         double score = isynth_rouge_l_f(ids, n, eids, en);
         isynth_free(eids);
-        if (score >= thr && has_input) {
-            /* the same instruction on a new input is a new task */
+        if (score >= thr && has_input && has_letters(examples[i]->input)) {
+            /* the same instruction on a new input is a new task (an instruction that takes
+               an input: one that is a whole task on its own stays a copy, whatever is added) */
             if ((rc = task_tokens(f, examples[i], &eids, &en, err)))
                 goto out;
             double whole = isynth_rouge_l_f(cids, cn, eids, en);
@@ -433,7 +437,7 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t, const toks
     if (nn >= 0 && (size_t)nn < f->n_refs) {
         snprintf(v->nn_ref, sizeof v->nn_ref, "%s", f->refs[nn]);
         v->nn_score = score;
-        bool excused = thr > 0 && score >= thr && has_input &&
+        bool excused = thr > 0 && score >= thr && has_input && f->combo[nn].input &&
                        isynth_rouge_l_f(cids, cn, f->combo[nn].ids, f->combo[nn].n) < thr;
         if (thr > 0 && score >= thr && !excused) {
             v->reason = copy_reason(f->refs[nn], "rouge");
@@ -610,7 +614,7 @@ static isynth_err check(isynth_filter *f, const isynth_task *t, const isynth_tas
     if (v->reason)
         return ISYNTH_OK;
     /* the instruction's tokens, and instruction + input's, once for the similarity checks */
-    toks ct[2] = {{NULL, 0}, {NULL, 0}};
+    toks ct[2] = {{NULL, 0, false}, {NULL, 0, false}};
     if (!(rc = tokens_of(f, t->instruction, &ct[0].ids, &ct[0].n, err)) &&
         !(rc = task_tokens(f, t, &ct[1].ids, &ct[1].n, err)) &&
         !(rc = rouge_check(f, t, ct, examples, example_refs, k, v, err)) && !v->reason)
