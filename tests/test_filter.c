@@ -70,6 +70,13 @@ static void test_chain(void **state)
     assert_string_equal(v.detail, "s2");
     /* the same instruction on another input is a different task */
     assert_null(judge(f, "次の文章を三行で要約してください。", "明日は雨。", "雨。", NULL, 0, &v));
+    /* a seed that is a whole task on its own, restated with an input it never took: a copy,
+       against the examples and against the pool */
+    assert_string_equal(judge(f, "日本の首都はどこですか。", "東京か京都か", "東京です。", ex, 2, &v),
+                        "seed_copy");
+    assert_string_equal(judge(f, "日本の首都はどこですか。", "東京か京都か", "東京です。", NULL, 0,
+                              &v),
+                        "seed_copy");
 
     isynth_task g = mk("富士山の高さを教えてください。", "", "3776メートルです。");
     assert_int_equal(isynth_filter_add(f, "g7", &g, NULL), ISYNTH_OK);
