@@ -948,8 +948,12 @@ isynth_parse_params isynth_parse_params_default(void)
         .want_output = true, .truncated = false, .max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS};
 }
 
-isynth_err isynth_parse_tasks(const char *text, size_t len, const isynth_parse_params *params,
-                              isynth_parsed **out, isynth_error *err)
+/* What both parsers do first: check the arguments, set *P up with its parameters and an empty
+ * result, and make *s the sanitised copy of the text with `room` bytes after it (a NUL first).
+ * ISYNTH_ERR_NOMEM leaves what was allocated in *P and *s for the caller to free. */
+static isynth_err parse_begin(const char *text, size_t len, const isynth_parse_params *params,
+                              size_t room, parser *P, char **s, isynth_parsed **out,
+                              isynth_error *err)
 {
     isynth_error_clear(err);
     if (!out) return isynth_error_set(err, ISYNTH_ERR_INVALID, "parse: no result pointer");
@@ -960,18 +964,27 @@ isynth_err isynth_parse_tasks(const char *text, size_t len, const isynth_parse_p
         return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE,
                                 "parse: response of %zu bytes is over the limit of %zu bytes", len,
                                 ISYNTH_PARSE_MAX_INPUT);
-    parser P = {0};
-    P.prm = params ? *params : isynth_parse_params_default();
-    if (!P.prm.max_tasks) P.prm.max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS;
-    isynth_err rc = ISYNTH_ERR_NOMEM;
+    P->prm = params ? *params : isynth_parse_params_default();
+    if (!P->prm.max_tasks) P->prm.max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS;
     const unsigned char *u = (const unsigned char *)(text ? text : "");
-    P.n = clean_copy(u, len, NULL);
-    char *s = isynth_malloc(P.n + 1);
-    P.res = isynth_calloc(1, sizeof *P.res);
-    if (!s || !P.res) goto fail;
-    clean_copy(u, len, s);
-    s[P.n] = '\0';
-    P.s = s;
+    P->n = clean_copy(u, len, NULL);
+    *s = isynth_malloc(P->n + room);
+    P->res = isynth_calloc(1, sizeof *P->res);
+    if (!*s || !P->res) return ISYNTH_ERR_NOMEM;
+    clean_copy(u, len, *s);
+    (*s)[P->n] = '\0';
+    P->s = *s;
+    return ISYNTH_OK;
+}
+
+isynth_err isynth_parse_tasks(const char *text, size_t len, const isynth_parse_params *params,
+                              isynth_parsed **out, isynth_error *err)
+{
+    parser P = {0};
+    char *s = NULL;
+    isynth_err rc = parse_begin(text, len, params, 1, &P, &s, out, err);
+    if (rc == ISYNTH_ERR_NOMEM) goto fail;
+    if (rc) return rc;
 
     find_strong_labels(&P);
     rc = ISYNTH_OK;
@@ -1114,29 +1127,13 @@ static isynth_err json_item(parser *P, json_t *item, long line)
 isynth_err isynth_parse_json_tasks(const char *text, size_t len, const isynth_parse_params *params,
                                    isynth_parsed **out, isynth_error *err)
 {
-    isynth_error_clear(err);
-    if (!out) return isynth_error_set(err, ISYNTH_ERR_INVALID, "parse: no result pointer");
-    *out = NULL;
-    if (!text && len)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID, "parse: NULL text of %zu bytes", len);
-    if (len > ISYNTH_PARSE_MAX_INPUT)
-        return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE,
-                                "parse: response of %zu bytes is over the limit of %zu bytes", len,
-                                ISYNTH_PARSE_MAX_INPUT);
     parser P = {0};
-    P.prm = params ? *params : isynth_parse_params_default();
-    if (!P.prm.max_tasks) P.prm.max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS;
-    isynth_err rc = ISYNTH_ERR_NOMEM;
-    const unsigned char *u = (const unsigned char *)(text ? text : "");
-    P.n = clean_copy(u, len, NULL);
-    /* room for a closing "]}" after a cut reply */
-    char *s = isynth_malloc(P.n + 3);
-    P.res = isynth_calloc(1, sizeof *P.res);
+    char *s = NULL;
     json_t *root = NULL;
-    if (!s || !P.res) goto fail;
-    clean_copy(u, len, s);
-    s[P.n] = '\0';
-    P.s = s;
+    /* room for a closing "]}" after a cut reply */
+    isynth_err rc = parse_begin(text, len, params, 3, &P, &s, out, err);
+    if (rc == ISYNTH_ERR_NOMEM) goto fail;
+    if (rc) return rc;
     root = json_loadb(s, P.n, JSON_REJECT_DUPLICATES, NULL);
     if (!root) {
         size_t end = last_complete_item(s, P.n);

@@ -399,6 +399,17 @@ static void example_ref(run *r, size_t idx, char *out, size_t cap)
         snprintf(out, cap, "%s", r->pool[idx - r->seeds->n].ref);
 }
 
+/* The tasks a request showed as examples, with their refs ("s3", "g12"), for the filter. */
+static void request_examples(run *r, const inflight *f, const isynth_task **ex, char (*refs)[24],
+                             const char **refp)
+{
+    for (size_t i = 0; i < f->k; i++) {
+        ex[i] = example_task(r, f->ex[i]);
+        example_ref(r, f->ex[i], refs[i], sizeof refs[i]);
+        refp[i] = refs[i];
+    }
+}
+
 /* Draws k distinct examples: generated ones (up to n_generated) from the pool, the rest from
  * the seeds, in random order. */
 static size_t draw_examples(run *r, size_t *ex)
@@ -576,11 +587,7 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     const isynth_task *ex[16];
     char refs[16][24];
     const char *refp[16];
-    for (size_t i = 0; i < f->k; i++) {
-        ex[i] = example_task(r, f->ex[i]);
-        example_ref(r, f->ex[i], refs[i], sizeof refs[i]);
-        refp[i] = refs[i];
-    }
+    request_examples(r, f, ex, refs, refp);
     isynth_verdict v;
     char *key = NULL;
     if ((rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err)))
@@ -715,11 +722,7 @@ static bool doomed_task(run *r, inflight *f, const char *text, size_t upto, isyn
         const isynth_task *ex[16];
         char refs[16][24];
         const char *refp[16];
-        for (size_t i = 0; i < f->k; i++) {
-            ex[i] = example_task(r, f->ex[i]);
-            example_ref(r, f->ex[i], refs[i], sizeof refs[i]);
-            refp[i] = refs[i];
-        }
+        request_examples(r, f, ex, refs, refp);
         char *key = NULL;
         if (!isynth_filter_normalize(t, NULL) &&
             !isynth_filter_check_early(r->filter, t, ex, refp, f->k, v, &key, NULL) &&
