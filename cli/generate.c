@@ -60,8 +60,11 @@ static void help(FILE *f)
             "  --two-stage            write instructions first, answer each in a second request\n"
             "  --no-topics            do not give each request a random subject to write about\n"
             "  --no-grammar           let the model write freely and parse tolerantly (default:\n"
-            "                         the reply's format is enforced while it is decoded, by a\n"
-            "                         grammar, or a JSON schema on servers that take one)\n"
+            "                         the embedded model's reply is held to its format by a\n"
+            "                         grammar while it is decoded)\n"
+            "  --json-schema          servers: ask for the reply as JSON under a JSON schema\n"
+            "                         (response_format); good for large models, off by default\n"
+            "                         because small ones copy the examples in JSON mode\n"
             "  --no-early-stop        decode every task in full (default: a task the filters\n"
             "                         reject by its instruction and input is dropped before its\n"
             "                         output is written, and another one written in its place)\n\n"
@@ -216,7 +219,7 @@ enum {
     OPT_THREADS, OPT_NOPREFIX, OPT_API_BASE, OPT_API_MODEL, OPT_API_KEY_FILE, OPT_API_ENDPOINT,
     OPT_CONCURRENCY, OPT_MAX_RETRIES, OPT_EXAMPLES, OPT_GEN_EXAMPLES, OPT_TPR, OPT_FORMAT,
     OPT_TEMPLATE, OPT_TWO_STAGE, OPT_TEMP, OPT_TOP_P, OPT_MAX_TOKENS, OPT_SEED, OPT_MIN_CHARS,
-    OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS, OPT_NO_GRAMMAR, OPT_NO_EARLY_STOP, OPT_TIMEOUT,
+    OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS, OPT_NO_GRAMMAR, OPT_JSON_SCHEMA, OPT_NO_EARLY_STOP, OPT_TIMEOUT,
     OPT_STALL, OPT_CONNECT, OPT_NO_ROW_CHECKS, OPT_JUDGE, OPT_JUDGE_MODEL, OPT_JUDGE_API_BASE,
     OPT_JUDGE_API_MODEL, OPT_JUDGE_KEY_FILE, OPT_JUDGE_MIN, OPT_CONSISTENCY,
 };
@@ -249,6 +252,7 @@ static const struct option longopts[] = {
     {"two-stage", no_argument, 0, OPT_TWO_STAGE},
     {"no-topics", no_argument, 0, OPT_NO_TOPICS},
     {"no-grammar", no_argument, 0, OPT_NO_GRAMMAR},
+    {"json-schema", no_argument, 0, OPT_JSON_SCHEMA},
     {"no-early-stop", no_argument, 0, OPT_NO_EARLY_STOP},
     {"temperature", required_argument, 0, OPT_TEMP},
     {"top-p", required_argument, 0, OPT_TOP_P},
@@ -373,6 +377,7 @@ int cmd_generate(int argc, char **argv)
         case OPT_TWO_STAGE: gp.two_stage = true; break;
         case OPT_NO_TOPICS: gp.topics = false; break;
         case OPT_NO_GRAMMAR: gp.constrain = false; break;
+        case OPT_JSON_SCHEMA: gp.json_schema = true; break;
         case OPT_NO_EARLY_STOP: gp.early_stop = false; break;
         case OPT_TEMP:
             if (!parse_double(optarg, 0, 5, &d, "--temperature")) return EXIT_USAGE;

@@ -1188,8 +1188,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     r.pp.n_new = p->n_new;
     r.pp.two_stage = p->two_stage;
     /* the reply's format: a grammar for the embedded backend, a JSON schema for servers */
-    if (p->constrain && !p->template_text) {
-        bool http = bi.kind && !strcmp(bi.kind, "openai");
+    bool http = bi.kind && !strcmp(bi.kind, "openai");
+    if (p->constrain && !p->template_text && (!http || p->json_schema)) {
         r.json = http;
         r.pp.json_reply = http;
         rc = http ? isynth_prompt_json_schema(&r.pp, &r.schema, err)

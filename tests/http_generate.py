@@ -133,7 +133,9 @@ def test_faults(args, work):
     with stub(args) as s:
         # 1. once-per-request faults, all retried
         out = os.path.join(work, "faults")
-        rc, o, e = generate(args, out, 20, [s.url("/tasks+e500+ra429+trunc+reset")])
+        # (JSON replies under a schema, which the stub answers as {"tasks": [...]})
+        rc, o, e = generate(args, out, 20, [s.url("/tasks+e500+ra429+trunc+reset")],
+                            extra=["--json-schema"])
         assert rc == 0, "exit %d: %s" % (rc, e)
         check_dataset(out, 20)
         with db(out) as c:

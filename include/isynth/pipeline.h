@@ -53,8 +53,13 @@ typedef struct isynth_gen_params {
     bool two_stage;
     bool topics;              /* ask each request for tasks on a random subject; default true */
     bool constrain;           /* enforce the reply's format while it is decoded: a GBNF grammar
-                                 (embedded backend) or a JSON schema (HTTP, when the server takes
-                                 response_format); default true */
+                                 (embedded backend), or with json_schema a JSON schema (HTTP,
+                                 when the server takes response_format); default true */
+    bool json_schema;         /* HTTP backends: ask for the reply as JSON under a JSON schema in
+                                 response_format (needs constrain). Default false: with the
+                                 default 0.5B model, 59 of 60 tasks written in JSON mode were
+                                 copies of the prompt's examples, against 18 of 31 in the text
+                                 format (docs/quality.md, "JSON replies") */
     bool early_stop;          /* check each task as soon as its instruction and input are written
                                  and drop it there when the filters would reject it: the embedded
                                  backend rewinds and writes another task in its place (at most
