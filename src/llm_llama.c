@@ -685,6 +685,7 @@ static void l_info(void *p, isynth_backend_info *out)
     out->model_name = m->name;
     out->license = m->license;
     out->has_chat_template = m->has_template;
+    out->rewinds = true;
     out->parallel = m->parallel;
 }
 

@@ -58,6 +58,8 @@ typedef struct run {
     isynth_prompt_params pp;
     bool chat;
     bool json;            /* replies are requested as JSON (HTTP, constrained) */
+    bool rewinds;         /* the backend writes another task in place of a cut one; else a
+                             cut ends the reply (a server's stream is cancelled) */
     char *grammar;        /* the reply's GBNF (embedded backend, constrained), or NULL */
     char *schema;         /* the reply's JSON schema (HTTP, constrained), or NULL */
     char out_label[48];   /* "\n出力:": its instruction and input are written (early stop) */
@@ -236,7 +238,7 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%s", p->topics ? "yes" : "no");
     snprintf(items[i++].val, 512, "%s", r->grammar ? "grammar" : r->schema ? "json_schema" : "no");
     snprintf(items[i++].val, 512, "%s",
-             p->early_stop && !p->two_stage && !strcmp(bi.kind, "llama") ? "yes" : "no");
+             p->early_stop && !p->two_stage && !r->json ? "yes" : "no");
 
     isynth_err rc;
     for (i = 0; i < sizeof items / sizeof items[0]; i++) {
@@ -792,7 +794,10 @@ static bool looping_task(run *r, const char *text, size_t len, size_t *start, st
 /* The watcher of a one-stage request: when a task's output label appears, its instruction and
  * input are complete, and a task the filters reject already is cut before its output costs
  * anything; a field caught in a loop is cut too. After 2 * n_new cuts the reply ends before
- * the doomed task instead. */
+ * the doomed task instead. With a backend that cannot rewind (a server's stream), a cut ends
+ * the reply: a loop ends it, and a doomed task only when it is the last one asked for.
+ * A reply that starts again (a retried request) comes back with len 0, which resets the
+ * scan. */
 static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len,
                                  size_t *at)
 {
@@ -819,9 +824,23 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
             f->scan = len - ll + 1;
         return ISYNTH_WATCH_GO;
     }
+    int n_new = r->p->n_new > 0 ? r->p->n_new : 1;
     if (!doomed) {
         size_t q = (size_t)(hit - text);
         f->scan = q + ll;
+        /* a backend that cannot rewind would end the reply at the cut and lose the tasks
+         * after it: the doomed task is stopped only when it is the last one asked for (its
+         * output and whatever follows are then worth nothing), else written out and rejected
+         * when the reply is parsed */
+        if (!r->rewinds) {
+            size_t before = 0;
+            for (const char *h = text; (h = find_bytes(h, (size_t)(text + q - h), r->out_label,
+                                                       ll)) != NULL;
+                 h += ll)
+                before++;
+            if (before + 1 < (size_t)n_new)
+                return ISYNTH_WATCH_GO;
+        }
         if (!doomed_task(r, f, text, q, &v, &start, &st))
             return ISYNTH_WATCH_GO;
     }
@@ -836,8 +855,7 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
     isynth_free(st.instruction);
     isynth_free(st.input);
     isynth_free(st.key);
-    int n_new = r->p->n_new > 0 ? r->p->n_new : 1;
-    if (f->n_stop > (size_t)(2 * n_new)) {
+    if (!r->rewinds || f->n_stop > (size_t)(2 * n_new)) {
         *at = start;
         return ISYNTH_WATCH_END;
     }
@@ -1189,6 +1207,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     r.pp.two_stage = p->two_stage;
     /* the reply's format: a grammar for the embedded backend, a JSON schema for servers */
     bool http = bi.kind && !strcmp(bi.kind, "openai");
+    r.rewinds = bi.rewinds;
     if (p->constrain && !p->template_text && (!http || p->json_schema)) {
         r.json = http;
         r.pp.json_reply = http;

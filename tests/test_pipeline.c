@@ -31,6 +31,7 @@ typedef struct script {
     isynth_watch_fn watch[8];
     void *watch_user[8];
     const isynth_task *seed; /* a seed the streamed replies copy */
+    bool no_rewind; /* a cut ends the reply, as a server's cancelled stream does */
 } script;
 
 static size_t s_capacity(void *p)
@@ -124,7 +125,7 @@ static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user
                 continue;
             len = at;
             text[len] = '\0';
-            ended = a == ISYNTH_WATCH_END;
+            ended = a == ISYNTH_WATCH_END || s->no_rewind;
             break; /* CUT: this task is dropped, the next one is written in its place */
         }
     }
@@ -178,12 +179,12 @@ static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
 
 static void s_info(void *p, isynth_backend_info *out)
 {
-    (void)p;
     out->kind = "script";
     out->model = "script.gguf";
     out->model_name = "scripted";
     out->license = "";
     out->has_chat_template = true;
+    out->rewinds = !((script *)p)->no_rewind;
     out->parallel = 2;
 }
 
@@ -379,7 +380,8 @@ static void test_prompt_copy(void **state)
 /* Early stop drops exactly the tasks the filters reject by their instruction and input, records
  * each with its reason, saves their outputs' tokens, and never drops a task that a run without
  * early stop accepts (or rejects only for its output). */
-static void run_streamed(bool early_stop, const isynth_seedset *seeds, long *tokens)
+static void run_streamed(bool early_stop, bool no_rewind, const isynth_seedset *seeds,
+                         long *tokens)
 {
     isynth_gen_params p = params(100);
     p.max_requests = 6;
@@ -388,6 +390,7 @@ static void run_streamed(bool early_stop, const isynth_seedset *seeds, long *tok
     sc->cap = 2;
     sc->stream = true;
     sc->seed = &seeds->tasks[0];
+    sc->no_rewind = no_rewind;
     isynth_backend *b;
     assert_int_equal(isynth_backend_wrap(&ops, sc, &b), ISYNTH_OK);
     isynth_progress last;
@@ -407,7 +410,7 @@ static void test_early_stop(void **state)
                                        NULL),
                      ISYNTH_OK);
     long full_tokens, early_tokens;
-    run_streamed(false, seeds, &full_tokens);
+    run_streamed(false, false, seeds, &full_tokens);
     char full_dir[sizeof dir];
     memcpy(full_dir, dir, sizeof dir);
     /* the run without early stop: what it accepted and what it rejected, and why */
@@ -422,7 +425,7 @@ static void test_early_stop(void **state)
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
     assert_int_equal(system(cmd), 0);
-    run_streamed(true, seeds, &early_tokens);
+    run_streamed(true, false, seeds, &early_tokens);
     /* every request dropped its seed copy, and its repeat of the request before */
     long stopped = q("select count(*) from candidates where detail like 'stopped early%'");
     assert_true(stopped >= 6);
@@ -473,6 +476,50 @@ static void test_early_stop(void **state)
     isynth_seeds_free(seeds);
 }
 
+/* A backend that cannot rewind (a server's stream): a cut ends the reply, so the watcher lets a
+ * doomed task through unless it is the last one asked for (the third), and ends a loop. Every
+ * request loses exactly its tail: the third task when it is doomed (a repeat of the request
+ * before), else the loop of the fifth; the seed copy in second place is written out and
+ * rejected as before; nothing accepted is lost. */
+static void test_early_stop_no_rewind(void **state)
+{
+    (void)state;
+    isynth_seedset *seeds = NULL;
+    assert_int_equal(isynth_seeds_load(ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL, &seeds,
+                                       NULL),
+                     ISYNTH_OK);
+    long full_tokens, early_tokens;
+    run_streamed(false, false, seeds, &full_tokens);
+    long accepted = q("select count(*) from candidates where status='accepted'");
+    long seed_copies = q("select count(*) from candidates where reason='seed_copy'");
+    char full_dir[sizeof dir];
+    memcpy(full_dir, dir, sizeof dir);
+    snprintf(dir, sizeof dir, "%.100s-norw", full_dir);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    run_streamed(true, true, seeds, &early_tokens);
+    long requests = q("select count(*) from requests");
+    assert_int_equal(q("select count(*) from candidates where status='accepted'"), accepted);
+    assert_int_equal(q("select count(*) from candidates where detail like 'stopped early%'"),
+                     requests);
+    /* no request lost more than its tail: one stop each */
+    assert_int_equal(q("select count(*) from (select request_id from candidates where detail "
+                       "like 'stopped early%' group by request_id having count(*) > 1)"),
+                     0);
+    /* the seed copies, not last, were written in full and rejected when parsed */
+    assert_int_equal(q("select count(*) from candidates where reason='seed_copy' and "
+                       "detail not like 'stopped early%' and output != ''"),
+                     seed_copies);
+    assert_true(q("select count(*) from candidates where reason='repetition' and detail like "
+                  "'stopped early%'") >= 1);
+    assert_true(early_tokens < full_tokens);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    memcpy(dir, full_dir, sizeof dir);
+    isynth_seeds_free(seeds);
+}
+
 static int fresh(void **state)
 {
     teardown(state);
@@ -488,6 +535,7 @@ int main(void)
         cmocka_unit_test_setup(test_request_limit, fresh),
         cmocka_unit_test_setup(test_prompt_copy, fresh),
         cmocka_unit_test_setup(test_early_stop, fresh),
+        cmocka_unit_test_setup(test_early_stop_no_rewind, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -31,7 +31,11 @@ typedef enum isynth_watch_act {
 } isynth_watch_act;
 
 /* Called with the whole text decoded so far (borrowed for the call) after each token, for a
- * request that set one; *at starts at len. Backends that do not stream never call it. */
+ * request that set one; *at starts at len. The embedded backend calls it after every token;
+ * the HTTP backend asks the server to stream ("stream": true) and calls it after every event
+ * that adds text, and CUT or END there cancels the transfer. A reply that starts again (a
+ * retried attempt after some text was seen) is announced by a call with len 0, whose return
+ * is ignored. */
 typedef isynth_watch_act (*isynth_watch_fn)(void *user, uint64_t id, const char *text,
                                             size_t len, size_t *at);
 
@@ -100,6 +104,8 @@ typedef struct isynth_backend_info {
     const char *model_name;  /* general.name from GGUF metadata, or the API model name */
     const char *license;     /* general.license from GGUF metadata, or "" */
     bool has_chat_template;  /* a chat template is available (always true for the chat API) */
+    bool rewinds;            /* ISYNTH_WATCH_CUT decodes again from the cut (embedded backend);
+                                false: it ends the reply there, as END does (HTTP) */
     int parallel;            /* requests it runs at once */
 } isynth_backend_info;
 
