@@ -59,6 +59,18 @@ struct job {
     buf resp;
     bool rx_started, stalled, too_large, nomem;
     double last_rx;
+    /* streaming (a request with a watcher asks for "stream": true) */
+    isynth_watch_fn watch;
+    void *watch_user;
+    bool stream;
+    int sse;            /* this attempt's 2xx body: 0 not known yet, 1 events, -1 one JSON */
+    buf line;           /* the event line being received */
+    buf stext;          /* the reply's text so far */
+    long chunks;        /* events that added text (one token each on vLLM and llama-server) */
+    bool sse_done;      /* "data: [DONE]" or a finish_reason seen */
+    bool sse_bad;       /* a malformed event or an error event: the attempt is retried */
+    bool watch_ended;   /* the watcher ended the reply: the transfer was cancelled */
+    bool watched;       /* the watcher saw text of this attempt */
     /* result, once in `done` */
     isynth_err status;
     char *error;
@@ -135,6 +147,8 @@ static void job_free(job *j)
     isynth_free(j->body);
     isynth_free(j->plain);
     buf_free(&j->resp);
+    buf_free(&j->line);
+    buf_free(&j->stext);
     isynth_free(j->error);
     isynth_free(j->text);
     isynth_free(j);
@@ -327,12 +341,120 @@ static void server_failed(openai *o, server *s, double now)
 
 /* ---- curl callbacks ---- */
 
+static isynth_err add_server_message(buf *msg, const char *body, size_t len);
+
+/* One event line of a stream (without its newline): "data: {chunk}" adds the chunk's text
+ * (choices[0].delta.content on the chat API, choices[0].text on completions), its usage and
+ * finish_reason; "data: [DONE]" ends it; comments and other fields are skipped. After text is
+ * added the watcher sees the whole reply. Returns false to abort the transfer (the watcher
+ * ended the reply, or the event was malformed, or memory ran out: flags say which). */
+static bool sse_line(job *j, const char *s, size_t n)
+{
+    if (n && s[n - 1] == '\r') n--;
+    if (n < 5 || memcmp(s, "data:", 5)) return true;
+    s += 5;
+    n -= 5;
+    if (n && *s == ' ') s++, n--;
+    if (n == 6 && !memcmp(s, "[DONE]", 6)) {
+        j->sse_done = true;
+        return true;
+    }
+    json_t *root = json_loadb(s, n, 0, NULL);
+    if (!json_is_object(root) || json_object_get(root, "error")) {
+        j->sse_bad = true;
+        isynth_free(j->error);
+        j->error = NULL;
+        buf msg;
+        buf_init(&msg, 0);
+        if (root) add_server_message(&msg, s, n);
+        else buf_adds(&msg, "a malformed event in the stream");
+        j->error = msg.p ? isynth_strndup(msg.p, msg.len) : NULL;
+        buf_free(&msg);
+        json_decref(root);
+        return false;
+    }
+    json_t *usage = json_object_get(root, "usage");
+    if (json_is_object(usage)) {
+        j->prompt_tokens = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
+        j->completion_tokens =
+            (long)json_integer_value(json_object_get(usage, "completion_tokens"));
+    }
+    json_t *choices = json_object_get(root, "choices");
+    json_t *c0 = json_is_array(choices) ? json_array_get(choices, 0) : NULL;
+    json_t *t = !json_is_object(c0) ? NULL
+                : j->chat_api       ? json_object_get(json_object_get(c0, "delta"), "content")
+                                    : json_object_get(c0, "text");
+    const char *fr = json_string_value(json_object_get(c0, "finish_reason"));
+    if (fr) {
+        j->sse_done = true;
+        j->truncated = !strcmp(fr, "length");
+    }
+    size_t tn = json_is_string(t) ? json_string_length(t) : 0;
+    bool ok = true;
+    if (tn) {
+        isynth_err rc = buf_add(&j->stext, json_string_value(t), tn);
+        if (rc) {
+            j->too_large = rc == ISYNTH_ERR_TOO_LARGE;
+            j->nomem = !j->too_large;
+            ok = false;
+        } else {
+            j->chunks++;
+        }
+    }
+    json_decref(root);
+    if (ok && tn && j->watch) {
+        size_t at = j->stext.len;
+        j->watched = true;
+        isynth_watch_act a = j->watch(j->watch_user, j->id, j->stext.p, j->stext.len, &at);
+        if (a != ISYNTH_WATCH_GO) {
+            if (at < j->stext.len) j->stext.len = at;
+            j->watch_ended = true;
+            return false;
+        }
+    }
+    return ok;
+}
+
+/* Feeds received bytes of an event stream, line by line. */
+static bool sse_feed(job *j, const char *p, size_t n)
+{
+    while (n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        isynth_err rc = buf_add(&j->line, p, take);
+        if (rc) {
+            j->too_large = rc == ISYNTH_ERR_TOO_LARGE;
+            j->nomem = !j->too_large;
+            return false;
+        }
+        if (!nl) return true;
+        bool ok = sse_line(j, j->line.p ? j->line.p : "", j->line.len);
+        buf_reset(&j->line);
+        if (!ok) return false;
+        p += take + 1;
+        n -= take + 1;
+    }
+    return true;
+}
+
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     job *j = userdata;
     size_t n = size * nmemb;
     j->rx_started = true;
     j->last_rx = now_s();
+    if (j->stream && j->sse >= 0) {
+        long code = 0;
+        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200 && code < 300) {
+            /* a server that ignored "stream" answers with one JSON object */
+            size_t k = 0;
+            while (j->sse == 0 && k < n && strchr(" \t\r\n", ptr[k]))
+                k++;
+            if (j->sse == 0 && k < n) j->sse = ptr[k] == '{' ? -1 : 1;
+            if (j->sse > 0) return sse_feed(j, ptr, n) ? n : 0;
+        }
+    }
     isynth_err rc = buf_add(&j->resp, ptr, n);
     if (rc == ISYNTH_ERR_TOO_LARGE) {
         j->too_large = true;
@@ -406,6 +528,38 @@ static void job_fail(openai *o, job *j, isynth_err status, buf *msg, double now)
     job_finish(o, j, status, now);
 }
 
+/* Clears what an attempt received before the request is sent again; a watcher that saw text
+ * of it is told that the reply starts again (len 0). */
+static void attempt_reset(job *j)
+{
+    buf_reset(&j->resp);
+    buf_reset(&j->line);
+    buf_reset(&j->stext);
+    j->rx_started = j->stalled = j->too_large = j->nomem = false;
+    j->sse = 0;
+    j->chunks = 0;
+    j->sse_done = j->sse_bad = j->watch_ended = j->truncated = false;
+    j->prompt_tokens = j->completion_tokens = 0;
+    if (j->watched) {
+        size_t at = 0;
+        j->watched = false;
+        j->watch(j->watch_user, j->id, "", 0, &at);
+    }
+}
+
+/* A streamed reply is complete (or ended by its watcher): its text becomes the result. A
+ * cancelled stream never gets the server's usage: its completion tokens are the events
+ * received, its prompt tokens 0. */
+static bool stream_take(job *j)
+{
+    isynth_free(j->text);
+    j->text = isynth_strndup(j->stext.p ? j->stext.p : "", j->stext.len);
+    if (!j->text) return false;
+    j->text_len = j->stext.len;
+    if (!j->completion_tokens) j->completion_tokens = j->chunks;
+    return true;
+}
+
 /* A retryable failure: back off and requeue, or give up past max_retries. */
 static void job_retry(openai *o, job *j, buf *msg, double retry_after, double now)
 {
@@ -433,8 +587,7 @@ static void job_retry(openai *o, job *j, buf *msg, double retry_after, double no
     j->not_before = now + delay;
     easy_put(o, j->easy);
     j->easy = NULL;
-    buf_reset(&j->resp);
-    j->rx_started = j->stalled = j->too_large = j->nomem = false;
+    attempt_reset(j);
     list_push(&o->waiting, j);
 }
 
@@ -549,8 +702,7 @@ static void job_resend_plain(openai *o, job *j, double now)
     j->not_before = now;
     easy_put(o, j->easy);
     j->easy = NULL;
-    buf_reset(&j->resp);
-    j->rx_started = j->stalled = j->too_large = j->nomem = false;
+    attempt_reset(j);
     list_push(&o->waiting, j);
 }
 
@@ -563,6 +715,17 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
     s->outstanding--;
     buf msg;
     buf_init(&msg, 0);
+    if (j->watch_ended) { /* the watcher ended the reply and the transfer was cancelled */
+        s->consec_fail = 0;
+        if (!stream_take(j)) {
+            buf_adds(&msg, "out of memory");
+            job_fail(o, j, ISYNTH_ERR_NOMEM, &msg, now);
+            return;
+        }
+        buf_free(&msg);
+        job_finish(o, j, ISYNTH_OK, now);
+        return;
+    }
     if (j->nomem) {
         buf_adds(&msg, "out of memory while receiving the response");
         job_fail(o, j, ISYNTH_ERR_NOMEM, &msg, now);
@@ -572,6 +735,12 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
         buf_printf(&msg, "response from %s is larger than the limit of %zu bytes", s->base,
                    o->p.max_response_bytes);
         job_fail(o, j, ISYNTH_ERR_TOO_LARGE, &msg, now);
+        return;
+    }
+    if (j->sse_bad) {
+        buf_printf(&msg, "HTTP 200 from %s: %s", s->base,
+                   j->error ? j->error : "a malformed event in the stream");
+        job_retry(o, j, &msg, 0, now);
         return;
     }
     if (j->stalled) {
@@ -589,6 +758,23 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
     }
     long code = 0;
     curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200 && code < 300 && j->sse > 0) {
+        if (!j->sse_done) {
+            buf_printf(&msg, "HTTP %ld from %s: the stream ended before its last event", code,
+                       s->base);
+            job_retry(o, j, &msg, 0, now);
+            return;
+        }
+        s->consec_fail = 0;
+        if (!stream_take(j)) {
+            buf_adds(&msg, "out of memory");
+            job_fail(o, j, ISYNTH_ERR_NOMEM, &msg, now);
+            return;
+        }
+        buf_free(&msg);
+        job_finish(o, j, ISYNTH_OK, now);
+        return;
+    }
     if (code >= 200 && code < 300) {
         if (parse_success(j, &msg)) {
             s->consec_fail = 0;
@@ -807,8 +993,13 @@ static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api
     if (set_new(root, "temperature", json_real(req->temperature)) ||
         set_new(root, "top_p", json_real(req->top_p)) ||
         set_new(root, "seed", json_integer((json_int_t)(req->seed & 0x7fffffffu))) ||
-        set_new(root, "stream", json_false()))
+        set_new(root, "stream", json_boolean(req->watch != NULL)))
         goto nomem;
+    if (req->watch) {
+        json_t *so = json_object();
+        if (set_new(root, "stream_options", so) || set_new(so, "include_usage", json_true()))
+            goto nomem;
+    }
     if (schema && add_schema(root, req, schema, chat_api)) goto nomem;
     size_t n = json_dumpb(root, NULL, 0, JSON_COMPACT);
     char *body = n ? isynth_malloc(n + 1) : NULL;
@@ -896,6 +1087,11 @@ static isynth_err op_submit(void *impl, const isynth_gen_req *req, isynth_error 
     j->submitted = j->not_before = now;
     j->srv = -1;
     buf_init(&j->resp, o->p.max_response_bytes);
+    buf_init(&j->line, o->p.max_response_bytes);
+    buf_init(&j->stext, o->p.max_response_bytes);
+    j->watch = req->watch;
+    j->watch_user = req->watch_user;
+    j->stream = req->watch != NULL;
     o->in_flight++;
     list_push(&o->waiting, j);
     return ISYNTH_OK;

@@ -37,13 +37,22 @@ them, chosen by its hash.
            "json_schema", as a server without structured output does
   judge    a canned judge reply: the JSON object alone when the body has response_format,
            else the object inside Japanese prose and a ```json fence (score from the body's hash)
+  drip     with "stream": a 5 ms pause before each event (so a client's cancel is seen)
+
+A body with "stream": true is answered as a real server streams: server-sent events over
+chunked transfer, 3 characters of text per event, a last event with finish_reason, a usage
+event when stream_options.include_usage, then "data: [DONE]". The once faults apply to streams
+too: trunc ends the chunked body cleanly after half the events (no finish, no [DONE]), stall
+pauses there, reset resets the connection there.
 
 Every mode answers 404 with an OpenAI-style {"error":{"message"}} when "model" is not the
 --model name, and 401 when --api-key is set and the bearer token differs (the message echoes
 the token, as some servers do, so tests can check that the client redacts it).
 
 GET /stats returns {"hits": {mode: n}, "max_concurrent": {mode: n}, "formats": {mode: n}}
-("formats": requests whose body carried response_format or json_schema); POST /reset clears it.
+("formats": requests whose body carried response_format or json_schema), "streams" (requests
+with "stream": true) and "aborted" (streams the client closed before their end); POST /reset
+clears it.
 """
 import argparse
 import hashlib
@@ -63,6 +72,8 @@ INFLIGHT = {}
 MAXC = {}
 FORMATS = {}
 ATTEMPTS = {}
+STREAMS = {}
+ABORTED = {}
 ARGS = None
 
 ONCE_MODES = {"ra429", "e500", "trunc", "stall", "reset", "reset0"}
@@ -129,7 +140,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/stats":
             with LOCK:
-                self.send_json(200, {"hits": HITS, "max_concurrent": MAXC, "formats": FORMATS})
+                self.send_json(200, {"hits": HITS, "max_concurrent": MAXC, "formats": FORMATS,
+                                     "streams": STREAMS, "aborted": ABORTED})
         elif self.path in ("/health", "/v1/models"):
             self.send_json(200, {"status": "ok", "data": [{"id": ARGS.model}]})
         else:
@@ -141,6 +153,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/reset":
             with LOCK:
                 HITS.clear(); MAXC.clear(); ATTEMPTS.clear(); INFLIGHT.clear(); FORMATS.clear()
+                STREAMS.clear(); ABORTED.clear()
             self.send_json(200, {"ok": True})
             return
         parts = self.path.strip("/").split("/")
@@ -236,6 +249,11 @@ class Handler(BaseHTTPRequestHandler):
                "model": ARGS.model, "choices": [choice],
                "usage": {"prompt_tokens": ptoks, "completion_tokens": len(text),
                          "total_tokens": ptoks + len(text)}}
+        if req.get("stream") is True:
+            with LOCK:
+                STREAMS[mode] = STREAMS.get(mode, 0) + 1
+            self.stream(mode, chat, text, finish, obj["usage"], req, fault, flags)
+            return
         body = json.dumps(obj, ensure_ascii=False).encode()
         if fault in ("trunc", "stall", "reset"):
             half = body[: len(body) // 2]
@@ -256,6 +274,52 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+    def stream(self, mode, chat, text, finish, usage, req, fault, flags):
+        kind = "chat.completion.chunk" if chat else "text_completion"
+        events = []
+        for i in range(0, len(text), 3):
+            piece = text[i:i + 3]
+            ch = {"index": 0, "finish_reason": None}
+            if chat:
+                ch["delta"] = {"content": piece} if i else {"role": "assistant", "content": piece}
+            else:
+                ch["text"] = piece
+            events.append({"id": "stub-1", "object": kind, "model": ARGS.model, "choices": [ch]})
+        last = {"index": 0, "finish_reason": finish}
+        last["delta" if chat else "text"] = {} if chat else ""
+        events.append({"id": "stub-1", "object": kind, "model": ARGS.model, "choices": [last]})
+        if (req.get("stream_options") or {}).get("include_usage"):
+            events.append({"id": "stub-1", "object": kind, "model": ARGS.model, "choices": [],
+                           "usage": usage})
+        lines = [("data: %s\n\n" % json.dumps(e, ensure_ascii=False)).encode() for e in events]
+        lines.append(b"data: [DONE]\n\n")
+        if fault in ("trunc", "stall", "reset"):
+            lines = lines[: len(lines) // 2]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for ln in lines:
+                if "drip" in flags:
+                    time.sleep(0.005)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(ln), ln))
+                self.wfile.flush()
+            if fault == "stall":
+                time.sleep(30)
+                self.close_connection = True
+                return
+            if fault == "reset":
+                self.rst()
+                return
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            with LOCK:
+                ABORTED[mode] = ABORTED.get(mode, 0) + 1
+            self.close_connection = True
 
 
 class Server(ThreadingHTTPServer):

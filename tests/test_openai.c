@@ -196,6 +196,8 @@ typedef struct run_opts {
     int max_tokens;
     double deadline_s;
     const char *json_schema; /* sent with every request when set */
+    isynth_watch_fn watch;   /* set on every request: the reply is streamed */
+    void *watch_user;
 } run_opts;
 
 /* Submits n requests (as capacity allows) and steps until all are delivered. */
@@ -226,7 +228,9 @@ static outcome *run_backend(isynth_backend *b, int n, const run_opts *ro)
                                   .temperature = 0.7f,
                                   .top_p = 0.95f,
                                   .seed = 1000 + (uint64_t)next,
-                                  .json_schema = ro->json_schema};
+                                  .json_schema = ro->json_schema,
+                                  .watch = ro->watch,
+                                  .watch_user = ro->watch_user};
             isynth_error err;
             assert_int_equal(isynth_backend_submit(b, &req, &err), ISYNTH_OK);
             next++;
@@ -419,6 +423,138 @@ static void expect_one_retry_each(const char *mode, int n)
     assert_int_equal(o->st.retries, n);
     assert_int_equal(stub_stat(stub.port, "hits", mode), 2 * n);
     outcome_free(o);
+}
+
+/* ---- streamed replies (a request with a watcher) ---- */
+
+/* What a watcher saw of each request. */
+typedef struct watched {
+    int calls[64];
+    int restarts[64];   /* calls with len 0: the reply started again */
+    size_t last[64];    /* len at the last call */
+    char *text[64];     /* text at the last call */
+    int end_after;      /* END at the end_after-th call of an attempt (0: never) */
+    size_t end_at;      /* ... keeping this many bytes (capped at len) */
+} watched;
+
+static isynth_watch_act watcher(void *user, uint64_t id, const char *text, size_t len,
+                                size_t *at)
+{
+    watched *w = user;
+    assert_true(id < 64);
+    assert_int_equal(*at, len);
+    if (len == 0) {
+        w->restarts[id]++;
+        w->calls[id] = 0;
+        w->last[id] = 0;
+        return ISYNTH_WATCH_GO;
+    }
+    assert_true(len > w->last[id]); /* the text only grows within an attempt */
+    w->calls[id]++;
+    w->last[id] = len;
+    free(w->text[id]);
+    w->text[id] = strndup(text, len);
+    if (w->end_after && w->calls[id] == w->end_after) {
+        *at = w->end_at < len ? w->end_at : len;
+        return ISYNTH_WATCH_END;
+    }
+    return ISYNTH_WATCH_GO;
+}
+
+static void watched_free(watched *w)
+{
+    for (int i = 0; i < 64; i++)
+        free(w->text[i]);
+}
+
+/* Streamed, watched to the end: the result is the text the watcher saw last, which grew 3
+ * characters an event; the usage is the server's (the stub counts characters); the body asked
+ * for a stream. Both endpoints. */
+static void test_stream_whole(void **state)
+{
+    (void)state;
+    for (int chat = 1; chat >= 0; chat--) {
+        isynth_openai_params p = test_params();
+        watched w = {0};
+        run_opts ro = {.tag = chat ? "streamed chat" : "streamed completion", .chat = chat,
+                       .deadline_s = 30, .watch = watcher, .watch_user = &w};
+        outcome *o = run_mode("ok", &p, 5, &ro);
+        assert_int_equal(o->ok, 5);
+        for (int i = 0; i < 5; i++) {
+            char want[128];
+            snprintf(want, sizeof want, "echo: %s request %d", ro.tag, i);
+            assert_string_equal(o->text[i], want);
+            assert_string_equal(w.text[i], want);
+            assert_int_equal(w.calls[i], (int)(strlen(want) + 2) / 3);
+            assert_int_equal(w.restarts[i], 0);
+            assert_false(o->truncated[i]);
+        }
+        long chars = 0;
+        for (int i = 0; i < 5; i++)
+            chars += (long)strlen(o->text[i]); /* ASCII: the stub's usage is its length */
+        assert_int_equal(o->completion_tokens, chars);
+        assert_true(o->prompt_tokens > 0);
+        outcome_free(o);
+        watched_free(&w);
+    }
+    assert_int_equal(stub_stat(stub.port, "streams", "ok"), 10);
+}
+
+/* A watcher that ends the reply: the result keeps what it chose, counts the events received as
+ * its tokens, and the transfer is cancelled (the stub sees the client go away). */
+static void test_stream_end(void **state)
+{
+    (void)state;
+    isynth_openai_params p = test_params();
+    watched w = {.end_after = 10, .end_at = 25};
+    run_opts ro = {.tag = "ended early", .chat = true, .deadline_s = 30, .watch = watcher,
+                   .watch_user = &w};
+    outcome *o = run_mode("tasks+drip", &p, 4, &ro);
+    assert_int_equal(o->ok, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(w.calls[i], 10);
+        assert_int_equal(strlen(o->text[i]), 25);
+        assert_memory_equal(o->text[i], w.text[i], 25);
+        assert_false(o->truncated[i]);
+    }
+    assert_int_equal(o->completion_tokens, 4 * 10);
+    assert_int_equal(o->prompt_tokens, 0);
+    /* the stub notices at its next write, 5 ms later */
+    double t0 = now_s();
+    while (stub_stat(stub.port, "aborted", "tasks+drip") < 4 && now_s() - t0 < 5)
+        usleep(20000);
+    assert_int_equal(stub_stat(stub.port, "aborted", "tasks+drip"), 4);
+    outcome_free(o);
+    watched_free(&w);
+}
+
+/* Faults in the middle of a stream (a clean end before the last event, a reset, a stall, a
+ * 500 before it starts): each request is retried once, the watcher is told when a reply it saw
+ * starts again, and the result is the whole second reply. */
+static void test_stream_faults(void **state)
+{
+    (void)state;
+    const char *modes[] = {"trunc", "reset", "stall", "e500"};
+    for (size_t m = 0; m < 4; m++) {
+        isynth_openai_params p = test_params();
+        watched w = {0};
+        run_opts ro = {.tag = modes[m], .chat = true, .deadline_s = 30, .watch = watcher,
+                       .watch_user = &w};
+        outcome *o = run_mode(modes[m], &p, 4, &ro);
+        assert_int_equal(o->ok, 4);
+        for (int i = 0; i < 4; i++) {
+            char want[128];
+            snprintf(want, sizeof want, "echo: %s request %d", modes[m], i);
+            assert_int_equal(o->retries[i], 1);
+            assert_string_equal(o->text[i], want);
+            assert_string_equal(w.text[i], want);
+            /* the stream faults showed half a reply first, the 500 none */
+            assert_int_equal(w.restarts[i], strcmp(modes[m], "e500") ? 1 : 0);
+        }
+        assert_int_equal(stub_stat(stub.port, "streams", modes[m]), strcmp(modes[m], "e500") ? 8 : 4);
+        outcome_free(o);
+        watched_free(&w);
+    }
 }
 
 static void test_500_then_ok(void **state)
@@ -932,12 +1068,60 @@ static void test_llama_server_completions(void **state)
     isynth_backend_free(b);
 }
 
+/* Streaming from the real server: replies watched to their end carry the server's usage from
+ * the stream's last event; replies a watcher ends after 6 events are cancelled there. */
+static void test_llama_server_stream(void **state)
+{
+    (void)state;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", server.port);
+    const char *urls[1] = {url};
+    isynth_openai_params p = isynth_openai_params_default();
+    p.model = "default";
+    p.concurrency = 4;
+    p.total_timeout = 300;
+    isynth_backend *b = new_backend(&p, urls, 1);
+    watched w = {0};
+    run_opts ro = {.tag = "日本の四季について説明してください。", .chat = true, .max_tokens = 16,
+                   .deadline_s = 300, .watch = watcher, .watch_user = &w};
+    outcome *o = run_backend(b, 4, &ro);
+    assert_int_equal(o->ok, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_true(w.calls[i] > 0);
+        assert_string_equal(o->text[i], w.text[i]);
+        fprintf(stderr, "  streamed %d: %.60s\n", i, o->text[i]);
+    }
+    assert_true(o->st.prompt_tokens >= 4 * 10);
+    assert_true(o->st.completion_tokens >= 4 && o->st.completion_tokens <= 4 * 16);
+    outcome_free(o);
+    watched_free(&w);
+    isynth_backend_free(b);
+
+    b = new_backend(&p, urls, 1);
+    watched w2 = {.end_after = 6, .end_at = (size_t)-1};
+    ro.tag = "日本の歴史を詳しく説明してください。";
+    ro.max_tokens = 400;
+    ro.watch_user = &w2;
+    o = run_backend(b, 4, &ro);
+    assert_int_equal(o->ok, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(w2.calls[i], 6);
+        assert_string_equal(o->text[i], w2.text[i]);
+        assert_false(o->truncated[i]);
+    }
+    assert_int_equal(o->st.completion_tokens, 4 * 6);
+    outcome_free(o);
+    watched_free(&w2);
+    isynth_backend_free(b);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "llama-server")) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_llama_server_chat),
             cmocka_unit_test(test_llama_server_completions),
+            cmocka_unit_test(test_llama_server_stream),
         };
         return cmocka_run_group_tests_name("openai_llama_server", tests, llama_setup,
                                            llama_teardown);
@@ -962,6 +1146,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_schema_sent, reset_stub),
         cmocka_unit_test_setup(test_schema_fallback, reset_stub),
         cmocka_unit_test_setup(test_alloc_failures, reset_stub),
+        cmocka_unit_test_setup(test_stream_whole, reset_stub),
+        cmocka_unit_test_setup(test_stream_end, reset_stub),
+        cmocka_unit_test_setup(test_stream_faults, reset_stub),
     };
     return cmocka_run_group_tests_name("openai", tests, group_setup, group_teardown);
 }
