@@ -46,6 +46,7 @@ typedef struct job job;
 struct job {
     job *prev, *next;
     uint64_t id;
+    const struct openai *owner; /* for the API key to redact */
     bool chat_api; /* which endpoint and which response shape */
     char *body;    /* with the request's response_format when it has one */
     size_t body_len;
@@ -184,21 +185,27 @@ static const char *find(const char *h, size_t hn, const char *n, size_t nn)
     return NULL;
 }
 
-/* Replaces every occurrence of the API key in b with "[redacted]". */
+/* Replaces every occurrence of the API key in b with "[redacted]", and every run of its first
+ * characters long enough to matter (8, or the whole key when shorter): a server may echo the
+ * key and cut its own message, and the key must not survive nearly whole. */
 static void redact(const openai *o, buf *b)
 {
-    if (!o->key_len || !b->p) return;
+    if (!o || !o->key_len || !b->p) return;
     static const char mask[] = "[redacted]";
+    size_t head = o->key_len < 8 ? o->key_len : 8;
     buf out;
     buf_init(&out, 0);
     const char *p = b->p, *end = b->p + b->len;
     bool found = false;
     while (p < end) {
-        const char *hit = find(p, (size_t)(end - p), o->key, o->key_len);
+        const char *hit = find(p, (size_t)(end - p), o->key, head);
         if (!hit) break;
         found = true;
+        size_t m = head;
+        while (m < o->key_len && hit + m < end && hit[m] == o->key[m])
+            m++;
         if (buf_add(&out, p, (size_t)(hit - p)) || buf_adds(&out, mask)) goto nomem;
-        p = hit + o->key_len;
+        p = hit + m;
     }
     if (!found) return;
     if (buf_add(&out, p, (size_t)(end - p))) goto nomem;
@@ -341,7 +348,8 @@ static void server_failed(openai *o, server *s, double now)
 
 /* ---- curl callbacks ---- */
 
-static isynth_err add_server_message(buf *msg, const char *body, size_t len);
+static isynth_err add_server_message(const openai *o, buf *msg, const char *body, size_t len);
+static long token_count(json_t *v);
 
 /* One event line of a stream (without its newline): "data: {chunk}" adds the chunk's text
  * (choices[0].delta.content on the chat API, choices[0].text on completions), its usage and
@@ -366,7 +374,7 @@ static bool sse_line(job *j, const char *s, size_t n)
         j->error = NULL;
         buf msg;
         buf_init(&msg, 0);
-        if (root) add_server_message(&msg, s, n);
+        if (root) add_server_message(j->owner, &msg, s, n);
         else buf_adds(&msg, "a malformed event in the stream");
         j->error = msg.p ? isynth_strndup(msg.p, msg.len) : NULL;
         buf_free(&msg);
@@ -375,9 +383,8 @@ static bool sse_line(job *j, const char *s, size_t n)
     }
     json_t *usage = json_object_get(root, "usage");
     if (json_is_object(usage)) {
-        j->prompt_tokens = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
-        j->completion_tokens =
-            (long)json_integer_value(json_object_get(usage, "completion_tokens"));
+        j->prompt_tokens = token_count(json_object_get(usage, "prompt_tokens"));
+        j->completion_tokens = token_count(json_object_get(usage, "completion_tokens"));
     }
     json_t *choices = json_object_get(root, "choices");
     json_t *c0 = json_is_array(choices) ? json_array_get(choices, 0) : NULL;
@@ -593,7 +600,17 @@ static void job_retry(openai *o, job *j, buf *msg, double retry_after, double no
 
 /* Pulls the server's message out of an error body: OpenAI/vLLM {"error":{"message"}},
  * Ollama {"error":"..."}, {"message":"..."}, else the start of the raw body. */
-static isynth_err add_server_message(buf *msg, const char *body, size_t len)
+/* A server's token count: negative, absurd (over 2^30 in one reply) or not an integer counts
+ * as 0, so a hostile server cannot drive the run's totals negative or overflow them. */
+static long token_count(json_t *v)
+{
+    json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+    return n < 0 || n > (json_int_t)1 << 30 ? 0 : (long)n;
+}
+
+/* The key is redacted in the whole text before it is cut to a snippet, so a cut cannot split
+ * the key and leave most of it. */
+static isynth_err add_server_message(const openai *o, buf *msg, const char *body, size_t len)
 {
     if (!len) return buf_adds(msg, "(empty body)");
     json_t *root = json_loadb(body, len, 0, NULL);
@@ -609,8 +626,18 @@ static isynth_err add_server_message(buf *msg, const char *body, size_t len)
             text_len = json_string_length(m);
         }
     }
-    isynth_err rc = text ? add_snippet(msg, text, text_len, 1000)
-                         : add_snippet(msg, body, len, ERR_BODY_SNIPPET);
+    const char *src = text ? text : body;
+    size_t n = text ? text_len : len, cap = text ? 1000 : ERR_BODY_SNIPPET;
+    size_t take = o && n > cap + o->key_len ? cap + o->key_len : n;
+    buf tmp;
+    buf_init(&tmp, 0);
+    isynth_err rc = buf_add(&tmp, src, take);
+    if (!rc) {
+        redact(o, &tmp);
+        rc = add_snippet(msg, tmp.p ? tmp.p : "", tmp.len, cap);
+        if (!rc && take < n && tmp.len <= cap) rc = buf_adds(msg, "...");
+    }
+    buf_free(&tmp);
     json_decref(root);
     return rc;
 }
@@ -655,8 +682,8 @@ static bool parse_success(job *j, buf *msg)
     const char *fr = json_string_value(json_object_get(c0, "finish_reason"));
     j->truncated = fr && !strcmp(fr, "length");
     json_t *usage = json_object_get(root, "usage");
-    j->prompt_tokens = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
-    j->completion_tokens = (long)json_integer_value(json_object_get(usage, "completion_tokens"));
+    j->prompt_tokens = token_count(json_object_get(usage, "prompt_tokens"));
+    j->completion_tokens = token_count(json_object_get(usage, "completion_tokens"));
     ok = true;
 done:
     json_decref(root);
@@ -802,7 +829,7 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
         return;
     }
     buf_printf(&msg, "HTTP %ld from %s: ", code, s->base);
-    add_server_message(&msg, j->resp.p, j->resp.len);
+    add_server_message(o, &msg, j->resp.p, j->resp.len);
     if (code == 408 || code == 429 || code >= 500) {
         curl_off_t ra = 0;
         curl_easy_getinfo(j->easy, CURLINFO_RETRY_AFTER, &ra);
@@ -1083,6 +1110,7 @@ static isynth_err op_submit(void *impl, const isynth_gen_req *req, isynth_error 
     double now = now_s();
     busy_mark(o, now);
     j->id = req->id;
+    j->owner = o;
     j->chat_api = chat_api;
     j->submitted = j->not_before = now;
     j->srv = -1;

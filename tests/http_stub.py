@@ -37,6 +37,7 @@ them, chosen by its hash.
            "json_schema", as a server without structured output does
   judge    a canned judge reply: the JSON object alone when the body has response_format,
            else the object inside Japanese prose and a ```json fence (score from the body's hash)
+  badusage usage with a negative prompt_tokens and a completion_tokens of 2^62
   drip     with "stream": a 5 ms pause before each event (so a client's cancel is seen)
 
 A body with "stream": true is answered as a real server streams: server-sent events over
@@ -254,6 +255,9 @@ class Handler(BaseHTTPRequestHandler):
                 STREAMS[mode] = STREAMS.get(mode, 0) + 1
             self.stream(mode, chat, text, finish, obj["usage"], req, fault, flags)
             return
+        if "badusage" in flags:
+            obj["usage"] = {"prompt_tokens": -5, "completion_tokens": 1 << 62,
+                            "total_tokens": -7}
         body = json.dumps(obj, ensure_ascii=False).encode()
         if fault in ("trunc", "stall", "reset"):
             half = body[: len(body) // 2]

@@ -557,6 +557,20 @@ static void test_stream_faults(void **state)
     }
 }
 
+/* A server reporting a negative or absurd usage: counted as 0, never summed into negative or
+ * overflowing totals (once undefined behaviour under UBSan). */
+static void test_bad_usage(void **state)
+{
+    (void)state;
+    isynth_openai_params p = test_params();
+    run_opts ro = {.tag = "badusage", .chat = true, .deadline_s = 30};
+    outcome *o = run_mode("badusage", &p, 3, &ro);
+    assert_int_equal(o->ok, 3);
+    assert_int_equal(o->st.prompt_tokens, 0);
+    assert_int_equal(o->st.completion_tokens, 0);
+    outcome_free(o);
+}
+
 static void test_500_then_ok(void **state)
 {
     (void)state;
@@ -738,6 +752,23 @@ static void test_api_key_sent_and_redacted(void **state)
         assert_non_null(strstr(o->error[i], "Incorrect API key provided: [redacted]"));
         assert_null(strstr(o->error[i], "SECRET"));
     }
+    outcome_free(o);
+    isynth_backend_free(b);
+
+    /* a key long enough that the echoing message is cut to its snippet in the middle of it:
+     * redacted before the cut, nothing of it is left (the cut once left 972 of its 1,200
+     * characters) */
+    static char longkey[1201];
+    memcpy(longkey, "sk-long-", 8);
+    for (int i = 8; i < 1200; i++)
+        longkey[i] = (char)('A' + i % 26);
+    p.api_key = longkey;
+    b = new_backend(&p, urls, 1);
+    o = run_backend(b, 1, &ro);
+    assert_int_equal(o->failed, 1);
+    assert_non_null(strstr(o->error[0], "Incorrect API key provided: [redacted]"));
+    assert_null(strstr(o->error[0], "sk-long"));
+    assert_null(strstr(o->error[0], "ABCDEFGH"));
     outcome_free(o);
     isynth_backend_free(b);
     stop_child(&keyed);
@@ -1147,6 +1178,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_schema_fallback, reset_stub),
         cmocka_unit_test_setup(test_alloc_failures, reset_stub),
         cmocka_unit_test_setup(test_stream_whole, reset_stub),
+        cmocka_unit_test_setup(test_bad_usage, reset_stub),
         cmocka_unit_test_setup(test_stream_end, reset_stub),
         cmocka_unit_test_setup(test_stream_faults, reset_stub),
     };
