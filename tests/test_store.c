@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "isynth/pipeline.h"
 #include "isynth/store.h"
 
 static char dir[256];
@@ -149,12 +150,70 @@ static void test_not_a_database(void **state)
     assert_non_null(strstr(e.msg, "run.db"));
 }
 
+/* The card takes the seed file's name and the model's GGUF metadata from run.db: whatever they
+ * hold stays inside its table cell, adds no YAML key, no heading, link, image or HTML. */
+static void test_card_escaped(void **state)
+{
+    (void)state;
+    isynth_store *st;
+    isynth_error e;
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/card", dir);
+    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_meta_set(st, "seeds_file",
+                                           "evil\n# Heading | x <script>alert(1)</script>.jsonl",
+                                           &e),
+                     ISYNTH_OK);
+    assert_int_equal(isynth_store_meta_set(st, "model_name",
+                                           "a|b\n---\nlicense: mit\n[click](http://x) ![i](y)",
+                                           &e),
+                     ISYNTH_OK);
+    assert_int_equal(isynth_store_meta_set(st, "lang", "ja\nlicense: mit", &e), ISYNTH_OK);
+    char long_lic[2000];
+    memset(long_lic, 'x', sizeof long_lic - 1);
+    long_lic[sizeof long_lic - 1] = '\0';
+    assert_int_equal(isynth_store_meta_set(st, "model_license", long_lic, &e), ISYNTH_OK);
+    assert_int_equal(isynth_export_card(st, &e), ISYNTH_OK);
+    isynth_store_close(st);
+    char path[400];
+    snprintf(path, sizeof path, "%s/README.md", sub);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    int dashes = 0, headings = 0, rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strcmp(line, "---\n"))
+            dashes++;
+        if (dashes == 1)
+            assert_null(strstr(line, "license: mit"));
+        if (dashes >= 2 && line[0] == '#' && line[1] == ' ')
+            headings++; /* (inside the front matter "# ..." is a YAML comment) */
+        assert_null(strstr(line, "<script"));
+        assert_null(strstr(line, "](http"));
+        assert_null(strstr(line, "]("));
+        if (!strncmp(line, "| seeds_file |", 14) || !strncmp(line, "| model_name |", 14) ||
+            !strncmp(line, "| model_license |", 17)) {
+            rows++;
+            int pipes = 0;
+            for (size_t i = 0; line[i]; i++)
+                pipes += line[i] == '|' && (i == 0 || line[i - 1] != '\\');
+            assert_int_equal(pipes, 3);
+            assert_true(strlen(line) < 400);
+        }
+    }
+    fclose(f);
+    assert_int_equal(dashes, 2);   /* the front matter's two fences, no third */
+    assert_int_equal(headings, 1); /* "# Synthetic instruction data" alone */
+    assert_int_equal(rows, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_unwritable),
         cmocka_unit_test(test_not_a_database),
+        cmocka_unit_test(test_card_escaped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
