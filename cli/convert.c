@@ -8,16 +8,19 @@
 
 static void convert_usage(FILE *f)
 {
-    fprintf(f, "usage: isynth convert [--sheet NAME] [--level N] IN OUT\n\n"
+    fprintf(f, "usage: isynth convert [--sheet NAME] [--level N] [--raw-formulas] IN OUT\n\n"
                "Converts a table between .xlsx, .jsonl and .csv (by file extension).\n"
                "  .xlsx, .csv  the first row is the header\n"
                "  .jsonl       one JSON object per line; keys become columns in first-seen order,\n"
                "               values that are not strings are written as their JSON text\n"
                "               (null as an empty cell)\n"
-               "Every cell is written as text: an .xlsx cell starting with = stays text.\n\n"
+               "Every cell is written as text: an .xlsx cell starting with = stays text, and a\n"
+               ".csv cell starting with = + - @ TAB or CR gets a leading ' so that a spreadsheet\n"
+               "opening the file shows it instead of running it as a formula.\n\n"
                "  --sheet NAME  read this sheet of an .xlsx input (default: the first)\n"
                "  --level N     deflate level of an .xlsx output: 1 fastest (default) .. 9\n"
-               "                smallest; 6 is what most other tools write\n");
+               "                smallest; 6 is what most other tools write\n"
+               "  --raw-formulas write .csv cells that look like formulas as they are\n");
 }
 
 int cmd_convert(int argc, char **argv)
@@ -40,6 +43,8 @@ int cmd_convert(int argc, char **argv)
                 return EXIT_USAGE;
             }
             wp.xlsx_deflate_level = (int)level;
+        } else if (!strcmp(argv[i], "--raw-formulas")) {
+            wp.csv_raw_formulas = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "isynth convert: unknown option '%s'\n", argv[i]);
             convert_usage(stderr);

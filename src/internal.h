@@ -38,6 +38,15 @@ isynth_err buf_add_json_str(buf *b, const char *s, size_t n);
 size_t utf8_seq_len(const unsigned char *s, size_t n);
 /* True when s[0..n) is valid UTF-8 with no NUL byte; on failure *bad_off gets the offset. */
 bool utf8_valid(const char *s, size_t n, size_t *bad_off);
+
+/* CSV formula defusing (OWASP's CSV injection advice). csv_defuse: the cell gets a leading '
+ * when written, because a spreadsheet would run it (it starts with = + - @ TAB or CR) or
+ * because it starts with ' itself. csv_defused_quote: 1 when a read field starts with such a
+ * quote (followed by = + - @ TAB CR or '), which the reader drops as a spreadsheet does, else 0.
+ * Together they make a CSV round trip give back every cell. */
+bool csv_defuse(const char *s, size_t n);
+size_t csv_defused_quote(const char *s, size_t n);
+
 /* Decodes one code point at s (valid UTF-8 assumed); returns bytes used (0 at end). */
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
 

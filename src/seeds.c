@@ -810,6 +810,9 @@ static void csv_field(void *s, size_t n, void *data)
     if (c->rc) return;
     loader *ld = c->ld;
     const char *p = s ? s : "";
+    size_t q = csv_defused_quote(p, s ? n : 0);
+    p += q;
+    n -= q;
     size_t k = c->nf++;
     if (!c->in_rec) {
         c->in_rec = true;

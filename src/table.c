@@ -273,7 +273,9 @@ static void csv_on_field(void *s, size_t len, void *ud)
 {
     isynth_table_reader *r = ud;
     if (r->cb_err) return;
-    r->cb_err = sl_push(&r->recs, s ? s : "", s ? len : 0);
+    const char *p = s ? s : "";
+    size_t q = csv_defused_quote(p, s ? len : 0);
+    r->cb_err = sl_push(&r->recs, p + q, s ? len - q : 0);
     r->fields_in_rec++;
 }
 
@@ -926,6 +928,7 @@ struct isynth_table_writer {
     isynth_xlsx_writer *x;
     atomic_file af;
     bool af_open;
+    bool raw_formulas; /* csv: formula-like cells as they are */
     strlist names;
     buf line;
 };
@@ -949,20 +952,24 @@ static bool csv_needs_quotes(const char *s, size_t n)
     return false;
 }
 
-static isynth_err csv_line(buf *b, const char *const *cells, const size_t *lens, size_t n)
+static isynth_err csv_line(buf *b, const char *const *cells, const size_t *lens, size_t n,
+                           bool raw_formulas)
 {
     buf_reset(b);
     isynth_err rc = ISYNTH_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         const char *s = cells[i] ? cells[i] : "";
         size_t len = cells[i] ? (lens ? lens[i] : strlen(s)) : 0;
+        bool defuse = !raw_formulas && csv_defuse(s, len);
         if (i) rc = buf_addc(b, ',');
         if (rc) break;
         if (!csv_needs_quotes(s, len)) {
-            rc = buf_add(b, s, len);
+            rc = defuse ? buf_addc(b, '\'') : ISYNTH_OK;
+            if (!rc) rc = buf_add(b, s, len);
             continue;
         }
         rc = buf_addc(b, '"');
+        if (!rc && defuse) rc = buf_addc(b, '\'');
         for (size_t j = 0; j < len && !rc; j++)
             rc = s[j] == '"' ? buf_add(b, "\"\"", 2) : buf_addc(b, s[j]);
         if (!rc) rc = buf_addc(b, '"');
@@ -1023,6 +1030,7 @@ isynth_err isynth_table_writer_open(const char *path, const char *const *names, 
     if (!w) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     w->fmt = fmt;
     w->ncols = ncols;
+    w->raw_formulas = wp && wp->csv_raw_formulas;
     sl_init(&w->names, 0);
     buf_init(&w->line, 0);
     isynth_err rc = ISYNTH_OK;
@@ -1070,7 +1078,7 @@ isynth_err isynth_table_writer_open(const char *path, const char *const *names, 
         if (rc) goto fail;
         w->af_open = true;
         if (fmt == ISYNTH_TABLE_CSV) {
-            rc = csv_line(&w->line, names, NULL, ncols);
+            rc = csv_line(&w->line, names, NULL, ncols, w->raw_formulas);
             if (rc || fwrite(w->line.p, 1, w->line.len, w->af.f) != w->line.len) {
                 rc = isynth_error_set(err, rc ? rc : ISYNTH_ERR_IO, "%s: cannot write", path);
                 goto fail;
@@ -1093,7 +1101,7 @@ isynth_err isynth_table_write_row(isynth_table_writer *w, const char *const *cel
     } else {
         rc = check_cells(w, cells, lens, w->ncols, err);
         if (rc) return rc;
-        rc = w->fmt == ISYNTH_TABLE_CSV ? csv_line(&w->line, cells, lens, w->ncols)
+        rc = w->fmt == ISYNTH_TABLE_CSV ? csv_line(&w->line, cells, lens, w->ncols, w->raw_formulas)
                                         : jsonl_line(w, cells, lens);
         if (rc) return isynth_error_set(err, rc, "%s: out of memory", w->path);
         if (fwrite(w->line.p, 1, w->line.len, w->af.f) != w->line.len)

@@ -479,3 +479,13 @@ void utc_now(char out[21])
     gmtime_r(&t, &tm);
     strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+bool csv_defuse(const char *s, size_t n)
+{
+    return n && s[0] && strchr("=+-@\t\r'", s[0]);
+}
+
+size_t csv_defused_quote(const char *s, size_t n)
+{
+    return n >= 2 && s[0] == '\'' && s[1] && strchr("=+-@\t\r'", s[1]) ? 1 : 0;
+}

@@ -805,7 +805,7 @@ static void test_table_round_trip(void **state)
     free(got);
     got = slurp(c);
     assert_string_equal(got, "instruction,output,score,tags,ok,none\r\n"
-                             "=1+1,\"改行\nタブ\t😀\",,,,\r\n"
+                             "'=1+1,\"改行\nタブ\t😀\",,,,\r\n"
                              ",only output,0.5,\"[\"\"a\"\",\"\"b\"\"]\",true,\r\n");
     free(got);
 }
@@ -1054,6 +1054,39 @@ static void test_alloc_fail_table(void **state)
     }
 }
 
+/* CSV output: cells a spreadsheet would run as formulas get a leading ' unless raw formulas
+ * are asked for; other cells, and the JSONL output, are untouched. */
+static void test_csv_formulas(void **state)
+{
+    (void)state;
+    isynth_error e = {0};
+    const char *in = tpath("f.jsonl"), *out = tpath("f.csv");
+    write_file(in, "{\"a\":\"=HYPERLINK(\\\"http://x\\\",\\\"y\\\")\",\"b\":\"+1+1\"}\n"
+                   "{\"a\":\"@SUM(A1)\",\"b\":\"-2\"}\n"
+                   "{\"a\":\"\\tx\",\"b\":\"a=b\"}\n"
+                   "{\"a\":\"'=quoted\",\"b\":\"'tis\"}\n");
+    assert_int_equal(isynth_table_convert(in, out, NULL, NULL, NULL, &e), ISYNTH_OK);
+    char *got = slurp(out);
+    assert_string_equal(got, "a,b\r\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'+1+1\r\n"
+                             "'@SUM(A1),'-2\r\n'\tx,a=b\r\n''=quoted,''tis\r\n");
+    free(got);
+    /* isynth reads its own quote back off: the round trip gives the original cells */
+    const char *back = tpath("f2.jsonl");
+    assert_int_equal(isynth_table_convert(out, back, NULL, NULL, NULL, &e), ISYNTH_OK);
+    char *orig = slurp(in);
+    got = slurp(back);
+    assert_string_equal(got, orig);
+    free(got);
+    free(orig);
+    isynth_table_writer_params wp = isynth_table_writer_params_default();
+    wp.csv_raw_formulas = true;
+    assert_int_equal(isynth_table_convert(in, out, NULL, &wp, NULL, &e), ISYNTH_OK);
+    got = slurp(out);
+    assert_string_equal(got, "a,b\r\n\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",+1+1\r\n"
+                             "@SUM(A1),-2\r\n\tx,a=b\r\n'=quoted,'tis\r\n");
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1074,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_alloc_fail_xlsx),
         cmocka_unit_test(test_alloc_fail_table),
         cmocka_unit_test(test_deflate_level),
+        cmocka_unit_test(test_csv_formulas),
         cmocka_unit_test(test_marks_numbers_bands),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
