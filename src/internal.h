@@ -66,14 +66,22 @@ uc_kind uc_kind_of(int32_t c);
 isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
                              isynth_error *err);
 
-/* Atomic output: opens "<path>.tmp.<pid>" for writing; atomic_commit flushes, fsyncs and
- * renames it to path; atomic_abort removes it. Both close the stream. */
+/* Atomic output, the one way every writer replaces a file. atomic_open creates a new temporary
+ * beside path ("<path>.tmp.<pid>.<random>", O_CREAT|O_EXCL|O_NOFOLLOW: a file or symlink
+ * planted at that name is never followed nor overwritten) and opens it as a->f. atomic_reserve
+ * is for a library that creates its output file itself (libxlsxwriter): it creates a private
+ * directory beside path (mkdtemp, mode 0700, so nobody else can plant anything in it) and sets
+ * a->tmp to a name inside it, with a->f NULL. atomic_commit flushes and fsyncs the temporary,
+ * renames it to path, removes the private directory and fsyncs path's directory; atomic_abort
+ * removes the temporary (and the directory). Both close the stream and free the names. */
 typedef struct atomic_file {
     FILE *f;
     char *tmp;
     char *path;
+    char *dir; /* atomic_reserve's private directory, else NULL */
 } atomic_file;
 isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err);
+isynth_err atomic_reserve(atomic_file *a, const char *path, isynth_error *err);
 isynth_err atomic_commit(atomic_file *a, isynth_error *err);
 void atomic_abort(atomic_file *a);
 

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,45 +287,125 @@ fail:
     return rc;
 }
 
+static void atomic_clear(atomic_file *a)
+{
+    isynth_free(a->tmp);
+    isynth_free(a->path);
+    isynth_free(a->dir);
+    a->f = NULL;
+    a->tmp = a->path = a->dir = NULL;
+}
+
+/* A few random bits for temporary names (not a secret: O_EXCL and mkdtemp give the safety). */
+static unsigned tmp_salt(void)
+{
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16) ^ (++counter * 2654435761u);
+}
+
 isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err)
 {
-    a->f = NULL;
-    a->path = isynth_strdup(path);
-    buf t;
-    buf_init(&t, 0);
-    if (!a->path || buf_printf(&t, "%s.tmp.%ld", path, (long)getpid())) {
-        isynth_free(a->path);
-        buf_free(&t);
-        a->path = a->tmp = NULL;
+    *a = (atomic_file){0};
+    if (!(a->path = isynth_strdup(path)))
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    int fd = -1, e = EEXIST;
+    for (int tries = 0; fd < 0 && e == EEXIST && tries < 64; tries++) {
+        buf t;
+        buf_init(&t, 0);
+        isynth_free(a->tmp);
+        if (buf_printf(&t, "%s.tmp.%ld.%08x", path, (long)getpid(), tmp_salt()) ||
+            !(a->tmp = buf_take(&t))) {
+            buf_free(&t);
+            atomic_clear(a);
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+        }
+        fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        e = fd < 0 ? errno : 0;
     }
-    a->tmp = buf_take(&t);
-    a->f = a->tmp ? fopen(a->tmp, "wb") : NULL;
+    if (fd >= 0 && !(a->f = fdopen(fd, "wb"))) {
+        e = errno;
+        close(fd);
+        remove(a->tmp);
+    }
     if (!a->f) {
         isynth_err rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path,
-                                         a->tmp ? strerror(errno) : "out of memory");
-        isynth_free(a->tmp);
-        isynth_free(a->path);
-        a->tmp = a->path = NULL;
+                                         strerror(e));
+        atomic_clear(a);
         return rc;
     }
     return ISYNTH_OK;
 }
 
+isynth_err atomic_reserve(atomic_file *a, const char *path, isynth_error *err)
+{
+    *a = (atomic_file){0};
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    int dlen = slash ? (int)(slash - path) + 1 : 0;
+    buf d, t;
+    buf_init(&d, 0);
+    buf_init(&t, 0);
+    if (!(a->path = isynth_strdup(path)) ||
+        buf_printf(&d, "%.*s.%s.tmp.XXXXXX", dlen, path, base) || !(a->dir = buf_take(&d))) {
+        buf_free(&d);
+        atomic_clear(a);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (!mkdtemp(a->dir)) {
+        isynth_err rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path,
+                                         strerror(errno));
+        atomic_clear(a);
+        return rc;
+    }
+    if (buf_printf(&t, "%s/%s", a->dir, base) || !(a->tmp = buf_take(&t))) {
+        buf_free(&t);
+        rmdir(a->dir);
+        atomic_clear(a);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    }
+    return ISYNTH_OK;
+}
+
+/* fsyncs a file or a directory by name. */
+static bool fsync_name(const char *name, bool dir)
+{
+    int fd = open(name, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = fsync(fd) == 0 || (dir && errno == EINVAL); /* some file systems refuse it */
+    close(fd);
+    return ok;
+}
+
 isynth_err atomic_commit(atomic_file *a, isynth_error *err)
 {
     isynth_err rc = ISYNTH_OK;
-    bool ok = fflush(a->f) == 0 && !ferror(a->f) && fsync(fileno(a->f)) == 0;
-    ok = (fclose(a->f) == 0) && ok;
-    a->f = NULL;
+    bool ok;
+    if (a->f) {
+        ok = fflush(a->f) == 0 && !ferror(a->f) && fsync(fileno(a->f)) == 0;
+        ok = (fclose(a->f) == 0) && ok;
+        a->f = NULL;
+    } else {
+        ok = fsync_name(a->tmp, false);
+    }
     if (!ok || rename(a->tmp, a->path) != 0) {
         rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", a->path,
                               strerror(errno));
         remove(a->tmp);
     }
-    isynth_free(a->tmp);
-    isynth_free(a->path);
-    a->tmp = a->path = NULL;
+    if (a->dir)
+        rmdir(a->dir);
+    if (!rc) {
+        const char *slash = strrchr(a->path, '/');
+        char *parent = slash ? isynth_strndup(a->path, slash == a->path ? 1 : (size_t)(slash - a->path))
+                             : NULL;
+        if ((!slash || parent) && !fsync_name(parent ? parent : ".", true))
+            rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot sync its directory: %s",
+                                  a->path, strerror(errno));
+        isynth_free(parent);
+    }
+    atomic_clear(a);
     return rc;
 }
 
@@ -334,10 +415,9 @@ void atomic_abort(atomic_file *a)
         fclose(a->f);
     if (a->tmp)
         remove(a->tmp);
-    isynth_free(a->tmp);
-    isynth_free(a->path);
-    a->f = NULL;
-    a->tmp = a->path = NULL;
+    if (a->dir)
+        rmdir(a->dir);
+    atomic_clear(a);
 }
 
 /* SHA-256 (FIPS 180-4), compact. */

@@ -49,7 +49,7 @@ struct isynth_xlsx_writer {
     lxw_format *head_fmt;
     char *sheet;
     char *path;
-    char *tmp;
+    atomic_file out; /* the workbook's temporary, in a private directory beside path */
     wcol *cols;
     size_t ncols;
     isynth_xlsx_cell *cellv; /* ncols cells: isynth_xlsx_write_row's row as cells */
@@ -134,7 +134,7 @@ static void writer_release(isynth_xlsx_writer *w)
     free_cols(w);
     isynth_free(w->sheet);
     isynth_free(w->path);
-    isynth_free(w->tmp);
+    atomic_abort(&w->out); /* a no-op once committed */
     buf_free(&w->scratch);
     buf_free(&w->escaped);
     isynth_free(w->runs);
@@ -157,18 +157,19 @@ isynth_err isynth_xlsx_writer_open(const char *path, const isynth_xlsx_writer_pa
     w->level = p->deflate_level == 0 ? 1 : p->deflate_level;
     buf_init(&w->scratch, 0);
     buf_init(&w->escaped, 0);
-    buf t;
-    buf_init(&t, 0);
     w->path = isynth_strdup(path);
-    if (!w->path || buf_printf(&t, "%s.tmp.%ld", path, (long)getpid()) ||
-        !(w->tmp = buf_take(&t))) {
-        buf_free(&t);
+    if (!w->path) {
         writer_release(w);
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     }
+    isynth_err rc = atomic_reserve(&w->out, path, err);
+    if (rc) {
+        writer_release(w);
+        return rc;
+    }
     lxw_workbook_options opt = {
         .constant_memory = LXW_TRUE, .tmpdir = (char *)p->tmpdir, .use_zip64 = LXW_TRUE};
-    w->wb = workbook_new_opt(w->tmp, &opt);
+    w->wb = workbook_new_opt(w->out.tmp, &opt);
     if (!w->wb) {
         writer_release(w);
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: cannot start a workbook", path);
@@ -635,15 +636,6 @@ static lxw_error close_workbook(isynth_xlsx_writer *w, int level)
     return e;
 }
 
-static bool fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return false;
-    bool ok = fsync(fd) == 0;
-    close(fd);
-    return ok;
-}
-
 isynth_err isynth_xlsx_writer_close(isynth_xlsx_writer *w, isynth_error *err)
 {
     if (!w) return ISYNTH_OK;
@@ -655,11 +647,10 @@ isynth_err isynth_xlsx_writer_close(isynth_xlsx_writer *w, isynth_error *err)
         rc = isynth_error_set(
             err, e == LXW_ERROR_MEMORY_MALLOC_FAILED ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_IO,
             "%s: cannot write the workbook: %s", w->path, lxw_strerror(e));
-    } else if (!rc && (!fsync_path(w->tmp) || rename(w->tmp, w->path) != 0)) {
-        rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", w->path, strerror(errno));
+    } else if (!rc) {
+        rc = atomic_commit(&w->out, err);
     }
-    if (rc) remove(w->tmp);
-    writer_release(w);
+    writer_release(w); /* removes the temporary when not committed */
     return rc;
 }
 
@@ -670,7 +661,6 @@ void isynth_xlsx_writer_free(isynth_xlsx_writer *w)
         /* libxlsxwriter has no abandon call: closing writes the file (stored, the cheapest),
          * which is then removed. */
         close_workbook(w, 0);
-        remove(w->tmp);
     }
     writer_release(w);
 }

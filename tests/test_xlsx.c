@@ -11,7 +11,9 @@
 #include "isynth/table.h"
 #include "isynth/xlsx.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <jansson.h>
 #include <string.h>
@@ -1054,6 +1056,53 @@ static void test_alloc_fail_table(void **state)
     }
 }
 
+/* Every writer's temporary is new and exclusive: a symlink planted at the name the writers
+ * once used ("<out>.tmp.<pid>", this process's pid, since the conversion runs in it) is never
+ * followed, the file it points to is untouched, and no temporary is left behind. */
+static void test_temp_symlink(void **state)
+{
+    (void)state;
+    const char *outs[] = {"s.csv", "s.jsonl", "s.xlsx"};
+    const char *in = tpath("s_in.jsonl"), *victim = tpath("victim.txt");
+    write_file(in, "{\"a\":\"1\"}\n{\"a\":\"2\"}\n");
+    for (size_t k = 0; k < 3; k++) {
+        write_file(victim, "precious");
+        char out[300], trap[340];
+        snprintf(out, sizeof out, "%s", tpath(outs[k]));
+        snprintf(trap, sizeof trap, "%s.tmp.%ld", out, (long)getpid());
+        assert_int_equal(symlink(victim, trap), 0);
+        isynth_error e = {0};
+        assert_int_equal(isynth_table_convert(in, out, NULL, NULL, NULL, &e), ISYNTH_OK);
+        char *v = slurp(victim);
+        assert_string_equal(v, "precious");
+        free(v);
+        struct stat st;
+        assert_int_equal(lstat(out, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(unlink(trap), 0);
+        /* nothing else beside the output: no temporary, no private directory */
+        DIR *d = opendir(tmpdir);
+        assert_non_null(d);
+        struct dirent *de;
+        while ((de = readdir(d)))
+            assert_null(strstr(de->d_name, ".tmp"));
+        closedir(d);
+    }
+    /* a failed conversion leaves nothing either */
+    write_file(in, "{\"a\":\"1\"}\n{\"a\":\n");
+    isynth_error e = {0};
+    assert_int_equal(isynth_table_convert(in, tpath("f.xlsx"), NULL, NULL, NULL, &e),
+                     ISYNTH_ERR_PARSE);
+    DIR *d = opendir(tmpdir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        assert_null(strstr(de->d_name, ".tmp"));
+        assert_null(strstr(de->d_name, "f.xlsx"));
+    }
+    closedir(d);
+}
+
 /* CSV output: cells a spreadsheet would run as formulas get a leading ' unless raw formulas
  * are asked for; other cells, and the JSONL output, are untouched. */
 static void test_csv_formulas(void **state)
@@ -1108,6 +1157,7 @@ int main(void)
         cmocka_unit_test(test_alloc_fail_table),
         cmocka_unit_test(test_deflate_level),
         cmocka_unit_test(test_csv_formulas),
+        cmocka_unit_test(test_temp_symlink),
         cmocka_unit_test(test_marks_numbers_bands),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
