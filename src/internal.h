@@ -45,6 +45,12 @@ bool utf8_valid(const char *s, size_t n, size_t *bad_off);
  * quote (followed by = + - @ TAB CR or '), which the reader drops as a spreadsheet does, else 0.
  * Together they make a CSV round trip give back every cell. */
 bool csv_defuse(const char *s, size_t n);
+
+/* Finds a repeated name among n names (lens[i] bytes each; ASCII case folded when icase) in
+ * O(n log n): returns the index of the later of a repeated pair, or (size_t)-1 when all are
+ * distinct or memory runs out (*nomem then true). */
+size_t find_repeated_name(const char *const *names, const size_t *lens, size_t n, bool icase,
+                          bool *nomem);
 size_t csv_defused_quote(const char *s, size_t n);
 
 /* Decodes one code point at s (valid UTF-8 assumed); returns bytes used (0 at end). */

@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "isynth/table.h"
+#include "isynth/xlsx.h"
 
 #include <csv.h>
 #include <jansson.h>
@@ -661,6 +662,12 @@ static isynth_err header_add(loader *ld, header *h, const char *p, size_t n)
         return fail(ld, ISYNTH_ERR_TOO_LARGE, h->line, label,
                     "%zu bytes, longer than the limit of %zu bytes", n, ld->prm.max_field_bytes);
     }
+    if (h->n >= ISYNTH_XLSX_MAX_COLS) {
+        char label[LABEL_MAX];
+        snprintf(label, sizeof label, "header column %zu", h->n + 1);
+        return fail(ld, ISYNTH_ERR_TOO_LARGE, h->line, label, "more than %u columns",
+                    ISYNTH_XLSX_MAX_COLS);
+    }
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 8;
         char **v = isynth_realloc(h->names, cap * sizeof *v);
@@ -689,11 +696,19 @@ static int find_column(const header *h, const char *name)
 /* Decides the shape from the column names (or the map) and finds each field's column. */
 static isynth_err header_finish(loader *ld, header *h)
 {
-    for (size_t k = 0; k < h->n; k++) {
-        if (!h->names[k][0]) continue;
-        for (size_t j = 0; j < k; j++)
-            if (ascii_ieq(h->names[j], strlen(h->names[j]), h->names[k]))
-                return fail(ld, ISYNTH_ERR_PARSE, h->line, h->names[k], "duplicate column");
+    {
+        /* named columns only (empty names are unnamed columns, never duplicates) */
+        const char **named = isynth_malloc((h->n ? h->n : 1) * sizeof *named);
+        if (!named) return nomem(ld);
+        size_t m = 0;
+        for (size_t k = 0; k < h->n; k++)
+            if (h->names[k][0]) named[m++] = h->names[k];
+        bool oom;
+        size_t dup = find_repeated_name(named, NULL, m, true, &oom);
+        const char *name = dup == (size_t)-1 ? NULL : named[dup];
+        isynth_free(named);
+        if (oom) return nomem(ld);
+        if (name) return fail(ld, ISYNTH_ERR_PARSE, h->line, name, "duplicate column");
     }
     for (int f = 0; f < NFIELDS; f++)
         h->col[f] = -1;

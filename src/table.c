@@ -180,15 +180,22 @@ static isynth_err set_header(isynth_table_reader *r, const char *const *cells, c
     if (n == 0)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: the header row is empty", r->path,
                                 where);
-    for (size_t i = 0; i < n; i++) {
+    if (n > ISYNTH_XLSX_MAX_COLS)
+        return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "%s: %s: %zu columns, more than %u",
+                                r->path, where, n, ISYNTH_XLSX_MAX_COLS);
+    for (size_t i = 0; i < n; i++)
         if (lens[i] == 0)
             return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: header column %zu has no name",
                                     r->path, where, i + 1);
-        for (size_t j = 0; j < i; j++)
-            if (lens[j] == lens[i] && !memcmp(cells[j], cells[i], lens[i]))
-                return isynth_error_set(err, ISYNTH_ERR_PARSE,
-                                        "%s: %s: header name '%s' appears twice", r->path, where,
-                                        cells[i]);
+    bool nomem;
+    size_t dup = find_repeated_name(cells, lens, n, false, &nomem);
+    if (nomem)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    if (dup != (size_t)-1)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: header name '%.*s' appears twice",
+                                r->path, where, (int)(lens[dup] > 200 ? 200 : lens[dup]),
+                                cells[dup]);
+    for (size_t i = 0; i < n; i++) {
         if (sl_push(&r->header, cells[i], lens[i]))
             return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     }
@@ -273,6 +280,10 @@ static void csv_on_field(void *s, size_t len, void *ud)
 {
     isynth_table_reader *r = ud;
     if (r->cb_err) return;
+    if (r->fields_in_rec >= ISYNTH_XLSX_MAX_COLS) { /* before storing: memory stays bounded */
+        r->cb_err = ISYNTH_ERR_TOO_LARGE;
+        return;
+    }
     const char *p = s ? s : "";
     size_t q = csv_defused_quote(p, s ? len : 0);
     r->cb_err = sl_push(&r->recs, p + q, s ? len - q : 0);
@@ -366,7 +377,10 @@ static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
             if (r->cb_err)
                 return isynth_error_set(
                     err, r->cb_err, "%s: line %zu: %s", r->path, r->file_line + 1,
-                    r->cb_err == ISYNTH_ERR_NOMEM ? "out of memory" : "record too large");
+                    r->cb_err == ISYNTH_ERR_NOMEM ? "out of memory"
+                    : r->fields_in_rec >= ISYNTH_XLSX_MAX_COLS
+                        ? "more than 16384 fields in a record (the column limit)"
+                        : "record too large");
             if (nl) r->file_line++;
             p += seg;
             n -= seg;

@@ -569,3 +569,48 @@ size_t csv_defused_quote(const char *s, size_t n)
 {
     return n >= 2 && s[0] == '\'' && s[1] && strchr("=+-@\t\r'", s[1]) ? 1 : 0;
 }
+
+typedef struct name_ref {
+    const char *p;
+    size_t len, idx;
+    bool icase;
+} name_ref;
+
+static int name_cmp(const void *a, const void *b)
+{
+    const name_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)x->p[i], d = (unsigned char)y->p[i];
+        if (x->icase) {
+            c = c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+            d = d >= 'A' && d <= 'Z' ? (unsigned char)(d + 32) : d;
+        }
+        if (c != d) return c < d ? -1 : 1;
+    }
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+size_t find_repeated_name(const char *const *names, const size_t *lens, size_t n, bool icase,
+                          bool *nomem)
+{
+    *nomem = false;
+    if (n < 2) return (size_t)-1;
+    name_ref *v = isynth_malloc(n * sizeof *v);
+    if (!v) {
+        *nomem = true;
+        return (size_t)-1;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (name_ref){names[i], lens ? lens[i] : strlen(names[i]), i, icase};
+    qsort(v, n, sizeof *v, name_cmp);
+    size_t found = (size_t)-1;
+    for (size_t i = 1; i < n; i++) {
+        name_ref a = v[i - 1], b = v[i];
+        a.idx = b.idx = 0;
+        if (!name_cmp(&a, &b) && (found == (size_t)-1 || v[i].idx < found)) found = v[i].idx;
+    }
+    isynth_free(v);
+    return found;
+}

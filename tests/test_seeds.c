@@ -409,6 +409,27 @@ static void test_limits(void **state)
                   "30 bytes, longer than the limit of 12 bytes");
 }
 
+/* A seed CSV wider than a sheet is refused at its header, before its names are copied. */
+static void test_wide_seed_header(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/isynth-wide-XXXXXX", p[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/wide.csv", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 20000; i++)
+        fprintf(f, "%sc%d", i ? "," : "", i);
+    fprintf(f, "\n1\n");
+    fclose(f);
+    isynth_seedset *s = NULL;
+    isynth_error e = {0};
+    assert_int_equal(isynth_seeds_load(p, NULL, &s, &e), ISYNTH_ERR_TOO_LARGE);
+    assert_non_null(strstr(e.msg, "more than 16384 columns"));
+    assert_int_equal(remove(p), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* A 1 MiB field, generated into a temporary directory, passes the default limit of 256 KiB. */
 static void test_huge_field(void **state)
 {
@@ -895,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_unopenable_and_unknown_format),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_huge_field),
+        cmocka_unit_test(test_wide_seed_header),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_xlsx_elyza),
         cmocka_unit_test(test_xlsx_alpaca_and_map),
