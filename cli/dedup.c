@@ -123,6 +123,35 @@ static int write_report(FILE *f, long line, const char *text, size_t len, long k
     return bad ? -1 : 0;
 }
 
+/* Reads one line (with its newline) into *line, never holding more than max + 1 bytes of it:
+ * a longer line sets *too_long and stops there, before the rest is read. Returns the length,
+ * or -1 at end of input (or on a read or memory error: ferror(in) or errno tell). */
+static ssize_t read_line_capped(FILE *in, char **line, size_t *cap, size_t max, bool *too_long)
+{
+    size_t len = 0;
+    int c;
+    *too_long = false;
+    while ((c = getc_unlocked(in)) != EOF) {
+        if (len == max) {
+            *too_long = true;
+            return (ssize_t)len;
+        }
+        if (len + 1 >= *cap) {
+            size_t nc = *cap ? *cap * 2 : 4096;
+            if (nc > max + 1) nc = max + 1;
+            char *p = realloc(*line, nc);
+            if (!p) return -1;
+            *line = p;
+            *cap = nc;
+        }
+        (*line)[len++] = (char)c;
+        if (c == '\n') break;
+    }
+    if (!len) return -1;
+    (*line)[len] = '\0';
+    return (ssize_t)len;
+}
+
 int cmd_dedup(int argc, char **argv)
 {
     const char *out_path = NULL, *field = "instruction", *report_path = NULL, *dump_path = NULL;
@@ -210,14 +239,15 @@ int cmd_dedup(int argc, char **argv)
     double t0 = now_s(), last = t0;
     long lineno = 0, records = 0, removed = 0;
     ssize_t got;
-    while ((got = getline(&line, &linecap, in)) != -1) {
+    bool too_long = false;
+    while ((got = read_line_capped(in, &line, &linecap, MAX_LINE, &too_long)) != -1) {
         lineno++;
         if (stop_flag) {
             code = EXIT_INTERRUPTED;
             goto done;
         }
         size_t len = (size_t)got;
-        if ((size_t)got > MAX_LINE) {
+        if (too_long) {
             fprintf(stderr, "isynth dedup: %s:%ld: line longer than %zu bytes\n", in_path,
                     lineno, MAX_LINE);
             code = EXIT_INPUT;

@@ -598,8 +598,6 @@ static void job_retry(openai *o, job *j, buf *msg, double retry_after, double no
     list_push(&o->waiting, j);
 }
 
-/* Pulls the server's message out of an error body: OpenAI/vLLM {"error":{"message"}},
- * Ollama {"error":"..."}, {"message":"..."}, else the start of the raw body. */
 /* A server's token count: negative, absurd (over 2^30 in one reply) or not an integer counts
  * as 0, so a hostile server cannot drive the run's totals negative or overflow them. */
 static long token_count(json_t *v)
@@ -608,8 +606,10 @@ static long token_count(json_t *v)
     return n < 0 || n > (json_int_t)1 << 30 ? 0 : (long)n;
 }
 
-/* The key is redacted in the whole text before it is cut to a snippet, so a cut cannot split
- * the key and leave most of it. */
+/* Pulls the server's message out of an error body: OpenAI/vLLM {"error":{"message"}},
+ * Ollama {"error":"..."}, {"message":"..."}, else the start of the raw body. The API key is
+ * redacted in the text before it is cut to a snippet, so a cut cannot split the key and leave
+ * most of it. */
 static isynth_err add_server_message(const openai *o, buf *msg, const char *body, size_t len)
 {
     if (!len) return buf_adds(msg, "(empty body)");

@@ -420,6 +420,19 @@ static isynth_err history(imp *m, long long id, const char *field, const char *o
     return sqlite3_step(h) == SQLITE_DONE ? ISYNTH_OK : ISYNTH_ERR_STORE;
 }
 
+/* The number of a task id written exactly as the workbook has it, "g" and 1 to 18 digits with
+ * no leading zero (no sign, no space: "g +1" or "g01" is not an id); 0 otherwise. */
+static long long task_id(const char *s)
+{
+    if (s[0] != 'g' || s[1] < '1' || s[1] > '9')
+        return 0;
+    long long id = 0;
+    size_t i = 1;
+    for (; s[i] >= '0' && s[i] <= '9' && i <= 18; i++)
+        id = id * 10 + (s[i] - '0');
+    return s[i] ? 0 : id;
+}
+
 /* Applies one workbook row; problems go to p; store failures are returned. */
 static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *map, problems *p,
                              isynth_review_report *rep)
@@ -427,9 +440,8 @@ static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *m
     const char *v[NCOL];
     for (size_t k = 0; k < NCOL; k++)
         v[k] = map[k] != SIZE_MAX && map[k] < row->ncells ? row->cells[map[k]] : "";
-    char *end;
-    long long id = v[C_ID][0] == 'g' ? strtoll(v[C_ID] + 1, &end, 10) : 0;
-    if (id <= 0 || *end) {
+    long long id = task_id(v[C_ID]);
+    if (id <= 0) {
         problem(p, "id '%s' is not a task id (g<N>)%s", v[C_ID], row->row, "");
         return ISYNTH_OK;
     }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -299,10 +300,11 @@ static void atomic_clear(atomic_file *a)
 /* A few random bits for temporary names (not a secret: O_EXCL and mkdtemp give the safety). */
 static unsigned tmp_salt(void)
 {
-    static unsigned counter;
+    static atomic_uint counter;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16) ^ (++counter * 2654435761u);
+    unsigned c = atomic_fetch_add(&counter, 1u) + 1u;
+    return (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16) ^ (c * 2654435761u);
 }
 
 isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err)
@@ -315,6 +317,7 @@ isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err)
         buf t;
         buf_init(&t, 0);
         isynth_free(a->tmp);
+        a->tmp = NULL;
         if (buf_printf(&t, "%s.tmp.%ld.%08x", path, (long)getpid(), tmp_salt()) ||
             !(a->tmp = buf_take(&t))) {
             buf_free(&t);

@@ -245,6 +245,29 @@ def run_dedup(isynth, work):
     p = subprocess.run([isynth, "dedup", bad, "-o", out2, "--field", "text", "-q"],
                        capture_output=True, text=True)
     assert p.returncode == 0 and p.stderr == "", p.stderr
+    # an endless line from a pipe is refused at the line cap (64 MiB), not read whole first
+    # (getline once took 400 MB from a pipe before refusing): bounded memory, bounded reading
+    p = subprocess.Popen([isynth, "dedup", "/dev/stdin", "-o", out2, "-q"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    chunk, fed = b"a" * (1 << 20), 0
+    try:
+        while fed < (400 << 20):
+            p.stdin.write(chunk)
+            fed += len(chunk)
+    except BrokenPipeError:
+        pass
+    try:
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = p.stderr.read().decode()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    assert p.returncode == 3 and "longer than" in err, (p.returncode, err)
+    assert fed < (100 << 20), "fed %d MiB before the refusal" % (fed >> 20)
+    assert ru.ru_maxrss < 200 * 1024, "peak RSS %d KiB" % ru.ru_maxrss
+    print("dedup: an endless line refused after %d MiB, peak RSS %d MiB"
+          % (fed >> 20, ru.ru_maxrss >> 10))
     print("dedup: errors name file and line; no partial output")
     return 0
 

@@ -254,6 +254,17 @@ static void test_round_trip(void **state)
     assert_non_null(strstr(e.msg, "row 3: unknown id 'g99'"));
     assert_non_null(strstr(e.msg, "row 4: id 'g1' appears twice (first at row 2)"));
     assert_int_equal(count(st, "SELECT count(*) FROM review WHERE status = 'accepted'"), 1);
+    /* ids written loosely are not ids (strtoll once read "g +1" and "g01" as g1) */
+    const char *loose[] = {"g +1", "g01", "g+1", "g 1", "g1 ", "g99999999999999999999"};
+    for (size_t k = 0; k < sizeof loose / sizeof loose[0]; k++) {
+        set(&rows[2][ID], loose[k]);
+        set(&rows[3][ID], "g3");
+        write_review(edited, rows, nr, NC);
+        assert_int_equal(isynth_review_import_xlsx(st, edited, &rep, &e), ISYNTH_ERR_PARSE);
+        char want[96];
+        snprintf(want, sizeof want, "id '%s' is not a task id", loose[k]);
+        assert_non_null(strstr(e.msg, want));
+    }
     write_review(edited, rows, nr, 4);
     assert_int_equal(isynth_review_import_xlsx(st, edited, &rep, &e), ISYNTH_ERR_PARSE);
     assert_non_null(strstr(e.msg, "no column output"));
