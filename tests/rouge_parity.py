@@ -265,7 +265,9 @@ def run_dedup(isynth, work):
     p.returncode = os.waitstatus_to_exitcode(status)
     assert p.returncode == 3 and "longer than" in err, (p.returncode, err)
     assert fed < (100 << 20), "fed %d MiB before the refusal" % (fed >> 20)
-    assert ru.ru_maxrss < 200 * 1024, "peak RSS %d KiB" % ru.ru_maxrss
+    # 77 MiB in a plain build, 240 MiB under ASan (shadow memory, quarantine); holding the
+    # whole 400 MiB line, as getline did, takes more than 400
+    assert ru.ru_maxrss < 320 * 1024, "peak RSS %d KiB" % ru.ru_maxrss
     print("dedup: an endless line refused after %d MiB, peak RSS %d MiB"
           % (fed >> 20, ru.ru_maxrss >> 10))
     print("dedup: errors name file and line; no partial output")
