@@ -555,6 +555,17 @@ static size_t skip_ws(const char *s, size_t n, size_t i)
 
 static isynth_err add_key(isynth_table_reader *r, const char *k, size_t len, isynth_error *err)
 {
+    /* the fast scan takes a key's bytes as they are: refuse here what JSON and jansson refuse
+     * (once reported as "out of memory" when jansson would not store the key) */
+    size_t bad;
+    if (!utf8_valid(k, len, &bad))
+        return isynth_error_set(err, ISYNTH_ERR_UTF8, "%s: line %zu: a key is not valid UTF-8",
+                                r->path, r->file_line);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)k[i] < 0x20)
+            return isynth_error_set(err, ISYNTH_ERR_PARSE,
+                                    "%s: line %zu: a key holds control character 0x%02x", r->path,
+                                    r->file_line, (unsigned char)k[i]);
     char *key = isynth_strndup(k, len);
     if (!key) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     isynth_err rc = ISYNTH_OK;
