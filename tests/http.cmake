@@ -23,7 +23,9 @@ if(TARGET isynth-cli)
       --stub ${CMAKE_CURRENT_SOURCE_DIR}/http_stub.py)
   add_test(NAME http_generate_faults COMMAND ${_http_gen} faults)
   add_test(NAME http_generate_kill_rerun COMMAND ${_http_gen} kill)
-  set_tests_properties(http_generate_faults http_generate_kill_rerun PROPERTIES
+  add_test(NAME http_generate_sigint COMMAND ${_http_gen} sigint)
+  set_tests_properties(http_generate_faults http_generate_kill_rerun http_generate_sigint
+    PROPERTIES
     LABELS "integration;http" TIMEOUT 300)
   if(ISYNTH_LLAMA_SERVER AND ISYNTH_MODEL)
     add_test(NAME http_generate_llama_server COMMAND ${_http_gen} llama

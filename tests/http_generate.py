@@ -9,6 +9,8 @@
           run.db, the dataset or the card.
   kill    through the stub (slow answers, 500s): SIGKILL mid-run, then the same command again:
           nothing accepted before the kill is lost, nothing is duplicated, the count is met.
+  sigint  through the stub: SIGINT mid-run exits 130 with data.jsonl and the card written for
+          the rows accepted so far, and no temporary left; the same command again finishes.
   llama   through the real llama-server (same llama.cpp source, default model, --parallel 4,
           127.0.0.1, ephemeral port): a full run, with usage recorded per request.
 
@@ -212,6 +214,37 @@ def test_kill(args, work):
           % len(before))
 
 
+def test_sigint(args, work):
+    """Ctrl-C in the middle of a run: exit 130 with the exports written for what was accepted,
+    and the same command again finishes the run with nothing lost or duplicated."""
+    out = os.path.join(work, "sigint")
+    with stub(args) as s:
+        bases = [s.url("/tasks+slow300")]
+        p = generate(args, out, 60, bases, wait=False)
+        t0 = time.time()
+        while time.time() - t0 < 60 and p.poll() is None:
+            time.sleep(0.2)
+            try:
+                if len(accepted(out)) >= 6:
+                    break
+            except sqlite3.Error:
+                continue
+        assert p.poll() is None, "run ended before the signal: %s" % p.communicate()[1]
+        p.send_signal(signal.SIGINT)
+        o, e = p.communicate(timeout=60)
+        assert p.returncode == 130, "exit %d after SIGINT: %s" % (p.returncode, e.decode())
+        before = accepted(out)
+        assert 0 < len(before) < 60, len(before)
+        check_dataset(out, len(before))  # data.jsonl holds exactly the accepted rows
+        assert os.path.isfile(os.path.join(out, "README.md")), "no card after SIGINT"
+        assert not [n for n in os.listdir(out) if ".tmp" in n], os.listdir(out)
+        rc, o, e = generate(args, out, 60, bases)
+        assert rc == 0, "rerun exit %d: %s" % (rc, e)
+        after = check_dataset(out, 60)
+        assert after[:len(before)] == before, "rows accepted before the signal changed"
+    print("sigint: exit 130 with %d rows exported, 60 after rerun" % len(before))
+
+
 def test_llama(args, work):
     port = free_port()
     log = os.path.join(work, "llama-server.log")
@@ -248,7 +281,7 @@ def test_llama(args, work):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("test", choices=["faults", "kill", "llama"])
+    ap.add_argument("test", choices=["faults", "kill", "sigint", "llama"])
     ap.add_argument("--isynth", required=True)
     ap.add_argument("--seeds", required=True)
     ap.add_argument("--stub", default=os.path.join(os.path.dirname(__file__), "http_stub.py"))
@@ -259,7 +292,8 @@ def main():
     # SIGTERM (ctest, a user) unwinds the context managers, which stop the servers
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="isynth-http-") as work:
-        {"faults": test_faults, "kill": test_kill, "llama": test_llama}[args.test](args, work)
+        {"faults": test_faults, "kill": test_kill, "sigint": test_sigint,
+         "llama": test_llama}[args.test](args, work)
     print("ok")
 
 
