@@ -54,6 +54,8 @@ struct isynth_xlsx_reader {
     zip_file_t *zf;
     XML_Parser xp;
     uint64_t part_read;
+    uint64_t part_size, part_comp; /* the part's sizes as its zip directory declares them
+                                      (UINT64_MAX, 0 when not known) */
     bool last_chunk, part_done, suspended, in_sheet;
     isynth_error herr; /* set by a handler that aborts the parse */
 
@@ -197,6 +199,8 @@ static isynth_err open_part(isynth_xlsx_reader *r, const char *name, enum mode m
     r->mode = mode;
     r->part = name;
     r->part_read = 0;
+    r->part_size = (st.valid & ZIP_STAT_SIZE) ? st.size : UINT64_MAX;
+    r->part_comp = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : 0;
     r->last_chunk = r->part_done = r->suspended = false;
     isynth_error_clear(&r->herr);
     r->depth = 0;
@@ -239,6 +243,20 @@ static isynth_err pump(isynth_xlsx_reader *r, isynth_error *err)
                                         zip_file_strerror(r->zf));
             r->part_read += (uint64_t)n;
             r->total_read += (uint64_t)n;
+            /* what is actually inflated is counted, whatever the directory says: a part that
+             * inflates past its declared size, or past the ratio the declared sizes would have
+             * been refused for, is refused as soon as it does */
+            if (r->part_read > r->part_size)
+                return isynth_error_set(err, ISYNTH_ERR_XLSX,
+                                        "%s: %s: inflates to more than the %llu bytes its zip "
+                                        "directory declares",
+                                        r->label, r->part, (unsigned long long)r->part_size);
+            if (r->part_read > (1u << 20) && r->part_comp &&
+                r->part_read / r->part_comp > r->lim.max_ratio)
+                return isynth_error_set(err, ISYNTH_ERR_XLSX,
+                                        "%s: %s: compression ratio over %llu:1 while inflating, "
+                                        "over the limit (zip bomb?)",
+                                        r->label, r->part, (unsigned long long)r->lim.max_ratio);
             if (r->part_read > r->lim.max_entry_bytes)
                 return isynth_error_set(
                     err, ISYNTH_ERR_XLSX, "%s: %s: more than the limit of %llu bytes uncompressed",

@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import struct
 import zipfile
 
 HEADER = ["id", "status", "instruction", "input", "output"]
@@ -241,6 +242,24 @@ def book(path, sheet, sst="<sst/>", extra=()):
             z.writestr(name, data)
 
 
+def lying_size(path, sheet, declared=1000):
+    """A workbook whose sheet part declares, in its local header and in the central directory,
+    an uncompressed size far below what it inflates to (once read in full, 1.3 GB)."""
+    book(path, sheet)
+    data = bytearray(open(path, "rb").read())
+    name = b"xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(path) as z:
+        off = z.getinfo(name.decode()).header_offset
+    struct.pack_into("<I", data, off + 22, declared)  # local header: uncompressed size
+    i = data.find(b"PK\x01\x02")
+    while i >= 0:
+        n = struct.unpack_from("<H", data, i + 28)[0]
+        if bytes(data[i + 46:i + 46 + n]) == name:
+            struct.pack_into("<I", data, i + 24, declared)  # central directory
+        i = data.find(b"PK\x01\x02", i + 4)
+    open(path, "wb").write(bytes(data))
+
+
 def check_hostile(isynth, work):
     lol = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
            + "".join('<!ENTITY lol%d "%s">' % (i, ("&lol%s;" % (i - 1 if i > 1 else "")) * 10)
@@ -255,6 +274,9 @@ def check_hostile(isynth, work):
                      "nested deeper"),
         "zip-bomb": (lambda p: book(p, HEAD + " " * (50 << 20) + "<sheetData/></worksheet>"),
                      "compression ratio"),
+        "lying-size": (lambda p: lying_size(p, HEAD + "<sheetData>" + "<row/>" * (4 << 20)
+                                            + "</sheetData></worksheet>"),
+                       "bytes its zip directory declares"),
         "many-entries": (lambda p: book(p, HEAD + "<sheetData/></worksheet>",
                                         extra=[("junk/%d" % i, "x") for i in range(10001)]),
                          "zip entries"),
