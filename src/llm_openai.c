@@ -554,17 +554,23 @@ static void attempt_reset(job *j)
     }
 }
 
-/* A streamed reply is complete (or ended by its watcher): its text becomes the result. A
- * cancelled stream never gets the server's usage: its completion tokens are the events
- * received, its prompt tokens 0. */
-static bool stream_take(job *j)
+/* A streamed reply is complete (or ended by its watcher): its text becomes the result and the
+ * request succeeds (msg, empty, is consumed). A cancelled stream never gets the server's
+ * usage: its completion tokens are the events received, its prompt tokens 0. */
+static void stream_finish(openai *o, job *j, server *s, buf *msg, double now)
 {
+    s->consec_fail = 0;
     isynth_free(j->text);
     j->text = isynth_strndup(j->stext.p ? j->stext.p : "", j->stext.len);
-    if (!j->text) return false;
+    if (!j->text) {
+        buf_adds(msg, "out of memory");
+        job_fail(o, j, ISYNTH_ERR_NOMEM, msg, now);
+        return;
+    }
     j->text_len = j->stext.len;
     if (!j->completion_tokens) j->completion_tokens = j->chunks;
-    return true;
+    buf_free(msg);
+    job_finish(o, j, ISYNTH_OK, now);
 }
 
 /* A retryable failure: back off and requeue, or give up past max_retries. */
@@ -743,14 +749,7 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
     buf msg;
     buf_init(&msg, 0);
     if (j->watch_ended) { /* the watcher ended the reply and the transfer was cancelled */
-        s->consec_fail = 0;
-        if (!stream_take(j)) {
-            buf_adds(&msg, "out of memory");
-            job_fail(o, j, ISYNTH_ERR_NOMEM, &msg, now);
-            return;
-        }
-        buf_free(&msg);
-        job_finish(o, j, ISYNTH_OK, now);
+        stream_finish(o, j, s, &msg, now);
         return;
     }
     if (j->nomem) {
@@ -792,14 +791,7 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
             job_retry(o, j, &msg, 0, now);
             return;
         }
-        s->consec_fail = 0;
-        if (!stream_take(j)) {
-            buf_adds(&msg, "out of memory");
-            job_fail(o, j, ISYNTH_ERR_NOMEM, &msg, now);
-            return;
-        }
-        buf_free(&msg);
-        job_finish(o, j, ISYNTH_OK, now);
+        stream_finish(o, j, s, &msg, now);
         return;
     }
     if (code >= 200 && code < 300) {
