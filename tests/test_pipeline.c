@@ -402,6 +402,25 @@ static void run_streamed(bool early_stop, bool no_rewind, const isynth_seedset *
                                      "'stopped early%'"));
 }
 
+/* The second run of a comparison goes to a fresh sibling of the test's run directory (saved
+ * in full_dir); leave_sibling removes it and makes the test's directory current again. */
+static void enter_sibling(char *full_dir, const char *suffix)
+{
+    memcpy(full_dir, dir, sizeof dir);
+    snprintf(dir, sizeof dir, "%.100s-%s", full_dir, suffix);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void leave_sibling(const char *full_dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    memcpy(dir, full_dir, sizeof dir);
+}
+
 static void test_early_stop(void **state)
 {
     (void)state;
@@ -411,8 +430,6 @@ static void test_early_stop(void **state)
                      ISYNTH_OK);
     long full_tokens, early_tokens;
     run_streamed(false, false, seeds, &full_tokens);
-    char full_dir[sizeof dir];
-    memcpy(full_dir, dir, sizeof dir);
     /* the run without early stop: what it accepted and what it rejected, and why */
     long accepted = q("select count(*) from candidates where status='accepted'");
     long echo = q("select count(*) from candidates where reason='echo'");
@@ -421,10 +438,8 @@ static void test_early_stop(void **state)
     assert_true(accepted >= 6);
     assert_true(echo >= 1);
     assert_int_equal(q("select count(*) from candidates where detail like 'stopped early%'"), 0);
-    snprintf(dir, sizeof dir, "%.100s-early", full_dir);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-    assert_int_equal(system(cmd), 0);
+    char full_dir[sizeof dir];
+    enter_sibling(full_dir, "early");
     run_streamed(true, false, seeds, &early_tokens);
     /* every request dropped its seed copy, and its repeat of the request before */
     long stopped = q("select count(*) from candidates where detail like 'stopped early%'");
@@ -470,9 +485,7 @@ static void test_early_stop(void **state)
     sqlite3_close(db);
     /* the dropped tasks' inputs and outputs were never decoded */
     assert_true(early_tokens < full_tokens);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    memcpy(dir, full_dir, sizeof dir);
+    leave_sibling(full_dir);
     isynth_seeds_free(seeds);
 }
 
@@ -493,11 +506,7 @@ static void test_early_stop_no_rewind(void **state)
     long accepted = q("select count(*) from candidates where status='accepted'");
     long seed_copies = q("select count(*) from candidates where reason='seed_copy'");
     char full_dir[sizeof dir];
-    memcpy(full_dir, dir, sizeof dir);
-    snprintf(dir, sizeof dir, "%.100s-norw", full_dir);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-    assert_int_equal(system(cmd), 0);
+    enter_sibling(full_dir, "norw");
     run_streamed(true, true, seeds, &early_tokens);
     long requests = q("select count(*) from requests");
     assert_int_equal(q("select count(*) from candidates where status='accepted'"), accepted);
@@ -514,9 +523,7 @@ static void test_early_stop_no_rewind(void **state)
     assert_true(q("select count(*) from candidates where reason='repetition' and detail like "
                   "'stopped early%'") >= 1);
     assert_true(early_tokens < full_tokens);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    memcpy(dir, full_dir, sizeof dir);
+    leave_sibling(full_dir);
     isynth_seeds_free(seeds);
 }
 
