@@ -1048,9 +1048,9 @@ static int llama_teardown(void **state)
     return 0;
 }
 
-static void test_llama_server_chat(void **state)
+/* A backend on the real llama-server: 4 in flight, 300 s an attempt. */
+static isynth_backend *llama_server_backend(void)
 {
-    (void)state;
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", server.port);
     const char *urls[1] = {url};
@@ -1058,7 +1058,13 @@ static void test_llama_server_chat(void **state)
     p.model = "default";
     p.concurrency = 4;
     p.total_timeout = 300;
-    isynth_backend *b = new_backend(&p, urls, 1);
+    return new_backend(&p, urls, 1);
+}
+
+static void test_llama_server_chat(void **state)
+{
+    (void)state;
+    isynth_backend *b = llama_server_backend();
     run_opts ro = {.tag = "日本の首都はどこですか。一言で答えてください。",
                    .chat = true,
                    .max_tokens = 24,
@@ -1104,14 +1110,7 @@ static void test_llama_server_completions(void **state)
 static void test_llama_server_stream(void **state)
 {
     (void)state;
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", server.port);
-    const char *urls[1] = {url};
-    isynth_openai_params p = isynth_openai_params_default();
-    p.model = "default";
-    p.concurrency = 4;
-    p.total_timeout = 300;
-    isynth_backend *b = new_backend(&p, urls, 1);
+    isynth_backend *b = llama_server_backend();
     watched w = {0};
     run_opts ro = {.tag = "日本の四季について説明してください。", .chat = true, .max_tokens = 16,
                    .deadline_s = 300, .watch = watcher, .watch_user = &w};
@@ -1128,7 +1127,7 @@ static void test_llama_server_stream(void **state)
     watched_free(&w);
     isynth_backend_free(b);
 
-    b = new_backend(&p, urls, 1);
+    b = llama_server_backend();
     watched w2 = {.end_after = 6, .end_at = (size_t)-1};
     ro.tag = "日本の歴史を詳しく説明してください。";
     ro.max_tokens = 400;

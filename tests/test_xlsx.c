@@ -840,25 +840,16 @@ static void test_jsonl_key_scan(void **state)
     assert_string_equal(cells[0], "x,}{\"");
     isynth_table_reader_close(r);
 
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"a\": 1}\n{\"a\": \"unterminated}\n", f);
-    fclose(f);
+    write_file(path, "{\"a\": 1}\n{\"a\": \"unterminated}\n");
     assert_int_equal(isynth_table_reader_open(path, NULL, &r, &e), ISYNTH_ERR_PARSE);
     assert_non_null(strstr(e.msg, "line 2"));
 
     /* keys jansson refuses are refused by the fast scan too, as what they are (an invalid
      * UTF-8 key was once "out of memory", a raw control byte accepted) */
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"a\": 1}\n{\"k\xff\": 1}\n", f);
-    fclose(f);
+    write_file(path, "{\"a\": 1}\n{\"k\xff\": 1}\n");
     assert_int_equal(isynth_table_reader_open(path, NULL, &r, &e), ISYNTH_ERR_UTF8);
     assert_non_null(strstr(e.msg, "line 2: a key is not valid UTF-8"));
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"k\x01\": 1}\n", f);
-    fclose(f);
+    write_file(path, "{\"k\x01\": 1}\n");
     assert_int_equal(isynth_table_reader_open(path, NULL, &r, &e), ISYNTH_ERR_PARSE);
     assert_non_null(strstr(e.msg, "line 1: a key holds control character 0x01"));
 }
