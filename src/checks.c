@@ -315,6 +315,15 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
         "答案:"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] && !rc; i++)
         rc = add_str(s->phrases, &s->n_phrases, MAX_PATTERNS, fixed[i], strlen(fixed[i]));
+    /* the topic rule restated with its subject: 「文学」に関する内容から作られます */
+    size_t n_topics;
+    const char *const *topics = isynth_prompt_topics(ISYNTH_LANG_JA, &n_topics);
+    for (size_t i = 0; i < n_topics && !rc; i++) {
+        char pat[128];
+        int len = snprintf(pat, sizeof pat, "「%s」に関する内容", topics[i]);
+        if (len > 0 && (size_t)len < sizeof pat)
+            rc = add_str(s->phrases, &s->n_phrases, MAX_PATTERNS, pat, (size_t)len);
+    }
     if (rc) {
         isynth_scaffold_free(s);
         return isynth_error_set(err, rc, "out of memory");
@@ -1136,9 +1145,38 @@ static bool ja_asks(const char *s, size_t n)
 }
 
 
+/* True when instr compares a quotation with itself: 「X」と「X」 (or 『X』と『X』, "X" and "X"),
+ * the same text on both sides of the join. */
+static bool self_comparison(const char *instr)
+{
+    static const struct {
+        const char *open, *join, *close;
+    } forms[] = {{"「", "」と「", "」"}, {"『", "』と『", "』"}, {"\"", "\" and \"", "\""}};
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        size_t ol = strlen(forms[f].open), jl = strlen(forms[f].join);
+        for (const char *j = strstr(instr, forms[f].join); j; j = strstr(j + 1, forms[f].join)) {
+            /* the left quotation: back to its opening mark */
+            const char *a = j;
+            while ((size_t)(a - instr) >= ol && strncmp(a - ol, forms[f].open, ol) != 0)
+                a--;
+            if ((size_t)(a - instr) < ol)
+                continue;
+            size_t left = (size_t)(j - a);
+            const char *b = j + jl, *e = strstr(b, forms[f].close);
+            if (e && (size_t)(e - b) == left && left > 0 && !memcmp(a, b, left))
+                return true;
+        }
+    }
+    return false;
+}
+
 const char *isynth_check_request(const char *instr, char *detail, size_t cap)
 {
     size_t len = strlen(instr);
+    if (self_comparison(instr)) {
+        set_detail(detail, cap, "the instruction compares a quotation with itself");
+        return "no_request";
+    }
     size_t d = 0;
     while (d < len && ascii_digit(instr[d]))
         d++;

@@ -38,8 +38,20 @@ struct isynth_filter {
     isynth_sim_index *sim_out; /* outputs of seeds and pool; item id = index into out_refs */
     char **out_refs;
     size_t n_out, cap_out;
+    /* the seeds' outputs for the fragment rule of output_copy: their tokens, and a hash set of
+       every run of FRAG_RUN tokens in any of them (0 is the empty slot) */
+    toks *seed_out;
+    char **seed_out_refs;
+    size_t n_seed_out, cap_seed_out;
+    uint64_t *runs;
+    size_t runs_cap, runs_n;
     isynth_scaffold *scaf;
 };
+
+/* A shared run this long is copied text, not shared grammar: "の可能形として" is 7 tokens, while
+ * the particles and endings any two Japanese answers share (ことが大切です) seldom reach 6 in a
+ * row with one seed. */
+#define FRAG_RUN 6
 
 isynth_filter_params isynth_filter_params_default(void)
 {
@@ -60,6 +72,7 @@ isynth_filter_params isynth_filter_params_default(void)
         .template_text = NULL,
         .output_copy_min_tokens = 20,
         .fragment_ratio = 0.8,
+        .output_fragment_share = 0.5,
         .report_nearest = true,
     };
 }
@@ -122,6 +135,13 @@ void isynth_filter_free(isynth_filter *f)
     for (size_t i = 0; i < f->n_out; i++)
         isynth_free(f->out_refs[i]);
     isynth_free(f->out_refs);
+    for (size_t i = 0; i < f->n_seed_out; i++) {
+        isynth_free(f->seed_out[i].ids);
+        isynth_free(f->seed_out_refs[i]);
+    }
+    isynth_free(f->seed_out);
+    isynth_free(f->seed_out_refs);
+    isynth_free(f->runs);
     isynth_scaffold_free(f->scaf);
     isynth_sim_index_free(f->sim_out);
     isynth_sim_index_free(f->sim);
@@ -258,6 +278,109 @@ static isynth_err tokens_of(isynth_filter *f, const char *text, uint32_t **ids, 
     return rc;
 }
 
+static uint64_t run_hash(const uint32_t *ids)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < FRAG_RUN; i++)
+        h = (h ^ ids[i]) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static bool runs_has(const isynth_filter *f, uint64_t h)
+{
+    if (!f->runs_cap)
+        return false;
+    for (size_t i = h & (f->runs_cap - 1);; i = (i + 1) & (f->runs_cap - 1)) {
+        if (f->runs[i] == h)
+            return true;
+        if (!f->runs[i])
+            return false;
+    }
+}
+
+static isynth_err runs_put(isynth_filter *f, uint64_t h)
+{
+    if ((f->runs_n + 1) * 2 > f->runs_cap) {
+        size_t cap = f->runs_cap ? f->runs_cap * 2 : 1024;
+        uint64_t *t = isynth_calloc(cap, sizeof *t);
+        if (!t)
+            return ISYNTH_ERR_NOMEM;
+        for (size_t k = 0; k < f->runs_cap; k++) {
+            if (!f->runs[k])
+                continue;
+            size_t i = f->runs[k] & (cap - 1);
+            while (t[i])
+                i = (i + 1) & (cap - 1);
+            t[i] = f->runs[k];
+        }
+        isynth_free(f->runs);
+        f->runs = t;
+        f->runs_cap = cap;
+    }
+    size_t i = h & (f->runs_cap - 1);
+    while (f->runs[i] && f->runs[i] != h)
+        i = (i + 1) & (f->runs_cap - 1);
+    if (!f->runs[i]) {
+        f->runs[i] = h;
+        f->runs_n++;
+    }
+    return ISYNTH_OK;
+}
+
+/* Keeps a seed's output tokens (taking ids on success) and its runs in the hash set. */
+static isynth_err seed_output_add(isynth_filter *f, const char *ref, uint32_t *ids, size_t n,
+                                  isynth_error *err)
+{
+    if (f->n_seed_out == f->cap_seed_out) {
+        size_t cap = f->cap_seed_out ? f->cap_seed_out * 2 : 64;
+        toks *t = isynth_realloc(f->seed_out, cap * sizeof *t);
+        if (!t)
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        f->seed_out = t;
+        char **r = isynth_realloc(f->seed_out_refs, cap * sizeof *r);
+        if (!r)
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        f->seed_out_refs = r;
+        f->cap_seed_out = cap;
+    }
+    char *r = isynth_strdup(ref);
+    if (!r)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i + FRAG_RUN <= n; i++)
+        if (runs_put(f, run_hash(ids + i))) {
+            isynth_free(r);
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        }
+    f->seed_out[f->n_seed_out] = (toks){ids, n, false};
+    f->seed_out_refs[f->n_seed_out++] = r;
+    return ISYNTH_OK;
+}
+
+/* How many of c's tokens lie inside a run of FRAG_RUN or more tokens that s has too. One row of
+ * common-suffix lengths: O(cn * sn) time, O(sn) memory (row holds sn + 1 entries). */
+static size_t run_cover(const uint32_t *c, size_t cn, const uint32_t *s, size_t sn,
+                        uint32_t *row, unsigned char *mark)
+{
+    memset(row, 0, (sn + 1) * sizeof *row);
+    memset(mark, 0, cn);
+    for (size_t i = 0; i < cn; i++) {
+        uint32_t diag = 0, longest = 0;
+        for (size_t j = 0; j < sn; j++) {
+            uint32_t up = row[j + 1];
+            row[j + 1] = c[i] == s[j] ? diag + 1 : 0;
+            if (row[j + 1] > longest)
+                longest = row[j + 1];
+            diag = up;
+        }
+        if (longest >= FRAG_RUN)
+            memset(mark + i + 1 - longest, 1, longest);
+    }
+    size_t covered = 0;
+    for (size_t i = 0; i < cn; i++)
+        covered += mark[i];
+    return covered;
+}
+
 isynth_err isynth_filter_add_output(isynth_filter *f, const char *ref, const char *output,
                                     isynth_error *err)
 {
@@ -279,6 +402,11 @@ isynth_err isynth_filter_add_output(isynth_filter *f, const char *ref, const cha
     isynth_err rc = tokens_of(f, output, &ids, &n, err);
     if (!rc && n)
         rc = isynth_sim_index_add_tokens(f->sim_out, (int64_t)f->n_out, ids, n, err);
+    if (!rc && n && ref[0] == 's') {
+        rc = seed_output_add(f, ref, ids, n, err);
+        if (!rc)
+            ids = NULL; /* now the filter's */
+    }
     isynth_free(ids);
     if (rc || !n) {
         isynth_free(r);
@@ -532,8 +660,14 @@ static bool has_japanese(const char *s)
 
 /* An output that is a near-copy of a seed's, an example's or an accepted task's output. Short
  * outputs (labels such as 否定的, answers such as 42です。) are legitimately shared. */
-static isynth_err output_copy(isynth_filter *f, const isynth_task *t, isynth_verdict *v,
-                              isynth_error *err)
+static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t n,
+                                  const isynth_task *const *examples,
+                                  const char *const *example_refs, size_t k, isynth_verdict *v,
+                                  isynth_error *err);
+
+static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
+                              const isynth_task *const *examples, const char *const *example_refs,
+                              size_t k, isynth_verdict *v, isynth_error *err)
 {
     double thr = f->p.rouge_threshold > 0 ? f->p.rouge_threshold : 0.7;
     uint32_t *ids = NULL;
@@ -550,7 +684,77 @@ static isynth_err output_copy(isynth_filter *f, const isynth_task *t, isynth_ver
         v->reason = "output_copy";
         snprintf(v->detail, sizeof v->detail, "%s output rouge_l=%.3f", f->out_refs[nn], score);
     }
+    if (!rc && !v->reason && n >= min && n >= FRAG_RUN && f->p.output_fragment_share > 0)
+        rc = output_fragment(f, ids, n, examples, example_refs, k, v, err);
     isynth_free(ids);
+    return rc;
+}
+
+/* An output whose tokens lie, for output_fragment_share of them, in runs of FRAG_RUN or more
+ * shared with one seed's output or one example's: the seed's answer pasted under a new
+ * instruction with its key words swapped (「見れる」 for 「メールを送る」). The hash set of the
+ * seeds' runs rules most outputs out before any per-seed comparison. */
+static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t n,
+                                  const isynth_task *const *examples,
+                                  const char *const *example_refs, size_t k, isynth_verdict *v,
+                                  isynth_error *err)
+{
+    size_t need = (size_t)(f->p.output_fragment_share * (double)n + 0.999999);
+    size_t union_cover = 0, last = 0; /* tokens inside a hashed run of any seed */
+    for (size_t i = 0; i + FRAG_RUN <= n; i++)
+        if (runs_has(f, run_hash(ids + i))) {
+            size_t from = i > last ? i : last;
+            union_cover += i + FRAG_RUN - from;
+            last = i + FRAG_RUN;
+        }
+    size_t cap_s = 0;
+    for (size_t i = 0; i < f->n_seed_out; i++)
+        if (f->seed_out[i].n > cap_s)
+            cap_s = f->seed_out[i].n;
+    uint32_t *row = NULL, *eids = NULL;
+    unsigned char *mark = isynth_malloc(n);
+    isynth_err rc = mark ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!rc && union_cover >= need) {
+        row = isynth_malloc((cap_s + 1) * sizeof *row);
+        if (!row)
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < f->n_seed_out; i++) {
+            const toks *so = &f->seed_out[i];
+            size_t c = run_cover(ids, n, so->ids, so->n, row, mark);
+            if (c >= need) {
+                v->reason = "output_copy";
+                snprintf(v->detail, sizeof v->detail,
+                         "%zu of %zu tokens in runs shared with %s's output", c, n,
+                         f->seed_out_refs[i]);
+                break;
+            }
+        }
+    }
+    /* examples that are not seeds: generated rows shown in the prompt */
+    for (size_t i = 0; !rc && !v->reason && i < k; i++) {
+        if (example_refs[i][0] == 's' || !examples[i]->output[0])
+            continue;
+        size_t en = 0;
+        if ((rc = tokens_of(f, examples[i]->output, &eids, &en, err)))
+            break;
+        uint32_t *r2 = isynth_realloc(row, (en + 1) * sizeof *r2);
+        if (!r2) {
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        } else {
+            row = r2;
+            size_t c = run_cover(ids, n, eids, en, row, mark);
+            if (c >= need) {
+                v->reason = "output_copy";
+                snprintf(v->detail, sizeof v->detail,
+                         "%zu of %zu tokens in runs shared with %s's output", c, n,
+                         example_refs[i]);
+            }
+        }
+        isynth_free(eids);
+        eids = NULL;
+    }
+    isynth_free(row);
+    isynth_free(mark);
     return rc;
 }
 
@@ -623,7 +827,7 @@ static isynth_err check(isynth_filter *f, const isynth_task *t, const isynth_tas
     isynth_free(ct[1].ids);
     if (rc || v->reason)
         return rc;
-    return p->check_output ? output_copy(f, t, v, err) : ISYNTH_OK;
+    return p->check_output ? output_copy(f, t, examples, example_refs, k, v, err) : ISYNTH_OK;
 }
 
 isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
@@ -650,5 +854,5 @@ isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, is
     if (f->p.row_checks &&
         (rc = isynth_check_task(f->scaf, t, true, &v->reason, v->detail, sizeof v->detail, err)))
         return rc;
-    return v->reason ? ISYNTH_OK : output_copy(f, t, v, err);
+    return v->reason ? ISYNTH_OK : output_copy(f, t, NULL, NULL, 0, v, err);
 }

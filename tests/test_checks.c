@@ -45,6 +45,12 @@ static void test_scaffolding(void **state)
     assert_string_equal(sc(s, "どれも「料理」に関する内容にすること。"), "scaffolding");
     assert_string_equal(sc(s, "Every new task must be about travel."), "scaffolding");
     assert_non_null(strstr(detail, "Every new task must be about"));
+    /* the subject rule restated with one of the subjects (a real row of the default model) */
+    assert_string_equal(sc(s, "「見られる」が正しい形です。\n\nこのタスクは「文学」に関する内容から作られます。"),
+                        "scaffolding");
+    assert_non_null(strstr(detail, "「文学」に関する内容"));
+    assert_null(sc(s, "文学に関する本を3冊紹介してください。"));
+    assert_null(sc(s, "「文学」という言葉の意味を説明してください。"));
     /* a rule line of the template written into a field */
     assert_string_equal(
         sc(s, "画像、音声、ファイル、インターネットを必要とするタスクは作らないこと"),
@@ -328,6 +334,22 @@ static void test_request(void **state)
                         "no_request");
     assert_string_equal(isynth_check_request("\"To be or not to be\"", detail, sizeof detail),
                         "no_request");
+    /* a quotation compared with itself (a real row of the default model) */
+    assert_string_equal(isynth_check_request("「何かが起こりたい」と「何かが起こりたい」の違いを簡単に"
+                                             "説明してください。",
+                                             detail, sizeof detail),
+                        "no_request");
+    assert_non_null(strstr(detail, "itself"));
+    assert_string_equal(isynth_check_request("Explain the difference between \"affect\" and "
+                                             "\"affect\".",
+                                             detail, sizeof detail),
+                        "no_request");
+    assert_null(isynth_check_request("「見れる」と「見られる」の違いを説明してください。", detail,
+                                     sizeof detail));
+    assert_null(isynth_check_request("「見る」と「見られる」と「見る」の順に並べてください。", detail,
+                                     sizeof detail));
+    assert_null(isynth_check_request("Explain the difference between \"affect\" and \"effect\".",
+                                     detail, sizeof detail));
     assert_null(isynth_check_request("「古池や蛙飛びこむ水の音」の季語は何ですか。", detail,
                                      sizeof detail));
     assert_null(isynth_check_request("「彼は口が堅い」を言い換えて。「彼は秘密を守る」", detail,

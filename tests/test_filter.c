@@ -172,12 +172,83 @@ static void test_rouge_and_quality(void **state)
     isynth_filter_free(f);
 }
 
+/* A seed's answer pasted under a new instruction with its key words swapped: the rows are the
+ * default model's, from a real run on data/seeds_ja.jsonl (seed 27). Answers that only share
+ * grammar with a seed's, or that share one set phrase, are kept. */
+static void test_output_fragment(void **state)
+{
+    (void)state;
+    isynth_filter_params p = isynth_filter_params_default();
+    isynth_filter *f;
+    assert_int_equal(isynth_filter_new(&p, &f, NULL), ISYNTH_OK);
+    isynth_task s1 = mk("「見れる」と「見られる」の違いを簡単に説明してください。", "",
+                        "「見られる」は動詞「見る」の可能形として文法的に正しい形で、「見れる」は"
+                        "「ら」を抜いた話し言葉の形(ら抜き言葉)です。\n日常会話では広く使われて"
+                        "いますが、改まった文章や公的な場面では「見られる」を使うのが無難です。");
+    isynth_task s2 = mk("取引先に送る、打ち合わせ日程変更のお願いのメールを書いてください。", "",
+                        "件名: 打ち合わせ日程変更のお願い\n\n山田様\n\nいつもお世話になって"
+                        "おります。来週の打ち合わせの日程を変更させていただけないでしょうか。ご不明な"
+                        "点がございましたら、お気軽にお問い合わせください。");
+    assert_int_equal(isynth_filter_add(f, "s1", &s1, NULL), ISYNTH_OK);
+    assert_int_equal(isynth_filter_add(f, "s2", &s2, NULL), ISYNTH_OK);
+    isynth_verdict v;
+    assert_string_equal(
+        judge(f, "「メールを送る」のことを簡単に説明し、使い方の例文を1つ示してください。", "",
+              "1. 「メールを送る」は、メールを送るの可能形として文法的に正しい形で、「メールを送る」"
+              "は「ら」を抜いた話し言葉の形(ら抜き言葉)です。",
+              NULL, 0, &v),
+        "output_copy");
+    assert_non_null(strstr(v.detail, "shared with s1's output"));
+    /* the same answer's own words: a different task, a different answer */
+    assert_null(judge(f, "「食べる」の尊敬語と謙譲語を、それぞれ例文とともに示してください。", "",
+                      "尊敬語は「召し上がる」で、例文は「先生が昼食を召し上がる」です。謙譲語は"
+                      "「いただく」で、例文は「私がお菓子をいただく」です。",
+                      NULL, 0, &v));
+    /* one set phrase in common with a seed's email is not a copy of it */
+    assert_null(judge(f, "店の予約を取り消すメールを書いてください。", "",
+                      "件名: 予約取り消しのご連絡\n\n鈴木様\n\n5月3日に予約しておりました田中です。"
+                      "都合により、予約を取り消させていただきます。直前のご連絡となり申し訳ありま"
+                      "せん。ご不明な点がございましたら、お気軽にお問い合わせください。",
+                      NULL, 0, &v));
+    /* a generated example shown in the prompt counts like a seed */
+    isynth_task g = mk("雨の日に子どもと家で楽しめる遊びを3つ挙げてください。", "",
+                       "1. 新聞紙で大きなかぶとを折って、家族で見せ合う。\n2. 段ボールで迷路を作り、"
+                       "ビー玉を転がして遊ぶ。\n3. 家の中で宝探しゲームをする。");
+    const isynth_task *ex[] = {&g};
+    const char *refs[] = {"g5"};
+    isynth_task t = mk("子どもの誕生日会で盛り上がる出し物の案を出してください。", "",
+                       "1. 新聞紙で大きなかぶとを折って、家族で見せ合う。\n2. 段ボールで迷路を作り、"
+                       "ビー玉を転がす。\n3. 家の中でかくれんぼをする。");
+    assert_int_equal(isynth_filter_normalize(&t, NULL), ISYNTH_OK);
+    char *key = NULL;
+    assert_int_equal(isynth_filter_check(f, &t, ex, refs, 1, &v, &key, NULL), ISYNTH_OK);
+    assert_non_null(v.reason);
+    assert_string_equal(v.reason, "output_copy");
+    assert_non_null(strstr(v.detail, "g5"));
+    isynth_free(key);
+    isynth_task_clear(&t);
+    /* switched off */
+    isynth_filter_free(f);
+    p.output_fragment_share = 0;
+    assert_int_equal(isynth_filter_new(&p, &f, NULL), ISYNTH_OK);
+    assert_int_equal(isynth_filter_add(f, "s1", &s1, NULL), ISYNTH_OK);
+    assert_null(judge(f, "「メールを送る」のことを簡単に説明し、使い方の例文を1つ示してください。", "",
+                      "1. 「メールを送る」は、メールを送るの可能形として文法的に正しい形で、"
+                      "「メールを送る」は「ら」を抜いた話し言葉の形(ら抜き言葉)です。",
+                      NULL, 0, &v));
+    isynth_task_clear(&g);
+    isynth_task_clear(&s1);
+    isynth_task_clear(&s2);
+    isynth_filter_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_rouge_and_quality),
+        cmocka_unit_test(test_output_fragment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

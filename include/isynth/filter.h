@@ -40,6 +40,11 @@ typedef struct isynth_filter_params {
                                       without Japanese characters */
     double fragment_ratio;        /* share of a candidate's tokens, in order, inside one seed
                                      that makes it a seed fragment; default 0.8 */
+    double output_fragment_share; /* share of an output's tokens (at least
+                                     output_copy_min_tokens of them) inside runs of 6 or more
+                                     tokens shared with one seed's or example's output that
+                                     makes it output_copy: a seed's answer pasted under a new
+                                     instruction with a few words changed; default 0.5, 0 off */
     bool report_nearest;          /* find every candidate's exact nearest neighbour (nn_ref,
                                      nn_score) even below the threshold; default true. false
                                      lets the index prune below the threshold (isynth check) */
