@@ -59,6 +59,15 @@ struct isynth_xlsx_reader {
     bool last_chunk, part_done, suspended, in_sheet;
     isynth_error herr; /* set by a handler that aborts the parse */
 
+    /* the markup token (tag, comment, PI) the raw bytes are in, scanned before expat sees them
+       (mk_tail: the last two bytes, for --> and ?>), and the distinct names of the part */
+    enum { MK_TEXT, MK_LT, MK_BANG, MK_TAG, MK_QUOTE, MK_COMMENT, MK_PI, MK_CDATA } mk;
+    char mk_quote;
+    char mk_tail[2];
+    uint64_t mk_len, mk_at;
+    char **names; /* open addressing, power-of-two size */
+    size_t names_cap, names_n, names_bytes;
+
     /* parse state */
     unsigned depth;
     int in_sheetdata, in_c, in_v, in_is, in_t, rph, in_si;
@@ -89,6 +98,9 @@ isynth_xlsx_reader_params isynth_xlsx_reader_params_default(void)
         .max_strings_bytes = 512ull << 20,
         .max_cell_bytes = 1u << 20,
         .max_depth = 64,
+        .max_tag_bytes = 1u << 20,
+        .max_names = 4096,
+        .max_names_bytes = 256u << 10,
     };
     return p;
 }
@@ -136,8 +148,131 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 static void XMLCALL on_end(void *ud, const XML_Char *name);
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len);
 
+static void names_clear(isynth_xlsx_reader *r)
+{
+    for (size_t i = 0; i < r->names_cap; i++)
+        isynth_free(r->names[i]);
+    isynth_free(r->names);
+    r->names = NULL;
+    r->names_cap = r->names_n = r->names_bytes = 0;
+}
+
+/* Counts name among the part's distinct names; false (with the parse aborted) past a cap. */
+static bool name_seen(isynth_xlsx_reader *r, const char *name)
+{
+    uint64_t h = 1469598103934665603ull;
+    size_t len = 0;
+    for (const char *p = name; *p; p++, len++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    if (r->names_cap) {
+        for (size_t i = h & (r->names_cap - 1); r->names[i]; i = (i + 1) & (r->names_cap - 1))
+            if (!strcmp(r->names[i], name)) return true;
+    }
+    char msg[48];
+    if (r->names_n >= r->lim.max_names) {
+        snprintf(msg, sizeof msg, "%zu", r->lim.max_names);
+        abort_parse(r, ISYNTH_ERR_XLSX, "more than the limit of %s distinct XML element and "
+                    "attribute names in one part", msg);
+        return false;
+    }
+    if (r->names_bytes + len > r->lim.max_names_bytes) {
+        snprintf(msg, sizeof msg, "%zu", r->lim.max_names_bytes);
+        abort_parse(r, ISYNTH_ERR_XLSX, "distinct XML element and attribute names longer than "
+                    "the limit of %s bytes in all in one part", msg);
+        return false;
+    }
+    if ((r->names_n + 1) * 2 > r->names_cap) {
+        size_t cap = r->names_cap ? r->names_cap * 2 : 64;
+        char **t = isynth_calloc(cap, sizeof *t);
+        if (!t) {
+            abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
+            return false;
+        }
+        for (size_t k = 0; k < r->names_cap; k++) {
+            if (!r->names[k]) continue;
+            uint64_t hk = 1469598103934665603ull;
+            for (const char *p = r->names[k]; *p; p++)
+                hk = (hk ^ (unsigned char)*p) * 1099511628211ull;
+            size_t i = hk & (cap - 1);
+            while (t[i])
+                i = (i + 1) & (cap - 1);
+            t[i] = r->names[k];
+        }
+        isynth_free(r->names);
+        r->names = t;
+        r->names_cap = cap;
+    }
+    size_t i = h & (r->names_cap - 1);
+    while (r->names[i])
+        i = (i + 1) & (r->names_cap - 1);
+    r->names[i] = isynth_strdup(name);
+    if (!r->names[i]) {
+        abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
+        return false;
+    }
+    r->names_n++;
+    r->names_bytes += len;
+    return true;
+}
+
+/* Follows the raw bytes through tags (quotes included), comments, processing instructions and
+ * CDATA sections, and refuses a tag, comment or PI longer than max_tag_bytes before expat is
+ * given it: expat rescans an unfinished token from its start on every chunk. */
+static isynth_err markup_scan(isynth_xlsx_reader *r, const char *b, size_t n, isynth_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        switch (r->mk) {
+        case MK_TEXT:
+            if (c == '<') {
+                r->mk = MK_LT;
+                r->mk_len = 1;
+                r->mk_at = r->part_read - n + i;
+            }
+            break;
+        case MK_LT:
+            r->mk = c == '!' ? MK_BANG : c == '?' ? MK_PI : MK_TAG;
+            if (r->mk == MK_TAG && c == '>') r->mk = MK_TEXT;
+            break;
+        case MK_BANG: /* <!-- a comment, <![CDATA[ text, anything else a declaration */
+            r->mk = c == '-' ? MK_COMMENT : c == '[' ? MK_CDATA : MK_TAG;
+            r->mk_tail[0] = r->mk_tail[1] = 0;
+            break;
+        case MK_TAG:
+            if (c == '"' || c == '\'') {
+                r->mk = MK_QUOTE;
+                r->mk_quote = c;
+            } else if (c == '>') {
+                r->mk = MK_TEXT;
+            }
+            break;
+        case MK_QUOTE:
+            if (c == r->mk_quote) r->mk = MK_TAG;
+            break;
+        case MK_COMMENT:
+        case MK_PI:
+        case MK_CDATA:
+            if (c == '>' && ((r->mk == MK_COMMENT && r->mk_tail[0] == '-' && r->mk_tail[1] == '-') ||
+                             (r->mk == MK_PI && r->mk_tail[1] == '?') ||
+                             (r->mk == MK_CDATA && r->mk_tail[0] == ']' && r->mk_tail[1] == ']')))
+                r->mk = MK_TEXT;
+            r->mk_tail[0] = r->mk_tail[1];
+            r->mk_tail[1] = c;
+            break;
+        }
+        if (r->mk != MK_TEXT && r->mk != MK_CDATA && ++r->mk_len > r->lim.max_tag_bytes)
+            return isynth_error_set(err, ISYNTH_ERR_XLSX,
+                                    "%s: %s: a tag, comment or processing instruction at byte "
+                                    "%llu is longer than the limit of %zu bytes",
+                                    r->label, r->part, (unsigned long long)r->mk_at,
+                                    r->lim.max_tag_bytes);
+    }
+    return ISYNTH_OK;
+}
+
 static void close_part(isynth_xlsx_reader *r)
 {
+    names_clear(r);
     if (r->xp) XML_ParserFree(r->xp);
     if (r->zf) zip_fclose(r->zf);
     r->xp = NULL;
@@ -206,6 +341,8 @@ static isynth_err open_part(isynth_xlsx_reader *r, const char *name, enum mode m
     r->depth = 0;
     r->in_sheetdata = r->in_c = r->in_v = r->in_is = r->in_t = r->rph = r->in_si = 0;
     r->collect = false;
+    r->mk = MK_TEXT;
+    r->mk_len = r->mk_at = 0;
     buf_reset(&r->text);
     return ISYNTH_OK;
 }
@@ -266,6 +403,8 @@ static isynth_err pump(isynth_xlsx_reader *r, isynth_error *err)
                                         "%s: more than the limit of %llu bytes uncompressed in "
                                         "all",
                                         r->label, (unsigned long long)r->lim.max_total_bytes);
+            isynth_err rc = markup_scan(r, b, (size_t)n, err);
+            if (rc) return rc;
             r->last_chunk = n == 0;
             st = XML_ParseBuffer(r->xp, (int)n, n == 0);
         }
@@ -493,6 +632,9 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         abort_parse(r, ISYNTH_ERR_XLSX, "XML nested deeper than the limit of %s", msg);
         return;
     }
+    if (!name_seen(r, name)) return;
+    for (size_t i = 0; atts[i]; i += 2)
+        if (!name_seen(r, atts[i])) return;
     const char *el = local(name);
     switch (r->mode) {
     case M_ROOT_RELS:

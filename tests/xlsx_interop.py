@@ -11,6 +11,7 @@ usage: xlsx_interop.py CHECK ISYNTH WORKDIR
 CHECK: readback | openpyxl-in | libreoffice | datasets | hostile | review
 Exit 0 = pass, 1 = fail, 77 = skipped (tool missing).
 """
+import base64
 import csv
 import json
 import os
@@ -19,6 +20,8 @@ import sqlite3
 import subprocess
 import sys
 import struct
+import tempfile
+import time
 import zipfile
 
 HEADER = ["id", "status", "instruction", "input", "output"]
@@ -289,19 +292,71 @@ def check_hostile(isynth, work):
                              "shared string that does not exist"),
         "malformed-xml": (lambda p: book(p, HEAD + "<sheetData><row></sheetData>"),
                           "malformed XML"),
+        # expat keeps every distinct name for the parser's life (803 MB for 5.6 MB before the cap)
+        "many-names": (lambda p: book(p, HEAD + "".join('<n%d a%d=""/>' % (i, i)
+                                                        for i in range(400000))
+                                      + "<sheetData/></worksheet>"),
+                       "distinct XML element and attribute names"),
+        # expat rescans an unfinished tag on every chunk: quadratic time without the cap
+        "huge-attribute": (lambda p: book(p, HEAD + '<sheetData><row><c r="A1" x="' + noise(4)
+                                          + '"/></row></sheetData></worksheet>'),
+                           "longer than the limit"),
+        "huge-quoted-gt": (lambda p: book(p, HEAD + '<sheetData><row><c r="A1" x="'
+                                          + noise(4).replace("A", ">")
+                                          + '"/></row></sheetData></worksheet>'),
+                           "longer than the limit"),
+        "huge-comment": (lambda p: book(p, HEAD + "<!--" + noise(4) + "--><sheetData/>"
+                                        "</worksheet>"),
+                         "longer than the limit"),
     }
     failed = 0
     for name, (make, why) in cases.items():
         path = os.path.join(work, "hostile-%s.xlsx" % name)
-        make(path)
+        # built in a child, so that this process stays small: a child's peak memory counts the
+        # pages of the process it was forked from
+        pid = os.fork()
+        if pid == 0:
+            try:
+                make(path)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
         out = os.path.join(work, "hostile-%s.jsonl" % name)
-        p = run([isynth, "convert", path, out], timeout=60)
-        ok = p.returncode == 3 and why in p.stderr and not os.path.exists(out)
-        print("%-18s exit %d  %s" % (name, p.returncode, p.stderr.strip()[:150]))
+        code, stderr, peak_mb, secs = run_measured([isynth, "convert", path, out], 60)
+        ok = code == 3 and why in stderr and not os.path.exists(out) and peak_mb < 100
+        print("%-18s exit %d  %5.1f MB  %5.2f s  %s" % (name, code, peak_mb, secs,
+                                                       stderr.strip()[:150]))
         if not ok:
-            print("  FAIL: want exit 3 and %r" % why)
+            print("  FAIL: want exit 3, %r and a peak under 100 MB" % why)
             failed += 1
     return 1 if failed else 0
+
+
+def noise(mib):
+    """mib MiB of base64 text that deflate cannot shrink past the zip-bomb ratio."""
+    return base64.b64encode(os.urandom(mib * 3 * 256 * 1024)).decode()
+
+
+def run_measured(cmd, timeout):
+    """Runs cmd; returns its exit code, stderr, peak resident memory in MB (from wait4; an
+    upper bound, as it counts this small process's pages at the fork) and wall seconds. A run past timeout is killed and counts as exit -9."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    return proc.returncode, stderr, usage.ru_maxrss / 1024.0, time.monotonic() - start
 
 
 REVIEW_HEADER = ["id", "status", "instruction", "input", "output", "verify", "judge",

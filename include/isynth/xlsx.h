@@ -129,6 +129,13 @@ typedef struct isynth_xlsx_reader_params {
     uint64_t max_strings_bytes; /* the shared-string table held in memory (default 512 MiB) */
     size_t max_cell_bytes;      /* UTF-8 bytes of one cell's text (default 1 MiB) */
     unsigned max_depth;         /* XML element nesting (default 64) */
+    size_t max_tag_bytes;       /* one tag, comment or processing instruction, attributes
+                                   included (default 1 MiB): expat rescans an unfinished one on
+                                   every chunk, so a longer one would cost quadratic time */
+    size_t max_names;           /* distinct element and attribute names in one part (default
+                                   4,096; a real sheet uses a few dozen): expat keeps each one
+                                   for the part's life */
+    size_t max_names_bytes;     /* their total length (default 256 KiB) */
 } isynth_xlsx_reader_params;
 
 isynth_xlsx_reader_params isynth_xlsx_reader_params_default(void);
