@@ -260,6 +260,12 @@ int cmd_dedup(int argc, char **argv)
             sp++;
         if (sp == len)
             continue; /* blank line */
+        const char *over = json_over_limits(line, len);
+        if (over) {
+            fprintf(stderr, "isynth dedup: %s:%ld: %s\n", in_path, lineno, over);
+            code = EXIT_INPUT;
+            goto done;
+        }
         json_error_t jerr;
         json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!obj || !json_is_object(obj)) {

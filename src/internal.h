@@ -53,6 +53,19 @@ size_t find_repeated_name(const char *const *names, const size_t *lens, size_t n
                           bool *nomem);
 size_t csv_defused_quote(const char *s, size_t n);
 
+/* The limits every JSON record (a JSONL line, an element of a JSON array) is held to before it
+ * is handed to jansson, which spends about 100 bytes on each value: 1 MB of `[{},{},...]` would
+ * take 50 MB, and a 60 MB line took 4.8 GB. */
+#define JSON_MAX_VALUES 65536
+#define JSON_MAX_DEPTH 64
+
+/* Scans the JSON value starting at s[0] (up to its end, or n) without validating it, counting
+ * its brackets and commas outside strings (each container, member and element after the first
+ * of its container counts one: at least the values jansson would build, at most twice) and its
+ * nesting. Returns NULL when within
+ * JSON_MAX_VALUES and JSON_MAX_DEPTH, else a static text naming the limit passed. */
+const char *json_over_limits(const char *s, size_t n);
+
 /* Decodes one code point at s (valid UTF-8 assumed); returns bytes used (0 at end). */
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
 

@@ -567,6 +567,9 @@ static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t 
             if (d[pos] != '{')
                 return fail(ld, ISYNTH_ERR_PARSE, line, NULL,
                             "array element %zu: expected a JSON object", k);
+            const char *over = json_over_limits(d + pos, len - pos);
+            if (over)
+                return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "array element %zu: %s", k, over);
             json_error_t je;
             json_t *v = json_loadb(d + pos, len - pos,
                                    JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &je);
@@ -611,6 +614,8 @@ static isynth_err load_json_lines(loader *ld, const char *d, size_t len)
         pos += n + (nl ? 1 : 0);
         if (n && s[n - 1] == '\r') n--;
         if (is_blank(s, n)) continue;
+        const char *over = json_over_limits(s, n);
+        if (over) return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "%s", over);
         json_error_t je;
         json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
         if (!v) return json_fail(ld, line, &je);

@@ -517,6 +517,10 @@ static isynth_err next_text_line(isynth_table_reader *r, const char **s, size_t 
 static isynth_err parse_object(isynth_table_reader *r, const char *s, size_t n, json_t **obj,
                                isynth_error *err)
 {
+    const char *over = json_over_limits(s, n);
+    if (over)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: %s", r->path, r->file_line,
+                                over);
     json_error_t je;
     json_t *v = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
     if (!v)
@@ -783,6 +787,8 @@ static size_t decode_string(const char *s, size_t n, size_t i, buf *out)
     return 0;
 }
 
+#define NULL_SLOT (SIZE_MAX - 1) /* a column given null: no cell, but its key was seen */
+
 /* The common line, an object of string and null values: decoded straight into r->row with
  * slot[] set, without building a jansson object. Returns false (row untouched in meaning;
  * the caller resets it) when the line is anything else, and jansson then parses it. */
@@ -807,6 +813,10 @@ static bool flat_line(isynth_table_reader *r, const char *s, size_t n, size_t *s
             }
             slot[col] = r->row.n - 1;
         } else if (n - i >= 4 && !memcmp(s + i, "null", 4)) {
+            /* seen, with no cell: a later member with the same key is a duplicate, which
+               jansson reports */
+            if (slot[col] != SIZE_MAX) return false;
+            slot[col] = NULL_SLOT;
             i += 4;
         } else {
             return false;

@@ -617,3 +617,30 @@ size_t find_repeated_name(const char *const *names, const size_t *lens, size_t n
     isynth_free(v);
     return found;
 }
+
+#define JSON_STR_(x) #x
+#define JSON_STR(x) JSON_STR_(x)
+
+const char *json_over_limits(const char *s, size_t n)
+{
+    static const char deep[] = "nested deeper than the limit of " JSON_STR(JSON_MAX_DEPTH),
+                      many[] = "more than the limit of " JSON_STR(JSON_MAX_VALUES)
+                               " JSON values in one record";
+    size_t values = 0;
+    unsigned depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+        } else if (c == '[' || c == '{') {
+            if (++depth > JSON_MAX_DEPTH) return deep;
+            if (++values > JSON_MAX_VALUES) return many;
+        } else if (c == ',') {
+            if (++values > JSON_MAX_VALUES) return many;
+        } else if ((c == ']' || c == '}') && depth && --depth == 0) {
+            break;
+        }
+    }
+    return NULL;
+}

@@ -270,6 +270,13 @@ def run_dedup(isynth, work):
     assert ru.ru_maxrss < 320 * 1024, "peak RSS %d KiB" % ru.ru_maxrss
     print("dedup: an endless line refused after %d MiB, peak RSS %d MiB"
           % (fed >> 20, ru.ru_maxrss >> 10))
+    # a line of [{},{},...] is refused before jansson builds it (a 60 MB one took 4.8 GB)
+    with open(bad, "w", encoding="utf-8") as f:
+        f.write('{"instruction": "ok"}\n{"instruction": "x", "y": [' + ",".join(["{}"] * 40000)
+                + "]}\n")
+    p = subprocess.run([isynth, "dedup", bad, "-o", out2], capture_output=True, text=True)
+    assert p.returncode == 3 and f"{bad}:2: more than the limit of 65536 JSON values" in p.stderr, \
+        (p.returncode, p.stderr)
     print("dedup: errors name file and line; no partial output")
     return 0
 

@@ -749,6 +749,56 @@ static void test_xlsx_bad(void **state)
 /* A valid workbook with bytes flipped all over it (zip headers, deflate streams, the central
  * directory): each load either succeeds or fails with an error naming the file, never crashes
  * (run under ASan). */
+/* A record holding more values than jansson should build (JSON_MAX_VALUES brackets and
+ * commas), or nested deeper than JSON_MAX_DEPTH, is refused before it is parsed, in JSONL and
+ * in a JSON array, naming its line. */
+static void test_json_limits(void **state)
+{
+    (void)state;
+    tmpdir t;
+    tmp_open(&t);
+    size_t cap = 80000 * 3 + 256, n = 0;
+    char *d = malloc(cap);
+    assert_non_null(d);
+    n += (size_t)sprintf(d + n, "{\"input\": \"q\", \"output\": \"a\"}\n");
+    n += (size_t)sprintf(d + n, "{\"input\": \"q2\", \"output\": \"a2\", \"x\": [");
+    for (size_t i = 0; i < 40000; i++)
+        n += (size_t)sprintf(d + n, i ? ",{}" : "{}");
+    n += (size_t)sprintf(d + n, "]}\n");
+    const char *p = tmp_path(&t, "wide.jsonl");
+    write_bytes(p, d, n);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 2, "more than the limit of 65536 JSON values", NULL);
+    /* the same records as a JSON array, the wide one on line 3 */
+    const char *a = tmp_path(&t, "wide.json");
+    size_t m = 0;
+    char *arr = malloc(n + 8);
+    assert_non_null(arr);
+    arr[m++] = '[';
+    arr[m++] = '\n';
+    const char *nl = memchr(d, '\n', n);
+    memcpy(arr + m, d, (size_t)(nl - d));
+    m += (size_t)(nl - d);
+    arr[m++] = ',';
+    arr[m++] = '\n';
+    memcpy(arr + m, nl + 1, n - (size_t)(nl + 1 - d) - 1);
+    m += n - (size_t)(nl + 1 - d) - 1;
+    arr[m++] = ']';
+    write_bytes(a, arr, m);
+    expect_fail(a, NULL, ISYNTH_ERR_PARSE, 3, "array element 1: more than the limit", NULL);
+    free(arr);
+    n = (size_t)sprintf(d, "{\"input\": \"q\", \"output\": \"a\", \"x\": ");
+    for (size_t i = 0; i < 64; i++)
+        d[n++] = '[';
+    for (size_t i = 0; i < 64; i++)
+        d[n++] = ']';
+    n += (size_t)sprintf(d + n, "}\n");
+    p = tmp_path(&t, "deep.jsonl");
+    write_bytes(p, d, n);
+    expect_fail(p, NULL, ISYNTH_ERR_PARSE, 1, "nested deeper than the limit of 64", NULL);
+    free(d);
+    tmp_close(&t);
+}
+
 static void test_xlsx_corrupted(void **state)
 {
     (void)state;
@@ -921,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_xlsx_elyza),
         cmocka_unit_test(test_xlsx_alpaca_and_map),
         cmocka_unit_test(test_xlsx_bad),
+        cmocka_unit_test(test_json_limits),
         cmocka_unit_test(test_xlsx_corrupted),
         cmocka_unit_test(test_xlsx_alloc_failures),
         cmocka_unit_test(test_sample_seeds),

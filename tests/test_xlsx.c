@@ -905,6 +905,9 @@ static void test_jsonl_fast_path_equals_jansson(void **state)
     /* lines jansson must refuse are still refused, with their line */
     static const char *const bad[] = {
         "{\"a\": \"x\", \"a\": \"y\"}", /* duplicate key */
+        "{\"a\": null, \"a\": \"y\"}",  /* duplicate key after a null (the fast path once
+                                             took the second) */
+        "{\"a\": \"x\", \"a\": null}",  /* and before one */
         "{\"a\": \"nul \\u0000\"}",     /* NUL */
         "{\"a\": \"lone \\ud800\"}",    /* lone surrogate */
         "{\"a\": \"raw\ttab\"}",        /* raw control character */
@@ -927,6 +930,68 @@ static void test_jsonl_fast_path_equals_jansson(void **state)
         assert_int_not_equal(rc, ISYNTH_OK);
         assert_non_null(strstr(e.msg, "line 2"));
     }
+}
+
+/* Opens path and reads every row; the first error. */
+static isynth_err read_all(const char *path, isynth_error *e)
+{
+    isynth_table_reader *r = NULL;
+    isynth_err rc = isynth_table_reader_open(path, NULL, &r, e);
+    if (rc) return rc;
+    const char *const *cells;
+    const size_t *lens;
+    do {
+        cells = NULL;
+        rc = isynth_table_next(r, &cells, &lens, e);
+    } while (!rc && cells);
+    isynth_table_reader_close(r);
+    return rc;
+}
+
+/* A JSON line is held to JSON_MAX_VALUES values and JSON_MAX_DEPTH levels before jansson
+ * builds it (a 60 MB line of [{},{},...] once took 4.8 GB); a line at the limits is read. */
+static void test_jsonl_limits(void **state)
+{
+    (void)state;
+    const char *path = tpath("limits.jsonl");
+    size_t cap = 70000 * 3 + 64;
+    char *line = malloc(cap);
+    assert_non_null(line);
+    isynth_error e;
+    for (int over = 0; over < 2; over++) {
+        /* {"a":"x","b":[{},{},...]}: brackets and commas, 1 + 1 + 1 + 2 * items - 1 */
+        size_t items = over ? 32768 : 32767, n = 0;
+        n += (size_t)sprintf(line + n, "{\"a\":\"x\",\"b\":[");
+        for (size_t i = 0; i < items; i++)
+            n += (size_t)sprintf(line + n, i ? ",{}" : "{}");
+        sprintf(line + n, "]}\n");
+        write_file(path, line);
+        isynth_err rc = read_all(path, &e);
+        if (!over) {
+            assert_int_equal(rc, ISYNTH_OK);
+        } else {
+            assert_int_equal(rc, ISYNTH_ERR_PARSE);
+            assert_non_null(strstr(e.msg, "line 1: more than the limit of 65536 JSON values"));
+        }
+    }
+    for (int over = 0; over < 2; over++) {
+        size_t depth = over ? 64 : 63, n = 0; /* the object itself is one level */
+        n += (size_t)sprintf(line + n, "{\"a\":\"x\",\"b\":");
+        for (size_t i = 0; i < depth; i++)
+            line[n++] = '[';
+        for (size_t i = 0; i < depth; i++)
+            line[n++] = ']';
+        sprintf(line + n, "}\n");
+        write_file(path, line);
+        isynth_err rc = read_all(path, &e);
+        if (!over) {
+            assert_int_equal(rc, ISYNTH_OK);
+        } else {
+            assert_int_equal(rc, ISYNTH_ERR_PARSE);
+            assert_non_null(strstr(e.msg, "line 1: nested deeper than the limit of 64"));
+        }
+    }
+    free(line);
 }
 
 static void test_table_errors(void **state)
@@ -1186,6 +1251,7 @@ int main(void)
         cmocka_unit_test(test_hostile_sizes),
         cmocka_unit_test(test_hostile_malformed),
         cmocka_unit_test(test_table_round_trip),
+        cmocka_unit_test(test_jsonl_limits),
         cmocka_unit_test(test_table_errors),
         cmocka_unit_test(test_jsonl_key_scan),
         cmocka_unit_test(test_jsonl_fast_path_equals_jansson),
