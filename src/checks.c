@@ -928,10 +928,44 @@ static size_t new_content(const char *instr, const uint32_t *I, size_t mi, const
     return cnt;
 }
 
-isynth_err isynth_check_echo(const char *instr, const char *output, const char **reason,
+/* A copy of s without the list marks that start its lines ("1. ", "2) ", "- ", "・"): the
+ * numbers of a list are not content of the answer's own. NULL when out of memory. */
+static char *without_list_marks(const char *s)
+{
+    size_t n = strlen(s), o = 0;
+    char *c = isynth_malloc(n + 1);
+    if (!c) return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && s[j] == ' ')
+            j++;
+        size_t d = j;
+        while (d < n && ascii_digit(s[d]))
+            d++;
+        if (d > j && d < n && (s[d] == '.' || s[d] == ')'))
+            j = d + 1;
+        else if (j < n && (s[j] == '-' || s[j] == '*') && j + 1 < n && s[j + 1] == ' ')
+            j = j + 1;
+        else if (n - j >= 3 && !memcmp(s + j, "・", 3))
+            j += 3;
+        else
+            j = i;
+        const char *e = memchr(s + j, '\n', n - j);
+        size_t end = e ? (size_t)(e - s) + 1 : n;
+        memcpy(c + o, s + j, end - j);
+        o += end - j;
+        i = end;
+    }
+    c[o] = '\0';
+    return c;
+}
+
+isynth_err isynth_check_echo(const char *instr, const char *output_in, const char **reason,
                              char *detail, size_t cap, isynth_error *err)
 {
     *reason = NULL;
+    char *output = without_list_marks(output_in);
+    if (!output) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "echo check: out of memory");
     size_t ni = strlen(instr), no = strlen(output);
     uint32_t *I = NULL, *O = NULL, *S = NULL, *F = NULL;
     size_t mi, mo, ms, mf, lcs = 0, lcs_s = 0;
@@ -958,6 +992,7 @@ isynth_err isynth_check_echo(const char *instr, const char *output, const char *
     set_detail(detail, cap, "the output restates %zu%% of the instruction and adds nothing new",
                lcs * 100 / mi);
 out:
+    isynth_free(output);
     isynth_free(I);
     isynth_free(O);
     isynth_free(S);
@@ -1298,6 +1333,23 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
     static const char *const cannot[] = {"できません",     "お答えできません", "答えられません",
                                          "ではありません", "cannot",           "can't",
                                          "unable"};
+    /* a list that starts at its second item or later: the answer's beginning is missing */
+    size_t b = 0;
+    while (b < n && (output[b] == ' ' || output[b] == '\n'))
+        b++;
+    size_t d = b;
+    while (d < n && ascii_digit(output[d]))
+        d++;
+    size_t after = d + 1; /* the item's text: not "2.5倍", not the bare answer "2." */
+    while (after < n && output[after] == ' ')
+        after++;
+    if (d > b && d - b <= 3 && d < n && (output[d] == '.' || output[d] == ')') &&
+        !(d - b == 1 && (output[b] == '0' || output[b] == '1')) && d + 1 < n &&
+        !ascii_digit(output[d + 1]) && n - after >= 4 && output[after] != '\n') {
+        set_detail(detail, cap, "the output starts at item %.*s of a list", (int)(d - b),
+                   output + b);
+        return "no_answer";
+    }
     static const char *const polite_tasks[] = {"断",     "お詫び", "謝",    "メール",
                                                "手紙",   "返信",   "refus", "declin",
                                                "apolog", "email",  "letter"};

@@ -220,6 +220,13 @@ static void test_echo(void **state)
     assert_string_equal(echo("Explain why the sky is blue.", "I will explain why the sky is blue."),
                         "echo");
     /* restating the question and answering it is fine */
+    /* the instruction restated as numbered steps (a real row of the default model): the list
+     * numbers are not content of its own */
+    assert_string_equal(echo("ビジネスのニュースを検索し、最新のニュースを提供してください。",
+                             "1. ビジネスのニュースを検索する\n2. 最新のニュースを提供する"),
+                        "echo");
+    assert_null(echo("カレーの作り方を手順で説明してください。",
+                     "1. 野菜を切る\n2. 肉を炒める\n3. 煮込む"));
     assert_null(echo("クジラが哺乳類である理由を説明してください。",
                      "クジラが哺乳類である理由は、肺で呼吸し、子を母乳で育てるからです。"));
     /* a correction task gives back the passage, not the directive */
@@ -271,6 +278,19 @@ static void test_answer(void **state)
                                             "被服、靴、帽子がどのアイテムに配られますか。", detail,
                                             sizeof detail),
                         "no_answer");
+    /* a list that starts at its second item (a real row of the default model) */
+    assert_string_equal(isynth_check_answer("家の中に隠したお菓子を探す宝探しを説明してください。",
+                                            "2. サンピングゲームで、家の中に隠したお菓子を探す宝を見つける",
+                                            detail, sizeof detail),
+                        "no_answer");
+    assert_non_null(strstr(detail, "item 2"));
+    assert_null(isynth_check_answer("部屋を片付ける手順を教えてください。",
+                                    "1. 床の物を拾う\n2. 棚に戻す", detail, sizeof detail));
+    assert_null(isynth_check_answer("1+1はいくつですか。", "2.", detail, sizeof detail));
+    assert_null(isynth_check_answer("東京の面積は大阪府の何倍ですか。", "2.5倍です。", detail,
+                                    sizeof detail));
+    assert_null(isynth_check_answer("2020年は何の年でしたか。", "2020年は東京五輪が延期された年です。",
+                                    detail, sizeof detail));
     assert_string_equal(isynth_check_answer("接客のコツを教えてください。",
                                             "申し訳ありませんが、その質問にはお答えできません。",
                                             detail, sizeof detail),

@@ -105,7 +105,8 @@ const char *isynth_check_language_pair(const char *instruction, const char *outp
  * Else NULL. */
 const char *isynth_check_request(const char *instruction, char *detail, size_t cap);
 
-/* "no_answer" when the output refuses (申し訳ありませんが…できません, "I'm sorry… cannot"; not
+/* "no_answer" when the output starts at the second or a later item of a list ("2. …": its
+ * beginning is missing), refuses (申し訳ありませんが…できません, "I'm sorry… cannot"; not
  * for tasks that ask for an apology, a refusal, a mail or a letter) or is one sentence that asks
  * a question back (…ますか。, …?; not for tasks that ask for a question or a quiz). Else NULL. */
 const char *isynth_check_answer(const char *instruction, const char *output, char *detail,
