@@ -34,7 +34,8 @@ PKGS=(build-essential cmake pkg-config git ca-certificates
       python3 python3-venv python3-pip
       libjansson-dev libsqlite3-dev libcsv-dev libutf8proc-dev libcmocka-dev
       libcurl4-openssl-dev libxlsxwriter-dev libminizip-dev libzip-dev libexpat1-dev
-      libmecab-dev mecab-ipadic-utf8 libreoffice-calc-nogui)
+      libmecab-dev mecab-ipadic-utf8 libreoffice-calc-nogui
+      clang libclang-rt-14-dev)  # clang and its libFuzzer runtime: the fuzz stage of the tests
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: the whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# `make test`: the whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# then the libFuzzer targets.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
@@ -11,3 +12,7 @@ if [ "${ISYNTH_TEST_ONLY_ASAN:-0}" != 1 ]; then
 fi
 bash "$root/scripts/build.sh" build-asan --asan
 ctest --test-dir "$root/build-asan" --output-on-failure -j2 -LE no-asan
+# fuzzing: every libFuzzer target (clang; instrumented with ASan + UBSan) from the corpus kept
+# in the repository, for a fixed seed and time or number of executions
+bash "$root/scripts/build.sh" build-fuzz --fuzz
+ctest --test-dir "$root/build-fuzz" --output-on-failure -L fuzz
