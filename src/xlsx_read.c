@@ -221,6 +221,21 @@ static bool name_seen(isynth_xlsx_reader *r, const char *name)
 static isynth_err markup_scan(isynth_xlsx_reader *r, const char *b, size_t n, isynth_error *err)
 {
     for (size_t i = 0; i < n; i++) {
+        /* the long stretches, text and quoted values, are skipped with memchr */
+        if (r->mk == MK_TEXT || r->mk == MK_QUOTE) {
+            const char *hit = memchr(b + i, r->mk == MK_TEXT ? '<' : r->mk_quote, n - i);
+            size_t skip = hit ? (size_t)(hit - (b + i)) : n - i;
+            if (r->mk == MK_QUOTE && (r->mk_len += skip) > r->lim.max_tag_bytes) goto too_long;
+            i += skip;
+            if (!hit) break;
+        } else if (r->mk == MK_TAG) {
+            size_t j = i;
+            while (j < n && b[j] != '"' && b[j] != '\'' && b[j] != '>')
+                j++;
+            if ((r->mk_len += j - i) > r->lim.max_tag_bytes) goto too_long;
+            i = j;
+            if (i == n) break;
+        }
         char c = b[i];
         switch (r->mk) {
         case MK_TEXT:
@@ -261,13 +276,14 @@ static isynth_err markup_scan(isynth_xlsx_reader *r, const char *b, size_t n, is
             break;
         }
         if (r->mk != MK_TEXT && r->mk != MK_CDATA && ++r->mk_len > r->lim.max_tag_bytes)
-            return isynth_error_set(err, ISYNTH_ERR_XLSX,
-                                    "%s: %s: a tag, comment or processing instruction at byte "
-                                    "%llu is longer than the limit of %zu bytes",
-                                    r->label, r->part, (unsigned long long)r->mk_at,
-                                    r->lim.max_tag_bytes);
+            goto too_long;
     }
     return ISYNTH_OK;
+too_long:
+    return isynth_error_set(err, ISYNTH_ERR_XLSX,
+                            "%s: %s: a tag, comment or processing instruction at byte %llu is "
+                            "longer than the limit of %zu bytes",
+                            r->label, r->part, (unsigned long long)r->mk_at, r->lim.max_tag_bytes);
 }
 
 static void close_part(isynth_xlsx_reader *r)
