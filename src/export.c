@@ -93,6 +93,7 @@ static isynth_err write_line(atomic_file *a, json_t *o, isynth_error *err)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     bool ok = fputs(line, a->f) >= 0 && fputc('\n', a->f) != EOF;
     free(line);
+    fault_point("export line");
     return ok ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", a->path);
 }
 

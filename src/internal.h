@@ -93,12 +93,22 @@ isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *l
  * a->tmp to a name inside it, with a->f NULL. atomic_commit flushes and fsyncs the temporary,
  * renames it to path, removes the private directory and fsyncs path's directory; atomic_abort
  * removes the temporary (and the directory). Both close the stream and free the names. */
+/* Crash points, for the crash tests: the store calls fault_point before and after each
+ * COMMIT, the JSONL exports after each line, atomic_commit before and after its rename. A test
+ * sets a hook that counts them and ends the process at the N-th (test_pipeline's
+ * test_crash_walk); without a hook they do nothing. The library itself never ends the
+ * process. */
+typedef void (*fault_hook_fn)(const char *where);
+void fault_set_hook(fault_hook_fn fn);
+void fault_point(const char *where);
+
 typedef struct atomic_file {
     FILE *f;
     char *tmp;
     char *path;
     char *dir; /* atomic_reserve's private directory, else NULL */
 } atomic_file;
+/* atomic_open first removes the temporaries of path that a killed writer left. */
 isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err);
 isynth_err atomic_reserve(atomic_file *a, const char *path, isynth_error *err);
 isynth_err atomic_commit(atomic_file *a, isynth_error *err);

@@ -154,7 +154,7 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
         exec(st, "ROLLBACK;", NULL);
         goto fail;
     }
-    if ((rc = exec(st, "COMMIT;", err)))
+    if ((rc = isynth_store_commit(st, err)))
         goto fail;
     char *ver = NULL;
     if ((rc = isynth_store_meta_get(st, "schema", &ver, err)))
@@ -204,7 +204,10 @@ isynth_err isynth_store_begin(isynth_store *st, isynth_error *err)
 
 isynth_err isynth_store_commit(isynth_store *st, isynth_error *err)
 {
-    return exec(st, "COMMIT;", err);
+    fault_point("before commit");
+    isynth_err rc = exec(st, "COMMIT;", err);
+    if (!rc) fault_point("after commit");
+    return rc;
 }
 
 void isynth_store_rollback(isynth_store *st)

@@ -2,8 +2,10 @@
  * output files and SHA-256. Foreign bytes are validated here, at the edge, once. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -307,8 +309,37 @@ static unsigned tmp_salt(void)
     return (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16) ^ (c * 2654435761u);
 }
 
+/* Removes the temporaries of path that a killed writer left: PATH.tmp.PID.HEX whose process is
+ * gone. A live writer's (another process still writing the same output) are left alone, and
+ * nothing else in the directory is touched; unlinkat does not follow symlinks. */
+static void atomic_sweep(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dname = slash ? isynth_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
+    if (slash && !dname) return;
+    DIR *d = opendir(dname ? dname : ".");
+    isynth_free(dname);
+    if (!d) return;
+    size_t bl = strlen(base);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp.", 5) != 0) continue;
+        char *end;
+        long pid = strtol(n + bl + 5, &end, 10);
+        if (end == n + bl + 5 || *end != '.' || pid <= 0 || strspn(end + 1, "0123456789abcdef") !=
+                                                                 8 || end[9] != '\0')
+            continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
 isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err)
 {
+    atomic_sweep(path);
     *a = (atomic_file){0};
     if (!(a->path = isynth_strdup(path)))
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
@@ -381,6 +412,18 @@ static bool fsync_name(const char *name, bool dir)
     return ok;
 }
 
+static fault_hook_fn fault_hook;
+
+void fault_set_hook(fault_hook_fn fn)
+{
+    fault_hook = fn;
+}
+
+void fault_point(const char *where)
+{
+    if (fault_hook) fault_hook(where);
+}
+
 isynth_err atomic_commit(atomic_file *a, isynth_error *err)
 {
     isynth_err rc = ISYNTH_OK;
@@ -392,11 +435,13 @@ isynth_err atomic_commit(atomic_file *a, isynth_error *err)
     } else {
         ok = fsync_name(a->tmp, false);
     }
+    if (ok) fault_point("before rename");
     if (!ok || rename(a->tmp, a->path) != 0) {
         rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", a->path,
                               strerror(errno));
         remove(a->tmp);
     }
+    if (!rc) fault_point("after rename");
     if (a->dir)
         rmdir(a->dir);
     if (!rc) {

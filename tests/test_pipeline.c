@@ -12,8 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "internal.h"
 #include "isynth/pipeline.h"
 #include "isynth/seeds.h"
 
@@ -236,6 +240,27 @@ static long q(const char *sql)
     sqlite3_finalize(s);
     sqlite3_close(db);
     return v;
+}
+
+/* dir/name, in a static buffer */
+static const char *q_path(const char *name)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+/* The text of the first column of sql's first row into out. */
+static void qs(const char *sql, char *out, size_t cap)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(q_path("run.db"), &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
 }
 
 static int setup(void **state)
@@ -533,6 +558,165 @@ static int fresh(void **state)
     return setup(state);
 }
 
+/* ---- crash points ---- */
+
+#define CRASH_EXIT 86
+static long crash_at, crash_seen;
+
+static void crash_hook(const char *where)
+{
+    (void)where;
+    if (++crash_seen == crash_at) _exit(CRASH_EXIT);
+}
+
+/* The lines of FILE in dir, each of which must be whole (end in \n) and a JSON object; -1 when
+ * the file does not exist. The ids of the lines go to ids (joined by \n) when non-NULL. */
+static long whole_json_lines(const char *name, char *ids, size_t cap)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    long lines = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t n;
+    if (ids) ids[0] = '\0';
+    while ((n = getline(&line, &lcap, f)) > 0) {
+        assert_int_equal(line[n - 1], '\n'); /* never a torn last line */
+        json_t *o = json_loadb(line, (size_t)n, 0, NULL);
+        assert_non_null(o);
+        assert_true(json_is_object(o));
+        const char *id = json_string_value(json_object_get(o, "id"));
+        if (ids && id) {
+            strncat(ids, id, cap - strlen(ids) - 2);
+            strcat(ids, "\n");
+        }
+        json_decref(o);
+        lines++;
+    }
+    free(line);
+    fclose(f);
+    return lines;
+}
+
+static void assert_integrity(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/run.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "pragma integrity_check", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "ok");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+/* Runs generate to target in the test's directory; with crash_at > 0 in a child that the
+ * crash hook ends at that point. Returns the child's exit code (0 when it finished). */
+static int generate_maybe_crash(long target, long at)
+{
+    isynth_gen_params p = params(target);
+    if (at <= 0) {
+        isynth_backend *b = scripted(0);
+        isynth_progress last;
+        isynth_error e;
+        isynth_err rc = isynth_generate(&p, b, &last, &e);
+        isynth_backend_free(b);
+        if (rc) print_message("generate: %s\n", e.msg);
+        return (int)rc;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        crash_at = at;
+        crash_seen = 0;
+        fault_set_hook(crash_hook);
+        isynth_backend *b = scripted(0);
+        isynth_progress last;
+        isynth_error e;
+        isynth_err rc = isynth_generate(&p, b, &last, &e);
+        _exit(rc ? 1 : 0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* Every crash point of a whole run (before and after each COMMIT, before and after each
+ * export's rename), one process death at each: after it, the run directory holds whole files
+ * only and a sound database; the same command again reaches the target with every row accepted
+ * before the crash still there, no duplicate, and exports that match the store. */
+static void test_crash_walk(void **state)
+{
+    const long target = 5;
+    /* a run with the hook counting only: how many points there are */
+    crash_at = 0;
+    crash_seen = 0;
+    fault_set_hook(crash_hook);
+    assert_int_equal(generate_maybe_crash(target, 0), 0);
+    fault_set_hook(NULL);
+    long points = crash_seen;
+    assert_true(points >= 10);
+    print_message("crash walk: %ld crash points in a run to %ld rows\n", points, target);
+    for (long n = 1; n <= points; n++) {
+        fresh(state);
+        assert_int_equal(generate_maybe_crash(target, n), CRASH_EXIT);
+        /* right after the crash */
+        bool have_db = access(q_path("run.db"), F_OK) == 0 &&
+                       q("select count(*) from sqlite_master where name='candidates'") == 1;
+        long before = 0;
+        char kept_before[4096] = "";
+        if (have_db) {
+            assert_integrity();
+            before = q("select count(*) from candidates where status='accepted'");
+            qs("select coalesce(group_concat(id), '') from candidates where status='accepted'",
+               kept_before, sizeof kept_before);
+            assert_true(q("select count(*) from candidates where status='accepted'") ==
+                        q("select count(distinct dedup_key) from candidates where "
+                          "status='accepted'"));
+        }
+        long lines = whole_json_lines("data.jsonl", NULL, 0);
+        assert_true(lines <= target);
+        whole_json_lines("rejected.jsonl", NULL, 0);
+        /* the same command again */
+        assert_int_equal(generate_maybe_crash(target, 0), 0);
+        assert_integrity();
+        assert_int_equal(q("select count(*) from candidates where status='accepted'"), target);
+        assert_int_equal(q("select count(distinct dedup_key) from candidates where "
+                           "status='accepted'"),
+                         target);
+        assert_true(before <= target);
+        char ids[4096];
+        assert_int_equal(whole_json_lines("data.jsonl", ids, sizeof ids), target);
+        /* the file's ids are the store's accepted rows, each once */
+        for (char *id = ids, *e; (e = strchr(id, '\n')) != NULL; id = e + 1) {
+            *e = '\0';
+            char sql[200];
+            snprintf(sql, sizeof sql,
+                     "select count(*) from candidates where status='accepted' and 'g' || id = "
+                     "'%.32s'",
+                     id);
+            assert_int_equal(q(sql), 1);
+        }
+        assert_int_equal(access(q_path("README.md"), F_OK), 0);
+        /* a temporary the crash left is gone: the rerun's writers removed it */
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.tmp\\.'", dir);
+        assert_int_not_equal(system(cmd), 0);
+        /* every row accepted before the crash is still accepted */
+        char sql[4200];
+        snprintf(sql, sizeof sql,
+                 "select count(*) from candidates where status='accepted' and id in (%s)",
+                 kept_before);
+        assert_int_equal(q(sql), before);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +727,7 @@ int main(void)
         cmocka_unit_test_setup(test_prompt_copy, fresh),
         cmocka_unit_test_setup(test_early_stop, fresh),
         cmocka_unit_test_setup(test_early_stop_no_rewind, fresh),
+        cmocka_unit_test_setup(test_crash_walk, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -1204,6 +1205,42 @@ static void test_temp_symlink(void **state)
     closedir(d);
 }
 
+/* A writer killed mid-write leaves PATH.tmp.PID.HEX behind; the next write of PATH removes it
+ * when that process is gone, and leaves a live writer's temporary, other names and what a
+ * symlink points to alone. */
+static void test_temp_sweep(void **state)
+{
+    (void)state;
+    const char *in = tpath("w_in.jsonl"), *out = tpath("w.jsonl"), *victim = tpath("w_victim");
+    write_file(in, "{\"a\":\"1\"}\n");
+    write_file(victim, "precious");
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0) _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    char stale[300], link[300], live[300], other[300];
+    snprintf(stale, sizeof stale, "%s.tmp.%ld.0badcafe", out, (long)dead);
+    snprintf(link, sizeof link, "%s.tmp.%ld.0badbeef", out, (long)dead);
+    snprintf(live, sizeof live, "%s.tmp.%ld.0badcafe", out, (long)getppid());
+    snprintf(other, sizeof other, "%s.tmp.%ld.notahexx", out, (long)dead);
+    write_file(stale, "{\"a\":\"torn");
+    assert_int_equal(symlink(victim, link), 0);
+    write_file(live, "being written");
+    write_file(other, "x");
+    isynth_error e = {0};
+    assert_int_equal(isynth_table_convert(in, out, NULL, NULL, NULL, &e), ISYNTH_OK);
+    struct stat st;
+    assert_int_not_equal(lstat(stale, &st), 0);
+    assert_int_not_equal(lstat(link, &st), 0);
+    char *v = slurp(victim);
+    assert_string_equal(v, "precious");
+    free(v);
+    assert_int_equal(lstat(live, &st), 0);
+    assert_int_equal(lstat(other, &st), 0);
+    unlink(live);
+    unlink(other);
+}
+
 /* CSV output: cells a spreadsheet would run as formulas get a leading ' unless raw formulas
  * are asked for; other cells, and the JSONL output, are untouched. */
 static void test_csv_formulas(void **state)
@@ -1258,6 +1295,7 @@ int main(void)
         cmocka_unit_test(test_alloc_fail_xlsx),
         cmocka_unit_test(test_alloc_fail_table),
         cmocka_unit_test(test_deflate_level),
+        cmocka_unit_test(test_temp_sweep),
         cmocka_unit_test(test_csv_formulas),
         cmocka_unit_test(test_temp_symlink),
         cmocka_unit_test(test_csv_wide_header),
