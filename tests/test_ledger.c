@@ -11,8 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include "internal.h"
 #include "isynth/pipeline.h"
 
 typedef struct script {
@@ -315,12 +319,98 @@ static void test_consistency(void **state)
     isynth_store_close(st);
 }
 
+/* ---- crash points ---- */
+
+#define CRASH_EXIT 86
+static long crash_at, crash_seen;
+
+static void crash_hook(const char *where)
+{
+    (void)where;
+    if (++crash_seen == crash_at) _exit(CRASH_EXIT);
+}
+
+/* A judge pass killed at each of its crash points (before and after each row's COMMIT): the
+ * database stays sound, every row judged before the kill keeps its judgement, and the next pass
+ * judges exactly the rest, each row once, with the same rejections as an uninterrupted pass. */
+static void test_judge_crash_walk(void **state)
+{
+    long long ids[4];
+    isynth_store *st = make_run(ids);
+    script *s;
+    isynth_backend *be = scripted(&s);
+    isynth_judge_run_params p = isynth_judge_run_params_default();
+    p.min_score = 3;
+    long judged, failed;
+    isynth_error e;
+    crash_at = 0;
+    crash_seen = 0;
+    fault_set_hook(crash_hook);
+    assert_int_equal(isynth_judge_store(st, be, &p, &judged, &failed, &e), ISYNTH_OK);
+    fault_set_hook(NULL);
+    isynth_backend_free(be);
+    long points = crash_seen, want_accepted;
+    assert_int_equal(judged, 4);
+    assert_int_equal(isynth_store_count(st, "accepted", &want_accepted, NULL), ISYNTH_OK);
+    isynth_store_close(st);
+    assert_true(points >= 8);
+    print_message("judge crash walk: %ld points\n", points);
+    for (long k = 1; k <= points; k++) {
+        teardown(state);
+        assert_int_equal(setup(state), 0);
+        st = make_run(ids);
+        isynth_store_close(st);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            isynth_store *cs;
+            if (isynth_store_open(dir, &cs, NULL)) _exit(1);
+            script *cs_s;
+            isynth_backend *cb = scripted(&cs_s);
+            crash_at = k;
+            crash_seen = 0;
+            fault_set_hook(crash_hook);
+            long j, f;
+            isynth_err rc = isynth_judge_store(cs, cb, &p, &j, &f, NULL);
+            _exit(rc ? 1 : 0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), CRASH_EXIT);
+        assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+        sqlite3_stmt *q;
+        assert_int_equal(sqlite3_prepare_v2(isynth_store_db(st), "pragma integrity_check", -1, &q,
+                                            NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+        sqlite3_finalize(q);
+        int before = 0;
+        for (int i = 0; i < 4; i++)
+            before += score_of(st, ids[i], NULL) > 0;
+        be = scripted(&s);
+        assert_int_equal(isynth_judge_store(st, be, &p, &judged, &failed, &e), ISYNTH_OK);
+        assert_int_equal(judged, 4 - before);
+        assert_int_equal(s->served, 4 - before); /* no row asked twice */
+        isynth_backend_free(be);
+        for (int i = 0; i < 4; i++)
+            assert_true(score_of(st, ids[i], NULL) > 0);
+        long accepted;
+        assert_int_equal(isynth_store_count(st, "accepted", &accepted, NULL), ISYNTH_OK);
+        assert_int_equal(accepted, want_accepted);
+        isynth_store_close(st);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_judge_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_judge_interrupted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_judge_crash_walk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

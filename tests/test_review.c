@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -457,9 +458,110 @@ static void test_facts_and_judge(void **state)
     remove_run(st);
 }
 
+/* ---- crash points ---- */
+
+#define CRASH_EXIT 86
+static long crash_at, crash_seen;
+
+static void crash_hook(const char *where)
+{
+    (void)where;
+    if (++crash_seen == crash_at) _exit(CRASH_EXIT);
+}
+
+static void text_of(isynth_store *st, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(isynth_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+}
+
+/* The state an import leaves: decisions, edits and history, as one string. */
+static void review_state(isynth_store *st, char *out, size_t cap)
+{
+    text_of(st,
+            "SELECT (SELECT count(*) FROM review WHERE status = 'accepted') || ' ' || "
+            "(SELECT count(*) FROM review WHERE status = 'rejected') || ' ' || "
+            "(SELECT count(*) FROM review WHERE status = 'edited') || ' ' || "
+            "(SELECT count(*) FROM review_history)",
+            out, cap);
+}
+
+/* Every crash point of an import (before and after its COMMIT): the process dies there, and
+ * then the run holds either none of the reviewer's decisions or all of them, its database is
+ * sound, and the same import again ends in the state of an import never interrupted. */
+static void test_import_crash_walk(void **state)
+{
+    (void)state;
+    isynth_store *st = make_run();
+    isynth_error e = {0};
+    char path[300], edited[300];
+    snprintf(path, sizeof path, "%s/review.xlsx", dir);
+    snprintf(edited, sizeof edited, "/tmp/isynth-test-review-walk-%ld.xlsx", (long)getpid());
+    size_t n;
+    assert_int_equal(isynth_review_export_xlsx(st, path, false, &n, &e), ISYNTH_OK);
+    char *rows[8][NC] = {{0}};
+    size_t nr = read_review(path, rows);
+    set(&rows[1][STATUS], "採用");
+    set(&rows[2][STATUS], "rejected");
+    set(&rows[3][OUTPUT], "桜咲く\n春の訪れ\n待ちわびる");
+    write_review(edited, rows, nr, NC);
+    free_rows(rows);
+    char before[64], want[64], now[64];
+    review_state(st, before, sizeof before);
+    /* the uninterrupted import, counting its points */
+    isynth_review_report rep;
+    crash_at = 0;
+    crash_seen = 0;
+    fault_set_hook(crash_hook);
+    assert_int_equal(isynth_review_import_xlsx(st, edited, &rep, &e), ISYNTH_OK);
+    fault_set_hook(NULL);
+    long points = crash_seen;
+    review_state(st, want, sizeof want);
+    assert_string_not_equal(before, want);
+    remove_run(st);
+    assert_true(points >= 2);
+    print_message("import crash walk: %ld points\n", points);
+    for (long k = 1; k <= points; k++) {
+        st = make_run();
+        isynth_store_close(st);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            isynth_store *cs;
+            if (isynth_store_open(dir, &cs, NULL)) _exit(1);
+            crash_at = k;
+            crash_seen = 0;
+            fault_set_hook(crash_hook);
+            isynth_review_report r2;
+            isynth_err rc = isynth_review_import_xlsx(cs, edited, &r2, NULL);
+            _exit(rc ? 1 : 0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), CRASH_EXIT);
+        assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+        char ok[16];
+        text_of(st, "pragma integrity_check", ok, sizeof ok);
+        assert_string_equal(ok, "ok");
+        review_state(st, now, sizeof now);
+        assert_true(!strcmp(now, before) || !strcmp(now, want)); /* none or all */
+        assert_int_equal(isynth_review_import_xlsx(st, edited, &rep, &e), ISYNTH_OK);
+        review_state(st, now, sizeof now);
+        assert_string_equal(now, want);
+        remove_run(st);
+    }
+    unlink(edited);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip),
-                                       cmocka_unit_test(test_facts_and_judge)};
+                                       cmocka_unit_test(test_facts_and_judge),
+                                       cmocka_unit_test(test_import_crash_walk)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
