@@ -51,6 +51,11 @@ int exit_code_for(isynth_err rc)
 
 int main(int argc, char **argv)
 {
+    isynth_error ierr;
+    if (isynth_global_init(&ierr)) {
+        fprintf(stderr, "isynth: %s\n", ierr.msg);
+        return EXIT_FAILURE_RUN;
+    }
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -65,26 +65,46 @@ long isynth_alloc_fail_at(long n, bool sticky)
     return counted;
 }
 
+static _Atomic unsigned long failures;
+
 static bool should_fail(void)
 {
     alloc_count++;
     if (fail_at <= 0)
         return false;
-    return fail_sticky ? alloc_count >= fail_at : alloc_count == fail_at;
+    bool fail = fail_sticky ? alloc_count >= fail_at : alloc_count == fail_at;
+    if (fail) failures++;
+    return fail;
+}
+
+unsigned long alloc_failures(void)
+{
+    return failures;
+}
+
+void *alloc_uninjected(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) failures++;
+    return p;
 }
 
 void *isynth_malloc(size_t n)
 {
     if (should_fail())
         return NULL;
-    return malloc(n ? n : 1);
+    void *p = malloc(n ? n : 1);
+    if (!p) failures++;
+    return p;
 }
 
 void *isynth_calloc(size_t count, size_t size)
 {
     if (should_fail())
         return NULL;
-    return calloc(count ? count : 1, size ? size : 1);
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) failures++;
+    return p;
 }
 
 void *isynth_realloc(void *p, size_t n)
@@ -95,7 +115,9 @@ void *isynth_realloc(void *p, size_t n)
     }
     if (should_fail())
         return NULL;
-    return realloc(p, n);
+    void *q = realloc(p, n);
+    if (!q) failures++;
+    return q;
 }
 
 void isynth_free(void *p)

@@ -758,9 +758,29 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
     return rc;
 }
 
+static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
+                              const isynth_task *const *examples,
+                              const char *const *example_refs, size_t k, bool with_output,
+                              isynth_verdict *v, char **key, isynth_error *err);
+
+/* On an error *key is NULL: nothing for the caller to free (a failed allocation after the key
+ * was made once leaked it). */
 static isynth_err check(isynth_filter *f, const isynth_task *t, const isynth_task *const *examples,
                         const char *const *example_refs, size_t k, bool with_output,
                         isynth_verdict *v, char **key, isynth_error *err)
+{
+    isynth_err rc = check_inner(f, t, examples, example_refs, k, with_output, v, key, err);
+    if (rc) {
+        isynth_free(*key);
+        *key = NULL;
+    }
+    return rc;
+}
+
+static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
+                              const isynth_task *const *examples,
+                              const char *const *example_refs, size_t k, bool with_output,
+                              isynth_verdict *v, char **key, isynth_error *err)
 {
     memset(v, 0, sizeof *v);
     v->nn_score = -1;

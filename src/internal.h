@@ -93,6 +93,17 @@ isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *l
  * a->tmp to a name inside it, with a->f NULL. atomic_commit flushes and fsyncs the temporary,
  * renames it to path, removes the private directory and fsyncs path's directory; atomic_abort
  * removes the temporary (and the directory). Both close the stream and free the names. */
+/* How many allocations of the layer have failed since the process started. A library that
+ * reports an allocation failure as something else (jansson: "malformed JSON at column -1")
+ * is caught by comparing this before and after the call (once isynth_global_init has routed
+ * its allocations here). */
+unsigned long alloc_failures(void);
+
+/* malloc, counted in alloc_failures but outside the test's fault injection: for jansson, whose
+ * lexer (2.14, Debian 12) asserts instead of failing cleanly when an allocation fails
+ * (akheron/jansson#362, fix not released), so injecting there would only abort the test. */
+void *alloc_uninjected(size_t n);
+
 /* Crash points, for the crash tests: the store calls fault_point before and after each
  * COMMIT, the JSONL exports after each line, atomic_commit before and after its rename. A test
  * sets a hook that counts them and ends the process at the N-th (test_pipeline's

@@ -779,7 +779,8 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
         if (curl_retryable(rc))
             job_retry(o, j, &msg, 0, now);
         else
-            job_fail(o, j, ISYNTH_ERR_HTTP, &msg, now);
+            job_fail(o, j, rc == CURLE_OUT_OF_MEMORY ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_HTTP, &msg,
+                     now);
         return;
     }
     long code = 0;
@@ -857,17 +858,20 @@ static void job_start(openai *o, job *j, double now)
     j->sent_schema = j->plain && !s->no_schema[j->chat_api];
     const char *body = j->plain && !j->sent_schema ? j->plain : j->body;
     size_t body_len = j->plain && !j->sent_schema ? j->plain_len : j->body_len;
-    bool ok =
-        curl_easy_setopt(e, CURLOPT_URL, j->chat_api ? s->url_chat : s->url_comp) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, j) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, j) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_PRIVATE, j) == CURLE_OK &&
-        curl_multi_add_handle(o->multi, e) == CURLM_OK;
-    if (!ok) {
-        buf_printf(&msg, "%s: cannot start the transfer", s->base);
-        job_fail(o, j, ISYNTH_ERR_HTTP, &msg, now);
+    CURLcode ec = CURLE_OK;
+    CURLMcode mc = CURLM_OK;
+    if (!(ec = curl_easy_setopt(e, CURLOPT_URL, j->chat_api ? s->url_chat : s->url_comp)) &&
+        !(ec = curl_easy_setopt(e, CURLOPT_POSTFIELDS, body)) &&
+        !(ec = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) &&
+        !(ec = curl_easy_setopt(e, CURLOPT_WRITEDATA, j)) &&
+        !(ec = curl_easy_setopt(e, CURLOPT_HEADERDATA, j)) &&
+        !(ec = curl_easy_setopt(e, CURLOPT_PRIVATE, j)))
+        mc = curl_multi_add_handle(o->multi, e);
+    if (ec || mc) {
+        bool nomem = ec == CURLE_OUT_OF_MEMORY || mc == CURLM_OUT_OF_MEMORY;
+        buf_printf(&msg, "%s: cannot start the transfer: %s", s->base,
+                   ec ? curl_easy_strerror(ec) : curl_multi_strerror(mc));
+        job_fail(o, j, nomem ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_HTTP, &msg, now);
         return;
     }
     j->rx_started = false;
@@ -1156,7 +1160,8 @@ static isynth_err drive(openai *o, isynth_error *err)
     int running;
     CURLMcode mc = curl_multi_perform(o->multi, &running);
     if (mc != CURLM_OK)
-        return isynth_error_set(err, ISYNTH_ERR_HTTP, "libcurl: %s", curl_multi_strerror(mc));
+        return isynth_error_set(err, mc == CURLM_OUT_OF_MEMORY ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_HTTP,
+                                "libcurl: %s", curl_multi_strerror(mc));
     collect(o);
     return ISYNTH_OK;
 }

@@ -571,8 +571,10 @@ static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t 
             if (over)
                 return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "array element %zu: %s", k, over);
             json_error_t je;
+            unsigned long failed = alloc_failures();
             json_t *v = json_loadb(d + pos, len - pos,
                                    JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &je);
+            if (!v && alloc_failures() != failed) return nomem(ld);
             if (!v) return json_fail(ld, line + (je.line > 0 ? je.line - 1 : 0), &je);
             isynth_err rc = json_record(ld, v, line);
             json_decref(v);
@@ -617,7 +619,9 @@ static isynth_err load_json_lines(loader *ld, const char *d, size_t len)
         const char *over = json_over_limits(s, n);
         if (over) return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "%s", over);
         json_error_t je;
+        unsigned long failed = alloc_failures();
         json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+        if (!v && alloc_failures() != failed) return nomem(ld);
         if (!v) return json_fail(ld, line, &je);
         isynth_err rc = json_record(ld, v, line);
         json_decref(v);

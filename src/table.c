@@ -522,7 +522,11 @@ static isynth_err parse_object(isynth_table_reader *r, const char *s, size_t n, 
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: %s", r->path, r->file_line,
                                 over);
     json_error_t je;
+    unsigned long failed = alloc_failures();
     json_t *v = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
+    if (!v && (alloc_failures() != failed || json_error_code(&je) == json_error_out_of_memory))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: line %zu: out of memory", r->path,
+                                r->file_line);
     if (!v)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu, column %d: %s", r->path,
                                 r->file_line, je.column, je.text);

@@ -717,8 +717,45 @@ static void test_crash_walk(void **state)
     }
 }
 
+/* Allocation failures across a whole scripted run, SQLite's and libcurl's included (main routes
+ * them through the layer): the n-th allocation fails, for n spread over the run. The run ends
+ * OK or with an error, never a crash or a leak (ASan), and the same command again, with nothing
+ * failing, reaches the target from whatever the failed run left. */
+static void test_alloc_walk(void **state)
+{
+    const long target = 3;
+    isynth_alloc_fail_at(0, false);
+    assert_int_equal(generate_maybe_crash(target, 0), 0);
+    long total = isynth_alloc_fail_at(0, false);
+    assert_true(total > 1000);
+    long step = total / 250 > 1 ? total / 250 : 1, failed = 0;
+    for (long n = 1; n <= total; n += step) {
+        fresh(state);
+        isynth_gen_params p = params(target);
+        isynth_backend *b = scripted(0);
+        isynth_progress last;
+        isynth_error e;
+        isynth_err rc = b ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
+        isynth_alloc_fail_at(n, false);
+        if (!rc) rc = isynth_generate(&p, b, &last, &e);
+        isynth_alloc_fail_at(0, false);
+        isynth_backend_free(b);
+        failed += rc != ISYNTH_OK;
+        if (rc) assert_true(e.msg[0] != '\0');
+        assert_int_equal(generate_maybe_crash(target, 0), 0);
+        assert_integrity();
+        assert_int_equal(q("select count(*) from candidates where status='accepted'"), target);
+        assert_int_equal(whole_json_lines("data.jsonl", NULL, 0), target);
+    }
+    print_message("allocation walk: %ld allocations in a run, %ld failed at, %ld runs ended in "
+                  "an error\n",
+                  total, (total + step - 1) / step, failed);
+    assert_true(failed > 0);
+}
+
 int main(void)
 {
+    if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_counts_and_resume, fresh),
         cmocka_unit_test_setup(test_failures_recorded, fresh),
@@ -728,6 +765,7 @@ int main(void)
         cmocka_unit_test_setup(test_early_stop, fresh),
         cmocka_unit_test_setup(test_early_stop_no_rewind, fresh),
         cmocka_unit_test_setup(test_crash_walk, fresh),
+        cmocka_unit_test_setup(test_alloc_walk, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

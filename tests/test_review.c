@@ -472,7 +472,9 @@ static void crash_hook(const char *where)
 static void text_of(isynth_store *st, const char *sql, char *out, size_t cap)
 {
     sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(isynth_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+    int prc = sqlite3_prepare_v2(isynth_store_db(st), sql, -1, &q, NULL);
+    if (prc != SQLITE_OK) print_error("%s: %s\n", sql, sqlite3_errmsg(isynth_store_db(st)));
+    assert_int_equal(prc, SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
     sqlite3_finalize(q);
@@ -481,6 +483,13 @@ static void text_of(isynth_store *st, const char *sql, char *out, size_t cap)
 /* The state an import leaves: decisions, edits and history, as one string. */
 static void review_state(isynth_store *st, char *out, size_t cap)
 {
+    char have[8];
+    text_of(st, "SELECT count(*) FROM sqlite_master WHERE name IN ('review', 'review_history')",
+            have, sizeof have);
+    if (strcmp(have, "2") != 0) { /* made by the first import */
+        snprintf(out, cap, "0 0 0 0");
+        return;
+    }
     text_of(st,
             "SELECT (SELECT count(*) FROM review WHERE status = 'accepted') || ' ' || "
             "(SELECT count(*) FROM review WHERE status = 'rejected') || ' ' || "
@@ -558,10 +567,89 @@ static void test_import_crash_walk(void **state)
     unlink(edited);
 }
 
+/* Allocation failures, SQLite's included, at every allocation of an export of the workbook, an
+ * import of the reviewed one and an export of the dataset: each ends OK or with an error, never
+ * a crash or a leak; a failed import applies nothing, and the same import again, with nothing
+ * failing, ends in the state of one that never failed; no failed export leaves a file. */
+static void test_review_alloc_walk(void **state)
+{
+    (void)state;
+    isynth_store *st = make_run();
+    isynth_error e = {0};
+    char path[300], edited[300], data[300], want[64], now[64], before[64];
+    snprintf(path, sizeof path, "%s/review.xlsx", dir);
+    snprintf(edited, sizeof edited, "/tmp/isynth-test-review-aw-%ld.xlsx", (long)getpid());
+    snprintf(data, sizeof data, "%s/reviewed.jsonl", dir);
+    size_t n;
+    assert_int_equal(isynth_review_export_xlsx(st, path, false, &n, &e), ISYNTH_OK);
+    char *rows[8][NC] = {{0}};
+    size_t nr = read_review(path, rows);
+    set(&rows[1][STATUS], "採用");
+    set(&rows[2][STATUS], "rejected");
+    set(&rows[3][OUTPUT], "桜咲く\n春の訪れ\n待ちわびる");
+    write_review(edited, rows, nr, NC);
+    free_rows(rows);
+    review_state(st, before, sizeof before);
+    /* counts, on a copy of the run's state: import then export */
+    isynth_review_report rep;
+    isynth_alloc_fail_at(0, false);
+    assert_int_equal(isynth_review_import_xlsx(st, edited, &rep, &e), ISYNTH_OK);
+    long imports = isynth_alloc_fail_at(0, false);
+    review_state(st, want, sizeof want);
+    assert_int_equal(isynth_review_export_jsonl(st, data, ISYNTH_DATASET_ALPACA, &n, &e),
+                     ISYNTH_OK);
+    long exports = isynth_alloc_fail_at(0, false);
+    assert_int_equal(isynth_review_export_xlsx(st, path, true, &n, &e), ISYNTH_OK);
+    long xlsx = isynth_alloc_fail_at(0, false);
+    remove_run(st);
+    long failed = 0, most = imports > exports ? imports : exports;
+    most = most > xlsx ? most : xlsx;
+    for (long k = 1; k <= most; k++) {
+        st = make_run();
+        isynth_alloc_fail_at(k <= imports ? k : 0, false);
+        isynth_err rc = isynth_review_import_xlsx(st, edited, &rep, &e);
+        isynth_alloc_fail_at(0, false);
+        review_state(st, now, sizeof now);
+        if (rc) {
+            failed++;
+            assert_string_equal(now, before); /* nothing applied */
+            isynth_error first = e;
+            rc = isynth_review_import_xlsx(st, edited, &rep, &e);
+            if (rc) print_error("allocation %ld: %s; then: %s\n", k, first.msg, e.msg);
+            assert_int_equal(rc, ISYNTH_OK);
+            review_state(st, now, sizeof now);
+        }
+        assert_string_equal(now, want);
+        /* the exports of the reviewed run, failing at each allocation in turn */
+        if (k <= exports) {
+            unlink(data);
+            isynth_alloc_fail_at(k, false);
+            rc = isynth_review_export_jsonl(st, data, ISYNTH_DATASET_ALPACA, &n, &e);
+            isynth_alloc_fail_at(0, false);
+            if (rc) assert_int_not_equal(access(data, F_OK), 0);
+        }
+        if (k <= xlsx) {
+            unlink(path);
+            isynth_alloc_fail_at(k, false);
+            rc = isynth_review_export_xlsx(st, path, true, &n, &e);
+            isynth_alloc_fail_at(0, false);
+            if (rc) assert_int_not_equal(access(path, F_OK), 0);
+        }
+        remove_run(st);
+    }
+    unlink(edited);
+    print_message("review allocation walk: %ld allocations in an import (%ld failed it), %ld in "
+                  "a dataset export, %ld in a workbook export\n",
+                  imports, failed, exports, xlsx);
+    assert_true(failed > 0);
+}
+
 int main(void)
 {
+    if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip),
                                        cmocka_unit_test(test_facts_and_judge),
-                                       cmocka_unit_test(test_import_crash_walk)};
+                                       cmocka_unit_test(test_import_crash_walk),
+                                       cmocka_unit_test(test_review_alloc_walk)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -946,6 +946,7 @@ static void test_sample_seeds(void **state)
 
 int main(void)
 {
+    if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_default),
         cmocka_unit_test(test_elyza_jsonl),

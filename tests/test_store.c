@@ -207,13 +207,84 @@ static void test_card_escaped(void **state)
     assert_int_equal(rows, 3);
 }
 
+/* One store session (create, seeds, a transaction with a request and two candidates, reopen,
+ * counts) with its n-th allocation failing, SQLite's included, for every n: each step ends OK or
+ * with an error and a message, never a crash or a leak, and the store opens afterwards with
+ * either all of the transaction or none of it. */
+static isynth_err store_session(const char *sub, isynth_error *e)
+{
+    isynth_store *st;
+    isynth_err rc = isynth_store_open(sub, &st, e);
+    if (rc) return rc;
+    isynth_task tasks[1] = {{.id = "a", .instruction = "指示1", .input = "", .output = "出力1",
+                             .eval_aspect = "", .line = 1}};
+    isynth_seedset seeds = {.tasks = tasks, .n = 1};
+    isynth_request_rec r = {.stage = 1, .status = "done", .examples = "[\"s1\"]", .prompt = "p",
+                            .response = "resp", .response_len = 4};
+    isynth_candidate_rec c = {.instruction = "新しい指示", .input = "", .output = "答え",
+                              .dedup_key = "k1", .status = "accepted", .nn_score = -1};
+    long long rid;
+    long n;
+    if (!(rc = isynth_store_put_seeds(st, &seeds, e)) && !(rc = isynth_store_begin(st, e)) &&
+        !(rc = isynth_store_add_request(st, &r, &rid, e))) {
+        c.request_id = rid;
+        if (!(rc = isynth_store_add_candidate(st, &c, NULL, e))) {
+            c.status = "rejected";
+            c.reason = "duplicate";
+            rc = isynth_store_add_candidate(st, &c, NULL, e);
+        }
+        if (!rc) rc = isynth_store_commit(st, e);
+        if (rc) isynth_store_rollback(st);
+    }
+    if (!rc) rc = isynth_store_count(st, NULL, &n, e);
+    isynth_store_close(st);
+    return rc;
+}
+
+static void test_alloc_walk(void **state)
+{
+    (void)state;
+    char sub[300];
+    isynth_error e;
+    snprintf(sub, sizeof sub, "%s/walk", dir);
+    isynth_alloc_fail_at(0, false);
+    assert_int_equal(store_session(sub, &e), ISYNTH_OK);
+    long total = isynth_alloc_fail_at(0, false), failed = 0;
+    assert_true(total > 50);
+    for (long k = 1; k <= total; k++) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", sub);
+        assert_int_equal(system(cmd), 0);
+        e.msg[0] = '\0';
+        isynth_alloc_fail_at(k, false);
+        isynth_err rc = store_session(sub, &e);
+        isynth_alloc_fail_at(0, false);
+        if (rc) {
+            failed++;
+            assert_true(e.msg[0] != '\0');
+        }
+        /* afterwards: the store opens, and holds the transaction whole or not at all */
+        isynth_store *st;
+        assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+        long cands, reqs;
+        assert_int_equal(isynth_store_count(st, NULL, &cands, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_count_requests(st, NULL, &reqs, &e), ISYNTH_OK);
+        assert_true((cands == 0 && reqs == 0) || (cands == 2 && reqs == 1));
+        isynth_store_close(st);
+    }
+    print_message("store allocation walk: %ld allocations, %ld sessions failed\n", total, failed);
+    assert_true(failed > 0);
+}
+
 int main(void)
 {
+    if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_unwritable),
         cmocka_unit_test(test_not_a_database),
         cmocka_unit_test(test_card_escaped),
+        cmocka_unit_test(test_alloc_walk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1276,6 +1276,7 @@ static void test_csv_formulas(void **state)
 
 int main(void)
 {
+    if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_cell_limit),

@@ -58,6 +58,14 @@ char *isynth_strndup(const char *s, size_t n);
 /* Copies a NUL-terminated string (NULL gives NULL); caller frees with isynth_free(). */
 char *isynth_strdup(const char *s);
 
+/* Optional, once at program start, from one thread, before any other call into isynth,
+ * jansson, SQLite or libcurl: routes those three libraries' allocations through the layer above,
+ * with each library's supported hook (json_set_alloc_funcs, SQLITE_CONFIG_MALLOC,
+ * curl_global_init_mem), so that their allocation failures reach isynth as such. It sets the
+ * libraries' process-wide configuration: an application that configures them itself leaves it
+ * out (isynth works either way). The isynth CLI and the tests call it. */
+isynth_err isynth_global_init(isynth_error *err);
+
 /* Fault injection for tests: makes the n-th allocation from now (1-based) and every later one
  * fail when `sticky`, or only that one otherwise. n = 0 turns injection off. Returns how many
  * allocations were counted since the last call. Not thread-safe: for single-threaded tests. */

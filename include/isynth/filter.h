@@ -91,8 +91,8 @@ isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, is
                                       isynth_error *err);
 
 /* Judges a normalised candidate. examples are the tasks shown in its prompt (refs alongside).
- * *key gets the candidate's dedup key (caller frees with isynth_free). The candidate is not
- * added to the pool: call isynth_filter_add when it is kept. */
+ * *key gets the candidate's dedup key (caller frees with isynth_free; NULL after an error).
+ * The candidate is not added to the pool: call isynth_filter_add when it is kept. */
 isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
                                const isynth_task *const *examples, const char *const *example_refs,
                                size_t k, isynth_verdict *v, char **key, isynth_error *err);
