@@ -64,6 +64,8 @@ int cmd_convert(int argc, char **argv)
     }
     isynth_error err = {0};
     size_t rows = 0;
+    cli_catch_stop_signals(); /* SIGINT/SIGTERM: stop at the next row, remove the temporary */
+    wp.stop = &cli_stop;
     isynth_err rc = isynth_table_convert(in, out, &p, &wp, &rows, &err);
     if (rc) {
         fprintf(stderr, "isynth convert: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +16,6 @@
 #include <unistd.h>
 
 #define MAX_LINE ((size_t)64 << 20)
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
 
 static void help(FILE *f)
 {
@@ -230,10 +221,7 @@ int cmd_dedup(int argc, char **argv)
         code = exit_code_for(rc);
         goto done;
     }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
 
     bool tty = !quiet && isatty(STDERR_FILENO);
     double t0 = now_s(), last = t0;
@@ -242,7 +230,7 @@ int cmd_dedup(int argc, char **argv)
     bool too_long = false;
     while ((got = read_line_capped(in, &line, &linecap, MAX_LINE, &too_long)) != -1) {
         lineno++;
-        if (stop_flag) {
+        if (cli_stop) {
             code = EXIT_INTERRUPTED;
             goto done;
         }
@@ -323,13 +311,13 @@ int cmd_dedup(int argc, char **argv)
             }
         }
     }
+    if (cli_stop) { /* before the read error a signal causes (EINTR) */
+        code = EXIT_INTERRUPTED;
+        goto done;
+    }
     if (ferror(in)) {
         fprintf(stderr, "isynth dedup: %s: read error\n", in_path);
         code = EXIT_FAILURE_RUN;
-        goto done;
-    }
-    if (stop_flag) {
-        code = EXIT_INTERRUPTED;
         goto done;
     }
     rc = atomic_commit(&out, &err);

@@ -1192,6 +1192,11 @@ isynth_err isynth_table_convert(const char *in, const char *out,
     for (;;) {
         const char *const *cells;
         const size_t *lens;
+        if (wp && wp->stop && *wp->stop) {
+            rc = isynth_error_set(err, ISYNTH_ERR_CANCELLED, "%s: interrupted; nothing written",
+                                  out);
+            break;
+        }
         rc = isynth_table_next(r, &cells, &lens, err);
         if (rc || !cells) break;
         isynth_error werr = {0};
@@ -1204,6 +1209,8 @@ isynth_err isynth_table_convert(const char *in, const char *out,
             break;
         }
     }
+    if (!rc && wp && wp->stop && *wp->stop)
+        rc = isynth_error_set(err, ISYNTH_ERR_CANCELLED, "%s: interrupted; nothing written", out);
     if (rc) goto done;
     if (rows) *rows = w->rows;
     rc = isynth_table_writer_close(w, err);

@@ -3,7 +3,7 @@
 # workbook with facts to verify and judgements (read by openpyxl and LibreOffice, imported back).
 # Each check is one run of tests/xlsx_interop.py; exit 77 marks a missing tool as skipped.
 set(XLSX_INTEROP ${CMAKE_CURRENT_SOURCE_DIR}/xlsx_interop.py)
-foreach(check readback openpyxl-in libreoffice datasets hostile review)
+foreach(check readback openpyxl-in libreoffice datasets hostile review signals)
   add_test(NAME xlsx_${check}
     COMMAND ${ISYNTH_PYTHON} ${XLSX_INTEROP} ${check} $<TARGET_FILE:isynth-cli>
             ${CMAKE_CURRENT_BINARY_DIR}/xlsx-${check})

@@ -591,6 +591,49 @@ def check_review(isynth, work):
 
 
 
+def check_signals(isynth, work):
+    """SIGINT or SIGTERM in the middle of `convert` (a large JSONL to .xlsx) and of `dedup`
+    (reading a pipe that is still open): exit 130, no output file and no temporary left."""
+    import signal
+    big = os.path.join(work, "big.jsonl")
+    with open(big, "w", encoding="utf-8") as f:
+        for i in range(400000):
+            f.write(json.dumps({"instruction": "指示%d" % i, "output": "出力" * 20}) + "\n")
+    failed = 0
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        out = os.path.join(work, "big-%d.xlsx" % sig)
+        p = subprocess.Popen([isynth, "convert", big, out], stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        left = [n for n in os.listdir(work) if n.startswith(os.path.basename(out))]
+        print("convert, signal %d: exit %d, left %s: %s" % (sig, p.returncode, left,
+                                                           err.decode().strip()[:120]))
+        if p.returncode != 130 or left:
+            print("  FAIL: want exit 130 and nothing left")
+            failed += 1
+    out = os.path.join(work, "dedup.jsonl")
+    p = subprocess.Popen([isynth, "dedup", "/dev/stdin", "-o", out, "-q"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    for i in range(2000):
+        p.stdin.write(('{"instruction": "重複のない指示その%d"}\n' % i).encode())
+    p.stdin.flush()
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=60)
+    except BrokenPipeError:
+        err = b""
+        p.wait(timeout=60)
+    left = [n for n in os.listdir(work) if n.startswith("dedup.jsonl")]
+    print("dedup, SIGINT on an open pipe: exit %d, left %s: %s"
+          % (p.returncode, left, err.decode().strip()[:120]))
+    if p.returncode != 130 or left:
+        print("  FAIL: want exit 130 and nothing left")
+        failed += 1
+    return 1 if failed else 0
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
@@ -599,7 +642,8 @@ def main():
     os.makedirs(work)
     fn = {"readback": check_readback, "openpyxl-in": check_openpyxl_in,
           "libreoffice": check_libreoffice, "datasets": check_datasets,
-          "hostile": check_hostile, "review": check_review}.get(check)
+          "hostile": check_hostile, "review": check_review,
+          "signals": check_signals}.get(check)
     if not fn:
         sys.exit(__doc__)
     return fn(isynth, work) or 0

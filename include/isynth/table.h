@@ -59,6 +59,9 @@ typedef struct isynth_table_writer_params {
                                are. Default false: such a cell gets a leading ' (OWASP's CSV
                                injection advice), so a spreadsheet opening the file shows it
                                as text instead of running it as a formula */
+    const volatile int *stop; /* isynth_table_convert: when non-NULL and *stop becomes
+                                 non-zero (a signal handler), the conversion stops at the next
+                                 row with ISYNTH_ERR_CANCELLED and leaves nothing behind */
 } isynth_table_writer_params;
 
 isynth_table_writer_params isynth_table_writer_params_default(void);
