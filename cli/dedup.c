@@ -117,11 +117,12 @@ static int write_report(FILE *f, long line, const char *text, size_t len, long k
 /* Reads one line (with its newline) into *line, never holding more than max + 1 bytes of it:
  * a longer line sets *too_long and stops there, before the rest is read. Returns the length,
  * or -1 at end of input (or on a read or memory error: ferror(in) or errno tell). */
-static ssize_t read_line_capped(FILE *in, char **line, size_t *cap, size_t max, bool *too_long)
+static ssize_t read_line_capped(FILE *in, char **line, size_t *cap, size_t max, bool *too_long,
+                                bool *nomem)
 {
     size_t len = 0;
     int c;
-    *too_long = false;
+    *too_long = *nomem = false;
     while ((c = getc_unlocked(in)) != EOF) {
         if (len == max) {
             *too_long = true;
@@ -131,7 +132,10 @@ static ssize_t read_line_capped(FILE *in, char **line, size_t *cap, size_t max, 
             size_t nc = *cap ? *cap * 2 : 4096;
             if (nc > max + 1) nc = max + 1;
             char *p = realloc(*line, nc);
-            if (!p) return -1;
+            if (!p) { /* not the end of the input: the caller reports it */
+                *nomem = true;
+                return -1;
+            }
             *line = p;
             *cap = nc;
         }
@@ -227,8 +231,8 @@ int cmd_dedup(int argc, char **argv)
     double t0 = now_s(), last = t0;
     long lineno = 0, records = 0, removed = 0;
     ssize_t got;
-    bool too_long = false;
-    while ((got = read_line_capped(in, &line, &linecap, MAX_LINE, &too_long)) != -1) {
+    bool too_long = false, nomem = false;
+    while ((got = read_line_capped(in, &line, &linecap, MAX_LINE, &too_long, &nomem)) != -1) {
         lineno++;
         if (cli_stop) {
             code = EXIT_INTERRUPTED;
@@ -310,6 +314,11 @@ int cmd_dedup(int argc, char **argv)
                 last = t;
             }
         }
+    }
+    if (nomem) {
+        fprintf(stderr, "isynth dedup: %s:%ld: out of memory\n", in_path, lineno + 1);
+        code = EXIT_FAILURE_RUN;
+        goto done;
     }
     if (cli_stop) { /* before the read error a signal causes (EINTR) */
         code = EXIT_INTERRUPTED;
