@@ -867,15 +867,19 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 
 /* Resolves a relationship target against the directory of `base` ("xl/workbook.xml"),
  * handling absolute targets and "..". Caller frees. */
-static char *resolve(const char *base, const char *target)
+/* The zip part a relationship target names, relative to base's directory. *out is the
+ * caller's. ISYNTH_ERR_TOO_LARGE for a path over 4 KiB (no real part name comes near). */
+static isynth_err resolve(const char *base, const char *target, char **out)
 {
     buf b;
     buf_init(&b, 4096);
+    isynth_err rc = ISYNTH_OK;
+    *out = NULL;
     if (target[0] == '/') {
         target++;
     } else {
         const char *slash = strrchr(base, '/');
-        if (slash && buf_add(&b, base, (size_t)(slash - base + 1))) goto fail;
+        if (slash && (rc = buf_add(&b, base, (size_t)(slash - base + 1)))) goto fail;
     }
     while (*target) {
         const char *e = strchr(target, '/');
@@ -886,14 +890,23 @@ static char *resolve(const char *base, const char *target)
                 b.len--;
             if (b.p) b.p[b.len] = '\0';
         } else if (!(n == 1 && target[0] == '.') && n) {
-            if (buf_add(&b, target, n) || (e && buf_addc(&b, '/'))) goto fail;
+            if ((rc = buf_add(&b, target, n)) || (e && (rc = buf_addc(&b, '/')))) goto fail;
         }
         target += n + (e ? 1 : 0);
     }
-    return buf_take(&b);
+    if (!(*out = buf_take(&b))) rc = ISYNTH_ERR_NOMEM;
+    return rc;
 fail:
     buf_free(&b);
-    return NULL;
+    return rc;
+}
+
+static isynth_err resolve_failed(isynth_xlsx_reader *r, isynth_err rc, isynth_error *err)
+{
+    if (rc == ISYNTH_ERR_TOO_LARGE)
+        return isynth_error_set(err, ISYNTH_ERR_XLSX,
+                                "%s: a relationship target longer than 4096 bytes", r->label);
+    return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
 }
 
 static void reader_free(isynth_xlsx_reader *r)
@@ -930,8 +943,12 @@ static isynth_err read_structure(isynth_xlsx_reader *r, isynth_error *err)
     bool missing;
     isynth_err rc = parse_part(r, "_rels/.rels", M_ROOT_RELS, &missing, err);
     if (rc) return rc;
-    char *wb = r->wb_part ? resolve("", r->wb_part) : isynth_strdup("xl/workbook.xml");
-    if (!wb) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
+    char *wb = NULL;
+    if (r->wb_part) {
+        if ((rc = resolve("", r->wb_part, &wb))) return resolve_failed(r, rc, err);
+    } else if (!(wb = isynth_strdup("xl/workbook.xml"))) {
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
+    }
     isynth_free(r->wb_part);
     r->wb_part = wb;
     rc = parse_part(r, wb, M_WORKBOOK, &missing, err);
@@ -955,14 +972,14 @@ static isynth_err read_structure(isynth_xlsx_reader *r, isynth_error *err)
     if (rc) return rc;
     for (size_t i = 0; i < r->nsheets; i++) {
         if (!r->sheets[i].part) continue;
-        char *p = resolve(wb, r->sheets[i].part);
-        if (!p) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
+        char *p;
+        if ((rc = resolve(wb, r->sheets[i].part, &p))) return resolve_failed(r, rc, err);
         isynth_free(r->sheets[i].part);
         r->sheets[i].part = p;
     }
     if (r->sst_part) {
-        char *p = resolve(wb, r->sst_part);
-        if (!p) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->label);
+        char *p;
+        if ((rc = resolve(wb, r->sst_part, &p))) return resolve_failed(r, rc, err);
         isynth_free(r->sst_part);
         r->sst_part = p;
     }

@@ -245,6 +245,17 @@ def book(path, sheet, sst="<sst/>", extra=()):
             z.writestr(name, data)
 
 
+def long_target(path):
+    """A workbook whose sheet relationship names a 5,000-byte part."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", CT)
+        z.writestr("_rels/.rels", ROOT_RELS)
+        z.writestr("xl/workbook.xml", WB)
+        z.writestr("xl/_rels/workbook.xml.rels",
+                   WB_RELS.replace('Target="worksheets/sheet1.xml"',
+                                   'Target="worksheets/%s.xml"' % ("x" * 5000)))
+
+
 def lying_size(path, sheet, declared=1000):
     """A workbook whose sheet part declares, in its local header and in the central directory,
     an uncompressed size far below what it inflates to (once read in full, 1.3 GB)."""
@@ -292,6 +303,8 @@ def check_hostile(isynth, work):
                              "shared string that does not exist"),
         "malformed-xml": (lambda p: book(p, HEAD + "<sheetData><row></sheetData>"),
                           "malformed XML"),
+        # a relationship target past 4 KiB was once reported as "out of memory"
+        "long-target": (lambda p: long_target(p), "relationship target longer than 4096"),
         # expat keeps every distinct name for the parser's life (803 MB for 5.6 MB before the cap)
         "many-names": (lambda p: book(p, HEAD + "".join('<n%d a%d=""/>' % (i, i)
                                                         for i in range(400000))
