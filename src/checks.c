@@ -942,7 +942,9 @@ static char *without_list_marks(const char *s)
         size_t d = j;
         while (d < n && ascii_digit(s[d]))
             d++;
-        if (d > j && d < n && (s[d] == '.' || s[d] == ')'))
+        bool mark = d > j && d < n && (s[d] == '.' || s[d] == ')') &&
+                    !(d + 1 < n && ascii_digit(s[d + 1])); /* not "2.5倍" */
+        if (mark)
             j = d + 1;
         else if (j < n && (s[j] == '-' || s[j] == '*') && j + 1 < n && s[j + 1] == ' ')
             j = j + 1;
@@ -1333,7 +1335,10 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
     static const char *const cannot[] = {"できません",     "お答えできません", "答えられません",
                                          "ではありません", "cannot",           "can't",
                                          "unable"};
-    /* a list that starts at its second item or later: the answer's beginning is missing */
+    /* a list that starts at its second item or later: the answer's beginning is missing
+     * (unless the task gives the list's start and asks for the rest) */
+    static const char *const continues[] = {"続", "1.", "1)", "１．", "continu", "next"};
+    bool continued = mentions(instr, continues, sizeof continues / sizeof continues[0]);
     size_t b = 0;
     while (b < n && (output[b] == ' ' || output[b] == '\n'))
         b++;
@@ -1343,7 +1348,7 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
     size_t after = d + 1; /* the item's text: not "2.5倍", not the bare answer "2." */
     while (after < n && output[after] == ' ')
         after++;
-    if (d > b && d - b <= 3 && d < n && (output[d] == '.' || output[d] == ')') &&
+    if (!continued && d > b && d - b <= 3 && d < n && (output[d] == '.' || output[d] == ')') &&
         !(d - b == 1 && (output[b] == '0' || output[b] == '1')) && d + 1 < n &&
         !ascii_digit(output[d + 1]) && n - after >= 4 && output[after] != '\n') {
         set_detail(detail, cap, "the output starts at item %.*s of a list", (int)(d - b),

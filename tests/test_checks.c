@@ -287,6 +287,8 @@ static void test_answer(void **state)
     assert_null(isynth_check_answer("部屋を片付ける手順を教えてください。",
                                     "1. 床の物を拾う\n2. 棚に戻す", detail, sizeof detail));
     assert_null(isynth_check_answer("1+1はいくつですか。", "2.", detail, sizeof detail));
+    assert_null(isynth_check_answer("次のリストの続きを2項目書いてください。\n1. りんご",
+                                    "2. バナナ\n3. みかん", detail, sizeof detail));
     assert_null(isynth_check_answer("東京の面積は大阪府の何倍ですか。", "2.5倍です。", detail,
                                     sizeof detail));
     assert_null(isynth_check_answer("2020年は何の年でしたか。", "2020年は東京五輪が延期された年です。",
