@@ -328,9 +328,9 @@ static void atomic_sweep(const char *path)
         if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp.", 5) != 0) continue;
         char *end;
         long pid = strtol(n + bl + 5, &end, 10);
-        if (end == n + bl + 5 || *end != '.' || pid <= 0 || strspn(end + 1, "0123456789abcdef") !=
-                                                                 8 || end[9] != '\0')
-            continue;
+        bool ours = end != n + bl + 5 && *end == '.' && pid > 0 &&
+                    strspn(end + 1, "0123456789abcdef") == 8 && end[9] == '\0';
+        if (!ours) continue;
         if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
         unlinkat(dirfd(d), n, 0);
     }

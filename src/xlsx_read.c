@@ -157,13 +157,21 @@ static void names_clear(isynth_xlsx_reader *r)
     r->names_cap = r->names_n = r->names_bytes = 0;
 }
 
+static uint64_t name_hash(const char *name, size_t *len)
+{
+    uint64_t h = 1469598103934665603ull;
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    *len = n;
+    return h;
+}
+
 /* Counts name among the part's distinct names; false (with the parse aborted) past a cap. */
 static bool name_seen(isynth_xlsx_reader *r, const char *name)
 {
-    uint64_t h = 1469598103934665603ull;
-    size_t len = 0;
-    for (const char *p = name; *p; p++, len++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    size_t len;
+    uint64_t h = name_hash(name, &len);
     if (r->names_cap) {
         for (size_t i = h & (r->names_cap - 1); r->names[i]; i = (i + 1) & (r->names_cap - 1))
             if (!strcmp(r->names[i], name)) return true;
@@ -190,10 +198,8 @@ static bool name_seen(isynth_xlsx_reader *r, const char *name)
         }
         for (size_t k = 0; k < r->names_cap; k++) {
             if (!r->names[k]) continue;
-            uint64_t hk = 1469598103934665603ull;
-            for (const char *p = r->names[k]; *p; p++)
-                hk = (hk ^ (unsigned char)*p) * 1099511628211ull;
-            size_t i = hk & (cap - 1);
+            size_t unused;
+            size_t i = name_hash(r->names[k], &unused) & (cap - 1);
             while (t[i])
                 i = (i + 1) & (cap - 1);
             t[i] = r->names[k];
