@@ -3,6 +3,7 @@
 #include "isynth/common.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +53,11 @@ void isynth_error_clear(isynth_error *e)
     e->msg[0] = '\0';
 }
 
-static long fail_at;
-static long alloc_count;
-static bool fail_sticky;
+/* Atomic: once isynth_global_init routes libcurl here, its resolver thread allocates too. The
+ * injection itself is for single-threaded tests. */
+static _Atomic long fail_at;
+static _Atomic long alloc_count;
+static _Atomic bool fail_sticky;
 
 long isynth_alloc_fail_at(long n, bool sticky)
 {
@@ -69,10 +72,10 @@ static _Atomic unsigned long failures;
 
 static bool should_fail(void)
 {
-    alloc_count++;
+    long k = ++alloc_count;
     if (fail_at <= 0)
         return false;
-    bool fail = fail_sticky ? alloc_count >= fail_at : alloc_count == fail_at;
+    bool fail = fail_sticky ? k >= fail_at : k == fail_at;
     if (fail) failures++;
     return fail;
 }
