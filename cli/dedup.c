@@ -206,6 +206,7 @@ int cmd_dedup(int argc, char **argv)
     kept k = {0};
     char *line = NULL;
     size_t linecap = 0;
+    cli_catch_stop_signals(); /* before any temporary exists: a stop then removes them */
     FILE *in = fopen(in_path, "rb");
     if (!in) {
         fprintf(stderr, "isynth dedup: %s: cannot open: %s\n", in_path, strerror(errno));
@@ -225,7 +226,6 @@ int cmd_dedup(int argc, char **argv)
         code = exit_code_for(rc);
         goto done;
     }
-    cli_catch_stop_signals();
 
     bool tty = !quiet && isatty(STDERR_FILENO);
     double t0 = now_s(), last = t0;

@@ -604,22 +604,33 @@ def check_review(isynth, work):
 
 
 
+def wait_for_temporary(work, name, proc):
+    """Waits until proc has created its output's temporary (its signal handlers are in place
+    by then: a signal that came earlier, on a loaded machine, would find none)."""
+    deadline = time.monotonic() + 60
+    while not any(name in n and n != name for n in os.listdir(work)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit("%s: no temporary appeared (exit %s)" % (name, proc.returncode))
+        time.sleep(0.02)
+
+
 def check_signals(isynth, work):
     """SIGINT or SIGTERM in the middle of `convert` (a large JSONL to .xlsx) and of `dedup`
     (reading a pipe that is still open): exit 130, no output file and no temporary left."""
     import signal
     big = os.path.join(work, "big.jsonl")
     with open(big, "w", encoding="utf-8") as f:
-        for i in range(150000):  # about 8 s to convert on 2 cores: the signal comes at 1 s
+        for i in range(150000):  # about 8 s to convert on 2 cores: the signal comes long before
             f.write(json.dumps({"instruction": "指示%d" % i, "output": "出力" * 20}) + "\n")
     failed = 0
     for sig in (signal.SIGINT, signal.SIGTERM):
         out = os.path.join(work, "big-%d.xlsx" % sig)
         p = subprocess.Popen([isynth, "convert", big, out], stderr=subprocess.PIPE)
-        time.sleep(1.0)
+        wait_for_temporary(work, os.path.basename(out), p)
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
-        left = [n for n in os.listdir(work) if n.startswith(os.path.basename(out))]
+        # the output, PATH.tmp.PID.HEX, or the .xlsx writer's private .NAME.tmp.XXXXXX directory
+        left = [n for n in os.listdir(work) if os.path.basename(out) in n]
         print("convert, signal %d: exit %d, left %s: %s" % (sig, p.returncode, left,
                                                            err.decode().strip()[:120]))
         if p.returncode != 130 or left:
@@ -631,14 +642,15 @@ def check_signals(isynth, work):
     for i in range(2000):
         p.stdin.write(('{"instruction": "重複のない指示その%d"}\n' % i).encode())
     p.stdin.flush()
-    time.sleep(1.0)
+    wait_for_temporary(work, "dedup.jsonl", p)
+    time.sleep(0.5)  # dedup is now blocked reading the open pipe
     p.send_signal(signal.SIGINT)
     try:
         _, err = p.communicate(timeout=60)
     except BrokenPipeError:
         err = b""
         p.wait(timeout=60)
-    left = [n for n in os.listdir(work) if n.startswith("dedup.jsonl")]
+    left = [n for n in os.listdir(work) if "dedup.jsonl" in n]
     print("dedup, SIGINT on an open pipe: exit %d, left %s: %s"
           % (p.returncode, left, err.decode().strip()[:120]))
     if p.returncode != 130 or left:
