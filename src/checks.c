@@ -1263,6 +1263,29 @@ const char *isynth_check_request(const char *instr, char *detail, size_t cap)
     return NULL;
 }
 
+/* The input is the instruction again (80% of the longer one's letters in order): the model
+ * filled the input field with the task itself, so there is nothing to work on. */
+static isynth_err input_repeats_instruction(const isynth_task *t, const char **reason,
+                                            char *detail, size_t cap, isynth_error *err)
+{
+    uint32_t *I = NULL, *N = NULL;
+    size_t mi, mn, lcs = 0;
+    isynth_err rc = letters_of(t->instruction, strlen(t->instruction), &I, &mi);
+    if (!rc) rc = letters_of(t->input, strlen(t->input), &N, &mn);
+    if (!rc && mi >= 4 && mn >= 4) {
+        size_t longer = mi > mn ? mi : mn;
+        if (!(rc = isynth_lcs_length(I, mi, N, mn, &lcs)) && lcs * 10 >= longer * 8) {
+            *reason = "echo";
+            set_detail(detail, cap, "the input repeats the instruction (%zu%% of its letters)",
+                       lcs * 100 / longer);
+        }
+    }
+    isynth_free(I);
+    isynth_free(N);
+    if (rc) return isynth_error_set(err, rc, "echo check: %s", isynth_strerror(rc));
+    return ISYNTH_OK;
+}
+
 /* The output is the input again (after NFKC, case folding, spaces and punctuation dropped): a
  * rewrite that changed nothing, or an answer copied from the task. */
 static isynth_err echo_of_input(const isynth_task *t, const char **reason, char *detail, size_t cap,
@@ -1410,8 +1433,11 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
     for (size_t i = 0; i < 3 && !*reason; i++)
         *reason = isynth_check_repetition(fields[i], strlen(fields[i]), detail, cap);
     if (!*reason) *reason = isynth_check_hanzi(t->instruction, fields, 3, detail, cap);
+    isynth_err rc;
+    if (!*reason && t->input[0] && (rc = input_repeats_instruction(t, reason, detail, cap, err)))
+        return rc;
     if (*reason || !with_output || !t->output[0]) return ISYNTH_OK;
-    isynth_err rc = isynth_check_echo(t->instruction, t->output, reason, detail, cap, err);
+    rc = isynth_check_echo(t->instruction, t->output, reason, detail, cap, err);
     if (rc || *reason) return rc;
     if (t->input[0] && ((rc = echo_of_input(t, reason, detail, cap, err)) || *reason)) return rc;
     if ((rc = echo_of_part(t, reason, detail, cap, err)) || *reason) return rc;

@@ -328,6 +328,22 @@ static void test_task(void **state)
     assert_int_equal(isynth_check_task(s, &t, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "missing_input");
+    /* the input is the instruction again (a real row of the default model, in `./run demo`),
+     * found without the output too (early stop, two-stage) */
+    isynth_task rep = {.instruction = "管理に必要な情報を提供し、ご質問に応じて回答してください。",
+                       .input = "管理に必要な情報を提供し、ご質問に応じて回答してください。",
+                       .output = "ご質問に応じて回答します。"};
+    assert_int_equal(isynth_check_task(s, &rep, false, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "echo");
+    assert_non_null(strstr(detail, "the input repeats the instruction"));
+    /* an input that quotes part of the instruction is an input */
+    isynth_task part = {.instruction = "次の文を英語に訳してください。",
+                        .input = "次の電車は何時に来ますか。",
+                        .output = "When does the next train come?"};
+    assert_int_equal(isynth_check_task(s, &part, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
     isynth_task ok = {.instruction = "秋の季語を三つ挙げてください。",
                       .input = "",
                       .output = "紅葉、月見、稲刈り。"};

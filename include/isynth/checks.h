@@ -10,7 +10,7 @@
  *   repetition     degenerate loops: a line or sentence again and again, a short unit repeated
  *                  back to back, or most of the text made of repeated n-grams
  *   echo           the output restates the instruction and adds little, is its first line, or
- *                  is the input again
+ *                  is the input again; or the input is the instruction again
  *   no_answer      the output refuses or asks a question back instead of answering
  *   wrong_language the output is not in the instruction's language (translations and code
  *                  excepted)
