@@ -11,12 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
-#include "internal.h"
+#include "crash.h"
 #include "isynth/pipeline.h"
 
 typedef struct script {
@@ -319,15 +316,30 @@ static void test_consistency(void **state)
     isynth_store_close(st);
 }
 
-/* ---- crash points ---- */
+/* ---- crash points (crash.h) ---- */
 
-#define CRASH_EXIT 86
-static long crash_at, crash_seen;
-
-static void crash_hook(const char *where)
+static isynth_judge_run_params walk_params(void)
 {
-    (void)where;
-    if (++crash_seen == crash_at) _exit(CRASH_EXIT);
+    isynth_judge_run_params p = isynth_judge_run_params_default();
+    p.min_score = 3;
+    return p;
+}
+
+/* Opens the run in dir and judges it with a new scripted backend; its error code. */
+static int judge_run(void *unused)
+{
+    (void)unused;
+    isynth_store *st;
+    isynth_err rc = isynth_store_open(dir, &st, NULL);
+    if (rc) return (int)rc;
+    script *s;
+    isynth_backend *be = scripted(&s);
+    isynth_judge_run_params p = walk_params();
+    long judged, failed;
+    rc = isynth_judge_store(st, be, &p, &judged, &failed, NULL);
+    isynth_backend_free(be);
+    isynth_store_close(st);
+    return (int)rc;
 }
 
 /* A judge pass killed at each of its crash points (before and after each row's COMMIT): the
@@ -339,17 +351,13 @@ static void test_judge_crash_walk(void **state)
     isynth_store *st = make_run(ids);
     script *s;
     isynth_backend *be = scripted(&s);
-    isynth_judge_run_params p = isynth_judge_run_params_default();
-    p.min_score = 3;
+    isynth_judge_run_params p = walk_params();
     long judged, failed;
     isynth_error e;
-    crash_at = 0;
-    crash_seen = 0;
-    fault_set_hook(crash_hook);
+    crash_arm(0);
     assert_int_equal(isynth_judge_store(st, be, &p, &judged, &failed, &e), ISYNTH_OK);
-    fault_set_hook(NULL);
+    long points = crash_disarm(), want_accepted;
     isynth_backend_free(be);
-    long points = crash_seen, want_accepted;
     assert_int_equal(judged, 4);
     assert_int_equal(isynth_store_count(st, "accepted", &want_accepted, NULL), ISYNTH_OK);
     isynth_store_close(st);
@@ -360,33 +368,9 @@ static void test_judge_crash_walk(void **state)
         assert_int_equal(setup(state), 0);
         st = make_run(ids);
         isynth_store_close(st);
-        fflush(NULL);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            isynth_store *cs;
-            if (isynth_store_open(dir, &cs, NULL)) _exit(1);
-            script *cs_s;
-            isynth_backend *cb = scripted(&cs_s);
-            crash_at = k;
-            crash_seen = 0;
-            fault_set_hook(crash_hook);
-            long j, f;
-            isynth_err rc = isynth_judge_store(cs, cb, &p, &j, &f, NULL);
-            _exit(rc ? 1 : 0);
-        }
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), CRASH_EXIT);
+        assert_int_equal(crash_child(k, judge_run, NULL), CRASH_EXIT);
         assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
-        sqlite3_stmt *q;
-        assert_int_equal(sqlite3_prepare_v2(isynth_store_db(st), "pragma integrity_check", -1, &q,
-                                            NULL),
-                         SQLITE_OK);
-        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
-        sqlite3_finalize(q);
+        assert_db_sound(isynth_store_db(st));
         int before = 0;
         for (int i = 0; i < 4; i++)
             before += score_of(st, ids[i], NULL) > 0;

@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "internal.h"
+#include "crash.h"
 #include "isynth/pipeline.h"
 #include "isynth/seeds.h"
 
@@ -558,16 +558,7 @@ static int fresh(void **state)
     return setup(state);
 }
 
-/* ---- crash points ---- */
-
-#define CRASH_EXIT 86
-static long crash_at, crash_seen;
-
-static void crash_hook(const char *where)
-{
-    (void)where;
-    if (++crash_seen == crash_at) _exit(CRASH_EXIT);
-}
+/* ---- crash points (crash.h) ---- */
 
 /* The lines of FILE in dir, each of which must be whole (end in \n) and a JSON object; -1 when
  * the file does not exist. The ids of the lines go to ids (joined by \n) when non-NULL. */
@@ -602,49 +593,30 @@ static long whole_json_lines(const char *name, char *ids, size_t cap)
 
 static void assert_integrity(void)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/run.db", dir);
     sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, "pragma integrity_check", -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(s, 0), "ok");
-    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_open(q_path("run.db"), &db), SQLITE_OK);
+    assert_db_sound(db);
     sqlite3_close(db);
 }
 
-/* Runs generate to target in the test's directory; with crash_at > 0 in a child that the
- * crash hook ends at that point. Returns the child's exit code (0 when it finished). */
+/* Runs generate to target in the test's directory; returns its error code. */
+static int generate_to(void *target)
+{
+    isynth_gen_params p = params(*(long *)target);
+    isynth_backend *b = scripted(0);
+    isynth_progress last;
+    isynth_error e;
+    isynth_err rc = isynth_generate(&p, b, &last, &e);
+    isynth_backend_free(b);
+    if (rc) print_message("generate: %s\n", e.msg);
+    return (int)rc;
+}
+
+/* Runs generate to target; with at > 0 in a child that ends at that crash point. Returns the
+ * error code, or the child's exit code. */
 static int generate_maybe_crash(long target, long at)
 {
-    isynth_gen_params p = params(target);
-    if (at <= 0) {
-        isynth_backend *b = scripted(0);
-        isynth_progress last;
-        isynth_error e;
-        isynth_err rc = isynth_generate(&p, b, &last, &e);
-        isynth_backend_free(b);
-        if (rc) print_message("generate: %s\n", e.msg);
-        return (int)rc;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        crash_at = at;
-        crash_seen = 0;
-        fault_set_hook(crash_hook);
-        isynth_backend *b = scripted(0);
-        isynth_progress last;
-        isynth_error e;
-        isynth_err rc = isynth_generate(&p, b, &last, &e);
-        _exit(rc ? 1 : 0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
+    return at > 0 ? crash_child(at, generate_to, &target) : generate_to(&target);
 }
 
 /* Every crash point of a whole run (before and after each COMMIT, before and after each
@@ -655,12 +627,9 @@ static void test_crash_walk(void **state)
 {
     const long target = 5;
     /* a run with the hook counting only: how many points there are */
-    crash_at = 0;
-    crash_seen = 0;
-    fault_set_hook(crash_hook);
+    crash_arm(0);
     assert_int_equal(generate_maybe_crash(target, 0), 0);
-    fault_set_hook(NULL);
-    long points = crash_seen;
+    long points = crash_disarm();
     assert_true(points >= 10);
     print_message("crash walk: %ld crash points in a run to %ld rows\n", points, target);
     for (long n = 1; n <= points; n++) {

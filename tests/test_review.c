@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "crash.h"
 #include "internal.h"
 #include "isynth/review.h"
 #include "isynth/xlsx.h"
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -458,16 +458,7 @@ static void test_facts_and_judge(void **state)
     remove_run(st);
 }
 
-/* ---- crash points ---- */
-
-#define CRASH_EXIT 86
-static long crash_at, crash_seen;
-
-static void crash_hook(const char *where)
-{
-    (void)where;
-    if (++crash_seen == crash_at) _exit(CRASH_EXIT);
-}
+/* ---- crash points (crash.h) ---- */
 
 static void text_of(isynth_store *st, const char *sql, char *out, size_t cap)
 {
@@ -498,6 +489,34 @@ static void review_state(isynth_store *st, char *out, size_t cap)
             out, cap);
 }
 
+/* Exports st's workbook to path, and writes at edited the reviewer's version the walks import:
+ * g1 accepted, g2 rejected, g3's output fixed. */
+static void write_edited(isynth_store *st, const char *path, const char *edited)
+{
+    size_t n;
+    isynth_error e = {0};
+    assert_int_equal(isynth_review_export_xlsx(st, path, false, &n, &e), ISYNTH_OK);
+    char *rows[8][NC] = {{0}};
+    size_t nr = read_review(path, rows);
+    set(&rows[1][STATUS], "採用");
+    set(&rows[2][STATUS], "rejected");
+    set(&rows[3][OUTPUT], "桜咲く\n春の訪れ\n待ちわびる");
+    write_review(edited, rows, nr, NC);
+    free_rows(rows);
+}
+
+/* Opens the run in dir and imports the workbook at path into it; its error code. */
+static int import_run(void *path)
+{
+    isynth_store *st;
+    isynth_err rc = isynth_store_open(dir, &st, NULL);
+    if (rc) return (int)rc;
+    isynth_review_report rep;
+    rc = isynth_review_import_xlsx(st, path, &rep, NULL);
+    isynth_store_close(st);
+    return (int)rc;
+}
+
 /* Every crash point of an import (before and after its COMMIT): the process dies there, and
  * then the run holds either none of the reviewer's decisions or all of them, its database is
  * sound, and the same import again ends in the state of an import never interrupted. */
@@ -509,25 +528,14 @@ static void test_import_crash_walk(void **state)
     char path[300], edited[300];
     snprintf(path, sizeof path, "%s/review.xlsx", dir);
     snprintf(edited, sizeof edited, "/tmp/isynth-test-review-walk-%ld.xlsx", (long)getpid());
-    size_t n;
-    assert_int_equal(isynth_review_export_xlsx(st, path, false, &n, &e), ISYNTH_OK);
-    char *rows[8][NC] = {{0}};
-    size_t nr = read_review(path, rows);
-    set(&rows[1][STATUS], "採用");
-    set(&rows[2][STATUS], "rejected");
-    set(&rows[3][OUTPUT], "桜咲く\n春の訪れ\n待ちわびる");
-    write_review(edited, rows, nr, NC);
-    free_rows(rows);
+    write_edited(st, path, edited);
     char before[64], want[64], now[64];
     review_state(st, before, sizeof before);
     /* the uninterrupted import, counting its points */
     isynth_review_report rep;
-    crash_at = 0;
-    crash_seen = 0;
-    fault_set_hook(crash_hook);
+    crash_arm(0);
     assert_int_equal(isynth_review_import_xlsx(st, edited, &rep, &e), ISYNTH_OK);
-    fault_set_hook(NULL);
-    long points = crash_seen;
+    long points = crash_disarm();
     review_state(st, want, sizeof want);
     assert_string_not_equal(before, want);
     remove_run(st);
@@ -536,27 +544,9 @@ static void test_import_crash_walk(void **state)
     for (long k = 1; k <= points; k++) {
         st = make_run();
         isynth_store_close(st);
-        fflush(NULL);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            isynth_store *cs;
-            if (isynth_store_open(dir, &cs, NULL)) _exit(1);
-            crash_at = k;
-            crash_seen = 0;
-            fault_set_hook(crash_hook);
-            isynth_review_report r2;
-            isynth_err rc = isynth_review_import_xlsx(cs, edited, &r2, NULL);
-            _exit(rc ? 1 : 0);
-        }
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), CRASH_EXIT);
+        assert_int_equal(crash_child(k, import_run, edited), CRASH_EXIT);
         assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
-        char ok[16];
-        text_of(st, "pragma integrity_check", ok, sizeof ok);
-        assert_string_equal(ok, "ok");
+        assert_db_sound(isynth_store_db(st));
         review_state(st, now, sizeof now);
         assert_true(!strcmp(now, before) || !strcmp(now, want)); /* none or all */
         assert_int_equal(isynth_review_import_xlsx(st, edited, &rep, &e), ISYNTH_OK);
@@ -581,14 +571,7 @@ static void test_review_alloc_walk(void **state)
     snprintf(edited, sizeof edited, "/tmp/isynth-test-review-aw-%ld.xlsx", (long)getpid());
     snprintf(data, sizeof data, "%s/reviewed.jsonl", dir);
     size_t n;
-    assert_int_equal(isynth_review_export_xlsx(st, path, false, &n, &e), ISYNTH_OK);
-    char *rows[8][NC] = {{0}};
-    size_t nr = read_review(path, rows);
-    set(&rows[1][STATUS], "採用");
-    set(&rows[2][STATUS], "rejected");
-    set(&rows[3][OUTPUT], "桜咲く\n春の訪れ\n待ちわびる");
-    write_review(edited, rows, nr, NC);
-    free_rows(rows);
+    write_edited(st, path, edited);
     review_state(st, before, sizeof before);
     /* counts, on a copy of the run's state: import then export */
     isynth_review_report rep;

@@ -949,6 +949,21 @@ static isynth_err read_all(const char *path, isynth_error *e)
     return rc;
 }
 
+/* Writes text to path and reads it whole: it must be read, or refused with refusal in the
+ * message when refusal is non-NULL. */
+static void expect_read(const char *path, const char *text, const char *refusal)
+{
+    isynth_error e;
+    write_file(path, text);
+    isynth_err rc = read_all(path, &e);
+    if (!refusal) {
+        assert_int_equal(rc, ISYNTH_OK);
+        return;
+    }
+    assert_int_equal(rc, ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(e.msg, refusal));
+}
+
 /* A JSON line is held to JSON_MAX_VALUES values and JSON_MAX_DEPTH levels before jansson
  * builds it (a 60 MB line of [{},{},...] once took 4.8 GB); a line at the limits is read. */
 static void test_jsonl_limits(void **state)
@@ -958,7 +973,6 @@ static void test_jsonl_limits(void **state)
     size_t cap = 70000 * 3 + 64;
     char *line = malloc(cap);
     assert_non_null(line);
-    isynth_error e;
     for (int over = 0; over < 2; over++) {
         /* {"a":"x","b":[{},{},...]}: brackets and commas, 1 + 1 + 1 + 2 * items - 1 */
         size_t items = over ? 32768 : 32767, n = 0;
@@ -966,14 +980,7 @@ static void test_jsonl_limits(void **state)
         for (size_t i = 0; i < items; i++)
             n += (size_t)sprintf(line + n, i ? ",{}" : "{}");
         sprintf(line + n, "]}\n");
-        write_file(path, line);
-        isynth_err rc = read_all(path, &e);
-        if (!over) {
-            assert_int_equal(rc, ISYNTH_OK);
-        } else {
-            assert_int_equal(rc, ISYNTH_ERR_PARSE);
-            assert_non_null(strstr(e.msg, "line 1: more than the limit of 65536 JSON values"));
-        }
+        expect_read(path, line, over ? "line 1: more than the limit of 65536 JSON values" : NULL);
     }
     for (int over = 0; over < 2; over++) {
         size_t depth = over ? 64 : 63, n = 0; /* the object itself is one level */
@@ -983,14 +990,7 @@ static void test_jsonl_limits(void **state)
         for (size_t i = 0; i < depth; i++)
             line[n++] = ']';
         sprintf(line + n, "}\n");
-        write_file(path, line);
-        isynth_err rc = read_all(path, &e);
-        if (!over) {
-            assert_int_equal(rc, ISYNTH_OK);
-        } else {
-            assert_int_equal(rc, ISYNTH_ERR_PARSE);
-            assert_non_null(strstr(e.msg, "line 1: nested deeper than the limit of 64"));
-        }
+        expect_read(path, line, over ? "line 1: nested deeper than the limit of 64" : NULL);
     }
     free(line);
 }
