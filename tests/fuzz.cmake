@@ -6,16 +6,8 @@
 # fixed number of executions (deterministic: -seed=1 -runs=N), label "fuzz".
 set(ISYNTH_FUZZ_RUNS 50000 CACHE STRING "executions of each fuzz target under ctest")
 if(ISYNTH_FUZZ)
-  add_library(isynth_fuzzlib STATIC ${ISYNTH_SRC})
-  target_include_directories(isynth_fuzzlib PUBLIC ${CMAKE_SOURCE_DIR}/include
-    PRIVATE ${CMAKE_SOURCE_DIR}/src ${CSV_INCLUDE} ${LLAMA_INCLUDE})
+  isynth_library(isynth_fuzzlib)
   target_compile_options(isynth_fuzzlib PRIVATE -fsanitize=fuzzer-no-link,address,undefined -g)
-  target_link_libraries(isynth_fuzzlib PUBLIC PkgConfig::DEPS ${CSV_LIB} ${LLAMA_LIBS} m)
-  if(MECAB_LIB AND MECAB_INCLUDE)
-    target_compile_definitions(isynth_fuzzlib PRIVATE ISYNTH_HAVE_MECAB=1)
-    target_include_directories(isynth_fuzzlib PRIVATE ${MECAB_INCLUDE})
-    target_link_libraries(isynth_fuzzlib PUBLIC ${MECAB_LIB})
-  endif()
   add_executable(fuzz_table ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_table.c)
   target_compile_options(fuzz_table PRIVATE -fsanitize=fuzzer,address,undefined -g)
   target_link_options(fuzz_table PRIVATE -fsanitize=fuzzer,address,undefined)
