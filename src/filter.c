@@ -660,10 +660,76 @@ static bool has_japanese(const char *s)
 
 /* An output that is a near-copy of a seed's, an example's or an accepted task's output. Short
  * outputs (labels such as 否定的, answers such as 42です。) are legitimately shared. */
+/* An output whose tokens lie, for output_fragment_share of them, in runs of FRAG_RUN or more
+ * shared with one seed's output or one example's: the seed's answer pasted under a new
+ * instruction with its key words swapped (「見れる」 for 「メールを送る」). The hash set of the
+ * seeds' runs rules most outputs out before any per-seed comparison. */
 static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t n,
                                   const isynth_task *const *examples,
                                   const char *const *example_refs, size_t k, isynth_verdict *v,
-                                  isynth_error *err);
+                                  isynth_error *err)
+{
+    size_t need = (size_t)(f->p.output_fragment_share * (double)n + 0.999999);
+    size_t union_cover = 0, last = 0; /* tokens inside a hashed run of any seed */
+    for (size_t i = 0; i + FRAG_RUN <= n; i++)
+        if (runs_has(f, run_hash(ids + i))) {
+            size_t from = i > last ? i : last;
+            union_cover += i + FRAG_RUN - from;
+            last = i + FRAG_RUN;
+        }
+    bool seeds = union_cover >= need, generated = false;
+    for (size_t i = 0; i < k; i++)
+        generated |= example_refs[i][0] != 's' && examples[i]->output[0];
+    if (!seeds && !generated)
+        return ISYNTH_OK;
+    /* the seeds' outputs, then the outputs of generated rows shown in the prompt */
+    uint32_t *row = NULL, *eids = NULL;
+    size_t row_cap = 0;
+    unsigned char *mark = isynth_malloc(n);
+    isynth_err rc = mark ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
+    size_t ns = seeds ? f->n_seed_out : 0;
+    for (size_t i = 0; !rc && !v->reason && i < ns + k; i++) {
+        const uint32_t *sids;
+        size_t sn = 0;
+        const char *ref;
+        if (i < ns) {
+            sids = f->seed_out[i].ids;
+            sn = f->seed_out[i].n;
+            ref = f->seed_out_refs[i];
+        } else {
+            size_t e = i - ns;
+            if (example_refs[e][0] == 's' || !examples[e]->output[0])
+                continue;
+            isynth_free(eids);
+            eids = NULL;
+            if ((rc = tokens_of(f, examples[e]->output, &eids, &sn, err)))
+                break;
+            sids = eids;
+            ref = example_refs[e];
+        }
+        if (sn + 1 > row_cap) {
+            uint32_t *r2 = isynth_realloc(row, (sn + 1) * sizeof *r2);
+            if (!r2) {
+                rc = ISYNTH_ERR_NOMEM;
+                break;
+            }
+            row = r2;
+            row_cap = sn + 1;
+        }
+        size_t c = run_cover(ids, n, sids, sn, row, mark);
+        if (c >= need) {
+            v->reason = "output_copy";
+            snprintf(v->detail, sizeof v->detail,
+                     "%zu of %zu tokens in runs shared with %s's output", c, n, ref);
+        }
+    }
+    isynth_free(eids);
+    isynth_free(row);
+    isynth_free(mark);
+    if (rc == ISYNTH_ERR_NOMEM)
+        return isynth_error_set(err, rc, "out of memory");
+    return rc;
+}
 
 static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
                               const isynth_task *const *examples, const char *const *example_refs,
@@ -687,93 +753,6 @@ static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
     if (!rc && !v->reason && n >= min && n >= FRAG_RUN && f->p.output_fragment_share > 0)
         rc = output_fragment(f, ids, n, examples, example_refs, k, v, err);
     isynth_free(ids);
-    return rc;
-}
-
-/* An output whose tokens lie, for output_fragment_share of them, in runs of FRAG_RUN or more
- * shared with one seed's output or one example's: the seed's answer pasted under a new
- * instruction with its key words swapped (「見れる」 for 「メールを送る」). The hash set of the
- * seeds' runs rules most outputs out before any per-seed comparison. */
-static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t n,
-                                  const isynth_task *const *examples,
-                                  const char *const *example_refs, size_t k, isynth_verdict *v,
-                                  isynth_error *err)
-{
-    size_t need = (size_t)(f->p.output_fragment_share * (double)n + 0.999999);
-    size_t union_cover = 0, last = 0; /* tokens inside a hashed run of any seed */
-    for (size_t i = 0; i + FRAG_RUN <= n; i++)
-        if (runs_has(f, run_hash(ids + i))) {
-            size_t from = i > last ? i : last;
-            union_cover += i + FRAG_RUN - from;
-            last = i + FRAG_RUN;
-        }
-    size_t cap_s = 0;
-    for (size_t i = 0; i < f->n_seed_out; i++)
-        if (f->seed_out[i].n > cap_s)
-            cap_s = f->seed_out[i].n;
-    uint32_t *row = NULL, *eids = NULL;
-    unsigned char *mark = isynth_malloc(n);
-    isynth_err rc = mark ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-    if (!rc && union_cover >= need) {
-        row = isynth_malloc((cap_s + 1) * sizeof *row);
-        if (!row)
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; !rc && i < f->n_seed_out; i++) {
-            const toks *so = &f->seed_out[i];
-            size_t c = run_cover(ids, n, so->ids, so->n, row, mark);
-            if (c >= need) {
-                v->reason = "output_copy";
-                snprintf(v->detail, sizeof v->detail,
-                         "%zu of %zu tokens in runs shared with %s's output", c, n,
-                         f->seed_out_refs[i]);
-                break;
-            }
-        }
-    }
-    /* examples that are not seeds: generated rows shown in the prompt */
-    for (size_t i = 0; !rc && !v->reason && i < k; i++) {
-        if (example_refs[i][0] == 's' || !examples[i]->output[0])
-            continue;
-        size_t en = 0;
-        if ((rc = tokens_of(f, examples[i]->output, &eids, &en, err)))
-            break;
-        uint32_t *r2 = isynth_realloc(row, (en + 1) * sizeof *r2);
-        if (!r2) {
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        } else {
-            row = r2;
-            size_t c = run_cover(ids, n, eids, en, row, mark);
-            if (c >= need) {
-                v->reason = "output_copy";
-                snprintf(v->detail, sizeof v->detail,
-                         "%zu of %zu tokens in runs shared with %s's output", c, n,
-                         example_refs[i]);
-            }
-        }
-        isynth_free(eids);
-        eids = NULL;
-    }
-    isynth_free(row);
-    isynth_free(mark);
-    return rc;
-}
-
-static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
-                              const isynth_task *const *examples,
-                              const char *const *example_refs, size_t k, bool with_output,
-                              isynth_verdict *v, char **key, isynth_error *err);
-
-/* On an error *key is NULL: nothing for the caller to free (a failed allocation after the key
- * was made once leaked it). */
-static isynth_err check(isynth_filter *f, const isynth_task *t, const isynth_task *const *examples,
-                        const char *const *example_refs, size_t k, bool with_output,
-                        isynth_verdict *v, char **key, isynth_error *err)
-{
-    isynth_err rc = check_inner(f, t, examples, example_refs, k, with_output, v, key, err);
-    if (rc) {
-        isynth_free(*key);
-        *key = NULL;
-    }
     return rc;
 }
 
@@ -848,6 +827,20 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
     if (rc || v->reason)
         return rc;
     return p->check_output ? output_copy(f, t, examples, example_refs, k, v, err) : ISYNTH_OK;
+}
+
+/* On an error *key is NULL: nothing for the caller to free (a failed allocation after the key
+ * was made once leaked it). */
+static isynth_err check(isynth_filter *f, const isynth_task *t, const isynth_task *const *examples,
+                        const char *const *example_refs, size_t k, bool with_output,
+                        isynth_verdict *v, char **key, isynth_error *err)
+{
+    isynth_err rc = check_inner(f, t, examples, example_refs, k, with_output, v, key, err);
+    if (rc) {
+        isynth_free(*key);
+        *key = NULL;
+    }
+    return rc;
 }
 
 isynth_err isynth_filter_check(isynth_filter *f, const isynth_task *t,
