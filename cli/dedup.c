@@ -252,14 +252,16 @@ int cmd_dedup(int argc, char **argv)
             sp++;
         if (sp == len)
             continue; /* blank line */
-        const char *over = json_over_limits(line, len);
-        if (over) {
-            fprintf(stderr, "isynth dedup: %s:%ld: %s\n", in_path, lineno, over);
-            code = EXIT_INPUT;
+        json_error_t jerr;
+        json_t *obj;
+        const char *over;
+        isynth_err jrc = json_load_record(line, len, JSON_REJECT_DUPLICATES, &obj, &jerr, &over);
+        if (jrc == ISYNTH_ERR_NOMEM || (jrc && over)) {
+            fprintf(stderr, "isynth dedup: %s:%ld: %s\n", in_path, lineno,
+                    over ? over : "out of memory");
+            code = over ? EXIT_INPUT : EXIT_FAILURE_RUN;
             goto done;
         }
-        json_error_t jerr;
-        json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!obj || !json_is_object(obj)) {
             fprintf(stderr, "isynth dedup: %s:%ld: %s%s\n", in_path, lineno,
                     obj ? "not a JSON object" : "invalid JSON: ", obj ? "" : jerr.text);

@@ -6,6 +6,7 @@
 
 #include "isynth/common.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 /* A byte buffer that is always NUL-terminated once it holds anything, and refuses to grow past
@@ -59,12 +60,15 @@ size_t csv_defused_quote(const char *s, size_t n);
 #define JSON_MAX_VALUES 65536
 #define JSON_MAX_DEPTH 64
 
-/* Scans the JSON value starting at s[0] (up to its end, or n) without validating it, counting
- * its brackets and commas outside strings (each container, member and element after the first
- * of its container counts one: at least the values jansson would build, at most twice) and its
- * nesting. Returns NULL when within
- * JSON_MAX_VALUES and JSON_MAX_DEPTH, else a static text naming the limit passed. */
-const char *json_over_limits(const char *s, size_t n);
+/* Parses one JSON record (a JSONL line, an element of a JSON array) at s[0..n) with jansson and
+ * flags, after a byte scan that holds it to JSON_MAX_VALUES brackets and commas outside strings
+ * (each container, member and element after the first of its container counts one: at least
+ * the values jansson would build, at most twice) and JSON_MAX_DEPTH levels. ISYNTH_OK with *out
+ * the caller's; ISYNTH_ERR_PARSE with *why a static text naming the limit passed, or with *why
+ * NULL and je filled for malformed JSON; ISYNTH_ERR_NOMEM when an allocation failed, whatever
+ * jansson said of it (it reports one as "malformed JSON at column -1"). */
+isynth_err json_load_record(const char *s, size_t n, size_t flags, json_t **out, json_error_t *je,
+                            const char **why);
 
 /* Decodes one code point at s (valid UTF-8 assumed); returns bytes used (0 at end). */
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp);

@@ -567,16 +567,17 @@ static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t 
             if (d[pos] != '{')
                 return fail(ld, ISYNTH_ERR_PARSE, line, NULL,
                             "array element %zu: expected a JSON object", k);
-            const char *over = json_over_limits(d + pos, len - pos);
-            if (over)
-                return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "array element %zu: %s", k, over);
             json_error_t je;
-            unsigned long failed = alloc_failures();
-            json_t *v = json_loadb(d + pos, len - pos,
-                                   JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &je);
-            if (!v && alloc_failures() != failed) return nomem(ld);
-            if (!v) return json_fail(ld, line + (je.line > 0 ? je.line - 1 : 0), &je);
-            isynth_err rc = json_record(ld, v, line);
+            json_t *v;
+            const char *over;
+            isynth_err rc = json_load_record(d + pos, len - pos,
+                                             JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &v,
+                                             &je, &over);
+            if (rc == ISYNTH_ERR_NOMEM) return nomem(ld);
+            if (rc && over)
+                return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "array element %zu: %s", k, over);
+            if (rc) return json_fail(ld, line + (je.line > 0 ? je.line - 1 : 0), &je);
+            rc = json_record(ld, v, line);
             json_decref(v);
             if (rc) return rc;
             for (size_t end = pos + (size_t)je.position; pos < end; pos++)
@@ -616,14 +617,15 @@ static isynth_err load_json_lines(loader *ld, const char *d, size_t len)
         pos += n + (nl ? 1 : 0);
         if (n && s[n - 1] == '\r') n--;
         if (is_blank(s, n)) continue;
-        const char *over = json_over_limits(s, n);
-        if (over) return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "%s", over);
         json_error_t je;
-        unsigned long failed = alloc_failures();
-        json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
-        if (!v && alloc_failures() != failed) return nomem(ld);
-        if (!v) return json_fail(ld, line, &je);
-        isynth_err rc = json_record(ld, v, line);
+        json_t *v;
+        const char *over;
+        isynth_err rc = json_load_record(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &v, &je,
+                                         &over);
+        if (rc == ISYNTH_ERR_NOMEM) return nomem(ld);
+        if (rc && over) return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "%s", over);
+        if (rc) return json_fail(ld, line, &je);
+        rc = json_record(ld, v, line);
         json_decref(v);
         if (rc) return rc;
     }

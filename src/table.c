@@ -517,17 +517,17 @@ static isynth_err next_text_line(isynth_table_reader *r, const char **s, size_t 
 static isynth_err parse_object(isynth_table_reader *r, const char *s, size_t n, json_t **obj,
                                isynth_error *err)
 {
-    const char *over = json_over_limits(s, n);
-    if (over)
-        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: %s", r->path, r->file_line,
-                                over);
     json_error_t je;
-    unsigned long failed = alloc_failures();
-    json_t *v = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
-    if (!v && (alloc_failures() != failed || json_error_code(&je) == json_error_out_of_memory))
+    json_t *v;
+    const char *over;
+    isynth_err rc = json_load_record(s, n, JSON_REJECT_DUPLICATES, &v, &je, &over);
+    if (rc == ISYNTH_ERR_NOMEM)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: line %zu: out of memory", r->path,
                                 r->file_line);
-    if (!v)
+    if (rc && over)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu: %s", r->path, r->file_line,
+                                over);
+    if (rc)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: line %zu, column %d: %s", r->path,
                                 r->file_line, je.column, je.text);
     if (!json_is_object(v)) {

@@ -666,7 +666,9 @@ size_t find_repeated_name(const char *const *names, const size_t *lens, size_t n
 #define JSON_STR_(x) #x
 #define JSON_STR(x) JSON_STR_(x)
 
-const char *json_over_limits(const char *s, size_t n)
+/* NULL when the value at s[0] is within JSON_MAX_VALUES and JSON_MAX_DEPTH (see
+ * json_load_record), else a static text naming the limit passed. Does not validate. */
+static const char *json_over_limits(const char *s, size_t n)
 {
     static const char deep[] = "nested deeper than the limit of " JSON_STR(JSON_MAX_DEPTH),
                       many[] = "more than the limit of " JSON_STR(JSON_MAX_VALUES)
@@ -688,4 +690,17 @@ const char *json_over_limits(const char *s, size_t n)
         }
     }
     return NULL;
+}
+
+isynth_err json_load_record(const char *s, size_t n, size_t flags, json_t **out, json_error_t *je,
+                            const char **why)
+{
+    *out = NULL;
+    if ((*why = json_over_limits(s, n)) != NULL) return ISYNTH_ERR_PARSE;
+    unsigned long failed = alloc_failures();
+    *out = json_loadb(s, n, flags, je);
+    if (*out) return ISYNTH_OK;
+    if (alloc_failures() != failed || json_error_code(je) == json_error_out_of_memory)
+        return ISYNTH_ERR_NOMEM;
+    return ISYNTH_ERR_PARSE;
 }
