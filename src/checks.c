@@ -983,6 +983,11 @@ isynth_err isynth_check_echo(const char *instr, const char *output_in, const cha
         set_detail(detail, cap, "the output is the instruction's first line");
         goto out;
     }
+    if (mi >= 8 && mo > mi && !memcmp(I, O, mi * sizeof *O)) {
+        *reason = "echo";
+        set_detail(detail, cap, "the output starts by repeating the whole instruction");
+        goto out;
+    }
     if ((rc = isynth_lcs_length(I, mi, O, mo, &lcs))) goto out;
     size_t added = mo - lcs, allowed = mi * 3 / 10 > 8 ? mi * 3 / 10 : 8;
     if (lcs * 10 < mi * 6 || added >= allowed || new_content(instr, I, mi, output) >= 2) goto out;

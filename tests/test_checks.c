@@ -225,6 +225,13 @@ static void test_echo(void **state)
     assert_string_equal(echo("ビジネスのニュースを検索し、最新のニュースを提供してください。",
                              "1. ビジネスのニュースを検索する\n2. 最新のニュースを提供する"),
                         "echo");
+    /* the output opens with the whole instruction again (a real row of the default model) */
+    assert_string_equal(echo("何を食べているかを教えてください。",
+                             "何を食べているかを教えてください。具体的な食物は食べることができませんが、"
+                             "何を食べているかを教えてください。"),
+                        "echo");
+    assert_non_null(strstr(detail, "repeating the whole instruction"));
+    assert_null(echo("日本の首都を答えてください。", "日本の首都は東京です。"));
     assert_null(echo("カレーの作り方を手順で説明してください。",
                      "1. 野菜を切る\n2. 肉を炒める\n3. 煮込む"));
     assert_null(echo("クジラが哺乳類である理由を説明してください。",

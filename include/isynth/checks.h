@@ -9,8 +9,9 @@
  *   unbalanced     an opening bracket or quote without its closing one, or the reverse
  *   repetition     degenerate loops: a line or sentence again and again, a short unit repeated
  *                  back to back, or most of the text made of repeated n-grams
- *   echo           the output restates the instruction and adds little, is its first line, or
- *                  is the input again; or the input is the instruction again
+ *   echo           the output restates the instruction and adds little, is its first line,
+ *                  starts with the whole instruction, or is the input again; or the input is
+ *                  the instruction again
  *   no_answer      the output refuses or asks a question back instead of answering
  *   wrong_language the output is not in the instruction's language (translations and code
  *                  excepted)
