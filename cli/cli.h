@@ -13,6 +13,9 @@ enum {
     EXIT_USAGE = 2,       /* bad command line */
     EXIT_INPUT = 3,       /* bad input file (seeds, workbook, JSONL) */
     EXIT_PARTIAL = 4,     /* finished without reaching the target (-n), e.g. request cap */
+    EXIT_BUDGET_TOKENS = 5, /* the generated-token budget was spent before the target */
+    EXIT_BUDGET_COST = 6,   /* the cost budget was spent before the target */
+    EXIT_LOW_YIELD = 7,     /* stopped: the recent requests' candidates were almost all rejected */
     EXIT_INTERRUPTED = 130,
 };
 
@@ -25,6 +28,11 @@ int cmd_convert(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
 int cmd_judge(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* "6 min 40 s" (or "unknown" when s < 0) into out. */
+void cli_format_duration(double s, char *out, size_t cap);
 
 /* Options that choose a model (cli/backend.c). Strings are borrowed from argv. */
 typedef struct cli_backend_opts {

@@ -31,6 +31,14 @@ static void help(FILE *f)
             "  --out DIR              run directory (created when absent)\n"
             "  -n, --count N          accepted tasks wanted (default 20)\n"
             "  --max-requests N       give up after N requests in total (default 30*N+30)\n\n"
+            "budgets (whole run, from run.db: a killed and resumed run counts each request once):\n"
+            "  --max-generated-tokens N  start no request once N tokens were generated\n"
+            "  --max-cost X           start no request once the run cost X (needs a price)\n"
+            "  --price-in P           price per million prompt tokens (for the cost)\n"
+            "  --price-out P          price per million generated tokens\n"
+            "  --min-yield R          stop when fewer than R (0-1) of the candidates of the last\n"
+            "                         K requests were kept (the model only copies)\n"
+            "  --yield-window K       requests the yield is taken over (default 20)\n\n"
             "model (embedded llama.cpp, the default):\n"
             "  --model PATH           GGUF model (default: $ISYNTH_MODEL, else\n"
             "                         ~/.cache/isynth/models/" DEFAULT_MODEL_FILE ")\n"
@@ -96,7 +104,8 @@ static void help(FILE *f)
             "  -q, --quiet            no progress output\n"
             "  -h, --help             this text\n\n"
             "Exit codes: 0 done, 1 run failed, 2 bad command line or mismatched run directory,\n"
-            "3 bad seed file, 4 request limit reached before N, 130 interrupted (rerun to "
+            "3 bad seed file, 4 request limit reached before N, 5 generated-token budget spent,\n"
+            "6 cost budget spent, 7 stopped for low yield, 130 interrupted (rerun to "
             "continue).\n");
 }
 
@@ -136,10 +145,22 @@ static void on_progress(void *user, const isynth_progress *pr)
         return;
     ps->last = now;
     double tps = pr->elapsed > 0 ? pr->completion_tokens / pr->elapsed : 0;
-    fprintf(stderr, "%saccepted %ld/%ld  rejected %ld%s%s%s  requests %ld (failed %ld)  %.1f tok/s%s",
+    long got = pr->accepted - pr->accepted_at_start;
+    double per_min = pr->elapsed > 0 ? 60.0 * (double)got / pr->elapsed : 0;
+    char eta[48] = "", cost[48] = "";
+    if (pr->accepted < pr->target && per_min > 0) {
+        char d[32];
+        cli_format_duration(60.0 * (double)(pr->target - pr->accepted) / per_min, d, sizeof d);
+        snprintf(eta, sizeof eta, "  ETA %s", d);
+    }
+    if (pr->cost > 0)
+        snprintf(cost, sizeof cost, "  cost %.4f", pr->cost);
+    fprintf(stderr,
+            "%saccepted %ld/%ld  rejected %ld%s%s%s  requests %ld (failed %ld)  %.1f tok/s  "
+            "%.2f rows/min%s%s%s",
             ps->tty ? "\r\033[K" : "", pr->accepted, pr->target, pr->rejected,
             ps->reasons[0] ? " (" : "", ps->reasons, ps->reasons[0] ? ")" : "", pr->requests,
-            pr->failed, tps, ps->tty ? "" : "\n");
+            pr->failed, tps, per_min, eta, cost, ps->tty ? "" : "\n");
     fflush(stderr);
 }
 
@@ -186,6 +207,36 @@ static isynth_err consistency_run(const char *dir, isynth_backend *be, int k, bo
     return rc;
 }
 
+/* The exit code of a run that ended without an error, with its message on stderr. */
+static int exit_code_for_end(const isynth_progress *last, const isynth_gen_params *gp)
+{
+    if (last->accepted >= last->target)
+        return EXIT_OK;
+    switch (last->end) {
+    case ISYNTH_END_MAX_TOKENS:
+        fprintf(stderr, "isynth: stopped: %lld tokens generated, the budget was %lld; rerun with "
+                        "a higher --max-generated-tokens to continue\n",
+                last->run_completion_tokens, gp->max_generated_tokens);
+        return EXIT_BUDGET_TOKENS;
+    case ISYNTH_END_MAX_COST:
+        fprintf(stderr, "isynth: stopped: the run cost %.4f, the budget was %.4f; rerun with a "
+                        "higher --max-cost to continue\n",
+                last->cost, gp->max_cost);
+        return EXIT_BUDGET_COST;
+    case ISYNTH_END_LOW_YIELD:
+        fprintf(stderr, "isynth: stopped: %.1f%% of the candidates of the last %d requests were "
+                        "kept, under --min-yield %.1f%%; the model mostly copies or repeats: try "
+                        "another model, more seeds or a higher temperature\n",
+                100 * last->recent_yield, gp->yield_window, 100 * gp->min_yield);
+        return EXIT_LOW_YIELD;
+    default:
+        fprintf(stderr, "isynth: stopped at the request limit before reaching %ld; rerun with a "
+                        "higher --max-requests to continue\n",
+                last->target);
+        return EXIT_PARTIAL;
+    }
+}
+
 static bool parse_long(const char *s, long lo, long hi, long *out, const char *opt)
 {
     char *end;
@@ -222,6 +273,7 @@ enum {
     OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS, OPT_NO_GRAMMAR, OPT_JSON_SCHEMA, OPT_NO_EARLY_STOP, OPT_TIMEOUT,
     OPT_STALL, OPT_CONNECT, OPT_NO_ROW_CHECKS, OPT_JUDGE, OPT_JUDGE_MODEL, OPT_JUDGE_API_BASE,
     OPT_JUDGE_API_MODEL, OPT_JUDGE_KEY_FILE, OPT_JUDGE_MIN, OPT_CONSISTENCY,
+    OPT_MAX_GEN_TOKENS, OPT_MAX_COST, OPT_PRICE_IN, OPT_PRICE_OUT, OPT_MIN_YIELD, OPT_YIELD_WINDOW,
 };
 
 static const struct option longopts[] = {
@@ -271,6 +323,12 @@ static const struct option longopts[] = {
     {"judge-api-key-file", required_argument, 0, OPT_JUDGE_KEY_FILE},
     {"judge-min-score", required_argument, 0, OPT_JUDGE_MIN},
     {"consistency", required_argument, 0, OPT_CONSISTENCY},
+    {"max-generated-tokens", required_argument, 0, OPT_MAX_GEN_TOKENS},
+    {"max-cost", required_argument, 0, OPT_MAX_COST},
+    {"price-in", required_argument, 0, OPT_PRICE_IN},
+    {"price-out", required_argument, 0, OPT_PRICE_OUT},
+    {"min-yield", required_argument, 0, OPT_MIN_YIELD},
+    {"yield-window", required_argument, 0, OPT_YIELD_WINDOW},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -430,6 +488,30 @@ int cmd_generate(int argc, char **argv)
             if (!parse_long(optarg, 1, 5, &min_score, "--judge-min-score")) return EXIT_USAGE;
             judge = true;
             break;
+        case OPT_MAX_GEN_TOKENS:
+            if (!parse_long(optarg, 1, 0x7fffffffL, &v, "--max-generated-tokens")) return EXIT_USAGE;
+            gp.max_generated_tokens = v;
+            break;
+        case OPT_MAX_COST:
+            if (!parse_double(optarg, 1e-9, 1e12, &d, "--max-cost")) return EXIT_USAGE;
+            gp.max_cost = d;
+            break;
+        case OPT_PRICE_IN:
+            if (!parse_double(optarg, 0, 1e9, &d, "--price-in")) return EXIT_USAGE;
+            gp.price_in = d;
+            break;
+        case OPT_PRICE_OUT:
+            if (!parse_double(optarg, 0, 1e9, &d, "--price-out")) return EXIT_USAGE;
+            gp.price_out = d;
+            break;
+        case OPT_MIN_YIELD:
+            if (!parse_double(optarg, 1e-9, 1, &d, "--min-yield")) return EXIT_USAGE;
+            gp.min_yield = d;
+            break;
+        case OPT_YIELD_WINDOW:
+            if (!parse_long(optarg, 1, 100000, &v, "--yield-window")) return EXIT_USAGE;
+            gp.yield_window = (int)v;
+            break;
         case 'q': quiet = true; break;
         case 'h': help(stdout); return EXIT_OK;
         default: help(stderr); return EXIT_USAGE;
@@ -441,6 +523,10 @@ int cmd_generate(int argc, char **argv)
     }
     if (!gp.seeds_path || !gp.out_dir) {
         fprintf(stderr, "isynth generate: --seeds and --out are required (see --help)\n");
+        return EXIT_USAGE;
+    }
+    if (gp.max_cost > 0 && gp.price_in <= 0 && gp.price_out <= 0) {
+        fprintf(stderr, "isynth generate: --max-cost needs --price-in or --price-out\n");
         return EXIT_USAGE;
     }
     int code = EXIT_FAILURE_RUN;
@@ -530,11 +616,7 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
     printf("%s/data.jsonl\n", gp.out_dir);
-    code = last.accepted >= last.target ? EXIT_OK : EXIT_PARTIAL;
-    if (code == EXIT_PARTIAL)
-        fprintf(stderr, "isynth: stopped at the request limit before reaching %ld; rerun with a "
-                        "higher --max-requests to continue\n",
-                last.target);
+    code = exit_code_for_end(&last, &gp);
 out:
     isynth_backend_free(be);
     isynth_backend_free(jbe);

@@ -14,6 +14,8 @@ static const struct {
     {"import", cmd_import, "apply a reviewed workbook to a run"},
     {"convert", cmd_convert, "convert a table between .xlsx, .jsonl and .csv"},
     {"judge", cmd_judge, "score a run's accepted rows with a judge model (1-5, reason)"},
+    {"status", cmd_status, "a run's figures: accepted, rejected, tokens, cost, rate, time left"},
+    {"report", cmd_report, "write a run's HTML report with charts (DIR/report.html)"},
     {"check", cmd_check, "run the filter chain and list facts to verify on any dataset"},
     {"dedup", cmd_dedup, "remove near-duplicates from a JSONL dataset (ROUGE-L, Japanese-aware)"},
 };
@@ -30,6 +32,9 @@ static void usage(FILE *f)
                "  2    bad command line\n"
                "  3    bad input file (the message names file, line and field)\n"
                "  4    finished without reaching the target (request limit reached)\n"
+               "  5    the generated-token budget was spent before the target\n"
+               "  6    the cost budget was spent before the target\n"
+               "  7    stopped for low yield (--min-yield)\n"
                "  130  interrupted (SIGINT/SIGTERM); the run store is consistent, rerun to "
                "continue\n");
 }

@@ -35,6 +35,7 @@ PKGS=(build-essential cmake pkg-config git ca-certificates
       libjansson-dev libsqlite3-dev libcsv-dev libutf8proc-dev libcmocka-dev
       libcurl4-openssl-dev libxlsxwriter-dev libminizip-dev libzip-dev libexpat1-dev
       libmecab-dev mecab-ipadic-utf8 libreoffice-calc-nogui
+      libjs-chart.js chromium  # the run report's charts, and the browser its test opens it in
       clang libclang-rt-14-dev)  # clang and its libFuzzer runtime: the fuzz stage of the tests
 missing=()
 for p in "${PKGS[@]}"; do

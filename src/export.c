@@ -2,6 +2,8 @@
  * place: data.jsonl (accepted tasks), rejected.jsonl (with reasons) and README.md, a Hugging
  * Face dataset card that records where the data came from. */
 #include "isynth/pipeline.h"
+#include "isynth/report.h"
+#include "isynth/status.h"
 #include "internal.h"
 
 #include <jansson.h>
@@ -282,6 +284,11 @@ static const char *yaml_lang(const char *s)
     return s;
 }
 
+static isynth_err card_reason(void *user, const char *reason, long n)
+{
+    return buf_printf(user, "| rejected: %s | %ld |\n", reason, n);
+}
+
 static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                              isynth_error *err)
 {
@@ -339,23 +346,30 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                         "## Counts\n\n| outcome | count |\n|---|---|\n| accepted | %ld |\n"
                         "| rejected | %ld |\n",
                         n_accepted, n_rejected);
-    sqlite3_stmt *q = NULL;
-    if (!rc && sqlite3_prepare_v2(isynth_store_db(st),
-                                  "SELECT reason, count(*) FROM candidates WHERE status = "
-                                  "'rejected' GROUP BY reason ORDER BY 2 DESC, 1",
-                                  -1, &q, NULL) != SQLITE_OK)
-        rc = db_err(st, err);
-    while (!rc && sqlite3_step(q) == SQLITE_ROW)
-        rc = buf_printf(&b, "| rejected: %s | %lld |\n", col(q, 0),
-                        (long long)sqlite3_column_int64(q, 1));
-    sqlite3_finalize(q);
-    long failed = 0, requests = 0;
     if (!rc)
-        rc = isynth_store_count_requests(st, NULL, &requests, err);
+        rc = isynth_store_each_reason(st, card_reason, &b, err);
+    isynth_run_status rs;
     if (!rc)
-        rc = isynth_store_count_requests(st, "failed", &failed, err);
-    if (!rc)
-        rc = buf_printf(&b, "| requests | %ld |\n| failed requests | %ld |\n\n", requests, failed);
+        rc = isynth_run_status_get(st, 20, -1, -1, &rs, err);
+    if (!rc) {
+        const isynth_run_totals *t = &rs.totals;
+        rc = buf_printf(&b,
+                        "| requests | %ld |\n| failed requests | %ld |\n"
+                        "| generated tokens | %lld |\n| prompt tokens | %lld |\n"
+                        "| accepted per 1,000 generated tokens | %.2f |\n",
+                        t->requests, t->failed, t->completion_tokens, t->prompt_tokens,
+                        t->completion_tokens ? 1000.0 * (double)t->accepted /
+                                                   (double)t->completion_tokens
+                                             : 0.0);
+        if (!rc && (rs.price_in > 0 || rs.price_out > 0))
+            rc = buf_printf(&b, "| cost (at %g / %g per million prompt / generated tokens) | "
+                                "%.4f |\n", rs.price_in, rs.price_out, rs.cost);
+        if (!rc)
+            rc = buf_adds(&b, "\nCharts of the run (outcomes, acceptance over time, nearest-"
+                              "neighbour ROUGE-L, lengths, diversity, speed): "
+                              "[report.html](report.html) (`isynth generate` writes it with this card; `isynth report` "
+                              "rewrites it).\n\n");
+    }
     if (!rc)
         rc = quality_section(st, &b, n_accepted, err);
     if (!rc)
@@ -424,6 +438,8 @@ isynth_err isynth_export_run(isynth_store *st, isynth_error *err)
         rc = export_jsonl(st, "rejected.jsonl", false, model, &n_rej, err);
     if (!rc)
         rc = write_card(st, n_acc, n_rej, err);
+    if (!rc)
+        rc = isynth_report_write(st, NULL, err);
     isynth_free(model);
     return rc;
 }

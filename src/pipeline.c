@@ -11,7 +11,6 @@
 #include "isynth/verify.h"
 #include "internal.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,9 +77,28 @@ typedef struct run {
     long reason_counts[MAX_REASONS];
     double t0;
     long consecutive_failures;
+    struct {
+        long candidates, kept;
+    } *win;               /* the recent yield's ring (min_yield), win_cap entries */
+    size_t win_cap, win_n, win_pos;
+    long win_cand, win_kept;
+    isynth_gen_end end;   /* why no request may start any more */
     isynth_err fatal;
     isynth_error fatal_err;
 } run;
+
+const char *isynth_gen_end_name(isynth_gen_end end)
+{
+    switch (end) {
+    case ISYNTH_END_TARGET: return "target reached";
+    case ISYNTH_END_MAX_REQUESTS: return "request limit";
+    case ISYNTH_END_MAX_TOKENS: return "generated-token budget";
+    case ISYNTH_END_MAX_COST: return "cost budget";
+    case ISYNTH_END_LOW_YIELD: return "low yield";
+    case ISYNTH_END_NONE: break;
+    }
+    return "not ended";
+}
 
 isynth_gen_params isynth_gen_params_default(void)
 {
@@ -97,6 +115,7 @@ isynth_gen_params isynth_gen_params_default(void)
         .top_p = 0.95f,
         .max_tokens = 512,
         .seed = 1,
+        .yield_window = 20,
         .filter = isynth_filter_params_default(),
     };
 }
@@ -212,6 +231,7 @@ static isynth_err check_config(run *r, isynth_error *err)
         {"seed", "", false},              {"rouge_threshold", "", false},
         {"target", "", false},            {"topics", "", false},
         {"constrained", "", false},       {"early_stop", "", false},
+        {"price_in", "", false},          {"price_out", "", false},
     };
     size_t i = 0;
     snprintf(items[i++].val, 512, "%s", base_name(p->seeds_path));
@@ -239,6 +259,8 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%s", r->grammar ? "grammar" : r->schema ? "json_schema" : "no");
     snprintf(items[i++].val, 512, "%s",
              p->early_stop && !p->two_stage && !r->json ? "yes" : "no");
+    snprintf(items[i++].val, 512, "%.17g", p->price_in);
+    snprintf(items[i++].val, 512, "%.17g", p->price_out);
 
     isynth_err rc;
     for (i = 0; i < sizeof items / sizeof items[0]; i++) {
@@ -347,28 +369,82 @@ static int load_pending(void *user, long long id, const char *instruction, const
     return isynth_filter_add(r->filter, ref, &t, NULL) || stage2_push(r, id);
 }
 
+static isynth_err load_reason(void *user, const char *reason, long n)
+{
+    count_reason_n(user, reason, n);
+    return ISYNTH_OK;
+}
+
+/* The recent yield: a ring of the last yield_window stage-1 requests' (candidates, kept). */
+static void window_push(run *r, long candidates, long kept)
+{
+    if (!r->win_cap)
+        return;
+    if (r->win_n == r->win_cap) {
+        r->win_cand -= r->win[r->win_pos].candidates;
+        r->win_kept -= r->win[r->win_pos].kept;
+    } else {
+        r->win_n++;
+    }
+    r->win[r->win_pos].candidates = candidates;
+    r->win[r->win_pos].kept = kept;
+    r->win_pos = (r->win_pos + 1) % r->win_cap;
+    r->win_cand += candidates;
+    r->win_kept += kept;
+    r->prog.recent_yield = r->win_cand > 0 ? (double)r->win_kept / (double)r->win_cand : 0.0;
+}
+
+static isynth_err load_window(void *user, const isynth_request_sum *q)
+{
+    window_push(user, q->candidates, q->kept);
+    return ISYNTH_OK;
+}
+
+static double run_cost(const run *r)
+{
+    return ((double)r->prog.run_prompt_tokens * r->p->price_in +
+            (double)r->prog.run_completion_tokens * r->p->price_out) / 1e6;
+}
+
 static isynth_err load_counts(run *r, isynth_error *err)
 {
+    isynth_run_totals t;
     isynth_err rc;
-    if ((rc = isynth_store_count(r->st, "accepted", &r->prog.accepted, err)) ||
-        (rc = isynth_store_count(r->st, "pending", &r->prog.pending, err)) ||
-        (rc = isynth_store_count(r->st, "rejected", &r->prog.rejected, err)) ||
-        (rc = isynth_store_count_requests(r->st, NULL, &r->prog.requests, err)) ||
-        (rc = isynth_store_count_requests(r->st, "failed", &r->prog.failed, err)))
+    if ((rc = isynth_store_totals(r->st, &t, err)))
         return rc;
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(isynth_store_db(r->st),
-                           "SELECT reason, count(*) FROM candidates WHERE status = 'rejected' "
-                           "GROUP BY reason ORDER BY 2 DESC",
-                           -1, &s, NULL) != SQLITE_OK)
-        return isynth_error_set(err, ISYNTH_ERR_STORE, "run.db: %s",
-                                sqlite3_errmsg(isynth_store_db(r->st)));
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        const char *reason = (const char *)sqlite3_column_text(s, 0);
-        count_reason_n(r, reason ? reason : "other", (long)sqlite3_column_int64(s, 1));
-    }
-    sqlite3_finalize(s);
-    return ISYNTH_OK;
+    r->prog.accepted = t.accepted;
+    r->prog.accepted_at_start = t.accepted;
+    r->prog.pending = t.pending;
+    r->prog.rejected = t.rejected;
+    r->prog.requests = t.requests;
+    r->prog.failed = t.failed;
+    r->prog.run_prompt_tokens = t.prompt_tokens;
+    r->prog.run_completion_tokens = t.completion_tokens;
+    r->prog.cost = run_cost(r);
+    r->prog.recent_yield = -1;
+    if ((rc = isynth_store_each_reason(r->st, load_reason, r, err)))
+        return rc;
+    if (r->win_cap)
+        rc = isynth_store_each_request(r->st, (long)r->win_cap, load_window, r, err);
+    return rc;
+}
+
+/* The budget that forbids another request, or ISYNTH_END_NONE. */
+static isynth_gen_end budget_spent(const run *r)
+{
+    const isynth_gen_params *p = r->p;
+    if (p->max_generated_tokens > 0 && r->prog.run_completion_tokens >= p->max_generated_tokens)
+        return ISYNTH_END_MAX_TOKENS;
+    if (p->max_cost > 0 && r->prog.cost >= p->max_cost)
+        return ISYNTH_END_MAX_COST;
+    return ISYNTH_END_NONE;
+}
+
+/* Low yield forbids more stage-1 requests (answers of instructions already kept go on). */
+static bool yield_too_low(const run *r)
+{
+    return r->p->min_yield > 0 && r->win_cap && r->win_n == r->win_cap &&
+           r->prog.recent_yield < r->p->min_yield;
 }
 
 /* ---- requests ---- */
@@ -515,32 +591,19 @@ static isynth_err submit_stage1(run *r, isynth_error *err)
 static isynth_err submit_stage2(run *r, isynth_error *err)
 {
     long long cid = r->stage2[--r->n_stage2];
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(isynth_store_db(r->st),
-                           "SELECT instruction, input FROM candidates WHERE id = ?", -1, &s,
-                           NULL) != SQLITE_OK)
-        return isynth_error_set(err, ISYNTH_ERR_STORE, "run.db: %s",
-                                sqlite3_errmsg(isynth_store_db(r->st)));
-    sqlite3_bind_int64(s, 1, cid);
-    isynth_err rc = ISYNTH_OK;
-    inflight *f = NULL;
-    if (sqlite3_step(s) != SQLITE_ROW) {
+    inflight *f = isynth_calloc(1, sizeof *f);
+    if (!f)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    isynth_err rc = isynth_store_get_candidate(r->st, cid, &f->answer, err);
+    if (rc == ISYNTH_ERR_NOT_FOUND)
         rc = isynth_error_set(err, ISYNTH_ERR_STORE, "run.db: candidate %lld vanished", cid);
-        goto done;
+    if (!rc) {
+        f->id = ++r->next_id;
+        f->stage = 2;
+        f->parent = cid;
+        if (!(rc = isynth_prompt_answer(&r->pp, &f->answer, &f->pr, err)))
+            rc = submit(r, f, err);
     }
-    f = isynth_calloc(1, sizeof *f);
-    if (!f || !(f->answer.instruction = isynth_strdup((const char *)sqlite3_column_text(s, 0))) ||
-        !(f->answer.input = isynth_strdup((const char *)sqlite3_column_text(s, 1)))) {
-        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    f->id = ++r->next_id;
-    f->stage = 2;
-    f->parent = cid;
-    if (!(rc = isynth_prompt_answer(&r->pp, &f->answer, &f->pr, err)))
-        rc = submit(r, f, err);
-done:
-    sqlite3_finalize(s);
     if (rc)
         inflight_free(f);
     return rc;
@@ -1070,6 +1133,7 @@ static void on_result(void *user, const isynth_gen_result *res)
         .seconds = res->seconds,
     };
     long long req_id = 0;
+    long kept0 = r->prog.accepted + r->prog.pending, all0 = kept0 + r->prog.rejected;
     if ((rc = isynth_store_begin(r->st, err)))
         goto fatal;
     rc = isynth_store_add_request(r->st, &rec, &req_id, err);
@@ -1085,6 +1149,13 @@ static void on_result(void *user, const isynth_gen_result *res)
         goto fatal;
     r->prog.requests++;
     r->prog.completion_tokens += res->completion_tokens;
+    r->prog.run_prompt_tokens += res->prompt_tokens;
+    r->prog.run_completion_tokens += res->completion_tokens;
+    r->prog.cost = run_cost(r);
+    if (ok && f->stage == 1) {
+        long kept = r->prog.accepted + r->prog.pending;
+        window_push(r, kept + r->prog.rejected - all0, kept - kept0);
+    }
     if (ok) {
         r->consecutive_failures = 0;
     } else {
@@ -1132,12 +1203,22 @@ static isynth_err loop(run *r, isynth_error *err)
         if (r->p->stop && *r->p->stop)
             return isynth_error_set(err, ISYNTH_ERR_CANCELLED, "interrupted");
         while (isynth_backend_capacity(r->be) > 0) {
-            if (r->n_stage2 > 0 && r->prog.accepted < r->p->target)
-                rc = submit_stage2(r, err);
-            else if (want_more_stage1(r) && r->prog.requests + r->prog.in_flight < max_req)
-                rc = submit_stage1(r, err);
-            else
+            isynth_gen_end spent = budget_spent(r);
+            if (spent) {
+                r->end = spent;
                 break;
+            }
+            if (r->n_stage2 > 0 && r->prog.accepted < r->p->target) {
+                rc = submit_stage2(r, err);
+            } else if (want_more_stage1(r) && r->prog.requests + r->prog.in_flight < max_req) {
+                if (yield_too_low(r)) {
+                    r->end = ISYNTH_END_LOW_YIELD;
+                    break;
+                }
+                rc = submit_stage1(r, err);
+            } else {
+                break;
+            }
             if (rc)
                 return rc;
         }
@@ -1151,6 +1232,12 @@ static isynth_err loop(run *r, isynth_error *err)
             *err = r->fatal_err;
         return r->fatal;
     }
+    if (r->prog.accepted >= r->p->target)
+        r->prog.end = ISYNTH_END_TARGET;
+    else if (r->end)
+        r->prog.end = r->end;
+    else
+        r->prog.end = ISYNTH_END_MAX_REQUESTS;
     return ISYNTH_OK;
 }
 
@@ -1165,6 +1252,7 @@ static void run_free(run *r)
         isynth_task_clear(&r->pool[i].t);
     isynth_free(r->pool);
     isynth_free(r->stage2);
+    isynth_free(r->win);
     isynth_free(r->grammar);
     isynth_free(r->schema);
     isynth_filter_free(r->filter);
@@ -1186,6 +1274,13 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     r.prog.reason_counts = r.reason_counts;
     if (p->target < 1)
         return isynth_error_set(err, ISYNTH_ERR_INVALID, "the target (-n) must be at least 1");
+    if (p->max_cost > 0 && p->price_in <= 0 && p->price_out <= 0)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                "a cost budget needs a price (--price-in or --price-out)");
+    if (p->min_yield > 0 && (p->yield_window < 1 || p->yield_window > 100000))
+        return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                "the yield window must be 1 to 100000 requests");
+
     isynth_err rc = ISYNTH_OK;
     if (p->seeds) {
         r.seeds = p->seeds;
@@ -1242,6 +1337,13 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     }
     if ((rc = add_prompt_lines(&r, err)))
         goto out;
+    if (p->min_yield > 0) {
+        if (!(r.win = isynth_calloc((size_t)p->yield_window, sizeof *r.win))) {
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        r.win_cap = (size_t)p->yield_window;
+    }
     if ((rc = isynth_store_each_candidate(r.st, "accepted", load_accepted, &r, err)) ||
         (rc = isynth_store_each_candidate(r.st, "pending", load_pending, &r, err)) ||
         (rc = load_counts(&r, err))) {

@@ -427,6 +427,32 @@ isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const c
     return step_done(st, s, err, "update candidate");
 }
 
+isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_task *out,
+                                      isynth_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT instruction, input FROM candidates WHERE id = ?", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        if (!(out->instruction = isynth_strdup((const char *)sqlite3_column_text(s, 0))) ||
+            !(out->input = isynth_strdup((const char *)sqlite3_column_text(s, 1)))) {
+            isynth_task_clear(out);
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        }
+    } else if (r == SQLITE_DONE) {
+        rc = isynth_error_set(err, ISYNTH_ERR_NOT_FOUND, "%s/run.db: no candidate %lld", st->dir,
+                              id);
+    } else {
+        rc = db_fail(st, err, "read candidate");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 isynth_err isynth_store_put_judgement(isynth_store *st, const isynth_judgement_rec *j,
                                       isynth_error *err)
 {
@@ -727,6 +753,249 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status,
     }
     if (!rc && r != SQLITE_DONE)
         rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- run statistics: status, budgets and the report ---- */
+
+isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_error *err)
+{
+    *out = NULL;
+    isynth_store *st = isynth_calloc(1, sizeof *st);
+    buf path;
+    buf_init(&path, 4096 + 16);
+    if (!st || !(st->dir = isynth_strdup(dir)) || buf_printf(&path, "%s/run.db", dir)) {
+        buf_free(&path);
+        isynth_store_close(st);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    isynth_err rc = ISYNTH_OK;
+    struct stat sb;
+    if (stat(path.p, &sb) != 0) {
+        rc = isynth_error_set(err, errno == ENOENT ? ISYNTH_ERR_NOT_FOUND : ISYNTH_ERR_IO,
+                              "%s: %s", path.p,
+                              errno == ENOENT ? "no run here (no run.db)" : strerror(errno));
+        goto fail;
+    }
+    if (sqlite3_open_v2(path.p, &st->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        rc = isynth_error_set(err, ISYNTH_ERR_STORE, "%s: cannot open: %s", path.p,
+                              st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    char *ver = NULL;
+    if ((rc = isynth_store_meta_get(st, "schema", &ver, err)))
+        goto fail;
+    if (!ver || strcmp(ver, SCHEMA_VERSION) != 0) {
+        rc = isynth_error_set(err, ISYNTH_ERR_STORE,
+                              "%s: schema version %s, this isynth reads %s (a run made by an "
+                              "older isynth is upgraded by the next generate or export on it)",
+                              path.p, ver ? ver : "(none)", SCHEMA_VERSION);
+        isynth_free(ver);
+        goto fail;
+    }
+    isynth_free(ver);
+    buf_free(&path);
+    *out = st;
+    return ISYNTH_OK;
+fail:
+    buf_free(&path);
+    isynth_store_close(st);
+    return rc;
+}
+
+isynth_err isynth_store_totals(isynth_store *st, isynth_run_totals *out, isynth_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT count(*), coalesce(sum(status = 'failed'), 0),"
+                            " coalesce(sum(retries), 0), coalesce(sum(prompt_tokens), 0),"
+                            " coalesce(sum(completion_tokens), 0),"
+                            " coalesce(CAST(strftime('%s', min(created_at)) AS INTEGER), 0),"
+                            " coalesce(CAST(strftime('%s', max(created_at)) AS INTEGER), 0) "
+                            "FROM requests",
+                            &s, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        out->requests = (long)sqlite3_column_int64(s, 0);
+        out->failed = (long)sqlite3_column_int64(s, 1);
+        out->retries = (long)sqlite3_column_int64(s, 2);
+        out->prompt_tokens = sqlite3_column_int64(s, 3);
+        out->completion_tokens = sqlite3_column_int64(s, 4);
+        out->first_at = sqlite3_column_int64(s, 5);
+        out->last_at = sqlite3_column_int64(s, 6);
+    } else {
+        rc = db_fail(st, err, "sum requests");
+    }
+    sqlite3_finalize(s);
+    if (rc || (rc = prepare(st,
+                            "SELECT coalesce(sum(status = 'accepted'), 0),"
+                            " coalesce(sum(status = 'rejected'), 0),"
+                            " coalesce(sum(status = 'pending'), 0),"
+                            " coalesce(sum(status = 'rejected' AND detail LIKE 'stopped early%'), 0) "
+                            "FROM candidates",
+                            &s, err)))
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        out->accepted = (long)sqlite3_column_int64(s, 0);
+        out->rejected = (long)sqlite3_column_int64(s, 1);
+        out->pending = (long)sqlite3_column_int64(s, 2);
+        out->stopped = (long)sqlite3_column_int64(s, 3);
+    } else {
+        rc = db_fail(st, err, "count candidates");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void *user,
+                                    isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT coalesce(reason, 'other'), count(*) FROM candidates "
+                            "WHERE status = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1",
+                            &s, err);
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((rc = fn(user, (const char *)sqlite3_column_text(s, 0),
+                     (long)sqlite3_column_int64(s, 1))))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read reasons");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_request_fn fn,
+                                     void *user, isynth_error *err)
+{
+    /* the candidates of each request, counted in one pass over candidates(request_id) */
+    static const char all[] =
+        "SELECT r.id, r.stage, r.status = 'failed', r.truncated, coalesce(r.prompt_tokens, 0),"
+        " coalesce(r.completion_tokens, 0), r.retries, coalesce(r.seconds, 0),"
+        " coalesce(CAST(strftime('%s', r.created_at) AS INTEGER), 0), coalesce(c.n, 0),"
+        " coalesce(c.kept, 0), r.examples, r.prompt "
+        "FROM requests r LEFT JOIN (SELECT request_id, count(*) AS n,"
+        " sum(status IN ('accepted', 'pending')) AS kept FROM candidates GROUP BY request_id) c"
+        " ON c.request_id = r.id ";
+    static const char recent[] = "WHERE r.id IN (SELECT id FROM requests WHERE stage = 1 "
+                                 "AND status = 'done' ORDER BY id DESC LIMIT ?) ";
+    buf sql;
+    buf_init(&sql, sizeof all + sizeof recent + 32);
+    sqlite3_stmt *s = NULL;
+    isynth_err rc = buf_adds(&sql, all);
+    if (!rc && last_stage1 > 0)
+        rc = buf_adds(&sql, recent);
+    if (!rc)
+        rc = buf_adds(&sql, "ORDER BY r.id");
+    if (rc) {
+        buf_free(&sql);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    rc = prepare(st, sql.p, &s, err);
+    buf_free(&sql);
+    if (rc)
+        return rc;
+    if (last_stage1 > 0)
+        sqlite3_bind_int64(s, 1, last_stage1);
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        isynth_request_sum q = {
+            .id = sqlite3_column_int64(s, 0),
+            .stage = sqlite3_column_int(s, 1),
+            .failed = sqlite3_column_int(s, 2) != 0,
+            .truncated = sqlite3_column_int(s, 3) != 0,
+            .prompt_tokens = (long)sqlite3_column_int64(s, 4),
+            .completion_tokens = (long)sqlite3_column_int64(s, 5),
+            .retries = sqlite3_column_int(s, 6),
+            .seconds = sqlite3_column_double(s, 7),
+            .at = sqlite3_column_int64(s, 8),
+            .candidates = (long)sqlite3_column_int64(s, 9),
+            .kept = (long)sqlite3_column_int64(s, 10),
+            .examples = (const char *)sqlite3_column_text(s, 11),
+            .prompt = (const char *)sqlite3_column_text(s, 12),
+        };
+        if ((rc = fn(user, &q)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read requests");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn,
+                                           void *user, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT c.id, c.request_id, c.status, c.reason, c.detail, c.nn_ref,"
+                            " coalesce(c.nn_score, -1), c.instruction, c.input, c.output,"
+                            " c.verify IS NOT NULL AND c.verify NOT IN ('', '[]'),"
+                            " coalesce(j.score, 0) "
+                            "FROM candidates c LEFT JOIN judgements j ON j.candidate_id = c.id "
+                            "ORDER BY c.id",
+                            &s, err);
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        isynth_candidate_sum c = {
+            .id = sqlite3_column_int64(s, 0),
+            .request_id = sqlite3_column_int64(s, 1),
+            .status = (const char *)sqlite3_column_text(s, 2),
+            .reason = (const char *)sqlite3_column_text(s, 3),
+            .detail = (const char *)sqlite3_column_text(s, 4),
+            .nn_ref = (const char *)sqlite3_column_text(s, 5),
+            .nn_score = sqlite3_column_double(s, 6),
+            .instruction = (const char *)sqlite3_column_text(s, 7),
+            .input = (const char *)sqlite3_column_text(s, 8),
+            .output = (const char *)sqlite3_column_text(s, 9),
+            .has_facts = sqlite3_column_int(s, 10) != 0,
+            .judge_score = sqlite3_column_int(s, 11),
+        };
+        if ((rc = fn(user, &c)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *user,
+                                  isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT ext_id, instruction, input, output, eval_aspect,"
+                            " is_classification, line FROM seeds ORDER BY id",
+                            &s, err);
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        isynth_task t = {
+            .id = (char *)sqlite3_column_text(s, 0),
+            .instruction = (char *)sqlite3_column_text(s, 1),
+            .input = (char *)sqlite3_column_text(s, 2),
+            .output = (char *)sqlite3_column_text(s, 3),
+            .eval_aspect = (char *)sqlite3_column_text(s, 4),
+            .is_classification = sqlite3_column_int(s, 5) != 0,
+            .line = (long)sqlite3_column_int64(s, 6),
+        };
+        if ((rc = fn(user, &t)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read seeds");
     sqlite3_finalize(s);
     return rc;
 }

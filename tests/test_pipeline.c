@@ -18,212 +18,10 @@
 #include <jansson.h>
 
 #include "crash.h"
+#include "script.h"
 #include "isynth/pipeline.h"
 #include "isynth/seeds.h"
-
-typedef struct script {
-    int served;
-    int cap;
-    uint64_t ids[8];
-    bool chat[8];
-    char *last_user[8];
-    size_t n;
-    int fail_every; /* every N-th request fails (0: never) */
-    bool copy_prompt; /* the second task copies a line of the prompt's own instructions */
-    bool stream;      /* decode like a model: the reply grows in small pieces, shown to the
-                         request's watcher, which may cut a task (early stop) */
-    isynth_watch_fn watch[8];
-    void *watch_user[8];
-    const isynth_task *seed; /* a seed the streamed replies copy */
-    bool no_rewind; /* a cut ends the reply, as a server's cancelled stream does */
-} script;
-
-static size_t s_capacity(void *p)
-{
-    script *s = p;
-    return (size_t)s->cap - s->n;
-}
-
-static size_t s_in_flight(void *p)
-{
-    return ((script *)p)->n;
-}
-
-static isynth_err s_submit(void *p, const isynth_gen_req *req, isynth_error *err)
-{
-    (void)err;
-    script *s = p;
-    s->ids[s->n] = req->id;
-    s->chat[s->n] = req->chat;
-    s->last_user[s->n] = strdup(req->chat ? req->msgs[1].content : req->prompt);
-    s->watch[s->n] = req->watch;
-    s->watch_user[s->n] = req->watch_user;
-    s->n++;
-    return ISYNTH_OK;
-}
-
-/* Distinct instructions (ROUGE-L between any two well under 0.7). */
-static const char *const topics[] = {
-    "光合成の仕組みを小学生向けに説明してください。", "俳句を一つ作ってください。",
-    "次の数列の次の数を答えてください。", "健康的な朝食の献立を考えてください。",
-    "メールの書き出しの挨拶文を三通り書いてください。", "円周率とは何か簡単に述べよ。",
-    "雨の日に子どもと楽しめる遊びを教えて。", "英単語appleを日本語に訳して。",
-    "会議の議事録を取る時のコツは?", "地震に備えて家庭で準備すべき物を列挙してください。",
-    "新入社員への励ましの言葉を書いてください。", "冷蔵庫の余り物で作れる料理を提案して。",
-    "睡眠の質を高める習慣について助言をください。", "次の文章の誤字を直してください。",
-    "桃太郎のあらすじを百字でまとめて。", "二酸化炭素が増えると何が起きますか。",
-    "自転車のパンクの直し方を手順で示して。", "効果的な暗記法はありますか。",
-    "友人の誕生日に贈る手紙の文面を考えて。", "水の沸点が山頂で低くなる理由は?",
-};
-#define N_TOPICS (sizeof topics / sizeof topics[0])
-
-/* Streamed request k: five tasks, the first new, the second a copy of a seed, the third a
- * repeat of the previous request's first task, the fourth new but answered by echoing its
- * instruction (rejected for its output only, so early stop must let it through), the fifth
- * new but answered by a loop (cut while it loops). The text
- * grows 3 bytes at a time (never splitting a character) and the watcher sees every step: a cut
- * drops the task being written and the script goes on with its next one, as a model writes
- * another task in its place. completion_tokens counts the pieces decoded. */
-static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user)
-{
-    char tasks[5][4096];
-    snprintf(tasks[0], sizeof tasks[0], "タスク5\n指示: %s\n入力: なし\n出力: 1. 一つ目\n2. 二つ目",
-             topics[(2 * k) % N_TOPICS]);
-    snprintf(tasks[1], sizeof tasks[1], "タスク6\n指示: %s\n入力: %s\n出力: 一つ目です。",
-             s->seed->instruction, s->seed->input[0] ? s->seed->input : "なし");
-    snprintf(tasks[2], sizeof tasks[2], "タスク7\n指示: %s\n入力: なし\n出力: 二つ目です。",
-             topics[(2 * (k - 1)) % N_TOPICS]);
-    snprintf(tasks[3], sizeof tasks[3], "タスク8\n指示: %s\n入力: なし\n出力: %s",
-             topics[(2 * k + 1) % N_TOPICS], topics[(2 * k + 1) % N_TOPICS]);
-    snprintf(tasks[4], sizeof tasks[4], "タスク9\n指示: %s\n入力: なし\n出力: %s",
-             topics[(2 * k + 2) % N_TOPICS],
-             "これは同じ文です。これは同じ文です。これは同じ文です。これは同じ文です。"
-             "これは同じ文です。これは同じ文です。これは同じ文です。これは同じ文です。");
-    static char text[16384];
-    size_t len = 0;
-    long pieces = 0;
-    bool ended = false;
-    for (int t = 0; t < 5 && !ended; t++) {
-        if (len && (len < 2 || memcmp(text + len - 2, "\n\n", 2))) {
-            memcpy(text + len, "\n\n", 2);
-            len += 2;
-        }
-        const char *src = tasks[t];
-        size_t n = strlen(src);
-        for (size_t j = 0; j < n;) {
-            size_t step = 3;
-            while (j + step < n && ((unsigned char)src[j + step] & 0xC0) == 0x80)
-                step++;
-            if (j + step > n)
-                step = n - j;
-            memcpy(text + len, src + j, step);
-            len += step;
-            j += step;
-            pieces++;
-            text[len] = '\0';
-            if (!s->watch[i])
-                continue;
-            size_t at = len;
-            isynth_watch_act a = s->watch[i](s->watch_user[i], s->ids[i], text, len, &at);
-            if (a == ISYNTH_WATCH_GO)
-                continue;
-            len = at;
-            text[len] = '\0';
-            ended = a == ISYNTH_WATCH_END || s->no_rewind;
-            break; /* CUT: this task is dropped, the next one is written in its place */
-        }
-    }
-    isynth_gen_result r = {.id = s->ids[i], .text = text, .len = len, .prompt_tokens = 10,
-                           .completion_tokens = pieces};
-    cb(user, &r);
-}
-
-/* Request k (1-based) answers with two tasks: a new one, and a repeat of the previous
- * request's first task. */
-static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
-{
-    (void)err;
-    script *s = p;
-    while (s->n && s->stream) {
-        s->n--;
-        int k = ++s->served;
-        free(s->last_user[s->n]);
-        stream_step(s, s->n, k, cb, user);
-    }
-    while (s->n) {
-        s->n--;
-        int k = ++s->served;
-        char text[2048];
-        isynth_gen_result r = {.id = s->ids[s->n], .prompt_tokens = 10, .completion_tokens = 20};
-        bool answer = strstr(s->last_user[s->n], "タスク") == NULL;
-        if (s->fail_every && k % s->fail_every == 0) {
-            r.status = ISYNTH_ERR_HTTP;
-            r.error = "HTTP 500: scripted failure";
-        } else if (answer) {
-            snprintf(text, sizeof text, "回答その%dです。", k);
-        } else if (k % 3 == 0) {
-            snprintf(text, sizeof text, "申し訳ありませんが、お手伝いできません。");
-        } else {
-            /* task (k) is new; task (k-1) repeats the previous request's first task */
-            snprintf(text, sizeof text,
-                     "タスク5\n指示: %s\n入力: なし\n出力: 1. 一つ目\n2. 二つ目\n\n"
-                     "タスク6\n指示: %s\n入力: なし\n出力: 答え",
-                     topics[k % N_TOPICS],
-                     s->copy_prompt ? "要約、分類、説明、アイデア出し、書き換えなど、互いに種類の"
-                                      "異なるタスクにすること。"
-                                    : topics[(k - 1) % N_TOPICS]);
-        }
-        r.text = text;
-        r.len = strlen(text);
-        free(s->last_user[s->n]);
-        cb(user, &r);
-    }
-    return ISYNTH_OK;
-}
-
-static void s_info(void *p, isynth_backend_info *out)
-{
-    out->kind = "script";
-    out->model = "script.gguf";
-    out->model_name = "scripted";
-    out->license = "";
-    out->has_chat_template = true;
-    out->rewinds = !((script *)p)->no_rewind;
-    out->parallel = 2;
-}
-
-static void s_stats(void *p, isynth_backend_stats *out)
-{
-    (void)p;
-    (void)out;
-}
-
-static void s_free(void *p)
-{
-    script *s = p;
-    for (size_t i = 0; i < s->n; i++)
-        free(s->last_user[i]);
-    free(p);
-}
-
-static const isynth_backend_ops ops = {s_capacity, s_in_flight, s_submit, s_step,
-                                       s_info,     s_stats,     s_free};
-
-static isynth_backend *scripted_ex(int fail_every, bool copy_prompt)
-{
-    script *s = calloc(1, sizeof *s);
-    s->cap = 2;
-    s->fail_every = fail_every;
-    s->copy_prompt = copy_prompt;
-    isynth_backend *b;
-    assert_int_equal(isynth_backend_wrap(&ops, s, &b), ISYNTH_OK);
-    return b;
-}
-
-static isynth_backend *scripted(int fail_every)
-{
-    return scripted_ex(fail_every, false);
-}
+#include "isynth/status.h"
 
 static char dir[128];
 
@@ -383,6 +181,191 @@ static void test_request_limit(void **state)
     isynth_backend_free(b);
     assert_true(last.accepted < 50);
     assert_int_equal(q("select count(*) from requests"), 4);
+}
+
+/* ---- budgets: every figure from run.db ---- */
+
+static int fresh(void **state);
+
+/* Runs generate with the params and a backend of the given parallelism; returns its code. */
+static isynth_err run_budget(const isynth_gen_params *p, int cap, isynth_progress *last)
+{
+    isynth_backend *b = scripted_cap(cap);
+    isynth_error e;
+    isynth_err rc = isynth_generate(p, b, last, &e);
+    isynth_backend_free(b);
+    if (rc) print_message("generate: %s\n", e.msg);
+    return rc;
+}
+
+/* Each scripted request uses 10 prompt and 20 generated tokens. A budget of 100 generated
+ * tokens stops after the 5th request one at a time; with two in flight the 6th, started at 80,
+ * finishes too (at most parallelism - 1 over). The request limit and the target are far. */
+static void test_token_budget(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(100);
+    p.max_generated_tokens = 100;
+    isynth_progress last;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.end, ISYNTH_END_MAX_TOKENS);
+    assert_int_equal(q("select count(*) from requests"), 5);
+    assert_int_equal(q("select sum(completion_tokens) from requests"), 100);
+    assert_int_equal(last.run_completion_tokens, 100);
+    assert_int_equal(last.run_prompt_tokens, 50);
+    /* the same command again: the budget is spent, no request is made */
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.end, ISYNTH_END_MAX_TOKENS);
+    assert_int_equal(q("select count(*) from requests"), 5);
+    /* a higher budget continues from what run.db holds */
+    p.max_generated_tokens = 160;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(q("select count(*) from requests"), 8);
+    assert_int_equal(last.run_completion_tokens, 160);
+
+    fresh(state);
+    p.max_generated_tokens = 100;
+    assert_int_equal(run_budget(&p, 2, &last), ISYNTH_OK);
+    assert_int_equal(last.end, ISYNTH_END_MAX_TOKENS);
+    assert_int_equal(q("select count(*) from requests"), 6);
+}
+
+/* 10 prompt tokens at 100,000 per million are 1.0, 20 generated at 100,000 are 2.0: 3.0 a
+ * request, so a budget of 10 stops after the 4th (9.0 before it). */
+static void test_cost_budget(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(100);
+    p.max_cost = 10;
+    p.price_in = 100000;
+    p.price_out = 100000;
+    isynth_progress last;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.end, ISYNTH_END_MAX_COST);
+    assert_int_equal(q("select count(*) from requests"), 4);
+    assert_true(last.cost > 11.99 && last.cost < 12.01);
+    /* a cost budget without a price is refused before anything is asked */
+    fresh(state);
+    p.price_in = p.price_out = 0;
+    isynth_backend *b = scripted_cap(1);
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_ERR_INVALID);
+    isynth_backend_free(b);
+    assert_non_null(strstr(e.msg, "price"));
+}
+
+/* The script's requests keep fewer than all their candidates (every third is a refusal, and
+ * the second task of each repeats the previous request's first): a minimum yield of 99% over 3
+ * requests stops after the 3rd; a minimum of 1% lets the run reach its target. */
+static void test_min_yield(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(100);
+    p.min_yield = 0.99;
+    p.yield_window = 3;
+    isynth_progress last;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.end, ISYNTH_END_LOW_YIELD);
+    assert_int_equal(q("select count(*) from requests"), 3);
+    assert_true(last.recent_yield >= 0 && last.recent_yield < 0.99);
+    /* the window is rebuilt from run.db: the same command again stops at once */
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.end, ISYNTH_END_LOW_YIELD);
+    assert_int_equal(q("select count(*) from requests"), 3);
+
+    fresh(state);
+    p = params(5);
+    p.min_yield = 0.01;
+    p.yield_window = 3;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.end, ISYNTH_END_TARGET);
+    assert_int_equal(last.accepted, 5);
+}
+
+static int generate_budget(void *arg)
+{
+    (void)arg;
+    isynth_gen_params p = params(100);
+    p.max_generated_tokens = 100;
+    isynth_progress last;
+    return (int)run_budget(&p, 1, &last);
+}
+
+/* A run under a token budget killed at each of its crash points and run again ends with the
+ * same totals as the run that was never killed: no request counted twice, none forgotten. */
+static void test_budget_crash_walk(void **state)
+{
+    crash_arm(0);
+    assert_int_equal(generate_budget(NULL), 0);
+    long points = crash_disarm();
+    assert_true(points >= 10);
+    long want_req = q("select count(*) from requests");
+    long want_tok = q("select sum(completion_tokens) from requests");
+    assert_int_equal(want_req, 5);
+    for (long n = 1; n <= points; n++) {
+        fresh(state);
+        assert_int_equal(crash_child(n, generate_budget, NULL), CRASH_EXIT);
+        assert_int_equal(generate_budget(NULL), 0);
+        assert_int_equal(q("select count(*) from requests"), want_req);
+        assert_int_equal(q("select sum(completion_tokens) from requests"), want_tok);
+        isynth_store *st;
+        isynth_error e;
+        isynth_run_totals t;
+        assert_int_equal(isynth_store_open_read(dir, &st, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_totals(st, &t, &e), ISYNTH_OK);
+        isynth_store_close(st);
+        assert_int_equal(t.requests, want_req);
+        assert_int_equal(t.completion_tokens, want_tok);
+    }
+}
+
+/* isynth status, from another process, while the run writes run.db: after each finished
+ * request the CLI's --json figures equal the run's own progress. */
+typedef struct live {
+    int checks;
+    bool ok;
+} live;
+
+static void on_live(void *user, const isynth_progress *pr)
+{
+    live *l = user;
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof cmd, "'%s' status --run '%s' --json", ISYNTH_CLI, dir);
+    FILE *f = popen(cmd, "r");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    int st = f ? pclose(f) : -1;
+    out[n] = '\0';
+    json_t *o = json_loads(out, 0, NULL);
+    if (st != 0 || !o) {
+        print_message("status failed (%d): %s\n", st, out);
+        l->ok = false;
+        json_decref(o);
+        return;
+    }
+    l->checks++;
+    if (json_integer_value(json_object_get(o, "accepted")) != pr->accepted ||
+        json_integer_value(json_object_get(o, "rejected")) != pr->rejected ||
+        json_integer_value(json_object_get(o, "requests")) != pr->requests ||
+        json_integer_value(json_object_get(o, "generated_tokens")) != pr->run_completion_tokens ||
+        json_integer_value(json_object_get(o, "target")) != pr->target) {
+        print_message("status disagrees with the run: %s\n", out);
+        l->ok = false;
+    }
+    json_decref(o);
+}
+
+static void test_status_live(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(5);
+    live l = {.ok = true};
+    p.progress = on_live;
+    p.progress_user = &l;
+    isynth_progress last;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_true(l.ok);
+    assert_int_equal(l.checks, (int)last.requests);
+    assert_true(l.checks >= 5);
 }
 
 /* Small models write the prompt's own rules back as a task: caught as prompt_copy. */
@@ -730,6 +713,11 @@ int main(void)
         cmocka_unit_test_setup(test_failures_recorded, fresh),
         cmocka_unit_test_setup(test_two_stage, fresh),
         cmocka_unit_test_setup(test_request_limit, fresh),
+        cmocka_unit_test_setup(test_token_budget, fresh),
+        cmocka_unit_test_setup(test_cost_budget, fresh),
+        cmocka_unit_test_setup(test_min_yield, fresh),
+        cmocka_unit_test_setup(test_budget_crash_walk, fresh),
+        cmocka_unit_test_setup(test_status_live, fresh),
         cmocka_unit_test_setup(test_prompt_copy, fresh),
         cmocka_unit_test_setup(test_early_stop, fresh),
         cmocka_unit_test_setup(test_early_stop_no_rewind, fresh),

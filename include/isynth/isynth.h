@@ -21,5 +21,8 @@
 #include "isynth/checks.h"
 #include "isynth/verify.h"
 #include "isynth/check.h"
+#include "isynth/store.h"
+#include "isynth/status.h"
+#include "isynth/report.h"
 
 #endif

@@ -19,10 +19,24 @@ typedef enum isynth_prompt_format {
     ISYNTH_FORMAT_COMPLETION,
 } isynth_prompt_format;
 
+/* Why a run ended without an error. */
+typedef enum isynth_gen_end {
+    ISYNTH_END_NONE = 0,     /* still running, or ended by an error or an interruption */
+    ISYNTH_END_TARGET,       /* -n rows accepted */
+    ISYNTH_END_MAX_REQUESTS, /* the request limit was reached */
+    ISYNTH_END_MAX_TOKENS,   /* the generated-token budget was spent */
+    ISYNTH_END_MAX_COST,     /* the cost budget was spent */
+    ISYNTH_END_LOW_YIELD,    /* the recent requests' candidates were almost all rejected */
+} isynth_gen_end;
+
+/* "target", "request limit", ...; static string. */
+const char *isynth_gen_end_name(isynth_gen_end end);
+
 /* Progress, given to the callback after every finished request. Owned by the run. */
 typedef struct isynth_progress {
     long target;
     long accepted;
+    long accepted_at_start; /* accepted when this session began */
     long pending;   /* instructions waiting for their answer (two-stage) */
     long rejected;
     long requests;  /* finished requests, this run and earlier ones */
@@ -30,6 +44,12 @@ typedef struct isynth_progress {
     long in_flight;
     long completion_tokens; /* this session */
     long stopped;           /* tasks dropped by early stop (counted in rejected), this session */
+    long long run_prompt_tokens;     /* the whole run (every session), as run.db has them */
+    long long run_completion_tokens;
+    double cost;            /* of the whole run at the given prices; 0 without prices */
+    double recent_yield;    /* share of candidates kept over the last yield_window stage-1
+                               requests that did not fail; -1 before the first */
+    isynth_gen_end end;     /* set on the final progress */
     double elapsed;         /* seconds, this session */
     size_t n_reasons;
     const char *const *reasons; /* rejection reasons seen, with their counts */
@@ -69,6 +89,16 @@ typedef struct isynth_gen_params {
     float top_p;              /* default 0.95 */
     int max_tokens;           /* default 512 */
     uint64_t seed;            /* default 1 */
+    /* Budgets. Each counts the whole run as run.db has it (earlier sessions included, a
+     * request killed before it was recorded not at all). Once one is spent no request is
+     * started; those in flight finish (with --parallel P, at most P - 1 over). */
+    long long max_generated_tokens; /* 0: no limit */
+    double max_cost;          /* in the prices' unit; 0: no limit (needs a price) */
+    double price_in;          /* per million prompt tokens; 0 by default */
+    double price_out;         /* per million generated tokens; 0 by default */
+    double min_yield;         /* stop when fewer than this share of the candidates of the last
+                                 yield_window stage-1 requests were kept; 0: never */
+    int yield_window;         /* default 20 */
     isynth_filter_params filter;
     void (*progress)(void *user, const isynth_progress *pr);
     void *progress_user;

@@ -81,6 +81,10 @@ isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const c
                                          const char *status, const char *reason,
                                          const char *detail, const char *verify,
                                          isynth_error *err);
+/* A candidate's instruction and input as new strings in out (the caller clears it with
+ * isynth_task_clear); ISYNTH_ERR_NOT_FOUND when there is no candidate with that id. */
+isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_task *out,
+                                      isynth_error *err);
 /* Rejects an accepted candidate afterwards (the judge's minimum score); no-op on other statuses. */
 isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reason,
                                const char *detail, isynth_error *err);
@@ -160,6 +164,70 @@ typedef int (*isynth_candidate_fn)(void *user, long long id, const char *instruc
                                    const char *dedup_key);
 isynth_err isynth_store_each_candidate(isynth_store *st, const char *status,
                                        isynth_candidate_fn fn, void *user, isynth_error *err);
+
+/* ---- run statistics: status, budgets and the report ----
+ * Everything here is read from run.db, so the figures survive a kill and a resume: a request
+ * counts once it is committed, and only then. */
+
+/* Opens an existing run directory's store for reading only (isynth status while a run writes
+ * it, isynth report). ISYNTH_ERR_NOT_FOUND when DIR/run.db does not exist; *out as for
+ * isynth_store_open. */
+isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_error *err);
+
+/* Whole-run totals. */
+typedef struct isynth_run_totals {
+    long requests, failed;   /* finished requests, and of them those that failed */
+    long retries;
+    long long prompt_tokens, completion_tokens;
+    long accepted, rejected, pending; /* candidates by status */
+    long stopped;            /* rejected by early stop (counted in rejected) */
+    long long first_at, last_at; /* the first and last request's time (Unix seconds), 0: none */
+} isynth_run_totals;
+isynth_err isynth_store_totals(isynth_store *st, isynth_run_totals *out, isynth_error *err);
+
+/* Calls fn for each rejection reason with its count, the most frequent first. */
+typedef isynth_err (*isynth_reason_fn)(void *user, const char *reason, long n);
+isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void *user,
+                                    isynth_error *err);
+
+/* One finished request with what came of it. examples is the JSON array of the refs shown
+ * (stage 1), or NULL; strings valid during the callback. */
+typedef struct isynth_request_sum {
+    long long id;
+    int stage;
+    bool failed, truncated;
+    long prompt_tokens, completion_tokens;
+    int retries;
+    double seconds;        /* its duration */
+    long long at;          /* when it was recorded (Unix seconds) */
+    long candidates;       /* stage 1: candidates it gave (early-stopped ones included) */
+    long kept;             /* of them accepted or pending now */
+    const char *examples;
+    const char *prompt;    /* the prompt as recorded */
+} isynth_request_sum;
+typedef isynth_err (*isynth_request_fn)(void *user, const isynth_request_sum *r);
+/* Calls fn for each finished request in id order; with last_stage1 > 0 only for the last that
+ * many stage-1 requests that did not fail (the recent yield). */
+isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_request_fn fn,
+                                     void *user, isynth_error *err);
+
+/* One candidate as the report sees it; strings valid during the callback, NULL when absent. */
+typedef struct isynth_candidate_sum {
+    long long id, request_id;
+    const char *status, *reason, *detail, *nn_ref;
+    double nn_score;      /* -1 when not computed */
+    const char *instruction, *input, *output;
+    bool has_facts;       /* facts to verify were found */
+    int judge_score;      /* 0: not judged */
+} isynth_candidate_sum;
+typedef isynth_err (*isynth_candidate_sum_fn)(void *user, const isynth_candidate_sum *c);
+isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn,
+                                           void *user, isynth_error *err);
+
+/* Calls fn for each stored seed in file order (fields valid during the callback). */
+typedef isynth_err (*isynth_seed_fn)(void *user, const isynth_task *seed);
+isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *user,
+                                  isynth_error *err);
 
 #ifdef __cplusplus
 }
