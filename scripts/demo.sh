@@ -7,4 +7,4 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${ISYNTH_DEMO_OUT:-$root/runs/demo}
 "$root/build/isynth" generate --seeds "$root/data/seeds_ja.jsonl" --out "$out" \
   -n "${ISYNTH_DEMO_N:-3}" --parallel 4 --two-stage
-echo "dataset: $out/data.jsonl (card: $out/README.md)"
+echo "dataset: $out/data.jsonl (card: $out/README.md, charts: $out/report.html)"
