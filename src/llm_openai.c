@@ -1149,6 +1149,7 @@ static void deliver(openai *o, isynth_gen_cb cb, void *user)
             .retries = j->retries,
             .seconds = j->finished - j->submitted,
             .constrained = j->status == ISYNTH_OK && j->sent_schema,
+            .server = j->srv >= 0 ? o->srv[j->srv].base : NULL,
         };
         if (cb) cb(user, &r);
         job_free(j);

@@ -1131,6 +1131,7 @@ static void on_result(void *user, const isynth_gen_result *res)
         .completion_tokens = res->completion_tokens,
         .retries = res->retries,
         .seconds = res->seconds,
+        .server = res->server,
     };
     long long req_id = 0;
     long kept0 = r->prog.accepted + r->prog.pending, all0 = kept0 + r->prog.rejected;

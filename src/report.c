@@ -151,6 +151,8 @@ typedef struct acc {
     const char *topic_pre, *topic_post;
     size_t topic_pre_len;
     json_t *subjects;     /* subject -> {requests, kept} */
+    json_t *servers;      /* server -> {requests, failed, retries} */
+    const char *no_server; /* the label of requests without one */
     /* candidates */
     long nn_acc[NN_BINS], nn_rej[NN_BINS];
     long len_ins_gen[N_LEN], len_out_gen[N_LEN], len_ins_seed[N_LEN], len_out_seed[N_LEN];
@@ -205,6 +207,20 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     a->time.b[tb] += (double)q->completion_tokens;
     a->time.c[tb] += q->failed;
     a->time.d[tb] += q->retries;
+    const char *sv = q->server ? q->server : a->no_server;
+    json_t *so = json_object_get(a->servers, sv);
+    if (!so) {
+        so = json_pack("{s:i, s:i, s:i}", "requests", 0, "failed", 0, "retries", 0);
+        if (!so || json_object_set_new(a->servers, sv, so))
+            return ISYNTH_ERR_NOMEM;
+    }
+    if (json_integer_set(json_object_get(so, "requests"),
+                         json_integer_value(json_object_get(so, "requests")) + 1) ||
+        json_integer_set(json_object_get(so, "failed"),
+                         json_integer_value(json_object_get(so, "failed")) + q->failed) ||
+        json_integer_set(json_object_get(so, "retries"),
+                         json_integer_value(json_object_get(so, "retries")) + q->retries))
+        return ISYNTH_ERR_NOMEM;
     if (q->stage != 1 || q->failed)
         return ISYNTH_OK;
     /* acceptance over the run's requests */
@@ -240,10 +256,11 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
             if (!o || json_object_set_new(a->subjects, name, o))
                 return ISYNTH_ERR_NOMEM;
         }
-        json_object_set_new(o, "requests",
-                            json_integer(json_integer_value(json_object_get(o, "requests")) + 1));
-        json_object_set_new(o, "kept", json_integer(json_integer_value(json_object_get(o, "kept")) +
-                                                    q->kept));
+        if (json_integer_set(json_object_get(o, "requests"),
+                             json_integer_value(json_object_get(o, "requests")) + 1) ||
+            json_integer_set(json_object_get(o, "kept"),
+                             json_integer_value(json_object_get(o, "kept")) + q->kept))
+            return ISYNTH_ERR_NOMEM;
     }
     return ISYNTH_OK;
 }
@@ -360,10 +377,11 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
     isynth_err rc = ISYNTH_OK;
     json_t *d = NULL, *reasons = json_array();
     a->subjects = json_object();
+    a->servers = json_object();
     a->fact_rows = json_array();
     a->samples = json_array();
-    char *lang = NULL;
-    if (!reasons || !a->subjects || !a->fact_rows || !a->samples) {
+    char *lang = NULL, *backend = NULL;
+    if (!reasons || !a->subjects || !a->servers || !a->fact_rows || !a->samples) {
         rc = nomem(err);
         goto out;
     }
@@ -372,8 +390,10 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
         (rc = isynth_store_each_reason(st, add_reason, reasons, err)) ||
         (rc = isynth_store_each_seed(st, count_seed, a, err)) ||
         (rc = isynth_store_each_request(st, 0, count_request, a, err)) ||
-        (rc = isynth_store_meta_get(st, "lang", &lang, err)))
+        (rc = isynth_store_meta_get(st, "lang", &lang, err)) ||
+        (rc = isynth_store_meta_get(st, "backend", &backend, err)))
         goto out;
+    a->no_server = backend && !strcmp(backend, "openai") ? "(not sent)" : "embedded llama.cpp";
     if (a->n_seeds &&
         (!(a->seed_shown = isynth_calloc((size_t)a->n_seeds, sizeof(long))) ||
          !(a->seed_kept = isynth_calloc((size_t)a->n_seeds, sizeof(long))))) {
@@ -482,8 +502,9 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
                                       "rows_with_facts", (json_int_t)a->facts, "fact_rows",
                                       a->fact_rows)) ||
         json_object_set_new(d, "time",
-                            json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "bucket_s",
-                                      (json_int_t)a->bucket_s, "minute", doubles(a->time.x, nt),
+                            json_pack("{s:I, s:O, s:o, s:o, s:o, s:o, s:o}", "bucket_s",
+                                      (json_int_t)a->bucket_s, "servers", a->servers,
+                                      "minute", doubles(a->time.x, nt),
                                       "requests", doubles(a->time.a, nt), "tokens_per_s",
                                       doubles(a->time.b, nt), "failed", doubles(a->time.c, nt),
                                       "retries", doubles(a->time.d, nt))) ||
@@ -497,6 +518,7 @@ out:
     json_decref(d);
     json_decref(reasons);
     json_decref(a->subjects);
+    json_decref(a->servers);
     json_decref(a->fact_rows);
     json_decref(a->samples);
     ngrams_free(&a->g_gen);
@@ -504,6 +526,7 @@ out:
     isynth_free(a->seed_shown);
     isynth_free(a->seed_kept);
     isynth_free(lang);
+    isynth_free(backend);
     isynth_free(a);
     return rc;
 }
@@ -563,8 +586,9 @@ static const char page_mid[] =
     "<div class=\"card\"><h2>Generation speed</h2><div class=\"chart\"><canvas id=\"c-speed\">"
     "</canvas></div><p class=\"note\">Generated tokens per second and requests finished, over "
     "the run's time.</p></div>\n"
-    "<div class=\"card\"><h2>Failures and retries</h2><div class=\"chart\"><canvas "
-    "id=\"c-fail\"></canvas></div></div>\n"
+    "<div class=\"card\"><h2>Failures and retries per server</h2><div class=\"chart\"><canvas "
+    "id=\"c-fail\"></canvas></div><p class=\"note\">Requests each server answered, those that "
+    "failed after every retry, and the retries.</p></div>\n"
     "</div>\n<h2>Rows with facts to verify</h2><div id=\"facts\"></div>\n"
     "<h2>First accepted rows</h2><div id=\"samples\"></div>\n"
     "<p class=\"note\" id=\"selfcheck\"></p>\n"
@@ -667,9 +691,12 @@ static const char page_tail[] =
     "borderColor:C[2],yAxisID:'y1'}]},options:{scales:{x:{title:{display:true,text:'minute "
     "('+M.bucket_s+' s per point)'}},y:{beginAtZero:true},y1:{position:'right',beginAtZero:true,"
     "grid:{drawOnChartArea:false}}}}});\n"
-    "chart('c-fail',{type:'bar',data:{labels:tl,datasets:[{label:'failed requests',data:"
-    "M.failed,backgroundColor:C[1]},{label:'retries',data:M.retries,backgroundColor:C[2]}]},"
-    "options:{scales:{x:{title:{display:true,text:'minute'}},y:{beginAtZero:true}}}});\n"
+    "var sv=Object.keys(M.servers);\n"
+    "chart('c-fail',{type:'bar',data:{labels:sv.length?sv:['(no request)'],datasets:[{label:"
+    "'requests',data:sv.map(function(k){return M.servers[k].requests}),backgroundColor:C[0]},"
+    "{label:'failed',data:sv.map(function(k){return M.servers[k].failed}),backgroundColor:C[1]},"
+    "{label:'retries',data:sv.map(function(k){return M.servers[k].retries}),backgroundColor:"
+    "C[2]}]},options:{scales:{y:{beginAtZero:true}}}});\n"
     /* tables */
     "function table(rows,cols,into,empty){var e=document.getElementById(into);if(!rows.length)"
     "{e.appendChild(el('p',empty,'note'));return}var t=el('table'),hr=el('tr');cols.forEach("

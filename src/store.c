@@ -9,13 +9,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 
 struct isynth_store {
     sqlite3 *db;
     char *dir;
     /* statements run once per row by the exports, prepared on first use and kept */
     sqlite3_stmt *get_judgement, *get_consistency;
+    bool old_schema; /* opened for reading at schema 2: requests have no server column */
 };
 
 /* One judgement per judged candidate: a score 1-5 with the judge's reason and the claims it
@@ -39,6 +40,10 @@ static const char migrate_1_2[] = "ALTER TABLE candidates ADD COLUMN verify TEXT
     CONSISTENCY_TABLE
                                   "UPDATE meta SET value = '2' WHERE key = 'schema';";
 
+/* Schema 2 to 3: the server that answered each request (HTTP base URL; NULL embedded). */
+static const char migrate_2_3[] = "ALTER TABLE requests ADD COLUMN server TEXT;"
+                                  "UPDATE meta SET value = '3' WHERE key = 'schema';";
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS seeds("
@@ -50,7 +55,7 @@ static const char schema[] =
     "  status TEXT NOT NULL CHECK(status IN ('done','failed')), examples TEXT,"
     "  parent INTEGER, prompt TEXT NOT NULL, response TEXT, error TEXT,"
     "  truncated INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER, completion_tokens INTEGER,"
-    "  retries INTEGER NOT NULL DEFAULT 0, seconds REAL);"
+    "  retries INTEGER NOT NULL DEFAULT 0, seconds REAL, server TEXT);"
     "CREATE TABLE IF NOT EXISTS candidates("
     "  id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL REFERENCES requests(id),"
     "  idx INTEGER NOT NULL, instruction TEXT NOT NULL, input TEXT NOT NULL,"
@@ -143,6 +148,8 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
         rc = exec(st, migrate_1_2, err);
     else
         rc = ISYNTH_OK; /* a new file has no meta table yet */
+    if (!rc && old && (!strcmp(old, "1") || !strcmp(old, "2")))
+        rc = exec(st, migrate_2_3, err);
     isynth_free(old);
     if (rc) {
         exec(st, "ROLLBACK;", NULL);
@@ -339,8 +346,8 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
     isynth_err rc = prepare(st,
                             "INSERT INTO requests(stage, created_at, status, examples, parent, "
                             "prompt, response, error, truncated, prompt_tokens, "
-                            "completion_tokens, retries, seconds) "
-                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "completion_tokens, retries, seconds, server) "
+                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             &s, err);
     if (rc)
         return rc;
@@ -365,6 +372,7 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
     sqlite3_bind_int64(s, 11, r->completion_tokens);
     sqlite3_bind_int(s, 12, r->retries);
     sqlite3_bind_double(s, 13, r->seconds);
+    bind_text(s, 14, r->server);
     rc = step_done(st, s, err, "insert request");
     if (!rc && id)
         *id = sqlite3_last_insert_rowid(st->db);
@@ -787,7 +795,8 @@ isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_er
     char *ver = NULL;
     if ((rc = isynth_store_meta_get(st, "schema", &ver, err)))
         goto fail;
-    if (!ver || strcmp(ver, SCHEMA_VERSION) != 0) {
+    st->old_schema = ver && !strcmp(ver, "2");
+    if (!ver || (strcmp(ver, SCHEMA_VERSION) != 0 && !st->old_schema)) {
         rc = isynth_error_set(err, ISYNTH_ERR_STORE,
                               "%s: schema version %s, this isynth reads %s (a run made by an "
                               "older isynth is upgraded by the next generate or export on it)",
@@ -880,8 +889,8 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
     static const char all[] =
         "SELECT r.id, r.stage, r.status = 'failed', r.truncated, coalesce(r.prompt_tokens, 0),"
         " coalesce(r.completion_tokens, 0), r.retries, coalesce(r.seconds, 0),"
-        " coalesce(CAST(strftime('%s', r.created_at) AS INTEGER), 0), coalesce(c.n, 0),"
-        " coalesce(c.kept, 0), r.examples, r.prompt "
+        " coalesce(CAST(strftime('%%s', r.created_at) AS INTEGER), 0), coalesce(c.n, 0),"
+        " coalesce(c.kept, 0), r.examples, r.prompt, %s "
         "FROM requests r LEFT JOIN (SELECT request_id, count(*) AS n,"
         " sum(status IN ('accepted', 'pending')) AS kept FROM candidates GROUP BY request_id) c"
         " ON c.request_id = r.id ";
@@ -890,7 +899,7 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
     buf sql;
     buf_init(&sql, sizeof all + sizeof recent + 32);
     sqlite3_stmt *s = NULL;
-    isynth_err rc = buf_adds(&sql, all);
+    isynth_err rc = buf_printf(&sql, all, st->old_schema ? "NULL" : "r.server");
     if (!rc && last_stage1 > 0)
         rc = buf_adds(&sql, recent);
     if (!rc)
@@ -921,6 +930,7 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
             .kept = (long)sqlite3_column_int64(s, 10),
             .examples = (const char *)sqlite3_column_text(s, 11),
             .prompt = (const char *)sqlite3_column_text(s, 12),
+            .server = (const char *)sqlite3_column_text(s, 13),
         };
         if ((rc = fn(user, &q)))
             break;

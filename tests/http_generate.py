@@ -165,6 +165,15 @@ def test_faults(args, work):
         assert 1 <= len(failed) <= 3 + 4, "failed requests: %d" % len(failed)
         for (err,) in failed:
             assert "HTTP 500" in err and "internal boom" in err, err
+        # each request records the server that answered it: the report's per-server chart
+        with db(out) as c:
+            per = c.execute("SELECT server, status, count(*) FROM requests GROUP BY 1, 2"
+                            ).fetchall()
+        for server, status, n in per:
+            assert server is not None, per
+            assert ("fail500" in server) == (status == "failed"), per
+        report = open(os.path.join(out, "report.html"), encoding="utf-8").read()
+        assert "fail500" in report and "/tasks" in report, "servers missing from the report"
         print("failover: 20 accepted, %d done, %d failed and recorded" % (done, len(failed)))
 
         # 3. a wrong model name: every request fails at once, with the server's message

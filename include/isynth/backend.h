@@ -83,6 +83,7 @@ typedef struct isynth_gen_result {
      * naming response_format or json_schema) and the request was sent again without it: the
      * text is then free and must be parsed tolerantly. */
     bool constrained;
+    const char *server;    /* the server of the last attempt (HTTP base URL), or NULL */
 } isynth_gen_result;
 
 typedef void (*isynth_gen_cb)(void *user, const isynth_gen_result *r);

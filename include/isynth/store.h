@@ -53,6 +53,7 @@ typedef struct isynth_request_rec {
     long prompt_tokens, completion_tokens;
     int retries;
     double seconds;
+    const char *server;      /* the server that answered (HTTP base URL), or NULL */
 } isynth_request_rec;
 
 /* Inserts a request row; *id gets its row id. */
@@ -171,7 +172,8 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status,
 
 /* Opens an existing run directory's store for reading only (isynth status while a run writes
  * it, isynth report). ISYNTH_ERR_NOT_FOUND when DIR/run.db does not exist; *out as for
- * isynth_store_open. */
+ * isynth_store_open. A run of the previous schema (2) is read as it is (no server per request);
+ * isynth_store_open upgrades it. */
 isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_error *err);
 
 /* Whole-run totals. */
@@ -204,6 +206,7 @@ typedef struct isynth_request_sum {
     long kept;             /* of them accepted or pending now */
     const char *examples;
     const char *prompt;    /* the prompt as recorded */
+    const char *server;    /* the server that answered (HTTP), or NULL */
 } isynth_request_sum;
 typedef isynth_err (*isynth_request_fn)(void *user, const isynth_request_sum *r);
 /* Calls fn for each finished request in id order; with last_stage1 > 0 only for the last that
