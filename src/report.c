@@ -164,6 +164,14 @@ typedef struct acc {
     json_t *samples;      /* the first accepted rows */
 } acc;
 
+/* A row's text as a JSON string; text that is not valid UTF-8 (a store written by hand) is
+ * shown as a marker rather than failing the report. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    return j ? j : json_string("(text that is not valid UTF-8)");
+}
+
 static isynth_err nomem(isynth_error *err)
 {
     return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
@@ -175,7 +183,8 @@ static isynth_err count_request(void *user, const isynth_request_sum *q)
     acc *a = user;
     if (a->n_req++ == 0)
         a->first_at = q->at;
-    a->span = q->at - a->first_at;
+    if (q->at - a->first_at > a->span)
+        a->span = q->at - a->first_at;
     a->n_stage1 += q->stage == 1;
     return ISYNTH_OK;
 }
@@ -200,7 +209,8 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
 {
     acc *a = user;
     /* over time */
-    int tb = (int)((q->at - a->first_at) / a->bucket_s);
+    long long dt = q->at - a->first_at; /* < 0 when the clock was set back during the run */
+    int tb = dt < 0 ? 0 : (int)(dt / a->bucket_s);
     if (tb >= MAX_BUCKETS)
         tb = MAX_BUCKETS - 1;
     a->time.a[tb] += 1;
@@ -288,16 +298,15 @@ static isynth_err add_candidate(void *user, const isynth_candidate_sum *c)
         a->facts++;
         if (json_array_size(a->fact_rows) < MAX_FACT_ROWS &&
             json_array_append_new(a->fact_rows,
-                                  json_pack("{s:I, s:s}", "id", (json_int_t)c->id, "instruction",
-                                            c->instruction ? c->instruction : "")))
+                                  json_pack("{s:I, s:o}", "id", (json_int_t)c->id, "instruction",
+                                            jstr(c->instruction))))
             return ISYNTH_ERR_NOMEM;
     }
     if (json_array_size(a->samples) < 20 &&
         json_array_append_new(a->samples,
-                              json_pack("{s:I, s:s, s:s, s:s, s:f}", "id", (json_int_t)c->id,
-                                        "instruction", c->instruction ? c->instruction : "",
-                                        "input", c->input ? c->input : "", "output",
-                                        c->output ? c->output : "", "nn",
+                              json_pack("{s:I, s:o, s:o, s:o, s:f}", "id", (json_int_t)c->id,
+                                        "instruction", jstr(c->instruction), "input",
+                                        jstr(c->input), "output", jstr(c->output), "nn",
                                         c->nn_score)))
         return ISYNTH_ERR_NOMEM;
     return ISYNTH_OK;
@@ -321,7 +330,7 @@ static isynth_err count_seed(void *user, const isynth_task *t)
 
 static isynth_err add_reason(void *user, const char *reason, long n)
 {
-    return json_array_append_new(user, json_pack("[s, i]", reason, (json_int_t)n))
+    return json_array_append_new(user, json_pack("[s, I]", reason, (json_int_t)n))
                ? ISYNTH_ERR_NOMEM
                : ISYNTH_OK;
 }
@@ -354,7 +363,7 @@ static json_t *meta_str(isynth_store *st, const char *key)
     char *v = NULL;
     if (isynth_store_meta_get(st, key, &v, NULL))
         return NULL;
-    json_t *j = json_string(v ? v : "");
+    json_t *j = jstr(v);
     isynth_free(v);
     return j;
 }
