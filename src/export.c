@@ -293,7 +293,8 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                              isynth_error *err)
 {
     static const char *const keys[] = {"seeds_file",    "seeds_sha256",   "seeds_shape",
-                                       "seeds_count",   "lang",           "backend",
+                                       "seeds_count",   "seeds_run",      "lang",
+                                       "backend",
                                        "model",         "model_name",     "model_license",
                                        "prompt_format", "two_stage",      "examples",
                                        "generated_examples", "tasks_per_request", "temperature",
@@ -333,6 +334,8 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                           "## Provenance\n\n"
                           "| item | value |\n|---|---|\n");
     for (size_t i = 0; i < NK && !rc; i++) {
+        if (!strcmp(keys[i], "seeds_run") && (!v[i] || !v[i][0]))
+            continue; /* seeds from a file */
         rc = buf_printf(&b, "| %s | ", keys[i]);
         if (!rc)
             rc = v[i][0] ? md_cell(&b, v[i]) : buf_adds(&b, "(none)");

@@ -232,9 +232,14 @@ static isynth_err check_config(run *r, isynth_error *err)
         {"target", "", false},            {"topics", "", false},
         {"constrained", "", false},       {"early_stop", "", false},
         {"price_in", "", false},          {"price_out", "", false},
+        {"seeds_run", "", false},
     };
     size_t i = 0;
-    snprintf(items[i++].val, 512, "%s", base_name(p->seeds_path));
+    const char *seeds_path = p->seeds_path ? p->seeds_path
+                             : r->seeds->path ? r->seeds->path
+                                              : "";
+    snprintf(items[i++].val, 512, "%s",
+             !strncmp(seeds_path, "run:", 4) ? seeds_path : base_name(seeds_path));
     snprintf(items[i++].val, 512, "%s", r->seeds->sha256);
     snprintf(items[i++].val, 512, "%s", r->seeds->shape);
     snprintf(items[i++].val, 512, "%zu", r->seeds->n);
@@ -261,6 +266,7 @@ static isynth_err check_config(run *r, isynth_error *err)
              p->early_stop && !p->two_stage && !r->json ? "yes" : "no");
     snprintf(items[i++].val, 512, "%.17g", p->price_in);
     snprintf(items[i++].val, 512, "%.17g", p->price_out);
+    snprintf(items[i++].val, 512, "%s", r->seeds->source ? r->seeds->source : "");
 
     isynth_err rc;
     for (i = 0; i < sizeof items / sizeof items[0]; i++) {

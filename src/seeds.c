@@ -11,6 +11,7 @@
  * field for CSV so the column can be named, by the workbook reader for XLSX. */
 #include "isynth/seeds.h"
 
+#include "isynth/store.h"
 #include "internal.h"
 #include "isynth/table.h"
 #include "isynth/xlsx.h"
@@ -174,6 +175,7 @@ void isynth_seeds_free(isynth_seedset *s)
         isynth_task_clear(&s->tasks[i]);
     isynth_free(s->tasks);
     isynth_free(s->path);
+    isynth_free(s->source);
     isynth_free(s);
 }
 
@@ -1021,6 +1023,79 @@ static isynth_seed_format format_from_name(const char *path)
     return ISYNTH_SEEDS_AUTO;
 }
 
+/* ---- a run's kept rows as seeds (--seeds run:DIR) ------------------------------------------ */
+
+typedef struct run_rows {
+    loader *ld;
+    buf content; /* every row's fields, NUL-separated: the set's SHA-256 */
+    isynth_err rc;
+} run_rows;
+
+static int add_run_row(void *user, long long id, const char *instruction, const char *input,
+                       const char *output, const char *key)
+{
+    (void)key;
+    run_rows *rr = user;
+    raw r;
+    raw_init(&r, (long)rr->ld->set->n + 1);
+    snprintf(r.idnum, sizeof r.idnum, "g%lld", id);
+    const char *f[NFIELDS] = {0};
+    f[F_INSTRUCTION] = instruction ? instruction : "";
+    f[F_INPUT] = input ? input : "";
+    f[F_OUTPUT] = output ? output : "";
+    f[F_ID] = r.idnum;
+    for (int i = 0; i < NFIELDS; i++)
+        if (f[i]) {
+            r.s[i] = f[i];
+            r.n[i] = strlen(f[i]);
+            if (i != F_ID && (buf_add(&rr->content, f[i], r.n[i] + 1))) {
+                rr->rc = nomem(rr->ld);
+                return 1;
+            }
+        }
+    if ((rr->rc = add_task(rr->ld, &r)))
+        return 1;
+    return 0;
+}
+
+/* The accepted (or, after a review, the reviewers' accepted and edited) rows of the run in dir
+ * as a seed set; path is "run:DIR", the shape "run", the SHA-256 that of the rows' text. */
+static isynth_err load_run(loader *ld, const char *dir)
+{
+    isynth_store *st = NULL;
+    isynth_err rc = isynth_store_open_read(dir, &st, ld->err);
+    if (rc)
+        return rc;
+    run_rows rr = {.ld = ld};
+    buf_init(&rr.content, ld->prm.max_file_bytes);
+    bool reviewed = false;
+    char *created = NULL;
+    rc = isynth_store_each_kept_row(st, &reviewed, add_run_row, &rr, ld->err);
+    if (rc == ISYNTH_ERR_CANCELLED)
+        rc = rr.rc;
+    if (!rc)
+        rc = isynth_store_meta_get(st, "created_at", &created, ld->err);
+    isynth_store_close(st);
+    if (!rc) {
+        buf src;
+        buf_init(&src, 8192);
+        if (buf_printf(&src, "%s (created %s; %zu %s rows)", dir, created ? created : "?",
+                       ld->set->n, reviewed ? "reviewed" : "accepted, not reviewed") ||
+            !(ld->set->source = buf_take(&src)))
+            rc = nomem(ld);
+        buf_free(&src);
+    }
+    isynth_free(created);
+    if (!rc && ld->set->n == 0)
+        rc = isynth_error_set(ld->err, ISYNTH_ERR_PARSE,
+                              "%s: the run has no %s row to use as a seed", ld->path,
+                              reviewed ? "reviewed (accepted or edited)" : "accepted");
+    if (!rc)
+        sha256_hex(rr.content.p ? rr.content.p : "", rr.content.len, ld->set->sha256);
+    buf_free(&rr.content);
+    return rc;
+}
+
 isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params,
                              isynth_seedset **out, isynth_error *err)
 {
@@ -1039,6 +1114,23 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
     if (!ld.prm.max_file_bytes) ld.prm.max_file_bytes = def.max_file_bytes;
     if (!ld.prm.max_field_bytes) ld.prm.max_field_bytes = def.max_field_bytes;
     if (!ld.prm.max_tasks) ld.prm.max_tasks = def.max_tasks;
+    if (!strncmp(path, "run:", 4)) {
+        isynth_err rc = ISYNTH_OK;
+        ld.unit = "row";
+        ld.set = isynth_calloc(1, sizeof *ld.set);
+        if (!ld.set || !(ld.set->path = isynth_strdup(path)))
+            rc = nomem(&ld);
+        if (!rc && !path[4])
+            rc = isynth_error_set(err, ISYNTH_ERR_INVALID, "seeds: run: needs a run directory");
+        if (!rc && !(rc = load_run(&ld, path + 4)) && !(rc = check_unique_ids(&ld))) {
+            ld.set->shape = "run";
+            ld.set->lang = lang_of(ld.ja, ld.en);
+            *out = ld.set;
+            ld.set = NULL;
+        }
+        isynth_seeds_free(ld.set);
+        return rc;
+    }
     isynth_seed_format fmt = ld.prm.format;
     if (fmt == ISYNTH_SEEDS_AUTO) fmt = format_from_name(path);
     if (fmt == ISYNTH_SEEDS_AUTO)

@@ -1009,3 +1009,45 @@ isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *use
     sqlite3_finalize(s);
     return rc;
 }
+
+isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_candidate_fn fn,
+                                      void *user, isynth_error *err)
+{
+    *reviewed = false;
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'review'", &s, err);
+    if (rc)
+        return rc;
+    bool have = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) > 0;
+    sqlite3_finalize(s);
+    if (have) {
+        if ((rc = prepare(st, "SELECT count(*) FROM review WHERE status != 'pending'", &s, err)))
+            return rc;
+        *reviewed = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) > 0;
+        sqlite3_finalize(s);
+    }
+    rc = prepare(st,
+                 *reviewed ? "SELECT c.id, coalesce(r.instruction, c.instruction),"
+                             " coalesce(r.input, c.input), coalesce(r.output, c.output) "
+                             "FROM candidates c JOIN review r ON r.candidate_id = c.id "
+                             "WHERE r.status IN ('accepted', 'edited') ORDER BY c.id"
+                           : "SELECT id, instruction, input, output FROM candidates "
+                             "WHERE status = 'accepted' ORDER BY id",
+                 &s, err);
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+               (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+               NULL)) {
+            rc = ISYNTH_ERR_CANCELLED;
+            break;
+        }
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read the kept rows");
+    sqlite3_finalize(s);
+    return rc;
+}

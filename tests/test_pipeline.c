@@ -429,6 +429,34 @@ static void leave_sibling(const char *full_dir)
     memcpy(dir, full_dir, sizeof dir);
 }
 
+/* A run's accepted rows seed the next run (--seeds run:DIR): its card names the source run. */
+static void test_run_as_seeds(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(4);
+    isynth_progress last;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    char first[128], spec[160];
+    snprintf(spec, sizeof spec, "run:%s", dir);
+    enter_sibling(first, "next");
+    p = params(2);
+    p.seeds_path = spec;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.accepted, 2);
+    assert_int_equal(q("select count(*) from seeds"), 4);
+    assert_int_equal(q("select count(*) from seeds where ext_id like 'g%'"), 4);
+    char card[4096] = "";
+    FILE *f = fopen(q_path("README.md"), "r");
+    assert_non_null(f);
+    size_t n = fread(card, 1, sizeof card - 1, f);
+    card[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(card, "| seeds_file | run:"));
+    assert_non_null(strstr(card, "| seeds_run | "));
+    assert_non_null(strstr(card, "4 accepted, not reviewed rows"));
+    leave_sibling(first);
+}
+
 static void test_early_stop(void **state)
 {
     (void)state;
@@ -718,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup(test_min_yield, fresh),
         cmocka_unit_test_setup(test_budget_crash_walk, fresh),
         cmocka_unit_test_setup(test_status_live, fresh),
+        cmocka_unit_test_setup(test_run_as_seeds, fresh),
         cmocka_unit_test_setup(test_prompt_copy, fresh),
         cmocka_unit_test_setup(test_early_stop, fresh),
         cmocka_unit_test_setup(test_early_stop_no_rewind, fresh),

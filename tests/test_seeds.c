@@ -12,8 +12,11 @@
 
 #include "internal.h"
 #include "isynth/seeds.h"
+#include "isynth/review.h"
+#include "isynth/store.h"
 #include "isynth/table.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -944,6 +947,97 @@ static void test_sample_seeds(void **state)
     isynth_seeds_free(en);
 }
 
+/* ---- a run's rows as seeds (run:DIR) ---- */
+
+/* A run in dir with three candidates: two accepted, one rejected. */
+static void make_run(const char *dir)
+{
+    isynth_store *st;
+    isynth_error e;
+    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_meta_set(st, "created_at", "2026-12-04T05:00:00Z", &e),
+                     ISYNTH_OK);
+    isynth_request_rec r = {.stage = 1, .status = "done", .prompt = "p", .response = "x",
+                            .response_len = 1};
+    long long rid;
+    assert_int_equal(isynth_store_add_request(st, &r, &rid, &e), ISYNTH_OK);
+    static const char *const ins[] = {"日本の首都はどこですか。", "俳句を一つ作ってください。",
+                                      "次の文を要約してください。"};
+    static const char *const status[] = {"accepted", "rejected", "accepted"};
+    for (int i = 0; i < 3; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%d", i);
+        isynth_candidate_rec c = {.request_id = rid, .idx = i, .instruction = ins[i],
+                                  .input = i == 2 ? "長い文章。" : "", .output = "答えです。",
+                                  .dedup_key = key, .status = status[i],
+                                  .reason = i == 1 ? "rouge" : NULL, .nn_score = -1};
+        assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_OK);
+    }
+    isynth_store_close(st);
+}
+
+static void test_run_seeds(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/isynth-test-runseeds-XXXXXX", spec[64], db[80], xl[80];
+    assert_non_null(mkdtemp(dir));
+    snprintf(spec, sizeof spec, "run:%s", dir);
+    snprintf(db, sizeof db, "%s/run.db", dir);
+    snprintf(xl, sizeof xl, "%s/review.xlsx", dir);
+    make_run(dir);
+    isynth_seedset *s;
+    isynth_error e;
+    /* before a review: the accepted rows */
+    assert_int_equal(isynth_seeds_load(spec, NULL, &s, &e), ISYNTH_OK);
+    assert_int_equal(s->n, 2);
+    assert_string_equal(s->tasks[0].id, "g1");
+    assert_string_equal(s->tasks[1].id, "g3");
+    assert_string_equal(s->tasks[1].input, "長い文章。");
+    assert_string_equal(s->shape, "run");
+    assert_int_equal(s->lang, ISYNTH_LANG_JA);
+    assert_non_null(strstr(s->source, "2 accepted, not reviewed rows"));
+    assert_non_null(strstr(s->source, "2026-12-04T05:00:00Z"));
+    char sha_before[65];
+    memcpy(sha_before, s->sha256, sizeof sha_before);
+    isynth_seeds_free(s);
+    /* after a review: the reviewers' accepted and edited rows, with their edits */
+    isynth_store *st;
+    size_t rows;
+    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_review_export_xlsx(st, xl, false, &rows, &e), ISYNTH_OK);
+    isynth_store_close(st);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "INSERT OR REPLACE INTO review(candidate_id, status, instruction,"
+                                  " updated_at) VALUES(1, 'edited', '日本の首都と人口を答えて"
+                                  "ください。', 'now'), (3, 'rejected', NULL, 'now')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(isynth_seeds_load(spec, NULL, &s, &e), ISYNTH_OK);
+    assert_int_equal(s->n, 1);
+    assert_string_equal(s->tasks[0].instruction, "日本の首都と人口を答えてください。");
+    assert_non_null(strstr(s->source, "1 reviewed rows"));
+    assert_string_not_equal(s->sha256, sha_before);
+    isynth_seeds_free(s);
+    /* every row rejected by the reviewers: nothing to seed with, said so */
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "UPDATE review SET status = 'rejected'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(isynth_seeds_load(spec, NULL, &s, &e), ISYNTH_ERR_PARSE);
+    assert_null(s);
+    assert_non_null(strstr(e.msg, "no reviewed (accepted or edited) row"));
+    /* no run there */
+    assert_int_equal(isynth_seeds_load("run:/nonexistent-isynth-run", NULL, &s, &e),
+                     ISYNTH_ERR_NOT_FOUND);
+    assert_non_null(strstr(e.msg, "no run here"));
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
@@ -976,6 +1070,7 @@ int main(void)
         cmocka_unit_test(test_xlsx_corrupted),
         cmocka_unit_test(test_xlsx_alloc_failures),
         cmocka_unit_test(test_sample_seeds),
+        cmocka_unit_test(test_run_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,8 @@ typedef struct isynth_seedset {
     char sha256[65];   /* of the file's bytes */
     const char *shape; /* static: "elyza", "self-instruct", "alpaca", "messages", "mapped" */
     isynth_lang lang;  /* ja when Japanese characters dominate the instructions */
+    char *source;      /* "run:DIR" seeds: the source run (directory, when it was created, whether
+                          the rows are reviewed or accepted ones); NULL for files */
 } isynth_seedset;
 
 isynth_seeds_params isynth_seeds_params_default(void);

@@ -227,6 +227,13 @@ typedef isynth_err (*isynth_candidate_sum_fn)(void *user, const isynth_candidate
 isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn,
                                            void *user, isynth_error *err);
 
+/* The rows a run offers as seeds of another (--seeds run:DIR): once a review workbook was
+ * imported with some row decided, the rows the reviewers accepted or edited, with their edits;
+ * before that, the accepted candidates. *reviewed says which. fn as for
+ * isynth_store_each_candidate (the key argument is NULL). */
+isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_candidate_fn fn,
+                                      void *user, isynth_error *err);
+
 /* Calls fn for each stored seed in file order (fields valid during the callback). */
 typedef isynth_err (*isynth_seed_fn)(void *user, const isynth_task *seed);
 isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *user,
