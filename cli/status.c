@@ -85,7 +85,7 @@ static int print_json(const char *dir, const isynth_run_status *s, json_t *reaso
     const isynth_run_totals *t = &s->totals;
     json_t *o = json_pack(
         "{s:s, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:I, "
-        "s:I, s:o, s:f, s:f, s:o, s:I, s:I}",
+        "s:I, s:o, s:f, s:f, s:o, s:o, s:I, s:I}",
         "run", dir, "target", (json_int_t)s->target, "accepted", (json_int_t)t->accepted,
         "rejected", (json_int_t)t->rejected, "pending", (json_int_t)t->pending, "reasons",
         json_incref(reasons), "stopped_early", (json_int_t)t->stopped, "requests",
@@ -97,7 +97,8 @@ static int print_json(const char *dir, const isynth_run_status *s, json_t *reaso
         (json_int_t)s->window_kept, "recent_yield",
         s->recent_yield >= 0 ? json_real(s->recent_yield) : json_null(), "tokens_per_s",
         s->tokens_per_s, "kept_per_min", s->kept_per_min, "eta_s",
-        s->eta_s >= 0 ? json_real(s->eta_s) : json_null(), "first_request_at",
+        s->eta_s >= 0 ? json_real(s->eta_s) : json_null(), "cost_to_target",
+        s->cost_to_target >= 0 ? json_real(s->cost_to_target) : json_null(), "first_request_at",
         (json_int_t)t->first_at, "last_request_at", (json_int_t)t->last_at);
     if (!o) {
         fprintf(stderr, "isynth status: out of memory\n");
@@ -136,8 +137,14 @@ static void print_text(const char *dir, const isynth_run_status *s, const char *
         printf("speed        %.1f generated tokens/s (last %ld requests)\n", s->tokens_per_s,
                s->window);
     if (s->price_in > 0 || s->price_out > 0)
-        printf("cost         %.4f (at %g per million prompt tokens, %g per million generated)\n",
-               s->cost, s->price_in, s->price_out);
+        printf("cost         %.4f (at %g per million prompt tokens, %g per million generated)"
+               "%s\n",
+               s->cost, s->price_in, s->price_out,
+               s->cost_to_target > 0 ? "" : s->cost_to_target < 0 ? "; to the target: unknown yet"
+                                                                  : "");
+    if (s->cost_to_target > 0)
+        printf("cost ahead   about %.4f more to the target, at the cost per accepted row so far\n",
+               s->cost_to_target);
     else
         printf("cost         no prices given (--price-in, --price-out)\n");
     if (s->recent_yield >= 0)

@@ -83,5 +83,11 @@ isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in,
         out->eta_s = 60.0 * (double)left / out->kept_per_min;
     else
         out->eta_s = -1;
+    if (left <= 0 || out->cost <= 0)
+        out->cost_to_target = 0;
+    else if (out->totals.accepted > 0)
+        out->cost_to_target = out->cost / (double)out->totals.accepted * (double)left;
+    else
+        out->cost_to_target = -1;
     return ISYNTH_OK;
 }

@@ -20,6 +20,8 @@ typedef struct isynth_run_status {
     double tokens_per_s;       /* generated tokens per second over the window; 0 unknown */
     double kept_per_min;       /* rows kept per minute over the window; 0 unknown */
     double eta_s;              /* seconds to the target at that rate; 0 reached; -1 unknown */
+    double cost_to_target;     /* predicted further cost to the target at the run's cost per
+                                  accepted row so far; 0 reached or no prices; -1 unknown */
 } isynth_run_status;
 
 /* Reads the status of the run in st over the last `window` stage-1 requests (20 when 0).
