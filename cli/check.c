@@ -66,8 +66,8 @@ static isynth_err next_kept(void *user, isynth_judge_row *row, bool *have, isynt
     *have = j->next < j->res->n;
     if (*have) {
         const isynth_task *t = &j->res->rows[j->next].task;
-        *row = (isynth_judge_row){.id = j->next, .instruction = t->instruction,
-                                  .input = t->input, .output = t->output};
+        *row = (isynth_judge_row){
+            .id = j->next, .instruction = t->instruction, .input = t->input, .output = t->output};
         j->next++;
     }
     return ISYNTH_OK;
@@ -96,8 +96,7 @@ static isynth_err judged(void *user, const isynth_judge_outcome *o, isynth_error
             j->res->rejected++;
         }
     }
-    if (j->tty)
-        fprintf(stderr, "\r\033[Kjudged %ld (%ld could not be scored)", j->done, j->failed);
+    if (j->tty) fprintf(stderr, "\r\033[Kjudged %ld (%ld could not be scored)", j->done, j->failed);
     return ISYNTH_OK;
 }
 
@@ -117,8 +116,7 @@ static isynth_err judge_kept(isynth_check_result *res, cli_backend_opts *jo, int
     jp.chat = bi.has_chat_template;
     judging j = {.res = res, .min_score = min_score, .tty = !quiet && isatty(STDERR_FILENO)};
     isynth_err rc = isynth_judge_run(be, &jp, next_kept, judged, &j, &cli_stop, err);
-    if (j.tty)
-        fputc('\n', stderr);
+    if (j.tty) fputc('\n', stderr);
     if (!quiet)
         fprintf(stderr, "check: judged %ld rows (%ld could not be scored)\n", j.done - j.failed,
                 j.failed);

@@ -9,10 +9,10 @@
 /* Exit codes, documented in README.md and `isynth --help`. */
 enum {
     EXIT_OK = 0,
-    EXIT_FAILURE_RUN = 1, /* the run failed (backend, store, I/O) */
-    EXIT_USAGE = 2,       /* bad command line */
-    EXIT_INPUT = 3,       /* bad input file (seeds, workbook, JSONL) */
-    EXIT_PARTIAL = 4,     /* finished without reaching the target (-n), e.g. request cap */
+    EXIT_FAILURE_RUN = 1,   /* the run failed (backend, store, I/O) */
+    EXIT_USAGE = 2,         /* bad command line */
+    EXIT_INPUT = 3,         /* bad input file (seeds, workbook, JSONL) */
+    EXIT_PARTIAL = 4,       /* finished without reaching the target (-n), e.g. request cap */
     EXIT_BUDGET_TOKENS = 5, /* the generated-token budget was spent before the target */
     EXIT_BUDGET_COST = 6,   /* the cost budget was spent before the target */
     EXIT_LOW_YIELD = 7,     /* stopped: the recent requests' candidates were almost all rejected */
@@ -36,9 +36,9 @@ void cli_format_duration(double s, char *out, size_t cap);
 
 /* Options that choose a model (cli/backend.c). Strings are borrowed from argv. */
 typedef struct cli_backend_opts {
-    const char *model;     /* --model GGUF, or NULL */
-    char *api_bases;       /* --api-base URL[,URL] (split in place), or NULL */
-    const char *key_file;  /* --api-key-file */
+    const char *model;    /* --model GGUF, or NULL */
+    char *api_bases;      /* --api-base URL[,URL] (split in place), or NULL */
+    const char *key_file; /* --api-key-file */
     isynth_llama_params lp;
     isynth_openai_params op; /* op.model is --api-model */
 } cli_backend_opts;

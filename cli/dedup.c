@@ -19,23 +19,22 @@
 
 static void help(FILE *f)
 {
-    fprintf(f,
-            "usage: isynth dedup IN.jsonl -o OUT.jsonl [OPTIONS]\n\n"
-            "Removes near-duplicates from a JSONL dataset: a record is dropped when the\n"
-            "ROUGE-L F-measure of its text field against a record kept before it reaches the\n"
-            "threshold. The first occurrence is kept; kept lines are copied unchanged.\n\n"
-            "options:\n"
-            "  -o, --output FILE      where the kept records go (required)\n"
-            "  --field NAME           the string field compared (default instruction)\n"
-            "  --threshold T          ROUGE-L F at which a record is a duplicate (default 0.7)\n"
-            "  --tokenizer KIND       chars (default: each kanji/kana a token, Latin words\n"
-            "                         whole), words (rouge-score's, English only) or mecab\n"
-            "  --report FILE          JSONL, one line per removed record: its line and text,\n"
-            "                         the kept line and text it duplicates, and the score\n"
-            "  --dump-tokens FILE     JSONL of every record's tokens (for checks and studies)\n"
-            "  -q, --quiet            no progress or summary on stderr\n\n"
-            "exit codes: 0 done, 2 bad command line, 3 bad input (file and line named),\n"
-            "1 I/O failure, 130 interrupted (no output file is left behind).\n");
+    fprintf(f, "usage: isynth dedup IN.jsonl -o OUT.jsonl [OPTIONS]\n\n"
+               "Removes near-duplicates from a JSONL dataset: a record is dropped when the\n"
+               "ROUGE-L F-measure of its text field against a record kept before it reaches the\n"
+               "threshold. The first occurrence is kept; kept lines are copied unchanged.\n\n"
+               "options:\n"
+               "  -o, --output FILE      where the kept records go (required)\n"
+               "  --field NAME           the string field compared (default instruction)\n"
+               "  --threshold T          ROUGE-L F at which a record is a duplicate (default 0.7)\n"
+               "  --tokenizer KIND       chars (default: each kanji/kana a token, Latin words\n"
+               "                         whole), words (rouge-score's, English only) or mecab\n"
+               "  --report FILE          JSONL, one line per removed record: its line and text,\n"
+               "                         the kept line and text it duplicates, and the score\n"
+               "  --dump-tokens FILE     JSONL of every record's tokens (for checks and studies)\n"
+               "  -q, --quiet            no progress or summary on stderr\n\n"
+               "exit codes: 0 done, 2 bad command line, 3 bad input (file and line named),\n"
+               "1 I/O failure, 130 interrupted (no output file is left behind).\n");
 }
 
 typedef struct kept {
@@ -49,18 +48,15 @@ static int push_kept(kept *k, const char *s, size_t len, long line)
     if (k->n == k->cap) {
         size_t cap = k->cap ? k->cap * 2 : 1024;
         char **t = realloc(k->text, cap * sizeof *t);
-        if (!t)
-            return -1;
+        if (!t) return -1;
         k->text = t;
         long *l = realloc(k->line, cap * sizeof *l);
-        if (!l)
-            return -1;
+        if (!l) return -1;
         k->line = l;
         k->cap = cap;
     }
     char *c = malloc(len + 1);
-    if (!c)
-        return -1;
+    if (!c) return -1;
     memcpy(c, s, len);
     c[len] = '\0';
     k->text[k->n] = c;
@@ -83,13 +79,10 @@ static int write_tokens(FILE *f, isynth_tokenizer *tok, long line, const uint32_
     for (size_t i = 0; i < n && !rc; i++) {
         size_t len;
         const char *s = isynth_tokenizer_token(tok, ids[i], &len);
-        if (i)
-            rc = buf_addc(&b, ',');
-        if (!rc)
-            rc = buf_add_json_str(&b, s, len);
+        if (i) rc = buf_addc(&b, ',');
+        if (!rc) rc = buf_add_json_str(&b, s, len);
     }
-    if (!rc)
-        rc = buf_adds(&b, "]}\n");
+    if (!rc) rc = buf_adds(&b, "]}\n");
     int bad = rc || fwrite(b.p, 1, b.len, f) != b.len;
     buf_free(&b);
     return bad ? -1 : 0;
@@ -101,14 +94,10 @@ static int write_report(FILE *f, long line, const char *text, size_t len, long k
     buf b;
     buf_init(&b, 0);
     isynth_err rc = buf_printf(&b, "{\"line\":%ld,\"text\":", line);
-    if (!rc)
-        rc = buf_add_json_str(&b, text, len);
-    if (!rc)
-        rc = buf_printf(&b, ",\"kept_line\":%ld,\"kept_text\":", kline);
-    if (!rc)
-        rc = buf_add_json_str(&b, ktext, strlen(ktext));
-    if (!rc)
-        rc = buf_printf(&b, ",\"score\":%.17g}\n", score);
+    if (!rc) rc = buf_add_json_str(&b, text, len);
+    if (!rc) rc = buf_printf(&b, ",\"kept_line\":%ld,\"kept_text\":", kline);
+    if (!rc) rc = buf_add_json_str(&b, ktext, strlen(ktext));
+    if (!rc) rc = buf_printf(&b, ",\"score\":%.17g}\n", score);
     int bad = rc || fwrite(b.p, 1, b.len, f) != b.len;
     buf_free(&b);
     return bad ? -1 : 0;
@@ -154,10 +143,14 @@ int cmd_dedup(int argc, char **argv)
     isynth_tokenizer_kind kind = ISYNTH_TOKENIZER_CHARS;
     bool quiet = false;
     static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'},    {"field", required_argument, NULL, 'f'},
-        {"threshold", required_argument, NULL, 't'}, {"tokenizer", required_argument, NULL, 'k'},
-        {"report", required_argument, NULL, 'r'},    {"dump-tokens", required_argument, NULL, 'd'},
-        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
+        {"output", required_argument, NULL, 'o'},
+        {"field", required_argument, NULL, 'f'},
+        {"threshold", required_argument, NULL, 't'},
+        {"tokenizer", required_argument, NULL, 'k'},
+        {"report", required_argument, NULL, 'r'},
+        {"dump-tokens", required_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -165,8 +158,12 @@ int cmd_dedup(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
         char *end;
         switch (c) {
-        case 'o': out_path = optarg; break;
-        case 'f': field = optarg; break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'f':
+            field = optarg;
+            break;
         case 't':
             errno = 0;
             threshold = strtod(optarg, &end);
@@ -182,17 +179,28 @@ int cmd_dedup(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        case 'r': report_path = optarg; break;
-        case 'd': dump_path = optarg; break;
-        case 'q': quiet = true; break;
-        case 'h': help(stdout); return EXIT_OK;
-        default: help(stderr); return EXIT_USAGE;
+        case 'r':
+            report_path = optarg;
+            break;
+        case 'd':
+            dump_path = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            help(stdout);
+            return EXIT_OK;
+        default:
+            help(stderr);
+            return EXIT_USAGE;
         }
     }
     if (optind != argc - 1 || !out_path) {
         fprintf(stderr, "isynth dedup: %s\n\n",
-                optind >= argc ? "no input file" : !out_path ? "-o OUT.jsonl is required"
-                                                             : "one input file only");
+                optind >= argc ? "no input file"
+                : !out_path    ? "-o OUT.jsonl is required"
+                               : "one input file only");
         help(stderr);
         return EXIT_USAGE;
     }
@@ -213,14 +221,10 @@ int cmd_dedup(int argc, char **argv)
         return EXIT_FAILURE_RUN;
     }
     isynth_err rc = isynth_tokenizer_new(kind, &tok, &err);
-    if (!rc)
-        rc = isynth_sim_index_new(tok, &idx, &err);
-    if (!rc)
-        rc = atomic_open(&out, out_path, &err);
-    if (!rc && report_path)
-        rc = atomic_open(&rep, report_path, &err);
-    if (!rc && dump_path)
-        rc = atomic_open(&dump, dump_path, &err);
+    if (!rc) rc = isynth_sim_index_new(tok, &idx, &err);
+    if (!rc) rc = atomic_open(&out, out_path, &err);
+    if (!rc && report_path) rc = atomic_open(&rep, report_path, &err);
+    if (!rc && dump_path) rc = atomic_open(&dump, dump_path, &err);
     if (rc) {
         fprintf(stderr, "isynth dedup: %s\n", err.msg);
         code = exit_code_for(rc);
@@ -240,8 +244,8 @@ int cmd_dedup(int argc, char **argv)
         }
         size_t len = (size_t)got;
         if (too_long) {
-            fprintf(stderr, "isynth dedup: %s:%ld: line longer than %zu bytes\n", in_path,
-                    lineno, MAX_LINE);
+            fprintf(stderr, "isynth dedup: %s:%ld: line longer than %zu bytes\n", in_path, lineno,
+                    MAX_LINE);
             code = EXIT_INPUT;
             goto done;
         }
@@ -250,8 +254,7 @@ int cmd_dedup(int argc, char **argv)
         size_t sp = 0;
         while (sp < len && (line[sp] == ' ' || line[sp] == '\t'))
             sp++;
-        if (sp == len)
-            continue; /* blank line */
+        if (sp == len) continue; /* blank line */
         json_error_t jerr;
         json_t *obj;
         const char *over;
@@ -285,8 +288,7 @@ int cmd_dedup(int argc, char **argv)
         int64_t hit = -1;
         double score = 0;
         rc = isynth_tokenize(tok, text, tlen, &ids, &n, &err);
-        if (!rc)
-            rc = isynth_sim_index_nearest_tokens(idx, ids, n, threshold, &hit, &score, &err);
+        if (!rc) rc = isynth_sim_index_nearest_tokens(idx, ids, n, threshold, &hit, &score, &err);
         if (!rc && dump_path && write_tokens(dump.f, tok, lineno, ids, n))
             rc = isynth_error_set(&err, ISYNTH_ERR_IO, "%s: write failed", dump_path);
         if (!rc && hit < 0) {
@@ -297,8 +299,8 @@ int cmd_dedup(int argc, char **argv)
                 rc = isynth_error_set(&err, ISYNTH_ERR_IO, "%s: write failed", out_path);
         } else if (!rc) {
             removed++;
-            if (report_path && write_report(rep.f, lineno, text, tlen, k.line[hit], k.text[hit],
-                                            score))
+            if (report_path &&
+                write_report(rep.f, lineno, text, tlen, k.line[hit], k.text[hit], score))
                 rc = isynth_error_set(&err, ISYNTH_ERR_IO, "%s: write failed", report_path);
         }
         isynth_free(ids);
@@ -332,31 +334,24 @@ int cmd_dedup(int argc, char **argv)
         goto done;
     }
     rc = atomic_commit(&out, &err);
-    if (!rc && report_path)
-        rc = atomic_commit(&rep, &err);
-    if (!rc && dump_path)
-        rc = atomic_commit(&dump, &err);
+    if (!rc && report_path) rc = atomic_commit(&rep, &err);
+    if (!rc && dump_path) rc = atomic_commit(&dump, &err);
     if (rc) {
         fprintf(stderr, "isynth dedup: %s\n", err.msg);
         code = exit_code_for(rc);
         goto done;
     }
-    if (tty)
-        fputc('\n', stderr);
+    if (tty) fputc('\n', stderr);
     if (!quiet)
         fprintf(stderr,
                 "dedup: %ld records, %zu kept, %ld removed (ROUGE-L >= %g, tokenizer %s) "
                 "in %.2f s\n",
-                records, k.n, removed, threshold, isynth_tokenizer_kind_name(kind),
-                now_s() - t0);
+                records, k.n, removed, threshold, isynth_tokenizer_kind_name(kind), now_s() - t0);
 done:
     if (code != EXIT_OK) {
-        if (out.f)
-            atomic_abort(&out);
-        if (rep.f)
-            atomic_abort(&rep);
-        if (dump.f)
-            atomic_abort(&dump);
+        if (out.f) atomic_abort(&out);
+        if (rep.f) atomic_abort(&rep);
+        if (dump.f) atomic_abort(&dump);
         if (code == EXIT_INTERRUPTED)
             fprintf(stderr, "\nisynth dedup: interrupted; no output written\n");
     }

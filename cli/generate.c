@@ -140,11 +140,9 @@ static void on_progress(void *user, const isynth_progress *pr)
     progress_state *ps = user;
     ps->final = *pr;
     format_reasons(pr, ps->reasons, sizeof ps->reasons);
-    if (ps->quiet)
-        return;
+    if (ps->quiet) return;
     double now = mono();
-    if (!ps->tty && now - ps->last < 2.0 && pr->accepted < pr->target)
-        return;
+    if (!ps->tty && now - ps->last < 2.0 && pr->accepted < pr->target) return;
     ps->last = now;
     double tps = pr->elapsed > 0 ? pr->completion_tokens / pr->elapsed : 0;
     long got = pr->accepted - pr->accepted_at_start;
@@ -155,8 +153,7 @@ static void on_progress(void *user, const isynth_progress *pr)
         cli_format_duration(60.0 * (double)(pr->target - pr->accepted) / per_min, d, sizeof d);
         snprintf(eta, sizeof eta, "  ETA %s", d);
     }
-    if (pr->cost > 0)
-        snprintf(cost, sizeof cost, "  cost %.4f", pr->cost);
+    if (pr->cost > 0) snprintf(cost, sizeof cost, "  cost %.4f", pr->cost);
     fprintf(stderr,
             "%saccepted %ld/%ld  rejected %ld%s%s%s  requests %ld (failed %ld)  %.1f tok/s  "
             "%.2f rows/min%s%s%s",
@@ -180,8 +177,7 @@ static isynth_err consistency_run(const char *dir, isynth_backend *be, int k, bo
 {
     isynth_store *st = NULL;
     isynth_err rc = isynth_store_open(dir, &st, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bool tty = !quiet && isatty(2);
     isynth_backend_info bi;
     isynth_backend_info_get(be, &bi);
@@ -193,8 +189,7 @@ static isynth_err consistency_run(const char *dir, isynth_backend *be, int k, bo
     cp.stop = &cli_stop;
     long checked = 0, flagged = 0;
     rc = isynth_consistency_store(st, be, &cp, &checked, &flagged, err);
-    if (tty)
-        fputc('\n', stderr);
+    if (tty) fputc('\n', stderr);
     if (!quiet)
         fprintf(stderr, "isynth: re-asked %ld rows %d times: %ld with facts that changed\n",
                 checked, k, flagged);
@@ -202,8 +197,7 @@ static isynth_err consistency_run(const char *dir, isynth_backend *be, int k, bo
     isynth_err erc = isynth_export_run(st, &ex);
     if (!rc && erc) {
         rc = erc;
-        if (err)
-            *err = ex;
+        if (err) *err = ex;
     }
     isynth_store_close(st);
     return rc;
@@ -212,28 +206,31 @@ static isynth_err consistency_run(const char *dir, isynth_backend *be, int k, bo
 /* The exit code of a run that ended without an error, with its message on stderr. */
 static int exit_code_for_end(const isynth_progress *last, const isynth_gen_params *gp)
 {
-    if (last->accepted >= last->target)
-        return EXIT_OK;
+    if (last->accepted >= last->target) return EXIT_OK;
     switch (last->end) {
     case ISYNTH_END_MAX_TOKENS:
-        fprintf(stderr, "isynth: stopped: %lld tokens generated, the budget was %lld; rerun with "
-                        "a higher --max-generated-tokens to continue\n",
+        fprintf(stderr,
+                "isynth: stopped: %lld tokens generated, the budget was %lld; rerun with "
+                "a higher --max-generated-tokens to continue\n",
                 last->run_completion_tokens, gp->max_generated_tokens);
         return EXIT_BUDGET_TOKENS;
     case ISYNTH_END_MAX_COST:
-        fprintf(stderr, "isynth: stopped: the run cost %.4f, the budget was %.4f; rerun with a "
-                        "higher --max-cost to continue\n",
+        fprintf(stderr,
+                "isynth: stopped: the run cost %.4f, the budget was %.4f; rerun with a "
+                "higher --max-cost to continue\n",
                 last->cost, gp->max_cost);
         return EXIT_BUDGET_COST;
     case ISYNTH_END_LOW_YIELD:
-        fprintf(stderr, "isynth: stopped: %.1f%% of the candidates of the last %d requests were "
-                        "kept, under --min-yield %.1f%%; the model mostly copies or repeats: try "
-                        "another model, more seeds or a higher temperature\n",
+        fprintf(stderr,
+                "isynth: stopped: %.1f%% of the candidates of the last %d requests were "
+                "kept, under --min-yield %.1f%%; the model mostly copies or repeats: try "
+                "another model, more seeds or a higher temperature\n",
                 100 * last->recent_yield, gp->yield_window, 100 * gp->min_yield);
         return EXIT_LOW_YIELD;
     default:
-        fprintf(stderr, "isynth: stopped at the request limit before reaching %ld; rerun with a "
-                        "higher --max-requests to continue\n",
+        fprintf(stderr,
+                "isynth: stopped at the request limit before reaching %ld; rerun with a "
+                "higher --max-requests to continue\n",
                 last->target);
         return EXIT_PARTIAL;
     }
@@ -268,14 +265,57 @@ static bool parse_double(const char *s, double lo, double hi, double *out, const
 }
 
 enum {
-    OPT_SEEDS = 256, OPT_MAP, OPT_OUT, OPT_MAXREQ, OPT_MODEL, OPT_PARALLEL, OPT_CTX,
-    OPT_THREADS, OPT_NOPREFIX, OPT_API_BASE, OPT_API_MODEL, OPT_API_KEY_FILE, OPT_API_ENDPOINT,
-    OPT_CONCURRENCY, OPT_MAX_RETRIES, OPT_EXAMPLES, OPT_GEN_EXAMPLES, OPT_TPR, OPT_FORMAT,
-    OPT_TEMPLATE, OPT_TWO_STAGE, OPT_TEMP, OPT_TOP_P, OPT_MAX_TOKENS, OPT_SEED, OPT_MIN_CHARS,
-    OPT_MAX_CHARS, OPT_ROUGE, OPT_TOKENIZER, OPT_KEYWORDS, OPT_NO_TOPICS, OPT_NO_GRAMMAR, OPT_JSON_SCHEMA, OPT_NO_EARLY_STOP, OPT_TIMEOUT,
-    OPT_STALL, OPT_CONNECT, OPT_NO_ROW_CHECKS, OPT_JUDGE, OPT_JUDGE_MODEL, OPT_JUDGE_API_BASE,
-    OPT_JUDGE_API_MODEL, OPT_JUDGE_KEY_FILE, OPT_JUDGE_MIN, OPT_CONSISTENCY,
-    OPT_MAX_GEN_TOKENS, OPT_MAX_COST, OPT_PRICE_IN, OPT_PRICE_OUT, OPT_MIN_YIELD, OPT_YIELD_WINDOW,
+    OPT_SEEDS = 256,
+    OPT_MAP,
+    OPT_OUT,
+    OPT_MAXREQ,
+    OPT_MODEL,
+    OPT_PARALLEL,
+    OPT_CTX,
+    OPT_THREADS,
+    OPT_NOPREFIX,
+    OPT_API_BASE,
+    OPT_API_MODEL,
+    OPT_API_KEY_FILE,
+    OPT_API_ENDPOINT,
+    OPT_CONCURRENCY,
+    OPT_MAX_RETRIES,
+    OPT_EXAMPLES,
+    OPT_GEN_EXAMPLES,
+    OPT_TPR,
+    OPT_FORMAT,
+    OPT_TEMPLATE,
+    OPT_TWO_STAGE,
+    OPT_TEMP,
+    OPT_TOP_P,
+    OPT_MAX_TOKENS,
+    OPT_SEED,
+    OPT_MIN_CHARS,
+    OPT_MAX_CHARS,
+    OPT_ROUGE,
+    OPT_TOKENIZER,
+    OPT_KEYWORDS,
+    OPT_NO_TOPICS,
+    OPT_NO_GRAMMAR,
+    OPT_JSON_SCHEMA,
+    OPT_NO_EARLY_STOP,
+    OPT_TIMEOUT,
+    OPT_STALL,
+    OPT_CONNECT,
+    OPT_NO_ROW_CHECKS,
+    OPT_JUDGE,
+    OPT_JUDGE_MODEL,
+    OPT_JUDGE_API_BASE,
+    OPT_JUDGE_API_MODEL,
+    OPT_JUDGE_KEY_FILE,
+    OPT_JUDGE_MIN,
+    OPT_CONSISTENCY,
+    OPT_MAX_GEN_TOKENS,
+    OPT_MAX_COST,
+    OPT_PRICE_IN,
+    OPT_PRICE_OUT,
+    OPT_MIN_YIELD,
+    OPT_YIELD_WINDOW,
 };
 
 static const struct option longopts[] = {
@@ -351,9 +391,15 @@ int cmd_generate(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "n:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_SEEDS: gp.seeds_path = optarg; break;
-        case OPT_MAP: gp.seeds_map = optarg; break;
-        case OPT_OUT: gp.out_dir = optarg; break;
+        case OPT_SEEDS:
+            gp.seeds_path = optarg;
+            break;
+        case OPT_MAP:
+            gp.seeds_map = optarg;
+            break;
+        case OPT_OUT:
+            gp.out_dir = optarg;
+            break;
         case 'n':
             if (!parse_long(optarg, 1, 10000000, &v, "-n")) return EXIT_USAGE;
             gp.target = v;
@@ -362,7 +408,9 @@ int cmd_generate(int argc, char **argv)
             if (!parse_long(optarg, 1, 100000000, &v, "--max-requests")) return EXIT_USAGE;
             gp.max_requests = v;
             break;
-        case OPT_MODEL: bo.model = optarg; break;
+        case OPT_MODEL:
+            bo.model = optarg;
+            break;
         case OPT_PARALLEL:
             if (!parse_long(optarg, 1, 256, &v, "--parallel")) return EXIT_USAGE;
             lp->parallel = (int)v;
@@ -375,10 +423,18 @@ int cmd_generate(int argc, char **argv)
             if (!parse_long(optarg, 1, 1024, &v, "--threads")) return EXIT_USAGE;
             lp->n_threads = (int)v;
             break;
-        case OPT_NOPREFIX: lp->reuse_prefix = false; break;
-        case OPT_API_BASE: bo.api_bases = optarg; break;
-        case OPT_API_MODEL: op->model = optarg; break;
-        case OPT_API_KEY_FILE: bo.key_file = optarg; break;
+        case OPT_NOPREFIX:
+            lp->reuse_prefix = false;
+            break;
+        case OPT_API_BASE:
+            bo.api_bases = optarg;
+            break;
+        case OPT_API_MODEL:
+            op->model = optarg;
+            break;
+        case OPT_API_KEY_FILE:
+            bo.key_file = optarg;
+            break;
         case OPT_API_ENDPOINT:
             if (!strcmp(optarg, "chat"))
                 op->endpoint = ISYNTH_OPENAI_CHAT;
@@ -433,12 +489,24 @@ int cmd_generate(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        case OPT_TEMPLATE: template_path = optarg; break;
-        case OPT_TWO_STAGE: gp.two_stage = true; break;
-        case OPT_NO_TOPICS: gp.topics = false; break;
-        case OPT_NO_GRAMMAR: gp.constrain = false; break;
-        case OPT_JSON_SCHEMA: gp.json_schema = true; break;
-        case OPT_NO_EARLY_STOP: gp.early_stop = false; break;
+        case OPT_TEMPLATE:
+            template_path = optarg;
+            break;
+        case OPT_TWO_STAGE:
+            gp.two_stage = true;
+            break;
+        case OPT_NO_TOPICS:
+            gp.topics = false;
+            break;
+        case OPT_NO_GRAMMAR:
+            gp.constrain = false;
+            break;
+        case OPT_JSON_SCHEMA:
+            gp.json_schema = true;
+            break;
+        case OPT_NO_EARLY_STOP:
+            gp.early_stop = false;
+            break;
         case OPT_TEMP:
             if (!parse_double(optarg, 0, 5, &d, "--temperature")) return EXIT_USAGE;
             gp.temperature = (float)d;
@@ -476,22 +544,40 @@ int cmd_generate(int argc, char **argv)
             gp.filter.tokenizer = (int)kind;
             break;
         }
-        case OPT_KEYWORDS: gp.filter.keywords_path = optarg; break;
-        case OPT_NO_ROW_CHECKS: gp.filter.row_checks = false; break;
-        case OPT_JUDGE: judge = true; break;
+        case OPT_KEYWORDS:
+            gp.filter.keywords_path = optarg;
+            break;
+        case OPT_NO_ROW_CHECKS:
+            gp.filter.row_checks = false;
+            break;
+        case OPT_JUDGE:
+            judge = true;
+            break;
         case OPT_CONSISTENCY:
             if (!parse_long(optarg, 2, 16, &consistency, "--consistency")) return EXIT_USAGE;
             break;
-        case OPT_JUDGE_MODEL: jo.model = optarg; judge = true; break;
-        case OPT_JUDGE_API_BASE: jo.api_bases = optarg; judge = true; break;
-        case OPT_JUDGE_API_MODEL: jo.op.model = optarg; judge = true; break;
-        case OPT_JUDGE_KEY_FILE: jo.key_file = optarg; break;
+        case OPT_JUDGE_MODEL:
+            jo.model = optarg;
+            judge = true;
+            break;
+        case OPT_JUDGE_API_BASE:
+            jo.api_bases = optarg;
+            judge = true;
+            break;
+        case OPT_JUDGE_API_MODEL:
+            jo.op.model = optarg;
+            judge = true;
+            break;
+        case OPT_JUDGE_KEY_FILE:
+            jo.key_file = optarg;
+            break;
         case OPT_JUDGE_MIN:
             if (!parse_long(optarg, 1, 5, &min_score, "--judge-min-score")) return EXIT_USAGE;
             judge = true;
             break;
         case OPT_MAX_GEN_TOKENS:
-            if (!parse_long(optarg, 1, 0x7fffffffL, &v, "--max-generated-tokens")) return EXIT_USAGE;
+            if (!parse_long(optarg, 1, 0x7fffffffL, &v, "--max-generated-tokens"))
+                return EXIT_USAGE;
             gp.max_generated_tokens = v;
             break;
         case OPT_MAX_COST:
@@ -514,9 +600,15 @@ int cmd_generate(int argc, char **argv)
             if (!parse_long(optarg, 1, 100000, &v, "--yield-window")) return EXIT_USAGE;
             gp.yield_window = (int)v;
             break;
-        case 'q': quiet = true; break;
-        case 'h': help(stdout); return EXIT_OK;
-        default: help(stderr); return EXIT_USAGE;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            help(stdout);
+            return EXIT_OK;
+        default:
+            help(stderr);
+            return EXIT_USAGE;
         }
     }
     if (optind < argc) {
@@ -538,8 +630,7 @@ int cmd_generate(int argc, char **argv)
     isynth_error err;
     isynth_error_clear(&err);
     if (template_path) {
-        if (!(tmpl = cli_read_small_file("generate", template_path, "template")))
-            return EXIT_INPUT;
+        if (!(tmpl = cli_read_small_file("generate", template_path, "template"))) return EXIT_INPUT;
         gp.template_text = tmpl;
         gp.template_name = template_path;
     }
@@ -555,8 +646,7 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
     gp.seeds = seeds;
-    if ((code = cli_backend_new("generate", &bo, quiet, &be)) != EXIT_OK)
-        goto out;
+    if ((code = cli_backend_new("generate", &bo, quiet, &be)) != EXIT_OK) goto out;
     code = EXIT_FAILURE_RUN;
     if ((jo.model || jo.api_bases) &&
         (code = cli_backend_new("generate", &jo, quiet, &jbe)) != EXIT_OK)
@@ -571,10 +661,8 @@ int cmd_generate(int argc, char **argv)
     isynth_progress last;
     for (int round = 0;; round++) {
         rc = isynth_generate(&gp, be, &last, &err);
-        if (ps.tty && !quiet)
-            fputc('\n', stderr);
-        if (rc || !judge)
-            break;
+        if (ps.tty && !quiet) fputc('\n', stderr);
+        if (rc || !judge) break;
         /* judge what was accepted; rows below --judge-min-score are rejected, and the next
          * round generates their replacements until -n or the request limit */
         long before = last.accepted;

@@ -42,15 +42,20 @@ static void usage(FILE *f)
 int exit_code_for(isynth_err rc)
 {
     switch (rc) {
-    case ISYNTH_OK: return EXIT_OK;
+    case ISYNTH_OK:
+        return EXIT_OK;
     case ISYNTH_ERR_PARSE:
     case ISYNTH_ERR_UTF8:
     case ISYNTH_ERR_TOO_LARGE:
-    case ISYNTH_ERR_XLSX: return EXIT_INPUT;
+    case ISYNTH_ERR_XLSX:
+        return EXIT_INPUT;
     case ISYNTH_ERR_INVALID:
-    case ISYNTH_ERR_MISMATCH: return EXIT_USAGE;
-    case ISYNTH_ERR_CANCELLED: return EXIT_INTERRUPTED;
-    default: return EXIT_FAILURE_RUN;
+    case ISYNTH_ERR_MISMATCH:
+        return EXIT_USAGE;
+    case ISYNTH_ERR_CANCELLED:
+        return EXIT_INTERRUPTED;
+    default:
+        return EXIT_FAILURE_RUN;
     }
 }
 
@@ -74,8 +79,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "isynth: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -35,10 +35,18 @@ int cmd_report(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'r': dir = optarg; break;
-        case 'o': out = optarg; break;
-        case 'h': help(stdout); return EXIT_OK;
-        default: help(stderr); return EXIT_USAGE;
+        case 'r':
+            dir = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            help(stdout);
+            return EXIT_OK;
+        default:
+            help(stderr);
+            return EXIT_USAGE;
         }
     }
     if (optind < argc) {

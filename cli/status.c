@@ -12,18 +12,19 @@
 
 static void help(FILE *f)
 {
-    fprintf(f, "usage: isynth status --run DIR [--json] [--window K] [--price-in P --price-out P]\n\n"
-               "Prints a run's figures: target, accepted, rejected by reason, requests, generated\n"
-               "tokens, tokens per second, cost so far, the recent acceptance rate and the time to\n"
-               "the target at that rate. Safe while the run is going.\n\n"
-               "  --run DIR        the run directory\n"
-               "  --json           one JSON object on stdout, for scripts\n"
-               "  --window K       recent figures over the last K requests (default 20)\n"
-               "  --price-in P     price per million prompt tokens (default: the run's)\n"
-               "  --price-out P    price per million generated tokens (default: the run's)\n"
-               "  -h, --help       this text\n\n"
-               "Exit codes: 0 done, 1 the run store cannot be read, 2 bad command line or no run\n"
-               "in DIR.\n");
+    fprintf(f,
+            "usage: isynth status --run DIR [--json] [--window K] [--price-in P --price-out P]\n\n"
+            "Prints a run's figures: target, accepted, rejected by reason, requests, generated\n"
+            "tokens, tokens per second, cost so far, the recent acceptance rate and the time to\n"
+            "the target at that rate. Safe while the run is going.\n\n"
+            "  --run DIR        the run directory\n"
+            "  --json           one JSON object on stdout, for scripts\n"
+            "  --window K       recent figures over the last K requests (default 20)\n"
+            "  --price-in P     price per million prompt tokens (default: the run's)\n"
+            "  --price-out P    price per million generated tokens (default: the run's)\n"
+            "  -h, --help       this text\n\n"
+            "Exit codes: 0 done, 1 the run store cannot be read, 2 bad command line or no run\n"
+            "in DIR.\n");
 }
 
 static bool parse_num(const char *s, double lo, double hi, double *out, const char *opt)
@@ -32,8 +33,8 @@ static bool parse_num(const char *s, double lo, double hi, double *out, const ch
     errno = 0;
     double v = strtod(s, &end);
     if (errno || *end || end == s || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "isynth status: %s expects a number from %g to %g, not '%s'\n", opt, lo,
-                hi, s);
+        fprintf(stderr, "isynth status: %s expects a number from %g to %g, not '%s'\n", opt, lo, hi,
+                s);
         return false;
     }
     *out = v;
@@ -49,13 +50,11 @@ typedef struct reason_acc {
 static isynth_err add_reason(void *user, const char *reason, long n)
 {
     reason_acc *a = user;
-    if (a->obj && json_object_set_new(a->obj, reason, json_integer(n)))
-        return ISYNTH_ERR_NOMEM;
+    if (a->obj && json_object_set_new(a->obj, reason, json_integer(n))) return ISYNTH_ERR_NOMEM;
     if (a->len < sizeof a->text) {
-        int w = snprintf(a->text + a->len, sizeof a->text - a->len, "%s%s %ld",
-                         a->len ? ", " : "", reason, n);
-        if (w > 0)
-            a->len += (size_t)w;
+        int w = snprintf(a->text + a->len, sizeof a->text - a->len, "%s%s %ld", a->len ? ", " : "",
+                         reason, n);
+        if (w > 0) a->len += (size_t)w;
     }
     return ISYNTH_OK;
 }
@@ -89,12 +88,11 @@ static int print_json(const char *dir, const isynth_run_status *s, json_t *reaso
         "run", dir, "target", (json_int_t)s->target, "accepted", (json_int_t)t->accepted,
         "rejected", (json_int_t)t->rejected, "pending", (json_int_t)t->pending, "reasons",
         json_incref(reasons), "stopped_early", (json_int_t)t->stopped, "requests",
-        (json_int_t)t->requests, "failed", (json_int_t)t->failed, "retries",
-        (json_int_t)t->retries, "prompt_tokens", (json_int_t)t->prompt_tokens,
-        "generated_tokens", (json_int_t)t->completion_tokens, "cost", s->cost, "price_in",
-        s->price_in, "price_out", s->price_out, "window", (json_int_t)s->window,
-        "window_candidates", (json_int_t)s->window_candidates, "window_kept",
-        (json_int_t)s->window_kept, "recent_yield",
+        (json_int_t)t->requests, "failed", (json_int_t)t->failed, "retries", (json_int_t)t->retries,
+        "prompt_tokens", (json_int_t)t->prompt_tokens, "generated_tokens",
+        (json_int_t)t->completion_tokens, "cost", s->cost, "price_in", s->price_in, "price_out",
+        s->price_out, "window", (json_int_t)s->window, "window_candidates",
+        (json_int_t)s->window_candidates, "window_kept", (json_int_t)s->window_kept, "recent_yield",
         s->recent_yield >= 0 ? json_real(s->recent_yield) : json_null(), "tokens_per_s",
         s->tokens_per_s, "kept_per_min", s->kept_per_min, "eta_s",
         s->eta_s >= 0 ? json_real(s->eta_s) : json_null(), "cost_to_target",
@@ -140,27 +138,31 @@ static void print_text(const char *dir, const isynth_run_status *s, const char *
         printf("cost         %.4f (at %g per million prompt tokens, %g per million generated)"
                "%s\n",
                s->cost, s->price_in, s->price_out,
-               s->cost_to_target > 0 ? "" : s->cost_to_target < 0 ? "; to the target: unknown yet"
-                                                                  : "");
+               s->cost_to_target > 0   ? ""
+               : s->cost_to_target < 0 ? "; to the target: unknown yet"
+                                       : "");
     if (s->cost_to_target > 0)
         printf("cost ahead   about %.4f more to the target, at the cost per accepted row so far\n",
                s->cost_to_target);
     else
         printf("cost         no prices given (--price-in, --price-out)\n");
     if (s->recent_yield >= 0)
-        printf("recent       %.1f%% of %ld candidates of the last %ld requests kept, %.2f rows/min\n",
-               100 * s->recent_yield, s->window_candidates, s->window, s->kept_per_min);
-    if (s->target > 0)
-        printf("to target    %s\n", s->eta_s == 0 ? "reached" : eta);
+        printf(
+            "recent       %.1f%% of %ld candidates of the last %ld requests kept, %.2f rows/min\n",
+            100 * s->recent_yield, s->window_candidates, s->window, s->kept_per_min);
+    if (s->target > 0) printf("to target    %s\n", s->eta_s == 0 ? "reached" : eta);
     printf("last request %s\n", last);
 }
 
 int cmd_status(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"run", required_argument, 0, 'r'},       {"json", no_argument, 0, 'j'},
-        {"window", required_argument, 0, 'w'},    {"price-in", required_argument, 0, 'i'},
-        {"price-out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
+        {"run", required_argument, 0, 'r'},
+        {"json", no_argument, 0, 'j'},
+        {"window", required_argument, 0, 'w'},
+        {"price-in", required_argument, 0, 'i'},
+        {"price-out", required_argument, 0, 'o'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *dir = NULL;
@@ -170,8 +172,12 @@ int cmd_status(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'r': dir = optarg; break;
-        case 'j': as_json = true; break;
+        case 'r':
+            dir = optarg;
+            break;
+        case 'j':
+            as_json = true;
+            break;
         case 'w':
             if (!parse_num(optarg, 1, 100000, &window, "--window")) return EXIT_USAGE;
             break;
@@ -181,8 +187,12 @@ int cmd_status(int argc, char **argv)
         case 'o':
             if (!parse_num(optarg, 0, 1e9, &price_out, "--price-out")) return EXIT_USAGE;
             break;
-        case 'h': help(stdout); return EXIT_OK;
-        default: help(stderr); return EXIT_USAGE;
+        case 'h':
+            help(stdout);
+            return EXIT_OK;
+        default:
+            help(stderr);
+            return EXIT_USAGE;
         }
     }
     if (optind < argc) {

@@ -12,8 +12,7 @@ struct isynth_backend {
 isynth_err isynth_backend_wrap(const isynth_backend_ops *ops, void *impl, isynth_backend **out)
 {
     *out = isynth_calloc(1, sizeof **out);
-    if (!*out)
-        return ISYNTH_ERR_NOMEM;
+    if (!*out) return ISYNTH_ERR_NOMEM;
     (*out)->ops = ops;
     (*out)->impl = impl;
     return ISYNTH_OK;
@@ -53,8 +52,7 @@ void isynth_backend_stats_get(isynth_backend *b, isynth_backend_stats *out)
 
 void isynth_backend_free(isynth_backend *b)
 {
-    if (!b)
-        return;
+    if (!b) return;
     b->ops->free(b->impl);
     isynth_free(b);
 }

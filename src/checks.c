@@ -1104,8 +1104,7 @@ static pthread_once_t jis_han_once = PTHREAD_ONCE_INIT;
 static void jis_han_build(void)
 {
     iconv_t cd = iconv_open("EUC-JISX0213", "UTF-8");
-    if (cd == (iconv_t)-1)
-        return;
+    if (cd == (iconv_t)-1) return;
     for (uint32_t c = HAN_LO; c < HAN_HI; c++) {
         char in[3] = {(char)(0xE0 | (c >> 12)), (char)(0x80 | ((c >> 6) & 0x3F)),
                       (char)(0x80 | (c & 0x3F))};
@@ -1121,8 +1120,7 @@ static void jis_han_build(void)
 
 static bool chinese_only(uint32_t c)
 {
-    if (c < HAN_LO || c >= HAN_HI || (c >= 0x4DC0 && c < 0x4E00))
-        return false;
+    if (c < HAN_LO || c >= HAN_HI || (c >= 0x4DC0 && c < 0x4E00)) return false;
     return !(jis_han[(c - HAN_LO) / 8] & (1u << ((c - HAN_LO) % 8)));
 }
 
@@ -1186,7 +1184,6 @@ static bool ja_asks(const char *s, size_t n)
     return false;
 }
 
-
 /* True when instr compares a quotation with itself: 「X」と「X」 (or 『X』と『X』, "X" and "X"),
  * the same text on both sides of the join. */
 static bool self_comparison(const char *instr)
@@ -1201,12 +1198,10 @@ static bool self_comparison(const char *instr)
             const char *a = j;
             while ((size_t)(a - instr) >= ol && strncmp(a - ol, forms[f].open, ol) != 0)
                 a--;
-            if ((size_t)(a - instr) < ol)
-                continue;
+            if ((size_t)(a - instr) < ol) continue;
             size_t left = (size_t)(j - a);
             const char *b = j + jl, *e = strstr(b, forms[f].close);
-            if (e && (size_t)(e - b) == left && left > 0 && !memcmp(a, b, left))
-                return true;
+            if (e && (size_t)(e - b) == left && left > 0 && !memcmp(a, b, left)) return true;
         }
     }
     return false;
@@ -1270,8 +1265,8 @@ const char *isynth_check_request(const char *instr, char *detail, size_t cap)
 
 /* The input is the instruction again (80% of the longer one's letters in order): the model
  * filled the input field with the task itself, so there is nothing to work on. */
-static isynth_err input_repeats_instruction(const isynth_task *t, const char **reason,
-                                            char *detail, size_t cap, isynth_error *err)
+static isynth_err input_repeats_instruction(const isynth_task *t, const char **reason, char *detail,
+                                            size_t cap, isynth_error *err)
 {
     uint32_t *I = NULL, *N = NULL;
     size_t mi, mn, lcs = 0;

@@ -35,8 +35,7 @@ const char *isynth_strerror(isynth_err code)
 
 isynth_err isynth_error_set(isynth_error *e, isynth_err code, const char *fmt, ...)
 {
-    if (!e)
-        return code;
+    if (!e) return code;
     e->code = code;
     va_list ap;
     va_start(ap, fmt);
@@ -47,8 +46,7 @@ isynth_err isynth_error_set(isynth_error *e, isynth_err code, const char *fmt, .
 
 void isynth_error_clear(isynth_error *e)
 {
-    if (!e)
-        return;
+    if (!e) return;
     e->code = ISYNTH_OK;
     e->msg[0] = '\0';
 }
@@ -73,8 +71,7 @@ static _Atomic unsigned long failures;
 static bool should_fail(void)
 {
     long k = ++alloc_count;
-    if (fail_at <= 0)
-        return false;
+    if (fail_at <= 0) return false;
     bool fail = fail_sticky ? k >= fail_at : k == fail_at;
     if (fail) failures++;
     return fail;
@@ -94,8 +91,7 @@ void *alloc_uninjected(size_t n)
 
 void *isynth_malloc(size_t n)
 {
-    if (should_fail())
-        return NULL;
+    if (should_fail()) return NULL;
     void *p = malloc(n ? n : 1);
     if (!p) failures++;
     return p;
@@ -103,8 +99,7 @@ void *isynth_malloc(size_t n)
 
 void *isynth_calloc(size_t count, size_t size)
 {
-    if (should_fail())
-        return NULL;
+    if (should_fail()) return NULL;
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) failures++;
     return p;
@@ -116,8 +111,7 @@ void *isynth_realloc(void *p, size_t n)
         free(p);
         return NULL;
     }
-    if (should_fail())
-        return NULL;
+    if (should_fail()) return NULL;
     void *q = realloc(p, n);
     if (!q) failures++;
     return q;
@@ -131,10 +125,8 @@ void isynth_free(void *p)
 char *isynth_strndup(const char *s, size_t n)
 {
     char *d = isynth_malloc(n + 1);
-    if (!d)
-        return NULL;
-    if (n)
-        memcpy(d, s, n);
+    if (!d) return NULL;
+    if (n) memcpy(d, s, n);
     d[n] = '\0';
     return d;
 }

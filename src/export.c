@@ -33,8 +33,7 @@ static json_t *seed_ids(sqlite3_stmt *seed_q, const char *examples)
         json_array_foreach(ex, i, v)
         {
             const char *ref = json_string_value(v);
-            if (!ref || ref[0] != 's')
-                continue;
+            if (!ref || ref[0] != 's') continue;
             sqlite3_reset(seed_q);
             sqlite3_bind_int64(seed_q, 1, strtoll(ref + 1, NULL, 10));
             if (sqlite3_step(seed_q) == SQLITE_ROW)
@@ -51,13 +50,11 @@ static isynth_err add_quality(isynth_store *st, json_t *o, long long id, const c
 {
     json_t *facts = verify[0] ? json_loads(verify, 0, NULL) : NULL;
     json_object_set_new(o, "verify", json_is_array(facts) ? facts : json_array());
-    if (facts && !json_is_array(facts))
-        json_decref(facts);
+    if (facts && !json_is_array(facts)) json_decref(facts);
     int k;
     char *dis, *alt;
     isynth_err rc = isynth_store_get_consistency(st, id, &k, &dis, &alt, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (k) {
         json_t *c = json_object(), *d = json_loads(dis, 0, NULL), *a = json_loads(alt, 0, NULL);
         json_object_set_new(c, "k", json_integer(k));
@@ -72,14 +69,12 @@ static isynth_err add_quality(isynth_store *st, json_t *o, long long id, const c
     int score;
     char *reason, *claims, *model;
     rc = isynth_store_get_judgement(st, id, &score, &reason, &claims, &model, err);
-    if (rc || !score)
-        return rc;
+    if (rc || !score) return rc;
     json_t *j = json_object(), *fc = json_loads(claims, 0, NULL);
     json_object_set_new(j, "score", json_integer(score));
     json_object_set_new(j, "reason", json_string(reason));
     json_object_set_new(j, "false_claims", json_is_array(fc) ? fc : json_array());
-    if (fc && !json_is_array(fc))
-        json_decref(fc);
+    if (fc && !json_is_array(fc)) json_decref(fc);
     json_object_set_new(j, "model", json_string(model));
     json_object_set_new(o, "judge", j);
     isynth_free(reason);
@@ -91,8 +86,7 @@ static isynth_err add_quality(isynth_store *st, json_t *o, long long id, const c
 static isynth_err write_line(atomic_file *a, json_t *o, isynth_error *err)
 {
     char *line = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
-    if (!line)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!line) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     bool ok = fputs(line, a->f) >= 0 && fputc('\n', a->f) != EOF;
     free(line);
     fault_point("export line");
@@ -123,8 +117,7 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
         rc = db_err(st, err);
         goto out;
     }
-    if ((rc = atomic_open(&a, path.p, err)))
-        goto out;
+    if ((rc = atomic_open(&a, path.p, err))) goto out;
     *count = 0;
     int r;
     while (!rc && (r = sqlite3_step(q)) == SQLITE_ROW) {
@@ -149,8 +142,7 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
             json_object_set_new(o, "nearest", json_string(col(q, nn)));
             json_object_set_new(o, "nearest_rouge_l", json_real(sqlite3_column_double(q, nn + 1)));
         }
-        if (accepted)
-            rc = add_quality(st, o, sqlite3_column_int64(q, 0), col(q, 8), err);
+        if (accepted) rc = add_quality(st, o, sqlite3_column_int64(q, 0), col(q, 8), err);
         if (rc) {
             json_decref(o);
             break;
@@ -159,8 +151,7 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
         json_decref(o);
         (*count)++;
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_err(st, err);
+    if (!rc && r != SQLITE_DONE) rc = db_err(st, err);
     if (!rc)
         rc = atomic_commit(&a, err);
     else
@@ -175,8 +166,7 @@ out:
 static char *meta(isynth_store *st, const char *key)
 {
     char *v = NULL;
-    if (isynth_store_meta_get(st, key, &v, NULL) || !v)
-        return isynth_strdup("");
+    if (isynth_store_meta_get(st, key, &v, NULL) || !v) return isynth_strdup("");
     return v;
 }
 
@@ -185,8 +175,8 @@ static isynth_err review_section(isynth_store *st, buf *b, isynth_error *err)
 {
     sqlite3 *db = isynth_store_db(st);
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1",
-                           -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1", -1,
+                           &q, NULL) != SQLITE_OK)
         return ISYNTH_OK; /* no review table yet */
     buf rows;
     buf_init(&rows, 0);
@@ -195,8 +185,7 @@ static isynth_err review_section(isynth_store *st, buf *b, isynth_error *err)
     while (!rc && sqlite3_step(q) == SQLITE_ROW) {
         const char *status = col(q, 0);
         long n = (long)sqlite3_column_int64(q, 1);
-        if (!strcmp(status, "accepted") || !strcmp(status, "edited"))
-            kept += n;
+        if (!strcmp(status, "accepted") || !strcmp(status, "edited")) kept += n;
         rc = buf_printf(&rows, "| %s | %ld |\n", status, n);
     }
     sqlite3_finalize(q);
@@ -216,8 +205,7 @@ static isynth_err quality_section(isynth_store *st, buf *b, long n_accepted, isy
 {
     isynth_quality_counts qc;
     isynth_err rc = isynth_store_quality_counts(st, &qc, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = buf_printf(b,
                     "## Quality\n\n"
                     "Every accepted row passed the filters above. Rows with facts to verify: "
@@ -231,13 +219,13 @@ static isynth_err quality_section(isynth_store *st, buf *b, long n_accepted, isy
                         "(field `consistency.disagree`): check those first.\n\n",
                         qc.consistency_checked, qc.consistency_flagged);
     if (!rc && (qc.judged || qc.judge_errors)) {
-        rc = buf_printf(b, "Judged rows: %ld (%ld could not be scored).\n\n"
-                           "| judge score | rows |\n|---|---|\n",
+        rc = buf_printf(b,
+                        "Judged rows: %ld (%ld could not be scored).\n\n"
+                        "| judge score | rows |\n|---|---|\n",
                         qc.judged, qc.judge_errors);
         for (int sc = 5; sc >= 1 && !rc; sc--)
             rc = buf_printf(b, "| %d | %ld |\n", sc, qc.score_hist[sc]);
-        if (!rc)
-            rc = buf_adds(b, "\n");
+        if (!rc) rc = buf_adds(b, "\n");
     }
     return rc ? isynth_error_set(err, rc, "writing the card: out of memory") : ISYNTH_OK;
 }
@@ -252,8 +240,7 @@ static isynth_err md_cell(buf *b, const char *s)
     isynth_err rc = ISYNTH_OK;
     size_t n = strlen(s), i = 0;
     while (i < n && !rc) {
-        if (i >= 300 && ((unsigned char)s[i] & 0xC0) != 0x80)
-            return buf_adds(b, "...");
+        if (i >= 300 && ((unsigned char)s[i] & 0xC0) != 0x80) return buf_adds(b, "...");
         unsigned char c = (unsigned char)s[i++];
         if (c < 0x20 || c == 0x7f)
             rc = buf_addc(b, ' ');
@@ -276,8 +263,7 @@ static isynth_err md_cell(buf *b, const char *s)
 static const char *yaml_lang(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 2 || n > 12)
-        return "und";
+    if (n < 2 || n > 12) return "und";
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-'))
             return "und";
@@ -289,17 +275,31 @@ static isynth_err card_reason(void *user, const char *reason, long n)
     return buf_printf(user, "| rejected: %s | %ld |\n", reason, n);
 }
 
-static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
-                             isynth_error *err)
+static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected, isynth_error *err)
 {
-    static const char *const keys[] = {"seeds_file",    "seeds_sha256",   "seeds_shape",
-                                       "seeds_count",   "seeds_run",      "lang",
+    static const char *const keys[] = {"seeds_file",
+                                       "seeds_sha256",
+                                       "seeds_shape",
+                                       "seeds_count",
+                                       "seeds_run",
+                                       "lang",
                                        "backend",
-                                       "model",         "model_name",     "model_license",
-                                       "prompt_format", "two_stage",      "examples",
-                                       "generated_examples", "tasks_per_request", "temperature",
-                                       "top_p",         "max_tokens",     "seed",
-                                       "rouge_threshold", "template_sha256", "topics", "created_at",
+                                       "model",
+                                       "model_name",
+                                       "model_license",
+                                       "prompt_format",
+                                       "two_stage",
+                                       "examples",
+                                       "generated_examples",
+                                       "tasks_per_request",
+                                       "temperature",
+                                       "top_p",
+                                       "max_tokens",
+                                       "seed",
+                                       "rouge_threshold",
+                                       "template_sha256",
+                                       "topics",
+                                       "created_at",
                                        "isynth_version"};
     enum { NK = sizeof keys / sizeof keys[0] };
     char *v[NK];
@@ -327,20 +327,16 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                     "%ld instruction/response pairs generated by isynth ",
                     lang, size, n_accepted);
     if (!rc && !(rc = md_cell(&b, v[NK - 1])) &&
-        !(rc = buf_adds(&b, " in the manner of Self-Instruct from ")) &&
-        !(rc = md_cell(&b, v[3])))
+        !(rc = buf_adds(&b, " in the manner of Self-Instruct from ")) && !(rc = md_cell(&b, v[3])))
         rc = buf_adds(&b, " seed tasks, filtered automatically. Machine-generated text can "
                           "contain invented facts: review every row before training on it.\n\n"
                           "## Provenance\n\n"
                           "| item | value |\n|---|---|\n");
     for (size_t i = 0; i < NK && !rc; i++) {
-        if (!strcmp(keys[i], "seeds_run") && (!v[i] || !v[i][0]))
-            continue; /* seeds from a file */
+        if (!strcmp(keys[i], "seeds_run") && (!v[i] || !v[i][0])) continue; /* seeds from a file */
         rc = buf_printf(&b, "| %s | ", keys[i]);
-        if (!rc)
-            rc = v[i][0] ? md_cell(&b, v[i]) : buf_adds(&b, "(none)");
-        if (!rc)
-            rc = buf_adds(&b, " |\n");
+        if (!rc) rc = v[i][0] ? md_cell(&b, v[i]) : buf_adds(&b, "(none)");
+        if (!rc) rc = buf_adds(&b, " |\n");
     }
     if (!rc)
         rc = buf_printf(&b,
@@ -349,11 +345,9 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                         "## Counts\n\n| outcome | count |\n|---|---|\n| accepted | %ld |\n"
                         "| rejected | %ld |\n",
                         n_accepted, n_rejected);
-    if (!rc)
-        rc = isynth_store_each_reason(st, card_reason, &b, err);
+    if (!rc) rc = isynth_store_each_reason(st, card_reason, &b, err);
     isynth_run_status rs;
-    if (!rc)
-        rc = isynth_run_status_get(st, 20, -1, -1, &rs, err);
+    if (!rc) rc = isynth_run_status_get(st, 20, -1, -1, &rs, err);
     if (!rc) {
         const isynth_run_totals *t = &rs.totals;
         rc = buf_printf(&b,
@@ -361,38 +355,39 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                         "| generated tokens | %lld |\n| prompt tokens | %lld |\n"
                         "| accepted per 1,000 generated tokens | %.2f |\n",
                         t->requests, t->failed, t->completion_tokens, t->prompt_tokens,
-                        t->completion_tokens ? 1000.0 * (double)t->accepted /
-                                                   (double)t->completion_tokens
-                                             : 0.0);
+                        t->completion_tokens
+                            ? 1000.0 * (double)t->accepted / (double)t->completion_tokens
+                            : 0.0);
         if (!rc && (rs.price_in > 0 || rs.price_out > 0))
-            rc = buf_printf(&b, "| cost (at %g / %g per million prompt / generated tokens) | "
-                                "%.4f |\n", rs.price_in, rs.price_out, rs.cost);
+            rc = buf_printf(&b,
+                            "| cost (at %g / %g per million prompt / generated tokens) | "
+                            "%.4f |\n",
+                            rs.price_in, rs.price_out, rs.cost);
         if (!rc)
             rc = buf_adds(&b, "\nCharts of the run (outcomes, acceptance over time, nearest-"
                               "neighbour ROUGE-L, lengths, diversity, speed): "
-                              "[report.html](report.html) (`isynth generate` writes it with this card; `isynth report` "
+                              "[report.html](report.html) (`isynth generate` writes it with this "
+                              "card; `isynth report` "
                               "rewrites it).\n\n");
     }
+    if (!rc) rc = quality_section(st, &b, n_accepted, err);
+    if (!rc) rc = review_section(st, &b, err);
     if (!rc)
-        rc = quality_section(st, &b, n_accepted, err);
-    if (!rc)
-        rc = review_section(st, &b, err);
-    if (!rc)
-        rc = buf_printf(&b,
-                        "## Fields\n\n"
-                        "- `id`: the task's id in the run (`g<N>`)\n"
-                        "- `instruction`, `input`, `output`: the task\n"
-                        "- `seed_ids`: the seed tasks shown to the model as examples\n"
-                        "- `verify`: the exact substrings of the output that state checkable "
-                        "facts (numbers, dates, names): check them by hand\n"
-                        "- `judge` (when judged): `score` 1-5, `reason`, `false_claims` and the "
-                        "judge `model`\n"
-                        "- `consistency` (with --consistency): `k` re-answers, the facts of "
-                        "`verify` most of them did not repeat (`disagree`) and the numbers and "
-                        "dates they gave instead (`alternatives`)\n"
-                        "- `model`, `created_at`: what wrote it, and when (UTC)\n\n"
-                        "Load it with `datasets.load_dataset(\"json\", "
-                        "data_files=\"data.jsonl\")`.\n");
+        rc =
+            buf_printf(&b, "## Fields\n\n"
+                           "- `id`: the task's id in the run (`g<N>`)\n"
+                           "- `instruction`, `input`, `output`: the task\n"
+                           "- `seed_ids`: the seed tasks shown to the model as examples\n"
+                           "- `verify`: the exact substrings of the output that state checkable "
+                           "facts (numbers, dates, names): check them by hand\n"
+                           "- `judge` (when judged): `score` 1-5, `reason`, `false_claims` and the "
+                           "judge `model`\n"
+                           "- `consistency` (with --consistency): `k` re-answers, the facts of "
+                           "`verify` most of them did not repeat (`disagree`) and the numbers and "
+                           "dates they gave instead (`alternatives`)\n"
+                           "- `model`, `created_at`: what wrote it, and when (UTC)\n\n"
+                           "Load it with `datasets.load_dataset(\"json\", "
+                           "data_files=\"data.jsonl\")`.\n");
     for (size_t i = 0; i < NK; i++)
         isynth_free(v[i]);
     if (rc) {
@@ -421,8 +416,7 @@ isynth_err isynth_export_card(isynth_store *st, isynth_error *err)
 {
     long n_acc = 0, n_rej = 0;
     isynth_err rc = isynth_store_count(st, "accepted", &n_acc, err);
-    if (!rc)
-        rc = isynth_store_count(st, "rejected", &n_rej, err);
+    if (!rc) rc = isynth_store_count(st, "rejected", &n_rej, err);
     return rc ? rc : write_card(st, n_acc, n_rej, err);
 }
 
@@ -433,16 +427,12 @@ isynth_err isynth_export_run(isynth_store *st, isynth_error *err)
         isynth_free(model);
         model = meta(st, "model");
     }
-    if (!model)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!model) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     long n_acc = 0, n_rej = 0;
     isynth_err rc = export_jsonl(st, "data.jsonl", true, model, &n_acc, err);
-    if (!rc)
-        rc = export_jsonl(st, "rejected.jsonl", false, model, &n_rej, err);
-    if (!rc)
-        rc = write_card(st, n_acc, n_rej, err);
-    if (!rc)
-        rc = isynth_report_write(st, NULL, err);
+    if (!rc) rc = export_jsonl(st, "rejected.jsonl", false, model, &n_rej, err);
+    if (!rc) rc = write_card(st, n_acc, n_rej, err);
+    if (!rc) rc = isynth_report_write(st, NULL, err);
     isynth_free(model);
     return rc;
 }

@@ -85,27 +85,21 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
-                             isynth_error *err)
+isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out, isynth_error *err)
 {
     isynth_filter *f = isynth_calloc(1, sizeof *f);
     *out = NULL;
-    if (!f)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!f) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     f->p = *p;
     f->p.keywords_path = NULL; /* borrowed only during this call */
     f->p.template_text = NULL;
     f->qp = isynth_quality_params_default(p->lang);
     isynth_err rc = p->keywords_path ? isynth_keywords_load(p->keywords_path, &f->kw, err)
                                      : isynth_keywords_default(&f->kw, err);
-    if (!rc)
-        rc = isynth_tokenizer_new((isynth_tokenizer_kind)p->tokenizer, &f->tok, err);
-    if (!rc)
-        rc = isynth_sim_index_new(f->tok, &f->sim, err);
-    if (!rc)
-        rc = isynth_sim_index_new(f->tok, &f->sim_out, err);
-    if (!rc && p->row_checks)
-        rc = isynth_scaffold_new(&f->scaf, err);
+    if (!rc) rc = isynth_tokenizer_new((isynth_tokenizer_kind)p->tokenizer, &f->tok, err);
+    if (!rc) rc = isynth_sim_index_new(f->tok, &f->sim, err);
+    if (!rc) rc = isynth_sim_index_new(f->tok, &f->sim_out, err);
+    if (!rc && p->row_checks) rc = isynth_scaffold_new(&f->scaf, err);
     if (!rc && f->scaf && p->template_text)
         rc = isynth_scaffold_add_template(f->scaf, p->template_text, err);
     if (rc) {
@@ -118,8 +112,7 @@ isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
 
 void isynth_filter_free(isynth_filter *f)
 {
-    if (!f)
-        return;
+    if (!f) return;
     for (size_t i = 0; i < f->cap; i++) {
         isynth_free(f->tab[i].key);
         isynth_free(f->tab[i].ref);
@@ -152,12 +145,10 @@ void isynth_filter_free(isynth_filter *f)
 
 static entry *lookup(isynth_filter *f, const char *key)
 {
-    if (!f->cap)
-        return NULL;
+    if (!f->cap) return NULL;
     size_t i = hash(key) & (f->cap - 1);
     while (f->tab[i].key) {
-        if (!strcmp(f->tab[i].key, key))
-            return &f->tab[i];
+        if (!strcmp(f->tab[i].key, key)) return &f->tab[i];
         i = (i + 1) & (f->cap - 1);
     }
     return NULL;
@@ -167,11 +158,9 @@ static isynth_err grow(isynth_filter *f)
 {
     size_t cap = f->cap ? f->cap * 2 : 256;
     entry *tab = isynth_calloc(cap, sizeof *tab);
-    if (!tab)
-        return ISYNTH_ERR_NOMEM;
+    if (!tab) return ISYNTH_ERR_NOMEM;
     for (size_t i = 0; i < f->cap; i++) {
-        if (!f->tab[i].key)
-            continue;
+        if (!f->tab[i].key) continue;
         size_t j = hash(f->tab[i].key) & (cap - 1);
         while (tab[j].key)
             j = (j + 1) & (cap - 1);
@@ -190,8 +179,7 @@ isynth_err isynth_filter_normalize(isynth_task *t, isynth_error *err)
         char *norm;
         size_t len;
         isynth_err rc = isynth_normalize_text(*fields[i], strlen(*fields[i]), &norm, &len, err);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         isynth_free(*fields[i]);
         *fields[i] = norm;
     }
@@ -225,18 +213,15 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
     if (f->n_refs == f->cap_refs) {
         size_t cap = f->cap_refs ? f->cap_refs * 2 : 256;
         char **n = isynth_realloc(f->refs, cap * sizeof *n);
-        if (!n)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (!n) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->refs = n;
         toks *c = isynth_realloc(f->combo, cap * sizeof *c);
-        if (!c)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (!c) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->combo = c;
         f->cap_refs = cap;
     }
     char *r = isynth_strdup(ref);
-    if (!r)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     toks *c = &f->combo[f->n_refs];
     memset(c, 0, sizeof *c);
     c->input = has_letters(t->input);
@@ -273,8 +258,7 @@ static isynth_err tokens_of(isynth_filter *f, const char *text, uint32_t **ids, 
                             isynth_error *err)
 {
     isynth_err rc = isynth_tokenize(f->tok, text, strlen(text), ids, n, err);
-    if (!rc && *n > ISYNTH_SIM_MAX_TOKENS)
-        *n = ISYNTH_SIM_MAX_TOKENS;
+    if (!rc && *n > ISYNTH_SIM_MAX_TOKENS) *n = ISYNTH_SIM_MAX_TOKENS;
     return rc;
 }
 
@@ -288,13 +272,10 @@ static uint64_t run_hash(const uint32_t *ids)
 
 static bool runs_has(const isynth_filter *f, uint64_t h)
 {
-    if (!f->runs_cap)
-        return false;
+    if (!f->runs_cap) return false;
     for (size_t i = h & (f->runs_cap - 1);; i = (i + 1) & (f->runs_cap - 1)) {
-        if (f->runs[i] == h)
-            return true;
-        if (!f->runs[i])
-            return false;
+        if (f->runs[i] == h) return true;
+        if (!f->runs[i]) return false;
     }
 }
 
@@ -303,11 +284,9 @@ static isynth_err runs_put(isynth_filter *f, uint64_t h)
     if ((f->runs_n + 1) * 2 > f->runs_cap) {
         size_t cap = f->runs_cap ? f->runs_cap * 2 : 1024;
         uint64_t *t = isynth_calloc(cap, sizeof *t);
-        if (!t)
-            return ISYNTH_ERR_NOMEM;
+        if (!t) return ISYNTH_ERR_NOMEM;
         for (size_t k = 0; k < f->runs_cap; k++) {
-            if (!f->runs[k])
-                continue;
+            if (!f->runs[k]) continue;
             size_t i = f->runs[k] & (cap - 1);
             while (t[i])
                 i = (i + 1) & (cap - 1);
@@ -334,18 +313,15 @@ static isynth_err seed_output_add(isynth_filter *f, const char *ref, uint32_t *i
     if (f->n_seed_out == f->cap_seed_out) {
         size_t cap = f->cap_seed_out ? f->cap_seed_out * 2 : 64;
         toks *t = isynth_realloc(f->seed_out, cap * sizeof *t);
-        if (!t)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (!t) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->seed_out = t;
         char **r = isynth_realloc(f->seed_out_refs, cap * sizeof *r);
-        if (!r)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->seed_out_refs = r;
         f->cap_seed_out = cap;
     }
     char *r = isynth_strdup(ref);
-    if (!r)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i + FRAG_RUN <= n; i++)
         if (runs_put(f, run_hash(ids + i))) {
             isynth_free(r);
@@ -358,8 +334,8 @@ static isynth_err seed_output_add(isynth_filter *f, const char *ref, uint32_t *i
 
 /* How many of c's tokens lie inside a run of FRAG_RUN or more tokens that s has too. One row of
  * common-suffix lengths: O(cn * sn) time, O(sn) memory (row holds sn + 1 entries). */
-static size_t run_cover(const uint32_t *c, size_t cn, const uint32_t *s, size_t sn,
-                        uint32_t *row, unsigned char *mark)
+static size_t run_cover(const uint32_t *c, size_t cn, const uint32_t *s, size_t sn, uint32_t *row,
+                        unsigned char *mark)
 {
     memset(row, 0, (sn + 1) * sizeof *row);
     memset(mark, 0, cn);
@@ -368,12 +344,10 @@ static size_t run_cover(const uint32_t *c, size_t cn, const uint32_t *s, size_t 
         for (size_t j = 0; j < sn; j++) {
             uint32_t up = row[j + 1];
             row[j + 1] = c[i] == s[j] ? diag + 1 : 0;
-            if (row[j + 1] > longest)
-                longest = row[j + 1];
+            if (row[j + 1] > longest) longest = row[j + 1];
             diag = up;
         }
-        if (longest >= FRAG_RUN)
-            memset(mark + i + 1 - longest, 1, longest);
+        if (longest >= FRAG_RUN) memset(mark + i + 1 - longest, 1, longest);
     }
     size_t covered = 0;
     for (size_t i = 0; i < cn; i++)
@@ -384,28 +358,23 @@ static size_t run_cover(const uint32_t *c, size_t cn, const uint32_t *s, size_t 
 isynth_err isynth_filter_add_output(isynth_filter *f, const char *ref, const char *output,
                                     isynth_error *err)
 {
-    if (!output[0] || ref[0] == 'p')
-        return ISYNTH_OK;
+    if (!output[0] || ref[0] == 'p') return ISYNTH_OK;
     if (f->n_out == f->cap_out) {
         size_t cap = f->cap_out ? f->cap_out * 2 : 256;
         char **n = isynth_realloc(f->out_refs, cap * sizeof *n);
-        if (!n)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (!n) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->out_refs = n;
         f->cap_out = cap;
     }
     char *r = isynth_strdup(ref);
-    if (!r)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     uint32_t *ids = NULL;
     size_t n = 0;
     isynth_err rc = tokens_of(f, output, &ids, &n, err);
-    if (!rc && n)
-        rc = isynth_sim_index_add_tokens(f->sim_out, (int64_t)f->n_out, ids, n, err);
+    if (!rc && n) rc = isynth_sim_index_add_tokens(f->sim_out, (int64_t)f->n_out, ids, n, err);
     if (!rc && n && ref[0] == 's') {
         rc = seed_output_add(f, ref, ids, n, err);
-        if (!rc)
-            ids = NULL; /* now the filter's */
+        if (!rc) ids = NULL; /* now the filter's */
     }
     isynth_free(ids);
     if (rc || !n) {
@@ -437,8 +406,7 @@ isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_tas
 {
     char *key;
     isynth_err rc = task_key(t, &key, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (lookup(f, key)) {
         isynth_free(key);
         return ISYNTH_OK;
@@ -459,8 +427,7 @@ isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_tas
     f->tab[i].ref = r;
     f->n++;
     rc = sim_add(f, ref, t, err);
-    if (!rc)
-        rc = isynth_filter_add_output(f, ref, t->output, err);
+    if (!rc) rc = isynth_filter_add_output(f, ref, t->output, err);
     return rc;
 }
 
@@ -468,8 +435,7 @@ isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_tas
 static bool contains_copy(const char *a, const char *b, double ratio)
 {
     size_t la = strlen(a), lb = strlen(b);
-    if (!la || !lb)
-        return false;
+    if (!la || !lb) return false;
     const char *lng = la >= lb ? a : b, *sht = la >= lb ? b : a;
     size_t ll = la >= lb ? la : lb, ls = la >= lb ? lb : la;
     return (double)ls >= ratio * (double)ll && strstr(lng, sht) != NULL;
@@ -491,14 +457,11 @@ static isynth_err is_example_copy(const isynth_task *t, const isynth_task *ex, d
         char *ka = NULL, *kb = NULL;
         size_t la, lb;
         isynth_err rc = isynth_dedup_key(fa[i], strlen(fa[i]), &ka, &la, err);
-        if (!rc)
-            rc = isynth_dedup_key(fb[i], strlen(fb[i]), &kb, &lb, err);
-        if (!rc)
-            *copy = field_copy(ka, kb, ratio);
+        if (!rc) rc = isynth_dedup_key(fb[i], strlen(fb[i]), &kb, &lb, err);
+        if (!rc) *copy = field_copy(ka, kb, ratio);
         isynth_free(ka);
         isynth_free(kb);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return ISYNTH_OK;
 }
@@ -513,8 +476,7 @@ static const char *copy_reason(const char *ref, const char *generated)
 static bool has_letters(const char *s)
 {
     for (; *s; s++)
-        if (*s != ' ' && *s != '\n')
-            return true;
+        if (*s != ' ' && *s != '\n') return true;
     return false;
 }
 
@@ -542,12 +504,10 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t, const toks
         if (score >= thr && has_input && has_letters(examples[i]->input)) {
             /* the same instruction on a new input is a new task (an instruction that takes
                an input: one that is a whole task on its own stays a copy, whatever is added) */
-            if ((rc = task_tokens(f, examples[i], &eids, &en, err)))
-                goto out;
+            if ((rc = task_tokens(f, examples[i], &eids, &en, err))) goto out;
             double whole = isynth_rouge_l_f(cids, cn, eids, en);
             isynth_free(eids);
-            if (whole < thr)
-                continue;
+            if (whole < thr) continue;
         }
         if (score >= thr) {
             v->reason = "seed_copy";
@@ -560,8 +520,7 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t, const toks
     int64_t nn = -1;
     double score = 0;
     double floor = f->p.report_nearest || thr <= 0 ? 0.0 : thr;
-    if ((rc = isynth_sim_index_nearest_tokens(f->sim, ids, n, floor, &nn, &score, err)))
-        goto out;
+    if ((rc = isynth_sim_index_nearest_tokens(f->sim, ids, n, floor, &nn, &score, err))) goto out;
     if (nn >= 0 && (size_t)nn < f->n_refs) {
         snprintf(v->nn_ref, sizeof v->nn_ref, "%s", f->refs[nn]);
         v->nn_score = score;
@@ -581,8 +540,7 @@ out:
 static bool is_example_ref(const char *ref, const char *const *example_refs, size_t k)
 {
     for (size_t i = 0; i < k; i++)
-        if (!strcmp(ref, example_refs[i]))
-            return true;
+        if (!strcmp(ref, example_refs[i])) return true;
     return false;
 }
 
@@ -601,8 +559,8 @@ static isynth_err widened_seed_copy(isynth_filter *f, const toks *ct,
     isynth_err rc = ISYNTH_OK;
     int64_t nn = -1;
     double score = 0;
-    if (n >= 8 && !(rc = isynth_sim_index_nearest_tokens(f->sim_out, ids, n, thr, &nn, &score,
-                                                         err)) &&
+    if (n >= 8 &&
+        !(rc = isynth_sim_index_nearest_tokens(f->sim_out, ids, n, thr, &nn, &score, err)) &&
         nn >= 0 && score >= thr) {
         const char *ref = f->out_refs[nn];
         if (ref[0] == 's' || is_example_ref(ref, example_refs, k)) {
@@ -611,8 +569,7 @@ static isynth_err widened_seed_copy(isynth_filter *f, const toks *ct,
                      score);
         }
     }
-    if (rc || v->reason)
-        return rc;
+    if (rc || v->reason) return rc;
     ids = ct[1].ids;
     n = ct[1].n;
     double ratio = f->p.fragment_ratio > 0 ? f->p.fragment_ratio : 0.8;
@@ -628,19 +585,17 @@ static isynth_err widened_seed_copy(isynth_filter *f, const toks *ct,
             sn = f->combo[f->seed_refs[i]].n;
         } else {
             ref = example_refs[i - ns];
-            if (ref[0] == 's' || (rc = task_tokens(f, examples[i - ns], &sids, &sn, err)))
-                continue;
+            if (ref[0] == 's' || (rc = task_tokens(f, examples[i - ns], &sids, &sn, err))) continue;
         }
         size_t need = (size_t)(ratio * (double)n + 0.999999), lcs = 0;
         if (sn >= need && (double)n >= 0.3 * (double)sn &&
             isynth_lcs_bound_multiset(ids, n, sids, sn) >= need &&
             !(rc = isynth_lcs_length(ids, n, sids, sn, &lcs)) && lcs >= need) {
             v->reason = "seed_copy";
-            snprintf(v->detail, sizeof v->detail, "fragment of %s: %zu of %zu tokens in order",
-                     ref, lcs, n);
+            snprintf(v->detail, sizeof v->detail, "fragment of %s: %zu of %zu tokens in order", ref,
+                     lcs, n);
         }
-        if (i >= ns)
-            isynth_free(sids);
+        if (i >= ns) isynth_free(sids);
     }
     return rc;
 }
@@ -651,8 +606,7 @@ static bool has_japanese(const char *s)
     for (size_t i = 0; i < n;) {
         uint32_t cp = 0;
         size_t l = utf8_decode(s + i, n - i, &cp);
-        if (ja_script_of(cp) != JA_NONE)
-            return true;
+        if (ja_script_of(cp) != JA_NONE) return true;
         i += l ? l : 1;
     }
     return false;
@@ -680,8 +634,7 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
     bool seeds = union_cover >= need, generated = false;
     for (size_t i = 0; i < k; i++)
         generated |= example_refs[i][0] != 's' && examples[i]->output[0];
-    if (!seeds && !generated)
-        return ISYNTH_OK;
+    if (!seeds && !generated) return ISYNTH_OK;
     /* the seeds' outputs, then the outputs of generated rows shown in the prompt */
     uint32_t *row = NULL, *eids = NULL;
     size_t row_cap = 0;
@@ -698,12 +651,10 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
             ref = f->seed_out_refs[i];
         } else {
             size_t e = i - ns;
-            if (example_refs[e][0] == 's' || !examples[e]->output[0])
-                continue;
+            if (example_refs[e][0] == 's' || !examples[e]->output[0]) continue;
             isynth_free(eids);
             eids = NULL;
-            if ((rc = tokens_of(f, examples[e]->output, &eids, &sn, err)))
-                break;
+            if ((rc = tokens_of(f, examples[e]->output, &eids, &sn, err))) break;
             sids = eids;
             ref = example_refs[e];
         }
@@ -726,8 +677,7 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
     isynth_free(eids);
     isynth_free(row);
     isynth_free(mark);
-    if (rc == ISYNTH_ERR_NOMEM)
-        return isynth_error_set(err, rc, "out of memory");
+    if (rc == ISYNTH_ERR_NOMEM) return isynth_error_set(err, rc, "out of memory");
     return rc;
 }
 
@@ -742,8 +692,7 @@ static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
     int64_t nn = -1;
     double score = 0;
     size_t min = f->p.output_copy_min_tokens;
-    if (!has_japanese(t->output))
-        min = (min + 1) / 2;
+    if (!has_japanese(t->output)) min = (min + 1) / 2;
     if (!rc && n >= min &&
         !(rc = isynth_sim_index_nearest_tokens(f->sim_out, ids, n, thr, &nn, &score, err)) &&
         nn >= 0 && score >= thr) {
@@ -757,9 +706,9 @@ static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
 }
 
 static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
-                              const isynth_task *const *examples,
-                              const char *const *example_refs, size_t k, bool with_output,
-                              isynth_verdict *v, char **key, isynth_error *err)
+                              const isynth_task *const *examples, const char *const *example_refs,
+                              size_t k, bool with_output, isynth_verdict *v, char **key,
+                              isynth_error *err)
 {
     memset(v, 0, sizeof *v);
     v->nn_score = -1;
@@ -771,8 +720,7 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
     size_t nin = isynth_utf8_chars(t->input, strlen(t->input));
     size_t no = isynth_utf8_chars(t->output, strlen(t->output));
     isynth_err rc = task_key(t, key, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (ni == 0 || (*key)[0] == '\0' || (p->check_output && no == 0)) {
         v->reason = "empty";
         return ISYNTH_OK;
@@ -794,8 +742,7 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
     }
     for (size_t i = 0; i < k; i++) {
         bool copy;
-        if ((rc = is_example_copy(t, examples[i], p->copy_ratio, &copy, err)))
-            return rc;
+        if ((rc = is_example_copy(t, examples[i], p->copy_ratio, &copy, err))) return rc;
         if (copy) {
             v->reason = "seed_copy";
             snprintf(v->detail, sizeof v->detail, "%s", example_refs[i]);
@@ -803,19 +750,16 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
         }
     }
     if (p->quality) {
-        const char *q = isynth_quality_check(&f->qp, f->kw, t->instruction,
-                                             strlen(t->instruction));
+        const char *q = isynth_quality_check(&f->qp, f->kw, t->instruction, strlen(t->instruction));
         if (q) {
             v->reason = q;
             return ISYNTH_OK;
         }
     }
-    if (p->row_checks &&
-        (rc = isynth_check_task(f->scaf, t, p->check_output, &v->reason, v->detail,
-                                sizeof v->detail, err)))
+    if (p->row_checks && (rc = isynth_check_task(f->scaf, t, p->check_output, &v->reason, v->detail,
+                                                 sizeof v->detail, err)))
         return rc;
-    if (v->reason)
-        return ISYNTH_OK;
+    if (v->reason) return ISYNTH_OK;
     /* the instruction's tokens, and instruction + input's, once for the similarity checks */
     toks ct[2] = {{NULL, 0, false}, {NULL, 0, false}};
     if (!(rc = tokens_of(f, t->instruction, &ct[0].ids, &ct[0].n, err)) &&
@@ -824,8 +768,7 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
         rc = widened_seed_copy(f, ct, examples, example_refs, k, v, err);
     isynth_free(ct[0].ids);
     isynth_free(ct[1].ids);
-    if (rc || v->reason)
-        return rc;
+    if (rc || v->reason) return rc;
     return p->check_output ? output_copy(f, t, examples, example_refs, k, v, err) : ISYNTH_OK;
 }
 

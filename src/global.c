@@ -77,7 +77,7 @@ static char *cu_strdup(const char *s)
 
 isynth_err isynth_global_init(isynth_error *err)
 {
-    static const sqlite3_mem_methods mem = {sq_malloc, sq_free,  sq_realloc, sq_size,
+    static const sqlite3_mem_methods mem = {sq_malloc,  sq_free, sq_realloc,  sq_size,
                                             sq_roundup, sq_init, sq_shutdown, NULL};
     json_set_alloc_funcs(alloc_uninjected, isynth_free);
     if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK)

@@ -29,9 +29,9 @@ typedef struct slot {
     uint64_t id;
     llama_token *prompt;
     int n_prompt;
-    int n_fed;      /* prompt tokens in the KV cache */
-    int n_gen;      /* generated tokens kept (the reply so far) */
-    int n_decoded;  /* generated tokens in all, cut ones included */
+    int n_fed;     /* prompt tokens in the KV cache */
+    int n_gen;     /* generated tokens kept (the reply so far) */
+    int n_decoded; /* generated tokens in all, cut ones included */
     int max_tokens;
     llama_token *gen; /* the kept tokens, and the reply's length in bytes after each */
     size_t *gen_end;
@@ -46,7 +46,7 @@ typedef struct slot {
     void *watch_user;
     bool ignore_eog;
     bool constrained; /* sampling under the request's grammar */
-    int i_batch;    /* index of this slot's logits in the last batch, or -1 */
+    int i_batch;      /* index of this slot's logits in the last batch, or -1 */
     llama_token next;
     struct llama_sampler *smpl;  /* top-k, top-p, temperature, draw */
     struct llama_sampler *gsmpl; /* the request's grammar, or NULL */
@@ -67,7 +67,7 @@ typedef struct llama_impl {
     slot *slots;
     bool reuse_prefix;
     llama_seq_id prefix_seq;
-    llama_token *prefix;  /* tokens held by prefix_seq */
+    llama_token *prefix; /* tokens held by prefix_seq */
     int n_prefix;
     char *path;
     char name[256];
@@ -143,10 +143,8 @@ static void slot_reset(llama_impl *m, slot *s)
     isynth_free(s->grammar);
     s->grammar = NULL;
     s->watch = NULL;
-    if (s->smpl)
-        llama_sampler_free(s->smpl);
-    if (s->gsmpl)
-        llama_sampler_free(s->gsmpl);
+    if (s->smpl) llama_sampler_free(s->smpl);
+    if (s->gsmpl) llama_sampler_free(s->gsmpl);
     s->smpl = s->gsmpl = NULL;
     buf_reset(&s->out);
     s->state = SLOT_IDLE;
@@ -166,8 +164,7 @@ static isynth_err render_prompt(llama_impl *m, const isynth_gen_req *req, buf *t
                                 "completion",
                                 m->path);
     struct llama_chat_message *msgs = isynth_calloc(req->n_msgs, sizeof *msgs);
-    if (!msgs)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!msgs) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     size_t total = 0;
     for (size_t i = 0; i < req->n_msgs; i++) {
         msgs[i].role = req->msgs[i].role;
@@ -207,8 +204,7 @@ static isynth_err tokenize(llama_impl *m, const char *text, size_t len, bool cha
 {
     int cap = (int)len + 16;
     llama_token *t = isynth_malloc((size_t)cap * sizeof *t);
-    if (!t)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!t) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     int r = llama_tokenize(m->vocab, text, (int32_t)len, t, cap, true, chat);
     if (r < 0) {
         isynth_free(t);
@@ -224,8 +220,7 @@ static isynth_err tokenize(llama_impl *m, const char *text, size_t len, bool cha
 static isynth_err make_grammar(llama_impl *m, const slot *s, struct llama_sampler **out)
 {
     *out = NULL;
-    if (!s->grammar)
-        return ISYNTH_OK;
+    if (!s->grammar) return ISYNTH_OK;
     *out = llama_sampler_init_grammar(m->vocab, s->grammar, "root");
     return *out ? ISYNTH_OK : ISYNTH_ERR_MODEL;
 }
@@ -238,8 +233,7 @@ static isynth_err make_sampler(llama_impl *m, const slot *s, struct llama_sample
     struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
     sp.no_perf = true;
     struct llama_sampler *c = llama_sampler_chain_init(sp);
-    if (!c)
-        return ISYNTH_ERR_NOMEM;
+    if (!c) return ISYNTH_ERR_NOMEM;
     (void)m;
     if (s->temperature <= 0) {
         llama_sampler_chain_add(c, llama_sampler_init_greedy());
@@ -260,8 +254,7 @@ static isynth_err make_sampler(llama_impl *m, const slot *s, struct llama_sample
  * KV cache after the copy. */
 static int reuse_prefix(llama_impl *m, slot *s)
 {
-    if (!m->reuse_prefix || m->n_prefix == 0)
-        return 0;
+    if (!m->reuse_prefix || m->n_prefix == 0) return 0;
     int l = 0;
     while (l < m->n_prefix && l < s->n_prompt - 1 && m->prefix[l] == s->prompt[l])
         l++;
@@ -289,21 +282,16 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     llama_impl *m = p;
     slot *s = NULL;
     for (int i = 0; i < m->parallel && !s; i++)
-        if (m->slots[i].state == SLOT_IDLE)
-            s = &m->slots[i];
-    if (!s)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID, "no free slot: submit past capacity");
+        if (m->slots[i].state == SLOT_IDLE) s = &m->slots[i];
+    if (!s) return isynth_error_set(err, ISYNTH_ERR_INVALID, "no free slot: submit past capacity");
     buf text;
     buf_init(&text, 0);
     isynth_err rc = render_prompt(m, req, &text, err);
     if (!rc)
-        rc = tokenize(m, text.p ? text.p : "", text.len, req->chat, &s->prompt, &s->n_prompt,
-                      err);
+        rc = tokenize(m, text.p ? text.p : "", text.len, req->chat, &s->prompt, &s->n_prompt, err);
     buf_free(&text);
-    if (rc)
-        return rc;
-    if (l_in_flight(m) == 0)
-        m->busy_since = now_s();
+    if (rc) return rc;
+    if (l_in_flight(m) == 0) m->busy_since = now_s();
     s->id = req->id;
     s->t0 = now_s();
     s->n_gen = 0;
@@ -318,11 +306,9 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     s->watch_user = req->watch_user;
     if (s->cap_gen < s->max_tokens) {
         llama_token *g = isynth_realloc(s->gen, (size_t)s->max_tokens * sizeof *g);
-        if (g)
-            s->gen = g;
+        if (g) s->gen = g;
         size_t *e = g ? isynth_realloc(s->gen_end, (size_t)s->max_tokens * sizeof *e) : NULL;
-        if (e)
-            s->gen_end = e;
+        if (e) s->gen_end = e;
         if (!g || !e) {
             isynth_free(s->prompt);
             s->prompt = NULL;
@@ -350,8 +336,7 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
         return ISYNTH_OK;
     }
     rc = make_grammar(m, s, &s->gsmpl);
-    if (!rc)
-        rc = make_sampler(m, s, &s->smpl);
+    if (!rc) rc = make_sampler(m, s, &s->smpl);
     if (rc == ISYNTH_ERR_MODEL) {
         /* the same grammar would fail every request: report it on this one, with its cause */
         snprintf(s->fail_buf, sizeof s->fail_buf,
@@ -403,12 +388,10 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
     };
     m->stats.prompt_tokens += s->n_prompt;
     m->stats.completion_tokens += s->n_decoded;
-    if (status)
-        m->stats.failures++;
+    if (status) m->stats.failures++;
     cb(user, &r); /* r.text points into the slot: report before the slot is reused */
     slot_reset(m, s);
-    if (l_in_flight(m) == 0)
-        m->stats.busy_seconds += now_s() - m->busy_since;
+    if (l_in_flight(m) == 0) m->stats.busy_seconds += now_s() - m->busy_since;
 }
 
 static void fill_candidates(llama_impl *m, const slot *s, const float *logits,
@@ -416,8 +399,7 @@ static void fill_candidates(llama_impl *m, const slot *s, const float *logits,
 {
     for (int i = 0; i < m->n_vocab; i++)
         m->cand[i] = (llama_token_data){i, logits[i], 0.0f};
-    if (s->ban >= 0 && s->ban < m->n_vocab)
-        m->cand[s->ban].logit = -INFINITY;
+    if (s->ban >= 0 && s->ban < m->n_vocab) m->cand[s->ban].logit = -INFINITY;
     *a = (llama_token_data_array){m->cand, (size_t)m->n_vocab, -1, false};
 }
 
@@ -445,8 +427,7 @@ static bool allowed(struct llama_sampler *g, llama_token t)
  * (s->ban). */
 static llama_token sample(llama_impl *m, slot *s)
 {
-    if (!s->gsmpl && s->ban < 0)
-        return llama_sampler_sample(s->smpl, m->ctx, s->i_batch);
+    if (!s->gsmpl && s->ban < 0) return llama_sampler_sample(s->smpl, m->ctx, s->i_batch);
     const float *logits = llama_get_logits_ith(m->ctx, s->i_batch);
     llama_token_data_array a;
     fill_candidates(m, s, logits, &a);
@@ -488,8 +469,7 @@ static llama_token sample(llama_impl *m, slot *s)
         s->ban = -1;
         return sample(m, s);
     }
-    if (s->gsmpl)
-        llama_sampler_accept(s->gsmpl, t);
+    if (s->gsmpl) llama_sampler_accept(s->gsmpl, t);
     llama_sampler_accept(s->smpl, t);
     s->ban = -1;
     return t;
@@ -499,8 +479,7 @@ static void set_threads(llama_impl *m, int use)
 {
     int n = use ? m->n_threads : 1;
     llama_set_n_threads(m->ctx, n, n);
-    if (use != m->use)
-        m->thread_switches++;
+    if (use != m->use) m->thread_switches++;
     m->use = use;
     m->steps = 0;
 }
@@ -512,18 +491,15 @@ static void set_threads(llama_impl *m, int use)
  * 1% for the probes); one that changes the setting brings it back to 64. */
 static void adapt_threads(llama_impl *m, double per_token)
 {
-    if (m->steps++ == 0)
-        return;
+    if (m->steps++ == 0) return;
     int u = m->use;
     m->cost[u] = m->known[u] ? 0.7 * m->cost[u] + 0.3 * per_token : per_token;
     m->known[u] = true;
     if (u == m->best) {
-        if (++m->since_probe >= (m->known[!u] ? m->probe_every : 16))
-            set_threads(m, !u);
+        if (++m->since_probe >= (m->known[!u] ? m->probe_every : 16)) set_threads(m, !u);
         return;
     }
-    if (m->steps < 7)
-        return;
+    if (m->steps < 7) return;
     int best = m->known[0] && m->cost[0] < m->cost[1] ? 0 : 1;
     m->probe_every = best == m->best ? (m->probe_every < 512 ? 2 * m->probe_every : 1024) : 64;
     m->best = best;
@@ -544,15 +520,13 @@ static bool cut(llama_impl *m, slot *s, size_t at)
     llama_memory_seq_rm(llama_get_memory(m->ctx), seq, s->n_prompt + k - 1, -1);
     s->n_gen = k;
     s->out.len = k ? s->gen_end[k - 1] : 0;
-    if (s->out.p)
-        s->out.p[s->out.len] = '\0';
+    if (s->out.p) s->out.p[s->out.len] = '\0';
     s->next = k ? s->gen[k - 1] : s->prompt[s->n_prompt - 1];
     /* the same context would draw the same first token, and often the same dropped text */
     s->ban = k < had ? s->gen[k] : -1;
     s->cuts++;
     struct llama_sampler *smpl, *g;
-    if (make_sampler(m, s, &smpl))
-        return false;
+    if (make_sampler(m, s, &smpl)) return false;
     if (make_grammar(m, s, &g)) {
         llama_sampler_free(smpl);
         return false;
@@ -560,8 +534,7 @@ static bool cut(llama_impl *m, slot *s, size_t at)
     for (int i = 0; i < k && g; i++)
         llama_sampler_accept(g, s->gen[i]);
     llama_sampler_free(s->smpl);
-    if (s->gsmpl)
-        llama_sampler_free(s->gsmpl);
+    if (s->gsmpl) llama_sampler_free(s->gsmpl);
     s->smpl = smpl;
     s->gsmpl = g;
     return true;
@@ -590,30 +563,25 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
     }
     for (int i = 0; i < m->parallel && b->n_tokens < m->n_batch; i++) {
         slot *s = &m->slots[i];
-        if (s->state != SLOT_PROMPT)
-            continue;
+        if (s->state != SLOT_PROMPT) continue;
         while (s->n_fed < s->n_prompt && b->n_tokens < m->n_batch) {
             bool last = s->n_fed == s->n_prompt - 1;
-            if (last)
-                s->i_batch = b->n_tokens;
+            if (last) s->i_batch = b->n_tokens;
             batch_add(b, s->prompt[s->n_fed], s->n_fed, i, last);
             s->n_fed++;
         }
     }
-    if (b->n_tokens == 0)
-        return ISYNTH_OK;
+    if (b->n_tokens == 0) return ISYNTH_OK;
     bool timed = !prefill && b->n_tokens == m->parallel && m->adapt_threads && m->n_threads > 1;
     double t_dec = timed ? now_s() : 0;
     int32_t r = llama_decode(m->ctx, *b);
-    if (timed && r == 0)
-        adapt_threads(m, (now_s() - t_dec) / b->n_tokens);
+    if (timed && r == 0) adapt_threads(m, (now_s() - t_dec) / b->n_tokens);
     if (r != 0)
         return isynth_error_set(err, ISYNTH_ERR_BACKEND, "llama_decode failed (%d)%s", (int)r,
                                 r == 1 ? ": KV cache full" : "");
     for (int i = 0; i < m->parallel; i++) {
         slot *s = &m->slots[i];
-        if (s->i_batch < 0)
-            continue;
+        if (s->i_batch < 0) continue;
         if (s->state == SLOT_PROMPT) {
             s->state = SLOT_GEN;
             if (m->reuse_prefix && m->n_prefix == 0) {
@@ -647,12 +615,10 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
         if (s->watch) {
             size_t at = s->out.len;
             isynth_watch_act act = s->watch(s->watch_user, s->id, s->out.p, s->out.len, &at);
-            if (at > s->out.len)
-                at = s->out.len;
+            if (at > s->out.len) at = s->out.len;
             if (act == ISYNTH_WATCH_END) {
                 s->out.len = at;
-                if (s->out.p)
-                    s->out.p[at] = '\0';
+                if (s->out.p) s->out.p[at] = '\0';
                 finish(m, s, ISYNTH_OK, NULL, false, cb, user);
                 continue;
             }
@@ -693,15 +659,13 @@ static void l_stats(void *p, isynth_backend_stats *out)
 {
     llama_impl *m = p;
     *out = m->stats;
-    if (l_in_flight(m))
-        out->busy_seconds += now_s() - m->busy_since;
+    if (l_in_flight(m)) out->busy_seconds += now_s() - m->busy_since;
 }
 
 static void l_free(void *p)
 {
     llama_impl *m = p;
-    if (!m)
-        return;
+    if (!m) return;
     for (int i = 0; m->slots && i < m->parallel; i++) {
         slot_reset(m, &m->slots[i]);
         buf_free(&m->slots[i].out);
@@ -711,12 +675,9 @@ static void l_free(void *p)
     isynth_free(m->slots);
     isynth_free(m->prefix);
     isynth_free(m->cand);
-    if (m->batch.token)
-        llama_batch_free(m->batch);
-    if (m->ctx)
-        llama_free(m->ctx);
-    if (m->model)
-        llama_model_free(m->model);
+    if (m->batch.token) llama_batch_free(m->batch);
+    if (m->ctx) llama_free(m->ctx);
+    if (m->model) llama_model_free(m->model);
     isynth_free(m->path);
     isynth_free(m);
 }
@@ -735,16 +696,14 @@ isynth_err isynth_llama_backend_new(const isynth_llama_params *p, isynth_backend
                                     isynth_error *err)
 {
     *out = NULL;
-    if (!p->model_path)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID, "no model path given");
+    if (!p->model_path) return isynth_error_set(err, ISYNTH_ERR_INVALID, "no model path given");
     if (p->parallel < 1 || p->parallel > 256)
         return isynth_error_set(err, ISYNTH_ERR_INVALID, "parallel must be 1..256, not %d",
                                 p->parallel);
     if (access(p->model_path, R_OK) != 0)
         return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot read the model file",
                                 p->model_path);
-    if (p->quiet)
-        llama_log_set(quiet_log, NULL);
+    if (p->quiet) llama_log_set(quiet_log, NULL);
     llama_backend_init();
 
     isynth_err rc = ISYNTH_OK;
@@ -772,8 +731,8 @@ isynth_err isynth_llama_backend_new(const isynth_llama_params *p, isynth_backend
     mp.n_gpu_layers = 0;
     m->model = llama_model_load_from_file(p->model_path, mp);
     if (!m->model) {
-        rc = isynth_error_set(err, ISYNTH_ERR_MODEL, "%s: not a loadable GGUF model",
-                              p->model_path);
+        rc =
+            isynth_error_set(err, ISYNTH_ERR_MODEL, "%s: not a loadable GGUF model", p->model_path);
         goto fail;
     }
     m->vocab = llama_model_get_vocab(m->model);

@@ -47,8 +47,8 @@ struct job {
     job *prev, *next;
     uint64_t id;
     const struct openai *owner; /* for the API key to redact */
-    bool chat_api; /* which endpoint and which response shape */
-    char *body;    /* with the request's response_format when it has one */
+    bool chat_api;              /* which endpoint and which response shape */
+    char *body;                 /* with the request's response_format when it has one */
     size_t body_len;
     char *plain; /* the same without it, for servers that reject it; NULL: no constraint */
     size_t plain_len;
@@ -64,14 +64,14 @@ struct job {
     isynth_watch_fn watch;
     void *watch_user;
     bool stream;
-    int sse;            /* this attempt's 2xx body: 0 not known yet, 1 events, -1 one JSON */
-    buf line;           /* the event line being received */
-    buf stext;          /* the reply's text so far */
-    long chunks;        /* events that added text (one token each on vLLM and llama-server) */
-    bool sse_done;      /* "data: [DONE]" or a finish_reason seen */
-    bool sse_bad;       /* a malformed event or an error event: the attempt is retried */
-    bool watch_ended;   /* the watcher ended the reply: the transfer was cancelled */
-    bool watched;       /* the watcher saw text of this attempt */
+    int sse;          /* this attempt's 2xx body: 0 not known yet, 1 events, -1 one JSON */
+    buf line;         /* the event line being received */
+    buf stext;        /* the reply's text so far */
+    long chunks;      /* events that added text (one token each on vLLM and llama-server) */
+    bool sse_done;    /* "data: [DONE]" or a finish_reason seen */
+    bool sse_bad;     /* a malformed event or an error event: the attempt is retried */
+    bool watch_ended; /* the watcher ended the reply: the transfer was cancelled */
+    bool watched;     /* the watcher saw text of this attempt */
     /* result, once in `done` */
     isynth_err status;
     char *error;
@@ -374,8 +374,10 @@ static bool sse_line(job *j, const char *s, size_t n)
         j->error = NULL;
         buf msg;
         buf_init(&msg, 0);
-        if (root) add_server_message(j->owner, &msg, s, n);
-        else buf_adds(&msg, "a malformed event in the stream");
+        if (root)
+            add_server_message(j->owner, &msg, s, n);
+        else
+            buf_adds(&msg, "a malformed event in the stream");
         j->error = msg.p ? isynth_strndup(msg.p, msg.len) : NULL;
         buf_free(&msg);
         json_decref(root);

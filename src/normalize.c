@@ -19,9 +19,8 @@ static isynth_err nfkc(const char *s, size_t n, int extra, utf8proc_uint8_t **ou
         return *out ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     utf8proc_uint8_t *m = NULL;
-    utf8proc_ssize_t r =
-        utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &m,
-                     UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | extra);
+    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &m,
+                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | extra);
     if (r < 0)
         return isynth_error_set(err, r == UTF8PROC_ERROR_NOMEM ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_UTF8,
                                 "normalisation failed: %s", utf8proc_errmsg(r));
@@ -44,20 +43,18 @@ isynth_err isynth_normalize_text(const char *s, size_t n, char **out, size_t *ou
     *out = NULL;
     utf8proc_uint8_t *m;
     isynth_err rc = nfkc(s, n, 0, &m, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t len = strlen((const char *)m);
     buf b;
     buf_init(&b, 0);
-    size_t pending_nl = 0;  /* newlines seen since the last text */
+    size_t pending_nl = 0; /* newlines seen since the last text */
     bool pending_sp = false;
     bool any = false;
     for (size_t i = 0; i < len && !rc;) {
         uint32_t c;
         size_t l = utf8_decode((const char *)m + i, len - i, &c);
         if (c == '\r') {
-            if (i + 1 < len && m[i + 1] == '\n')
-                l = 2;
+            if (i + 1 < len && m[i + 1] == '\n') l = 2;
             c = '\n';
         }
         if (c == '\n' || c == 0x2028 || c == 0x2029 || c == 0x85) {
@@ -70,8 +67,7 @@ isynth_err isynth_normalize_text(const char *s, size_t n, char **out, size_t *ou
                 rc = buf_add(&b, "\n\n", pending_nl > 1 ? 2 : 1);
             else if (any && pending_sp)
                 rc = buf_addc(&b, ' ');
-            if (!rc)
-                rc = buf_add(&b, m + i, l);
+            if (!rc) rc = buf_add(&b, m + i, l);
             any = true;
             pending_nl = 0;
             pending_sp = false;
@@ -88,14 +84,12 @@ isynth_err isynth_normalize_text(const char *s, size_t n, char **out, size_t *ou
     return *out ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
 }
 
-isynth_err isynth_dedup_key(const char *s, size_t n, char **out, size_t *out_len,
-                            isynth_error *err)
+isynth_err isynth_dedup_key(const char *s, size_t n, char **out, size_t *out_len, isynth_error *err)
 {
     *out = NULL;
     utf8proc_uint8_t *m;
     isynth_err rc = nfkc(s, n, UTF8PROC_CASEFOLD, &m, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t len = strlen((const char *)m);
     size_t w = 0;
     for (size_t i = 0; i < len;) {
@@ -123,7 +117,6 @@ size_t isynth_utf8_chars(const char *s, size_t n)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            count++;
+        if (((unsigned char)s[i] & 0xC0) != 0x80) count++;
     return count;
 }

@@ -531,9 +531,11 @@ static void drop_unmatched_bold(char *s)
         if (s[i] != ' ' && s[i] != '\t') at_end = false;
     if (at_start && at_end) return;
     if (at_start)
-        while (b < line && (s[b] == ' ' || s[b] == '\t')) b++;
+        while (b < line && (s[b] == ' ' || s[b] == '\t'))
+            b++;
     if (at_end)
-        while (a > 0 && (s[a - 1] == ' ' || s[a - 1] == '\t')) a--;
+        while (a > 0 && (s[a - 1] == ' ' || s[a - 1] == '\t'))
+            a--;
     memmove(s + a, s + b, strlen(s + b) + 1);
 }
 
@@ -1029,10 +1031,8 @@ static size_t last_complete_item(const char *s, size_t n)
         } else if (c == '{' || c == '[') {
             depth++;
         } else if (c == '}' || c == ']') {
-            if (--depth == 2 && c == '}')
-                end = i + 1;
-            if (depth < 0)
-                return end;
+            if (--depth == 2 && c == '}') end = i + 1;
+            if (depth < 0) return end;
         }
     }
     return end;
@@ -1058,14 +1058,12 @@ static span drop_own_label(const parser *P, span t, int field)
 static char *json_field(json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
-    if (!v)
-        return NULL;
+    if (!v) return NULL;
     span t = {0, strlen(v), true};
     parser P = {.s = v, .n = t.b};
     t = trim(&P, t);
     t = drop_own_label(&P, t, !strcmp(key, "instruction") ? 0 : !strcmp(key, "input") ? 1 : 2);
-    if (!strcmp(key, "input") && is_empty_input(&P, t))
-        t.b = t.a;
+    if (!strcmp(key, "input") && is_empty_input(&P, t)) t.b = t.a;
     return isynth_strndup(v + t.a, t.b - t.a);
 }
 
@@ -1075,10 +1073,10 @@ static isynth_err json_item(parser *P, json_t *item, long line)
     static const char *const keys[3] = {"instruction", "input", "output"};
     for (int i = 0; i < 3; i++)
         f[i] = json_field(item, keys[i]);
-    const char *why = !f[0] || !f[0][0] ? "no instruction"
+    const char *why = !f[0] || !f[0][0]                           ? "no instruction"
                       : P->prm.want_output && (!f[2] || !f[2][0]) ? "no output"
-                      : !f[1]                                      ? "no input"
-                                                                   : NULL;
+                      : !f[1]                                     ? "no input"
+                                                                  : NULL;
     isynth_err rc = ISYNTH_OK;
     if (why) {
         char *dump = json_dumps(item, JSON_COMPACT);
@@ -1097,17 +1095,20 @@ static isynth_err json_item(parser *P, json_t *item, long line)
         if (r->n == P->cap_tasks) {
             size_t cap = P->cap_tasks ? P->cap_tasks * 2 : 8;
             isynth_task *t = isynth_realloc(r->tasks, cap * sizeof *t);
-            if (!t) rc = ISYNTH_ERR_NOMEM;
+            if (!t)
+                rc = ISYNTH_ERR_NOMEM;
             else {
                 r->tasks = t;
                 P->cap_tasks = cap;
             }
         }
         if (!rc) {
-            isynth_task t = {.line = line, .id = isynth_strndup("", 0),
-                             .eval_aspect = isynth_strndup("", 0), .instruction = f[0],
-                             .input = f[1], .output = P->prm.want_output ? f[2]
-                                                                           : isynth_strndup("", 0)};
+            isynth_task t = {.line = line,
+                             .id = isynth_strndup("", 0),
+                             .eval_aspect = isynth_strndup("", 0),
+                             .instruction = f[0],
+                             .input = f[1],
+                             .output = P->prm.want_output ? f[2] : isynth_strndup("", 0)};
             if (!P->prm.want_output) isynth_free(f[2]);
             f[0] = f[1] = f[2] = NULL;
             if (!t.id || !t.eval_aspect || !t.output) {
@@ -1146,7 +1147,8 @@ isynth_err isynth_parse_json_tasks(const char *text, size_t len, const isynth_pa
     json_t *tasks = json_object_get(root, "tasks");
     size_t i;
     json_t *item;
-    json_array_foreach(tasks, i, item) {
+    json_array_foreach(tasks, i, item)
+    {
         if (rc || P.done) break;
         rc = json_is_object(item) ? json_item(&P, item, (long)i + 1)
                                   : add_unparseable(&P, "no instruction", 0, 0);

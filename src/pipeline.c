@@ -33,16 +33,16 @@ typedef struct stopped {
 typedef struct inflight {
     uint64_t id;
     int stage;
-    size_t scan;          /* early stop: the reply's bytes before this are checked */
-    size_t rep_scan;      /* the reply's length at the last loop check */
-    stopped *stop;        /* tasks dropped from this reply */
+    size_t scan;     /* early stop: the reply's bytes before this are checked */
+    size_t rep_scan; /* the reply's length at the last loop check */
+    stopped *stop;   /* tasks dropped from this reply */
     size_t n_stop;
     isynth_prompt pr;
     bool chat;
     size_t k;
-    size_t ex[16];        /* example indices: < n_seeds a seed, else pool index + n_seeds */
-    long long parent;     /* stage 2: candidate id */
-    isynth_task answer;   /* stage 2: the instruction being answered */
+    size_t ex[16];      /* example indices: < n_seeds a seed, else pool index + n_seeds */
+    long long parent;   /* stage 2: candidate id */
+    isynth_task answer; /* stage 2: the instruction being answered */
     struct inflight *next;
 } inflight;
 
@@ -56,12 +56,12 @@ typedef struct run {
     isynth_verifier *verifier; /* the facts to verify of each accepted row */
     isynth_prompt_params pp;
     bool chat;
-    bool json;            /* replies are requested as JSON (HTTP, constrained) */
-    bool rewinds;         /* the backend writes another task in place of a cut one; else a
-                             cut ends the reply (a server's stream is cancelled) */
-    char *grammar;        /* the reply's GBNF (embedded backend, constrained), or NULL */
-    char *schema;         /* the reply's JSON schema (HTTP, constrained), or NULL */
-    char out_label[48];   /* "\n出力:": its instruction and input are written (early stop) */
+    bool json;               /* replies are requested as JSON (HTTP, constrained) */
+    bool rewinds;            /* the backend writes another task in place of a cut one; else a
+                                cut ends the reply (a server's stream is cancelled) */
+    char *grammar;           /* the reply's GBNF (embedded backend, constrained), or NULL */
+    char *schema;            /* the reply's JSON schema (HTTP, constrained), or NULL */
+    char out_label[48];      /* "\n出力:": its instruction and input are written (early stop) */
     char field_label[3][48]; /* "\n指示: ", "\n入力: ", "\n出力: ": a field starts after one */
     char task_label[48];     /* "\n\nタスク": a task starts after its blank line */
     pooled *pool;
@@ -79,10 +79,10 @@ typedef struct run {
     long consecutive_failures;
     struct {
         long candidates, kept;
-    } *win;               /* the recent yield's ring (min_yield), win_cap entries */
+    } * win; /* the recent yield's ring (min_yield), win_cap entries */
     size_t win_cap, win_n, win_pos;
     long win_cand, win_kept;
-    isynth_gen_end end;   /* why no request may start any more */
+    isynth_gen_end end; /* why no request may start any more */
     isynth_err fatal;
     isynth_error fatal_err;
 } run;
@@ -90,12 +90,18 @@ typedef struct run {
 const char *isynth_gen_end_name(isynth_gen_end end)
 {
     switch (end) {
-    case ISYNTH_END_TARGET: return "target reached";
-    case ISYNTH_END_MAX_REQUESTS: return "request limit";
-    case ISYNTH_END_MAX_TOKENS: return "generated-token budget";
-    case ISYNTH_END_MAX_COST: return "cost budget";
-    case ISYNTH_END_LOW_YIELD: return "low yield";
-    case ISYNTH_END_NONE: break;
+    case ISYNTH_END_TARGET:
+        return "target reached";
+    case ISYNTH_END_MAX_REQUESTS:
+        return "request limit";
+    case ISYNTH_END_MAX_TOKENS:
+        return "generated-token budget";
+    case ISYNTH_END_MAX_COST:
+        return "cost budget";
+    case ISYNTH_END_LOW_YIELD:
+        return "low yield";
+    case ISYNTH_END_NONE:
+        break;
     }
     return "not ended";
 }
@@ -161,8 +167,7 @@ static isynth_err pool_add(run *r, const char *ref, const char *instruction, con
     if (r->n_pool == r->cap_pool) {
         size_t cap = r->cap_pool ? r->cap_pool * 2 : 64;
         pooled *np = isynth_realloc(r->pool, cap * sizeof *np);
-        if (!np)
-            return ISYNTH_ERR_NOMEM;
+        if (!np) return ISYNTH_ERR_NOMEM;
         r->pool = np;
         r->cap_pool = cap;
     }
@@ -187,8 +192,7 @@ static isynth_err stage2_push(run *r, long long id)
     if (r->n_stage2 == r->cap_stage2) {
         size_t cap = r->cap_stage2 ? r->cap_stage2 * 2 : 32;
         long long *n = isynth_realloc(r->stage2, cap * sizeof *n);
-        if (!n)
-            return ISYNTH_ERR_NOMEM;
+        if (!n) return ISYNTH_ERR_NOMEM;
         r->stage2 = n;
         r->cap_stage2 = cap;
     }
@@ -216,28 +220,38 @@ static isynth_err check_config(run *r, isynth_error *err)
     isynth_backend_info bi;
     isynth_backend_info_get(r->be, &bi);
     char tmpl_sha[65] = "builtin";
-    if (p->template_text)
-        sha256_hex(p->template_text, strlen(p->template_text), tmpl_sha);
+    if (p->template_text) sha256_hex(p->template_text, strlen(p->template_text), tmpl_sha);
     cfg_item items[] = {
-        {"seeds_file", "", false},        {"seeds_sha256", "", true},
-        {"seeds_shape", "", false},       {"seeds_count", "", false},
-        {"lang", "", true},               {"backend", "", false},
-        {"model", "", true},              {"model_name", "", false},
-        {"model_license", "", false},     {"prompt_format", "", true},
-        {"template_sha256", "", true},    {"two_stage", "", true},
-        {"examples", "", false},          {"generated_examples", "", false},
-        {"tasks_per_request", "", false}, {"temperature", "", false},
-        {"top_p", "", false},             {"max_tokens", "", false},
-        {"seed", "", false},              {"rouge_threshold", "", false},
-        {"target", "", false},            {"topics", "", false},
-        {"constrained", "", false},       {"early_stop", "", false},
-        {"price_in", "", false},          {"price_out", "", false},
+        {"seeds_file", "", false},
+        {"seeds_sha256", "", true},
+        {"seeds_shape", "", false},
+        {"seeds_count", "", false},
+        {"lang", "", true},
+        {"backend", "", false},
+        {"model", "", true},
+        {"model_name", "", false},
+        {"model_license", "", false},
+        {"prompt_format", "", true},
+        {"template_sha256", "", true},
+        {"two_stage", "", true},
+        {"examples", "", false},
+        {"generated_examples", "", false},
+        {"tasks_per_request", "", false},
+        {"temperature", "", false},
+        {"top_p", "", false},
+        {"max_tokens", "", false},
+        {"seed", "", false},
+        {"rouge_threshold", "", false},
+        {"target", "", false},
+        {"topics", "", false},
+        {"constrained", "", false},
+        {"early_stop", "", false},
+        {"price_in", "", false},
+        {"price_out", "", false},
         {"seeds_run", "", false},
     };
     size_t i = 0;
-    const char *seeds_path = p->seeds_path ? p->seeds_path
-                             : r->seeds->path ? r->seeds->path
-                                              : "";
+    const char *seeds_path = p->seeds_path ? p->seeds_path : r->seeds->path ? r->seeds->path : "";
     snprintf(items[i++].val, 512, "%s",
              !strncmp(seeds_path, "run:", 4) ? seeds_path : base_name(seeds_path));
     snprintf(items[i++].val, 512, "%s", r->seeds->sha256);
@@ -262,19 +276,16 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%ld", p->target);
     snprintf(items[i++].val, 512, "%s", p->topics ? "yes" : "no");
     snprintf(items[i++].val, 512, "%s", r->grammar ? "grammar" : r->schema ? "json_schema" : "no");
-    snprintf(items[i++].val, 512, "%s",
-             p->early_stop && !p->two_stage && !r->json ? "yes" : "no");
+    snprintf(items[i++].val, 512, "%s", p->early_stop && !p->two_stage && !r->json ? "yes" : "no");
     snprintf(items[i++].val, 512, "%.17g", p->price_in);
     snprintf(items[i++].val, 512, "%.17g", p->price_out);
     snprintf(items[i++].val, 512, "%s", r->seeds->source ? r->seeds->source : "");
 
     isynth_err rc;
     for (i = 0; i < sizeof items / sizeof items[0]; i++) {
-        if (!items[i].identity)
-            continue;
+        if (!items[i].identity) continue;
         char *have = NULL;
-        if ((rc = isynth_store_meta_get(r->st, items[i].key, &have, err)))
-            return rc;
+        if ((rc = isynth_store_meta_get(r->st, items[i].key, &have, err))) return rc;
         if (have && strcmp(have, items[i].val) != 0) {
             rc = isynth_error_set(err, ISYNTH_ERR_MISMATCH,
                                   "%s/run.db was made with %s = %s, not %s: continue it with "
@@ -285,19 +296,16 @@ static isynth_err check_config(run *r, isynth_error *err)
         }
         isynth_free(have);
     }
-    if ((rc = isynth_store_begin(r->st, err)))
-        return rc;
+    if ((rc = isynth_store_begin(r->st, err))) return rc;
     char now[21];
     utc_now(now);
     char *created = NULL;
     rc = isynth_store_meta_get(r->st, "created_at", &created, err);
-    if (!rc && !created)
-        rc = isynth_store_meta_set(r->st, "created_at", now, err);
+    if (!rc && !created) rc = isynth_store_meta_set(r->st, "created_at", now, err);
     isynth_free(created);
     for (i = 0; i < sizeof items / sizeof items[0] && !rc; i++)
         rc = isynth_store_meta_set(r->st, items[i].key, items[i].val, err);
-    if (!rc)
-        rc = isynth_store_meta_set(r->st, "isynth_version", "0.1.0", err);
+    if (!rc) rc = isynth_store_meta_set(r->st, "isynth_version", "0.1.0", err);
     if (rc) {
         isynth_store_rollback(r->st);
         return rc;
@@ -322,8 +330,7 @@ static isynth_err add_prompt_lines(run *r, isynth_error *err)
                 len--;
             }
             char *line = isynth_strndup(p, len), ref[24];
-            if (!line)
-                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+            if (!line) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
             /* drop the placeholders: "どれも「{{topic}}」に関する" */
             for (char *q; (q = strstr(line, "{{")) != NULL;) {
                 char *end = strstr(q, "}}");
@@ -340,8 +347,7 @@ static isynth_err add_prompt_lines(run *r, isynth_error *err)
             }
             isynth_free(line);
             p += len;
-            if (*p == '\n')
-                p++;
+            if (*p == '\n') p++;
         }
     }
     return ISYNTH_OK;
@@ -356,8 +362,8 @@ static int load_accepted(void *user, long long id, const char *instruction, cons
     run *r = user;
     char ref[24];
     snprintf(ref, sizeof ref, "g%lld", id);
-    isynth_task t = {.instruction = (char *)instruction, .input = (char *)input,
-                     .output = (char *)output};
+    isynth_task t = {
+        .instruction = (char *)instruction, .input = (char *)input, .output = (char *)output};
     if (isynth_filter_add(r->filter, ref, &t, NULL) || pool_add(r, ref, instruction, input, output))
         return 1;
     return 0;
@@ -384,8 +390,7 @@ static isynth_err load_reason(void *user, const char *reason, long n)
 /* The recent yield: a ring of the last yield_window stage-1 requests' (candidates, kept). */
 static void window_push(run *r, long candidates, long kept)
 {
-    if (!r->win_cap)
-        return;
+    if (!r->win_cap) return;
     if (r->win_n == r->win_cap) {
         r->win_cand -= r->win[r->win_pos].candidates;
         r->win_kept -= r->win[r->win_pos].kept;
@@ -409,15 +414,15 @@ static isynth_err load_window(void *user, const isynth_request_sum *q)
 static double run_cost(const run *r)
 {
     return ((double)r->prog.run_prompt_tokens * r->p->price_in +
-            (double)r->prog.run_completion_tokens * r->p->price_out) / 1e6;
+            (double)r->prog.run_completion_tokens * r->p->price_out) /
+           1e6;
 }
 
 static isynth_err load_counts(run *r, isynth_error *err)
 {
     isynth_run_totals t;
     isynth_err rc;
-    if ((rc = isynth_store_totals(r->st, &t, err)))
-        return rc;
+    if ((rc = isynth_store_totals(r->st, &t, err))) return rc;
     r->prog.accepted = t.accepted;
     r->prog.accepted_at_start = t.accepted;
     r->prog.pending = t.pending;
@@ -428,10 +433,8 @@ static isynth_err load_counts(run *r, isynth_error *err)
     r->prog.run_completion_tokens = t.completion_tokens;
     r->prog.cost = run_cost(r);
     r->prog.recent_yield = -1;
-    if ((rc = isynth_store_each_reason(r->st, load_reason, r, err)))
-        return rc;
-    if (r->win_cap)
-        rc = isynth_store_each_request(r->st, (long)r->win_cap, load_window, r, err);
+    if ((rc = isynth_store_each_reason(r->st, load_reason, r, err))) return rc;
+    if (r->win_cap) rc = isynth_store_each_request(r->st, (long)r->win_cap, load_window, r, err);
     return rc;
 }
 
@@ -441,8 +444,7 @@ static isynth_gen_end budget_spent(const run *r)
     const isynth_gen_params *p = r->p;
     if (p->max_generated_tokens > 0 && r->prog.run_completion_tokens >= p->max_generated_tokens)
         return ISYNTH_END_MAX_TOKENS;
-    if (p->max_cost > 0 && r->prog.cost >= p->max_cost)
-        return ISYNTH_END_MAX_COST;
+    if (p->max_cost > 0 && r->prog.cost >= p->max_cost) return ISYNTH_END_MAX_COST;
     return ISYNTH_END_NONE;
 }
 
@@ -457,8 +459,7 @@ static bool yield_too_low(const run *r)
 
 static void inflight_free(inflight *f)
 {
-    if (!f)
-        return;
+    if (!f) return;
     for (size_t i = 0; i < f->n_stop; i++) {
         isynth_free(f->stop[i].instruction);
         isynth_free(f->stop[i].input);
@@ -499,25 +500,20 @@ static void request_examples(run *r, const inflight *f, const isynth_task **ex, 
 static size_t draw_examples(run *r, size_t *ex)
 {
     size_t want = (size_t)(r->p->n_examples > 0 ? r->p->n_examples : 4);
-    if (want > 16)
-        want = 16;
+    if (want > 16) want = 16;
     size_t n_seeds = r->seeds->n;
     size_t n_gen = r->p->n_generated_examples > 0 ? (size_t)r->p->n_generated_examples : 0;
-    if (n_gen > r->n_pool)
-        n_gen = r->n_pool;
-    if (n_gen > want)
-        n_gen = want;
+    if (n_gen > r->n_pool) n_gen = r->n_pool;
+    if (n_gen > want) n_gen = want;
     size_t n_s = want - n_gen;
-    if (n_s > n_seeds)
-        n_s = n_seeds;
+    if (n_s > n_seeds) n_s = n_seeds;
     size_t k = 0;
     while (k < n_s) {
         size_t c = (size_t)(splitmix(&r->rng) % n_seeds);
         bool dup = false;
         for (size_t j = 0; j < k; j++)
             dup |= ex[j] == c;
-        if (!dup)
-            ex[k++] = c;
+        if (!dup) ex[k++] = c;
     }
     size_t tries = 0;
     while (k < n_s + n_gen && tries++ < 1000) {
@@ -525,8 +521,7 @@ static size_t draw_examples(run *r, size_t *ex)
         bool dup = false;
         for (size_t j = n_s; j < k; j++)
             dup |= ex[j] == c;
-        if (!dup)
-            ex[k++] = c;
+        if (!dup) ex[k++] = c;
     }
     for (size_t i = k; i > 1; i--) {
         size_t j = (size_t)(splitmix(&r->rng) % i);
@@ -537,8 +532,7 @@ static size_t draw_examples(run *r, size_t *ex)
     return k;
 }
 
-static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len,
-                                 size_t *at);
+static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len, size_t *at);
 
 static isynth_err submit(run *r, inflight *f, isynth_error *err)
 {
@@ -561,8 +555,7 @@ static isynth_err submit(run *r, inflight *f, isynth_error *err)
         .watch_user = r,
     };
     isynth_err rc = isynth_backend_submit(r->be, &req, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     f->next = r->flying;
     r->flying = f;
     r->prog.in_flight++;
@@ -572,8 +565,7 @@ static isynth_err submit(run *r, inflight *f, isynth_error *err)
 static isynth_err submit_stage1(run *r, isynth_error *err)
 {
     inflight *f = isynth_calloc(1, sizeof *f);
-    if (!f)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!f) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     f->id = ++r->next_id;
     f->stage = 1;
     f->k = draw_examples(r, f->ex);
@@ -587,10 +579,8 @@ static isynth_err submit_stage1(run *r, isynth_error *err)
         pp.topic = topics[splitmix(&r->rng) % n_topics];
     }
     isynth_err rc = isynth_prompt_build(&pp, ex, f->k, &f->pr, err);
-    if (!rc)
-        rc = submit(r, f, err);
-    if (rc)
-        inflight_free(f);
+    if (!rc) rc = submit(r, f, err);
+    if (rc) inflight_free(f);
     return rc;
 }
 
@@ -598,8 +588,7 @@ static isynth_err submit_stage2(run *r, isynth_error *err)
 {
     long long cid = r->stage2[--r->n_stage2];
     inflight *f = isynth_calloc(1, sizeof *f);
-    if (!f)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!f) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     isynth_err rc = isynth_store_get_candidate(r->st, cid, &f->answer, err);
     if (rc == ISYNTH_ERR_NOT_FOUND)
         rc = isynth_error_set(err, ISYNTH_ERR_STORE, "run.db: candidate %lld vanished", cid);
@@ -607,11 +596,9 @@ static isynth_err submit_stage2(run *r, isynth_error *err)
         f->id = ++r->next_id;
         f->stage = 2;
         f->parent = cid;
-        if (!(rc = isynth_prompt_answer(&r->pp, &f->answer, &f->pr, err)))
-            rc = submit(r, f, err);
+        if (!(rc = isynth_prompt_answer(&r->pp, &f->answer, &f->pr, err))) rc = submit(r, f, err);
     }
-    if (rc)
-        inflight_free(f);
+    if (rc) inflight_free(f);
     return rc;
 }
 
@@ -645,34 +632,36 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
 {
     isynth_err rc = isynth_filter_normalize(t, err);
     if (rc == ISYNTH_ERR_UTF8) {
-        isynth_candidate_rec c = {.request_id = req_id, .idx = idx, .instruction = "",
-                                  .input = "", .output = "", .dedup_key = "",
-                                  .status = "rejected", .reason = "unparseable",
-                                  .detail = "invalid text", .nn_score = -1};
+        isynth_candidate_rec c = {.request_id = req_id,
+                                  .idx = idx,
+                                  .instruction = "",
+                                  .input = "",
+                                  .output = "",
+                                  .dedup_key = "",
+                                  .status = "rejected",
+                                  .reason = "unparseable",
+                                  .detail = "invalid text",
+                                  .nn_score = -1};
         count_reason(r, "unparseable");
         r->prog.rejected++;
         return isynth_store_add_candidate(r->st, &c, NULL, err);
     }
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const isynth_task *ex[16];
     char refs[16][24];
     const char *refp[16];
     request_examples(r, f, ex, refs, refp);
     isynth_verdict v;
     char *key = NULL;
-    if ((rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err)))
-        return rc;
+    if ((rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err))) return rc;
     const char *status = r->p->two_stage ? "pending" : "accepted";
     const char *reason = v.reason;
-    if (!reason && r->prog.accepted + r->prog.pending >= r->p->target)
-        reason = "over_target";
-    if (reason)
-        status = "rejected";
+    if (!reason && r->prog.accepted + r->prog.pending >= r->p->target) reason = "over_target";
+    if (reason) status = "rejected";
     char *facts = NULL;
     if (!reason && !r->p->two_stage &&
-        (rc = isynth_verify_json(r->verifier, t->output, strlen(t->output),
-                                 output_lang(t->output), &facts, err))) {
+        (rc = isynth_verify_json(r->verifier, t->output, strlen(t->output), output_lang(t->output),
+                                 &facts, err))) {
         isynth_free(key);
         return rc;
     }
@@ -694,8 +683,7 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     rc = isynth_store_add_candidate(r->st, &c, &cid, err);
     isynth_free(key);
     isynth_free(facts);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (reason) {
         count_reason(r, reason);
         r->prog.rejected++;
@@ -703,8 +691,7 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     }
     char ref[24];
     snprintf(ref, sizeof ref, "g%lld", cid);
-    if ((rc = isynth_filter_add(r->filter, ref, t, err)))
-        return rc;
+    if ((rc = isynth_filter_add(r->filter, ref, t, err))) return rc;
     if (r->p->two_stage) {
         r->prog.pending++;
         return stage2_push(r, cid) ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
@@ -727,11 +714,16 @@ static isynth_err record_unparseable(run *r, long long req_id, int idx, const ch
     size_t len;
     char *clean = capped ? sanitize(capped, strlen(capped), &len) : NULL;
     isynth_free(capped);
-    if (!clean)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-    isynth_candidate_rec c = {.request_id = req_id, .idx = idx, .instruction = clean,
-                              .input = "", .output = "", .dedup_key = "",
-                              .status = "rejected", .reason = reason, .detail = why,
+    if (!clean) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    isynth_candidate_rec c = {.request_id = req_id,
+                              .idx = idx,
+                              .instruction = clean,
+                              .input = "",
+                              .output = "",
+                              .dedup_key = "",
+                              .status = "rejected",
+                              .reason = reason,
+                              .detail = why,
                               .nn_score = -1};
     isynth_err rc = isynth_store_add_candidate(r->st, &c, NULL, err);
     isynth_free(clean);
@@ -747,16 +739,14 @@ static isynth_err record_unparseable(run *r, long long req_id, int idx, const ch
 static inflight *find_flying(run *r, uint64_t id)
 {
     for (inflight *f = r->flying; f; f = f->next)
-        if (f->id == id)
-            return f;
+        if (f->id == id) return f;
     return NULL;
 }
 
 static const char *find_bytes(const char *s, size_t n, const char *w, size_t wn)
 {
     for (size_t i = 0; wn && i + wn <= n; i++)
-        if (s[i] == w[0] && !memcmp(s + i, w, wn))
-            return s + i;
+        if (s[i] == w[0] && !memcmp(s + i, w, wn)) return s + i;
     return NULL;
 }
 
@@ -765,8 +755,7 @@ static size_t line_offset(const char *s, size_t n, long line)
 {
     size_t off = 0;
     for (long l = 1; l < line && off < n; off++)
-        if (s[off] == '\n')
-            l++;
+        if (s[off] == '\n') l++;
     return off;
 }
 
@@ -796,8 +785,7 @@ static bool doomed_task(run *r, inflight *f, const char *text, size_t upto, isyn
         request_examples(r, f, ex, refs, refp);
         char *key = NULL;
         if (!isynth_filter_normalize(t, NULL) &&
-            !isynth_filter_check_early(r->filter, t, ex, refp, f->k, v, &key, NULL) &&
-            v->reason) {
+            !isynth_filter_check_early(r->filter, t, ex, refp, f->k, v, &key, NULL) && v->reason) {
             out->instruction = t->instruction;
             out->input = t->input;
             out->key = key;
@@ -817,8 +805,7 @@ static size_t last_at(const char *s, size_t n, const char *w)
 {
     size_t wn = strlen(w);
     for (size_t i = n >= wn ? n - wn + 1 : 0; i-- > 0;)
-        if (!memcmp(s + i, w, wn))
-            return i;
+        if (!memcmp(s + i, w, wn)) return i;
     return (size_t)-1;
 }
 
@@ -839,8 +826,7 @@ static bool looping_task(run *r, const char *text, size_t len, size_t *start, st
         if (a != (size_t)-1 && ts + a + strlen(r->field_label[i]) > fs)
             fs = ts + a + strlen(r->field_label[i]);
     }
-    if (len - fs < 64)
-        return false;
+    if (len - fs < 64) return false;
     char detail[128];
     const char *why = isynth_check_repetition(text + fs, len - fs, detail, sizeof detail);
     if (!why || (strstr(detail, "6-gram") &&
@@ -867,18 +853,14 @@ static bool looping_task(run *r, const char *text, size_t len, size_t *start, st
  * the reply: a loop ends it, and a doomed task only when it is the last one asked for.
  * A reply that starts again (a retried request) comes back with len 0, which resets the
  * scan. */
-static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len,
-                                 size_t *at)
+static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len, size_t *at)
 {
     run *r = user;
     inflight *f = find_flying(r, id);
     size_t ll = strlen(r->out_label);
-    if (!f || r->fatal || !ll)
-        return ISYNTH_WATCH_GO;
-    if (f->scan > len)
-        f->scan = len;
-    if (f->rep_scan > len)
-        f->rep_scan = len;
+    if (!f || r->fatal || !ll) return ISYNTH_WATCH_GO;
+    if (f->scan > len) f->scan = len;
+    if (f->rep_scan > len) f->rep_scan = len;
     isynth_verdict v;
     size_t start = 0;
     stopped st = {0};
@@ -889,8 +871,7 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
     }
     const char *hit = doomed ? NULL : find_bytes(text + f->scan, len - f->scan, r->out_label, ll);
     if (!doomed && !hit) {
-        if (len >= ll && len - ll + 1 > f->scan)
-            f->scan = len - ll + 1;
+        if (len >= ll && len - ll + 1 > f->scan) f->scan = len - ll + 1;
         return ISYNTH_WATCH_GO;
     }
     int n_new = r->p->n_new > 0 ? r->p->n_new : 1;
@@ -903,19 +884,15 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
          * when the reply is parsed */
         if (!r->rewinds) {
             size_t before = 0;
-            for (const char *h = text; (h = find_bytes(h, (size_t)(text + q - h), r->out_label,
-                                                       ll)) != NULL;
-                 h += ll)
+            for (const char *h = text;
+                 (h = find_bytes(h, (size_t)(text + q - h), r->out_label, ll)) != NULL; h += ll)
                 before++;
-            if (before + 1 < (size_t)n_new)
-                return ISYNTH_WATCH_GO;
+            if (before + 1 < (size_t)n_new) return ISYNTH_WATCH_GO;
         }
-        if (!doomed_task(r, f, text, q, &v, &start, &st))
-            return ISYNTH_WATCH_GO;
+        if (!doomed_task(r, f, text, q, &v, &start, &st)) return ISYNTH_WATCH_GO;
     }
     if (f->n_stop < MAX_STOPPED) {
-        if (!f->stop)
-            f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop);
+        if (!f->stop) f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop);
         if (f->stop) {
             f->stop[f->n_stop++] = st;
             st = (stopped){0};
@@ -943,8 +920,7 @@ static isynth_err record_stopped(run *r, long long req_id, int idx, const stoppe
                                  isynth_error *err)
 {
     char detail[192];
-    snprintf(detail, sizeof detail, "stopped early%s%s", s->v.detail[0] ? ": " : "",
-             s->v.detail);
+    snprintf(detail, sizeof detail, "stopped early%s%s", s->v.detail[0] ? ": " : "", s->v.detail);
     isynth_candidate_rec c = {
         .request_id = req_id,
         .idx = idx,
@@ -967,16 +943,14 @@ static isynth_err record_stopped(run *r, long long req_id, int idx, const stoppe
     return rc;
 }
 
-static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const char *text,
-                                size_t len, bool truncated, bool constrained, isynth_error *err)
+static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const char *text, size_t len,
+                                bool truncated, bool constrained, isynth_error *err)
 {
     buf full;
     buf_init(&full, 0);
     isynth_err rc = ISYNTH_OK;
-    if (!r->chat)
-        rc = buf_adds(&full, f->pr.parse_prefix);
-    if (!rc)
-        rc = buf_add(&full, text, len);
+    if (!r->chat) rc = buf_adds(&full, f->pr.parse_prefix);
+    if (!rc) rc = buf_add(&full, text, len);
     if (rc) {
         buf_free(&full);
         return isynth_error_set(err, rc, "out of memory");
@@ -1025,14 +999,13 @@ static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const cha
     return rc;
 }
 
-static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t len,
-                                bool truncated, isynth_error *err)
+static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t len, bool truncated,
+                                isynth_error *err)
 {
     char *norm = NULL;
     size_t nlen = 0;
     isynth_err rc = isynth_normalize_text(text, len, &norm, &nlen, NULL);
-    if (rc == ISYNTH_ERR_NOMEM)
-        return isynth_error_set(err, rc, "out of memory");
+    if (rc == ISYNTH_ERR_NOMEM) return isynth_error_set(err, rc, "out of memory");
     const char *reason = NULL;
     size_t chars = norm ? isynth_utf8_chars(norm, nlen) : 0;
     if (!norm || chars == 0)
@@ -1051,8 +1024,7 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
         }
         reason = v.reason;
     }
-    if (!reason && r->prog.accepted >= r->p->target)
-        reason = "over_target";
+    if (!reason && r->prog.accepted >= r->p->target) reason = "over_target";
     char *facts = NULL;
     if (!reason &&
         (rc = isynth_verify_json(r->verifier, norm, nlen, output_lang(norm), &facts, err))) {
@@ -1103,8 +1075,7 @@ static void on_result(void *user, const isynth_gen_result *res)
             *pp = f->next;
             break;
         }
-    if (!f || r->fatal)
-        goto out;
+    if (!f || r->fatal) goto out;
     r->prog.in_flight--;
     isynth_error *err = &r->fatal_err;
     size_t len = 0;
@@ -1113,8 +1084,7 @@ static void on_result(void *user, const isynth_gen_result *res)
     buf_init(&ex, 0);
     buf_init(&prompt, 0);
     isynth_err rc = text ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
-    if (!rc)
-        rc = examples_json(r, f, &ex);
+    if (!rc) rc = examples_json(r, f, &ex);
     if (!rc)
         rc = r->chat ? buf_printf(&prompt, "[system]\n%s\n\n[user]\n%s", f->pr.system, f->pr.user)
                      : buf_adds(&prompt, f->pr.completion);
@@ -1141,8 +1111,7 @@ static void on_result(void *user, const isynth_gen_result *res)
     };
     long long req_id = 0;
     long kept0 = r->prog.accepted + r->prog.pending, all0 = kept0 + r->prog.rejected;
-    if ((rc = isynth_store_begin(r->st, err)))
-        goto fatal;
+    if ((rc = isynth_store_begin(r->st, err))) goto fatal;
     rc = isynth_store_add_request(r->st, &rec, &req_id, err);
     if (!rc && ok && f->stage == 1)
         rc = handle_stage1(r, f, req_id, text, len, res->truncated, res->constrained, err);
@@ -1152,8 +1121,7 @@ static void on_result(void *user, const isynth_gen_result *res)
         isynth_store_rollback(r->st);
         goto fatal;
     }
-    if ((rc = isynth_store_commit(r->st, err)))
-        goto fatal;
+    if ((rc = isynth_store_commit(r->st, err))) goto fatal;
     r->prog.requests++;
     r->prog.completion_tokens += res->completion_tokens;
     r->prog.run_prompt_tokens += res->prompt_tokens;
@@ -1193,8 +1161,7 @@ out:
 static bool want_more_stage1(run *r)
 {
     long need = r->p->target - r->prog.accepted - r->prog.pending;
-    if (need <= 0)
-        return false;
+    if (need <= 0) return false;
     long flying1 = 0;
     for (inflight *f = r->flying; f; f = f->next)
         flying1 += f->stage == 1;
@@ -1226,17 +1193,13 @@ static isynth_err loop(run *r, isynth_error *err)
             } else {
                 break;
             }
-            if (rc)
-                return rc;
+            if (rc) return rc;
         }
-        if (isynth_backend_in_flight(r->be) == 0)
-            break;
-        if ((rc = isynth_backend_step(r->be, on_result, r, err)))
-            return rc;
+        if (isynth_backend_in_flight(r->be) == 0) break;
+        if ((rc = isynth_backend_step(r->be, on_result, r, err))) return rc;
     }
     if (r->fatal) {
-        if (err)
-            *err = r->fatal_err;
+        if (err) *err = r->fatal_err;
         return r->fatal;
     }
     if (r->prog.accepted >= r->p->target)
@@ -1294,8 +1257,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     } else {
         isynth_seeds_params sp = isynth_seeds_params_default();
         sp.map = p->seeds_map;
-        if ((rc = isynth_seeds_load(p->seeds_path, &sp, &r.own_seeds, err)))
-            return rc;
+        if ((rc = isynth_seeds_load(p->seeds_path, &sp, &r.own_seeds, err))) return rc;
         r.seeds = r.own_seeds;
     }
     isynth_backend_info bi;
@@ -1315,8 +1277,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
         r.pp.json_reply = http;
         rc = http ? isynth_prompt_json_schema(&r.pp, &r.schema, err)
                   : isynth_prompt_grammar(&r.pp, !r.chat, &r.grammar, err);
-        if (rc)
-            goto out;
+        if (rc) goto out;
     }
     {
         isynth_prompt_labels lb;
@@ -1339,11 +1300,9 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     for (size_t i = 0; i < r.seeds->n; i++) {
         char ref[24];
         snprintf(ref, sizeof ref, "s%zu", i + 1);
-        if ((rc = isynth_filter_add(r.filter, ref, &r.seeds->tasks[i], err)))
-            goto out;
+        if ((rc = isynth_filter_add(r.filter, ref, &r.seeds->tasks[i], err))) goto out;
     }
-    if ((rc = add_prompt_lines(&r, err)))
-        goto out;
+    if ((rc = add_prompt_lines(&r, err))) goto out;
     if (p->min_yield > 0) {
         if (!(r.win = isynth_calloc((size_t)p->yield_window, sizeof *r.win))) {
             rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
@@ -1365,8 +1324,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
         isynth_error ex_err;
         isynth_err erc = isynth_export_run(r.st, &ex_err);
         if (erc) {
-            if (err)
-                *err = ex_err;
+            if (err) *err = ex_err;
             rc = erc;
         }
     }

@@ -52,8 +52,9 @@ static const lang_text ja = {
     .answer_system = "あなたは誠実で優秀な日本人のアシスタントです。質問に正確に答えてください。",
     .json_rule = "\n- 回答は JSON で、\"tasks\" の配列に各タスクを \"instruction\"（指示）、"
                  "\"input\"（入力。不要なら空文字列）、\"output\"（出力）として書くこと。",
-    .json_rule_two_stage = "\n- 回答は JSON で、\"tasks\" の配列に各タスクを \"instruction\"（指示）と"
-                           "\"input\"（入力。不要なら空文字列）として書くこと。",
+    .json_rule_two_stage =
+        "\n- 回答は JSON で、\"tasks\" の配列に各タスクを \"instruction\"（指示）と"
+        "\"input\"（入力。不要なら空文字列）として書くこと。",
 };
 
 static const lang_text en = {
@@ -100,18 +101,51 @@ static const lang_text en = {
 };
 
 static const char *const topics_ja[] = {
-    "料理", "旅行", "健康", "歴史", "自然科学", "仕事", "教育", "スポーツ", "音楽", "環境",
-    "お金と家計", "法律と暮らし", "家族", "動物", "天気と季節", "交通", "言葉と文法", "数学",
-    "プログラミング", "地理", "文学", "美術", "映画", "ゲーム", "趣味", "防災", "医療",
-    "心理", "経済", "ビジネスメール", "接客", "農業", "宇宙", "ファッション", "住まい",
-    "子育て", "人間関係", "就職活動", "日本の文化", "ことわざと慣用句",
+    "料理",       "旅行",         "健康",     "歴史",           "自然科学",
+    "仕事",       "教育",         "スポーツ", "音楽",           "環境",
+    "お金と家計", "法律と暮らし", "家族",     "動物",           "天気と季節",
+    "交通",       "言葉と文法",   "数学",     "プログラミング", "地理",
+    "文学",       "美術",         "映画",     "ゲーム",         "趣味",
+    "防災",       "医療",         "心理",     "経済",           "ビジネスメール",
+    "接客",       "農業",         "宇宙",     "ファッション",   "住まい",
+    "子育て",     "人間関係",     "就職活動", "日本の文化",     "ことわざと慣用句",
 };
 static const char *const topics_en[] = {
-    "cooking", "travel", "health", "history", "science", "work", "education", "sports",
-    "music", "the environment", "personal finance", "law", "family", "animals", "weather",
-    "transport", "grammar", "mathematics", "programming", "geography", "literature", "art",
-    "film", "games", "hobbies", "emergencies", "medicine", "psychology", "economics",
-    "business email", "customer service", "farming", "space", "fashion", "housing",
+    "cooking",
+    "travel",
+    "health",
+    "history",
+    "science",
+    "work",
+    "education",
+    "sports",
+    "music",
+    "the environment",
+    "personal finance",
+    "law",
+    "family",
+    "animals",
+    "weather",
+    "transport",
+    "grammar",
+    "mathematics",
+    "programming",
+    "geography",
+    "literature",
+    "art",
+    "film",
+    "games",
+    "hobbies",
+    "emergencies",
+    "medicine",
+    "psychology",
+    "economics",
+    "business email",
+    "customer service",
+    "farming",
+    "space",
+    "fashion",
+    "housing",
 };
 
 const char *const *isynth_prompt_topics(isynth_lang lang, size_t *n)
@@ -140,8 +174,7 @@ const char *isynth_prompt_instructions(const isynth_prompt_params *p, const char
 {
     const lang_text *L = p->lang == ISYNTH_LANG_JA ? &ja : &en;
     *topic_rule = p->template_text ? "" : L->topic_rule;
-    if (p->template_text)
-        return p->template_text;
+    if (p->template_text) return p->template_text;
     return p->two_stage ? L->tmpl_two_stage : L->tmpl;
 }
 
@@ -153,8 +186,7 @@ void isynth_prompt_labels_get(isynth_lang lang, isynth_prompt_labels *out)
 
 void isynth_prompt_clear(isynth_prompt *pr)
 {
-    if (!pr)
-        return;
+    if (!pr) return;
     isynth_free(pr->system);
     isynth_free(pr->user);
     isynth_free(pr->completion);
@@ -167,8 +199,7 @@ void isynth_prompt_clear(isynth_prompt *pr)
 static isynth_err add_capped(buf *b, const char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n <= max)
-        return buf_add(b, s, n);
+    if (n <= max) return buf_add(b, s, n);
     size_t cut = max;
     while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
         cut--;
@@ -184,12 +215,11 @@ static isynth_err add_capped(buf *b, const char *s, size_t max)
 static isynth_err add_example(buf *b, const lang_text *L, size_t num, const isynth_task *t,
                               bool with_output, size_t max_chars)
 {
-    isynth_err rc = buf_printf(b, "%s%zu\n%s: %s\n%s: %s", L->task, num, L->instr,
-                               t->instruction, L->input, t->input[0] ? t->input : L->none);
+    isynth_err rc = buf_printf(b, "%s%zu\n%s: %s\n%s: %s", L->task, num, L->instr, t->instruction,
+                               L->input, t->input[0] ? t->input : L->none);
     if (!rc && with_output) {
         rc = buf_printf(b, "\n%s: ", L->output);
-        if (!rc)
-            rc = add_capped(b, t->output, max_chars);
+        if (!rc) rc = add_capped(b, t->output, max_chars);
     }
     return rc;
 }
@@ -202,11 +232,9 @@ static isynth_err fill(buf *out, const char *tmpl, const char *examples, int cou
     const char *p = tmpl;
     while (*p && !rc) {
         const char *q = strstr(p, "{{");
-        if (!q)
-            return buf_adds(out, p);
+        if (!q) return buf_adds(out, p);
         rc = buf_add(out, p, (size_t)(q - p));
-        if (rc)
-            break;
+        if (rc) break;
         if (!strncmp(q, "{{examples}}", 12)) {
             rc = buf_adds(out, examples);
             p = q + 12;
@@ -241,30 +269,22 @@ isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task 
     buf_init(&prefix, 0);
     isynth_err rc = ISYNTH_OK;
     for (size_t i = 0; i < k && !rc; i++) {
-        if (i)
-            rc = buf_adds(&ex, "\n\n");
-        if (!rc)
-            rc = add_example(&ex, L, i + 1, examples[i], with_output, maxc);
+        if (i) rc = buf_adds(&ex, "\n\n");
+        if (!rc) rc = add_example(&ex, L, i + 1, examples[i], with_output, maxc);
     }
-    const char *tmpl = p->template_text ? p->template_text
-                                        : (p->two_stage ? L->tmpl_two_stage : L->tmpl);
-    if (!rc)
-        rc = fill(&user, tmpl, ex.p ? ex.p : "", p->n_new, k + 1, p->topic);
+    const char *tmpl =
+        p->template_text ? p->template_text : (p->two_stage ? L->tmpl_two_stage : L->tmpl);
+    if (!rc) rc = fill(&user, tmpl, ex.p ? ex.p : "", p->n_new, k + 1, p->topic);
     if (!rc && p->topic && !p->template_text)
         rc = fill(&user, L->topic_rule, "", p->n_new, k + 1, p->topic);
     if (!rc && p->json_reply && !p->template_text)
         rc = buf_adds(&user, p->two_stage ? L->json_rule_two_stage : L->json_rule);
     /* completion form: a list the base model continues, ending on the next header */
-    if (!rc)
-        rc = buf_printf(&prefix, "%s%zu\n%s:", L->task, k + 1, L->instr);
-    if (!rc)
-        rc = buf_adds(&comp, p->two_stage ? L->completion_head_two_stage : L->completion_head);
-    if (!rc && ex.len)
-        rc = buf_add(&comp, ex.p, ex.len);
-    if (!rc)
-        rc = buf_adds(&comp, "\n\n");
-    if (!rc)
-        rc = buf_add(&comp, prefix.p, prefix.len);
+    if (!rc) rc = buf_printf(&prefix, "%s%zu\n%s:", L->task, k + 1, L->instr);
+    if (!rc) rc = buf_adds(&comp, p->two_stage ? L->completion_head_two_stage : L->completion_head);
+    if (!rc && ex.len) rc = buf_add(&comp, ex.p, ex.len);
+    if (!rc) rc = buf_adds(&comp, "\n\n");
+    if (!rc) rc = buf_add(&comp, prefix.p, prefix.len);
     if (!rc) {
         out->system = isynth_strdup(L->system);
         out->user = buf_take(&user);
@@ -293,8 +313,7 @@ isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task
     buf_init(&user, 0);
     buf_init(&comp, 0);
     isynth_err rc = buf_adds(&user, t->instruction);
-    if (!rc && t->input[0])
-        rc = buf_printf(&user, "\n\n%s", t->input);
+    if (!rc && t->input[0]) rc = buf_printf(&user, "\n\n%s", t->input);
     if (!rc)
         rc = buf_printf(&comp, "%s: %s\n%s: %s\n%s:", L->instr, t->instruction, L->input,
                         t->input[0] ? t->input : L->none, L->output);
@@ -329,7 +348,7 @@ isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task
  *   - code goes in fences opened and closed inside the field, so a fence never swallows the
  *     next task. */
 
-static const char *const label_words[] = {"タスク", "指示", "入力", "出力", "task",
+static const char *const label_words[] = {"タスク",      "指示",  "入力",   "出力", "task",
                                           "instruction", "input", "output", NULL};
 /* What may lead a line before its text: the parser's bullets and brackets, and spaces. */
 #define LEAD_CHARS "#＃*＊_\\-・•>【\\[「『(（〔 \\t　"
@@ -380,8 +399,7 @@ static int trie_build(trie_node *t)
  * letters). */
 static isynth_err class_char(buf *b, uint32_t c)
 {
-    if (c >= 'a' && c <= 'z')
-        return buf_printf(b, "%c%c", (char)c, (char)(c - 32));
+    if (c >= 'a' && c <= 'z') return buf_printf(b, "%c%c", (char)c, (char)(c - 32));
     if (c == '\\' || c == ']' || c == '[' || c == '-' || c == '^')
         return buf_printf(b, "\\%c", (char)c);
     char u[5];
@@ -408,20 +426,17 @@ static isynth_err trie_rules(buf *b, const trie_node *t, int k)
     rc = rc ? rc : buf_adds(b, k ? "( [^" : "[^");
     for (int c = t[k].first_child; c >= 0 && !rc; c = t[c].next_sibling)
         rc = class_char(b, t[c].cp);
-    if (!rc && k == 0)
-        rc = buf_adds(b, LEAD_CHARS DIGITS "`~");
+    if (!rc && k == 0) rc = buf_adds(b, LEAD_CHARS DIGITS "`~");
     rc = rc ? rc : buf_adds(b, "\\n] [^\\n]*");
     for (int c = t[k].first_child; c >= 0 && !rc; c = t[c].next_sibling) {
-        if (t[c].end)
-            continue;
+        if (t[c].end) continue;
         rc = buf_adds(b, " | [");
         rc = rc ? rc : class_char(b, t[c].cp);
         rc = rc ? rc : buf_printf(b, "] w%d", c);
     }
     rc = rc ? rc : buf_adds(b, k ? " )?\n" : "\n");
     for (int c = t[k].first_child; c >= 0 && !rc; c = t[c].next_sibling)
-        if (!t[c].end)
-            rc = trie_rules(b, t, c);
+        if (!t[c].end) rc = trie_rules(b, t, c);
     return rc;
 }
 
@@ -437,20 +452,16 @@ static isynth_err grammar_text(const isynth_prompt_params *p, bool completion, b
     /* a task as add_example writes it: "<task><n>\n<instr>: ...\n<input>: ...[\n<output>: ...]" */
     /* a blank line before a label is allowed: small models write one, and a grammar without it
        leaves them only mangled labels ("出出:") to write */
-    isynth_err rc = buf_printf(&head, "\"%s\" [0-9]{1,3} \"\\n\" \"\\n\"? \"%s: \"", L->task,
-                               L->instr);
-    if (!rc)
-        rc = buf_printf(&last, " \"\\n\" \"\\n\"? \"%s: \" field", L->input);
-    if (!rc && !p->two_stage)
-        rc = buf_printf(&last, " \"\\n\" \"\\n\"? \"%s: \" field", L->output);
+    isynth_err rc =
+        buf_printf(&head, "\"%s\" [0-9]{1,3} \"\\n\" \"\\n\"? \"%s: \"", L->task, L->instr);
+    if (!rc) rc = buf_printf(&last, " \"\\n\" \"\\n\"? \"%s: \" field", L->input);
+    if (!rc && !p->two_stage) rc = buf_printf(&last, " \"\\n\" \"\\n\"? \"%s: \" field", L->output);
     /* a completion continues from "<task><n>\n<instr>:" (isynth_prompt.parse_prefix) */
     if (!rc)
         rc = buf_printf(b, "root ::= %s%s", completion ? "\" \" lines" : "task",
                         completion ? last.p : "");
-    if (!rc && n > 1)
-        rc = buf_printf(b, " (\"\\n\\n\" task){0,%d}", n - 1);
-    if (!rc)
-        rc = buf_printf(b, "\ntask ::= %s lines%s\n", head.p, last.p);
+    if (!rc && n > 1) rc = buf_printf(b, " (\"\\n\\n\" task){0,%d}", n - 1);
+    if (!rc) rc = buf_printf(b, "\ntask ::= %s lines%s\n", head.p, last.p);
     if (!rc)
         rc = buf_adds(b,
                       /* the instruction: lines without a blank one; input and output may hold
@@ -465,8 +476,7 @@ static isynth_err grammar_text(const isynth_prompt_params *p, bool completion, b
                       "lead ::= [" LEAD_CHARS "] line\n"
                       "num ::= [" DIGITS "]+ ( [" NUM_PUNCT "] line | [^" NUM_PUNCT DIGITS
                       "\\n] [^\\n]* )?\n");
-    if (!rc)
-        rc = trie_rules(b, t, 0);
+    if (!rc) rc = trie_rules(b, t, 0);
     buf_free(&head);
     buf_free(&last);
     return rc;
@@ -479,15 +489,13 @@ isynth_err isynth_prompt_grammar(const isynth_prompt_params *p, bool completion,
     buf b;
     buf_init(&b, 64 << 10);
     isynth_err rc = grammar_text(p, completion, &b);
-    if (!rc && !(*out = buf_take(&b)))
-        rc = ISYNTH_ERR_NOMEM;
+    if (!rc && !(*out = buf_take(&b))) rc = ISYNTH_ERR_NOMEM;
     buf_free(&b);
     return rc ? isynth_error_set(err, rc, "building the reply grammar: %s", isynth_strerror(rc))
               : ISYNTH_OK;
 }
 
-isynth_err isynth_prompt_json_schema(const isynth_prompt_params *p, char **out,
-                                     isynth_error *err)
+isynth_err isynth_prompt_json_schema(const isynth_prompt_params *p, char **out, isynth_error *err)
 {
     *out = NULL;
     buf b;
@@ -503,8 +511,7 @@ isynth_err isynth_prompt_json_schema(const isynth_prompt_params *p, char **out,
         "\"required\":[\"tasks\"],\"additionalProperties\":false}",
         n, p->two_stage ? "" : ",\"output\":{\"type\":\"string\",\"minLength\":1}",
         p->two_stage ? "" : ",\"output\"");
-    if (!rc && !(*out = buf_take(&b)))
-        rc = ISYNTH_ERR_NOMEM;
+    if (!rc && !(*out = buf_take(&b))) rc = ISYNTH_ERR_NOMEM;
     buf_free(&b);
     return rc ? isynth_error_set(err, rc, "building the reply schema: %s", isynth_strerror(rc))
               : ISYNTH_OK;

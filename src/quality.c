@@ -35,28 +35,26 @@ static bool is_space(int32_t c)
 
 static enum script script_of(int32_t c)
 {
-    if (is_space(c))
-        return S_SPACE;
+    if (is_space(c)) return S_SPACE;
     ja_script js = ja_script_of((uint32_t)c);
-    if (js == JA_KANJI)
-        return S_KANJI;
-    if (js == JA_KATAKANA)
-        return S_KATAKANA;
-    if (js == JA_HIRAGANA)
-        return S_HIRAGANA;
+    if (js == JA_KANJI) return S_KANJI;
+    if (js == JA_KATAKANA) return S_KATAKANA;
+    if (js == JA_HIRAGANA) return S_HIRAGANA;
     switch (uc_kind_of(c)) {
-    case UC_MARK: return S_MARK;
-    case UC_ALNUM: return S_ALNUM;
-    default: return S_OTHER;
+    case UC_MARK:
+        return S_MARK;
+    case UC_ALNUM:
+        return S_ALNUM;
+    default:
+        return S_OTHER;
     }
 }
 
 /* Decomposes one code point (NFKD + case folding) into d[0..32); returns the count. */
 static int decompose(int32_t cp, int32_t *d)
 {
-    utf8proc_ssize_t n =
-        utf8proc_decompose_char(cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD,
-                                NULL);
+    utf8proc_ssize_t n = utf8proc_decompose_char(
+        cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD, NULL);
     if (n < 1 || n > 32) {
         d[0] = cp;
         return 1;
@@ -86,14 +84,12 @@ static int32_t ns_next(nstream *ns)
     for (;;) {
         if (ns->di < ns->nd) {
             int32_t c = ns->d[ns->di++];
-            if (!is_space(c))
-                return c;
+            if (!is_space(c)) return c;
             /* fold this whitespace with all that follows */
             for (;;) {
                 while (ns->di < ns->nd && is_space(ns->d[ns->di]))
                     ns->di++;
-                if (ns->di < ns->nd || ns->pos >= ns->len)
-                    break;
+                if (ns->di < ns->nd || ns->pos >= ns->len) break;
                 uint32_t cp;
                 size_t l = utf8_decode(ns->s + ns->pos, ns->len - ns->pos, &cp);
                 ns->nd = decompose((int32_t)cp, ns->d);
@@ -106,8 +102,7 @@ static int32_t ns_next(nstream *ns)
             }
             return ' ';
         }
-        if (ns->pos >= ns->len)
-            return -1;
+        if (ns->pos >= ns->len) return -1;
         uint32_t cp;
         ns->pos += utf8_decode(ns->s + ns->pos, ns->len - ns->pos, &cp);
         ns->nd = decompose((int32_t)cp, ns->d);
@@ -120,14 +115,12 @@ static int32_t ns_next(nstream *ns)
 isynth_err isynth_keywords_new(isynth_keywords **out, isynth_error *err)
 {
     *out = isynth_calloc(1, sizeof **out);
-    return *out ? ISYNTH_OK
-                : isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
+    return *out ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
 }
 
 void isynth_keywords_free(isynth_keywords *kw)
 {
-    if (!kw)
-        return;
+    if (!kw) return;
     for (size_t i = 0; i < kw->n; i++)
         isynth_free(kw->cps[i]);
     isynth_free(kw->cps);
@@ -140,8 +133,7 @@ size_t isynth_keywords_count(const isynth_keywords *kw)
     return kw ? kw->n : 0;
 }
 
-isynth_err isynth_keywords_add(isynth_keywords *kw, const char *word, size_t len,
-                               isynth_error *err)
+isynth_err isynth_keywords_add(isynth_keywords *kw, const char *word, size_t len, isynth_error *err)
 {
     size_t bad;
     if (len > KW_MAX_BYTES)
@@ -151,15 +143,13 @@ isynth_err isynth_keywords_add(isynth_keywords *kw, const char *word, size_t len
         return isynth_error_set(err, ISYNTH_ERR_UTF8, "keyword: invalid UTF-8 at byte %zu",
                                 bad + 1);
     if (kw->n >= KW_MAX_COUNT)
-        return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "more than %d keywords",
-                                KW_MAX_COUNT);
+        return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "more than %d keywords", KW_MAX_COUNT);
     int32_t tmp[KW_MAX_CPS];
     size_t n = 0;
     nstream ns;
     ns_init(&ns, word, len, 0);
     for (int32_t c; (c = ns_next(&ns)) >= 0;) {
-        if (n == KW_MAX_CPS)
-            return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "keyword too long");
+        if (n == KW_MAX_CPS) return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "keyword too long");
         tmp[n++] = c;
     }
     size_t a = 0;
@@ -167,23 +157,19 @@ isynth_err isynth_keywords_add(isynth_keywords *kw, const char *word, size_t len
         a++;
     while (n > a && tmp[n - 1] == ' ')
         n--;
-    if (n == a)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID, "empty keyword");
+    if (n == a) return isynth_error_set(err, ISYNTH_ERR_INVALID, "empty keyword");
     if (kw->n == kw->cap) {
         size_t cap = kw->cap ? kw->cap * 2 : 32;
         int32_t **p = isynth_realloc(kw->cps, cap * sizeof *p);
-        if (!p)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
+        if (!p) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
         kw->cps = p;
         size_t *q = isynth_realloc(kw->ncp, cap * sizeof *q);
-        if (!q)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
+        if (!q) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
         kw->ncp = q;
         kw->cap = cap;
     }
     int32_t *c = isynth_malloc((n - a) * sizeof *c);
-    if (!c)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
+    if (!c) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
     memcpy(c, tmp + a, (n - a) * sizeof *c);
     kw->cps[kw->n] = c;
     kw->ncp[kw->n++] = n - a;
@@ -191,11 +177,10 @@ isynth_err isynth_keywords_add(isynth_keywords *kw, const char *word, size_t len
 }
 
 static const char *const default_keywords[] = {
-    "image",  "images",   "graph",   "graphs", "picture",   "pictures", "file",
-    "files",  "map",      "maps",    "draw",   "plot",      "go to",    "video",
-    "audio",  "music",    "flowchart", "diagram", "画像",   "図",       "グラフ",
-    "写真",   "動画",     "音声",    "音楽",   "ファイル", "地図",     "描いて",
-    "フローチャート",
+    "image",     "images",   "graph", "graphs", "picture",        "pictures", "file",  "files",
+    "map",       "maps",     "draw",  "plot",   "go to",          "video",    "audio", "music",
+    "flowchart", "diagram",  "画像",  "図",     "グラフ",         "写真",     "動画",  "音声",
+    "音楽",      "ファイル", "地図",  "描いて", "フローチャート",
 };
 
 isynth_err isynth_keywords_default(isynth_keywords **out, isynth_error *err)
@@ -216,8 +201,7 @@ isynth_err isynth_keywords_load(const char *path, isynth_keywords **out, isynth_
     char *data;
     size_t len;
     isynth_err rc = read_file_limited(path, (size_t)4 << 20, &data, &len, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     isynth_keywords *kw = NULL;
     rc = isynth_keywords_new(&kw, err);
     size_t line = 0, i = 0;
@@ -231,8 +215,7 @@ isynth_err isynth_keywords_load(const char *path, isynth_keywords **out, isynth_
             a++;
         while (b > a && (data[b - 1] == ' ' || data[b - 1] == '\t' || data[b - 1] == '\r'))
             b--;
-        if (line == 1 && b - a >= 3 && !memcmp(data + a, "\xEF\xBB\xBF", 3))
-            a += 3; /* BOM */
+        if (line == 1 && b - a >= 3 && !memcmp(data + a, "\xEF\xBB\xBF", 3)) a += 3; /* BOM */
         if (b > a && data[a] != '#') {
             rc = isynth_keywords_add(kw, data + a, b - a, err);
             if (rc && err) {
@@ -265,8 +248,7 @@ static enum script script_before(const char *s, size_t pos)
         int nd = decompose((int32_t)cp, d);
         for (int k = nd - 1; k >= 0; k--) {
             enum script sc = script_of(d[k]);
-            if (sc != S_MARK)
-                return sc;
+            if (sc != S_MARK) return sc;
         }
         pos = p;
     }
@@ -285,29 +267,24 @@ static bool match_at(const int32_t *k, size_t nk, const char *s, size_t len, siz
     nstream ns;
     ns_init(&ns, s, len, pos);
     for (size_t i = 0; i < nk; i++)
-        if (ns_next(&ns) != k[i])
-            return false;
+        if (ns_next(&ns) != k[i]) return false;
     int32_t next = ns_next(&ns);
     if (next >= 0 && script_of(next) == S_MARK)
         return false; /* the last character carries a mark the keyword does not */
-    if (next >= 0 && boundary_clash(k[nk - 1], script_of(next)))
-        return false;
+    if (next >= 0 && boundary_clash(k[nk - 1], script_of(next))) return false;
     return !boundary_clash(k[0], script_before(s, pos));
 }
 
 const char *isynth_filter_keywords(const isynth_keywords *kw, const char *text, size_t len,
                                    size_t *which)
 {
-    if (!utf8_valid(text, len, NULL))
-        return "invalid_utf8";
-    if (!kw)
-        return NULL;
+    if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
+    if (!kw) return NULL;
     size_t pos = 0;
     while (pos < len) {
         for (size_t i = 0; i < kw->n; i++)
             if (match_at(kw->cps[i], kw->ncp[i], text, len, pos)) {
-                if (which)
-                    *which = i;
+                if (which) *which = i;
                 return "keyword";
             }
         uint32_t cp;
@@ -318,52 +295,46 @@ const char *isynth_filter_keywords(const isynth_keywords *kw, const char *text, 
 
 /* ---- length, start, language -------------------------------------------------------------- */
 
-const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens,
-                                 size_t max_tokens)
+const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens, size_t max_tokens)
 {
-    if (!utf8_valid(text, len, NULL))
-        return "invalid_utf8";
+    if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     size_t n = isynth_chars_token_count(text, len);
-    if (n < min_tokens)
-        return "too_short_tokens";
-    if (max_tokens && n > max_tokens)
-        return "too_long_tokens";
+    if (n < min_tokens) return "too_short_tokens";
+    if (max_tokens && n > max_tokens) return "too_long_tokens";
     return NULL;
 }
 
 const char *isynth_filter_start(const char *text, size_t len)
 {
-    if (!utf8_valid(text, len, NULL))
-        return "invalid_utf8";
+    if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     size_t pos = 0;
     while (pos < len) {
         uint32_t cp;
         pos += utf8_decode(text + pos, len - pos, &cp);
         int32_t c = (int32_t)cp;
-        if (is_space(c) || c == 0xFEFF)
-            continue;
+        if (is_space(c) || c == 0xFEFF) continue;
         switch (utf8proc_category(c)) {
         case UTF8PROC_CATEGORY_PS:
-        case UTF8PROC_CATEGORY_PI: return NULL; /* 「 ( “ open a quoted or bracketed subject */
+        case UTF8PROC_CATEGORY_PI:
+            return NULL; /* 「 ( “ open a quoted or bracketed subject */
         case UTF8PROC_CATEGORY_PO:
-            if (c == '"' || c == '\'')
-                return NULL;
+            if (c == '"' || c == '\'') return NULL;
             return "starts_with_punctuation";
         case UTF8PROC_CATEGORY_PC:
         case UTF8PROC_CATEGORY_PD:
         case UTF8PROC_CATEGORY_PE:
-        case UTF8PROC_CATEGORY_PF: return "starts_with_punctuation";
-        default: return uc_kind_of(c) == UC_ALNUM ? NULL : "starts_with_non_text";
+        case UTF8PROC_CATEGORY_PF:
+            return "starts_with_punctuation";
+        default:
+            return uc_kind_of(c) == UC_ALNUM ? NULL : "starts_with_non_text";
         }
     }
     return "empty";
 }
 
-const char *isynth_filter_language(const char *text, size_t len, isynth_lang lang,
-                                   double min_ratio)
+const char *isynth_filter_language(const char *text, size_t len, isynth_lang lang, double min_ratio)
 {
-    if (!utf8_valid(text, len, NULL))
-        return "invalid_utf8";
+    if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     size_t letters = 0, target = 0, kana = 0, kanji = 0, pos = 0;
     while (pos < len) {
         uint32_t cp;
@@ -392,33 +363,25 @@ const char *isynth_filter_language(const char *text, size_t len, isynth_lang lan
                 target += (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         }
     }
-    if (letters == 0)
-        return "no_letters";
-    if ((double)target < min_ratio * (double)letters)
-        return "wrong_language";
-    if (lang == ISYNTH_LANG_JA && kana == 0 && kanji >= 8)
-        return "wrong_language";
+    if (letters == 0) return "no_letters";
+    if ((double)target < min_ratio * (double)letters) return "wrong_language";
+    if (lang == ISYNTH_LANG_JA && kana == 0 && kanji >= 8) return "wrong_language";
     return NULL;
 }
 
 isynth_quality_params isynth_quality_params_default(isynth_lang lang)
 {
-    if (lang == ISYNTH_LANG_EN)
-        return (isynth_quality_params){ISYNTH_LANG_EN, 4, 150, 0.6};
+    if (lang == ISYNTH_LANG_EN) return (isynth_quality_params){ISYNTH_LANG_EN, 4, 150, 0.6};
     return (isynth_quality_params){ISYNTH_LANG_JA, 5, 400, 0.3};
 }
 
 const char *isynth_quality_check(const isynth_quality_params *p, const isynth_keywords *kw,
                                  const char *text, size_t len)
 {
-    if (!utf8_valid(text, len, NULL))
-        return "invalid_utf8";
+    if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     const char *r = isynth_filter_start(text, len);
-    if (!r)
-        r = isynth_filter_length(text, len, p->min_tokens, p->max_tokens);
-    if (!r && kw)
-        r = isynth_filter_keywords(kw, text, len, NULL);
-    if (!r)
-        r = isynth_filter_language(text, len, p->lang, p->min_lang_ratio);
+    if (!r) r = isynth_filter_length(text, len, p->min_tokens, p->max_tokens);
+    if (!r && kw) r = isynth_filter_keywords(kw, text, len, NULL);
+    if (!r) r = isynth_filter_language(text, len, p->lang, p->min_lang_ratio);
     return r;
 }

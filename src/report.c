@@ -26,8 +26,8 @@ const char *isynth_report_chartjs_version(void)
 }
 
 #define NN_BINS 50
-#define MAX_BUCKETS 120   /* points of the per-request and per-time series */
-#define MAX_FACT_ROWS 50  /* rows with facts to verify listed in the page */
+#define MAX_BUCKETS 120  /* points of the per-request and per-time series */
+#define MAX_FACT_ROWS 50 /* rows with facts to verify listed in the page */
 #define NGRAM_MAX 4
 
 /* Length bins in characters: [edge[i], edge[i+1]) with the last open-ended. */
@@ -42,13 +42,11 @@ typedef struct hset {
 
 static bool hset_add(hset *h, uint64_t v)
 {
-    if (v == 0)
-        v = 1;
+    if (v == 0) v = 1;
     if ((h->n + 1) * 2 > h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 1024;
         uint64_t *s = isynth_calloc(cap, sizeof *s);
-        if (!s)
-            return false;
+        if (!s) return false;
         for (size_t i = 0; i < h->cap; i++)
             if (h->slot[i]) {
                 size_t j = (size_t)(h->slot[i] * 0x9E3779B97F4A7C15ull) & (cap - 1);
@@ -62,8 +60,7 @@ static bool hset_add(hset *h, uint64_t v)
     }
     size_t j = (size_t)(v * 0x9E3779B97F4A7C15ull) & (h->cap - 1);
     while (h->slot[j]) {
-        if (h->slot[j] == v)
-            return true;
+        if (h->slot[j] == v) return true;
         j = (j + 1) & (h->cap - 1);
     }
     h->slot[j] = v;
@@ -86,11 +83,9 @@ static bool ngrams_add(ngrams *g, const char *s)
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t k = utf8_decode(s + i, len - i, &cp);
-        if (!k)
-            break;
+        if (!k) break;
         i += k;
-        if (cp == ' ' || cp == '\n' || cp == '\t' || cp == 0x3000)
-            continue;
+        if (cp == ' ' || cp == '\n' || cp == '\t' || cp == 0x3000) continue;
         memmove(win, win + 1, sizeof win - sizeof win[0]);
         win[NGRAM_MAX - 1] = cp;
         have++;
@@ -98,8 +93,7 @@ static bool ngrams_add(ngrams *g, const char *s)
             uint64_t h = 1469598103934665603ull ^ (uint64_t)n;
             for (int j = NGRAM_MAX - n; j < NGRAM_MAX; j++)
                 h = (h ^ win[j]) * 1099511628211ull;
-            if (!hset_add(&g->set[n - 1], h))
-                return false;
+            if (!hset_add(&g->set[n - 1], h)) return false;
             g->total[n - 1]++;
         }
     }
@@ -138,20 +132,20 @@ typedef struct series {
 typedef struct acc {
     /* requests */
     long n_stage1, n_req;
-    long per_bucket;      /* stage-1 requests per acceptance point */
-    long stage1_done;     /* stage-1 requests (not failed) walked so far */
-    series accept;        /* x: last request number; a: candidates, b: kept */
+    long per_bucket;  /* stage-1 requests per acceptance point */
+    long stage1_done; /* stage-1 requests (not failed) walked so far */
+    series accept;    /* x: last request number; a: candidates, b: kept */
     long long first_at, span;
-    long bucket_s;        /* seconds per time point */
-    series time;          /* x: seconds since the first request; a: requests, b: generated
-                             tokens, c: failed, d: retries */
+    long bucket_s; /* seconds per time point */
+    series time;   /* x: seconds since the first request; a: requests, b: generated
+                      tokens, c: failed, d: retries */
     long n_seeds;
     long *seed_shown, *seed_kept;
     /* subjects */
     const char *topic_pre, *topic_post;
     size_t topic_pre_len;
-    json_t *subjects;     /* subject -> {requests, kept} */
-    json_t *servers;      /* server -> {requests, failed, retries} */
+    json_t *subjects;      /* subject -> {requests, kept} */
+    json_t *servers;       /* server -> {requests, failed, retries} */
     const char *no_server; /* the label of requests without one */
     /* candidates */
     long nn_acc[NN_BINS], nn_rej[NN_BINS];
@@ -161,7 +155,7 @@ typedef struct acc {
     long judge[6];
     long facts;
     json_t *fact_rows;
-    json_t *samples;      /* the first accepted rows */
+    json_t *samples; /* the first accepted rows */
 } acc;
 
 /* A row's text as a JSON string; text that is not valid UTF-8 (a store written by hand) is
@@ -181,10 +175,8 @@ static isynth_err nomem(isynth_error *err)
 static isynth_err count_request(void *user, const isynth_request_sum *q)
 {
     acc *a = user;
-    if (a->n_req++ == 0)
-        a->first_at = q->at;
-    if (q->at - a->first_at > a->span)
-        a->span = q->at - a->first_at;
+    if (a->n_req++ == 0) a->first_at = q->at;
+    if (q->at - a->first_at > a->span) a->span = q->at - a->first_at;
     a->n_stage1 += q->stage == 1;
     return ISYNTH_OK;
 }
@@ -192,15 +184,12 @@ static isynth_err count_request(void *user, const isynth_request_sum *q)
 /* The subject a request's prompt names, between the topic rule's two halves, or NULL. */
 static const char *find_subject(const acc *a, const char *prompt, size_t *len)
 {
-    if (!a->topic_pre || !prompt)
-        return NULL;
+    if (!a->topic_pre || !prompt) return NULL;
     const char *s = strstr(prompt, a->topic_pre);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     s += a->topic_pre_len;
     const char *e = a->topic_post[0] ? strstr(s, a->topic_post) : strchr(s, '\n');
-    if (!e || e == s || e - s > 200)
-        return NULL;
+    if (!e || e == s || e - s > 200) return NULL;
     *len = (size_t)(e - s);
     return s;
 }
@@ -211,8 +200,7 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     /* over time */
     long long dt = q->at - a->first_at; /* < 0 when the clock was set back during the run */
     int tb = dt < 0 ? 0 : (int)(dt / a->bucket_s);
-    if (tb >= MAX_BUCKETS)
-        tb = MAX_BUCKETS - 1;
+    if (tb >= MAX_BUCKETS) tb = MAX_BUCKETS - 1;
     a->time.a[tb] += 1;
     a->time.b[tb] += (double)q->completion_tokens;
     a->time.c[tb] += q->failed;
@@ -221,8 +209,7 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     json_t *so = json_object_get(a->servers, sv);
     if (!so) {
         so = json_pack("{s:i, s:i, s:i}", "requests", 0, "failed", 0, "retries", 0);
-        if (!so || json_object_set_new(a->servers, sv, so))
-            return ISYNTH_ERR_NOMEM;
+        if (!so || json_object_set_new(a->servers, sv, so)) return ISYNTH_ERR_NOMEM;
     }
     if (json_integer_set(json_object_get(so, "requests"),
                          json_integer_value(json_object_get(so, "requests")) + 1) ||
@@ -231,15 +218,12 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
         json_integer_set(json_object_get(so, "retries"),
                          json_integer_value(json_object_get(so, "retries")) + q->retries))
         return ISYNTH_ERR_NOMEM;
-    if (q->stage != 1 || q->failed)
-        return ISYNTH_OK;
+    if (q->stage != 1 || q->failed) return ISYNTH_OK;
     /* acceptance over the run's requests */
     long idx = a->stage1_done++;
     int ab = (int)(idx / a->per_bucket);
-    if (ab >= MAX_BUCKETS)
-        ab = MAX_BUCKETS - 1;
-    if (ab + 1 > a->accept.n)
-        a->accept.n = ab + 1;
+    if (ab >= MAX_BUCKETS) ab = MAX_BUCKETS - 1;
+    if (ab + 1 > a->accept.n) a->accept.n = ab + 1;
     a->accept.x[ab] = (double)idx + 1;
     a->accept.a[ab] += (double)q->candidates;
     a->accept.b[ab] += (double)q->kept;
@@ -263,8 +247,7 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
         json_t *o = json_object_get(a->subjects, name);
         if (!o) {
             o = json_pack("{s:i, s:i}", "requests", 0, "kept", 0);
-            if (!o || json_object_set_new(a->subjects, name, o))
-                return ISYNTH_ERR_NOMEM;
+            if (!o || json_object_set_new(a->subjects, name, o)) return ISYNTH_ERR_NOMEM;
         }
         if (json_integer_set(json_object_get(o, "requests"),
                              json_integer_value(json_object_get(o, "requests")) + 1) ||
@@ -281,33 +264,27 @@ static isynth_err add_candidate(void *user, const isynth_candidate_sum *c)
     bool kept = c->status && (!strcmp(c->status, "accepted") || !strcmp(c->status, "pending"));
     if (c->nn_score >= 0) {
         int b = (int)(c->nn_score * NN_BINS);
-        if (b >= NN_BINS)
-            b = NN_BINS - 1;
+        if (b >= NN_BINS) b = NN_BINS - 1;
         (kept ? a->nn_acc : a->nn_rej)[b]++;
     }
-    if (c->judge_score >= 1 && c->judge_score <= 5)
-        a->judge[c->judge_score]++;
-    if (!kept || strcmp(c->status, "accepted") != 0)
-        return ISYNTH_OK;
+    if (c->judge_score >= 1 && c->judge_score <= 5) a->judge[c->judge_score]++;
+    if (!kept || strcmp(c->status, "accepted") != 0) return ISYNTH_OK;
     a->n_gen++;
     a->len_ins_gen[len_bin(chars(c->instruction))]++;
     a->len_out_gen[len_bin(chars(c->output))]++;
-    if (!ngrams_add(&a->g_gen, c->instruction ? c->instruction : ""))
-        return ISYNTH_ERR_NOMEM;
+    if (!ngrams_add(&a->g_gen, c->instruction ? c->instruction : "")) return ISYNTH_ERR_NOMEM;
     if (c->has_facts) {
         a->facts++;
         if (json_array_size(a->fact_rows) < MAX_FACT_ROWS &&
-            json_array_append_new(a->fact_rows,
-                                  json_pack("{s:I, s:o}", "id", (json_int_t)c->id, "instruction",
-                                            jstr(c->instruction))))
+            json_array_append_new(a->fact_rows, json_pack("{s:I, s:o}", "id", (json_int_t)c->id,
+                                                          "instruction", jstr(c->instruction))))
             return ISYNTH_ERR_NOMEM;
     }
     if (json_array_size(a->samples) < 20 &&
-        json_array_append_new(a->samples,
-                              json_pack("{s:I, s:o, s:o, s:o, s:f}", "id", (json_int_t)c->id,
-                                        "instruction", jstr(c->instruction), "input",
-                                        jstr(c->input), "output", jstr(c->output), "nn",
-                                        c->nn_score)))
+        json_array_append_new(a->samples, json_pack("{s:I, s:o, s:o, s:o, s:f}", "id",
+                                                    (json_int_t)c->id, "instruction",
+                                                    jstr(c->instruction), "input", jstr(c->input),
+                                                    "output", jstr(c->output), "nn", c->nn_score)))
         return ISYNTH_ERR_NOMEM;
     return ISYNTH_OK;
 }
@@ -361,8 +338,7 @@ static json_t *doubles(const double *v, int n)
 static json_t *meta_str(isynth_store *st, const char *key)
 {
     char *v = NULL;
-    if (isynth_store_meta_get(st, key, &v, NULL))
-        return NULL;
+    if (isynth_store_meta_get(st, key, &v, NULL)) return NULL;
     json_t *j = jstr(v);
     isynth_free(v);
     return j;
@@ -381,8 +357,7 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
 {
     *out = NULL;
     acc *a = isynth_calloc(1, sizeof *a);
-    if (!a)
-        return nomem(err);
+    if (!a) return nomem(err);
     isynth_err rc = ISYNTH_OK;
     json_t *d = NULL, *reasons = json_array();
     a->subjects = json_object();
@@ -403,9 +378,8 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
         (rc = isynth_store_meta_get(st, "backend", &backend, err)))
         goto out;
     a->no_server = backend && !strcmp(backend, "openai") ? "(not sent)" : "embedded llama.cpp";
-    if (a->n_seeds &&
-        (!(a->seed_shown = isynth_calloc((size_t)a->n_seeds, sizeof(long))) ||
-         !(a->seed_kept = isynth_calloc((size_t)a->n_seeds, sizeof(long))))) {
+    if (a->n_seeds && (!(a->seed_shown = isynth_calloc((size_t)a->n_seeds, sizeof(long))) ||
+                       !(a->seed_kept = isynth_calloc((size_t)a->n_seeds, sizeof(long))))) {
         rc = nomem(err);
         goto out;
     }
@@ -427,8 +401,7 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
         snprintf(pre, sizeof pre, "%.*s", (int)(mark - from), from);
         snprintf(post, sizeof post, "%s", mark + 9);
         char *nl = strchr(post, '\n');
-        if (nl)
-            *nl = '\0';
+        if (nl) *nl = '\0';
         a->topic_pre = pre;
         a->topic_pre_len = strlen(pre);
         a->topic_post = post;
@@ -436,18 +409,15 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
     if ((rc = isynth_store_each_request(st, 0, add_request, a, err)) ||
         (rc = isynth_store_each_candidate_sum(st, add_candidate, a, err)) ||
         (rc = isynth_store_each_seed(st, add_seed, a, err))) {
-        if (rc == ISYNTH_ERR_NOMEM)
-            nomem(err);
+        if (rc == ISYNTH_ERR_NOMEM) nomem(err);
         goto out;
     }
     for (int i = 0; i < a->accept.n; i++) {
         a->accept.c[i] = a->accept.a[i] > 0 ? a->accept.b[i] / a->accept.a[i] : 0;
     }
     int nt = (int)(a->span / a->bucket_s) + 1;
-    if (nt > MAX_BUCKETS)
-        nt = MAX_BUCKETS;
-    if (a->n_req == 0)
-        nt = 0;
+    if (nt > MAX_BUCKETS) nt = MAX_BUCKETS;
+    if (a->n_req == 0) nt = 0;
     for (int i = 0; i < nt; i++) {
         a->time.x[i] = (double)(i * a->bucket_s) / 60.0;
         a->time.b[i] /= (double)a->bucket_s; /* tokens per second */
@@ -465,43 +435,41 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
     d = json_pack(
         "{s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I}, s:o}",
-        "run", "model", meta_str(st, "model_name"), "model_file", meta_str(st, "model"),
-        "backend", meta_str(st, "backend"), "created_at", meta_str(st, "created_at"), "lang",
+        "run", "model", meta_str(st, "model_name"), "model_file", meta_str(st, "model"), "backend",
+        meta_str(st, "backend"), "created_at", meta_str(st, "created_at"), "lang",
         meta_str(st, "lang"), "seeds_file", meta_str(st, "seeds_file"), "version",
         meta_str(st, "isynth_version"), "totals", "target", (json_int_t)s.target, "accepted",
         (json_int_t)t->accepted, "rejected", (json_int_t)t->rejected, "pending",
         (json_int_t)t->pending, "stopped", (json_int_t)t->stopped, "requests",
-        (json_int_t)t->requests, "failed", (json_int_t)t->failed, "retries",
-        (json_int_t)t->retries, "prompt_tokens", (json_int_t)t->prompt_tokens,
-        "generated_tokens", (json_int_t)t->completion_tokens, "cost", s.cost, "price_in",
-        s.price_in, "price_out", s.price_out, "tokens_per_s", s.tokens_per_s, "recent_yield",
-        s.recent_yield, "first_at", (json_int_t)t->first_at, "last_at", (json_int_t)t->last_at,
-        "reasons", json_incref(reasons));
+        (json_int_t)t->requests, "failed", (json_int_t)t->failed, "retries", (json_int_t)t->retries,
+        "prompt_tokens", (json_int_t)t->prompt_tokens, "generated_tokens",
+        (json_int_t)t->completion_tokens, "cost", s.cost, "price_in", s.price_in, "price_out",
+        s.price_out, "tokens_per_s", s.tokens_per_s, "recent_yield", s.recent_yield, "first_at",
+        (json_int_t)t->first_at, "last_at", (json_int_t)t->last_at, "reasons",
+        json_incref(reasons));
     if (!d) {
         rc = nomem(err);
         goto out;
     }
     json_t *seeds_shown = longs(a->seed_shown, (int)a->n_seeds);
     json_t *seeds_kept = longs(a->seed_kept, (int)a->n_seeds);
-    if (json_object_set_new(d, "acceptance",
-                            json_pack("{s:I, s:o, s:o, s:o, s:o}", "per_point",
-                                      (json_int_t)a->per_bucket, "request",
-                                      doubles(a->accept.x, a->accept.n), "candidates",
-                                      doubles(a->accept.a, a->accept.n), "kept",
-                                      doubles(a->accept.b, a->accept.n), "rate",
-                                      doubles(a->accept.c, a->accept.n))) ||
+    if (json_object_set_new(
+            d, "acceptance",
+            json_pack("{s:I, s:o, s:o, s:o, s:o}", "per_point", (json_int_t)a->per_bucket,
+                      "request", doubles(a->accept.x, a->accept.n), "candidates",
+                      doubles(a->accept.a, a->accept.n), "kept", doubles(a->accept.b, a->accept.n),
+                      "rate", doubles(a->accept.c, a->accept.n))) ||
         json_object_set_new(d, "nn",
                             json_pack("{s:f, s:i, s:o, s:o}", "threshold", threshold, "bins",
-                                      NN_BINS, "accepted", longs(a->nn_acc, NN_BINS),
-                                      "rejected", longs(a->nn_rej, NN_BINS))) ||
-        json_object_set_new(d, "lengths",
-                            json_pack("{s:o, s:I, s:I, s:o, s:o, s:o, s:o}", "edges",
-                                      longs(edges, N_LEN), "n_seeds", (json_int_t)a->n_seeds,
-                                      "n_generated", (json_int_t)a->n_gen, "instruction_seeds",
-                                      longs(a->len_ins_seed, N_LEN), "instruction_generated",
-                                      longs(a->len_ins_gen, N_LEN), "output_seeds",
-                                      longs(a->len_out_seed, N_LEN), "output_generated",
-                                      longs(a->len_out_gen, N_LEN))) ||
+                                      NN_BINS, "accepted", longs(a->nn_acc, NN_BINS), "rejected",
+                                      longs(a->nn_rej, NN_BINS))) ||
+        json_object_set_new(
+            d, "lengths",
+            json_pack("{s:o, s:I, s:I, s:o, s:o, s:o, s:o}", "edges", longs(edges, N_LEN),
+                      "n_seeds", (json_int_t)a->n_seeds, "n_generated", (json_int_t)a->n_gen,
+                      "instruction_seeds", longs(a->len_ins_seed, N_LEN), "instruction_generated",
+                      longs(a->len_ins_gen, N_LEN), "output_seeds", longs(a->len_out_seed, N_LEN),
+                      "output_generated", longs(a->len_out_gen, N_LEN))) ||
         json_object_set_new(d, "diversity",
                             json_pack("{s:o, s:o, s:O, s:o, s:o}", "seeds", distinct(&a->g_seed),
                                       "generated", distinct(&a->g_gen), "subjects", a->subjects,
@@ -512,11 +480,10 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
                                       a->fact_rows)) ||
         json_object_set_new(d, "time",
                             json_pack("{s:I, s:O, s:o, s:o, s:o, s:o, s:o}", "bucket_s",
-                                      (json_int_t)a->bucket_s, "servers", a->servers,
-                                      "minute", doubles(a->time.x, nt),
-                                      "requests", doubles(a->time.a, nt), "tokens_per_s",
-                                      doubles(a->time.b, nt), "failed", doubles(a->time.c, nt),
-                                      "retries", doubles(a->time.d, nt))) ||
+                                      (json_int_t)a->bucket_s, "servers", a->servers, "minute",
+                                      doubles(a->time.x, nt), "requests", doubles(a->time.a, nt),
+                                      "tokens_per_s", doubles(a->time.b, nt), "failed",
+                                      doubles(a->time.c, nt), "retries", doubles(a->time.d, nt))) ||
         json_object_set(d, "samples", a->samples)) {
         rc = nomem(err);
         goto out;
@@ -733,8 +700,7 @@ static isynth_err add_script_json(buf *b, const char *s)
         const char *lt = strchr(p, '<');
         size_t n = lt ? (size_t)(lt - p) : strlen(p);
         rc = buf_add(b, p, n);
-        if (!rc && lt)
-            rc = buf_adds(b, "\\u003c");
+        if (!rc && lt) rc = buf_adds(b, "\\u003c");
         p += n + (lt != NULL);
     }
     return rc;
@@ -759,27 +725,25 @@ isynth_err isynth_report_write(isynth_store *st, const char *path, isynth_error 
 {
     json_t *data = NULL;
     isynth_err rc = build_data(st, &data, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char *json = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(data);
-    if (!json)
-        return nomem(err);
+    if (!json) return nomem(err);
     buf page, where;
     buf_init(&page, 64u << 20);
     buf_init(&where, 8192);
     if (buf_adds(&page, page_head) || buf_add(&page, isynth_chartjs, isynth_chartjs_len) ||
         buf_adds(&page, page_mid) ||
         add_html_text(&page, (const char *)isynth_chartjs_license, isynth_chartjs_license_len) ||
-        buf_adds(&page, page_script) || add_script_json(&page, json) || buf_adds(&page, page_tail) ||
+        buf_adds(&page, page_script) || add_script_json(&page, json) ||
+        buf_adds(&page, page_tail) ||
         (path ? buf_adds(&where, path)
               : buf_printf(&where, "%s/report.html", isynth_store_dir(st)))) {
         rc = nomem(err);
         goto out;
     }
     atomic_file a;
-    if ((rc = atomic_open(&a, where.p, err)))
-        goto out;
+    if ((rc = atomic_open(&a, where.p, err))) goto out;
     if (fwrite(page.p, 1, page.len, a.f) != page.len) {
         atomic_abort(&a);
         rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", where.p);

@@ -424,8 +424,7 @@ static isynth_err history(imp *m, long long id, const char *field, const char *o
  * no leading zero (no sign, no space: "g +1" or "g01" is not an id); 0 otherwise. */
 static long long task_id(const char *s)
 {
-    if (s[0] != 'g' || s[1] < '1' || s[1] > '9')
-        return 0;
+    if (s[0] != 'g' || s[1] < '1' || s[1] > '9') return 0;
     long long id = 0;
     size_t i = 1;
     for (; s[i] >= '0' && s[i] <= '9' && i <= 18; i++)

@@ -17,8 +17,7 @@
 
 double isynth_rouge_l_f_from_lcs(size_t lcs, size_t m, size_t n)
 {
-    if (lcs == 0 || m == 0 || n == 0)
-        return 0.0;
+    if (lcs == 0 || m == 0 || n == 0) return 0.0;
     double p = (double)lcs / (double)n; /* any order: the formula is symmetric bit for bit */
     double r = (double)lcs / (double)m;
     return 2.0 * p * r / (p + r);
@@ -27,17 +26,14 @@ double isynth_rouge_l_f_from_lcs(size_t lcs, size_t m, size_t n)
 size_t isynth_rouge_l_min_lcs(size_t m, size_t n, double t)
 {
     size_t mn = m < n ? m : n;
-    if (t <= 0.0)
-        return 1;
-    if (t > 1.0 || mn == 0)
-        return mn + 1;
+    if (t <= 0.0) return 1;
+    if (t > 1.0 || mn == 0) return mn + 1;
     /* F = 2l/(m+n) exactly in real arithmetic; rounding moves it by far less than one step of
      * 2/(m+n), so the answer lies within a few steps of the real one: walk up from below it. */
     double est = floor(t * (double)(m + n) / 2.0);
     size_t l = est > 3.0 ? (size_t)est - 2 : 1;
     for (; l <= mn; l++)
-        if (isynth_rouge_l_f_from_lcs(l, m, n) >= t)
-            return l;
+        if (isynth_rouge_l_f_from_lcs(l, m, n) >= t) return l;
     return mn + 1;
 }
 
@@ -62,8 +58,7 @@ static size_t lcs_count(const uint64_t *V, size_t W, size_t m)
     size_t z = 0;
     for (size_t w = 0; w < W; w++) {
         uint64_t v = ~V[w];
-        if (w == W - 1 && (m & 63))
-            v &= (UINT64_C(1) << (m & 63)) - 1;
+        if (w == W - 1 && (m & 63)) v &= (UINT64_C(1) << (m & 63)) - 1;
         z += (size_t)__builtin_popcountll(v);
     }
     return z;
@@ -88,8 +83,7 @@ static size_t lcs_count(const uint64_t *V, size_t W, size_t m)
                 V[w] = ~UINT64_C(0);                                                               \
             for (size_t j = 0; j < n; j++) {                                                       \
                 uint32_t s = SLOT(b[j]);                                                           \
-                if (s)                                                                             \
-                    lcs_step(V, pm + (size_t)(s - 1) * W, W);                                      \
+                if (s) lcs_step(V, pm + (size_t)(s - 1) * W, W);                                   \
             }                                                                                      \
         }                                                                                          \
     } while (0)
@@ -101,8 +95,7 @@ static inline uint32_t hslot(const uint32_t *keys, const uint32_t *vals, unsigne
     size_t i = (uint32_t)(c * 0x9E3779B1u) >> (32 - bits);
     for (;; i = (i + 1) & mask) {
         uint32_t v = vals[i];
-        if (!v || keys[i] == c)
-            return v;
+        if (!v || keys[i] == c) return v;
     }
 }
 
@@ -138,12 +131,10 @@ static unsigned hash_bits_for(size_t m)
 
 #define SMALL_LCS 256
 
-isynth_err isynth_lcs_length(const uint32_t *a, size_t m, const uint32_t *b, size_t n,
-                             size_t *out)
+isynth_err isynth_lcs_length(const uint32_t *a, size_t m, const uint32_t *b, size_t n, size_t *out)
 {
     *out = 0;
-    if (m == 0 || n == 0)
-        return ISYNTH_OK;
+    if (m == 0 || n == 0) return ISYNTH_OK;
     if (m > n) { /* the pattern is the shorter side: fewer words per step */
         const uint32_t *t = a;
         a = b;
@@ -161,11 +152,9 @@ isynth_err isynth_lcs_length(const uint32_t *a, size_t m, const uint32_t *b, siz
     void *heap = NULL;
     if (m > SMALL_LCS) {
         size_t hs = (size_t)1 << bits;
-        if (W > SIZE_MAX / 8 / (m + 1))
-            return ISYNTH_ERR_TOO_LARGE;
+        if (W > SIZE_MAX / 8 / (m + 1)) return ISYNTH_ERR_TOO_LARGE;
         heap = isynth_malloc((m * W + W) * sizeof(uint64_t) + 2 * hs * sizeof(uint32_t));
-        if (!heap)
-            return ISYNTH_ERR_NOMEM;
+        if (!heap) return ISYNTH_ERR_NOMEM;
         pm = heap;
         V = pm + m * W;
         keys = (uint32_t *)(V + W);
@@ -183,16 +172,14 @@ isynth_err isynth_lcs_length(const uint32_t *a, size_t m, const uint32_t *b, siz
 double isynth_rouge_l_f(const uint32_t *a, size_t m, const uint32_t *b, size_t n)
 {
     size_t l;
-    if (isynth_lcs_length(a, m, b, n, &l))
-        return -1.0;
+    if (isynth_lcs_length(a, m, b, n, &l)) return -1.0;
     return isynth_rouge_l_f_from_lcs(l, m, n);
 }
 
 size_t isynth_lcs_bound_multiset(const uint32_t *a, size_t m, const uint32_t *b, size_t n)
 {
     size_t mn = m < n ? m : n;
-    if (mn == 0)
-        return 0;
+    if (mn == 0) return 0;
     if (m > n) {
         const uint32_t *t = a;
         a = b;
@@ -209,8 +196,7 @@ size_t isynth_lcs_bound_multiset(const uint32_t *a, size_t m, const uint32_t *b,
     void *heap = NULL;
     if (m > SMALL_LCS) {
         heap = isynth_malloc((2 * hs + m + 1) * sizeof(uint32_t));
-        if (!heap)
-            return mn; /* still a valid bound */
+        if (!heap) return mn; /* still a valid bound */
         keys = heap;
         vals = keys + hs;
         cnt = vals + hs;
@@ -262,8 +248,7 @@ struct isynth_rouge_pattern {
 isynth_err isynth_rouge_pattern_new(isynth_rouge_pattern **out, isynth_error *err)
 {
     *out = isynth_calloc(1, sizeof **out);
-    if (!*out)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
+    if (!*out) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
     return ISYNTH_OK;
 }
 
@@ -280,15 +265,13 @@ isynth_err isynth_rouge_pattern_set(isynth_rouge_pattern *p, const uint32_t *a, 
     if (m * W + W > p->cap_m) {
         size_t need = m * W + W;
         uint64_t *pm = isynth_realloc(p->pm, need * sizeof *pm);
-        if (!pm)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
+        if (!pm) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
         p->pm = pm;
         p->cap_m = need;
     }
     if (hs > p->cap_h) {
         uint32_t *k = isynth_realloc(p->keys, 2 * hs * sizeof *k);
-        if (!k)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
+        if (!k) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
         p->keys = k;
         p->cap_h = hs;
     }
@@ -337,8 +320,7 @@ isynth_err isynth_rouge_pattern_set(isynth_rouge_pattern *p, const uint32_t *a, 
 
 size_t isynth_rouge_pattern_lcs(const isynth_rouge_pattern *p, const uint32_t *b, size_t n)
 {
-    if (!p->m || !n)
-        return 0;
+    if (!p->m || !n) return 0;
     const uint64_t *pm = p->pm;
     uint64_t *V = p->V;
     size_t W = p->W;
@@ -372,8 +354,7 @@ double isynth_rouge_pattern_f(const isynth_rouge_pattern *p, const uint32_t *b, 
 
 void isynth_rouge_pattern_free(isynth_rouge_pattern *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     isynth_free(p->pm);
     isynth_free(p->keys);
     isynth_free(p->dense);
@@ -409,7 +390,7 @@ struct isynth_sim_index {
     size_t n, cap;
     int64_t *ids;
     uint32_t *len;
-    uint32_t **toks;  /* tokens, then the sorted element ids, in one allocation per item */
+    uint32_t **toks; /* tokens, then the sorted element ids, in one allocation per item */
     size_t maxlen;
     size_t tok_bytes; /* bytes held by item token arrays */
     /* elements: (token << 32 | k) -> eid, and their inverted lists */
@@ -441,8 +422,7 @@ isynth_err isynth_sim_index_new(isynth_tokenizer *tok, isynth_sim_index **out, i
 {
     *out = NULL;
     isynth_sim_index *x = isynth_calloc(1, sizeof *x);
-    if (!x)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
+    if (!x) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
     x->tok = tok;
     x->emask = 1023;
     x->ekeys = isynth_malloc((x->emask + 1) * sizeof *x->ekeys);
@@ -457,8 +437,7 @@ isynth_err isynth_sim_index_new(isynth_tokenizer *tok, isynth_sim_index **out, i
 
 void isynth_sim_index_free(isynth_sim_index *x)
 {
-    if (!x)
-        return;
+    if (!x) return;
     for (size_t i = 0; i < x->n; i++)
         isynth_free(x->toks[i]);
     for (size_t e = 0; e < x->ecount; e++)
@@ -497,9 +476,8 @@ size_t isynth_sim_index_memory(const isynth_sim_index *x)
     return sizeof *x + x->cap * (sizeof(int64_t) + sizeof(uint32_t) + sizeof(uint32_t *)) +
            x->tok_bytes + (x->emask + 1) * (sizeof(uint64_t) + sizeof(uint32_t)) +
            x->lcap * sizeof(plist) + x->post_bytes + 2 * x->idcap * sizeof(uint32_t) +
-           x->countcap * 2 * sizeof(uint32_t) +
-           x->qcap * (sizeof(qel) + 2 * sizeof(uint32_t)) + x->candcap * sizeof(cand) +
-           x->pmcap * sizeof(uint64_t);
+           x->countcap * 2 * sizeof(uint32_t) + x->qcap * (sizeof(qel) + 2 * sizeof(uint32_t)) +
+           x->candcap * sizeof(cand) + x->pmcap * sizeof(uint64_t);
 }
 
 static uint64_t ehash(uint64_t key)
@@ -515,10 +493,8 @@ static uint32_t elem_find(const isynth_sim_index *x, uint32_t tok, uint32_t k)
 {
     uint64_t key = (uint64_t)tok << 32 | k;
     for (size_t i = ehash(key) & x->emask;; i = (i + 1) & x->emask) {
-        if (!x->evals[i])
-            return UINT32_MAX;
-        if (x->ekeys[i] == key)
-            return x->evals[i] - 1;
+        if (!x->evals[i]) return UINT32_MAX;
+        if (x->ekeys[i] == key) return x->evals[i] - 1;
     }
 }
 
@@ -533,8 +509,7 @@ static isynth_err elem_grow(isynth_sim_index *x)
         return ISYNTH_ERR_NOMEM;
     }
     for (size_t i = 0; i <= x->emask; i++) {
-        if (!x->evals[i])
-            continue;
+        if (!x->evals[i]) continue;
         size_t j = ehash(x->ekeys[i]) & (cap - 1);
         while (vals[j])
             j = (j + 1) & (cap - 1);
@@ -561,14 +536,12 @@ static isynth_err elem_get(isynth_sim_index *x, uint32_t tok, uint32_t k, uint32
     if (x->ecount == x->lcap) {
         size_t cap = x->lcap ? x->lcap * 2 : 1024;
         plist *l = isynth_realloc(x->lists, cap * sizeof *l);
-        if (!l)
-            return ISYNTH_ERR_NOMEM;
+        if (!l) return ISYNTH_ERR_NOMEM;
         x->lists = l;
         x->lcap = cap;
     }
     if ((x->ecount + 1) * 2 > x->emask + 1) {
-        if (elem_grow(x))
-            return ISYNTH_ERR_NOMEM;
+        if (elem_grow(x)) return ISYNTH_ERR_NOMEM;
         for (i = ehash(key) & x->emask; x->evals[i]; i = (i + 1) & x->emask)
             ;
     }
@@ -582,18 +555,15 @@ static isynth_err elem_get(isynth_sim_index *x, uint32_t tok, uint32_t k, uint32
 /* Makes the per-token scratch cover token ids below `need`. */
 static isynth_err ensure_ids(isynth_sim_index *x, size_t need)
 {
-    if (need <= x->idcap)
-        return ISYNTH_OK;
+    if (need <= x->idcap) return ISYNTH_OK;
     size_t cap = x->idcap ? x->idcap : 1024;
     while (cap < need)
         cap *= 2;
     uint32_t *occ = isynth_realloc(x->occ, cap * sizeof *occ);
-    if (!occ)
-        return ISYNTH_ERR_NOMEM;
+    if (!occ) return ISYNTH_ERR_NOMEM;
     x->occ = occ;
     uint32_t *slot = isynth_realloc(x->slot, cap * sizeof *slot);
-    if (!slot)
-        return ISYNTH_ERR_NOMEM;
+    if (!slot) return ISYNTH_ERR_NOMEM;
     x->slot = slot;
     memset(x->occ + x->idcap, 0, (cap - x->idcap) * sizeof *occ);
     memset(x->slot + x->idcap, 0, (cap - x->idcap) * sizeof *slot);
@@ -630,8 +600,7 @@ static isynth_err plist_push(plist *l, uint32_t item, size_t *bytes)
     if (l->n == l->cap) {
         uint32_t cap = l->cap ? l->cap * 2 : 4;
         uint32_t *p = isynth_realloc(l->p, cap * sizeof *p);
-        if (!p)
-            return ISYNTH_ERR_NOMEM;
+        if (!p) return ISYNTH_ERR_NOMEM;
         *bytes += (size_t)(cap - l->cap) * sizeof *p;
         l->p = p;
         l->cap = cap;
@@ -644,41 +613,34 @@ isynth_err isynth_sim_index_add_tokens(isynth_sim_index *x, int64_t id, const ui
                                        size_t n, isynth_error *err)
 {
     isynth_err rc = check_tokens(x, ids, n, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (x->n >= UINT32_MAX - 1)
         return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "similarity index: too many items");
     if (x->n == x->cap) {
         size_t cap = x->cap ? x->cap * 2 : 256;
         int64_t *pid = isynth_realloc(x->ids, cap * sizeof *pid);
-        if (pid)
-            x->ids = pid;
+        if (pid) x->ids = pid;
         uint32_t *pl = pid ? isynth_realloc(x->len, cap * sizeof *pl) : NULL;
-        if (pl)
-            x->len = pl;
+        if (pl) x->len = pl;
         uint32_t **pt = pl ? isynth_realloc(x->toks, cap * sizeof *pt) : NULL;
-        if (!pt)
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
+        if (!pt) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
         x->toks = pt;
         x->cap = cap;
     }
     uint32_t *t = isynth_malloc((2 * n + 1) * sizeof *t);
-    if (!t)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
+    if (!t) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
     memcpy(t, ids, n * sizeof *t);
     uint32_t *el = t + n;
     uint32_t item = (uint32_t)x->n;
     size_t done = 0;
     for (size_t j = 0; j < n; j++) {
         uint32_t k = ++x->occ[ids[j]];
-        if (elem_get(x, ids[j], k, &el[j]))
-            goto fail;
+        if (elem_get(x, ids[j], k, &el[j])) goto fail;
     }
     for (size_t j = 0; j < n; j++)
         x->occ[ids[j]] = 0;
     for (; done < n; done++)
-        if (plist_push(&x->lists[el[done]], item, &x->post_bytes))
-            goto fail;
+        if (plist_push(&x->lists[el[done]], item, &x->post_bytes)) goto fail;
     qsort(el, n, sizeof *el, cmp_u32);
     x->ids[item] = id;
     x->len[item] = (uint32_t)n;
@@ -702,8 +664,7 @@ isynth_err isynth_sim_index_add(isynth_sim_index *x, int64_t id, const char *tex
     uint32_t *ids;
     size_t n;
     isynth_err rc = isynth_tokenize(x->tok, text, len, &ids, &n, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = isynth_sim_index_add_tokens(x, id, ids, n, err);
     isynth_free(ids);
     return rc;
@@ -715,47 +676,39 @@ static isynth_err query_scratch(isynth_sim_index *x, size_t m)
     if (x->countcap < x->n) {
         size_t cap = x->n + x->n / 2 + 16;
         uint32_t *c = isynth_realloc(x->count, cap * sizeof *c);
-        if (!c)
-            return ISYNTH_ERR_NOMEM;
+        if (!c) return ISYNTH_ERR_NOMEM;
         memset(c + x->countcap, 0, (cap - x->countcap) * sizeof *c);
         x->count = c;
         uint32_t *tch = isynth_realloc(x->touched, cap * sizeof *tch);
-        if (!tch)
-            return ISYNTH_ERR_NOMEM;
+        if (!tch) return ISYNTH_ERR_NOMEM;
         x->touched = tch;
         cand *cd = isynth_realloc(x->cands, cap * sizeof *cd);
-        if (!cd)
-            return ISYNTH_ERR_NOMEM;
+        if (!cd) return ISYNTH_ERR_NOMEM;
         x->cands = cd;
         x->countcap = x->candcap = cap;
     }
     if (x->qcap < m) {
         qel *q = isynth_realloc(x->qe, m * sizeof *q);
-        if (!q)
-            return ISYNTH_ERR_NOMEM;
+        if (!q) return ISYNTH_ERR_NOMEM;
         x->qe = q;
         uint32_t *s = isynth_realloc(x->qsorted, m * sizeof *s);
-        if (!s)
-            return ISYNTH_ERR_NOMEM;
+        if (!s) return ISYNTH_ERR_NOMEM;
         x->qsorted = s;
         uint32_t *qt = isynth_realloc(x->qtok, m * sizeof *qt);
-        if (!qt)
-            return ISYNTH_ERR_NOMEM;
+        if (!qt) return ISYNTH_ERR_NOMEM;
         x->qtok = qt;
         x->qcap = m;
     }
     if (x->needcap < x->maxlen + 1) {
         uint32_t *nd = isynth_realloc(x->need, (x->maxlen + 1) * sizeof *nd);
-        if (!nd)
-            return ISYNTH_ERR_NOMEM;
+        if (!nd) return ISYNTH_ERR_NOMEM;
         x->need = nd;
         x->needcap = x->maxlen + 1;
     }
     size_t W = (m + 63) / 64;
     if (x->pmcap < m * W + W) {
         uint64_t *pm = isynth_realloc(x->pm, (m * W + W) * sizeof *pm);
-        if (!pm)
-            return ISYNTH_ERR_NOMEM;
+        if (!pm) return ISYNTH_ERR_NOMEM;
         x->pm = pm;
         x->pmcap = m * W + W;
     }
@@ -765,16 +718,14 @@ static isynth_err query_scratch(isynth_sim_index *x, size_t m)
 static int cmp_qel(const void *a, const void *b)
 {
     const qel *x = a, *y = b;
-    if (x->df != y->df)
-        return (x->df > y->df) - (x->df < y->df);
+    if (x->df != y->df) return (x->df > y->df) - (x->df < y->df);
     return (x->eid > y->eid) - (x->eid < y->eid);
 }
 
 static int cmp_cand(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count < y->count ? 1 : -1;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
     return (x->item > y->item) - (x->item < y->item);
 }
 
@@ -798,17 +749,14 @@ static size_t intersect(const uint32_t *a, size_t na, const uint32_t *b, size_t 
 
 /* The search shared by nearest (stop_at_first false) and any_at_least (true). */
 static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, double min_score,
-                         bool stop_at_first, int64_t *out_id, double *out_score,
-                         isynth_error *err)
+                         bool stop_at_first, int64_t *out_id, double *out_score, isynth_error *err)
 {
     *out_id = -1;
     *out_score = 0.0;
     isynth_err rc = check_tokens(x, q, m, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     x->st.queries++;
-    if (m == 0 || x->n == 0 || min_score > 1.0)
-        return ISYNTH_OK;
+    if (m == 0 || x->n == 0 || min_score > 1.0) return ISYNTH_OK;
     if (query_scratch(x, m))
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
     double t = min_score > 0.0 ? min_score : 0.0;
@@ -819,13 +767,11 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
         n_lo++;
     if (t > 0.0) {
         double est = floor((double)m * (2.0 - t) / t) + 2.0;
-        if (est < (double)n_hi)
-            n_hi = (size_t)est;
+        if (est < (double)n_hi) n_hi = (size_t)est;
         while (n_hi >= m && isynth_rouge_l_min_lcs(m, n_hi, t) > m)
             n_hi--;
     }
-    if (n_lo > m || n_lo > n_hi)
-        return ISYNTH_OK;
+    if (n_lo > m || n_lo > n_hi) return ISYNTH_OK;
     size_t tau = m + 1;
     for (size_t L = n_lo; L <= m && L <= n_hi; L++) {
         size_t need = isynth_rouge_l_min_lcs(m, L, t);
@@ -835,8 +781,7 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
         size_t need = isynth_rouge_l_min_lcs(m, m + 1, t);
         tau = need < tau ? need : tau;
     }
-    if (tau == 0)
-        tau = 1;
+    if (tau == 0) tau = 1;
     for (size_t L = n_lo; L <= n_hi; L++)
         x->need[L] = (uint32_t)isynth_rouge_l_min_lcs(m, L, t);
     size_t probe = m - tau + 1; /* pigeonhole: an overlap of tau meets any m-tau+1 elements */
@@ -848,8 +793,7 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
         uint32_t k = ++x->occ[c];
         uint32_t eid = elem_find(x, c, k);
         x->qe[j] = (qel){eid == UINT32_MAX ? 0 : x->lists[eid].n, eid};
-        if (eid != UINT32_MAX)
-            x->qsorted[nq++] = eid;
+        if (eid != UINT32_MAX) x->qsorted[nq++] = eid;
         if (!x->slot[c]) {
             x->slot[c] = (uint32_t)++nsym;
             x->qtok[nsym - 1] = c;
@@ -865,17 +809,14 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
     /* probe the rarest elements' lists, counting matches per item of a feasible length */
     size_t ntouched = 0;
     for (size_t i = 0; i < probe; i++) {
-        if (x->qe[i].eid == UINT32_MAX)
-            continue;
+        if (x->qe[i].eid == UINT32_MAX) continue;
         const plist *l = &x->lists[x->qe[i].eid];
         x->st.postings_visited += l->n;
         for (uint32_t k = 0; k < l->n; k++) {
             uint32_t y = l->p[k];
             uint32_t L = x->len[y];
-            if (L < n_lo || L > n_hi)
-                continue;
-            if (x->count[y]++ == 0)
-                x->touched[ntouched++] = y;
+            if (L < n_lo || L > n_hi) continue;
+            if (x->count[y]++ == 0) x->touched[ntouched++] = y;
         }
     }
     x->st.candidates += ntouched;
@@ -921,13 +862,11 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
         size_t lcs = lcs_count(V, W, m);
         x->st.lcs_computed++;
         double f = isynth_rouge_l_f_from_lcs(lcs, m, L);
-        if (f <= 0.0 || f < t)
-            continue;
+        if (f <= 0.0 || f < t) continue;
         if (best < 0 || f > best_f || (f == best_f && y < (uint32_t)best)) {
             best = y;
             best_f = f;
-            if (stop_at_first)
-                break;
+            if (stop_at_first) break;
         }
     }
     for (size_t s = 0; s < nsym; s++)
@@ -946,8 +885,8 @@ isynth_err isynth_sim_index_nearest_tokens(isynth_sim_index *x, const uint32_t *
     return search(x, ids, n, min_score, false, nn_id, nn_score, err);
 }
 
-isynth_err isynth_sim_index_any_at_least_tokens(isynth_sim_index *x, const uint32_t *ids,
-                                                size_t n, double threshold, int64_t *hit_id,
+isynth_err isynth_sim_index_any_at_least_tokens(isynth_sim_index *x, const uint32_t *ids, size_t n,
+                                                double threshold, int64_t *hit_id,
                                                 double *hit_score, isynth_error *err)
 {
     return search(x, ids, n, threshold, true, hit_id, hit_score, err);
@@ -961,8 +900,7 @@ static isynth_err search_text(isynth_sim_index *x, const char *text, size_t len,
     uint32_t *ids;
     size_t n;
     isynth_err rc = isynth_tokenize(x->tok, text, len, &ids, &n, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = search(x, ids, n, t, first, id, score, err);
     isynth_free(ids);
     return rc;

@@ -572,9 +572,9 @@ static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t 
             json_error_t je;
             json_t *v;
             const char *over;
-            isynth_err rc = json_load_record(d + pos, len - pos,
-                                             JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &v,
-                                             &je, &over);
+            isynth_err rc =
+                json_load_record(d + pos, len - pos,
+                                 JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &v, &je, &over);
             if (rc == ISYNTH_ERR_NOMEM) return nomem(ld);
             if (rc && over)
                 return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "array element %zu: %s", k, over);
@@ -622,8 +622,8 @@ static isynth_err load_json_lines(loader *ld, const char *d, size_t len)
         json_error_t je;
         json_t *v;
         const char *over;
-        isynth_err rc = json_load_record(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &v, &je,
-                                         &over);
+        isynth_err rc =
+            json_load_record(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &v, &je, &over);
         if (rc == ISYNTH_ERR_NOMEM) return nomem(ld);
         if (rc && over) return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "%s", over);
         if (rc) return json_fail(ld, line, &je);
@@ -1053,8 +1053,7 @@ static int add_run_row(void *user, long long id, const char *instruction, const 
                 return 1;
             }
         }
-    if ((rr->rc = add_task(rr->ld, &r)))
-        return 1;
+    if ((rr->rc = add_task(rr->ld, &r))) return 1;
     return 0;
 }
 
@@ -1064,17 +1063,14 @@ static isynth_err load_run(loader *ld, const char *dir)
 {
     isynth_store *st = NULL;
     isynth_err rc = isynth_store_open_read(dir, &st, ld->err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     run_rows rr = {.ld = ld};
     buf_init(&rr.content, ld->prm.max_file_bytes);
     bool reviewed = false;
     char *created = NULL;
     rc = isynth_store_each_kept_row(st, &reviewed, add_run_row, &rr, ld->err);
-    if (rc == ISYNTH_ERR_CANCELLED)
-        rc = rr.rc;
-    if (!rc)
-        rc = isynth_store_meta_get(st, "created_at", &created, ld->err);
+    if (rc == ISYNTH_ERR_CANCELLED) rc = rr.rc;
+    if (!rc) rc = isynth_store_meta_get(st, "created_at", &created, ld->err);
     isynth_store_close(st);
     if (!rc) {
         buf src;
@@ -1090,8 +1086,7 @@ static isynth_err load_run(loader *ld, const char *dir)
         rc = isynth_error_set(ld->err, ISYNTH_ERR_PARSE,
                               "%s: the run has no %s row to use as a seed", ld->path,
                               reviewed ? "reviewed (accepted or edited)" : "accepted");
-    if (!rc)
-        sha256_hex(rr.content.p ? rr.content.p : "", rr.content.len, ld->set->sha256);
+    if (!rc) sha256_hex(rr.content.p ? rr.content.p : "", rr.content.len, ld->set->sha256);
     buf_free(&rr.content);
     return rc;
 }
@@ -1118,8 +1113,7 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
         isynth_err rc = ISYNTH_OK;
         ld.unit = "row";
         ld.set = isynth_calloc(1, sizeof *ld.set);
-        if (!ld.set || !(ld.set->path = isynth_strdup(path)))
-            rc = nomem(&ld);
+        if (!ld.set || !(ld.set->path = isynth_strdup(path))) rc = nomem(&ld);
         if (!rc && !path[4])
             rc = isynth_error_set(err, ISYNTH_ERR_INVALID, "seeds: run: needs a run directory");
         if (!rc && !(rc = load_run(&ld, path + 4)) && !(rc = check_unique_ids(&ld))) {

@@ -36,19 +36,17 @@ static isynth_err meta_number(isynth_store *st, const char *key, double fallback
     if (!rc && v && *v) {
         char *end;
         double d = strtod(v, &end);
-        if (!*end && d >= 0)
-            *out = d;
+        if (!*end && d >= 0) *out = d;
     }
     isynth_free(v);
     return rc;
 }
 
-isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in,
-                                 double price_out, isynth_run_status *out, isynth_error *err)
+isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in, double price_out,
+                                 isynth_run_status *out, isynth_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (window <= 0)
-        window = 20;
+    if (window <= 0) window = 20;
     double target = 0;
     isynth_err rc;
     if ((rc = isynth_store_totals(st, &out->totals, err)) ||
@@ -57,15 +55,13 @@ isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in,
         (rc = meta_number(st, "price_out", 0, &out->price_out, err)))
         return rc;
     out->target = (long)target;
-    if (price_in >= 0)
-        out->price_in = price_in;
-    if (price_out >= 0)
-        out->price_out = price_out;
+    if (price_in >= 0) out->price_in = price_in;
+    if (price_out >= 0) out->price_out = price_out;
     out->cost = ((double)out->totals.prompt_tokens * out->price_in +
-                 (double)out->totals.completion_tokens * out->price_out) / 1e6;
+                 (double)out->totals.completion_tokens * out->price_out) /
+                1e6;
     window_acc w = {0};
-    if ((rc = isynth_store_each_request(st, window, add_request, &w, err)))
-        return rc;
+    if ((rc = isynth_store_each_request(st, window, add_request, &w, err))) return rc;
     out->window = w.n;
     out->window_candidates = w.candidates;
     out->window_kept = w.kept;

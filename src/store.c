@@ -21,24 +21,24 @@ struct isynth_store {
 
 /* One judgement per judged candidate: a score 1-5 with the judge's reason and the claims it
  * believes false (JSON array), or the error that kept the row from being judged. */
-#define JUDGEMENTS_TABLE                                                                        \
-    "CREATE TABLE IF NOT EXISTS judgements("                                                   \
-    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id),"                            \
-    "  score INTEGER CHECK(score BETWEEN 1 AND 5), reason TEXT, false_claims TEXT,"            \
+#define JUDGEMENTS_TABLE                                                                           \
+    "CREATE TABLE IF NOT EXISTS judgements("                                                       \
+    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id),"                                \
+    "  score INTEGER CHECK(score BETWEEN 1 AND 5), reason TEXT, false_claims TEXT,"                \
     "  model TEXT NOT NULL, error TEXT, created_at TEXT NOT NULL);"
 
 /* One self-consistency check per candidate with facts: how many re-answers were compared (k),
  * and the facts of the row that most re-answers did not repeat (JSON array), with the facts the
  * re-answers gave instead (JSON array). */
-#define CONSISTENCY_TABLE                                                                       \
-    "CREATE TABLE IF NOT EXISTS consistency("                                                  \
-    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id), k INTEGER NOT NULL,"         \
+#define CONSISTENCY_TABLE                                                                          \
+    "CREATE TABLE IF NOT EXISTS consistency("                                                      \
+    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id), k INTEGER NOT NULL,"            \
     "  disagree TEXT NOT NULL, alternatives TEXT NOT NULL, created_at TEXT NOT NULL);"
 
 /* Schema 1 (isynth 0.1.0) to 2: the facts to verify of each candidate, and the judgements. */
-static const char migrate_1_2[] = "ALTER TABLE candidates ADD COLUMN verify TEXT;" JUDGEMENTS_TABLE
-    CONSISTENCY_TABLE
-                                  "UPDATE meta SET value = '2' WHERE key = 'schema';";
+static const char migrate_1_2[] =
+    "ALTER TABLE candidates ADD COLUMN verify TEXT;" JUDGEMENTS_TABLE CONSISTENCY_TABLE
+    "UPDATE meta SET value = '2' WHERE key = 'schema';";
 
 /* Schema 2 to 3: the server that answered each request (HTTP base URL; NULL embedded). */
 static const char migrate_2_3[] = "ALTER TABLE requests ADD COLUMN server TEXT;"
@@ -65,8 +65,8 @@ static const char schema[] =
     "  verify TEXT);"
     "CREATE UNIQUE INDEX IF NOT EXISTS candidates_accepted_key ON candidates(dedup_key)"
     "  WHERE status = 'accepted';"
-    "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);"
-    JUDGEMENTS_TABLE CONSISTENCY_TABLE;
+    "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);" JUDGEMENTS_TABLE
+        CONSISTENCY_TABLE;
 
 static isynth_err db_fail(isynth_store *st, isynth_error *err, const char *what)
 {
@@ -97,17 +97,14 @@ static int mkdir_p(const char *dir)
     }
     memcpy(path, dir, n + 1);
     for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
+        if (path[i] != '/' && path[i] != '\0') continue;
         char c = path[i];
         path[i] = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return -1;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
         path[i] = c;
     }
     struct stat st;
-    if (stat(dir, &st) != 0)
-        return -1;
+    if (stat(dir, &st) != 0) return -1;
     if (!S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
         return -1;
@@ -137,35 +134,34 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    if ((rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                       "PRAGMA foreign_keys=ON;", err)))
+    if ((rc = exec(st,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                   "PRAGMA foreign_keys=ON;",
+                   err)))
         goto fail;
-    if ((rc = exec(st, "BEGIN IMMEDIATE;", err)))
-        goto fail;
+    if ((rc = exec(st, "BEGIN IMMEDIATE;", err))) goto fail;
     char *old = NULL;
     if ((rc = isynth_store_meta_get(st, "schema", &old, NULL)) == ISYNTH_OK && old &&
         !strcmp(old, "1"))
         rc = exec(st, migrate_1_2, err);
     else
         rc = ISYNTH_OK; /* a new file has no meta table yet */
-    if (!rc && old && (!strcmp(old, "1") || !strcmp(old, "2")))
-        rc = exec(st, migrate_2_3, err);
+    if (!rc && old && (!strcmp(old, "1") || !strcmp(old, "2"))) rc = exec(st, migrate_2_3, err);
     isynth_free(old);
     if (rc) {
         exec(st, "ROLLBACK;", NULL);
         goto fail;
     }
     if ((rc = exec(st, schema, err)) ||
-        (rc = exec(st, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION
-                       "');", err))) {
+        (rc = exec(st,
+                   "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION "');",
+                   err))) {
         exec(st, "ROLLBACK;", NULL);
         goto fail;
     }
-    if ((rc = isynth_store_commit(st, err)))
-        goto fail;
+    if ((rc = isynth_store_commit(st, err))) goto fail;
     char *ver = NULL;
-    if ((rc = isynth_store_meta_get(st, "schema", &ver, err)))
-        goto fail;
+    if ((rc = isynth_store_meta_get(st, "schema", &ver, err))) goto fail;
     if (!ver || strcmp(ver, SCHEMA_VERSION) != 0) {
         rc = isynth_error_set(err, ISYNTH_ERR_STORE, "%s: schema version %s, this isynth reads %s",
                               path.p, ver ? ver : "(none)", SCHEMA_VERSION);
@@ -184,12 +180,10 @@ fail:
 
 void isynth_store_close(isynth_store *st)
 {
-    if (!st)
-        return;
+    if (!st) return;
     sqlite3_finalize(st->get_judgement);
     sqlite3_finalize(st->get_consistency);
-    if (st->db)
-        sqlite3_close_v2(st->db);
+    if (st->db) sqlite3_close_v2(st->db);
     isynth_free(st->dir);
     isynth_free(st);
 }
@@ -219,8 +213,7 @@ isynth_err isynth_store_commit(isynth_store *st, isynth_error *err)
 
 void isynth_store_rollback(isynth_store *st)
 {
-    if (!sqlite3_get_autocommit(st->db))
-        exec(st, "ROLLBACK;", NULL);
+    if (!sqlite3_get_autocommit(st->db)) exec(st, "ROLLBACK;", NULL);
 }
 
 static isynth_err prepare(isynth_store *st, const char *sql, sqlite3_stmt **s, isynth_error *err)
@@ -236,8 +229,7 @@ static isynth_err kept(isynth_store *st, sqlite3_stmt **slot, const char *sql, s
 {
     if (!*slot) {
         isynth_err rc = prepare(st, sql, slot, err);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     *s = *slot;
     return ISYNTH_OK;
@@ -251,8 +243,7 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_null(s, i);
 }
 
-static isynth_err step_done(isynth_store *st, sqlite3_stmt *s, isynth_error *err,
-                            const char *what)
+static isynth_err step_done(isynth_store *st, sqlite3_stmt *s, isynth_error *err, const char *what)
 {
     int r = sqlite3_step(s);
     isynth_err rc = r == SQLITE_DONE ? ISYNTH_OK : db_fail(st, err, what);
@@ -260,21 +251,18 @@ static isynth_err step_done(isynth_store *st, sqlite3_stmt *s, isynth_error *err
     return rc;
 }
 
-isynth_err isynth_store_meta_get(isynth_store *st, const char *key, char **val,
-                                 isynth_error *err)
+isynth_err isynth_store_meta_get(isynth_store *st, const char *key, char **val, isynth_error *err)
 {
     *val = NULL;
     sqlite3_stmt *s;
     isynth_err rc = prepare(st, "SELECT value FROM meta WHERE key = ?", &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bind_text(s, 1, key);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(s, 0);
         *val = isynth_strdup(v ? v : "");
-        if (!*val)
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (!*val) rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     } else if (r != SQLITE_DONE) {
         rc = db_fail(st, err, "read meta");
     }
@@ -286,33 +274,29 @@ isynth_err isynth_store_meta_set(isynth_store *st, const char *key, const char *
                                  isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "INSERT INTO meta(key, value) VALUES(?, ?) "
-                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    isynth_err rc = prepare(st,
+                            "INSERT INTO meta(key, value) VALUES(?, ?) "
+                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bind_text(s, 1, key);
     bind_text(s, 2, val);
     return step_done(st, s, err, "write meta");
 }
 
-isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds,
-                                  isynth_error *err)
+isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds, isynth_error *err)
 {
     sqlite3_stmt *s;
     isynth_err rc = prepare(st, "SELECT count(*) FROM seeds", &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     long have = sqlite3_step(s) == SQLITE_ROW ? (long)sqlite3_column_int64(s, 0) : -1;
     sqlite3_finalize(s);
-    if (have < 0)
-        return db_fail(st, err, "count seeds");
-    if (have > 0)
-        return ISYNTH_OK;
-    if ((rc = isynth_store_begin(st, err)))
-        return rc;
-    if ((rc = prepare(st, "INSERT INTO seeds(id, ext_id, instruction, input, output, "
-                          "eval_aspect, is_classification, line) VALUES(?,?,?,?,?,?,?,?)",
+    if (have < 0) return db_fail(st, err, "count seeds");
+    if (have > 0) return ISYNTH_OK;
+    if ((rc = isynth_store_begin(st, err))) return rc;
+    if ((rc = prepare(st,
+                      "INSERT INTO seeds(id, ext_id, instruction, input, output, "
+                      "eval_aspect, is_classification, line) VALUES(?,?,?,?,?,?,?,?)",
                       &s, err))) {
         isynth_store_rollback(st);
         return rc;
@@ -328,8 +312,7 @@ isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds,
         bind_text(s, 6, t->eval_aspect);
         sqlite3_bind_int(s, 7, t->is_classification);
         sqlite3_bind_int64(s, 8, t->line);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            rc = db_fail(st, err, "insert seed");
+        if (sqlite3_step(s) != SQLITE_DONE) rc = db_fail(st, err, "insert seed");
     }
     sqlite3_finalize(s);
     if (rc) {
@@ -349,8 +332,7 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
                             "completion_tokens, retries, seconds, server) "
                             "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char now[21];
     utc_now(now);
     sqlite3_bind_int(s, 1, r->stage);
@@ -374,8 +356,7 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
     sqlite3_bind_double(s, 13, r->seconds);
     bind_text(s, 14, r->server);
     rc = step_done(st, s, err, "insert request");
-    if (!rc && id)
-        *id = sqlite3_last_insert_rowid(st->db);
+    if (!rc && id) *id = sqlite3_last_insert_rowid(st->db);
     return rc;
 }
 
@@ -388,8 +369,7 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
                             "dedup_key, status, reason, detail, nn_ref, nn_score, created_at, "
                             "verify) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char now[21];
     utc_now(now);
     sqlite3_bind_int64(s, 1, c->request_id);
@@ -409,23 +389,21 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
     bind_text(s, 12, now);
     bind_text(s, 13, c->verify);
     rc = step_done(st, s, err, "insert candidate");
-    if (!rc && id)
-        *id = sqlite3_last_insert_rowid(st->db);
+    if (!rc && id) *id = sqlite3_last_insert_rowid(st->db);
     return rc;
 }
 
 isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
-                                         const char *status, const char *reason,
-                                         const char *detail, const char *verify,
-                                         isynth_error *err)
+                                         const char *status, const char *reason, const char *detail,
+                                         const char *verify, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "UPDATE candidates SET output = ?, status = ?, reason = ?, "
-                                "detail = coalesce(?, detail), verify = ? "
-                                "WHERE id = ? AND status = 'pending'",
+    isynth_err rc = prepare(st,
+                            "UPDATE candidates SET output = ?, status = ?, reason = ?, "
+                            "detail = coalesce(?, detail), verify = ? "
+                            "WHERE id = ? AND status = 'pending'",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bind_text(s, 1, output ? output : "");
     bind_text(s, 2, status);
     bind_text(s, 3, reason);
@@ -441,8 +419,7 @@ isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_tas
     memset(out, 0, sizeof *out);
     sqlite3_stmt *s;
     isynth_err rc = prepare(st, "SELECT instruction, input FROM candidates WHERE id = ?", &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_bind_int64(s, 1, id);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
@@ -465,15 +442,15 @@ isynth_err isynth_store_put_judgement(isynth_store *st, const isynth_judgement_r
                                       isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "INSERT INTO judgements(candidate_id, score, reason, false_claims, "
-                                "model, error, created_at) VALUES(?,?,?,?,?,?,?) "
-                                "ON CONFLICT(candidate_id) DO UPDATE SET score = excluded.score, "
-                                "reason = excluded.reason, false_claims = excluded.false_claims, "
-                                "model = excluded.model, error = excluded.error, "
-                                "created_at = excluded.created_at",
+    isynth_err rc = prepare(st,
+                            "INSERT INTO judgements(candidate_id, score, reason, false_claims, "
+                            "model, error, created_at) VALUES(?,?,?,?,?,?,?) "
+                            "ON CONFLICT(candidate_id) DO UPDATE SET score = excluded.score, "
+                            "reason = excluded.reason, false_claims = excluded.false_claims, "
+                            "model = excluded.model, error = excluded.error, "
+                            "created_at = excluded.created_at",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char now[21];
     utc_now(now);
     sqlite3_bind_int64(s, 1, j->candidate_id);
@@ -512,11 +489,9 @@ static isynth_err walk_rows(isynth_store *st, sqlite3_stmt *s, bool with_judge, 
             row.judge_model = (const char *)sqlite3_column_text(s, 8);
             row.judge_error = (const char *)sqlite3_column_text(s, 9);
         }
-        if ((rc = fn(user, &row)))
-            break;
+        if ((rc = fn(user, &row))) break;
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read candidates");
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
     sqlite3_finalize(s);
     return rc;
 }
@@ -531,16 +506,14 @@ isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score
                          "SELECT score, reason, false_claims, model FROM judgements "
                          "WHERE candidate_id = ? AND score IS NOT NULL",
                          &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     sqlite3_bind_int64(s, 1, id);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         const char *v[3];
         for (int i = 0; i < 3; i++) {
             v[i] = (const char *)sqlite3_column_text(s, i + 1);
-            if (!v[i])
-                v[i] = i == 1 ? "[]" : "";
+            if (!v[i]) v[i] = i == 1 ? "[]" : "";
         }
         *score = sqlite3_column_int(s, 0);
         *reason = isynth_strdup(v[0]);
@@ -561,16 +534,15 @@ isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score
     return rc;
 }
 
-isynth_err isynth_store_put_consistency(isynth_store *st, long long id, int k,
-                                        const char *disagree, const char *alternatives,
-                                        isynth_error *err)
+isynth_err isynth_store_put_consistency(isynth_store *st, long long id, int k, const char *disagree,
+                                        const char *alternatives, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "INSERT OR REPLACE INTO consistency(candidate_id, k, disagree, "
-                                "alternatives, created_at) VALUES(?,?,?,?,?)",
+    isynth_err rc = prepare(st,
+                            "INSERT OR REPLACE INTO consistency(candidate_id, k, disagree, "
+                            "alternatives, created_at) VALUES(?,?,?,?,?)",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char now[21];
     utc_now(now);
     sqlite3_bind_int64(s, 1, id);
@@ -587,11 +559,10 @@ isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, 
     *k = 0;
     *disagree = *alternatives = NULL;
     sqlite3_stmt *s;
-    isynth_err rc = kept(st, &st->get_consistency,
-                         "SELECT k, disagree, alternatives FROM consistency WHERE candidate_id = ?",
-                         &s, err);
-    if (rc)
-        return rc;
+    isynth_err rc =
+        kept(st, &st->get_consistency,
+             "SELECT k, disagree, alternatives FROM consistency WHERE candidate_id = ?", &s, err);
+    if (rc) return rc;
     sqlite3_bind_int64(s, 1, id);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
@@ -632,19 +603,20 @@ isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "SELECT count(*) FROM candidates WHERE status = 'accepted' "
-                                "AND verify IS NOT NULL AND verify != '[]'",
+    isynth_err rc = prepare(st,
+                            "SELECT count(*) FROM candidates WHERE status = 'accepted' "
+                            "AND verify IS NOT NULL AND verify != '[]'",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (sqlite3_step(s) == SQLITE_ROW)
         out->with_facts = (long)sqlite3_column_int64(s, 0);
     else
         rc = db_fail(st, err, "count facts");
     sqlite3_finalize(s);
-    if (!rc && !(rc = prepare(st, "SELECT count(*), coalesce(sum(k.disagree != '[]'), 0) FROM "
-                                  "consistency k JOIN candidates c ON c.id = k.candidate_id "
-                                  "WHERE c.status = 'accepted'",
+    if (!rc && !(rc = prepare(st,
+                              "SELECT count(*), coalesce(sum(k.disagree != '[]'), 0) FROM "
+                              "consistency k JOIN candidates c ON c.id = k.candidate_id "
+                              "WHERE c.status = 'accepted'",
                               &s, err))) {
         if (sqlite3_step(s) == SQLITE_ROW) {
             out->consistency_checked = (long)sqlite3_column_int64(s, 0);
@@ -654,9 +626,10 @@ isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *
         }
         sqlite3_finalize(s);
     }
-    if (rc || (rc = prepare(st, "SELECT coalesce(j.score, 0), count(*) FROM judgements j "
-                                "JOIN candidates c ON c.id = j.candidate_id "
-                                "WHERE c.status = 'accepted' OR c.reason = 'judge' GROUP BY 1",
+    if (rc || (rc = prepare(st,
+                            "SELECT coalesce(j.score, 0), count(*) FROM judgements j "
+                            "JOIN candidates c ON c.id = j.candidate_id "
+                            "WHERE c.status = 'accepted' OR c.reason = 'judge' GROUP BY 1",
                             &s, err)))
         return rc;
     int r;
@@ -670,8 +643,7 @@ isynth_err isynth_store_quality_counts(isynth_store *st, isynth_quality_counts *
             out->judge_errors += n;
         }
     }
-    if (r != SQLITE_DONE)
-        rc = db_fail(st, err, "count judgements");
+    if (r != SQLITE_DONE) rc = db_fail(st, err, "count judgements");
     sqlite3_finalize(s);
     return rc;
 }
@@ -680,11 +652,11 @@ isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reaso
                                const char *detail, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "UPDATE candidates SET status = 'rejected', reason = ?, detail = ? "
-                                "WHERE id = ? AND status = 'accepted'",
+    isynth_err rc = prepare(st,
+                            "UPDATE candidates SET status = 'rejected', reason = ?, detail = ? "
+                            "WHERE id = ? AND status = 'accepted'",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bind_text(s, 1, reason);
     bind_text(s, 2, detail);
     sqlite3_bind_int64(s, 3, id);
@@ -702,8 +674,7 @@ isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unju
                             "WHERE c.status = ? AND (? = 0 OR j.candidate_id IS NULL "
                             "OR j.score IS NULL) ORDER BY c.id",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bind_text(s, 1, status);
     sqlite3_bind_int(s, 2, unjudged_only);
     return walk_rows(st, s, true, fn, user, err);
@@ -717,10 +688,8 @@ static isynth_err count_where(isynth_store *st, const char *table, const char *s
              status ? " WHERE status = ?" : "");
     sqlite3_stmt *s;
     isynth_err rc = prepare(st, sql, &s, err);
-    if (rc)
-        return rc;
-    if (status)
-        bind_text(s, 1, status);
+    if (rc) return rc;
+    if (status) bind_text(s, 1, status);
     if (sqlite3_step(s) == SQLITE_ROW)
         *n = (long)sqlite3_column_int64(s, 0);
     else
@@ -740,15 +709,15 @@ isynth_err isynth_store_count_requests(isynth_store *st, const char *status, lon
     return count_where(st, "requests", status, n, err);
 }
 
-isynth_err isynth_store_each_candidate(isynth_store *st, const char *status,
-                                       isynth_candidate_fn fn, void *user, isynth_error *err)
+isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isynth_candidate_fn fn,
+                                       void *user, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "SELECT id, instruction, input, output, dedup_key FROM candidates "
-                                "WHERE status = ? ORDER BY id",
+    isynth_err rc = prepare(st,
+                            "SELECT id, instruction, input, output, dedup_key FROM candidates "
+                            "WHERE status = ? ORDER BY id",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bind_text(s, 1, status);
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
@@ -759,8 +728,7 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status,
             break;
         }
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read candidates");
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
     sqlite3_finalize(s);
     return rc;
 }
@@ -781,9 +749,9 @@ isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_er
     isynth_err rc = ISYNTH_OK;
     struct stat sb;
     if (stat(path.p, &sb) != 0) {
-        rc = isynth_error_set(err, errno == ENOENT ? ISYNTH_ERR_NOT_FOUND : ISYNTH_ERR_IO,
-                              "%s: %s", path.p,
-                              errno == ENOENT ? "no run here (no run.db)" : strerror(errno));
+        rc =
+            isynth_error_set(err, errno == ENOENT ? ISYNTH_ERR_NOT_FOUND : ISYNTH_ERR_IO, "%s: %s",
+                             path.p, errno == ENOENT ? "no run here (no run.db)" : strerror(errno));
         goto fail;
     }
     if (sqlite3_open_v2(path.p, &st->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
@@ -793,8 +761,7 @@ isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_er
     }
     sqlite3_busy_timeout(st->db, 5000);
     char *ver = NULL;
-    if ((rc = isynth_store_meta_get(st, "schema", &ver, err)))
-        goto fail;
+    if ((rc = isynth_store_meta_get(st, "schema", &ver, err))) goto fail;
     st->old_schema = ver && !strcmp(ver, "2");
     if (!ver || (strcmp(ver, SCHEMA_VERSION) != 0 && !st->old_schema)) {
         rc = isynth_error_set(err, ISYNTH_ERR_STORE,
@@ -826,8 +793,7 @@ isynth_err isynth_store_totals(isynth_store *st, isynth_run_totals *out, isynth_
                             " coalesce(CAST(strftime('%s', max(created_at)) AS INTEGER), 0) "
                             "FROM requests",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (sqlite3_step(s) == SQLITE_ROW) {
         out->requests = (long)sqlite3_column_int64(s, 0);
         out->failed = (long)sqlite3_column_int64(s, 1);
@@ -840,13 +806,14 @@ isynth_err isynth_store_totals(isynth_store *st, isynth_run_totals *out, isynth_
         rc = db_fail(st, err, "sum requests");
     }
     sqlite3_finalize(s);
-    if (rc || (rc = prepare(st,
-                            "SELECT coalesce(sum(status = 'accepted'), 0),"
-                            " coalesce(sum(status = 'rejected'), 0),"
-                            " coalesce(sum(status = 'pending'), 0),"
-                            " coalesce(sum(status = 'rejected' AND detail LIKE 'stopped early%'), 0) "
-                            "FROM candidates",
-                            &s, err)))
+    if (rc ||
+        (rc = prepare(st,
+                      "SELECT coalesce(sum(status = 'accepted'), 0),"
+                      " coalesce(sum(status = 'rejected'), 0),"
+                      " coalesce(sum(status = 'pending'), 0),"
+                      " coalesce(sum(status = 'rejected' AND detail LIKE 'stopped early%'), 0) "
+                      "FROM candidates",
+                      &s, err)))
         return rc;
     if (sqlite3_step(s) == SQLITE_ROW) {
         out->accepted = (long)sqlite3_column_int64(s, 0);
@@ -868,16 +835,14 @@ isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void 
                             "SELECT coalesce(reason, 'other'), count(*) FROM candidates "
                             "WHERE status = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         if ((rc = fn(user, (const char *)sqlite3_column_text(s, 0),
                      (long)sqlite3_column_int64(s, 1))))
             break;
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read reasons");
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read reasons");
     sqlite3_finalize(s);
     return rc;
 }
@@ -900,20 +865,16 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
     buf_init(&sql, sizeof all + sizeof recent + 32);
     sqlite3_stmt *s = NULL;
     isynth_err rc = buf_printf(&sql, all, st->old_schema ? "NULL" : "r.server");
-    if (!rc && last_stage1 > 0)
-        rc = buf_adds(&sql, recent);
-    if (!rc)
-        rc = buf_adds(&sql, "ORDER BY r.id");
+    if (!rc && last_stage1 > 0) rc = buf_adds(&sql, recent);
+    if (!rc) rc = buf_adds(&sql, "ORDER BY r.id");
     if (rc) {
         buf_free(&sql);
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     rc = prepare(st, sql.p, &s, err);
     buf_free(&sql);
-    if (rc)
-        return rc;
-    if (last_stage1 > 0)
-        sqlite3_bind_int64(s, 1, last_stage1);
+    if (rc) return rc;
+    if (last_stage1 > 0) sqlite3_bind_int64(s, 1, last_stage1);
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         isynth_request_sum q = {
@@ -932,17 +893,15 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
             .prompt = (const char *)sqlite3_column_text(s, 12),
             .server = (const char *)sqlite3_column_text(s, 13),
         };
-        if ((rc = fn(user, &q)))
-            break;
+        if ((rc = fn(user, &q))) break;
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read requests");
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read requests");
     sqlite3_finalize(s);
     return rc;
 }
 
-isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn,
-                                           void *user, isynth_error *err)
+isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn, void *user,
+                                           isynth_error *err)
 {
     sqlite3_stmt *s;
     isynth_err rc = prepare(st,
@@ -953,8 +912,7 @@ isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_su
                             "FROM candidates c LEFT JOIN judgements j ON j.candidate_id = c.id "
                             "ORDER BY c.id",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         isynth_candidate_sum c = {
@@ -971,11 +929,9 @@ isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_su
             .has_facts = sqlite3_column_int(s, 10) != 0,
             .judge_score = sqlite3_column_int(s, 11),
         };
-        if ((rc = fn(user, &c)))
-            break;
+        if ((rc = fn(user, &c))) break;
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read candidates");
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
     sqlite3_finalize(s);
     return rc;
 }
@@ -988,8 +944,7 @@ isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *use
                             "SELECT ext_id, instruction, input, output, eval_aspect,"
                             " is_classification, line FROM seeds ORDER BY id",
                             &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         isynth_task t = {
@@ -1001,11 +956,9 @@ isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *use
             .is_classification = sqlite3_column_int(s, 5) != 0,
             .line = (long)sqlite3_column_int64(s, 6),
         };
-        if ((rc = fn(user, &t)))
-            break;
+        if ((rc = fn(user, &t))) break;
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read seeds");
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read seeds");
     sqlite3_finalize(s);
     return rc;
 }
@@ -1015,10 +968,11 @@ isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_c
 {
     *reviewed = false;
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                                "name = 'review'", &s, err);
-    if (rc)
-        return rc;
+    isynth_err rc = prepare(st,
+                            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                            "name = 'review'",
+                            &s, err);
+    if (rc) return rc;
     bool have = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) > 0;
     sqlite3_finalize(s);
     if (have) {
@@ -1035,8 +989,7 @@ isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_c
                            : "SELECT id, instruction, input, output FROM candidates "
                              "WHERE status = 'accepted' ORDER BY id",
                  &s, err);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         if (fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
@@ -1046,8 +999,7 @@ isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_c
             break;
         }
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = db_fail(st, err, "read the kept rows");
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read the kept rows");
     sqlite3_finalize(s);
     return rc;
 }

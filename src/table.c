@@ -131,7 +131,7 @@ struct isynth_table_reader {
     size_t nrec, rec_cap, rec_head, fields_in_rec, rec_end_line;
     isynth_err cb_err;
     /* jsonl */
-    json_t *keys; /* object used as an ordered set of keys, values are column indexes */
+    json_t *keys;     /* object used as an ordered set of keys, values are column indexes */
     char keybuf[256]; /* a key of the line being read (longer keys go through jansson) */
     buf scratch;      /* a decoded string value */
 };
@@ -189,8 +189,7 @@ static isynth_err set_header(isynth_table_reader *r, const char *const *cells, c
                                     r->path, where, i + 1);
     bool nomem;
     size_t dup = find_repeated_name(cells, lens, n, false, &nomem);
-    if (nomem)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    if (nomem) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     if (dup != (size_t)-1)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: header name '%.*s' appears twice",
                                 r->path, where, (int)(lens[dup] > 200 ? 200 : lens[dup]),
@@ -580,8 +579,9 @@ static isynth_err add_key(isynth_table_reader *r, const char *k, size_t len, isy
     if (!json_object_get(r->keys, key)) {
         json_t *idx;
         if (r->header.n >= ISYNTH_XLSX_MAX_COLS)
-            rc = isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "%s: line %zu: more than %u distinct keys",
-                                  r->path, r->file_line, ISYNTH_XLSX_MAX_COLS);
+            rc = isynth_error_set(err, ISYNTH_ERR_TOO_LARGE,
+                                  "%s: line %zu: more than %u distinct keys", r->path, r->file_line,
+                                  ISYNTH_XLSX_MAX_COLS);
         else if (!(idx = json_integer((json_int_t)r->header.n)) ||
                  json_object_set_new(r->keys, key, idx) || sl_push(&r->header, key, len))
             rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
@@ -749,28 +749,47 @@ static size_t decode_string(const char *s, size_t n, size_t i, buf *out)
         if (buf_add(out, s + run, i - run) || i + 1 >= n) return 0;
         char e = s[++i], ch;
         switch (e) {
-        case '"': ch = '"'; break;
-        case '\\': ch = '\\'; break;
-        case '/': ch = '/'; break;
-        case 'b': ch = '\b'; break;
-        case 'f': ch = '\f'; break;
-        case 'n': ch = '\n'; break;
-        case 'r': ch = '\r'; break;
-        case 't': ch = '\t'; break;
+        case '"':
+            ch = '"';
+            break;
+        case '\\':
+            ch = '\\';
+            break;
+        case '/':
+            ch = '/';
+            break;
+        case 'b':
+            ch = '\b';
+            break;
+        case 'f':
+            ch = '\f';
+            break;
+        case 'n':
+            ch = '\n';
+            break;
+        case 'r':
+            ch = '\r';
+            break;
+        case 't':
+            ch = '\t';
+            break;
         case 'u': {
             uint32_t cp = 0;
             for (int k = 0; k < 4; k++) {
                 if (++i >= n) return 0;
                 char h = s[i];
-                int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                      : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                int d = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
                 if (d < 0) return 0;
                 cp = cp * 16 + (uint32_t)d;
             }
             if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return 0; /* jansson decides */
             char u[3];
             size_t ul = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
-            if (ul == 1) u[0] = (char)cp;
+            if (ul == 1)
+                u[0] = (char)cp;
             else if (ul == 2) {
                 u[0] = (char)(0xC0 | (cp >> 6));
                 u[1] = (char)(0x80 | (cp & 0x3F));
@@ -783,7 +802,8 @@ static size_t decode_string(const char *s, size_t n, size_t i, buf *out)
             run = i + 1;
             continue;
         }
-        default: return 0;
+        default:
+            return 0;
         }
         if (buf_addc(out, ch)) return 0;
         run = i + 1;
@@ -1048,14 +1068,14 @@ static isynth_err check_cells(isynth_table_writer *w, const char *const *cells, 
 
 isynth_table_writer_params isynth_table_writer_params_default(void)
 {
-    isynth_table_writer_params p = {
-        .xlsx_deflate_level = isynth_xlsx_writer_params_default().deflate_level};
+    isynth_table_writer_params p = {.xlsx_deflate_level =
+                                        isynth_xlsx_writer_params_default().deflate_level};
     return p;
 }
 
 isynth_err isynth_table_writer_open(const char *path, const char *const *names, size_t ncols,
-                                    const isynth_table_writer_params *wp,
-                                    isynth_table_writer **out, isynth_error *err)
+                                    const isynth_table_writer_params *wp, isynth_table_writer **out,
+                                    isynth_error *err)
 {
     *out = NULL;
     isynth_table_format fmt = isynth_table_format_from_path(path);

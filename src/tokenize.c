@@ -59,9 +59,12 @@ enum cclass { C_SEP, C_CJK, C_WORD, C_MARK };
 static enum cclass char_class(int32_t c)
 {
     switch (uc_kind_of(c)) {
-    case UC_MARK: return C_MARK;
-    case UC_ALNUM: return ja_script_of((uint32_t)c) != JA_NONE ? C_CJK : C_WORD;
-    default: return C_SEP;
+    case UC_MARK:
+        return C_MARK;
+    case UC_ALNUM:
+        return ja_script_of((uint32_t)c) != JA_NONE ? C_CJK : C_WORD;
+    default:
+        return C_SEP;
     }
 }
 
@@ -76,10 +79,9 @@ size_t isynth_chars_token_count(const char *text, size_t len)
         size_t l = utf8_decode(text + i, len - i, &cp);
         i += l;
         utf8proc_int32_t d[32];
-        utf8proc_ssize_t nd = utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32,
-                                                      UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT |
-                                                          UTF8PROC_CASEFOLD,
-                                                      NULL);
+        utf8proc_ssize_t nd =
+            utf8proc_decompose_char((utf8proc_int32_t)cp, d, 32,
+                                    UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD, NULL);
         if (nd < 0 || nd > 32) {
             d[0] = (utf8proc_int32_t)cp;
             nd = 1;
@@ -91,12 +93,13 @@ size_t isynth_chars_token_count(const char *text, size_t len)
                 in_word = false;
                 break;
             case C_WORD:
-                if (!in_word)
-                    count++;
+                if (!in_word) count++;
                 in_word = true;
                 break;
-            case C_MARK: break;
-            default: in_word = false;
+            case C_MARK:
+                break;
+            default:
+                in_word = false;
             }
         }
     }
@@ -118,8 +121,7 @@ static uint64_t hash_bytes(const char *s, size_t n)
 static isynth_err vocab_rehash(isynth_tokenizer *t, size_t cap)
 {
     uint32_t *tab = isynth_calloc(cap, sizeof *tab);
-    if (!tab)
-        return ISYNTH_ERR_NOMEM;
+    if (!tab) return ISYNTH_ERR_NOMEM;
     for (size_t id = 0; id < t->nv; id++) {
         size_t j = t->hash[id] & (cap - 1);
         while (tab[j])
@@ -144,28 +146,23 @@ static isynth_err intern(isynth_tokenizer *t, const char *s, size_t n, uint32_t 
             return ISYNTH_OK;
         }
     }
-    if (t->nv >= VOCAB_MAX || t->arena.len + n > UINT32_MAX)
-        return ISYNTH_ERR_TOO_LARGE;
+    if (t->nv >= VOCAB_MAX || t->arena.len + n > UINT32_MAX) return ISYNTH_ERR_TOO_LARGE;
     if (t->nv == t->vcap) {
         size_t cap = t->vcap ? t->vcap * 2 : 256;
         uint32_t *off = isynth_realloc(t->off, cap * sizeof *off);
-        if (!off)
-            return ISYNTH_ERR_NOMEM;
+        if (!off) return ISYNTH_ERR_NOMEM;
         t->off = off;
         uint32_t *len = isynth_realloc(t->len, cap * sizeof *len);
-        if (!len)
-            return ISYNTH_ERR_NOMEM;
+        if (!len) return ISYNTH_ERR_NOMEM;
         t->len = len;
         uint64_t *hh = isynth_realloc(t->hash, cap * sizeof *hh);
-        if (!hh)
-            return ISYNTH_ERR_NOMEM;
+        if (!hh) return ISYNTH_ERR_NOMEM;
         t->hash = hh;
         t->vcap = cap;
     }
     size_t at = t->arena.len;
     isynth_err rc = buf_add(&t->arena, s, n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     t->off[t->nv] = (uint32_t)at;
     t->len[t->nv] = (uint32_t)n;
     t->hash[t->nv] = h;
@@ -188,8 +185,7 @@ size_t isynth_tokenizer_vocab_size(const isynth_tokenizer *tok)
 
 const char *isynth_tokenizer_token(const isynth_tokenizer *tok, uint32_t id, size_t *len)
 {
-    if (!tok || id >= tok->nv)
-        return NULL;
+    if (!tok || id >= tok->nv) return NULL;
     *len = tok->len[id];
     return tok->arena.p + tok->off[id];
 }
@@ -209,8 +205,7 @@ isynth_err isynth_tokenizer_new(isynth_tokenizer_kind kind, isynth_tokenizer **o
                                 "(install libmecab-dev and mecab-ipadic-utf8, then rebuild)");
 #endif
     isynth_tokenizer *t = isynth_calloc(1, sizeof *t);
-    if (!t)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "tokenizer: out of memory");
+    if (!t) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "tokenizer: out of memory");
     t->kind = kind;
     buf_init(&t->arena, 0);
     buf_init(&t->tokbuf, 0);
@@ -238,11 +233,9 @@ isynth_err isynth_tokenizer_new(isynth_tokenizer_kind kind, isynth_tokenizer **o
 
 void isynth_tokenizer_free(isynth_tokenizer *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
 #ifdef ISYNTH_HAVE_MECAB
-    if (t->mecab)
-        mecab_destroy(t->mecab);
+    if (t->mecab) mecab_destroy(t->mecab);
 #endif
     buf_free(&t->arena);
     buf_free(&t->tokbuf);
@@ -263,8 +256,7 @@ static isynth_err push_id(isynth_tokenizer *t, uint32_t id)
     if (t->nids == t->idcap) {
         size_t cap = t->idcap ? t->idcap * 2 : 64;
         uint32_t *p = isynth_realloc(t->ids, cap * sizeof *p);
-        if (!p)
-            return ISYNTH_ERR_NOMEM;
+        if (!p) return ISYNTH_ERR_NOMEM;
         t->ids = p;
         t->idcap = cap;
     }
@@ -274,8 +266,7 @@ static isynth_err push_id(isynth_tokenizer *t, uint32_t id)
 
 static isynth_err flush_token(isynth_tokenizer *t)
 {
-    if (t->tokbuf.len == 0)
-        return ISYNTH_OK;
+    if (t->tokbuf.len == 0) return ISYNTH_OK;
     uint32_t id;
     isynth_err rc = intern(t, t->tokbuf.p, t->tokbuf.len, &id);
     buf_reset(&t->tokbuf);
@@ -293,25 +284,20 @@ static isynth_err add_cp(buf *b, int32_t cp)
 static isynth_err normalize(isynth_tokenizer *t, const char *text, size_t len, size_t *n)
 {
     *n = 0;
-    if (len == 0)
-        return ISYNTH_OK;
+    if (len == 0) return ISYNTH_OK;
     const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)text;
     for (;;) {
-        utf8proc_ssize_t r = utf8proc_decompose_custom(u, (utf8proc_ssize_t)len, t->cps,
-                                                       (utf8proc_ssize_t)t->cpcap, NORM_OPTS,
-                                                       NULL, NULL);
-        if (r < 0)
-            return ISYNTH_ERR_UTF8;
+        utf8proc_ssize_t r = utf8proc_decompose_custom(
+            u, (utf8proc_ssize_t)len, t->cps, (utf8proc_ssize_t)t->cpcap, NORM_OPTS, NULL, NULL);
+        if (r < 0) return ISYNTH_ERR_UTF8;
         if ((size_t)r <= t->cpcap) {
             r = utf8proc_normalize_utf32(t->cps, r, NORM_OPTS);
-            if (r < 0)
-                return ISYNTH_ERR_UTF8;
+            if (r < 0) return ISYNTH_ERR_UTF8;
             *n = (size_t)r;
             return ISYNTH_OK;
         }
         int32_t *p = isynth_realloc(t->cps, (size_t)r * sizeof *p);
-        if (!p)
-            return ISYNTH_ERR_NOMEM;
+        if (!p) return ISYNTH_ERR_NOMEM;
         t->cps = p;
         t->cpcap = (size_t)r;
     }
@@ -327,20 +313,16 @@ static isynth_err tokenize_chars(isynth_tokenizer *t, size_t ncp)
         switch (k) {
         case C_CJK:
             rc = flush_token(t);
-            if (!rc)
-                rc = add_cp(&t->tokbuf, c);
+            if (!rc) rc = add_cp(&t->tokbuf, c);
             cur = C_CJK;
             break;
         case C_WORD:
-            if (cur != C_WORD)
-                rc = flush_token(t);
-            if (!rc)
-                rc = add_cp(&t->tokbuf, c);
+            if (cur != C_WORD) rc = flush_token(t);
+            if (!rc) rc = add_cp(&t->tokbuf, c);
             cur = C_WORD;
             break;
         case C_MARK:
-            if (cur != C_SEP)
-                rc = add_cp(&t->tokbuf, c);
+            if (cur != C_SEP) rc = add_cp(&t->tokbuf, c);
             break;
         default:
             rc = flush_token(t);
@@ -364,8 +346,7 @@ static isynth_err tokenize_words(isynth_tokenizer *t, const char *text, size_t l
                               : utf8proc_tolower((utf8proc_int32_t)cp);
         if ((l >= 'a' && l <= 'z') || (l >= '0' && l <= '9')) {
             rc = buf_addc(&t->tokbuf, (char)l);
-            if (!rc && cp == 0x130)
-                rc = flush_token(t);
+            if (!rc && cp == 0x130) rc = flush_token(t);
         } else {
             rc = flush_token(t);
         }
@@ -381,8 +362,7 @@ static bool has_text(const char *s, size_t n)
         uint32_t cp;
         i += utf8_decode(s + i, n - i, &cp);
         enum cclass k = char_class((int32_t)cp);
-        if (k == C_CJK || k == C_WORD)
-            return true;
+        if (k == C_CJK || k == C_WORD) return true;
     }
     return false;
 }
@@ -393,20 +373,15 @@ static isynth_err tokenize_mecab(isynth_tokenizer *t, size_t ncp)
     isynth_err rc = ISYNTH_OK;
     for (size_t i = 0; i < ncp && !rc; i++)
         rc = add_cp(&t->normbuf, t->cps[i]);
-    if (rc || t->normbuf.len == 0)
-        return rc;
+    if (rc || t->normbuf.len == 0) return rc;
     const mecab_node_t *node = mecab_sparse_tonode2(t->mecab, t->normbuf.p, t->normbuf.len);
-    if (!node)
-        return ISYNTH_ERR_INVALID;
+    if (!node) return ISYNTH_ERR_INVALID;
     for (; node && !rc; node = node->next) {
-        if (node->stat != MECAB_NOR_NODE && node->stat != MECAB_UNK_NODE)
-            continue;
-        if (!node->length || !has_text(node->surface, node->length))
-            continue;
+        if (node->stat != MECAB_NOR_NODE && node->stat != MECAB_UNK_NODE) continue;
+        if (!node->length || !has_text(node->surface, node->length)) continue;
         uint32_t id;
         rc = intern(t, node->surface, node->length, &id);
-        if (!rc)
-            rc = push_id(t, id);
+        if (!rc) rc = push_id(t, id);
     }
     return rc;
 }
@@ -451,11 +426,9 @@ isynth_err isynth_tokenize(isynth_tokenizer *t, const char *text, size_t len, ui
             *n = t->nids;
         }
     }
-    if (rc == ISYNTH_ERR_NOMEM)
-        return isynth_error_set(err, rc, "tokenize: out of memory");
+    if (rc == ISYNTH_ERR_NOMEM) return isynth_error_set(err, rc, "tokenize: out of memory");
     if (rc == ISYNTH_ERR_TOO_LARGE)
         return isynth_error_set(err, rc, "tokenize: vocabulary exceeds its limit");
-    if (rc)
-        return isynth_error_set(err, rc, "tokenize: %s", isynth_strerror(rc));
+    if (rc) return isynth_error_set(err, rc, "tokenize: %s", isynth_strerror(rc));
     return ISYNTH_OK;
 }

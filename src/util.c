@@ -33,23 +33,19 @@ void buf_free(buf *b)
 void buf_reset(buf *b)
 {
     b->len = 0;
-    if (b->p)
-        b->p[0] = '\0';
+    if (b->p) b->p[0] = '\0';
 }
 
 static isynth_err buf_grow(buf *b, size_t extra)
 {
-    if (extra > b->max || b->len > b->max - extra)
-        return ISYNTH_ERR_TOO_LARGE;
+    if (extra > b->max || b->len > b->max - extra) return ISYNTH_ERR_TOO_LARGE;
     size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return ISYNTH_OK;
+    if (need <= b->cap) return ISYNTH_OK;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     char *p = isynth_realloc(b->p, cap);
-    if (!p)
-        return ISYNTH_ERR_NOMEM;
+    if (!p) return ISYNTH_ERR_NOMEM;
     b->p = p;
     b->cap = cap;
     return ISYNTH_OK;
@@ -63,10 +59,8 @@ isynth_err buf_reserve(buf *b, size_t n)
 isynth_err buf_add(buf *b, const void *p, size_t n)
 {
     isynth_err rc = buf_grow(b, n);
-    if (rc)
-        return rc;
-    if (n)
-        memcpy(b->p + b->len, p, n);
+    if (rc) return rc;
+    if (n) memcpy(b->p + b->len, p, n);
     b->len += n;
     b->p[b->len] = '\0';
     return ISYNTH_OK;
@@ -88,11 +82,9 @@ isynth_err buf_printf(buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return ISYNTH_ERR_INVALID;
+    if (n < 0) return ISYNTH_ERR_INVALID;
     isynth_err rc = buf_grow(b, (size_t)n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -103,8 +95,7 @@ isynth_err buf_printf(buf *b, const char *fmt, ...)
 char *buf_take(buf *b)
 {
     char *p = b->p;
-    if (!p)
-        p = isynth_strndup("", 0);
+    if (!p) p = isynth_strndup("", 0);
     b->p = NULL;
     b->len = b->cap = 0;
     return p;
@@ -116,11 +107,21 @@ isynth_err buf_add_json_str(buf *b, const char *s, size_t n)
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': rc = buf_add(b, "\\\"", 2); break;
-        case '\\': rc = buf_add(b, "\\\\", 2); break;
-        case '\n': rc = buf_add(b, "\\n", 2); break;
-        case '\r': rc = buf_add(b, "\\r", 2); break;
-        case '\t': rc = buf_add(b, "\\t", 2); break;
+        case '"':
+            rc = buf_add(b, "\\\"", 2);
+            break;
+        case '\\':
+            rc = buf_add(b, "\\\\", 2);
+            break;
+        case '\n':
+            rc = buf_add(b, "\\n", 2);
+            break;
+        case '\r':
+            rc = buf_add(b, "\\r", 2);
+            break;
+        case '\t':
+            rc = buf_add(b, "\\t", 2);
+            break;
         default:
             if (c < 0x20)
                 rc = buf_printf(b, "\\u%04x", c);
@@ -145,12 +146,16 @@ size_t utf8_seq_len(const unsigned char *s, size_t n)
         len = 2;
     } else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        else if (c == 0xED) hi = 0x9F;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
     } else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
-        if (c == 0xF0) lo = 0x90;
-        else if (c == 0xF4) hi = 0x8F;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
     } else {
         return 0;
     }
@@ -204,8 +209,7 @@ bad:
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     size_t l = utf8_seq_len(u, n);
     if (l == 0) {
         *cp = 0xFFFD;
@@ -223,7 +227,8 @@ uc_kind uc_kind_of(int32_t c)
     switch (utf8proc_category(c)) {
     case UTF8PROC_CATEGORY_MN:
     case UTF8PROC_CATEGORY_MC:
-    case UTF8PROC_CATEGORY_ME: return UC_MARK;
+    case UTF8PROC_CATEGORY_ME:
+        return UC_MARK;
     case UTF8PROC_CATEGORY_LU:
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
@@ -231,8 +236,10 @@ uc_kind uc_kind_of(int32_t c)
     case UTF8PROC_CATEGORY_LO:
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO: return UC_ALNUM;
-    default: return UC_OTHER;
+    case UTF8PROC_CATEGORY_NO:
+        return UC_ALNUM;
+    default:
+        return UC_OTHER;
     }
 }
 
@@ -281,8 +288,7 @@ isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *l
     fclose(f);
     *len = b.len;
     *out = buf_take(&b);
-    if (!*out)
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    if (!*out) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     return ISYNTH_OK;
 fail:
     fclose(f);
@@ -364,8 +370,8 @@ isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err)
         remove(a->tmp);
     }
     if (!a->f) {
-        isynth_err rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path,
-                                         strerror(e));
+        isynth_err rc =
+            isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path, strerror(e));
         atomic_clear(a);
         return rc;
     }
@@ -388,8 +394,8 @@ isynth_err atomic_reserve(atomic_file *a, const char *path, isynth_error *err)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
     }
     if (!mkdtemp(a->dir)) {
-        isynth_err rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path,
-                                         strerror(errno));
+        isynth_err rc =
+            isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         atomic_clear(a);
         return rc;
     }
@@ -437,20 +443,19 @@ isynth_err atomic_commit(atomic_file *a, isynth_error *err)
     }
     if (ok) fault_point("before rename");
     if (!ok || rename(a->tmp, a->path) != 0) {
-        rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", a->path,
-                              strerror(errno));
+        rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", a->path, strerror(errno));
         remove(a->tmp);
     }
     if (!rc) fault_point("after rename");
-    if (a->dir)
-        rmdir(a->dir);
+    if (a->dir) rmdir(a->dir);
     if (!rc) {
         const char *slash = strrchr(a->path, '/');
-        char *parent = slash ? isynth_strndup(a->path, slash == a->path ? 1 : (size_t)(slash - a->path))
-                             : NULL;
+        char *parent =
+            slash ? isynth_strndup(a->path, slash == a->path ? 1 : (size_t)(slash - a->path))
+                  : NULL;
         if ((!slash || parent) && !fsync_name(parent ? parent : ".", true))
-            rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot sync its directory: %s",
-                                  a->path, strerror(errno));
+            rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot sync its directory: %s", a->path,
+                                  strerror(errno));
         isynth_free(parent);
     }
     atomic_clear(a);
@@ -459,12 +464,9 @@ isynth_err atomic_commit(atomic_file *a, isynth_error *err)
 
 void atomic_abort(atomic_file *a)
 {
-    if (a->f)
-        fclose(a->f);
-    if (a->tmp)
-        remove(a->tmp);
-    if (a->dir)
-        rmdir(a->dir);
+    if (a->f) fclose(a->f);
+    if (a->tmp) remove(a->tmp);
+    if (a->dir) rmdir(a->dir);
     atomic_clear(a);
 }
 
@@ -477,16 +479,14 @@ typedef struct sha256_ctx {
 } sha256_ctx;
 
 static const uint32_t K[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
@@ -504,7 +504,8 @@ static void sha256_block(sha256_ctx *c, const unsigned char *p)
     uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3], e = c->h[4], f = c->h[5],
              g = c->h[6], h = c->h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+        uint32_t t1 =
+            h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
         uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
         h = g;
         g = f;
@@ -594,8 +595,7 @@ isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err)
         sha256_update(&c, chunk, n);
     bool bad = ferror(f);
     fclose(f);
-    if (bad)
-        return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", path);
+    if (bad) return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", path);
     sha256_final(&c, out);
     return ISYNTH_OK;
 }
@@ -671,8 +671,8 @@ size_t find_repeated_name(const char *const *names, const size_t *lens, size_t n
 static const char *json_over_limits(const char *s, size_t n)
 {
     static const char deep[] = "nested deeper than the limit of " JSON_STR(JSON_MAX_DEPTH),
-                      many[] = "more than the limit of " JSON_STR(JSON_MAX_VALUES)
-                               " JSON values in one record";
+                      many[] = "more than the limit of " JSON_STR(
+                          JSON_MAX_VALUES) " JSON values in one record";
     size_t values = 0;
     unsigned depth = 0;
     for (size_t i = 0; i < n; i++) {

@@ -179,14 +179,18 @@ static bool name_seen(isynth_xlsx_reader *r, const char *name)
     char msg[48];
     if (r->names_n >= r->lim.max_names) {
         snprintf(msg, sizeof msg, "%zu", r->lim.max_names);
-        abort_parse(r, ISYNTH_ERR_XLSX, "more than the limit of %s distinct XML element and "
-                    "attribute names in one part", msg);
+        abort_parse(r, ISYNTH_ERR_XLSX,
+                    "more than the limit of %s distinct XML element and "
+                    "attribute names in one part",
+                    msg);
         return false;
     }
     if (r->names_bytes + len > r->lim.max_names_bytes) {
         snprintf(msg, sizeof msg, "%zu", r->lim.max_names_bytes);
-        abort_parse(r, ISYNTH_ERR_XLSX, "distinct XML element and attribute names longer than "
-                    "the limit of %s bytes in all in one part", msg);
+        abort_parse(r, ISYNTH_ERR_XLSX,
+                    "distinct XML element and attribute names longer than "
+                    "the limit of %s bytes in all in one part",
+                    msg);
         return false;
     }
     if ((r->names_n + 1) * 2 > r->names_cap) {
@@ -273,9 +277,10 @@ static isynth_err markup_scan(isynth_xlsx_reader *r, const char *b, size_t n, is
         case MK_COMMENT:
         case MK_PI:
         case MK_CDATA:
-            if (c == '>' && ((r->mk == MK_COMMENT && r->mk_tail[0] == '-' && r->mk_tail[1] == '-') ||
-                             (r->mk == MK_PI && r->mk_tail[1] == '?') ||
-                             (r->mk == MK_CDATA && r->mk_tail[0] == ']' && r->mk_tail[1] == ']')))
+            if (c == '>' &&
+                ((r->mk == MK_COMMENT && r->mk_tail[0] == '-' && r->mk_tail[1] == '-') ||
+                 (r->mk == MK_PI && r->mk_tail[1] == '?') ||
+                 (r->mk == MK_CDATA && r->mk_tail[0] == ']' && r->mk_tail[1] == ']')))
                 r->mk = MK_TEXT;
             r->mk_tail[0] = r->mk_tail[1];
             r->mk_tail[1] = c;

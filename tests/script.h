@@ -21,14 +21,14 @@ typedef struct script {
     bool chat[8];
     char *last_user[8];
     size_t n;
-    int fail_every; /* every N-th request fails (0: never) */
+    int fail_every;   /* every N-th request fails (0: never) */
     bool copy_prompt; /* the second task copies a line of the prompt's own instructions */
     bool stream;      /* decode like a model: the reply grows in small pieces, shown to the
                          request's watcher, which may cut a task (early stop) */
     isynth_watch_fn watch[8];
     void *watch_user[8];
     const isynth_task *seed; /* a seed the streamed replies copy */
-    bool no_rewind; /* a cut ends the reply, as a server's cancelled stream does */
+    bool no_rewind;          /* a cut ends the reply, as a server's cancelled stream does */
 } script;
 
 static size_t s_capacity(void *p)
@@ -57,16 +57,26 @@ static isynth_err s_submit(void *p, const isynth_gen_req *req, isynth_error *err
 
 /* Distinct instructions (ROUGE-L between any two well under 0.7). */
 static const char *const topics[] = {
-    "光合成の仕組みを小学生向けに説明してください。", "俳句を一つ作ってください。",
-    "次の数列の次の数を答えてください。", "健康的な朝食の献立を考えてください。",
-    "メールの書き出しの挨拶文を三通り書いてください。", "円周率とは何か簡単に述べよ。",
-    "雨の日に子どもと楽しめる遊びを教えて。", "英単語appleを日本語に訳して。",
-    "会議の議事録を取る時のコツは?", "地震に備えて家庭で準備すべき物を列挙してください。",
-    "新入社員への励ましの言葉を書いてください。", "冷蔵庫の余り物で作れる料理を提案して。",
-    "睡眠の質を高める習慣について助言をください。", "次の文章の誤字を直してください。",
-    "桃太郎のあらすじを百字でまとめて。", "二酸化炭素が増えると何が起きますか。",
-    "自転車のパンクの直し方を手順で示して。", "効果的な暗記法はありますか。",
-    "友人の誕生日に贈る手紙の文面を考えて。", "水の沸点が山頂で低くなる理由は?",
+    "光合成の仕組みを小学生向けに説明してください。",
+    "俳句を一つ作ってください。",
+    "次の数列の次の数を答えてください。",
+    "健康的な朝食の献立を考えてください。",
+    "メールの書き出しの挨拶文を三通り書いてください。",
+    "円周率とは何か簡単に述べよ。",
+    "雨の日に子どもと楽しめる遊びを教えて。",
+    "英単語appleを日本語に訳して。",
+    "会議の議事録を取る時のコツは?",
+    "地震に備えて家庭で準備すべき物を列挙してください。",
+    "新入社員への励ましの言葉を書いてください。",
+    "冷蔵庫の余り物で作れる料理を提案して。",
+    "睡眠の質を高める習慣について助言をください。",
+    "次の文章の誤字を直してください。",
+    "桃太郎のあらすじを百字でまとめて。",
+    "二酸化炭素が増えると何が起きますか。",
+    "自転車のパンクの直し方を手順で示して。",
+    "効果的な暗記法はありますか。",
+    "友人の誕生日に贈る手紙の文面を考えて。",
+    "水の沸点が山頂で低くなる理由は?",
 };
 #define N_TOPICS (sizeof topics / sizeof topics[0])
 
@@ -107,26 +117,26 @@ static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user
             size_t step = 3;
             while (j + step < n && ((unsigned char)src[j + step] & 0xC0) == 0x80)
                 step++;
-            if (j + step > n)
-                step = n - j;
+            if (j + step > n) step = n - j;
             memcpy(text + len, src + j, step);
             len += step;
             j += step;
             pieces++;
             text[len] = '\0';
-            if (!s->watch[i])
-                continue;
+            if (!s->watch[i]) continue;
             size_t at = len;
             isynth_watch_act a = s->watch[i](s->watch_user[i], s->ids[i], text, len, &at);
-            if (a == ISYNTH_WATCH_GO)
-                continue;
+            if (a == ISYNTH_WATCH_GO) continue;
             len = at;
             text[len] = '\0';
             ended = a == ISYNTH_WATCH_END || s->no_rewind;
             break; /* CUT: this task is dropped, the next one is written in its place */
         }
     }
-    isynth_gen_result r = {.id = s->ids[i], .text = text, .len = len, .prompt_tokens = 10,
+    isynth_gen_result r = {.id = s->ids[i],
+                           .text = text,
+                           .len = len,
+                           .prompt_tokens = 10,
                            .completion_tokens = pieces};
     cb(user, &r);
 }

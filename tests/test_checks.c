@@ -46,8 +46,9 @@ static void test_scaffolding(void **state)
     assert_string_equal(sc(s, "Every new task must be about travel."), "scaffolding");
     assert_non_null(strstr(detail, "Every new task must be about"));
     /* the subject rule restated with one of the subjects (a real row of the default model) */
-    assert_string_equal(sc(s, "「見られる」が正しい形です。\n\nこのタスクは「文学」に関する内容から作られます。"),
-                        "scaffolding");
+    assert_string_equal(
+        sc(s, "「見られる」が正しい形です。\n\nこのタスクは「文学」に関する内容から作られます。"),
+        "scaffolding");
     assert_non_null(strstr(detail, "「文学」に関する内容"));
     assert_null(sc(s, "文学に関する本を3冊紹介してください。"));
     assert_null(sc(s, "「文学」という言葉の意味を説明してください。"));
@@ -226,10 +227,11 @@ static void test_echo(void **state)
                              "1. ビジネスのニュースを検索する\n2. 最新のニュースを提供する"),
                         "echo");
     /* the output opens with the whole instruction again (a real row of the default model) */
-    assert_string_equal(echo("何を食べているかを教えてください。",
-                             "何を食べているかを教えてください。具体的な食物は食べることができませんが、"
-                             "何を食べているかを教えてください。"),
-                        "echo");
+    assert_string_equal(
+        echo("何を食べているかを教えてください。",
+             "何を食べているかを教えてください。具体的な食物は食べることができませんが、"
+             "何を食べているかを教えてください。"),
+        "echo");
     assert_non_null(strstr(detail, "repeating the whole instruction"));
     assert_null(echo("日本の首都を答えてください。", "日本の首都は東京です。"));
     assert_null(echo("カレーの作り方を手順で説明してください。",
@@ -286,10 +288,11 @@ static void test_answer(void **state)
                                             sizeof detail),
                         "no_answer");
     /* a list that starts at its second item (a real row of the default model) */
-    assert_string_equal(isynth_check_answer("家の中に隠したお菓子を探す宝探しを説明してください。",
-                                            "2. サンピングゲームで、家の中に隠したお菓子を探す宝を見つける",
-                                            detail, sizeof detail),
-                        "no_answer");
+    assert_string_equal(
+        isynth_check_answer("家の中に隠したお菓子を探す宝探しを説明してください。",
+                            "2. サンピングゲームで、家の中に隠したお菓子を探す宝を見つける", detail,
+                            sizeof detail),
+        "no_answer");
     assert_non_null(strstr(detail, "item 2"));
     assert_null(isynth_check_answer("部屋を片付ける手順を教えてください。",
                                     "1. 床の物を拾う\n2. 棚に戻す", detail, sizeof detail));
@@ -298,8 +301,8 @@ static void test_answer(void **state)
                                     "2. バナナ\n3. みかん", detail, sizeof detail));
     assert_null(isynth_check_answer("東京の面積は大阪府の何倍ですか。", "2.5倍です。", detail,
                                     sizeof detail));
-    assert_null(isynth_check_answer("2020年は何の年でしたか。", "2020年は東京五輪が延期された年です。",
-                                    detail, sizeof detail));
+    assert_null(isynth_check_answer("2020年は何の年でしたか。",
+                                    "2020年は東京五輪が延期された年です。", detail, sizeof detail));
     assert_string_equal(isynth_check_answer("接客のコツを教えてください。",
                                             "申し訳ありませんが、その質問にはお答えできません。",
                                             detail, sizeof detail),
@@ -380,10 +383,11 @@ static void test_request(void **state)
     assert_string_equal(isynth_check_request("\"To be or not to be\"", detail, sizeof detail),
                         "no_request");
     /* a quotation compared with itself (a real row of the default model) */
-    assert_string_equal(isynth_check_request("「何かが起こりたい」と「何かが起こりたい」の違いを簡単に"
-                                             "説明してください。",
-                                             detail, sizeof detail),
-                        "no_request");
+    assert_string_equal(
+        isynth_check_request("「何かが起こりたい」と「何かが起こりたい」の違いを簡単に"
+                             "説明してください。",
+                             detail, sizeof detail),
+        "no_request");
     assert_non_null(strstr(detail, "itself"));
     assert_string_equal(isynth_check_request("Explain the difference between \"affect\" and "
                                              "\"affect\".",
@@ -391,8 +395,8 @@ static void test_request(void **state)
                         "no_request");
     assert_null(isynth_check_request("「見れる」と「見られる」の違いを説明してください。", detail,
                                      sizeof detail));
-    assert_null(isynth_check_request("「見る」と「見られる」と「見る」の順に並べてください。", detail,
-                                     sizeof detail));
+    assert_null(isynth_check_request("「見る」と「見られる」と「見る」の順に並べてください。",
+                                     detail, sizeof detail));
     assert_null(isynth_check_request("Explain the difference between \"affect\" and \"effect\".",
                                      detail, sizeof detail));
     assert_null(isynth_check_request("「古池や蛙飛びこむ水の音」の季語は何ですか。", detail,

@@ -21,9 +21,8 @@ static isynth_task mk(const char *instr, const char *input, const char *output)
     return t;
 }
 
-static const char *judge(isynth_filter *f, const char *instr, const char *input,
-                         const char *output, const isynth_task *const *ex, size_t k,
-                         isynth_verdict *v)
+static const char *judge(isynth_filter *f, const char *instr, const char *input, const char *output,
+                         const isynth_task *const *ex, size_t k, isynth_verdict *v)
 {
     isynth_task t = mk(instr, input, output);
     assert_int_equal(isynth_filter_normalize(&t, NULL), ISYNTH_OK);
@@ -72,11 +71,11 @@ static void test_chain(void **state)
     assert_null(judge(f, "次の文章を三行で要約してください。", "明日は雨。", "雨。", NULL, 0, &v));
     /* a seed that is a whole task on its own, restated with an input it never took: a copy,
        against the examples and against the pool */
-    assert_string_equal(judge(f, "日本の首都はどこですか。", "東京か京都か", "東京です。", ex, 2, &v),
-                        "seed_copy");
-    assert_string_equal(judge(f, "日本の首都はどこですか。", "東京か京都か", "東京です。", NULL, 0,
-                              &v),
-                        "seed_copy");
+    assert_string_equal(
+        judge(f, "日本の首都はどこですか。", "東京か京都か", "東京です。", ex, 2, &v), "seed_copy");
+    assert_string_equal(
+        judge(f, "日本の首都はどこですか。", "東京か京都か", "東京です。", NULL, 0, &v),
+        "seed_copy");
 
     isynth_task g = mk("富士山の高さを教えてください。", "", "3776メートルです。");
     assert_int_equal(isynth_filter_add(f, "g7", &g, NULL), ISYNTH_OK);
@@ -129,44 +128,44 @@ static void test_rouge_and_quality(void **state)
     isynth_verdict v;
     /* not shown in the prompt, but nearly the same as seed 1: still a seed copy, found by the
      * pool-wide ROUGE-L */
-    assert_string_equal(
-        judge(f, "仕事への熱意を取り戻すためのアイディアを5つ挙げてください。", "", "1. 寝る",
-              NULL, 0, &v),
-        "seed_copy");
+    assert_string_equal(judge(f, "仕事への熱意を取り戻すためのアイディアを5つ挙げてください。", "",
+                              "1. 寝る", NULL, 0, &v),
+                        "seed_copy");
     assert_string_equal(v.nn_ref, "s1");
     assert_true(v.nn_score >= 0.7 && v.nn_score < 1.0);
     assert_non_null(strstr(v.detail, "rouge_l="));
     /* nearly the same as a generated task: rouge */
     isynth_task g = mk("冬の朝に布団から出るためのコツを3つ教えてください。", "", "1. 暖房");
     assert_int_equal(isynth_filter_add(f, "g9", &g, NULL), ISYNTH_OK);
-    assert_string_equal(judge(f, "冬の朝に布団から出るためのコツを三つ教えてください。", "", "1. 光",
-                              NULL, 0, &v),
-                        "rouge");
+    assert_string_equal(
+        judge(f, "冬の朝に布団から出るためのコツを三つ教えてください。", "", "1. 光", NULL, 0, &v),
+        "rouge");
     assert_string_equal(v.nn_ref, "g9");
     isynth_task_clear(&g);
     /* a line of the prompt's own instructions written back */
-    isynth_task pl = mk("要約、分類、説明、アイデア出し、書き換え、計算、創作など、互いに種類の異なるタスクにすること。",
+    isynth_task pl = mk("要約、分類、説明、アイデア出し、書き換え、計算、創作など、互いに種類の異な"
+                        "るタスクにすること。",
                         "", "");
     assert_int_equal(isynth_filter_add(f, "p2", &pl, NULL), ISYNTH_OK);
-    assert_string_equal(judge(f, "要約、分類、説明、書き換えなど、互いに種類の異なるタスクにすること。",
-                              "", "x", NULL, 0, &v),
-                        "prompt_copy");
+    assert_string_equal(
+        judge(f, "要約、分類、説明、書き換えなど、互いに種類の異なるタスクにすること。", "", "x",
+              NULL, 0, &v),
+        "prompt_copy");
     isynth_task_clear(&pl);
     /* shown in the prompt: a near-copy of the example is a seed copy */
     const isynth_task *ex[] = {&s1};
-    assert_string_equal(
-        judge(f, "仕事への熱意を取り戻すためのアイディアを5つ挙げてください。", "", "1. 寝る",
-              ex, 1, &v),
-        "seed_copy");
+    assert_string_equal(judge(f, "仕事への熱意を取り戻すためのアイディアを5つ挙げてください。", "",
+                              "1. 寝る", ex, 1, &v),
+                        "seed_copy");
     /* a different task passes, with its nearest neighbour and a lower score recorded */
     assert_null(judge(f, "リモートワークの生産性を上げるコツを3つ教えてください。", "", "1. 休憩",
                       ex, 1, &v));
     assert_true(v.nn_ref[0] != '\0'); /* a seed, a prompt line or g9, whichever is nearest */
     assert_true(v.nn_score >= 0 && v.nn_score < 0.7);
     /* keyword filter (needs an image) and language filter run before ROUGE-L */
-    assert_string_equal(judge(f, "この画像に写っている動物の名前を答えてください。", "", "猫", NULL,
-                              0, &v),
-                        "keyword");
+    assert_string_equal(
+        judge(f, "この画像に写っている動物の名前を答えてください。", "", "猫", NULL, 0, &v),
+        "keyword");
     isynth_task_clear(&s1);
     isynth_task_clear(&s2);
     isynth_filter_free(f);
@@ -185,18 +184,20 @@ static void test_output_fragment(void **state)
                         "「見られる」は動詞「見る」の可能形として文法的に正しい形で、「見れる」は"
                         "「ら」を抜いた話し言葉の形(ら抜き言葉)です。\n日常会話では広く使われて"
                         "いますが、改まった文章や公的な場面では「見られる」を使うのが無難です。");
-    isynth_task s2 = mk("取引先に送る、打ち合わせ日程変更のお願いのメールを書いてください。", "",
-                        "件名: 打ち合わせ日程変更のお願い\n\n山田様\n\nいつもお世話になって"
-                        "おります。来週の打ち合わせの日程を変更させていただけないでしょうか。ご不明な"
-                        "点がございましたら、お気軽にお問い合わせください。");
+    isynth_task s2 =
+        mk("取引先に送る、打ち合わせ日程変更のお願いのメールを書いてください。", "",
+           "件名: 打ち合わせ日程変更のお願い\n\n山田様\n\nいつもお世話になって"
+           "おります。来週の打ち合わせの日程を変更させていただけないでしょうか。ご不明な"
+           "点がございましたら、お気軽にお問い合わせください。");
     assert_int_equal(isynth_filter_add(f, "s1", &s1, NULL), ISYNTH_OK);
     assert_int_equal(isynth_filter_add(f, "s2", &s2, NULL), ISYNTH_OK);
     isynth_verdict v;
     assert_string_equal(
-        judge(f, "「メールを送る」のことを簡単に説明し、使い方の例文を1つ示してください。", "",
-              "1. 「メールを送る」は、メールを送るの可能形として文法的に正しい形で、「メールを送る」"
-              "は「ら」を抜いた話し言葉の形(ら抜き言葉)です。",
-              NULL, 0, &v),
+        judge(
+            f, "「メールを送る」のことを簡単に説明し、使い方の例文を1つ示してください。", "",
+            "1. 「メールを送る」は、メールを送るの可能形として文法的に正しい形で、「メールを送る」"
+            "は「ら」を抜いた話し言葉の形(ら抜き言葉)です。",
+            NULL, 0, &v),
         "output_copy");
     assert_non_null(strstr(v.detail, "shared with s1's output"));
     /* the same answer's own words: a different task, a different answer */
@@ -211,14 +212,16 @@ static void test_output_fragment(void **state)
                       "せん。ご不明な点がございましたら、お気軽にお問い合わせください。",
                       NULL, 0, &v));
     /* a generated example shown in the prompt counts like a seed */
-    isynth_task g = mk("雨の日に子どもと家で楽しめる遊びを3つ挙げてください。", "",
-                       "1. 新聞紙で大きなかぶとを折って、家族で見せ合う。\n2. 段ボールで迷路を作り、"
-                       "ビー玉を転がして遊ぶ。\n3. 家の中で宝探しゲームをする。");
+    isynth_task g =
+        mk("雨の日に子どもと家で楽しめる遊びを3つ挙げてください。", "",
+           "1. 新聞紙で大きなかぶとを折って、家族で見せ合う。\n2. 段ボールで迷路を作り、"
+           "ビー玉を転がして遊ぶ。\n3. 家の中で宝探しゲームをする。");
     const isynth_task *ex[] = {&g};
     const char *refs[] = {"g5"};
-    isynth_task t = mk("子どもの誕生日会で盛り上がる出し物の案を出してください。", "",
-                       "1. 新聞紙で大きなかぶとを折って、家族で見せ合う。\n2. 段ボールで迷路を作り、"
-                       "ビー玉を転がす。\n3. 家の中でかくれんぼをする。");
+    isynth_task t =
+        mk("子どもの誕生日会で盛り上がる出し物の案を出してください。", "",
+           "1. 新聞紙で大きなかぶとを折って、家族で見せ合う。\n2. 段ボールで迷路を作り、"
+           "ビー玉を転がす。\n3. 家の中でかくれんぼをする。");
     assert_int_equal(isynth_filter_normalize(&t, NULL), ISYNTH_OK);
     char *key = NULL;
     assert_int_equal(isynth_filter_check(f, &t, ex, refs, 1, &v, &key, NULL), ISYNTH_OK);
@@ -232,7 +235,8 @@ static void test_output_fragment(void **state)
     p.output_fragment_share = 0;
     assert_int_equal(isynth_filter_new(&p, &f, NULL), ISYNTH_OK);
     assert_int_equal(isynth_filter_add(f, "s1", &s1, NULL), ISYNTH_OK);
-    assert_null(judge(f, "「メールを送る」のことを簡単に説明し、使い方の例文を1つ示してください。", "",
+    assert_null(judge(f, "「メールを送る」のことを簡単に説明し、使い方の例文を1つ示してください。",
+                      "",
                       "1. 「メールを送る」は、メールを送るの可能形として文法的に正しい形で、"
                       "「メールを送る」は「ら」を抜いた話し言葉の形(ら抜き言葉)です。",
                       NULL, 0, &v));

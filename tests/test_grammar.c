@@ -39,8 +39,7 @@ static void quiet(enum ggml_log_level l, const char *t, void *u)
 static int setup(void **state)
 {
     (void)state;
-    if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK))
-        return 0;
+    if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK)) return 0;
     llama_log_set(quiet, NULL);
     llama_backend_init();
     struct llama_model_params mp = llama_model_default_params();
@@ -53,8 +52,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (model)
-        llama_model_free(model);
+    if (model) llama_model_free(model);
     return 0;
 }
 
@@ -95,12 +93,12 @@ static char *grammar_for(isynth_lang lang, int n_new, bool two_stage, bool compl
     return g;
 }
 
-#define NEED_MODEL()                                                                          \
-    do {                                                                                      \
-        if (!vocab) {                                                                         \
-            fprintf(stderr, "no model (ISYNTH_MODEL): skipped\n");                            \
-            skip();                                                                           \
-        }                                                                                     \
+#define NEED_MODEL()                                                                               \
+    do {                                                                                           \
+        if (!vocab) {                                                                              \
+            fprintf(stderr, "no model (ISYNTH_MODEL): skipped\n");                                 \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 static const char *const ja_good[] = {
@@ -108,7 +106,8 @@ static const char *const ja_good[] = {
     "タスク5\n指示: カレーの作り方を教えてください。\n入力: なし\n出力: 手順は次の通りです。\n"
     "1. 材料を切る。\n2. 炒める。\n\n- 玉ねぎ\n・にんじん\n\n**重要**: 火を止めてから"
     "ルウを入れます。\n\nタスク6\n指示: 次の数を足してください。\n入力: 19と23\n出力: 42",
-    "タスク5\n指示: 次の関数の誤りを直してください。\n入力: 次の通りです。\n```python\ndef f(x):\n    return x +\n```"
+    "タスク5\n指示: 次の関数の誤りを直してください。\n入力: 次の通りです。\n```python\ndef f(x):\n "
+    "   return x +\n```"
     "\n出力: 正しくは次の通りです。\n```python\ndef f(x):\n    return x + 1\n```\n"
     "2024年版の書き方です。\n\nタスク6\n指示: 短い詩を書いてください。\n"
     "入力: なし\n出力: (注) 五七五で書きます。\n「古池や」\n\nタスク7\n指示: 挨拶を"
@@ -134,11 +133,11 @@ static const char *const ja_bad[] = {
     "タスク5\n指示: 直してください。\n入力: なし\n出力: ```sh\necho hi\n```",
     /* missing fields, empty instruction, chatter before the first task */
     "タスク5\n指示: 説明してください。\n出力: 一つ目。",
-    "タスク5\n指示: 説明してください。\n入力: なし",
-    "タスク5\n指示: \n入力: なし\n出力: x",
+    "タスク5\n指示: 説明してください。\n入力: なし", "タスク5\n指示: \n入力: なし\n出力: x",
     "はい、作ります。\nタスク5\n指示: 説明してください。\n入力: なし\n出力: x",
     /* four tasks when three were asked for */
-    "タスク5\n指示: a1です。\n入力: なし\n出力: x\n\nタスク6\n指示: a2です。\n入力: なし\n出力: x\n\n"
+    "タスク5\n指示: a1です。\n入力: なし\n出力: x\n\nタスク6\n指示: a2です。\n入力: なし\n出力: "
+    "x\n\n"
     "タスク7\n指示: a3です。\n入力: なし\n出力: x\n\nタスク8\n指示: a4です。\n入力: なし\n出力: x",
     NULL};
 
@@ -148,12 +147,10 @@ static void test_japanese_shapes(void **state)
     NEED_MODEL();
     char *g = grammar_for(ISYNTH_LANG_JA, 3, false, false);
     for (size_t i = 0; ja_good[i]; i++) {
-        if (!accepts(g, ja_good[i]))
-            fail_msg("refused good reply %zu:\n%s", i, ja_good[i]);
+        if (!accepts(g, ja_good[i])) fail_msg("refused good reply %zu:\n%s", i, ja_good[i]);
     }
     for (size_t i = 0; ja_bad[i]; i++) {
-        if (accepts(g, ja_bad[i]))
-            fail_msg("accepted bad reply %zu:\n%s", i, ja_bad[i]);
+        if (accepts(g, ja_bad[i])) fail_msg("accepted bad reply %zu:\n%s", i, ja_bad[i]);
     }
     free(g);
 }
@@ -189,16 +186,32 @@ static void test_other_forms(void **state)
 /* ---- random replies: accepted ones parse back into the tasks they were built from ---- */
 
 static const char *const lines_pool[] = {
-    "日本の首都について説明してください。", "1. 材料を切る。", "- 玉ねぎ", "・にんじん",
-    "2024年の出来事です。", "42", "「こんにちは」と言いました。", "(注) 目安です。",
-    "# 見出し", "**重要**: 火を止める。", "Tokyo is large.", "答え: 東京です。",
-    "質問: なぜですか。", "回答は三つあります。", "入れ物を用意する。", "出発は九時です。",
-    "タイトル: 春", "* 星印の項目", "> 引用です。", "3) 三番目",
+    "日本の首都について説明してください。",
+    "1. 材料を切る。",
+    "- 玉ねぎ",
+    "・にんじん",
+    "2024年の出来事です。",
+    "42",
+    "「こんにちは」と言いました。",
+    "(注) 目安です。",
+    "# 見出し",
+    "**重要**: 火を止める。",
+    "Tokyo is large.",
+    "答え: 東京です。",
+    "質問: なぜですか。",
+    "回答は三つあります。",
+    "入れ物を用意する。",
+    "出発は九時です。",
+    "タイトル: 春",
+    "* 星印の項目",
+    "> 引用です。",
+    "3) 三番目",
 };
 /* tricky: the grammar must refuse these, or the parser must still agree */
 static const char *const tricky_pool[] = {
-    "出力: 二つ目", "**出力**: x", "タスク9", "Task 2", "---", "12.", "### タスク",
-    "Instruction: x", "Taskforce report.", "【入力】x", "指示文: y", "Output2", "  ", "```", "input data",
+    "出力: 二つ目",   "**出力**: x",       "タスク9",   "Task 2",    "---",     "12.", "### タスク",
+    "Instruction: x", "Taskforce report.", "【入力】x", "指示文: y", "Output2", "  ",  "```",
+    "input data",
 };
 #define N_POOL (sizeof lines_pool / sizeof lines_pool[0])
 #define N_TRICKY (sizeof tricky_pool / sizeof tricky_pool[0])
@@ -215,8 +228,7 @@ static unsigned rnd(unsigned n)
 static void add_lines(char *field, size_t cap, int n, bool blank_ok)
 {
     for (int i = 0; i < n; i++) {
-        if (i)
-            strncat(field, blank_ok && rnd(4) == 0 ? "\n\n" : "\n", cap - strlen(field) - 1);
+        if (i) strncat(field, blank_ok && rnd(4) == 0 ? "\n\n" : "\n", cap - strlen(field) - 1);
         if (rnd(12) == 0)
             strncat(field, "```sh\necho hi\n```", cap - strlen(field) - 1);
         else if (rnd(10) == 0)
@@ -267,13 +279,11 @@ static void test_accepted_parse_back(void **state)
                 strcmp(p->tasks[t].output, f[t][2]))
                 fail_msg("task %d parsed differently:\n%s\n---\ninstruction [%s]\ninput "
                          "[%s]\noutput [%s]",
-                         t, text, p->tasks[t].instruction, p->tasks[t].input,
-                         p->tasks[t].output);
+                         t, text, p->tasks[t].instruction, p->tasks[t].input, p->tasks[t].output);
         }
         isynth_parsed_free(p);
     }
-    fprintf(stderr, "random replies: %d accepted and parsed back, %d refused\n", accepted,
-            refused);
+    fprintf(stderr, "random replies: %d accepted and parsed back, %d refused\n", accepted, refused);
     assert_true(accepted >= 100);
     assert_true(refused >= 100);
     free(g);

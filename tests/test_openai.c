@@ -53,7 +53,6 @@ static double now_s(void)
 
 #include "child.h"
 
-
 /* Starts the stub with extra arguments; reads "PORT n" from its stdout. */
 static int start_stub(child *c, const char *api_key)
 {
@@ -430,15 +429,14 @@ static void expect_one_retry_each(const char *mode, int n)
 /* What a watcher saw of each request. */
 typedef struct watched {
     int calls[64];
-    int restarts[64];   /* calls with len 0: the reply started again */
-    size_t last[64];    /* len at the last call */
-    char *text[64];     /* text at the last call */
-    int end_after;      /* END at the end_after-th call of an attempt (0: never) */
-    size_t end_at;      /* ... keeping this many bytes (capped at len) */
+    int restarts[64]; /* calls with len 0: the reply started again */
+    size_t last[64];  /* len at the last call */
+    char *text[64];   /* text at the last call */
+    int end_after;    /* END at the end_after-th call of an attempt (0: never) */
+    size_t end_at;    /* ... keeping this many bytes (capped at len) */
 } watched;
 
-static isynth_watch_act watcher(void *user, uint64_t id, const char *text, size_t len,
-                                size_t *at)
+static isynth_watch_act watcher(void *user, uint64_t id, const char *text, size_t len, size_t *at)
 {
     watched *w = user;
     assert_true(id < 64);
@@ -476,8 +474,11 @@ static void test_stream_whole(void **state)
     for (int chat = 1; chat >= 0; chat--) {
         isynth_openai_params p = test_params();
         watched w = {0};
-        run_opts ro = {.tag = chat ? "streamed chat" : "streamed completion", .chat = chat,
-                       .deadline_s = 30, .watch = watcher, .watch_user = &w};
+        run_opts ro = {.tag = chat ? "streamed chat" : "streamed completion",
+                       .chat = chat,
+                       .deadline_s = 30,
+                       .watch = watcher,
+                       .watch_user = &w};
         outcome *o = run_mode("ok", &p, 5, &ro);
         assert_int_equal(o->ok, 5);
         for (int i = 0; i < 5; i++) {
@@ -507,8 +508,8 @@ static void test_stream_end(void **state)
     (void)state;
     isynth_openai_params p = test_params();
     watched w = {.end_after = 10, .end_at = 25};
-    run_opts ro = {.tag = "ended early", .chat = true, .deadline_s = 30, .watch = watcher,
-                   .watch_user = &w};
+    run_opts ro = {
+        .tag = "ended early", .chat = true, .deadline_s = 30, .watch = watcher, .watch_user = &w};
     outcome *o = run_mode("tasks+drip", &p, 4, &ro);
     assert_int_equal(o->ok, 4);
     for (int i = 0; i < 4; i++) {
@@ -538,8 +539,8 @@ static void test_stream_faults(void **state)
     for (size_t m = 0; m < 4; m++) {
         isynth_openai_params p = test_params();
         watched w = {0};
-        run_opts ro = {.tag = modes[m], .chat = true, .deadline_s = 30, .watch = watcher,
-                       .watch_user = &w};
+        run_opts ro = {
+            .tag = modes[m], .chat = true, .deadline_s = 30, .watch = watcher, .watch_user = &w};
         outcome *o = run_mode(modes[m], &p, 4, &ro);
         assert_int_equal(o->ok, 4);
         for (int i = 0; i < 4; i++) {
@@ -551,7 +552,8 @@ static void test_stream_faults(void **state)
             /* the stream faults showed half a reply first, the 500 none */
             assert_int_equal(w.restarts[i], strcmp(modes[m], "e500") ? 1 : 0);
         }
-        assert_int_equal(stub_stat(stub.port, "streams", modes[m]), strcmp(modes[m], "e500") ? 8 : 4);
+        assert_int_equal(stub_stat(stub.port, "streams", modes[m]),
+                         strcmp(modes[m], "e500") ? 8 : 4);
         outcome_free(o);
         watched_free(&w);
     }
@@ -1114,8 +1116,12 @@ static void test_llama_server_stream(void **state)
     (void)state;
     isynth_backend *b = llama_server_backend();
     watched w = {0};
-    run_opts ro = {.tag = "日本の四季について説明してください。", .chat = true, .max_tokens = 16,
-                   .deadline_s = 300, .watch = watcher, .watch_user = &w};
+    run_opts ro = {.tag = "日本の四季について説明してください。",
+                   .chat = true,
+                   .max_tokens = 16,
+                   .deadline_s = 300,
+                   .watch = watcher,
+                   .watch_user = &w};
     outcome *o = run_backend(b, 4, &ro);
     assert_int_equal(o->ok, 4);
     for (int i = 0; i < 4; i++) {

@@ -1006,8 +1006,12 @@ static void test_json_replies(void **state)
     isynth_parsed_free(p);
 
     /* text, other JSON, nothing: no task, no crash */
-    const char *others[] = {"タスク1\n指示: x\n入力: なし\n出力: y", "{\"tasks\": 3}", "[1,2]",
-                            "", "{\"tasks\":[", "\xff\xfe{"};
+    const char *others[] = {"タスク1\n指示: x\n入力: なし\n出力: y",
+                            "{\"tasks\": 3}",
+                            "[1,2]",
+                            "",
+                            "{\"tasks\":[",
+                            "\xff\xfe{"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         p = parse_json(others[i], true);
         assert_int_equal(p->n, 0);

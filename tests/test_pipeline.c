@@ -388,8 +388,7 @@ static void test_prompt_copy(void **state)
 /* Early stop drops exactly the tasks the filters reject by their instruction and input, records
  * each with its reason, saves their outputs' tokens, and never drops a task that a run without
  * early stop accepts (or rejects only for its output). */
-static void run_streamed(bool early_stop, bool no_rewind, const isynth_seedset *seeds,
-                         long *tokens)
+static void run_streamed(bool early_stop, bool no_rewind, const isynth_seedset *seeds, long *tokens)
 {
     isynth_gen_params p = params(100);
     p.max_requests = 6;
@@ -461,9 +460,8 @@ static void test_early_stop(void **state)
 {
     (void)state;
     isynth_seedset *seeds = NULL;
-    assert_int_equal(isynth_seeds_load(ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL, &seeds,
-                                       NULL),
-                     ISYNTH_OK);
+    assert_int_equal(
+        isynth_seeds_load(ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL, &seeds, NULL), ISYNTH_OK);
     long full_tokens, early_tokens;
     run_streamed(false, false, seeds, &full_tokens);
     /* the run without early stop: what it accepted and what it rejected, and why */
@@ -534,9 +532,8 @@ static void test_early_stop_no_rewind(void **state)
 {
     (void)state;
     isynth_seedset *seeds = NULL;
-    assert_int_equal(isynth_seeds_load(ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL, &seeds,
-                                       NULL),
-                     ISYNTH_OK);
+    assert_int_equal(
+        isynth_seeds_load(ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL, &seeds, NULL), ISYNTH_OK);
     long full_tokens, early_tokens;
     run_streamed(false, false, seeds, &full_tokens);
     long accepted = q("select count(*) from candidates where status='accepted'");

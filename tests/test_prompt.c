@@ -13,8 +13,11 @@
 
 static isynth_task T(const char *i, const char *in, const char *o)
 {
-    return (isynth_task){.id = "", .instruction = (char *)i, .input = (char *)in,
-                         .output = (char *)o, .eval_aspect = ""};
+    return (isynth_task){.id = "",
+                         .instruction = (char *)i,
+                         .input = (char *)in,
+                         .output = (char *)o,
+                         .eval_aspect = ""};
 }
 
 static void roundtrip(isynth_lang lang)
@@ -50,9 +53,10 @@ static void roundtrip(isynth_lang lang)
     isynth_parsed_free(parsed);
 
     /* a model continuing the completion prompt: prefix + continuation parses to a new task */
-    const char *cont = lang == ISYNTH_LANG_JA ? " 秋の果物を二つ挙げてください。\n入力: なし\n出力: 柿、梨"
-                                              : " Name two autumn fruits.\nInput: <noinput>\n"
-                                                "Output: Persimmon, pear";
+    const char *cont = lang == ISYNTH_LANG_JA
+                           ? " 秋の果物を二つ挙げてください。\n入力: なし\n出力: 柿、梨"
+                           : " Name two autumn fruits.\nInput: <noinput>\n"
+                             "Output: Persimmon, pear";
     char full[512];
     snprintf(full, sizeof full, "%s%s", pr.parse_prefix, cont);
     assert_int_equal(isynth_parse_tasks(full, strlen(full), &ps, &parsed, NULL), ISYNTH_OK);

@@ -104,16 +104,15 @@ static void test_length(void **state)
     /* real short Japanese instructions pass; Self-Instruct's split() would see one word */
     expect_reason(isynth_filter_length(S("俳句を作って"), ja.min_tokens, ja.max_tokens), NULL,
                   "haiku");
-    expect_reason(isynth_filter_length(S("日本の首都はどこですか？"), ja.min_tokens,
-                                       ja.max_tokens),
+    expect_reason(isynth_filter_length(S("日本の首都はどこですか？"), ja.min_tokens, ja.max_tokens),
                   NULL, "capital");
     expect_reason(isynth_filter_length(S("要約。"), ja.min_tokens, ja.max_tokens),
                   "too_short_tokens", "youyaku");
     expect_reason(isynth_filter_length(S("Write a poem."), en.min_tokens, en.max_tokens),
                   "too_short_tokens", "poem");
-    expect_reason(isynth_filter_length(S("Write a poem about autumn."), en.min_tokens,
-                                       en.max_tokens),
-                  NULL, "poem autumn");
+    expect_reason(
+        isynth_filter_length(S("Write a poem about autumn."), en.min_tokens, en.max_tokens), NULL,
+        "poem autumn");
     char big[3000] = "";
     for (int i = 0; i < 100; i++)
         strcat(big, "長い文。");
@@ -167,8 +166,8 @@ static void test_language(void **state)
         {"PythonでFizzBuzzを実装してください", 1, NULL},
         {"ＡＰＩの使い方を説明して", 1, NULL},
         {"Write a poem about autumn.", 1, "wrong_language"},
-        {"请写一首关于秋天的诗", 1, "wrong_language"},  /* Chinese: kanji, no kana */
-        {"東京都庁所在地", 1, NULL},                    /* short kanji-only phrase */
+        {"请写一首关于秋天的诗", 1, "wrong_language"}, /* Chinese: kanji, no kana */
+        {"東京都庁所在地", 1, NULL},                   /* short kanji-only phrase */
         {"12345", 1, "no_letters"},
         {"Write a poem about autumn.", 0, NULL},
         {"Translate 猫 into English.", 0, NULL},
@@ -222,17 +221,16 @@ static void test_alloc_failures(void **state)
             assert_int_equal(isynth_keywords_count(kw), 29);
         }
         isynth_keywords_free(kw);
-        if (!rc && used < k)
-            break;
+        if (!rc && used < k) break;
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keywords), cmocka_unit_test(test_keywords_file),
-        cmocka_unit_test(test_length),   cmocka_unit_test(test_start),
-        cmocka_unit_test(test_language), cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_keywords),       cmocka_unit_test(test_keywords_file),
+        cmocka_unit_test(test_length),         cmocka_unit_test(test_start),
+        cmocka_unit_test(test_language),       cmocka_unit_test(test_chain),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

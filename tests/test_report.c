@@ -63,8 +63,7 @@ static long body_attr(const char *dom, const char *name)
     char key[64];
     snprintf(key, sizeof key, "%s=\"", name);
     const char *a = strstr(b, key);
-    if (!a || a > end)
-        return -1;
+    if (!a || a > end) return -1;
     return strtol(a + strlen(key), NULL, 10);
 }
 
@@ -91,8 +90,7 @@ static char *browse(const char *page)
     assert_int_equal(rc, 0);
     /* a JavaScript error the page's own trap missed would be logged as an uncaught one */
     char *l = slurp(log);
-    if (strstr(l, "Uncaught"))
-        print_message("browser log: %s\n", l);
+    if (strstr(l, "Uncaught")) print_message("browser log: %s\n", l);
     assert_null(strstr(l, "Uncaught"));
     free(l);
     return slurp(dom);
@@ -156,16 +154,26 @@ static void test_report_hostile_text(void **state)
     isynth_error e;
     assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_begin(st, &e), ISYNTH_OK);
-    isynth_request_rec r = {.stage = 1, .status = "done", .examples = "[\"s1\"]",
-                            .prompt = "p", .response = "x", .response_len = 1,
-                            .prompt_tokens = 10, .completion_tokens = 20, .seconds = 1};
+    isynth_request_rec r = {.stage = 1,
+                            .status = "done",
+                            .examples = "[\"s1\"]",
+                            .prompt = "p",
+                            .response = "x",
+                            .response_len = 1,
+                            .prompt_tokens = 10,
+                            .completion_tokens = 20,
+                            .seconds = 1};
     long long rid;
     assert_int_equal(isynth_store_add_request(st, &r, &rid, &e), ISYNTH_OK);
     isynth_candidate_rec c = {
-        .request_id = rid, .idx = 0,
+        .request_id = rid,
+        .idx = 0,
         .instruction = "</script><script>window.__isynthErrors.push('injected')</script><!--",
-        .input = "<script>", .output = "<img src=x onerror=\"document.body.dataset.errors=9\">",
-        .dedup_key = "k1", .status = "accepted", .nn_score = 0.25};
+        .input = "<script>",
+        .output = "<img src=x onerror=\"document.body.dataset.errors=9\">",
+        .dedup_key = "k1",
+        .status = "accepted",
+        .nn_score = 0.25};
     assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_commit(st, &e), ISYNTH_OK);
     char page[256];

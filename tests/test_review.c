@@ -630,9 +630,8 @@ static void test_review_alloc_walk(void **state)
 int main(void)
 {
     if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_round_trip),
-                                       cmocka_unit_test(test_facts_and_judge),
-                                       cmocka_unit_test(test_import_crash_walk),
-                                       cmocka_unit_test(test_review_alloc_walk)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_facts_and_judge),
+        cmocka_unit_test(test_import_crash_walk), cmocka_unit_test(test_review_alloc_walk)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

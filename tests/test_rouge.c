@@ -41,11 +41,9 @@ static size_t naive_lcs(const uint32_t *a, size_t m, const uint32_t *b, size_t n
 /* rouge-score's _score_lcs, written out as in Python */
 static double py_f(size_t lcs, size_t m, size_t n)
 {
-    if (m == 0 || n == 0)
-        return 0;
+    if (m == 0 || n == 0) return 0;
     double precision = (double)lcs / (double)n, recall = (double)lcs / (double)m;
-    if (precision + recall > 0)
-        return 2 * precision * recall / (precision + recall);
+    if (precision + recall > 0) return 2 * precision * recall / (precision + recall);
     return 0.0;
 }
 
@@ -83,8 +81,7 @@ static void test_lcs_vs_naive(void **state)
             }
         if (round % 7 == 0 && m && n) /* make b share a long run with a */
             for (size_t i = 0; i < n && i < m; i++)
-                if (rnd(4))
-                    b[i] = a[i];
+                if (rnd(4)) b[i] = a[i];
         size_t want = naive_lcs(a, m, b, n), got;
         assert_int_equal(isynth_lcs_length(a, m, b, n, &got), ISYNTH_OK);
         assert_int_equal(got, want);
@@ -172,15 +169,12 @@ static corpus make_corpus(size_t n, uint32_t alpha, size_t maxlen)
             size_t src = rnd((uint32_t)i), k = 0;
             for (size_t j = 0; j < c.len[src] && k < maxlen + 4; j++) {
                 uint32_t op = rnd(10);
-                if (op == 0)
-                    continue;                        /* delete */
-                if (op == 1)
-                    c.seq[i][k++] = rnd(alpha);      /* insert */
+                if (op == 0) continue;                                /* delete */
+                if (op == 1) c.seq[i][k++] = rnd(alpha);              /* insert */
                 c.seq[i][k++] = op == 2 ? rnd(alpha) : c.seq[src][j]; /* substitute or keep */
             }
             len = k ? k : 1;
-            if (!k)
-                c.seq[i][0] = rnd(alpha);
+            if (!k) c.seq[i][0] = rnd(alpha);
         } else {
             fill(c.seq[i], len, alpha);
         }
@@ -210,8 +204,7 @@ static void brute_nearest(const corpus *c, size_t upto, const uint32_t *q, size_
             best = f;
         }
     }
-    if (*id >= 0)
-        *score = best;
+    if (*id >= 0) *score = best;
 }
 
 static void check_index(uint32_t alpha, size_t maxlen, size_t n)
@@ -258,8 +251,8 @@ static void check_index(uint32_t alpha, size_t maxlen, size_t n)
 static void test_index_bounds_never_skip(void **state)
 {
     (void)state;
-    check_index(4, 20, 250);   /* tiny alphabet: every pair shares symbols */
-    check_index(30, 70, 300);  /* crosses 64 tokens */
+    check_index(4, 20, 250);    /* tiny alphabet: every pair shares symbols */
+    check_index(30, 70, 300);   /* crosses 64 tokens */
     check_index(500, 150, 250); /* crosses 128 tokens, sparse overlap */
 }
 
@@ -345,28 +338,24 @@ static void test_alloc_failures(void **state)
         isynth_sim_index *idx = NULL;
         isynth_alloc_fail_at(k, false);
         isynth_err rc = isynth_tokenizer_new(ISYNTH_TOKENIZER_CHARS, &tok, NULL);
-        if (!rc)
-            rc = isynth_sim_index_new(tok, &idx, NULL);
+        if (!rc) rc = isynth_sim_index_new(tok, &idx, NULL);
         size_t added = 0;
         for (int i = 0; !rc && i < 4; i++) {
             int64_t id;
             double s;
             rc = isynth_sim_index_nearest(idx, texts[i], strlen(texts[i]), 0.0, &id, &s, NULL);
-            if (!rc)
-                rc = isynth_sim_index_add(idx, i, texts[i], strlen(texts[i]), NULL);
-            if (!rc)
-                added++;
+            if (!rc) rc = isynth_sim_index_add(idx, i, texts[i], strlen(texts[i]), NULL);
+            if (!rc) added++;
         }
         long used = isynth_alloc_fail_at(0, false);
-        if (rc)
-            assert_int_equal(rc, ISYNTH_ERR_NOMEM);
+        if (rc) assert_int_equal(rc, ISYNTH_ERR_NOMEM);
         if (idx) { /* whatever failed, the index still answers correctly for what it holds */
             assert_int_equal(isynth_sim_index_size(idx), added);
             int64_t id;
             double s;
-            assert_int_equal(isynth_sim_index_nearest(idx, texts[0], strlen(texts[0]), 0.0, &id,
-                                                      &s, NULL),
-                             ISYNTH_OK);
+            assert_int_equal(
+                isynth_sim_index_nearest(idx, texts[0], strlen(texts[0]), 0.0, &id, &s, NULL),
+                ISYNTH_OK);
             if (added >= 1) {
                 assert_int_equal(id, 0);
                 assert_true(s == 1.0);
@@ -374,8 +363,7 @@ static void test_alloc_failures(void **state)
         }
         isynth_sim_index_free(idx);
         isynth_tokenizer_free(tok);
-        if (!rc && used < k)
-            break;
+        if (!rc && used < k) break;
     }
 }
 

@@ -957,8 +957,8 @@ static void make_run(const char *dir)
     assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "created_at", "2026-12-04T05:00:00Z", &e),
                      ISYNTH_OK);
-    isynth_request_rec r = {.stage = 1, .status = "done", .prompt = "p", .response = "x",
-                            .response_len = 1};
+    isynth_request_rec r = {
+        .stage = 1, .status = "done", .prompt = "p", .response = "x", .response_len = 1};
     long long rid;
     assert_int_equal(isynth_store_add_request(st, &r, &rid, &e), ISYNTH_OK);
     static const char *const ins[] = {"日本の首都はどこですか。", "俳句を一つ作ってください。",
@@ -967,10 +967,15 @@ static void make_run(const char *dir)
     for (int i = 0; i < 3; i++) {
         char key[8];
         snprintf(key, sizeof key, "k%d", i);
-        isynth_candidate_rec c = {.request_id = rid, .idx = i, .instruction = ins[i],
-                                  .input = i == 2 ? "長い文章。" : "", .output = "答えです。",
-                                  .dedup_key = key, .status = status[i],
-                                  .reason = i == 1 ? "rouge" : NULL, .nn_score = -1};
+        isynth_candidate_rec c = {.request_id = rid,
+                                  .idx = i,
+                                  .instruction = ins[i],
+                                  .input = i == 2 ? "長い文章。" : "",
+                                  .output = "答えです。",
+                                  .dedup_key = key,
+                                  .status = status[i],
+                                  .reason = i == 1 ? "rouge" : NULL,
+                                  .nn_score = -1};
         assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_OK);
     }
     isynth_store_close(st);

@@ -56,22 +56,38 @@ static void test_roundtrip(void **state)
     assert_int_equal(isynth_store_meta_set(st, "model", "n.gguf", &e), ISYNTH_OK);
 
     isynth_task tasks[2] = {
-        {.id = "a", .instruction = "指示1", .input = "", .output = "出力1", .eval_aspect = "",
+        {.id = "a",
+         .instruction = "指示1",
+         .input = "",
+         .output = "出力1",
+         .eval_aspect = "",
          .line = 1},
-        {.id = "b", .instruction = "指示2", .input = "入力", .output = "出力2", .eval_aspect = "x",
+        {.id = "b",
+         .instruction = "指示2",
+         .input = "入力",
+         .output = "出力2",
+         .eval_aspect = "x",
          .line = 2},
     };
     isynth_seedset seeds = {.tasks = tasks, .n = 2};
     assert_int_equal(isynth_store_put_seeds(st, &seeds, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_put_seeds(st, &seeds, &e), ISYNTH_OK); /* no second copy */
 
-    isynth_request_rec r = {.stage = 1, .status = "done", .examples = "[\"s1\"]",
-                            .prompt = "p", .response = "resp", .response_len = 4};
+    isynth_request_rec r = {.stage = 1,
+                            .status = "done",
+                            .examples = "[\"s1\"]",
+                            .prompt = "p",
+                            .response = "resp",
+                            .response_len = 4};
     long long rid;
     assert_int_equal(isynth_store_begin(st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_add_request(st, &r, &rid, &e), ISYNTH_OK);
-    isynth_candidate_rec c = {.request_id = rid, .instruction = "新しい指示", .input = "",
-                              .output = "答え", .dedup_key = "k1", .status = "accepted",
+    isynth_candidate_rec c = {.request_id = rid,
+                              .instruction = "新しい指示",
+                              .input = "",
+                              .output = "答え",
+                              .dedup_key = "k1",
+                              .status = "accepted",
                               .nn_score = -1};
     long long cid;
     assert_int_equal(isynth_store_add_candidate(st, &c, &cid, &e), ISYNTH_OK);
@@ -166,8 +182,7 @@ static void test_card_escaped(void **state)
                                            &e),
                      ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "model_name",
-                                           "a|b\n---\nlicense: mit\n[click](http://x) ![i](y)",
-                                           &e),
+                                           "a|b\n---\nlicense: mit\n[click](http://x) ![i](y)", &e),
                      ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja\nlicense: mit", &e), ISYNTH_OK);
     char long_lic[2000];
@@ -183,10 +198,8 @@ static void test_card_escaped(void **state)
     char line[4096];
     int dashes = 0, headings = 0, rows = 0;
     while (fgets(line, sizeof line, f)) {
-        if (!strcmp(line, "---\n"))
-            dashes++;
-        if (dashes == 1)
-            assert_null(strstr(line, "license: mit"));
+        if (!strcmp(line, "---\n")) dashes++;
+        if (dashes == 1) assert_null(strstr(line, "license: mit"));
         if (dashes >= 2 && line[0] == '#' && line[1] == ' ')
             headings++; /* (inside the front matter "# ..." is a YAML comment) */
         assert_null(strstr(line, "<script"));
@@ -221,13 +234,25 @@ static isynth_err store_session(const char *sub, isynth_error *e)
     isynth_store *st;
     isynth_err rc = isynth_store_open(sub, &st, e);
     if (rc) return rc;
-    isynth_task tasks[1] = {{.id = "a", .instruction = "指示1", .input = "", .output = "出力1",
-                             .eval_aspect = "", .line = 1}};
+    isynth_task tasks[1] = {{.id = "a",
+                             .instruction = "指示1",
+                             .input = "",
+                             .output = "出力1",
+                             .eval_aspect = "",
+                             .line = 1}};
     isynth_seedset seeds = {.tasks = tasks, .n = 1};
-    isynth_request_rec r = {.stage = 1, .status = "done", .examples = "[\"s1\"]", .prompt = "p",
-                            .response = "resp", .response_len = 4};
-    isynth_candidate_rec c = {.instruction = "新しい指示", .input = "", .output = "答え",
-                              .dedup_key = "k1", .status = "accepted", .nn_score = -1};
+    isynth_request_rec r = {.stage = 1,
+                            .status = "done",
+                            .examples = "[\"s1\"]",
+                            .prompt = "p",
+                            .response = "resp",
+                            .response_len = 4};
+    isynth_candidate_rec c = {.instruction = "新しい指示",
+                              .input = "",
+                              .output = "答え",
+                              .dedup_key = "k1",
+                              .status = "accepted",
+                              .nn_score = -1};
     long long rid;
     long n;
     if (!(rc = isynth_store_put_seeds(st, &seeds, e)) && !(rc = isynth_store_begin(st, e)) &&
@@ -307,15 +332,21 @@ static void test_schema_2_upgrade(void **state)
     isynth_store *st;
     isynth_error e;
     assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
-    isynth_request_rec r = {.stage = 1, .status = "done", .prompt = "p", .response = "x",
-                            .response_len = 1, .prompt_tokens = 7, .completion_tokens = 11,
+    isynth_request_rec r = {.stage = 1,
+                            .status = "done",
+                            .prompt = "p",
+                            .response = "x",
+                            .response_len = 1,
+                            .prompt_tokens = 7,
+                            .completion_tokens = 11,
                             .server = "http://a:1"};
     assert_int_equal(isynth_store_add_request(st, &r, NULL, &e), ISYNTH_OK);
     isynth_store_close(st);
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "ALTER TABLE requests DROP COLUMN server;"
-                                     "UPDATE meta SET value = '2' WHERE key = 'schema';",
+    assert_int_equal(sqlite3_exec(h,
+                                  "ALTER TABLE requests DROP COLUMN server;"
+                                  "UPDATE meta SET value = '2' WHERE key = 'schema';",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(h);
@@ -362,9 +393,9 @@ static void test_schema_unknown(void **state)
     isynth_store_close(st);
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "UPDATE meta SET value = '9' WHERE key = 'schema';", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h, "UPDATE meta SET value = '9' WHERE key = 'schema';", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(h);
     assert_int_equal(isynth_store_open_read(sub, &st, &e), ISYNTH_ERR_STORE);
     assert_non_null(strstr(e.msg, "schema version 9"));
@@ -376,12 +407,9 @@ int main(void)
 {
     if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_unwritable),
-        cmocka_unit_test(test_not_a_database),
-        cmocka_unit_test(test_card_escaped),
-        cmocka_unit_test(test_alloc_walk),
-        cmocka_unit_test(test_schema_2_upgrade),
+        cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_not_a_database), cmocka_unit_test(test_card_escaped),
+        cmocka_unit_test(test_alloc_walk),     cmocka_unit_test(test_schema_2_upgrade),
         cmocka_unit_test(test_schema_unknown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -85,7 +85,7 @@ static void test_words_like_rouge_score(void **state)
     EXPECT(t, "日本語の文章だけ", "");
     EXPECT(t, "ＡＢＣ café", "caf"); /* no NFKC in rouge-score: full-width letters vanish */
     EXPECT(t, "\xC4\xB0stanbul \xE2\x84\xAA", "i|stanbul|k"); /* İ -> "i̇", Kelvin -> k */
-    EXPECT(t, "running runs", "running|runs");                 /* no stemming */
+    EXPECT(t, "running runs", "running|runs");                /* no stemming */
     isynth_tokenizer_free(t);
 }
 
@@ -144,21 +144,20 @@ static void test_count_matches_tokenizer(void **state)
 {
     (void)state;
     static const char *texts[] = {
-        "PythonでFizzBuzzを実装して。", "ＡＢＣ１２３とｶﾞｲﾄﾞ", "Straße café e\xCC\x81t\xC3\xA9",
-        "「例」、（注）・ー！？ 🍣 ♪", "한국어 텍스트와 日本語", "① ② ⅲ ㍻ ㌔ ﬁ",
-        "ﾊﾟﾝﾀﾞ゛゜ か\xE3\x82\x99", "\xCC\x81 leading mark",
+        "PythonでFizzBuzzを実装して。", "ＡＢＣ１２３とｶﾞｲﾄﾞ",    "Straße café e\xCC\x81t\xC3\xA9",
+        "「例」、（注）・ー！？ 🍣 ♪",   "한국어 텍스트와 日本語", "① ② ⅲ ㍻ ㌔ ﬁ",
+        "ﾊﾟﾝﾀﾞ゛゜ か\xE3\x82\x99",     "\xCC\x81 leading mark",
     };
     isynth_tokenizer *t;
     assert_int_equal(isynth_tokenizer_new(ISYNTH_TOKENIZER_CHARS, &t, NULL), ISYNTH_OK);
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
         uint32_t *ids;
         size_t n;
-        assert_int_equal(isynth_tokenize(t, texts[i], strlen(texts[i]), &ids, &n, NULL),
-                         ISYNTH_OK);
+        assert_int_equal(isynth_tokenize(t, texts[i], strlen(texts[i]), &ids, &n, NULL), ISYNTH_OK);
         assert_int_equal(isynth_chars_token_count(texts[i], strlen(texts[i])), n);
         isynth_free(ids);
     }
-    static const uint32_t ranges[][2] = {{0x20, 0x7E},     {0xC0, 0x24F},   {0x300, 0x36F},
+    static const uint32_t ranges[][2] = {{0x20, 0x7E},     {0xC0, 0x24F},    {0x300, 0x36F},
                                          {0x3000, 0x30FF}, {0x4E00, 0x4E80}, {0xFF00, 0xFFEF},
                                          {0xAC00, 0xAC40}, {0x2460, 0x24FF}, {0x3300, 0x33FF}};
     uint64_t r = 12345;
@@ -215,8 +214,7 @@ static void test_alloc_failures(void **state)
             }
             isynth_free(ids);
             isynth_tokenizer_free(t);
-            if (!rc && used < k)
-                break;
+            if (!rc && used < k) break;
         }
 }
 

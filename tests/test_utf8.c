@@ -92,8 +92,8 @@ static void test_four_bytes(void **state)
         for (uint32_t b1 = 0; b1 < 256; b1++)
             for (uint32_t b2 = 0x70; b2 < 0xD0; b2++)
                 for (size_t k = 0; k < sizeof last; k++) {
-                    unsigned char x[4] = {(unsigned char)lead, (unsigned char)b1,
-                                          (unsigned char)b2, last[k]};
+                    unsigned char x[4] = {(unsigned char)lead, (unsigned char)b1, (unsigned char)b2,
+                                          last[k]};
                     check(x, 4);
                     check(x, 3);
                 }
@@ -111,7 +111,8 @@ static void test_four_bytes(void **state)
 static void test_random(void **state)
 {
     (void)state;
-    static const char *const pieces[] = {"日本語", "é", "😀", "ｱ", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF"};
+    static const char *const pieces[] = {"日本語",          "é", "😀", "ｱ", "\xEF\xBF\xBF",
+                                         "\xF4\x8F\xBF\xBF"};
     srand(12345);
     unsigned char s[512];
     for (int round = 0; round < 200000; round++) {

@@ -52,9 +52,16 @@ static int submit(isynth_backend *be, const isynth_prompt_params *pp, const isyn
         return 1;
     }
     isynth_msg msgs[2] = {{"system", pr.system}, {"user", pr.user}};
-    isynth_gen_req req = {.id = id, .chat = true, .msgs = msgs, .n_msgs = 2,
-                          .max_tokens = max_tokens, .temperature = 0.7f, .top_p = 0.95f,
-                          .seed = id, .ignore_eog = true, .grammar = grammar};
+    isynth_gen_req req = {.id = id,
+                          .chat = true,
+                          .msgs = msgs,
+                          .n_msgs = 2,
+                          .max_tokens = max_tokens,
+                          .temperature = 0.7f,
+                          .top_p = 0.95f,
+                          .seed = id,
+                          .ignore_eog = true,
+                          .grammar = grammar};
     int rc = isynth_backend_submit(be, &req, &err) != ISYNTH_OK;
     if (rc) fprintf(stderr, "bench_gen: %s\n", err.msg);
     isynth_prompt_clear(&pr);
@@ -67,16 +74,26 @@ int main(int argc, char **argv)
     int parallel = 1, requests = 0, gen = 200, examples = 4;
     bool reuse = true, same_prompt = false, use_grammar = false, adapt = true;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds_path = argv[++i];
-        else if (!strcmp(argv[i], "--parallel") && i + 1 < argc) parallel = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--requests") && i + 1 < argc) requests = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--gen") && i + 1 < argc) gen = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--examples") && i + 1 < argc) examples = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--no-prefix-cache")) reuse = false;
-        else if (!strcmp(argv[i], "--same-prompt")) same_prompt = true;
-        else if (!strcmp(argv[i], "--grammar")) use_grammar = true;
-        else if (!strcmp(argv[i], "--no-adapt")) adapt = false;
+        if (!strcmp(argv[i], "--model") && i + 1 < argc)
+            model = argv[++i];
+        else if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
+            seeds_path = argv[++i];
+        else if (!strcmp(argv[i], "--parallel") && i + 1 < argc)
+            parallel = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--requests") && i + 1 < argc)
+            requests = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--gen") && i + 1 < argc)
+            gen = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--examples") && i + 1 < argc)
+            examples = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-prefix-cache"))
+            reuse = false;
+        else if (!strcmp(argv[i], "--same-prompt"))
+            same_prompt = true;
+        else if (!strcmp(argv[i], "--grammar"))
+            use_grammar = true;
+        else if (!strcmp(argv[i], "--no-adapt"))
+            adapt = false;
         else {
             fprintf(stderr, "usage: bench_gen --model GGUF --seeds FILE [--parallel P] "
                             "[--requests R] [--gen G] [--examples K] [--no-prefix-cache] "
@@ -84,10 +101,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!model || !seeds_path)
-        return 2;
-    if (requests <= 0)
-        requests = parallel;
+    if (!model || !seeds_path) return 2;
+    if (requests <= 0) requests = parallel;
     isynth_error err;
     isynth_seedset *seeds;
     isynth_seeds_params sp = isynth_seeds_params_default();
@@ -146,8 +161,7 @@ int main(int argc, char **argv)
     printf("parallel=%d requests=%d prefix_cache=%s grammar=%s prompt_tokens_avg=%.0f "
            "gen_tokens=%ld wall_s=%.2f gen_tok_s=%.2f total_tok_s=%.2f\n",
            parallel, requests, reuse ? "on" : "off", grammar ? "on" : "off",
-           (double)t.prompt / requests, t.gen, wall,
-           t.gen / wall, (t.gen + t.prompt) / wall);
+           (double)t.prompt / requests, t.gen, wall, t.gen / wall, (t.gen + t.prompt) / wall);
     isynth_backend_free(be);
     isynth_seeds_free(seeds);
     isynth_free(grammar);

@@ -42,7 +42,6 @@ static double cpu_s(void)
 
 #include "../../tests/child.h"
 
-
 static size_t discard(char *p, size_t s, size_t n, void *u)
 {
     (void)p;

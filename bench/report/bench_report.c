@@ -83,8 +83,7 @@ static double browse(const char *workdir, const char *page, const char *dom)
 static long body_attr(const char *path, const char *name)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     static char buf[1 << 20];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
@@ -116,17 +115,14 @@ int main(int argc, char **argv)
             return 2;
     }
     isynth_error e;
-    if (isynth_global_init(&e))
-        return fail("init", &e);
+    if (isynth_global_init(&e)) return fail("init", &e);
     char cmd[1200], rundir[1024];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", workdir, workdir);
-    if (system(cmd) != 0)
-        return 1;
+    if (system(cmd) != 0) return 1;
     snprintf(rundir, sizeof rundir, "%s/run", workdir);
     isynth_seedset *seeds;
     isynth_seeds_params sp = isynth_seeds_params_default();
-    if (isynth_seeds_load(seeds_path, &sp, &seeds, &e))
-        return fail(seeds_path, &e);
+    if (isynth_seeds_load(seeds_path, &sp, &seeds, &e)) return fail(seeds_path, &e);
     isynth_store *st;
     double t0 = now_s();
     if (isynth_store_open(rundir, &st, &e) || isynth_store_put_seeds(st, seeds, &e) ||
@@ -135,26 +131,30 @@ int main(int argc, char **argv)
         isynth_store_meta_set(st, "rouge_threshold", "0.7", &e) ||
         isynth_store_meta_set(st, "model_name", "scripted", &e))
         return fail("store", &e);
-    static const char *const reasons[] = {"seed_copy", "no_request", "repetition", "scaffolding",
-                                          "echo", "missing_input", "duplicate", "rouge",
-                                          "wrong_language", "truncated"};
+    static const char *const reasons[] = {
+        "seed_copy",     "no_request", "repetition", "scaffolding",    "echo",
+        "missing_input", "duplicate",  "rouge",      "wrong_language", "truncated"};
     long made = 0, requests = 0;
     char ins[2048], out[4096], key[64], examples[64], prompt[256];
     while (made < want) {
-        if (requests % 500 == 0 && isynth_store_begin(st, &e))
-            return fail("begin", &e);
+        if (requests % 500 == 0 && isynth_store_begin(st, &e)) return fail("begin", &e);
         snprintf(examples, sizeof examples, "[\"s%zu\",\"s%zu\"]", 1 + next() % seeds->n,
                  1 + next() % seeds->n);
-        snprintf(prompt, sizeof prompt, "- 新しいタスクは、どれも「話題%lu」に関する内容にすること。\n",
+        snprintf(prompt, sizeof prompt,
+                 "- 新しいタスクは、どれも「話題%lu」に関する内容にすること。\n",
                  (unsigned long)(next() % 30));
-        isynth_request_rec r = {.stage = 1, .status = next() % 50 ? "done" : "failed",
-                                .examples = examples, .prompt = prompt, .response = "…",
-                                .response_len = 3, .prompt_tokens = 900,
+        isynth_request_rec r = {.stage = 1,
+                                .status = next() % 50 ? "done" : "failed",
+                                .examples = examples,
+                                .prompt = prompt,
+                                .response = "…",
+                                .response_len = 3,
+                                .prompt_tokens = 900,
                                 .completion_tokens = 150 + (long)(next() % 300),
-                                .retries = next() % 40 == 0, .seconds = 8.0};
+                                .retries = next() % 40 == 0,
+                                .seconds = 8.0};
         long long rid;
-        if (isynth_store_add_request(st, &r, &rid, &e))
-            return fail("request", &e);
+        if (isynth_store_add_request(st, &r, &rid, &e)) return fail("request", &e);
         requests++;
         for (int i = 0; i < 3 && !strcmp(r.status, "done"); i++, made++) {
             const isynth_task *t = &seeds->tasks[next() % seeds->n];
@@ -163,20 +163,23 @@ int main(int argc, char **argv)
             snprintf(key, sizeof key, "k%ld", made);
             bool ok = next() % 100 < 12;
             isynth_candidate_rec cr = {
-                .request_id = rid, .idx = i, .instruction = ins, .input = "", .output = out,
-                .dedup_key = key, .status = ok ? "accepted" : "rejected",
+                .request_id = rid,
+                .idx = i,
+                .instruction = ins,
+                .input = "",
+                .output = out,
+                .dedup_key = key,
+                .status = ok ? "accepted" : "rejected",
                 .reason = ok ? NULL : reasons[next() % (sizeof reasons / sizeof reasons[0])],
                 .detail = next() % 3 ? NULL : "stopped early",
-                .nn_ref = "s1", .nn_score = (double)(next() % 1000) / 1000.0,
+                .nn_ref = "s1",
+                .nn_score = (double)(next() % 1000) / 1000.0,
                 .verify = next() % 5 ? NULL : "[\"1,000円\"]"};
-            if (isynth_store_add_candidate(st, &cr, NULL, &e))
-                return fail("candidate", &e);
+            if (isynth_store_add_candidate(st, &cr, NULL, &e)) return fail("candidate", &e);
         }
-        if (requests % 500 == 0 && isynth_store_commit(st, &e))
-            return fail("commit", &e);
+        if (requests % 500 == 0 && isynth_store_commit(st, &e)) return fail("commit", &e);
     }
-    if (isynth_store_commit(st, &e))
-        return fail("commit", &e);
+    if (isynth_store_commit(st, &e)) return fail("commit", &e);
     double t_fill = now_s() - t0;
     char page[1100], dom[1100], blank[1100];
     snprintf(page, sizeof page, "%s/report.html", rundir);
@@ -185,19 +188,16 @@ int main(int argc, char **argv)
     double best = 1e9;
     for (int i = 0; i < 3; i++) {
         double t = now_s();
-        if (isynth_report_write(st, NULL, &e))
-            return fail("report", &e);
+        if (isynth_report_write(st, NULL, &e)) return fail("report", &e);
         t = now_s() - t;
-        if (t < best)
-            best = t;
+        if (t < best) best = t;
     }
     isynth_store_close(st);
     isynth_seeds_free(seeds);
     struct stat sb;
     stat(page, &sb);
     FILE *f = fopen(blank, "w");
-    if (!f)
-        return 1;
+    if (!f) return 1;
     fputs("<!DOCTYPE html><html><body data-charts=\"0\"></body></html>\n", f);
     fclose(f);
     browse(workdir, blank, dom); /* the first start of a profile is slower: not counted */
@@ -209,8 +209,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_report: chromium failed on %s\n", page);
             return 1;
         }
-        if (t < t_open)
-            t_open = t;
+        if (t < t_open) t_open = t;
     }
     long charts = body_attr(dom, "data-charts"), painted = body_attr(dom, "data-painted"),
          errors = body_attr(dom, "data-errors");

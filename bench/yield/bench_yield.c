@@ -98,10 +98,8 @@ static void progress(void *user, const isynth_progress *pr)
     (void)user;
     unparseable_now = truncated_now = 0;
     for (size_t i = 0; i < pr->n_reasons; i++) {
-        if (!strcmp(pr->reasons[i], "unparseable"))
-            unparseable_now = pr->reason_counts[i];
-        if (!strcmp(pr->reasons[i], "truncated"))
-            truncated_now = pr->reason_counts[i];
+        if (!strcmp(pr->reasons[i], "unparseable")) unparseable_now = pr->reason_counts[i];
+        if (!strcmp(pr->reasons[i], "truncated")) truncated_now = pr->reason_counts[i];
     }
 }
 
@@ -112,17 +110,22 @@ int main(int argc, char **argv)
     long requests = 8;
     int parallel = 4;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = argv[++i];
-        else if (!strcmp(argv[i], "--requests") && i + 1 < argc) requests = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--parallel") && i + 1 < argc) parallel = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else if (!strcmp(argv[i], "--work") && i + 1 < argc) work = argv[++i];
+        if (!strcmp(argv[i], "--model") && i + 1 < argc)
+            model = argv[++i];
+        else if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
+            seeds = argv[++i];
+        else if (!strcmp(argv[i], "--requests") && i + 1 < argc)
+            requests = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--parallel") && i + 1 < argc)
+            parallel = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
+        else if (!strcmp(argv[i], "--work") && i + 1 < argc)
+            work = argv[++i];
         else {
-            fprintf(stderr,
-                    "usage: bench_yield --model GGUF --seeds FILE [--requests N (8)] "
-                    "[--parallel P (4)] [--only NAME,NAME...] [--work DIR]\n"
-                    "configurations:");
+            fprintf(stderr, "usage: bench_yield --model GGUF --seeds FILE [--requests N (8)] "
+                            "[--parallel P (4)] [--only NAME,NAME...] [--work DIR]\n"
+                            "configurations:");
             for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++)
                 fprintf(stderr, " %s", configs[c].name);
             fprintf(stderr, "\n");
@@ -146,9 +149,9 @@ int main(int argc, char **argv)
     static const uint64_t run_seeds[3] = {1, 2, 3};
     printf("yield on %s, %ld requests x 3 run seeds per configuration, parallel %d\n", seeds,
            requests, parallel);
-    printf("%-8s %4s %5s %4s %6s %6s %5s %7s %7s %7s %9s %8s  %s\n", "config", "req", "cand",
-           "acc", "usable", "unpars", "trunc", "stopped", "tokens", "wall_s", "use/1ktok",
-           "use/min", "what");
+    printf("%-8s %4s %5s %4s %6s %6s %5s %7s %7s %7s %9s %8s  %s\n", "config", "req", "cand", "acc",
+           "usable", "unpars", "trunc", "stopped", "tokens", "wall_s", "use/1ktok", "use/min",
+           "what");
     fflush(stdout);
     int rc = 0;
     for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
@@ -157,8 +160,7 @@ int main(int argc, char **argv)
             snprintf(pat, sizeof pat, ",%s,", configs[c].name);
             char list[512];
             snprintf(list, sizeof list, ",%s,", only);
-            if (!strstr(list, pat))
-                continue;
+            if (!strstr(list, pat)) continue;
         }
         totals t = {0};
         for (int s = 0; s < 3; s++) {
@@ -167,8 +169,7 @@ int main(int argc, char **argv)
                      (unsigned long long)run_seeds[s]);
             char cmd[1100];
             snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-            if (system(cmd) != 0)
-                return 1;
+            if (system(cmd) != 0) return 1;
             isynth_gen_params gp = isynth_gen_params_default();
             gp.seeds_path = seeds;
             gp.out_dir = dir;
@@ -199,9 +200,8 @@ int main(int argc, char **argv)
         double per_k = t.tokens ? 1000.0 * (double)t.accepted / (double)t.tokens : 0;
         double per_min = t.seconds > 0 ? 60.0 * (double)t.accepted / t.seconds : 0;
         printf("%-8s %4ld %5ld %4ld %6ld %6ld %5ld %7ld %7ld %7.1f %9.2f %8.2f  %s\n",
-               configs[c].name, t.requests, t.candidates, t.accepted, t.accepted,
-               t.unparseable, t.truncated, t.stopped, t.tokens, t.seconds, per_k, per_min,
-               configs[c].what);
+               configs[c].name, t.requests, t.candidates, t.accepted, t.accepted, t.unparseable,
+               t.truncated, t.stopped, t.tokens, t.seconds, per_k, per_min, configs[c].what);
         fflush(stdout);
     }
     isynth_backend_free(be);

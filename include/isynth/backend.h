@@ -36,22 +36,22 @@ typedef enum isynth_watch_act {
  * that adds text, and CUT or END there cancels the transfer. A reply that starts again (a
  * retried attempt after some text was seen) is announced by a call with len 0, whose return
  * is ignored. */
-typedef isynth_watch_act (*isynth_watch_fn)(void *user, uint64_t id, const char *text,
-                                            size_t len, size_t *at);
+typedef isynth_watch_act (*isynth_watch_fn)(void *user, uint64_t id, const char *text, size_t len,
+                                            size_t *at);
 
 /* One generation request. Everything is borrowed for the duration of submit(): the backend
  * copies what it keeps. */
 typedef struct isynth_gen_req {
-    uint64_t id;           /* the caller's id, given back in the result */
-    bool chat;             /* true: use msgs (chat template / chat API); false: use prompt */
+    uint64_t id; /* the caller's id, given back in the result */
+    bool chat;   /* true: use msgs (chat template / chat API); false: use prompt */
     const isynth_msg *msgs;
     size_t n_msgs;
-    const char *prompt;    /* plain completion prompt for base models */
+    const char *prompt; /* plain completion prompt for base models */
     int max_tokens;
     float temperature;
     float top_p;
-    uint64_t seed;         /* per-request sampling seed */
-    bool ignore_eog;       /* generate exactly max_tokens (benchmarks); llama backend only */
+    uint64_t seed;   /* per-request sampling seed */
+    bool ignore_eog; /* generate exactly max_tokens (benchmarks); llama backend only */
     /* Constrained replies (NULL or "": free text, as before). Give both when the reply must be
      * a JSON object: each backend uses the one it can enforce and reports in
      * isynth_gen_result.constrained whether it did. */
@@ -69,21 +69,21 @@ typedef struct isynth_gen_req {
 /* One finished request, given to the callback. Pointers are borrowed until it returns. */
 typedef struct isynth_gen_result {
     uint64_t id;
-    isynth_err status;     /* ISYNTH_OK or the failure */
-    const char *text;      /* generated text (may hold invalid UTF-8 from a server) */
+    isynth_err status; /* ISYNTH_OK or the failure */
+    const char *text;  /* generated text (may hold invalid UTF-8 from a server) */
     size_t len;
-    const char *error;     /* failure message (the server's, when there is one), or NULL */
-    bool truncated;        /* stopped at max_tokens rather than end of generation */
+    const char *error; /* failure message (the server's, when there is one), or NULL */
+    bool truncated;    /* stopped at max_tokens rather than end of generation */
     long prompt_tokens;
     long completion_tokens; /* every token decoded, those a watcher cut away included */
-    int retries;           /* attempts beyond the first (HTTP) */
-    double seconds;        /* wall time from submit to finish */
+    int retries;            /* attempts beyond the first (HTTP) */
+    double seconds;         /* wall time from submit to finish */
     /* The reply was generated under req.grammar (embedded) or req.json_schema (HTTP, accepted
      * by the server). False without a constraint, and when the server rejected it (HTTP 400
      * naming response_format or json_schema) and the request was sent again without it: the
      * text is then free and must be parsed tolerantly. */
     bool constrained;
-    const char *server;    /* the server of the last attempt (HTTP base URL), or NULL */
+    const char *server; /* the server of the last attempt (HTTP base URL), or NULL */
 } isynth_gen_result;
 
 typedef void (*isynth_gen_cb)(void *user, const isynth_gen_result *r);
@@ -100,14 +100,14 @@ typedef struct isynth_backend_stats {
 
 /* What the backend knows of its model; strings owned by the backend, valid until free. */
 typedef struct isynth_backend_info {
-    const char *kind;        /* "llama" or "openai" */
-    const char *model;       /* model file path or served model name */
-    const char *model_name;  /* general.name from GGUF metadata, or the API model name */
-    const char *license;     /* general.license from GGUF metadata, or "" */
-    bool has_chat_template;  /* a chat template is available (always true for the chat API) */
-    bool rewinds;            /* ISYNTH_WATCH_CUT decodes again from the cut (embedded backend);
-                                false: it ends the reply there, as END does (HTTP) */
-    int parallel;            /* requests it runs at once */
+    const char *kind;       /* "llama" or "openai" */
+    const char *model;      /* model file path or served model name */
+    const char *model_name; /* general.name from GGUF metadata, or the API model name */
+    const char *license;    /* general.license from GGUF metadata, or "" */
+    bool has_chat_template; /* a chat template is available (always true for the chat API) */
+    bool rewinds;           /* ISYNTH_WATCH_CUT decodes again from the cut (embedded backend);
+                               false: it ends the reply there, as END does (HTTP) */
+    int parallel;           /* requests it runs at once */
 } isynth_backend_info;
 
 /* Implementation table; implementations fill one and wrap it with isynth_backend_wrap(). */

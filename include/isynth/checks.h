@@ -98,12 +98,12 @@ const char *isynth_check_language_pair(const char *instruction, const char *outp
                                        size_t cap);
 
 /* "no_request" when the instruction asks for nothing: it compares a quotation with itself
- * (「何かが起こりたい」と「何かが起こりたい」の違い), it is only a quotation (「古池や蛙飛びこむ水の
- * 音」, "Hello"), it starts with 次に / "Next," / "Then," (a step of something else), or it is
- * Japanese (has kana) with no request form (ください, なさい, せよ, ましょう, てほしい, お願い),
- * no question (か。, ?, でしょうか, 何, なぜ, どう, どの, いくつ, 誰, いつ, とは) and no sentence
- * ending in the imperative て/で, こと, か or よ. English is judged only by the first two rules.
- * Else NULL. */
+ * (「何かが起こりたい」と「何かが起こりたい」の違い), it is only a quotation
+ * (「古池や蛙飛びこむ水の 音」, "Hello"), it starts with 次に / "Next," / "Then," (a step of
+ * something else), or it is Japanese (has kana) with no request form (ください, なさい, せよ,
+ * ましょう, てほしい, お願い), no question (か。, ?, でしょうか, 何, なぜ, どう, どの, いくつ, 誰,
+ * いつ, とは) and no sentence ending in the imperative て/で, こと, か or よ. English is judged
+ * only by the first two rules. Else NULL. */
 const char *isynth_check_request(const char *instruction, char *detail, size_t cap);
 
 /* "no_answer" when the output starts at the second or a later item of a list ("2. …": its

@@ -18,36 +18,36 @@ typedef struct isynth_filter isynth_filter;
 
 typedef struct isynth_filter_params {
     isynth_lang lang;
-    size_t min_instruction_chars; /* code points; default 4 */
-    size_t max_instruction_chars; /* default 1000 */
-    size_t max_input_chars;       /* default 4000 */
-    size_t min_output_chars;      /* default 1 (one-stage mode) */
-    size_t max_output_chars;      /* default 6000 */
-    double copy_ratio;            /* containment share that makes a copy; default 0.8 */
-    double rouge_threshold;       /* reject at or above this ROUGE-L F; <= 0 disables; 0.7 */
-    bool check_output;            /* false while an answer is still to come (two-stage) */
-    bool quality;                 /* keyword, token length, start and language filters; true */
-    const char *keywords_path;    /* keyword list file (one per line), NULL for the built-in */
-    int tokenizer;                /* isynth_tokenizer_kind for ROUGE-L; default chars */
-    bool row_checks;              /* scaffolding, missing_input, unbalanced, repetition, echo,
-                                     wrong_language (checks.h); default true */
-    const char *template_text;    /* the user template whose framing is scaffolding too, or
-                                     NULL; borrowed during isynth_filter_new */
+    size_t min_instruction_chars;  /* code points; default 4 */
+    size_t max_instruction_chars;  /* default 1000 */
+    size_t max_input_chars;        /* default 4000 */
+    size_t min_output_chars;       /* default 1 (one-stage mode) */
+    size_t max_output_chars;       /* default 6000 */
+    double copy_ratio;             /* containment share that makes a copy; default 0.8 */
+    double rouge_threshold;        /* reject at or above this ROUGE-L F; <= 0 disables; 0.7 */
+    bool check_output;             /* false while an answer is still to come (two-stage) */
+    bool quality;                  /* keyword, token length, start and language filters; true */
+    const char *keywords_path;     /* keyword list file (one per line), NULL for the built-in */
+    int tokenizer;                 /* isynth_tokenizer_kind for ROUGE-L; default chars */
+    bool row_checks;               /* scaffolding, missing_input, unbalanced, repetition, echo,
+                                      wrong_language (checks.h); default true */
+    const char *template_text;     /* the user template whose framing is scaffolding too, or
+                                      NULL; borrowed during isynth_filter_new */
     size_t output_copy_min_tokens; /* outputs shorter than this are never output_copy, so that
                                       labels (否定的) and short answers (42です。) can be shared:
                                       default 20 chars-tokenizer tokens (one per kana or kanji)
                                       for Japanese text, half that (Latin words) for text
                                       without Japanese characters */
-    double fragment_ratio;        /* share of a candidate's tokens, in order, inside one seed
-                                     that makes it a seed fragment; default 0.8 */
-    double output_fragment_share; /* share of an output's tokens (at least
-                                     output_copy_min_tokens of them) inside runs of 6 or more
-                                     tokens shared with one seed's or example's output that
-                                     makes it output_copy: a seed's answer pasted under a new
-                                     instruction with a few words changed; default 0.5, 0 off */
-    bool report_nearest;          /* find every candidate's exact nearest neighbour (nn_ref,
-                                     nn_score) even below the threshold; default true. false
-                                     lets the index prune below the threshold (isynth check) */
+    double fragment_ratio;         /* share of a candidate's tokens, in order, inside one seed
+                                      that makes it a seed fragment; default 0.8 */
+    double output_fragment_share;  /* share of an output's tokens (at least
+                                      output_copy_min_tokens of them) inside runs of 6 or more
+                                      tokens shared with one seed's or example's output that
+                                      makes it output_copy: a seed's answer pasted under a new
+                                      instruction with a few words changed; default 0.5, 0 off */
+    bool report_nearest;           /* find every candidate's exact nearest neighbour (nn_ref,
+                                      nn_score) even below the threshold; default true. false
+                                      lets the index prune below the threshold (isynth check) */
 } isynth_filter_params;
 
 /* The decision on one candidate. Strings are static or owned by the filter until the next
@@ -66,8 +66,7 @@ isynth_filter_params isynth_filter_params_default(void);
 
 /* Creates a filter. *out is freed with isynth_filter_free. Fails when the keyword file cannot
  * be read or the tokenizer is unavailable. */
-isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
-                             isynth_error *err);
+isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out, isynth_error *err);
 void isynth_filter_free(isynth_filter *f);
 
 /* Normalises a task's fields in place (NFKC, whitespace); fails on invalid UTF-8. */

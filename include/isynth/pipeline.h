@@ -37,28 +37,28 @@ typedef struct isynth_progress {
     long target;
     long accepted;
     long accepted_at_start; /* accepted when this session began */
-    long pending;   /* instructions waiting for their answer (two-stage) */
+    long pending;           /* instructions waiting for their answer (two-stage) */
     long rejected;
-    long requests;  /* finished requests, this run and earlier ones */
+    long requests; /* finished requests, this run and earlier ones */
     long failed;
     long in_flight;
     long completion_tokens; /* this session */
     long stopped;           /* tasks dropped by early stop (counted in rejected), this session */
-    long long run_prompt_tokens;     /* the whole run (every session), as run.db has them */
+    long long run_prompt_tokens; /* the whole run (every session), as run.db has them */
     long long run_completion_tokens;
-    double cost;            /* of the whole run at the given prices; 0 without prices */
-    double recent_yield;    /* share of candidates kept over the last yield_window stage-1
-                               requests that did not fail; -1 before the first */
-    isynth_gen_end end;     /* set on the final progress */
-    double elapsed;         /* seconds, this session */
+    double cost;         /* of the whole run at the given prices; 0 without prices */
+    double recent_yield; /* share of candidates kept over the last yield_window stage-1
+                            requests that did not fail; -1 before the first */
+    isynth_gen_end end;  /* set on the final progress */
+    double elapsed;      /* seconds, this session */
     size_t n_reasons;
     const char *const *reasons; /* rejection reasons seen, with their counts */
     const long *reason_counts;
 } isynth_progress;
 
 typedef struct isynth_gen_params {
-    const char *seeds_path;   /* borrowed, like every string here */
-    const char *seeds_map;    /* --map, or NULL */
+    const char *seeds_path;      /* borrowed, like every string here */
+    const char *seeds_map;       /* --map, or NULL */
     const isynth_seedset *seeds; /* already loaded seeds (borrowed), or NULL to load them */
     const char *out_dir;
     long target;              /* accepted tasks wanted (-n) */
@@ -71,38 +71,38 @@ typedef struct isynth_gen_params {
     const char *template_text; /* --template contents, or NULL */
     const char *template_name; /* for the record */
     bool two_stage;
-    bool topics;              /* ask each request for tasks on a random subject; default true */
-    bool constrain;           /* enforce the reply's format while it is decoded: a GBNF grammar
-                                 (embedded backend), or with json_schema a JSON schema (HTTP,
-                                 when the server takes response_format); default true */
-    bool json_schema;         /* HTTP backends: ask for the reply as JSON under a JSON schema in
-                                 response_format (needs constrain). Default false: with the
-                                 default 0.5B model, 59 of 60 tasks written in JSON mode were
-                                 copies of the prompt's examples, against 18 of 31 in the text
-                                 format (docs/quality.md, "JSON replies") */
-    bool early_stop;          /* check each task as soon as its instruction and input are written
-                                 and drop it there when the filters would reject it: the embedded
-                                 backend rewinds and writes another task in its place (at most
-                                 2 * n_new times a request). Stopped tasks are recorded rejected
-                                 with their reason and detail "stopped early". Default true */
-    float temperature;        /* default 0.7 */
-    float top_p;              /* default 0.95 */
-    int max_tokens;           /* default 512 */
-    uint64_t seed;            /* default 1 */
+    bool topics;       /* ask each request for tasks on a random subject; default true */
+    bool constrain;    /* enforce the reply's format while it is decoded: a GBNF grammar
+                          (embedded backend), or with json_schema a JSON schema (HTTP,
+                          when the server takes response_format); default true */
+    bool json_schema;  /* HTTP backends: ask for the reply as JSON under a JSON schema in
+                          response_format (needs constrain). Default false: with the
+                          default 0.5B model, 59 of 60 tasks written in JSON mode were
+                          copies of the prompt's examples, against 18 of 31 in the text
+                          format (docs/quality.md, "JSON replies") */
+    bool early_stop;   /* check each task as soon as its instruction and input are written
+                          and drop it there when the filters would reject it: the embedded
+                          backend rewinds and writes another task in its place (at most
+                          2 * n_new times a request). Stopped tasks are recorded rejected
+                          with their reason and detail "stopped early". Default true */
+    float temperature; /* default 0.7 */
+    float top_p;       /* default 0.95 */
+    int max_tokens;    /* default 512 */
+    uint64_t seed;     /* default 1 */
     /* Budgets. Each counts the whole run as run.db has it (earlier sessions included, a
      * request killed before it was recorded not at all). Once one is spent no request is
      * started; those in flight finish (with --parallel P, at most P - 1 over). */
     long long max_generated_tokens; /* 0: no limit */
-    double max_cost;          /* in the prices' unit; 0: no limit (needs a price) */
-    double price_in;          /* per million prompt tokens; 0 by default */
-    double price_out;         /* per million generated tokens; 0 by default */
-    double min_yield;         /* stop when fewer than this share of the candidates of the last
-                                 yield_window stage-1 requests were kept; 0: never */
-    int yield_window;         /* default 20 */
+    double max_cost;                /* in the prices' unit; 0: no limit (needs a price) */
+    double price_in;                /* per million prompt tokens; 0 by default */
+    double price_out;               /* per million generated tokens; 0 by default */
+    double min_yield;               /* stop when fewer than this share of the candidates of the last
+                                       yield_window stage-1 requests were kept; 0: never */
+    int yield_window;               /* default 20 */
     isynth_filter_params filter;
     void (*progress)(void *user, const isynth_progress *pr);
     void *progress_user;
-    volatile int *stop;       /* set non-zero (e.g. from a signal handler) to stop soon */
+    volatile int *stop; /* set non-zero (e.g. from a signal handler) to stop soon */
 } isynth_gen_params;
 
 isynth_gen_params isynth_gen_params_default(void);

@@ -79,8 +79,7 @@ isynth_err isynth_prompt_grammar(const isynth_prompt_params *p, bool completion,
 /* The same reply as a JSON Schema for servers (response_format json_schema):
  * {"tasks": [{"instruction", "input", "output"}]}, 1..n_new items, no output when two-stage;
  * isynth_parse_json_tasks reads it back. *out is the caller's (isynth_free). */
-isynth_err isynth_prompt_json_schema(const isynth_prompt_params *p, char **out,
-                                     isynth_error *err);
+isynth_err isynth_prompt_json_schema(const isynth_prompt_params *p, char **out, isynth_error *err);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,8 @@ typedef struct isynth_keywords isynth_keywords;
 
 /* Self-Instruct's English list (image, images, graph, graphs, picture, pictures, file, files,
  * map, maps, draw, plot, go to, video, audio, music, flowchart, diagram) plus 画像, 図, グラフ,
- * 写真, 動画, 音声, 音楽, ファイル, 地図, 描いて, フローチャート. Free with isynth_keywords_free. */
+ * 写真, 動画, 音声, 音楽, ファイル, 地図, 描いて, フローチャート. Free with isynth_keywords_free.
+ */
 isynth_err isynth_keywords_default(isynth_keywords **out, isynth_error *err);
 /* An empty list; free with isynth_keywords_free. */
 isynth_err isynth_keywords_new(isynth_keywords **out, isynth_error *err);

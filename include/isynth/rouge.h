@@ -69,8 +69,7 @@ double isynth_rouge_l_f(const uint32_t *a, size_t m, const uint32_t *b, size_t n
 double isynth_rouge_l_f_from_lcs(size_t lcs, size_t m, size_t n);
 
 /* Length of the longest common subsequence (bit-parallel, Hyyro 2004) into *lcs. */
-isynth_err isynth_lcs_length(const uint32_t *a, size_t m, const uint32_t *b, size_t n,
-                             size_t *lcs);
+isynth_err isynth_lcs_length(const uint32_t *a, size_t m, const uint32_t *b, size_t n, size_t *lcs);
 
 /* Smallest LCS length l with isynth_rouge_l_f_from_lcs(l, m, n) >= threshold (exact, with the
  * same floating-point formula); min(m, n) + 1 when no l reaches it. For threshold <= 0 gives 1

@@ -10,24 +10,24 @@ extern "C" {
 #endif
 
 typedef struct isynth_run_status {
-    long target;               /* -n of the last session; 0 when unknown */
+    long target; /* -n of the last session; 0 when unknown */
     isynth_run_totals totals;
     double price_in, price_out; /* per million tokens, from the run or the caller; 0: none */
-    double cost;               /* of the whole run at those prices */
-    long window;               /* stage-1 requests (not failed) the recent figures cover */
+    double cost;                /* of the whole run at those prices */
+    long window;                /* stage-1 requests (not failed) the recent figures cover */
     long window_candidates, window_kept;
-    double recent_yield;       /* window_kept / window_candidates; -1 with no request */
-    double tokens_per_s;       /* generated tokens per second over the window; 0 unknown */
-    double kept_per_min;       /* rows kept per minute over the window; 0 unknown */
-    double eta_s;              /* seconds to the target at that rate; 0 reached; -1 unknown */
-    double cost_to_target;     /* predicted further cost to the target at the run's cost per
-                                  accepted row so far; 0 reached or no prices; -1 unknown */
+    double recent_yield;   /* window_kept / window_candidates; -1 with no request */
+    double tokens_per_s;   /* generated tokens per second over the window; 0 unknown */
+    double kept_per_min;   /* rows kept per minute over the window; 0 unknown */
+    double eta_s;          /* seconds to the target at that rate; 0 reached; -1 unknown */
+    double cost_to_target; /* predicted further cost to the target at the run's cost per
+                              accepted row so far; 0 reached or no prices; -1 unknown */
 } isynth_run_status;
 
 /* Reads the status of the run in st over the last `window` stage-1 requests (20 when 0).
  * price_in/price_out < 0 take the prices the run recorded. */
-isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in,
-                                 double price_out, isynth_run_status *out, isynth_error *err);
+isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in, double price_out,
+                                 isynth_run_status *out, isynth_error *err);
 
 #ifdef __cplusplus
 }

@@ -30,21 +30,19 @@ isynth_err isynth_store_commit(isynth_store *st, isynth_error *err);
 void isynth_store_rollback(isynth_store *st);
 
 /* Key/value configuration. get: *val is a new string the caller frees (NULL when absent). */
-isynth_err isynth_store_meta_get(isynth_store *st, const char *key, char **val,
-                                 isynth_error *err);
+isynth_err isynth_store_meta_get(isynth_store *st, const char *key, char **val, isynth_error *err);
 isynth_err isynth_store_meta_set(isynth_store *st, const char *key, const char *val,
                                  isynth_error *err);
 
 /* Stores the seeds when the table is empty (first run); seed row ids are 1..n in file order. */
-isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds,
-                                  isynth_error *err);
+isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds, isynth_error *err);
 
 /* A finished request as recorded. Strings borrowed for the call. */
 typedef struct isynth_request_rec {
-    int stage;               /* 1: tasks (or instructions in two-stage mode); 2: an answer */
-    const char *status;      /* "done" or "failed" */
-    const char *examples;    /* JSON array of example refs shown, e.g. ["s3","g12"] */
-    long long parent;        /* stage 2: the candidate answered; 0 otherwise */
+    int stage;            /* 1: tasks (or instructions in two-stage mode); 2: an answer */
+    const char *status;   /* "done" or "failed" */
+    const char *examples; /* JSON array of example refs shown, e.g. ["s3","g12"] */
+    long long parent;     /* stage 2: the candidate answered; 0 otherwise */
     const char *prompt;
     const char *response;
     size_t response_len;
@@ -53,7 +51,7 @@ typedef struct isynth_request_rec {
     long prompt_tokens, completion_tokens;
     int retries;
     double seconds;
-    const char *server;      /* the server that answered (HTTP base URL), or NULL */
+    const char *server; /* the server that answered (HTTP base URL), or NULL */
 } isynth_request_rec;
 
 /* Inserts a request row; *id gets its row id. */
@@ -63,15 +61,15 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
 /* A candidate task with its filter decision. Strings borrowed for the call. */
 typedef struct isynth_candidate_rec {
     long long request_id;
-    int idx;                 /* position in the response */
+    int idx; /* position in the response */
     const char *instruction, *input, *output;
     const char *dedup_key;
-    const char *status;      /* "accepted", "rejected" or "pending" (waiting for stage 2) */
-    const char *reason;      /* filter reason when rejected, else NULL */
-    const char *detail;      /* e.g. the copied example's ref, or NULL */
-    const char *nn_ref;      /* nearest neighbour ("s3", "g12") or NULL */
-    double nn_score;         /* its ROUGE-L F, or -1 when not computed */
-    const char *verify;      /* facts to verify, a JSON array of strings, or NULL */
+    const char *status; /* "accepted", "rejected" or "pending" (waiting for stage 2) */
+    const char *reason; /* filter reason when rejected, else NULL */
+    const char *detail; /* e.g. the copied example's ref, or NULL */
+    const char *nn_ref; /* nearest neighbour ("s3", "g12") or NULL */
+    double nn_score;    /* its ROUGE-L F, or -1 when not computed */
+    const char *verify; /* facts to verify, a JSON array of strings, or NULL */
 } isynth_candidate_rec;
 
 isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_rec *c,
@@ -79,9 +77,8 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
 /* Sets a pending candidate's output, status, reason, detail (NULL keeps it) and facts to verify
  * (JSON array or NULL), in stage 2 of two-stage mode. */
 isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
-                                         const char *status, const char *reason,
-                                         const char *detail, const char *verify,
-                                         isynth_error *err);
+                                         const char *status, const char *reason, const char *detail,
+                                         const char *verify, isynth_error *err);
 /* A candidate's instruction and input as new strings in out (the caller clears it with
  * isynth_task_clear); ISYNTH_ERR_NOT_FOUND when there is no candidate with that id. */
 isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_task *out,
@@ -112,10 +109,10 @@ isynth_err isynth_store_get_judgement(isynth_store *st, long long id, int *score
 
 /* What the card reports on the accepted rows' quality. */
 typedef struct isynth_quality_counts {
-    long with_facts;    /* accepted rows with facts to verify */
-    long judged;        /* accepted (or judge-rejected) rows with a score */
-    long judge_errors;  /* rows the judge could not score */
-    long score_hist[6]; /* [1..5]: rows per score */
+    long with_facts;          /* accepted rows with facts to verify */
+    long judged;              /* accepted (or judge-rejected) rows with a score */
+    long judge_errors;        /* rows the judge could not score */
+    long score_hist[6];       /* [1..5]: rows per score */
     long consistency_checked; /* accepted rows re-asked (--consistency) */
     long consistency_flagged; /* of which some fact changed across the re-answers */
 } isynth_quality_counts;
@@ -140,9 +137,8 @@ isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unju
 
 /* Records a candidate's self-consistency check: k re-answers compared, the row's facts most of
  * them did not repeat and the facts they gave instead (JSON arrays of strings). */
-isynth_err isynth_store_put_consistency(isynth_store *st, long long id, int k,
-                                        const char *disagree, const char *alternatives,
-                                        isynth_error *err);
+isynth_err isynth_store_put_consistency(isynth_store *st, long long id, int k, const char *disagree,
+                                        const char *alternatives, isynth_error *err);
 /* A candidate's check: *k 0 and NULLs when it has none, else new strings the caller frees. */
 isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, char **disagree,
                                         char **alternatives, isynth_error *err);
@@ -150,7 +146,6 @@ isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, 
  * order (judge fields of the row are 0/NULL). */
 isynth_err isynth_store_each_unchecked(isynth_store *st, isynth_row_fn fn, void *user,
                                        isynth_error *err);
-
 
 /* Counts candidates with a status ("accepted", "rejected", "pending"); NULL counts all. */
 isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isynth_error *err);
@@ -161,10 +156,9 @@ isynth_err isynth_store_count_requests(isynth_store *st, const char *status, lon
 /* Calls fn for each candidate of a status in id order; strings valid during the call.
  * fn returns non-zero to stop (that value is returned as ISYNTH_ERR_CANCELLED). */
 typedef int (*isynth_candidate_fn)(void *user, long long id, const char *instruction,
-                                   const char *input, const char *output,
-                                   const char *dedup_key);
-isynth_err isynth_store_each_candidate(isynth_store *st, const char *status,
-                                       isynth_candidate_fn fn, void *user, isynth_error *err);
+                                   const char *input, const char *output, const char *dedup_key);
+isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isynth_candidate_fn fn,
+                                       void *user, isynth_error *err);
 
 /* ---- run statistics: status, budgets and the report ----
  * Everything here is read from run.db, so the figures survive a kill and a resume: a request
@@ -178,11 +172,11 @@ isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_er
 
 /* Whole-run totals. */
 typedef struct isynth_run_totals {
-    long requests, failed;   /* finished requests, and of them those that failed */
+    long requests, failed; /* finished requests, and of them those that failed */
     long retries;
     long long prompt_tokens, completion_tokens;
     long accepted, rejected, pending; /* candidates by status */
-    long stopped;            /* rejected by early stop (counted in rejected) */
+    long stopped;                     /* rejected by early stop (counted in rejected) */
     long long first_at, last_at; /* the first and last request's time (Unix seconds), 0: none */
 } isynth_run_totals;
 isynth_err isynth_store_totals(isynth_store *st, isynth_run_totals *out, isynth_error *err);
@@ -200,13 +194,13 @@ typedef struct isynth_request_sum {
     bool failed, truncated;
     long prompt_tokens, completion_tokens;
     int retries;
-    double seconds;        /* its duration */
-    long long at;          /* when it was recorded (Unix seconds) */
-    long candidates;       /* stage 1: candidates it gave (early-stopped ones included) */
-    long kept;             /* of them accepted or pending now */
+    double seconds;  /* its duration */
+    long long at;    /* when it was recorded (Unix seconds) */
+    long candidates; /* stage 1: candidates it gave (early-stopped ones included) */
+    long kept;       /* of them accepted or pending now */
     const char *examples;
-    const char *prompt;    /* the prompt as recorded */
-    const char *server;    /* the server that answered (HTTP), or NULL */
+    const char *prompt; /* the prompt as recorded */
+    const char *server; /* the server that answered (HTTP), or NULL */
 } isynth_request_sum;
 typedef isynth_err (*isynth_request_fn)(void *user, const isynth_request_sum *r);
 /* Calls fn for each finished request in id order; with last_stage1 > 0 only for the last that
@@ -218,14 +212,14 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
 typedef struct isynth_candidate_sum {
     long long id, request_id;
     const char *status, *reason, *detail, *nn_ref;
-    double nn_score;      /* -1 when not computed */
+    double nn_score; /* -1 when not computed */
     const char *instruction, *input, *output;
-    bool has_facts;       /* facts to verify were found */
-    int judge_score;      /* 0: not judged */
+    bool has_facts;  /* facts to verify were found */
+    int judge_score; /* 0: not judged */
 } isynth_candidate_sum;
 typedef isynth_err (*isynth_candidate_sum_fn)(void *user, const isynth_candidate_sum *c);
-isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn,
-                                           void *user, isynth_error *err);
+isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn, void *user,
+                                           isynth_error *err);
 
 /* The rows a run offers as seeds of another (--seeds run:DIR): once a review workbook was
  * imported with some row decided, the rows the reviewers accepted or edited, with their edits;

@@ -54,11 +54,11 @@ void isynth_table_reader_close(isynth_table_reader *r);
 typedef struct isynth_table_writer isynth_table_writer;
 
 typedef struct isynth_table_writer_params {
-    int xlsx_deflate_level; /* .xlsx only: as isynth_xlsx_writer_params.deflate_level */
-    bool csv_raw_formulas;  /* .csv only: write cells that start with = + - @ TAB or CR as they
-                               are. Default false: such a cell gets a leading ' (OWASP's CSV
-                               injection advice), so a spreadsheet opening the file shows it
-                               as text instead of running it as a formula */
+    int xlsx_deflate_level;   /* .xlsx only: as isynth_xlsx_writer_params.deflate_level */
+    bool csv_raw_formulas;    /* .csv only: write cells that start with = + - @ TAB or CR as they
+                                 are. Default false: such a cell gets a leading ' (OWASP's CSV
+                                 injection advice), so a spreadsheet opening the file shows it
+                                 as text instead of running it as a formula */
     const volatile int *stop; /* isynth_table_convert: when non-NULL and *stop becomes
                                  non-zero (a signal handler), the conversion stops at the next
                                  row with ISYNTH_ERR_CANCELLED and leaves nothing behind */
@@ -71,8 +71,8 @@ isynth_table_writer_params isynth_table_writer_params_default(void);
  * CRLF; jsonl: one object per row with every column as a string). wp may be NULL for
  * defaults. On success the caller owns *out and must close or free it. */
 isynth_err isynth_table_writer_open(const char *path, const char *const *names, size_t ncols,
-                                    const isynth_table_writer_params *wp,
-                                    isynth_table_writer **out, isynth_error *err);
+                                    const isynth_table_writer_params *wp, isynth_table_writer **out,
+                                    isynth_error *err);
 
 /* Appends one row of ncols cells (lens may be NULL for NUL-terminated cells). */
 isynth_err isynth_table_write_row(isynth_table_writer *w, const char *const *cells,

@@ -17,7 +17,7 @@ typedef struct isynth_task {
     char *output;      /* the reference answer */
     char *eval_aspect; /* ELYZA's grading notes; "" elsewhere */
     bool is_classification;
-    long line;         /* 1-based line in the source file where the record starts */
+    long line; /* 1-based line in the source file where the record starts */
 } isynth_task;
 
 /* Language of a text set, decided from the share of Japanese characters. */
