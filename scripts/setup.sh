@@ -46,6 +46,7 @@ PKGS=(build-essential cmake pkg-config git ca-certificates
 if [ "$want_tests" = 1 ]; then
   PKGS+=(libreoffice-calc-nogui   # opens the workbooks isynth writes (tests/xlsx_interop.py)
          clang libclang-rt-14-dev # clang and its libFuzzer runtime: the fuzz stage
+         clang-format             # the formatting check that opens the tests
          chromium)                # opens the run report (tests/test_report.c)
 fi
 missing=()
