@@ -27,7 +27,7 @@ if [ $fuzz = ON ]; then
   [ ${#target[@]} -gt 0 ] || target=(--target fuzz_parse --target fuzz_xlsx --target fuzz_table)
 fi
 cmake -S "$root" -B "$root/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DISYNTH_SANITIZE=$asan \
-  -DISYNTH_FUZZ=$fuzz \
+  -DISYNTH_FUZZ=$fuzz -DISYNTH_REQUIRE_ALL="${ISYNTH_REQUIRE_ALL:-OFF}" \
   -DISYNTH_LLAMA_PREFIX="$ISYNTH_LLAMA_PREFIX" -DISYNTH_MODEL="$ISYNTH_MODEL" \
   -DISYNTH_PYTHON="$ISYNTH_PYTHON" -DISYNTH_LLAMA_SERVER="$ISYNTH_LLAMA_SERVER" >/dev/null
 cmake --build "$root/$dir" -j"$(nproc)" "${target[@]}"

@@ -96,6 +96,7 @@ static char *grammar_for(isynth_lang lang, int n_new, bool two_stage, bool compl
 #define NEED_MODEL()                                                                               \
     do {                                                                                           \
         if (!vocab) {                                                                              \
+            if (ISYNTH_REQUIRE_ALL) fail_msg("no model (ISYNTH_MODEL), which is required here");   \
             fprintf(stderr, "no model (ISYNTH_MODEL): skipped\n");                                 \
             skip();                                                                                \
         }                                                                                          \

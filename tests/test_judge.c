@@ -928,7 +928,10 @@ static void judge_all(isynth_backend *be, const isynth_judge_params *p,
 static void test_llama_grammar(void **state)
 {
     (void)state;
-    if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK)) skip();
+    if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK)) {
+        if (ISYNTH_REQUIRE_ALL) fail_msg("no model at '%s', which is required here", ISYNTH_MODEL);
+        skip();
+    }
     isynth_llama_params lp = isynth_llama_params_default();
     lp.model_path = ISYNTH_MODEL;
     lp.parallel = 4;
@@ -964,7 +967,10 @@ static void on_one(void *user, const isynth_gen_result *r)
 static void test_llama_bad_grammar(void **state)
 {
     (void)state;
-    if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK)) skip();
+    if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK)) {
+        if (ISYNTH_REQUIRE_ALL) fail_msg("no model at '%s', which is required here", ISYNTH_MODEL);
+        skip();
+    }
     isynth_llama_params lp = isynth_llama_params_default();
     lp.model_path = ISYNTH_MODEL;
     lp.parallel = 2;

@@ -97,6 +97,7 @@ static void test_mecab(void **state)
     isynth_err rc = isynth_tokenizer_new(ISYNTH_TOKENIZER_MECAB, &t, &err);
     if (rc == ISYNTH_ERR_NOT_FOUND) {
         assert_non_null(strstr(err.msg, "mecab"));
+        if (ISYNTH_REQUIRE_ALL) fail_msg("MeCab is required here: %s", err.msg);
         skip();
     }
     assert_int_equal(rc, ISYNTH_OK);
