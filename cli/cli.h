@@ -31,6 +31,11 @@ int cmd_judge(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
+/* After a command's options: refuses arguments left over and a missing --run, then opens DIR's
+ * run store for reading (*st, closed by the caller). Prints the problem, prefixed with
+ * "isynth CMD", and returns its exit code; EXIT_OK when *st is open. */
+int cli_open_run_read(const char *cmd, int argc, char **argv, const char *dir, isynth_store **st);
+
 /* "6 min 40 s" (or "unknown" when s < 0) into out. */
 void cli_format_duration(double s, char *out, size_t cap);
 

@@ -49,22 +49,11 @@ int cmd_report(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "isynth report: unexpected argument '%s'\n", argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (!dir) {
-        fprintf(stderr, "isynth report: --run DIR is required (see --help)\n");
-        return EXIT_USAGE;
-    }
-    isynth_error err;
     isynth_store *st = NULL;
-    isynth_err rc = isynth_store_open_read(dir, &st, &err);
-    if (rc) {
-        fprintf(stderr, "isynth report: %s\n", err.msg);
-        return rc == ISYNTH_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAILURE_RUN;
-    }
-    rc = isynth_report_write(st, out, &err);
+    int code = cli_open_run_read("report", argc, argv, dir, &st);
+    if (code != EXIT_OK) return code;
+    isynth_error err;
+    isynth_err rc = isynth_report_write(st, out, &err);
     isynth_store_close(st);
     if (rc) {
         fprintf(stderr, "isynth report: %s\n", err.msg[0] ? err.msg : isynth_strerror(rc));

@@ -154,6 +154,26 @@ static void print_text(const char *dir, const isynth_run_status *s, const char *
     printf("last request %s\n", last);
 }
 
+int cli_open_run_read(const char *cmd, int argc, char **argv, const char *dir, isynth_store **st)
+{
+    *st = NULL;
+    if (optind < argc) {
+        fprintf(stderr, "isynth %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!dir) {
+        fprintf(stderr, "isynth %s: --run DIR is required (see --help)\n", cmd);
+        return EXIT_USAGE;
+    }
+    isynth_error err;
+    isynth_err rc = isynth_store_open_read(dir, st, &err);
+    if (rc) {
+        fprintf(stderr, "isynth %s: %s\n", cmd, err.msg);
+        return rc == ISYNTH_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAILURE_RUN;
+    }
+    return EXIT_OK;
+}
+
 int cmd_status(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -195,24 +215,14 @@ int cmd_status(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "isynth status: unexpected argument '%s'\n", argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (!dir) {
-        fprintf(stderr, "isynth status: --run DIR is required (see --help)\n");
-        return EXIT_USAGE;
-    }
-    isynth_error err;
     isynth_store *st = NULL;
-    isynth_err rc = isynth_store_open_read(dir, &st, &err);
-    if (rc) {
-        fprintf(stderr, "isynth status: %s\n", err.msg);
-        return rc == ISYNTH_ERR_NOT_FOUND ? EXIT_USAGE : EXIT_FAILURE_RUN;
-    }
+    int code = cli_open_run_read("status", argc, argv, dir, &st);
+    if (code != EXIT_OK) return code;
+    isynth_error err;
+    isynth_err rc;
     isynth_run_status s;
     reason_acc ra = {.obj = as_json ? json_object() : NULL};
-    int code = EXIT_FAILURE_RUN;
+    code = EXIT_FAILURE_RUN;
     if (as_json && !ra.obj) {
         fprintf(stderr, "isynth status: out of memory\n");
         goto out;

@@ -827,6 +827,37 @@ isynth_err isynth_store_totals(isynth_store *st, isynth_run_totals *out, isynth_
     return rc;
 }
 
+/* The walks below: each row of s goes to row(s, walk) until one returns an error, which stops
+ * the walk and is returned; s is finalized. */
+typedef void (*any_fn)(void); /* the walk's callback, cast back to its type by the row */
+typedef struct walk {
+    any_fn fn;
+    void *user;
+} walk;
+typedef isynth_err (*row_fn)(sqlite3_stmt *s, const walk *w);
+
+static isynth_err each(isynth_store *st, sqlite3_stmt *s, row_fn row, const walk *w,
+                       const char *what, isynth_error *err)
+{
+    isynth_err rc = ISYNTH_OK;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW)
+        if ((rc = row(s, w))) break;
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+static isynth_err reason_row(sqlite3_stmt *s, const walk *w)
+{
+    return ((isynth_reason_fn)w->fn)(w->user, col_text(s, 0), (long)sqlite3_column_int64(s, 1));
+}
+
 isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void *user,
                                     isynth_error *err)
 {
@@ -835,16 +866,29 @@ isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void 
                             "SELECT coalesce(reason, 'other'), count(*) FROM candidates "
                             "WHERE status = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1",
                             &s, err);
-    if (rc) return rc;
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((rc = fn(user, (const char *)sqlite3_column_text(s, 0),
-                     (long)sqlite3_column_int64(s, 1))))
-            break;
-    }
-    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read reasons");
-    sqlite3_finalize(s);
-    return rc;
+    walk w = {(any_fn)fn, user};
+    return rc ? rc : each(st, s, reason_row, &w, "read reasons", err);
+}
+
+static isynth_err request_row(sqlite3_stmt *s, const walk *w)
+{
+    isynth_request_sum q = {
+        .id = sqlite3_column_int64(s, 0),
+        .stage = sqlite3_column_int(s, 1),
+        .failed = sqlite3_column_int(s, 2) != 0,
+        .truncated = sqlite3_column_int(s, 3) != 0,
+        .prompt_tokens = (long)sqlite3_column_int64(s, 4),
+        .completion_tokens = (long)sqlite3_column_int64(s, 5),
+        .retries = sqlite3_column_int(s, 6),
+        .seconds = sqlite3_column_double(s, 7),
+        .at = sqlite3_column_int64(s, 8),
+        .candidates = (long)sqlite3_column_int64(s, 9),
+        .kept = (long)sqlite3_column_int64(s, 10),
+        .examples = (const char *)sqlite3_column_text(s, 11),
+        .prompt = (const char *)sqlite3_column_text(s, 12),
+        .server = (const char *)sqlite3_column_text(s, 13),
+    };
+    return ((isynth_request_fn)w->fn)(w->user, &q);
 }
 
 isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_request_fn fn,
@@ -875,29 +919,27 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
     buf_free(&sql);
     if (rc) return rc;
     if (last_stage1 > 0) sqlite3_bind_int64(s, 1, last_stage1);
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        isynth_request_sum q = {
-            .id = sqlite3_column_int64(s, 0),
-            .stage = sqlite3_column_int(s, 1),
-            .failed = sqlite3_column_int(s, 2) != 0,
-            .truncated = sqlite3_column_int(s, 3) != 0,
-            .prompt_tokens = (long)sqlite3_column_int64(s, 4),
-            .completion_tokens = (long)sqlite3_column_int64(s, 5),
-            .retries = sqlite3_column_int(s, 6),
-            .seconds = sqlite3_column_double(s, 7),
-            .at = sqlite3_column_int64(s, 8),
-            .candidates = (long)sqlite3_column_int64(s, 9),
-            .kept = (long)sqlite3_column_int64(s, 10),
-            .examples = (const char *)sqlite3_column_text(s, 11),
-            .prompt = (const char *)sqlite3_column_text(s, 12),
-            .server = (const char *)sqlite3_column_text(s, 13),
-        };
-        if ((rc = fn(user, &q))) break;
-    }
-    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read requests");
-    sqlite3_finalize(s);
-    return rc;
+    walk w = {(any_fn)fn, user};
+    return each(st, s, request_row, &w, "read requests", err);
+}
+
+static isynth_err candidate_row(sqlite3_stmt *s, const walk *w)
+{
+    isynth_candidate_sum c = {
+        .id = sqlite3_column_int64(s, 0),
+        .request_id = sqlite3_column_int64(s, 1),
+        .status = (const char *)sqlite3_column_text(s, 2),
+        .reason = (const char *)sqlite3_column_text(s, 3),
+        .detail = (const char *)sqlite3_column_text(s, 4),
+        .nn_ref = (const char *)sqlite3_column_text(s, 5),
+        .nn_score = sqlite3_column_double(s, 6),
+        .instruction = (const char *)sqlite3_column_text(s, 7),
+        .input = (const char *)sqlite3_column_text(s, 8),
+        .output = (const char *)sqlite3_column_text(s, 9),
+        .has_facts = sqlite3_column_int(s, 10) != 0,
+        .judge_score = sqlite3_column_int(s, 11),
+    };
+    return ((isynth_candidate_sum_fn)w->fn)(w->user, &c);
 }
 
 isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn, void *user,
@@ -912,28 +954,22 @@ isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_su
                             "FROM candidates c LEFT JOIN judgements j ON j.candidate_id = c.id "
                             "ORDER BY c.id",
                             &s, err);
-    if (rc) return rc;
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        isynth_candidate_sum c = {
-            .id = sqlite3_column_int64(s, 0),
-            .request_id = sqlite3_column_int64(s, 1),
-            .status = (const char *)sqlite3_column_text(s, 2),
-            .reason = (const char *)sqlite3_column_text(s, 3),
-            .detail = (const char *)sqlite3_column_text(s, 4),
-            .nn_ref = (const char *)sqlite3_column_text(s, 5),
-            .nn_score = sqlite3_column_double(s, 6),
-            .instruction = (const char *)sqlite3_column_text(s, 7),
-            .input = (const char *)sqlite3_column_text(s, 8),
-            .output = (const char *)sqlite3_column_text(s, 9),
-            .has_facts = sqlite3_column_int(s, 10) != 0,
-            .judge_score = sqlite3_column_int(s, 11),
-        };
-        if ((rc = fn(user, &c))) break;
-    }
-    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
-    sqlite3_finalize(s);
-    return rc;
+    walk w = {(any_fn)fn, user};
+    return rc ? rc : each(st, s, candidate_row, &w, "read candidates", err);
+}
+
+static isynth_err seed_row(sqlite3_stmt *s, const walk *w)
+{
+    isynth_task t = {
+        .id = (char *)sqlite3_column_text(s, 0),
+        .instruction = (char *)sqlite3_column_text(s, 1),
+        .input = (char *)sqlite3_column_text(s, 2),
+        .output = (char *)sqlite3_column_text(s, 3),
+        .eval_aspect = (char *)sqlite3_column_text(s, 4),
+        .is_classification = sqlite3_column_int(s, 5) != 0,
+        .line = (long)sqlite3_column_int64(s, 6),
+    };
+    return ((isynth_seed_fn)w->fn)(w->user, &t);
 }
 
 isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *user,
@@ -944,23 +980,16 @@ isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *use
                             "SELECT ext_id, instruction, input, output, eval_aspect,"
                             " is_classification, line FROM seeds ORDER BY id",
                             &s, err);
-    if (rc) return rc;
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        isynth_task t = {
-            .id = (char *)sqlite3_column_text(s, 0),
-            .instruction = (char *)sqlite3_column_text(s, 1),
-            .input = (char *)sqlite3_column_text(s, 2),
-            .output = (char *)sqlite3_column_text(s, 3),
-            .eval_aspect = (char *)sqlite3_column_text(s, 4),
-            .is_classification = sqlite3_column_int(s, 5) != 0,
-            .line = (long)sqlite3_column_int64(s, 6),
-        };
-        if ((rc = fn(user, &t))) break;
-    }
-    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read seeds");
-    sqlite3_finalize(s);
-    return rc;
+    walk w = {(any_fn)fn, user};
+    return rc ? rc : each(st, s, seed_row, &w, "read seeds", err);
+}
+
+static isynth_err kept_row(sqlite3_stmt *s, const walk *w)
+{
+    return ((isynth_candidate_fn)w->fn)(w->user, sqlite3_column_int64(s, 0), col_text(s, 1),
+                                        col_text(s, 2), col_text(s, 3), NULL)
+               ? ISYNTH_ERR_CANCELLED
+               : ISYNTH_OK;
 }
 
 isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_candidate_fn fn,
@@ -989,17 +1018,6 @@ isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_c
                            : "SELECT id, instruction, input, output FROM candidates "
                              "WHERE status = 'accepted' ORDER BY id",
                  &s, err);
-    if (rc) return rc;
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        if (fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-               (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
-               NULL)) {
-            rc = ISYNTH_ERR_CANCELLED;
-            break;
-        }
-    }
-    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read the kept rows");
-    sqlite3_finalize(s);
-    return rc;
+    walk w = {(any_fn)fn, user};
+    return rc ? rc : each(st, s, kept_row, &w, "read the kept rows", err);
 }
