@@ -241,7 +241,7 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     /* subjects */
     size_t sl;
     const char *subj = find_subject(a, q->prompt, &sl);
-    if (subj) {
+    if (subj && utf8_valid(subj, sl, NULL)) { /* a hand-written template could hold other bytes */
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)sl, subj);
         json_t *o = json_object_get(a->subjects, name);
