@@ -1142,6 +1142,17 @@ const char *isynth_check_hanzi(const char *instr, const char *const *fields, siz
                        (int)l, s + i, f < 3 ? names[f] : "text");
             return "wrong_language";
         }
+        /* Chinese words whose characters are all Japanese kanji too, so the check above
+         * passes them: 公司 (会社), 没有, 手机, 可以, 怎么, 什么, 这个. A short list of words
+         * that Japanese text does not use, seen in the default model's rows. */
+        static const char *const zh_words[] = {"公司", "没有", "手机", "可以",
+                                               "怎么", "什么", "这个"};
+        for (size_t k = 0; k < sizeof zh_words / sizeof zh_words[0]; k++)
+            if (strstr(s, zh_words[k])) {
+                set_detail(detail, cap, "Chinese word %s in the %s", zh_words[k],
+                           f < 3 ? names[f] : "text");
+                return "wrong_language";
+            }
     }
     return NULL;
 }
@@ -1265,6 +1276,31 @@ const char *isynth_check_request(const char *instr, char *detail, size_t cap)
 
 /* The input is the instruction again (80% of the longer one's letters in order): the model
  * filled the input field with the task itself, so there is nothing to work on. */
+/* True when the letters n[0..nn) stand together, in order, inside h[0..nh). */
+static bool contains_letters(const uint32_t *h, size_t nh, const uint32_t *n, size_t nn)
+{
+    for (size_t i = 0; i + nn <= nh; i++)
+        if (!memcmp(h + i, n, nn * sizeof *n)) return true;
+    return false;
+}
+
+/* True when the instruction holds the input inside quotation marks (「input」, "input"). */
+static bool quoted_in(const char *instr, const char *input)
+{
+    size_t n = strlen(input);
+    while (n && (input[n - 1] == ' ' || input[n - 1] == '\n'))
+        n--;
+    for (const char *p = strstr(instr, "「"); p; p = strstr(p, "「")) {
+        p += strlen("「");
+        if (!strncmp(p, input, n) && !strncmp(p + n, "」", strlen("」"))) return true;
+    }
+    for (const char *p = instr; (p = strchr(p, '"')) != NULL;) {
+        p++;
+        if (!strncmp(p, input, n) && p[n] == '"') return true;
+    }
+    return false;
+}
+
 static isynth_err input_repeats_instruction(const isynth_task *t, const char **reason, char *detail,
                                             size_t cap, isynth_error *err)
 {
@@ -1279,6 +1315,14 @@ static isynth_err input_repeats_instruction(const isynth_task *t, const char **r
             set_detail(detail, cap, "the input repeats the instruction (%zu%% of its letters)",
                        lcs * 100 / longer);
         }
+    }
+    /* the input is a phrase lifted from the instruction (公司の技術職員 from 公司の技術職員が
+     * どのような…): it gives the task nothing. Not when the instruction quotes it (「…」, "…"),
+     * which points at the input on purpose. */
+    if (!rc && !*reason && mn >= 4 && mn < mi && contains_letters(I, mi, N, mn) &&
+        !quoted_in(t->instruction, t->input)) {
+        *reason = "echo";
+        set_detail(detail, cap, "the input only repeats a phrase of the instruction");
     }
     isynth_free(I);
     isynth_free(N);
@@ -1385,6 +1429,33 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
         for (size_t k = 0; k < sizeof refusals / sizeof refusals[0]; k++)
             if (starts_ci(output, n, refusals[k]) &&
                 mentions(output, cannot, sizeof cannot / sizeof cannot[0])) {
+                set_detail(detail, cap, "the output refuses the task");
+                return "no_answer";
+            }
+    }
+    /* a refusal in the first sentence, however it opens (私はAIとして…答えることはできません) */
+    if (!mentions(instr, polite_tasks, sizeof polite_tasks / sizeof polite_tasks[0])) {
+        static const char *const refuse[] = {"答えることはできません",
+                                             "答えることができません",
+                                             "お答えできません",
+                                             "お答えすることはできません",
+                                             "回答できません",
+                                             "回答することはできません",
+                                             "お手伝いできません",
+                                             "お手伝いすることはできません",
+                                             "回答を控え",
+                                             "I cannot answer",
+                                             "I can't answer",
+                                             "I cannot help",
+                                             "I can't help",
+                                             "I am unable to",
+                                             "I'm unable to"};
+        size_t first = 0; /* the first sentence: up to 。 . ! ? or a line break */
+        while (first < n && output[first] != '\n' && output[first] != '.' && output[first] != '!' &&
+               output[first] != '?' && !(n - first >= 3 && !memcmp(output + first, "。", 3)))
+            first++;
+        for (size_t k = 0; k < sizeof refuse / sizeof refuse[0]; k++)
+            if (find_ci(output, first, 0, refuse[k]) != (size_t)-1) {
                 set_detail(detail, cap, "the output refuses the task");
                 return "no_answer";
             }
