@@ -307,6 +307,21 @@ static void test_answer(void **state)
                                             "申し訳ありませんが、その質問にはお答えできません。",
                                             detail, sizeof detail),
                         "no_answer");
+    /* a refusal that does not open with an apology (a real row of `./run demo`) */
+    assert_string_equal(
+        isynth_check_answer("例の文章を書さないこと。",
+                            "私は日本のアシスタントとして、あなたに質問に答えることはできません。"
+                            "しかし、あなたの質問について適切な回答を提供していただけますか?",
+                            detail, sizeof detail),
+        "no_answer");
+    /* "cannot" in an answer's own content is not a refusal */
+    assert_null(isynth_check_answer("18歳未満が選挙で投票できるか答えてください。",
+                                    "日本では18歳未満は投票することはできません。", detail,
+                                    sizeof detail));
+    assert_null(isynth_check_answer("ペットを飼えない理由を答えてください。",
+                                    "規約で禁止されているので飼えません。回答できません、"
+                                    "という答え方は避けましょう。",
+                                    detail, sizeof detail));
     assert_string_equal(isynth_check_answer("Explain photosynthesis.",
                                             "I'm sorry, but I cannot help with that.", detail,
                                             sizeof detail),
@@ -347,6 +362,21 @@ static void test_task(void **state)
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     assert_non_null(strstr(detail, "the input repeats the instruction"));
+    /* the input is only a phrase of the instruction (a real row of `./run demo`); one the
+     * instruction quotes is pointed at on purpose */
+    isynth_task phrase = {.instruction = "青くて色濃い人気の歌手は誰ですか?理由も答えてください。",
+                          .input = "青くて色濃い人気の歌手",
+                          .output = "アギラクル・サッコです。"};
+    assert_int_equal(isynth_check_task(s, &phrase, false, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "echo");
+    assert_non_null(strstr(detail, "only repeats a phrase"));
+    isynth_task quoted = {.instruction = "次の単語を英語に訳してください:「りんご」",
+                          .input = "りんご",
+                          .output = "apple"};
+    assert_int_equal(isynth_check_task(s, &quoted, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
     /* an input that quotes part of the instruction is an input */
     isynth_task part = {.instruction = "次の文を英語に訳してください。",
                         .input = "次の電車は何時に来ますか。",
@@ -516,9 +546,9 @@ static void test_alloc_failures(void **state)
 }
 
 /* Chinese characters that Japanese does not write, in a Japanese row. */
+/* The check of the three fields; its detail goes to the file's `detail`. */
 static const char *hanzi(const char *instr, const char *input, const char *output)
 {
-    static char detail[128];
     const char *f[3] = {instr, input, output};
     return isynth_check_hanzi(instr, f, 3, detail, sizeof detail);
 }
@@ -542,6 +572,13 @@ static void test_hanzi(void **state)
     assert_null(hanzi("「ありがとう」を中国語に訳してください。", "", "谢谢。"));
     assert_null(hanzi("这是什么?", "", "这是书。"));
     assert_null(hanzi("次のPythonコードを説明してください。", "print('这')", "文字を表示します。"));
+    /* a Chinese word in characters Japanese also has (a real row of `./run demo`) */
+    assert_string_equal(hanzi("公司の技術職員がどのような職務を務めているのかを教えてください。",
+                              "", "技術サポートです。"),
+                        "wrong_language");
+    assert_non_null(strstr(detail, "公司"));
+    assert_null(hanzi("会社の技術職員がどのような職務を務めているのかを教えてください。", "",
+                      "技術サポートです。"));
 }
 
 int main(void)
