@@ -1348,6 +1348,49 @@ static isynth_err echo_of_input(const isynth_task *t, const char **reason, char 
     return rc;
 }
 
+/* A rewrite that changed nothing: the task asks to rewrite, paraphrase or correct a sentence it
+ * quotes (「…」), and the output is that sentence again, give or take a closing です/だ/である
+ * (「作物の長さは約300メートル」という文を…言い換えてください → 作物の長さは約300メートルです。,
+ * a real row of the default model). Compared as dedup keys (NFKC, case folded, no spaces or
+ * punctuation). */
+static isynth_err echo_of_quote(const isynth_task *t, const char **reason, char *detail, size_t cap,
+                                isynth_error *err)
+{
+    static const char *const rewrite[] = {"言い換", "書き換",  "言いかえ", "書きかえ",  "直して",
+                                          "修正",   "rewrite", "rephrase", "paraphrase"};
+    if (!mentions(t->instruction, rewrite, sizeof rewrite / sizeof rewrite[0])) return ISYNTH_OK;
+    char *ko = NULL;
+    size_t lo;
+    isynth_err rc = isynth_dedup_key(t->output, strlen(t->output), &ko, &lo, err);
+    static const char *const endings[] = {"である", "です", "だ"};
+    for (size_t k = 0; !rc && k < sizeof endings / sizeof endings[0]; k++) {
+        size_t el = strlen(endings[k]);
+        if (lo > el && !memcmp(ko + lo - el, endings[k], el)) {
+            lo -= el;
+            break;
+        }
+    }
+    const char *open = "「", *close = "」";
+    for (const char *p = strstr(t->instruction, open); !rc && p; p = strstr(p, open)) {
+        p += strlen(open);
+        const char *e = strstr(p, close);
+        if (!e) break;
+        char *kq = NULL;
+        size_t lq;
+        if ((rc = isynth_dedup_key(p, (size_t)(e - p), &kq, &lq, err))) break;
+        bool same = lq >= 4 && lq == lo && !memcmp(kq, ko, lq);
+        isynth_free(kq);
+        if (same) {
+            *reason = "echo";
+            set_detail(detail, cap, "the rewrite is the quoted sentence unchanged");
+            break;
+        }
+        p = e;
+    }
+    isynth_free(ko);
+    return rc;
+}
+
 /* The output is a piece of the task given back: its letters (20 or more) stand together, as
  * they are, inside the instruction or the input (a summary keeps letters in order but drops
  * some, so it is not a piece). Tasks that ask to extract or quote are not
@@ -1511,6 +1554,7 @@ isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, boo
     rc = isynth_check_echo(t->instruction, t->output, reason, detail, cap, err);
     if (rc || *reason) return rc;
     if (t->input[0] && ((rc = echo_of_input(t, reason, detail, cap, err)) || *reason)) return rc;
+    if ((rc = echo_of_quote(t, reason, detail, cap, err)) || *reason) return rc;
     if ((rc = echo_of_part(t, reason, detail, cap, err)) || *reason) return rc;
     if ((*reason = isynth_check_answer(t->instruction, t->output, detail, cap))) return ISYNTH_OK;
     *reason = isynth_check_language_pair(t->instruction, t->output, detail, cap);

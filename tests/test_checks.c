@@ -371,6 +371,24 @@ static void test_task(void **state)
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     assert_non_null(strstr(detail, "only repeats a phrase"));
+    /* a rewrite that gives the quoted sentence back (a real row of `./run demo`); one that
+     * rewrites it is kept */
+    isynth_task same = {
+        .instruction =
+            "「作物の長さは約300メートル」という文を、適切な句を使わずに言い換えてください。",
+        .input = "",
+        .output = "作物の長さは約300メートルです。"};
+    assert_int_equal(isynth_check_task(s, &same, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "echo");
+    assert_non_null(strstr(detail, "quoted sentence unchanged"));
+    isynth_task rewritten = {.instruction =
+                                 "「明日は雨が降るだろう」を丁寧な言い方に言い換えてください。",
+                             .input = "",
+                             .output = "明日は雨が降るでしょう。"};
+    assert_int_equal(isynth_check_task(s, &rewritten, true, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
     isynth_task quoted = {.instruction = "次の単語を英語に訳してください:「りんご」",
                           .input = "りんご",
                           .output = "apple"};
