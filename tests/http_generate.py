@@ -191,6 +191,37 @@ def test_faults(args, work):
         no_key_anywhere(out)
         print("wrong model: 6 requests failed without retry, messages recorded")
 
+        # 4. budgets through the command line: each stop has its exit code and message, and
+        # the totals it stopped on are run.db's
+        out = os.path.join(work, "budget")
+        rc, o, e = generate(args, out, 500, [s.url("/tasks")],
+                            extra=["--max-generated-tokens", "1"])
+        assert rc == 5, "exit %d (want 5, token budget): %s" % (rc, e)
+        assert "--max-generated-tokens" in e, e
+        with db(out) as c:
+            nreq, tok = c.execute("SELECT count(*), sum(completion_tokens) FROM requests"
+                                  ).fetchone()
+        assert 1 <= nreq <= 4 and tok >= 1, (nreq, tok)  # the requests in flight finish
+        rc, o, e = generate(args, out, 500, [s.url("/tasks")],
+                            extra=["--max-generated-tokens", "1"])
+        assert rc == 5, "exit %d on the rerun: %s" % (rc, e)
+        with db(out) as c:
+            assert c.execute("SELECT count(*) FROM requests").fetchone()[0] == nreq
+        st = subprocess.run([args.isynth, "status", "--run", out, "--json"],
+                            capture_output=True, text=True, timeout=60)
+        assert st.returncode == 0, st.stderr
+        j = json.loads(st.stdout)
+        assert j["requests"] == nreq and j["generated_tokens"] == tok and j["target"] == 500, j
+        out = os.path.join(work, "cost")
+        rc, o, e = generate(args, out, 500, [s.url("/tasks")],
+                            extra=["--max-cost", "0.000001", "--price-out", "1"])
+        assert rc == 6, "exit %d (want 6, cost budget): %s" % (rc, e)
+        rc, o, e = generate(args, os.path.join(work, "noprice"), 5, [s.url("/tasks")],
+                            extra=["--max-cost", "1"])
+        assert rc == 2 and "--price" in e, (rc, e)
+        print("budgets: exit 5 after %d requests (%d tokens), unchanged on a rerun; exit 6; "
+              "a cost budget without a price refused" % (nreq, tok))
+
 
 def test_kill(args, work):
     out = os.path.join(work, "kill")
