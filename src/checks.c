@@ -1475,9 +1475,8 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
                 set_detail(detail, cap, "the output refuses the task");
                 return "no_answer";
             }
-    }
-    /* a refusal in the first sentence, however it opens (私はAIとして…答えることはできません) */
-    if (!mentions(instr, polite_tasks, sizeof polite_tasks / sizeof polite_tasks[0])) {
+        /* or a refusal in the first sentence, however it opens (私はAIとして…答えることは
+         * できません) */
         static const char *const refuse[] = {"答えることはできません",
                                              "答えることができません",
                                              "お答えできません",
