@@ -9,6 +9,7 @@
 #include "isynth/prompt.h"
 #include "isynth/seeds.h"
 #include "isynth/verify.h"
+#include "isynth/status.h"
 #include "internal.h"
 
 #include <stdlib.h>
@@ -413,9 +414,8 @@ static isynth_err load_window(void *user, const isynth_request_sum *q)
 
 static double run_cost(const run *r)
 {
-    return ((double)r->prog.run_prompt_tokens * r->p->price_in +
-            (double)r->prog.run_completion_tokens * r->p->price_out) /
-           1e6;
+    return isynth_token_cost(r->prog.run_prompt_tokens, r->prog.run_completion_tokens,
+                             r->p->price_in, r->p->price_out);
 }
 
 static isynth_err load_counts(run *r, isynth_error *err)
