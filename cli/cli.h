@@ -31,6 +31,11 @@ int cmd_judge(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
+/* Reads option opt's value s as a number in [lo, hi] into *out; false, with the problem printed
+ * as "isynth CMD: ...", when it is not one (NaN and trailing text included). */
+bool cli_parse_double(const char *cmd, const char *s, double lo, double hi, double *out,
+                      const char *opt);
+
 /* After a command's options: refuses arguments left over and a missing --run, then opens DIR's
  * run store for reading (*st, closed by the caller). Prints the problem, prefixed with
  * "isynth CMD", and returns its exit code; EXIT_OK when *st is open. */

@@ -252,16 +252,7 @@ static bool parse_long(const char *s, long lo, long hi, long *out, const char *o
 
 static bool parse_double(const char *s, double lo, double hi, double *out, const char *opt)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "isynth generate: %s expects a number from %g to %g, not '%s'\n", opt, lo,
-                hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
+    return cli_parse_double("generate", s, lo, hi, out, opt);
 }
 
 enum {

@@ -1,7 +1,9 @@
 /* isynth command-line entry: dispatches to subcommands and documents exit codes. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct {
@@ -37,6 +39,21 @@ static void usage(FILE *f)
                "  7    stopped for low yield (--min-yield)\n"
                "  130  interrupted (SIGINT/SIGTERM); the run store is consistent, rerun to "
                "continue\n");
+}
+
+bool cli_parse_double(const char *cmd, const char *s, double lo, double hi, double *out,
+                      const char *opt)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "isynth %s: %s expects a number from %g to %g, not '%s'\n", cmd, opt, lo,
+                hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 int exit_code_for(isynth_err rc)

@@ -27,20 +27,6 @@ static void help(FILE *f)
             "in DIR.\n");
 }
 
-static bool parse_num(const char *s, double lo, double hi, double *out, const char *opt)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "isynth status: %s expects a number from %g to %g, not '%s'\n", opt, lo, hi,
-                s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 typedef struct reason_acc {
     json_t *obj;     /* --json: reason -> count */
     char text[1024]; /* "seed_copy 20, no_request 10" */
@@ -199,13 +185,16 @@ int cmd_status(int argc, char **argv)
             as_json = true;
             break;
         case 'w':
-            if (!parse_num(optarg, 1, 100000, &window, "--window")) return EXIT_USAGE;
+            if (!cli_parse_double("status", optarg, 1, 100000, &window, "--window"))
+                return EXIT_USAGE;
             break;
         case 'i':
-            if (!parse_num(optarg, 0, 1e9, &price_in, "--price-in")) return EXIT_USAGE;
+            if (!cli_parse_double("status", optarg, 0, 1e9, &price_in, "--price-in"))
+                return EXIT_USAGE;
             break;
         case 'o':
-            if (!parse_num(optarg, 0, 1e9, &price_out, "--price-out")) return EXIT_USAGE;
+            if (!cli_parse_double("status", optarg, 0, 1e9, &price_out, "--price-out"))
+                return EXIT_USAGE;
             break;
         case 'h':
             help(stdout);
