@@ -131,7 +131,7 @@ typedef struct series {
 
 typedef struct acc {
     /* requests */
-    long n_stage1, n_req;
+    long n_req;
     long per_bucket;  /* stage-1 requests per acceptance point */
     long stage1_done; /* stage-1 requests (not failed) walked so far */
     series accept;    /* x: last request number; a: candidates, b: kept */
@@ -169,16 +169,6 @@ static json_t *jstr(const char *s)
 static isynth_err nomem(isynth_error *err)
 {
     return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-}
-
-/* Pass 1 over requests: counts and the time span, to size the buckets. */
-static isynth_err count_request(void *user, const isynth_request_sum *q)
-{
-    acc *a = user;
-    if (a->n_req++ == 0) a->first_at = q->at;
-    if (q->at - a->first_at > a->span) a->span = q->at - a->first_at;
-    a->n_stage1 += q->stage == 1;
-    return ISYNTH_OK;
 }
 
 /* The subject a request's prompt names, between the topic rule's two halves, or NULL. */
@@ -373,7 +363,6 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
     if ((rc = isynth_run_status_get(st, 20, -1, -1, &s, err)) ||
         (rc = isynth_store_each_reason(st, add_reason, reasons, err)) ||
         (rc = isynth_store_each_seed(st, count_seed, a, err)) ||
-        (rc = isynth_store_each_request(st, 0, count_request, a, err)) ||
         (rc = isynth_store_meta_get(st, "lang", &lang, err)) ||
         (rc = isynth_store_meta_get(st, "backend", &backend, err)))
         goto out;
@@ -383,7 +372,12 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
         rc = nomem(err);
         goto out;
     }
-    a->per_bucket = a->n_stage1 / MAX_BUCKETS + 1;
+    /* the buckets are sized from the totals: stage-1 requests per acceptance point, seconds per
+     * time point */
+    a->n_req = s.totals.requests;
+    a->first_at = s.totals.first_at;
+    a->span = s.totals.last_at - s.totals.first_at;
+    a->per_bucket = s.totals.stage1 / MAX_BUCKETS + 1;
     a->bucket_s = 60;
     while (a->span / a->bucket_s >= MAX_BUCKETS)
         a->bucket_s *= 2;

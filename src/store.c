@@ -785,23 +785,25 @@ isynth_err isynth_store_totals(isynth_store *st, isynth_run_totals *out, isynth_
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "SELECT count(*), coalesce(sum(status = 'failed'), 0),"
-                            " coalesce(sum(retries), 0), coalesce(sum(prompt_tokens), 0),"
-                            " coalesce(sum(completion_tokens), 0),"
-                            " coalesce(CAST(strftime('%s', min(created_at)) AS INTEGER), 0),"
-                            " coalesce(CAST(strftime('%s', max(created_at)) AS INTEGER), 0) "
-                            "FROM requests",
-                            &s, err);
+    isynth_err rc =
+        prepare(st,
+                "SELECT count(*), coalesce(sum(status = 'failed'), 0), coalesce(sum(stage = 1), 0),"
+                " coalesce(sum(retries), 0), coalesce(sum(prompt_tokens), 0),"
+                " coalesce(sum(completion_tokens), 0),"
+                " coalesce(CAST(strftime('%s', min(created_at)) AS INTEGER), 0),"
+                " coalesce(CAST(strftime('%s', max(created_at)) AS INTEGER), 0) "
+                "FROM requests",
+                &s, err);
     if (rc) return rc;
     if (sqlite3_step(s) == SQLITE_ROW) {
         out->requests = (long)sqlite3_column_int64(s, 0);
         out->failed = (long)sqlite3_column_int64(s, 1);
-        out->retries = (long)sqlite3_column_int64(s, 2);
-        out->prompt_tokens = sqlite3_column_int64(s, 3);
-        out->completion_tokens = sqlite3_column_int64(s, 4);
-        out->first_at = sqlite3_column_int64(s, 5);
-        out->last_at = sqlite3_column_int64(s, 6);
+        out->stage1 = (long)sqlite3_column_int64(s, 2);
+        out->retries = (long)sqlite3_column_int64(s, 3);
+        out->prompt_tokens = sqlite3_column_int64(s, 4);
+        out->completion_tokens = sqlite3_column_int64(s, 5);
+        out->first_at = sqlite3_column_int64(s, 6);
+        out->last_at = sqlite3_column_int64(s, 7);
     } else {
         rc = db_fail(st, err, "sum requests");
     }

@@ -173,6 +173,7 @@ isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_er
 /* Whole-run totals. */
 typedef struct isynth_run_totals {
     long requests, failed; /* finished requests, and of them those that failed */
+    long stage1;           /* of them the requests for tasks (stage 1) */
     long retries;
     long long prompt_tokens, completion_tokens;
     long accepted, rejected, pending; /* candidates by status */
