@@ -171,6 +171,17 @@ static isynth_err nomem(isynth_error *err)
     return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
 }
 
+/* Adds n to counter key of the object named name in obj (both made at 0 when absent); -1 when
+ * out of memory. */
+static int count(json_t *obj, const char *name, const char *key, long n)
+{
+    json_t *o = json_object_get(obj, name);
+    if (!o && (!(o = json_object()) || json_object_set_new(obj, name, o))) return -1;
+    json_t *c = json_object_get(o, key);
+    if (c) return json_integer_set(c, json_integer_value(c) + n);
+    return json_object_set_new(o, key, json_integer(n));
+}
+
 /* The subject a request's prompt names, between the topic rule's two halves, or NULL. */
 static const char *find_subject(const acc *a, const char *prompt, size_t *len)
 {
@@ -196,17 +207,8 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     a->time.c[tb] += q->failed;
     a->time.d[tb] += q->retries;
     const char *sv = q->server ? q->server : a->no_server;
-    json_t *so = json_object_get(a->servers, sv);
-    if (!so) {
-        so = json_pack("{s:i, s:i, s:i}", "requests", 0, "failed", 0, "retries", 0);
-        if (!so || json_object_set_new(a->servers, sv, so)) return ISYNTH_ERR_NOMEM;
-    }
-    if (json_integer_set(json_object_get(so, "requests"),
-                         json_integer_value(json_object_get(so, "requests")) + 1) ||
-        json_integer_set(json_object_get(so, "failed"),
-                         json_integer_value(json_object_get(so, "failed")) + q->failed) ||
-        json_integer_set(json_object_get(so, "retries"),
-                         json_integer_value(json_object_get(so, "retries")) + q->retries))
+    if (count(a->servers, sv, "requests", 1) || count(a->servers, sv, "failed", q->failed) ||
+        count(a->servers, sv, "retries", q->retries))
         return ISYNTH_ERR_NOMEM;
     if (q->stage != 1 || q->failed) return ISYNTH_OK;
     /* acceptance over the run's requests */
@@ -234,15 +236,7 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     if (subj && utf8_valid(subj, sl, NULL)) { /* a hand-written template could hold other bytes */
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)sl, subj);
-        json_t *o = json_object_get(a->subjects, name);
-        if (!o) {
-            o = json_pack("{s:i, s:i}", "requests", 0, "kept", 0);
-            if (!o || json_object_set_new(a->subjects, name, o)) return ISYNTH_ERR_NOMEM;
-        }
-        if (json_integer_set(json_object_get(o, "requests"),
-                             json_integer_value(json_object_get(o, "requests")) + 1) ||
-            json_integer_set(json_object_get(o, "kept"),
-                             json_integer_value(json_object_get(o, "kept")) + q->kept))
+        if (count(a->subjects, name, "requests", 1) || count(a->subjects, name, "kept", q->kept))
             return ISYNTH_ERR_NOMEM;
     }
     return ISYNTH_OK;
