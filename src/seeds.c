@@ -27,9 +27,17 @@ enum { F_INSTRUCTION, F_INPUT, F_OUTPUT, F_ID, F_EVAL, NFIELDS };
 static const char *const field_names[NFIELDS] = {"instruction", "input", "output", "id",
                                                  "eval_aspect"};
 
-typedef enum shape { SH_NONE, SH_ELYZA, SH_SELF_INSTRUCT, SH_ALPACA, SH_MESSAGES, SH_MAPPED } shape;
-static const char *const shape_names[] = {"",       "elyza",    "self-instruct",
-                                          "alpaca", "messages", "mapped"};
+typedef enum shape {
+    SH_NONE,
+    SH_ELYZA,
+    SH_SELF_INSTRUCT,
+    SH_ALPACA,
+    SH_MESSAGES,
+    SH_MAPPED,
+    SH_RUN /* another run's rows (run:DIR) */
+} shape;
+static const char *const shape_names[] = {"",       "elyza", "self-instruct", "alpaca", "messages",
+                                          "mapped", "run"};
 
 #define LABEL_MAX 80
 
@@ -504,6 +512,7 @@ static isynth_err json_record(loader *ld, const json_t *v, long line)
         }
         break;
     case SH_NONE:
+    case SH_RUN: /* not a JSON shape: load_run builds its records */
         break;
     }
     if (!rc && ld->shape != SH_MAPPED) rc = take_str(ld, &r, F_ID, v, "id", "id");
@@ -1039,22 +1048,19 @@ static int add_run_row(void *user, long long id, const char *instruction, const 
     raw r;
     raw_init(&r, (long)rr->ld->set->n + 1);
     snprintf(r.idnum, sizeof r.idnum, "g%lld", id);
-    const char *f[NFIELDS] = {0};
-    f[F_INSTRUCTION] = instruction ? instruction : "";
-    f[F_INPUT] = input ? input : "";
-    f[F_OUTPUT] = output ? output : "";
-    f[F_ID] = r.idnum;
-    for (int i = 0; i < NFIELDS; i++)
-        if (f[i]) {
-            r.s[i] = f[i];
-            r.n[i] = strlen(f[i]);
-            if (i != F_ID && (buf_add(&rr->content, f[i], r.n[i] + 1))) {
-                rr->rc = nomem(rr->ld);
-                return 1;
-            }
+    r.s[F_ID] = r.idnum;
+    r.n[F_ID] = strlen(r.idnum);
+    const int fields[] = {F_INSTRUCTION, F_INPUT, F_OUTPUT};
+    const char *text[] = {instruction, input, output};
+    for (int i = 0; i < 3; i++) {
+        r.s[fields[i]] = text[i] ? text[i] : "";
+        r.n[fields[i]] = strlen(r.s[fields[i]]);
+        if (buf_add(&rr->content, r.s[fields[i]], r.n[fields[i]] + 1)) {
+            rr->rc = nomem(rr->ld);
+            return 1;
         }
-    if ((rr->rc = add_task(rr->ld, &r))) return 1;
-    return 0;
+    }
+    return (rr->rc = add_task(rr->ld, &r)) != ISYNTH_OK;
 }
 
 /* The accepted (or, after a review, the reviewers' accepted and edited) rows of the run in dir
@@ -1109,21 +1115,20 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
     if (!ld.prm.max_file_bytes) ld.prm.max_file_bytes = def.max_file_bytes;
     if (!ld.prm.max_field_bytes) ld.prm.max_field_bytes = def.max_field_bytes;
     if (!ld.prm.max_tasks) ld.prm.max_tasks = def.max_tasks;
+    char *data = NULL;
+    size_t len = 0;
+    isynth_err rc = ISYNTH_OK;
     if (!strncmp(path, "run:", 4)) {
-        isynth_err rc = ISYNTH_OK;
+        if (!path[4])
+            return isynth_error_set(err, ISYNTH_ERR_INVALID, "seeds: run: needs a run directory");
         ld.unit = "row";
+        ld.shape = SH_RUN;
         ld.set = isynth_calloc(1, sizeof *ld.set);
-        if (!ld.set || !(ld.set->path = isynth_strdup(path))) rc = nomem(&ld);
-        if (!rc && !path[4])
-            rc = isynth_error_set(err, ISYNTH_ERR_INVALID, "seeds: run: needs a run directory");
-        if (!rc && !(rc = load_run(&ld, path + 4)) && !(rc = check_unique_ids(&ld))) {
-            ld.set->shape = "run";
-            ld.set->lang = lang_of(ld.ja, ld.en);
-            *out = ld.set;
-            ld.set = NULL;
-        }
-        isynth_seeds_free(ld.set);
-        return rc;
+        if (!ld.set || !(ld.set->path = isynth_strdup(path)))
+            rc = nomem(&ld);
+        else
+            rc = load_run(&ld, path + 4); /* refuses a run with no row, saying which rows */
+        goto loaded;
     }
     isynth_seed_format fmt = ld.prm.format;
     if (fmt == ISYNTH_SEEDS_AUTO) fmt = format_from_name(path);
@@ -1136,9 +1141,6 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
         return isynth_error_set(err, ISYNTH_ERR_INVALID, "%s: unknown seed format %d", path,
                                 (int)fmt);
 
-    char *data = NULL;
-    size_t len = 0;
-    isynth_err rc = ISYNTH_OK;
     if (ld.prm.map && (rc = parse_map(&ld, ld.prm.map))) goto done;
     if ((rc = read_file_limited(path, ld.prm.max_file_bytes, &data, &len, err))) goto done;
     ld.set = isynth_calloc(1, sizeof *ld.set);
@@ -1164,6 +1166,7 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
         rc = fmt == ISYNTH_SEEDS_CSV ? load_csv(&ld, body, blen) : load_json(&ld, body, blen);
     }
     if (!rc && ld.set->n == 0) rc = fail(&ld, ISYNTH_ERR_PARSE, 0, NULL, "no tasks in the file");
+loaded:
     if (!rc) rc = check_unique_ids(&ld);
     if (rc) goto done;
     ld.set->shape = shape_names[ld.shape];
