@@ -284,8 +284,13 @@ static isynth_err card_reason(void *user, const char *reason, long n)
     return buf_printf(user, "| rejected: %s | %ld |\n", reason, n);
 }
 
-static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected, isynth_error *err)
+/* The card, with every count from the run's totals. */
+static isynth_err write_card(isynth_store *st, isynth_error *err)
 {
+    isynth_run_status rs;
+    isynth_err rc = isynth_run_status_get(st, 20, -1, -1, &rs, err);
+    if (rc) return rc;
+    const long n_accepted = rs.totals.accepted, n_rejected = rs.totals.rejected;
     static const char *const keys[] = {"seeds_file",
                                        "seeds_sha256",
                                        "seeds_shape",
@@ -316,7 +321,6 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
         v[i] = meta(st, keys[i]);
     buf b;
     buf_init(&b, 0);
-    isynth_err rc = ISYNTH_OK;
     const char *lang_v = value_of(keys, v, NK, "lang");
     const char *lang = lang_v[0] ? yaml_lang(lang_v) : "en";
     const char *size = n_accepted < 1000 ? "n<1K" : n_accepted < 10000 ? "1K<n<10K" : "10K<n<100K";
@@ -357,8 +361,6 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
                         "| rejected | %ld |\n",
                         n_accepted, n_rejected);
     if (!rc) rc = isynth_store_each_reason(st, card_reason, &b, err);
-    isynth_run_status rs;
-    if (!rc) rc = isynth_run_status_get(st, 20, -1, -1, &rs, err);
     if (!rc) {
         const isynth_run_totals *t = &rs.totals;
         rc = buf_printf(&b,
@@ -425,10 +427,7 @@ static isynth_err write_card(isynth_store *st, long n_accepted, long n_rejected,
 
 isynth_err isynth_export_card(isynth_store *st, isynth_error *err)
 {
-    long n_acc = 0, n_rej = 0;
-    isynth_err rc = isynth_store_count(st, "accepted", &n_acc, err);
-    if (!rc) rc = isynth_store_count(st, "rejected", &n_rej, err);
-    return rc ? rc : write_card(st, n_acc, n_rej, err);
+    return write_card(st, err);
 }
 
 isynth_err isynth_export_run(isynth_store *st, isynth_error *err)
@@ -442,7 +441,7 @@ isynth_err isynth_export_run(isynth_store *st, isynth_error *err)
     long n_acc = 0, n_rej = 0;
     isynth_err rc = export_jsonl(st, "data.jsonl", true, model, &n_acc, err);
     if (!rc) rc = export_jsonl(st, "rejected.jsonl", false, model, &n_rej, err);
-    if (!rc) rc = write_card(st, n_acc, n_rej, err);
+    if (!rc) rc = write_card(st, err);
     if (!rc) rc = isynth_report_write(st, NULL, err);
     isynth_free(model);
     return rc;
