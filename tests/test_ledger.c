@@ -16,6 +16,9 @@
 #include "crash.h"
 #include "isynth/pipeline.h"
 
+#define TMPDIR_NAME "ledger"
+#include "tmpdir.h"
+
 typedef struct script {
     uint64_t ids[4];
     char *text[4];
@@ -119,23 +122,6 @@ static isynth_backend *scripted(script **out)
     assert_int_equal(isynth_backend_wrap(&ops, s, &b), ISYNTH_OK);
     *out = s;
     return b;
-}
-
-static char dir[128];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/isynth-test-ledger-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
 }
 
 /* A run store with four accepted rows: good, ordinary, bad, and one whose dates will change. */

@@ -23,7 +23,8 @@
 #include "isynth/seeds.h"
 #include "isynth/status.h"
 
-static char dir[128];
+#define TMPDIR_NAME "pipeline"
+#include "tmpdir.h"
 
 static long q(const char *sql)
 {
@@ -59,21 +60,6 @@ static void qs(const char *sql, char *out, size_t cap)
     snprintf(out, cap, "%s", (const char *)sqlite3_column_text(s, 0));
     sqlite3_finalize(s);
     sqlite3_close(db);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/isynth-test-pipeline-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
 }
 
 static isynth_gen_params params(long target)

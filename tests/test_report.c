@@ -19,24 +19,10 @@
 #include "isynth/store.h"
 #include "script.h"
 
+#define TMPDIR_NAME "report"
+#include "tmpdir.h"
+
 #define N_CHARTS 11
-
-static char dir[128];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/isynth-test-report-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
 
 /* The whole of a file, NUL-terminated (the caller frees it). */
 static char *slurp(const char *path)

@@ -15,22 +15,8 @@
 #include "isynth/pipeline.h"
 #include "isynth/store.h"
 
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/isynth-test-store-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
+#define TMPDIR_NAME "store"
+#include "tmpdir.h"
 
 static int collect(void *user, long long id, const char *instruction, const char *input,
                    const char *output, const char *key)
