@@ -8,7 +8,7 @@
 
 static void convert_usage(FILE *f)
 {
-    fprintf(f, "usage: isynth convert [--sheet NAME] [--level N] [--raw-formulas] IN OUT\n\n"
+    fprintf(f, "usage: isynth convert [--sheet NAME] [--raw-formulas] IN OUT\n\n"
                "Converts a table between .xlsx, .jsonl and .csv (by file extension).\n"
                "  .xlsx, .csv  the first row is the header\n"
                "  .jsonl       one JSON object per line; keys become columns in first-seen order,\n"
@@ -18,8 +18,6 @@ static void convert_usage(FILE *f)
                ".csv cell starting with = + - @ TAB or CR gets a leading ' so that a spreadsheet\n"
                "opening the file shows it instead of running it as a formula.\n\n"
                "  --sheet NAME  read this sheet of an .xlsx input (default: the first)\n"
-               "  --level N     deflate level of an .xlsx output: 1 fastest (default) .. 9\n"
-               "                smallest; 6 is what most other tools write\n"
                "  --raw-formulas write .csv cells that look like formulas as they are\n");
 }
 
@@ -34,15 +32,6 @@ int cmd_convert(int argc, char **argv)
             return EXIT_OK;
         } else if (!strcmp(argv[i], "--sheet") && i + 1 < argc) {
             p.sheet = argv[++i];
-        } else if (!strcmp(argv[i], "--level") && i + 1 < argc) {
-            char *end;
-            const char *v = argv[++i];
-            long level = strtol(v, &end, 10);
-            if (end == v || *end || level < 1 || level > 9) {
-                fprintf(stderr, "isynth convert: --level expects 1 to 9, not '%s'\n", v);
-                return EXIT_USAGE;
-            }
-            wp.xlsx_deflate_level = (int)level;
         } else if (!strcmp(argv[i], "--raw-formulas")) {
             wp.csv_raw_formulas = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {

@@ -41,7 +41,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 PKGS=(build-essential cmake pkg-config git ca-certificates
       python3 python3-venv python3-pip
       libjansson-dev libsqlite3-dev libcsv-dev libutf8proc-dev libcmocka-dev
-      libcurl4-openssl-dev libxlsxwriter-dev libminizip-dev libzip-dev libexpat1-dev
+      libcurl4-openssl-dev libxlsxwriter-dev libzip-dev libexpat1-dev
       libmecab-dev mecab-ipadic-utf8 libjs-chart.js)
 if [ "$want_tests" = 1 ]; then
   PKGS+=(libreoffice-calc-nogui   # opens the workbooks isynth writes (tests/xlsx_interop.py)

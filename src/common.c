@@ -1,5 +1,6 @@
 /* Errors as values and the one allocation layer of the library. Tests can make the N-th
  * allocation fail (SQLite's fault injector, curl's torture mode) and walk N over an operation. */
+#include "internal.h"
 #include "isynth/common.h"
 
 #include <stdarg.h>

@@ -9,6 +9,41 @@
 #include <jansson.h>
 #include <stdio.h>
 
+/* The helpers below keep their short names in the source, but their link names carry the
+ * library's prefix (as zlib's Z_PREFIX does), so a program linking libisynth beside its own
+ * buf_init or sha256_hex, or beside libcsv's csv_ names, has no collision (tests/symbols.sh). */
+#define alloc_failures isynth__alloc_failures
+#define alloc_uninjected isynth__alloc_uninjected
+#define atomic_abort isynth__atomic_abort
+#define atomic_commit isynth__atomic_commit
+#define atomic_open isynth__atomic_open
+#define atomic_reserve isynth__atomic_reserve
+#define buf_add isynth__buf_add
+#define buf_add_json_str isynth__buf_add_json_str
+#define buf_addc isynth__buf_addc
+#define buf_adds isynth__buf_adds
+#define buf_free isynth__buf_free
+#define buf_init isynth__buf_init
+#define buf_printf isynth__buf_printf
+#define buf_reserve isynth__buf_reserve
+#define buf_reset isynth__buf_reset
+#define buf_take isynth__buf_take
+#define csv_defuse isynth__csv_defuse
+#define csv_defused_quote isynth__csv_defused_quote
+#define fault_point isynth__fault_point
+#define fault_set_hook isynth__fault_set_hook
+#define find_repeated_name isynth__find_repeated_name
+#define ja_script_of isynth__ja_script_of
+#define json_load_record isynth__json_load_record
+#define read_file_limited isynth__read_file_limited
+#define sha256_file_hex isynth__sha256_file_hex
+#define sha256_hex isynth__sha256_hex
+#define uc_kind_of isynth__uc_kind_of
+#define utc_now isynth__utc_now
+#define utf8_decode isynth__utf8_decode
+#define utf8_seq_len isynth__utf8_seq_len
+#define utf8_valid isynth__utf8_valid
+
 /* A byte buffer that is always NUL-terminated once it holds anything, and refuses to grow past
  * `max` bytes. Zero-initialise it with buf_init(); release with buf_free(). */
 typedef struct buf {

@@ -1068,8 +1068,7 @@ static isynth_err check_cells(isynth_table_writer *w, const char *const *cells, 
 
 isynth_table_writer_params isynth_table_writer_params_default(void)
 {
-    isynth_table_writer_params p = {.xlsx_deflate_level =
-                                        isynth_xlsx_writer_params_default().deflate_level};
+    isynth_table_writer_params p = {.csv_raw_formulas = false};
     return p;
 }
 
@@ -1127,7 +1126,6 @@ isynth_err isynth_table_writer_open(const char *path, const char *const *names, 
                                            .wrap = true};
         }
         isynth_xlsx_writer_params xp = isynth_xlsx_writer_params_default();
-        if (wp) xp.deflate_level = wp->xlsx_deflate_level;
         rc = isynth_xlsx_writer_open(path, &xp, &w->x, err);
         if (!rc) rc = isynth_xlsx_add_sheet(w->x, "Sheet1", cols, ncols, err);
         isynth_free(cols);

@@ -5,17 +5,15 @@
  * cells. Each cell is checked first (valid UTF-8, at most Excel's 32,767 UTF-16 units, marks in
  * place) so a bad cell is a clear error naming its row and column instead of a silent
  * truncation. The workbook is assembled under a temporary name and renamed into place only when
- * complete. */
-#define _GNU_SOURCE /* RTLD_NEXT */
+ * complete. The package is deflated at libxlsxwriter's own level (zlib's default, 6): the library
+ * has no option for another, and isynth does not reach underneath it. */
 #include "internal.h"
 #include "isynth/xlsx.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <minizip/zip.h>
 #include <string.h>
 #include <unistd.h>
 #include <xlsxwriter.h>
@@ -38,7 +36,6 @@ typedef struct wcol {
 
 struct isynth_xlsx_writer {
     lxw_workbook *wb;
-    int level; /* deflate level for workbook_close */
     lxw_worksheet *ws;
     /* The body-cell formats, one per (emphasised, wrap, locked) triple and shared by every sheet:
      * libxlsxwriter caches a format's style index only for the first of several equal formats
@@ -63,39 +60,8 @@ struct isynth_xlsx_writer {
 
 isynth_xlsx_writer_params isynth_xlsx_writer_params_default(void)
 {
-    isynth_xlsx_writer_params p = {.tmpdir = NULL, .deflate_level = 1};
+    isynth_xlsx_writer_params p = {.tmpdir = NULL};
     return p;
-}
-
-/* The deflate level. libxlsxwriter 1.1 packs the workbook through minizip at zlib's default level
- * (6) and has no option to change it, yet on Japanese text that deflate is 85% of the time of a
- * 100,000-row write: level 6 runs at about 16 MB/s of sheet XML here, level 1 at 83 MB/s for a
- * file 10% larger (bench/xlsx). So this file defines minizip's zipOpenNewFileInZip4_64 itself.
- * The definition is in the executable, which the dynamic linker searches before libminizip, so
- * libxlsxwriter's calls come here; the level the calling thread's writer asked for is put in
- * place of libxlsxwriter's and minizip's own function (the next definition) does the work.
- * Outside a writer's close (or abandon, which packs at level 0) nothing is changed. test_xlsx
- * reads the level back from the zip's general-purpose flags, so a build where this is not
- * reached fails its tests instead of silently writing at level 6. */
-static _Thread_local int deflate_level = INT_MIN; /* INT_MIN: pass the caller's through */
-
-typedef int (*zip_open4_fn)(zipFile, const char *, const zip_fileinfo *, const void *, uInt,
-                            const void *, uInt, const char *, int, int, int, int, int, int,
-                            const char *, uLong, uLong, uLong, int);
-
-int zipOpenNewFileInZip4_64(zipFile file, const char *filename, const zip_fileinfo *zipfi,
-                            const void *extra_local, uInt size_extra_local,
-                            const void *extra_global, uInt size_extra_global, const char *comment,
-                            int method, int level, int raw, int windowBits, int memLevel,
-                            int strategy, const char *password, uLong crcForCrypting,
-                            uLong versionMadeBy, uLong flagBase, int zip64)
-{
-    zip_open4_fn next = (zip_open4_fn)(uintptr_t)dlsym(RTLD_NEXT, "zipOpenNewFileInZip4_64");
-    if (!next || next == zipOpenNewFileInZip4_64) return ZIP_INTERNALERROR;
-    if (deflate_level != INT_MIN && method == Z_DEFLATED && !raw) level = deflate_level;
-    return next(file, filename, zipfi, extra_local, size_extra_local, extra_global,
-                size_extra_global, comment, method, level, raw, windowBits, memLevel, strategy,
-                password, crcForCrypting, versionMadeBy, flagBase, zip64);
 }
 
 char *isynth_xlsx_col_name(size_t col, char out[8])
@@ -148,13 +114,8 @@ isynth_err isynth_xlsx_writer_open(const char *path, const isynth_xlsx_writer_pa
     *out = NULL;
     isynth_xlsx_writer_params def = isynth_xlsx_writer_params_default();
     if (!p) p = &def;
-    if (p->deflate_level < -1 || p->deflate_level > 9)
-        return isynth_error_set(err, ISYNTH_ERR_INVALID,
-                                "%s: compression level %d is not 1..9 (or -1 for zlib's default)",
-                                path, p->deflate_level);
     isynth_xlsx_writer *w = isynth_calloc(1, sizeof *w);
     if (!w) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
-    w->level = p->deflate_level == 0 ? 1 : p->deflate_level;
     buf_init(&w->scratch, 0);
     buf_init(&w->escaped, 0);
     w->path = isynth_strdup(path);
@@ -626,12 +587,12 @@ size_t isynth_xlsx_writer_rows(const isynth_xlsx_writer *w)
     return w->row;
 }
 
-/* Closes the workbook, packing it at `level` (INT_MIN: libxlsxwriter's own). */
-static lxw_error close_workbook(isynth_xlsx_writer *w, int level)
+/* Closes (packs) the workbook. libxlsxwriter has no abandon call: lxw_workbook_free leaves a
+ * constant-memory sheet's scratch file open (only packing closes it), so a workbook given up on
+ * is packed too, and its file then removed. */
+static lxw_error close_workbook(isynth_xlsx_writer *w)
 {
-    deflate_level = level;
     lxw_error e = workbook_close(w->wb);
-    deflate_level = INT_MIN;
     w->wb = NULL;
     return e;
 }
@@ -640,9 +601,8 @@ isynth_err isynth_xlsx_writer_close(isynth_xlsx_writer *w, isynth_error *err)
 {
     if (!w) return ISYNTH_OK;
     isynth_err rc = finish_sheet(w, err);
-    /* After a failure the workbook is still closed (libxlsxwriter has no abandon call), stored,
-     * and then removed. */
-    lxw_error e = close_workbook(w, rc ? 0 : w->level == -1 ? INT_MIN : w->level);
+    /* After a failure the workbook is still closed (see close_workbook), then removed. */
+    lxw_error e = close_workbook(w);
     if (!rc && e != LXW_NO_ERROR) {
         rc = isynth_error_set(
             err, e == LXW_ERROR_MEMORY_MALLOC_FAILED ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_IO,
@@ -657,10 +617,6 @@ isynth_err isynth_xlsx_writer_close(isynth_xlsx_writer *w, isynth_error *err)
 void isynth_xlsx_writer_free(isynth_xlsx_writer *w)
 {
     if (!w) return;
-    if (w->wb) {
-        /* libxlsxwriter has no abandon call: closing writes the file (stored, the cheapest),
-         * which is then removed. */
-        close_workbook(w, 0);
-    }
+    if (w->wb) close_workbook(w); /* then removed by writer_release */
     writer_release(w);
 }

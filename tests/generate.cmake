@@ -27,3 +27,7 @@ if(ISYNTH_MODEL)
             ${ISYNTH_PYTHON} ${CMAKE_SOURCE_DIR})
   set_tests_properties(judge_cli PROPERTIES LABELS "integration;model" TIMEOUT 1200 RUN_SERIAL TRUE)
 endif()
+
+# The library's global symbols are all its own (no dependency's symbol redefined).
+add_test(NAME lib_symbols COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/symbols.sh $<TARGET_FILE:isynth>)
+set_tests_properties(lib_symbols PROPERTIES LABELS cli TIMEOUT 60)

@@ -91,7 +91,7 @@ def check_readback(isynth, work):
     stored as "_x005F_x0041_"), so cells go through openpyxl's own unescape() first."""
     import openpyxl
     from openpyxl.utils.escape import unescape
-    for opts, ro in (((), False), ((), True), (("--level", "9"), False)):
+    for opts, ro in (((), False), ((), True)):
         xlsx = isynth_workbook(isynth, work, *opts)
         wb = openpyxl.load_workbook(xlsx, read_only=ro)
         ws = wb.worksheets[0]
@@ -111,7 +111,7 @@ def check_readback(isynth, work):
             if not ws.auto_filter.ref:
                 sys.exit("no autofilter")
         wb.close()
-    print("openpyxl read back %d rows equal (deflate level 1 and 9)" % len(tricky_rows()))
+    print("openpyxl read back %d rows equal (normal and read-only)" % len(tricky_rows()))
 
 
 def check_openpyxl_in(isynth, work):

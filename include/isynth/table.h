@@ -54,7 +54,6 @@ void isynth_table_reader_close(isynth_table_reader *r);
 typedef struct isynth_table_writer isynth_table_writer;
 
 typedef struct isynth_table_writer_params {
-    int xlsx_deflate_level;   /* .xlsx only: as isynth_xlsx_writer_params.deflate_level */
     bool csv_raw_formulas;    /* .csv only: write cells that start with = + - @ TAB or CR as they
                                  are. Default false: such a cell gets a leading ' (OWASP's CSV
                                  injection advice), so a spreadsheet opening the file shows it

@@ -25,11 +25,8 @@ char *isynth_xlsx_col_name(size_t col, char out[8]);
 typedef struct isynth_xlsx_writer isynth_xlsx_writer;
 
 typedef struct isynth_xlsx_writer_params {
-    const char *tmpdir; /* libxlsxwriter's scratch files; NULL = system default */
-    /* zlib level for the package: 1 (the default: fastest; 5x faster than 6 on Japanese text
-     * for a file about 10% larger) to 9 (smallest); -1 = zlib's default (6). 0 is read as 1,
-     * so a zeroed struct gets the default. */
-    int deflate_level;
+    const char *tmpdir; /* libxlsxwriter's scratch files; NULL = system default. The package
+                           is deflated at libxlsxwriter's own level (zlib's 6). */
 } isynth_xlsx_writer_params;
 
 isynth_xlsx_writer_params isynth_xlsx_writer_params_default(void);
