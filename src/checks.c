@@ -30,6 +30,10 @@ struct isynth_scaffold {
     size_t n_labels;
     char *phrases[MAX_PATTERNS]; /* always framing when found: 新しいタスク, template lines */
     size_t n_phrases;
+    /* framing in an answer only: the topic rule's subject without its brackets (医療に関する
+     * 内容), which a task may well ask about but an answer only parrots from the prompt */
+    char *answer_phrases[64];
+    size_t n_answer_phrases;
 };
 
 static void set_detail(char *detail, size_t cap, const char *fmt, ...)
@@ -323,6 +327,9 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
         int len = snprintf(pat, sizeof pat, "「%s」に関する内容", topics[i]);
         if (len > 0 && (size_t)len < sizeof pat)
             rc = add_str(s->phrases, &s->n_phrases, MAX_PATTERNS, pat, (size_t)len);
+        len = snprintf(pat, sizeof pat, "%sに関する内容", topics[i]);
+        if (!rc && len > 0 && (size_t)len < sizeof pat)
+            rc = add_str(s->answer_phrases, &s->n_answer_phrases, 64, pat, (size_t)len);
     }
     if (rc) {
         isynth_scaffold_free(s);
@@ -341,6 +348,8 @@ void isynth_scaffold_free(isynth_scaffold *s)
         isynth_free(s->labels[i].text);
     for (size_t i = 0; i < s->n_phrases; i++)
         isynth_free(s->phrases[i]);
+    for (size_t i = 0; i < s->n_answer_phrases; i++)
+        isynth_free(s->answer_phrases[i]);
     isynth_free(s);
 }
 
@@ -375,6 +384,12 @@ const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, si
         size_t at = find_ci(t, n, 0, s->phrases[k]);
         if (at != (size_t)-1) {
             set_detail(detail, cap, "prompt text \"%s\"", s->phrases[k]);
+            return "scaffolding";
+        }
+    }
+    for (size_t k = 0; !(flags & ISYNTH_SCAF_TASK_FIELD) && k < s->n_answer_phrases; k++) {
+        if (find_ci(t, n, 0, s->answer_phrases[k]) != (size_t)-1) {
+            set_detail(detail, cap, "the prompt's subject rule \"%s\"", s->answer_phrases[k]);
             return "scaffolding";
         }
     }
@@ -1519,6 +1534,23 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
     bool question = end == '?' || (end == 0x3002 && n >= 6 && !memcmp(output + n - 6, "か。", 6));
     if (question && ends == 0) {
         set_detail(detail, cap, "the output asks a question instead of answering");
+        return "no_answer";
+    }
+    /* one sentence that asks the reader to do something (…を記載してください。), unless the task
+     * is to write a request, a notice or a message */
+    static const char *const asks_for_request[] = {
+        "依頼", "お願い",  "頼",       "案内",       "呼びかけ", "注意",   "指示", "命令",   "標語",
+        "掲示", "貼り",    "張り",     "アナウンス", "メール",   "手紙",   "返信", "文面",   "伝え",
+        "促",   "request", "announce", "notice",     "email",    "letter", "sign", "message"};
+    static const char *const request_ends[] = {"ください。", "ください", "下さい。", "下さい"};
+    bool request = false;
+    for (size_t k = 0; k < sizeof request_ends / sizeof request_ends[0] && !request; k++) {
+        size_t l = strlen(request_ends[k]);
+        request = n >= l && !memcmp(output + n - l, request_ends[k], l);
+    }
+    if (request && ends == 0 &&
+        !mentions(instr, asks_for_request, sizeof asks_for_request / sizeof asks_for_request[0])) {
+        set_detail(detail, cap, "the output is a request to the reader, not an answer");
         return "no_answer";
     }
     return NULL;

@@ -45,6 +45,14 @@ struct isynth_filter {
     size_t n_seed_out, cap_seed_out;
     uint64_t *runs;
     size_t runs_cap, runs_n;
+    /* every run of LONG_RUN tokens in a seed's instruction, input or output, with the seed */
+    struct lrun {
+        uint64_t h;  /* 0 is the empty slot */
+        size_t seed; /* index into lrun_refs */
+    } * lruns;
+    size_t lruns_cap, lruns_n;
+    char **lrun_refs;
+    size_t n_lrun_refs, cap_lrun_refs;
     isynth_scaffold *scaf;
 };
 
@@ -52,6 +60,12 @@ struct isynth_filter {
  * the particles and endings any two Japanese answers share (ことが大切です) seldom reach 6 in a
  * row with one seed. */
 #define FRAG_RUN 6
+
+/* A run this long in an answer, verbatim from a seed and absent from the row's own instruction
+ * and input, is the seed's content pasted in (its memo's sentences, its answer's list): 16
+ * characters of Japanese, 16 words of English; the longest stock phrase of a letter
+ * (よろしくお願いいたします) is 12. */
+#define LONG_RUN 16
 
 isynth_filter_params isynth_filter_params_default(void)
 {
@@ -135,6 +149,10 @@ void isynth_filter_free(isynth_filter *f)
     isynth_free(f->seed_out);
     isynth_free(f->seed_out_refs);
     isynth_free(f->runs);
+    isynth_free(f->lruns);
+    for (size_t i = 0; i < f->n_lrun_refs; i++)
+        isynth_free(f->lrun_refs[i]);
+    isynth_free(f->lrun_refs);
     isynth_scaffold_free(f->scaf);
     isynth_sim_index_free(f->sim_out);
     isynth_sim_index_free(f->sim);
@@ -262,12 +280,83 @@ static isynth_err tokens_of(isynth_filter *f, const char *text, uint32_t **ids, 
     return rc;
 }
 
-static uint64_t run_hash(const uint32_t *ids)
+static uint64_t run_hash_n(const uint32_t *ids, size_t len)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < FRAG_RUN; i++)
+    for (size_t i = 0; i < len; i++)
         h = (h ^ ids[i]) * 1099511628211ull;
     return h ? h : 1;
+}
+
+static uint64_t run_hash(const uint32_t *ids)
+{
+    return run_hash_n(ids, FRAG_RUN);
+}
+
+/* The seed a run of LONG_RUN tokens with hash h comes from, or (size_t)-1. */
+static size_t lrun_seed(const isynth_filter *f, uint64_t h)
+{
+    if (!f->lruns_cap) return (size_t)-1;
+    for (size_t i = h & (f->lruns_cap - 1);; i = (i + 1) & (f->lruns_cap - 1)) {
+        if (f->lruns[i].h == h) return f->lruns[i].seed;
+        if (!f->lruns[i].h) return (size_t)-1;
+    }
+}
+
+static isynth_err lrun_put(isynth_filter *f, uint64_t h, size_t seed)
+{
+    if ((f->lruns_n + 1) * 2 > f->lruns_cap) {
+        size_t cap = f->lruns_cap ? f->lruns_cap * 2 : 1024;
+        struct lrun *t = isynth_calloc(cap, sizeof *t);
+        if (!t) return ISYNTH_ERR_NOMEM;
+        for (size_t k = 0; k < f->lruns_cap; k++) {
+            if (!f->lruns[k].h) continue;
+            size_t i = f->lruns[k].h & (cap - 1);
+            while (t[i].h)
+                i = (i + 1) & (cap - 1);
+            t[i] = f->lruns[k];
+        }
+        isynth_free(f->lruns);
+        f->lruns = t;
+        f->lruns_cap = cap;
+    }
+    size_t i = h & (f->lruns_cap - 1);
+    while (f->lruns[i].h && f->lruns[i].h != h)
+        i = (i + 1) & (f->lruns_cap - 1);
+    if (!f->lruns[i].h) {
+        f->lruns[i] = (struct lrun){h, seed};
+        f->lruns_n++;
+    }
+    return ISYNTH_OK;
+}
+
+/* Puts every run of LONG_RUN tokens of a seed's three fields in the set. */
+static isynth_err seed_long_runs_add(isynth_filter *f, const char *ref, const isynth_task *t,
+                                     isynth_error *err)
+{
+    if (f->n_lrun_refs == f->cap_lrun_refs) {
+        size_t cap = f->cap_lrun_refs ? f->cap_lrun_refs * 2 : 64;
+        char **r = isynth_realloc(f->lrun_refs, cap * sizeof *r);
+        if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        f->lrun_refs = r;
+        f->cap_lrun_refs = cap;
+    }
+    char *r = isynth_strdup(ref);
+    if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    size_t seed = f->n_lrun_refs;
+    f->lrun_refs[f->n_lrun_refs++] = r;
+    const char *fields[3] = {t->instruction, t->input, t->output};
+    isynth_err rc = ISYNTH_OK;
+    for (int k = 0; k < 3 && !rc; k++) {
+        uint32_t *ids = NULL;
+        size_t n = 0;
+        rc = isynth_tokenize(f->tok, fields[k], strlen(fields[k]), &ids, &n, err);
+        for (size_t i = 0; !rc && i + LONG_RUN <= n; i++)
+            if (lrun_put(f, run_hash_n(ids + i, LONG_RUN), seed))
+                rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        isynth_free(ids);
+    }
+    return rc;
 }
 
 static bool runs_has(const isynth_filter *f, uint64_t h)
@@ -332,10 +421,11 @@ static isynth_err seed_output_add(isynth_filter *f, const char *ref, uint32_t *i
     return ISYNTH_OK;
 }
 
-/* How many of c's tokens lie inside a run of FRAG_RUN or more tokens that s has too. One row of
+/* How many of c's tokens lie inside a run of FRAG_RUN or more tokens that s has too, leaving out
+ * the tokens marked in `given` (text the task itself gives). One row of
  * common-suffix lengths: O(cn * sn) time, O(sn) memory (row holds sn + 1 entries). */
 static size_t run_cover(const uint32_t *c, size_t cn, const uint32_t *s, size_t sn, uint32_t *row,
-                        unsigned char *mark)
+                        unsigned char *mark, const unsigned char *given)
 {
     memset(row, 0, (sn + 1) * sizeof *row);
     memset(mark, 0, cn);
@@ -351,7 +441,7 @@ static size_t run_cover(const uint32_t *c, size_t cn, const uint32_t *s, size_t 
     }
     size_t covered = 0;
     for (size_t i = 0; i < cn; i++)
-        covered += mark[i];
+        covered += mark[i] && !given[i];
     return covered;
 }
 
@@ -428,6 +518,7 @@ isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_tas
     f->n++;
     rc = sim_add(f, ref, t, err);
     if (!rc) rc = isynth_filter_add_output(f, ref, t->output, err);
+    if (!rc && ref[0] == 's') rc = seed_long_runs_add(f, ref, t, err);
     return rc;
 }
 
@@ -619,7 +710,7 @@ static bool has_japanese(const char *s)
  * instruction with its key words swapped (「見れる」 for 「メールを送る」). The hash set of the
  * seeds' runs rules most outputs out before any per-seed comparison. */
 static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t n,
-                                  const isynth_task *const *examples,
+                                  const unsigned char *given, const isynth_task *const *examples,
                                   const char *const *example_refs, size_t k, isynth_verdict *v,
                                   isynth_error *err)
 {
@@ -667,7 +758,7 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
             row = r2;
             row_cap = sn + 1;
         }
-        size_t c = run_cover(ids, n, sids, sn, row, mark);
+        size_t c = run_cover(ids, n, sids, sn, row, mark, given);
         if (c >= need) {
             v->reason = "output_copy";
             snprintf(v->detail, sizeof v->detail,
@@ -679,6 +770,47 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
     isynth_free(mark);
     if (rc == ISYNTH_ERR_NOMEM) return isynth_error_set(err, rc, "out of memory");
     return rc;
+}
+
+/* An output holding a run of LONG_RUN tokens from a seed that the row's own instruction and input
+ * do not give. A mail or a letter is left out: their set phrases (ご不明な点がございましたら、
+ * お気軽にお問い合わせください) run longer than that in any two of them. */
+static isynth_err seed_content(isynth_filter *f, const isynth_task *t, const uint32_t *ids,
+                               size_t n, const unsigned char *given, isynth_verdict *v)
+{
+    static const char *const letters[] = {"メール",   "手紙",  "返信",   "挨拶",
+                                          "あいさつ", "お礼",  "お詫び", "案内文",
+                                          "email",    "Email", "letter", "Letter"};
+    for (size_t i = 0; i < sizeof letters / sizeof letters[0]; i++)
+        if (strstr(t->instruction, letters[i])) return ISYNTH_OK;
+    for (size_t i = 0; i + LONG_RUN <= n; i++) {
+        size_t seed = lrun_seed(f, run_hash_n(ids + i, LONG_RUN));
+        if (seed == (size_t)-1) continue;
+        size_t own = 0;
+        for (size_t j = i; j < i + LONG_RUN; j++)
+            own += given[j];
+        if (own == LONG_RUN) continue;
+        v->reason = "output_copy";
+        snprintf(v->detail, sizeof v->detail,
+                 "a run of %d tokens from %s's text that the task does not give", LONG_RUN,
+                 f->lrun_refs[seed]);
+        break;
+    }
+    return ISYNTH_OK;
+}
+
+/* Marks in given[0, n) the output tokens inside a run of FRAG_RUN tokens that the task's own
+ * instruction and input (own) hold too: text a row was given, which it may quote. */
+static void mark_given(const uint32_t *ids, size_t n, const uint32_t *own, size_t on,
+                       unsigned char *given)
+{
+    memset(given, 0, n);
+    for (size_t i = 0; i + FRAG_RUN <= n; i++)
+        for (size_t j = 0; j + FRAG_RUN <= on; j++)
+            if (own[j] == ids[i] && !memcmp(own + j, ids + i, FRAG_RUN * sizeof *ids)) {
+                memset(given + i, 1, FRAG_RUN);
+                break;
+            }
 }
 
 static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
@@ -699,8 +831,22 @@ static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
         v->reason = "output_copy";
         snprintf(v->detail, sizeof v->detail, "%s output rouge_l=%.3f", f->out_refs[nn], score);
     }
-    if (!rc && !v->reason && n >= min && n >= FRAG_RUN && f->p.output_fragment_share > 0)
-        rc = output_fragment(f, ids, n, examples, example_refs, k, v, err);
+    bool frag = n >= min && n >= FRAG_RUN && f->p.output_fragment_share > 0;
+    bool content = n >= LONG_RUN && f->lruns_n;
+    uint32_t *own = NULL;
+    size_t on = 0;
+    unsigned char *given = NULL;
+    if (!rc && !v->reason && (frag || content)) {
+        rc = task_tokens(f, t, &own, &on, err);
+        if (!rc && !(given = isynth_malloc(n)))
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if (!rc) mark_given(ids, n, own, on, given);
+    }
+    if (!rc && !v->reason && frag)
+        rc = output_fragment(f, ids, n, given, examples, example_refs, k, v, err);
+    if (!rc && !v->reason && content) rc = seed_content(f, t, ids, n, given, v);
+    isynth_free(given);
+    isynth_free(own);
     isynth_free(ids);
     return rc;
 }

@@ -51,6 +51,15 @@ static void test_scaffolding(void **state)
         "scaffolding");
     assert_non_null(strstr(detail, "「文学」に関する内容"));
     assert_null(sc(s, "文学に関する本を3冊紹介してください。"));
+    /* the subject without its brackets, in an answer (real rows of bench-yield); a task may
+     * ask about it */
+    assert_string_equal(sc(s, "このタスクは、医療に関する内容の説明を示します。"), "scaffolding");
+    assert_non_null(strstr(detail, "医療に関する内容"));
+    assert_string_equal(sc(s, "概要は「医療に関する内容」です。"), "scaffolding");
+    assert_null(isynth_check_scaffolding(
+        s, "健康に関する内容を3つ挙げてください。", strlen("健康に関する内容を3つ挙げてください。"),
+        ISYNTH_SCAF_INSTRUCTION | ISYNTH_SCAF_TASK_FIELD, detail, sizeof detail));
+    assert_null(sc(s, "医療に関する記事を要約しました。"));
     assert_null(sc(s, "「文学」という言葉の意味を説明してください。"));
     /* a rule line of the template written into a field */
     assert_string_equal(
@@ -340,6 +349,23 @@ static void test_answer(void **state)
                                     "Could you please send me the report by tomorrow?", detail,
                                     sizeof detail));
     assert_null(isynth_check_answer("次の英文を日本語に訳してください。", "駅はどこですか。",
+                                    detail, sizeof detail));
+    /* an answer that is itself a request to the reader (a real row of bench-yield) */
+    assert_string_equal(isynth_check_answer("2023年1月の日本語大賞の賞名を答えてください。",
+                                            "2023年1月の日本語大賞の賞名を記載してください。",
+                                            detail, sizeof detail),
+                        "no_answer");
+    assert_non_null(strstr(detail, "request"));
+    /* unless a request, a notice or a message is what the task asks for */
+    assert_null(isynth_check_answer("会議室の使い方について、利用者への注意書きを一文で書いて"
+                                    "ください。",
+                                    "使用後は机と椅子を元の位置に戻してください。", detail,
+                                    sizeof detail));
+    assert_null(isynth_check_answer("同僚に資料の確認を頼む一文を書いてください。",
+                                    "お手すきの際に資料をご確認ください。", detail, sizeof detail));
+    /* an answer with a request at its end after the answer itself */
+    assert_null(isynth_check_answer("風邪をひいたときの過ごし方を教えてください。",
+                                    "水分をとって早めに寝ましょう。無理はしないでください。",
                                     detail, sizeof detail));
 }
 

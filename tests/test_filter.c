@@ -246,6 +246,46 @@ static void test_output_fragment(void **state)
     isynth_filter_free(f);
 }
 
+/* An answer holding a long run of a seed's text that its own task does not give: the seed's memo
+ * or answer pasted in (a real row of bench-yield: the welcome-party bullets of a seed whose
+ * conversation the new task never showed). */
+static void test_seed_content(void **state)
+{
+    (void)state;
+    isynth_filter_params p = isynth_filter_params_default();
+    isynth_filter *f;
+    assert_int_equal(isynth_filter_new(&p, &f, NULL), ISYNTH_OK);
+    isynth_task s1 = mk("次の会話の要点を、箇条書きで3点にまとめてください。\n\nA: 来週の歓迎会、"
+                        "場所はどうしようか。\nB: 駅前の和食のお店はどう?個室があるよ。\nA: "
+                        "いいね。人数は15人くらいになりそう。",
+                        "",
+                        "- 来週の歓迎会は駅前の和食店(個室あり)で開く\n- 参加は15人ほどの見込み"
+                        "\n- 予約はBさんが担当する");
+    assert_int_equal(isynth_filter_add(f, "s1", &s1, NULL), ISYNTH_OK);
+    isynth_verdict v;
+    assert_string_equal(judge(f, "来週の歓迎会を、場所を、箇条書きで3点にまとめてください。", "",
+                              "- 来週の歓迎会は駅前の和食店(個室あり)で開く\n- 会費は一人4,000円"
+                              "とし、Aさんが案内を出す\n\nアイデア出し: 駅前の和食店の場所を、"
+                              "個室があり、会費が14,000円で約20メートルで開くと、会議を予約するため"
+                              "の可能性があります。地元の野菜や果物を安い価格で販売し、若い世帯の"
+                              "来店を増やします。",
+                              NULL, 0, &v),
+                        "output_copy");
+    assert_non_null(strstr(v.detail, "s1's text"));
+    /* the same sentence given in the task's own input may be quoted */
+    assert_null(judge(f, "次のメモを一文にまとめてください。",
+                      "来週の歓迎会は駅前の和食店(個室あり)で開く。会費は一人4,000円。",
+                      "来週の歓迎会は駅前の和食店(個室あり)で開き、会費は一人4,000円です。", NULL,
+                      0, &v));
+    /* a shorter shared run is not a copy */
+    assert_null(judge(f, "社内の送別会の案内文を書いてください。", "",
+                      "来週の送別会は駅前の和食店で開きます。参加を希望する方は金曜日までに"
+                      "お知らせください。",
+                      NULL, 0, &v));
+    isynth_task_clear(&s1);
+    isynth_filter_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_rouge_and_quality),
         cmocka_unit_test(test_output_fragment),
+        cmocka_unit_test(test_seed_content),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
