@@ -22,6 +22,16 @@ typedef struct toks {
     bool input; /* the ref's task has an input (combo only) */
 } toks;
 
+/* A hash set of token runs (their run_hash), each with a value: open addressing, hash 0 the
+ * empty slot. */
+typedef struct run_set {
+    struct run_entry {
+        uint64_t h;
+        size_t val;
+    } * e;
+    size_t cap, n;
+} run_set;
+
 struct isynth_filter {
     isynth_filter_params p;
     entry *tab; /* open addressing, power-of-two size */
@@ -43,16 +53,10 @@ struct isynth_filter {
     toks *seed_out;
     char **seed_out_refs;
     size_t n_seed_out, cap_seed_out;
-    uint64_t *runs;
-    size_t runs_cap, runs_n;
-    /* every run of LONG_RUN tokens in a seed's instruction, input or output, with the seed */
-    struct lrun {
-        uint64_t h;  /* 0 is the empty slot */
-        size_t seed; /* index into lrun_refs */
-    } * lruns;
-    size_t lruns_cap, lruns_n;
-    char **lrun_refs;
-    size_t n_lrun_refs, cap_lrun_refs;
+    run_set runs;
+    /* every run of LONG_RUN tokens in a seed's instruction, input or output; value: the seed's
+       index in refs */
+    run_set lruns;
     isynth_scaffold *scaf;
 };
 
@@ -148,11 +152,8 @@ void isynth_filter_free(isynth_filter *f)
     }
     isynth_free(f->seed_out);
     isynth_free(f->seed_out_refs);
-    isynth_free(f->runs);
-    isynth_free(f->lruns);
-    for (size_t i = 0; i < f->n_lrun_refs; i++)
-        isynth_free(f->lrun_refs[i]);
-    isynth_free(f->lrun_refs);
+    isynth_free(f->runs.e);
+    isynth_free(f->lruns.e);
     isynth_scaffold_free(f->scaf);
     isynth_sim_index_free(f->sim_out);
     isynth_sim_index_free(f->sim);
@@ -293,58 +294,49 @@ static uint64_t run_hash(const uint32_t *ids)
     return run_hash_n(ids, FRAG_RUN);
 }
 
-/* The seed a run of LONG_RUN tokens with hash h comes from, or (size_t)-1. */
-static size_t lrun_seed(const isynth_filter *f, uint64_t h)
+/* The value stored with hash h, or (size_t)-1 when h is not in the set. */
+static size_t run_set_get(const run_set *rs, uint64_t h)
 {
-    if (!f->lruns_cap) return (size_t)-1;
-    for (size_t i = h & (f->lruns_cap - 1);; i = (i + 1) & (f->lruns_cap - 1)) {
-        if (f->lruns[i].h == h) return f->lruns[i].seed;
-        if (!f->lruns[i].h) return (size_t)-1;
+    if (!rs->cap) return (size_t)-1;
+    for (size_t i = h & (rs->cap - 1);; i = (i + 1) & (rs->cap - 1)) {
+        if (rs->e[i].h == h) return rs->e[i].val;
+        if (!rs->e[i].h) return (size_t)-1;
     }
 }
 
-static isynth_err lrun_put(isynth_filter *f, uint64_t h, size_t seed)
+/* Adds h with val (a hash already there keeps its first value). */
+static isynth_err run_set_put(run_set *rs, uint64_t h, size_t val)
 {
-    if ((f->lruns_n + 1) * 2 > f->lruns_cap) {
-        size_t cap = f->lruns_cap ? f->lruns_cap * 2 : 1024;
-        struct lrun *t = isynth_calloc(cap, sizeof *t);
+    if ((rs->n + 1) * 2 > rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 1024;
+        struct run_entry *t = isynth_calloc(cap, sizeof *t);
         if (!t) return ISYNTH_ERR_NOMEM;
-        for (size_t k = 0; k < f->lruns_cap; k++) {
-            if (!f->lruns[k].h) continue;
-            size_t i = f->lruns[k].h & (cap - 1);
+        for (size_t k = 0; k < rs->cap; k++) {
+            if (!rs->e[k].h) continue;
+            size_t i = rs->e[k].h & (cap - 1);
             while (t[i].h)
                 i = (i + 1) & (cap - 1);
-            t[i] = f->lruns[k];
+            t[i] = rs->e[k];
         }
-        isynth_free(f->lruns);
-        f->lruns = t;
-        f->lruns_cap = cap;
+        isynth_free(rs->e);
+        rs->e = t;
+        rs->cap = cap;
     }
-    size_t i = h & (f->lruns_cap - 1);
-    while (f->lruns[i].h && f->lruns[i].h != h)
-        i = (i + 1) & (f->lruns_cap - 1);
-    if (!f->lruns[i].h) {
-        f->lruns[i] = (struct lrun){h, seed};
-        f->lruns_n++;
+    size_t i = h & (rs->cap - 1);
+    while (rs->e[i].h && rs->e[i].h != h)
+        i = (i + 1) & (rs->cap - 1);
+    if (!rs->e[i].h) {
+        rs->e[i] = (struct run_entry){h, val};
+        rs->n++;
     }
     return ISYNTH_OK;
 }
 
-/* Puts every run of LONG_RUN tokens of a seed's three fields in the set. */
-static isynth_err seed_long_runs_add(isynth_filter *f, const char *ref, const isynth_task *t,
-                                     isynth_error *err)
+/* Puts every run of LONG_RUN tokens of a seed's three fields in the set, with the seed's index in
+ * refs (the last one sim_add made). */
+static isynth_err seed_long_runs_add(isynth_filter *f, const isynth_task *t, isynth_error *err)
 {
-    if (f->n_lrun_refs == f->cap_lrun_refs) {
-        size_t cap = f->cap_lrun_refs ? f->cap_lrun_refs * 2 : 64;
-        char **r = isynth_realloc(f->lrun_refs, cap * sizeof *r);
-        if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->lrun_refs = r;
-        f->cap_lrun_refs = cap;
-    }
-    char *r = isynth_strdup(ref);
-    if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-    size_t seed = f->n_lrun_refs;
-    f->lrun_refs[f->n_lrun_refs++] = r;
+    size_t seed = f->n_refs - 1;
     const char *fields[3] = {t->instruction, t->input, t->output};
     isynth_err rc = ISYNTH_OK;
     for (int k = 0; k < 3 && !rc; k++) {
@@ -352,47 +344,11 @@ static isynth_err seed_long_runs_add(isynth_filter *f, const char *ref, const is
         size_t n = 0;
         rc = isynth_tokenize(f->tok, fields[k], strlen(fields[k]), &ids, &n, err);
         for (size_t i = 0; !rc && i + LONG_RUN <= n; i++)
-            if (lrun_put(f, run_hash_n(ids + i, LONG_RUN), seed))
+            if (run_set_put(&f->lruns, run_hash_n(ids + i, LONG_RUN), seed))
                 rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         isynth_free(ids);
     }
     return rc;
-}
-
-static bool runs_has(const isynth_filter *f, uint64_t h)
-{
-    if (!f->runs_cap) return false;
-    for (size_t i = h & (f->runs_cap - 1);; i = (i + 1) & (f->runs_cap - 1)) {
-        if (f->runs[i] == h) return true;
-        if (!f->runs[i]) return false;
-    }
-}
-
-static isynth_err runs_put(isynth_filter *f, uint64_t h)
-{
-    if ((f->runs_n + 1) * 2 > f->runs_cap) {
-        size_t cap = f->runs_cap ? f->runs_cap * 2 : 1024;
-        uint64_t *t = isynth_calloc(cap, sizeof *t);
-        if (!t) return ISYNTH_ERR_NOMEM;
-        for (size_t k = 0; k < f->runs_cap; k++) {
-            if (!f->runs[k]) continue;
-            size_t i = f->runs[k] & (cap - 1);
-            while (t[i])
-                i = (i + 1) & (cap - 1);
-            t[i] = f->runs[k];
-        }
-        isynth_free(f->runs);
-        f->runs = t;
-        f->runs_cap = cap;
-    }
-    size_t i = h & (f->runs_cap - 1);
-    while (f->runs[i] && f->runs[i] != h)
-        i = (i + 1) & (f->runs_cap - 1);
-    if (!f->runs[i]) {
-        f->runs[i] = h;
-        f->runs_n++;
-    }
-    return ISYNTH_OK;
 }
 
 /* Keeps a seed's output tokens (taking ids on success) and its runs in the hash set. */
@@ -412,7 +368,7 @@ static isynth_err seed_output_add(isynth_filter *f, const char *ref, uint32_t *i
     char *r = isynth_strdup(ref);
     if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i + FRAG_RUN <= n; i++)
-        if (runs_put(f, run_hash(ids + i))) {
+        if (run_set_put(&f->runs, run_hash(ids + i), 0)) {
             isynth_free(r);
             return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         }
@@ -518,7 +474,7 @@ isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_tas
     f->n++;
     rc = sim_add(f, ref, t, err);
     if (!rc) rc = isynth_filter_add_output(f, ref, t->output, err);
-    if (!rc && ref[0] == 's') rc = seed_long_runs_add(f, ref, t, err);
+    if (!rc && ref[0] == 's') rc = seed_long_runs_add(f, t, err);
     return rc;
 }
 
@@ -717,7 +673,7 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
     size_t need = (size_t)(f->p.output_fragment_share * (double)n + 0.999999);
     size_t union_cover = 0, last = 0; /* tokens inside a hashed run of any seed */
     for (size_t i = 0; i + FRAG_RUN <= n; i++)
-        if (runs_has(f, run_hash(ids + i))) {
+        if (run_set_get(&f->runs, run_hash(ids + i)) != (size_t)-1) {
             size_t from = i > last ? i : last;
             union_cover += i + FRAG_RUN - from;
             last = i + FRAG_RUN;
@@ -784,7 +740,7 @@ static isynth_err seed_content(isynth_filter *f, const isynth_task *t, const uin
     for (size_t i = 0; i < sizeof letters / sizeof letters[0]; i++)
         if (strstr(t->instruction, letters[i])) return ISYNTH_OK;
     for (size_t i = 0; i + LONG_RUN <= n; i++) {
-        size_t seed = lrun_seed(f, run_hash_n(ids + i, LONG_RUN));
+        size_t seed = run_set_get(&f->lruns, run_hash_n(ids + i, LONG_RUN));
         if (seed == (size_t)-1) continue;
         size_t own = 0;
         for (size_t j = i; j < i + LONG_RUN; j++)
@@ -793,7 +749,7 @@ static isynth_err seed_content(isynth_filter *f, const isynth_task *t, const uin
         v->reason = "output_copy";
         snprintf(v->detail, sizeof v->detail,
                  "a run of %d tokens from %s's text that the task does not give", LONG_RUN,
-                 f->lrun_refs[seed]);
+                 f->refs[seed]);
         break;
     }
     return ISYNTH_OK;
@@ -813,7 +769,9 @@ static void mark_given(const uint32_t *ids, size_t n, const uint32_t *own, size_
             }
 }
 
-static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
+/* `task` holds the tokens of t's instruction + input (task_tokens) when the caller has them, else
+ * NULL and they are made here when needed. */
+static isynth_err output_copy(isynth_filter *f, const isynth_task *t, const toks *task,
                               const isynth_task *const *examples, const char *const *example_refs,
                               size_t k, isynth_verdict *v, isynth_error *err)
 {
@@ -832,15 +790,15 @@ static isynth_err output_copy(isynth_filter *f, const isynth_task *t,
         snprintf(v->detail, sizeof v->detail, "%s output rouge_l=%.3f", f->out_refs[nn], score);
     }
     bool frag = n >= min && n >= FRAG_RUN && f->p.output_fragment_share > 0;
-    bool content = n >= LONG_RUN && f->lruns_n;
-    uint32_t *own = NULL;
-    size_t on = 0;
+    bool content = n >= LONG_RUN && f->lruns.n;
+    uint32_t *own = NULL; /* made here when the caller had no task tokens */
+    size_t on = task ? task->n : 0;
     unsigned char *given = NULL;
     if (!rc && !v->reason && (frag || content)) {
-        rc = task_tokens(f, t, &own, &on, err);
+        if (!task) rc = task_tokens(f, t, &own, &on, err);
         if (!rc && !(given = isynth_malloc(n)))
             rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        if (!rc) mark_given(ids, n, own, on, given);
+        if (!rc) mark_given(ids, n, task ? task->ids : own, on, given);
     }
     if (!rc && !v->reason && frag)
         rc = output_fragment(f, ids, n, given, examples, example_refs, k, v, err);
@@ -912,10 +870,11 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
         !(rc = task_tokens(f, t, &ct[1].ids, &ct[1].n, err)) &&
         !(rc = rouge_check(f, t, ct, examples, example_refs, k, v, err)) && !v->reason)
         rc = widened_seed_copy(f, ct, examples, example_refs, k, v, err);
+    if (!rc && !v->reason && p->check_output)
+        rc = output_copy(f, t, &ct[1], examples, example_refs, k, v, err);
     isynth_free(ct[0].ids);
     isynth_free(ct[1].ids);
-    if (rc || v->reason) return rc;
-    return p->check_output ? output_copy(f, t, examples, example_refs, k, v, err) : ISYNTH_OK;
+    return rc;
 }
 
 /* On an error *key is NULL: nothing for the caller to free (a failed allocation after the key
@@ -956,5 +915,5 @@ isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, is
     if (f->p.row_checks &&
         (rc = isynth_check_task(f->scaf, t, true, &v->reason, v->detail, sizeof v->detail, err)))
         return rc;
-    return v->reason ? ISYNTH_OK : output_copy(f, t, NULL, NULL, 0, v, err);
+    return v->reason ? ISYNTH_OK : output_copy(f, t, NULL, NULL, NULL, 0, v, err);
 }
