@@ -376,22 +376,27 @@ static bool word_boundary(const char *s, size_t i)
     return !is_letter(b);
 }
 
+/* The first of phrases[0, np) found in t[0, n), or NULL. */
+static const char *phrase_in(char *const *phrases, size_t np, const char *t, size_t n)
+{
+    for (size_t k = 0; k < np; k++)
+        if (find_ci(t, n, 0, phrases[k]) != (size_t)-1) return phrases[k];
+    return NULL;
+}
+
 const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, size_t n,
                                      unsigned flags, char *detail, size_t cap)
 {
     bool code_task = flags & ISYNTH_SCAF_CODE_TASK;
-    for (size_t k = 0; k < s->n_phrases; k++) {
-        size_t at = find_ci(t, n, 0, s->phrases[k]);
-        if (at != (size_t)-1) {
-            set_detail(detail, cap, "prompt text \"%s\"", s->phrases[k]);
-            return "scaffolding";
-        }
+    const char *ph = phrase_in(s->phrases, s->n_phrases, t, n);
+    if (ph) {
+        set_detail(detail, cap, "prompt text \"%s\"", ph);
+        return "scaffolding";
     }
-    for (size_t k = 0; !(flags & ISYNTH_SCAF_TASK_FIELD) && k < s->n_answer_phrases; k++) {
-        if (find_ci(t, n, 0, s->answer_phrases[k]) != (size_t)-1) {
-            set_detail(detail, cap, "the prompt's subject rule \"%s\"", s->answer_phrases[k]);
-            return "scaffolding";
-        }
+    if (!(flags & ISYNTH_SCAF_TASK_FIELD) &&
+        (ph = phrase_in(s->answer_phrases, s->n_answer_phrases, t, n))) {
+        set_detail(detail, cap, "the prompt's subject rule \"%s\"", ph);
+        return "scaffolding";
     }
     /* task numbers: タスク5 anywhere; "Task 3" at a line start or before a colon */
     for (size_t k = 0; k < s->n_task_words; k++) {
