@@ -45,14 +45,20 @@ static void set_detail(char *detail, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(detail, cap, fmt, ap);
     va_end(ap);
-    /* never leave half a UTF-8 character at the cut */
-    size_t n = strlen(detail);
-    if (n + 1 == cap) {
-        while (n > 0 && ((unsigned char)detail[n - 1] & 0xC0) == 0x80)
-            n--;
-        if (n > 0 && ((unsigned char)detail[n - 1] & 0xC0) == 0xC0) n--;
-        detail[n] = '\0';
+    /* never leave half a UTF-8 character: not at the cut, and not where a quote was cut by
+     * bytes (a "%.*s" of 60 bytes); a detail is written to JSON, which refuses invalid UTF-8 */
+    size_t n = strlen(detail), o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq_len((const unsigned char *)detail + i, n - i);
+        if (!l) {
+            i++;
+            continue;
+        }
+        memmove(detail + o, detail + i, l);
+        o += l;
+        i += l;
     }
+    detail[o] = '\0';
 }
 
 /* ---- small UTF-8 helpers ---- */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "internal.h"
 #include "isynth/checks.h"
 
 static char detail[128];
@@ -197,6 +198,16 @@ static void test_repetition(void **state)
     assert_string_equal(rp("それはですですですですですですですです"), "repetition");
     assert_string_equal(rp("I like it. I like it. I like it. I like it."), "repetition");
     assert_string_equal(rp("ははははははははははははははははは"), "repetition");
+    /* the repeated line is quoted by its first 60 bytes, which split a kanji here (2 ASCII bytes,
+     * then 3 a character): the detail stays valid UTF-8, or `check --rejected` cannot write it */
+    assert_string_equal(
+        rp("Q:このインターフェースは、お客様が与えられる情報を伝えるための一部です。\n"
+           "Q:このインターフェースは、お客様が与えられる情報を伝えるための一部です。\n"
+           "Q:このインターフェースは、お客様が与えられる情報を伝えるための一部です。"),
+        "repetition");
+    size_t bad = 0;
+    assert_true(utf8_valid(detail, strlen(detail), &bad));
+    assert_non_null(strstr(detail, "\"Q:このインターフェースは、お客様が与えら\" 3 times"));
     /* long text made of a few repeated phrases */
     assert_string_equal(rp("春の海は青く、夏の海は青く、秋の海は青く、冬の海は青く、春の海は青く、"
                            "夏の海は青く、秋の海は青く、冬の海は青く、春の海は青く、夏の海は青く"),
