@@ -61,6 +61,16 @@ static void help(FILE *f)
             "                         (default 30)\n"
             "  --connect-timeout S    seconds to connect (default 10)\n\n"
             "prompting:\n"
+            "  --method M             self-instruct (default: new tasks from example tasks) or\n"
+            "                         magpie (the model's chat template up to a user turn's\n"
+            "                         opening is the prompt: the model writes the instruction,\n"
+            "                         a second request answers it; the seeds serve the filters)\n"
+            "  --magpie-system FILE   magpie: the system message ({{topic}} allowed), or 'none'\n"
+            "                         (default: a built-in one in the seeds' language)\n"
+            "  --no-lang-check        magpie: keep a user turn whose first 16 characters are in\n"
+            "                         another language (default: write it again, 4 times at most)\n"
+            "  --chat-template T      magpie with a server: the served model's chat template, a\n"
+            "                         file or a name llama.cpp knows (chatml, llama3, gemma, ...)\n"
             "  --examples K           example tasks per prompt (default 4)\n"
             "  --generated-examples G of which drawn from generated tasks (default 1)\n"
             "  --tasks-per-request M  new tasks asked per request (default 3)\n"
@@ -307,6 +317,10 @@ enum {
     OPT_PRICE_OUT,
     OPT_MIN_YIELD,
     OPT_YIELD_WINDOW,
+    OPT_METHOD,
+    OPT_MAGPIE_SYSTEM,
+    OPT_NO_LANG_CHECK,
+    OPT_CHAT_TEMPLATE,
 };
 
 static const struct option longopts[] = {
@@ -362,6 +376,10 @@ static const struct option longopts[] = {
     {"price-out", required_argument, 0, OPT_PRICE_OUT},
     {"min-yield", required_argument, 0, OPT_MIN_YIELD},
     {"yield-window", required_argument, 0, OPT_YIELD_WINDOW},
+    {"method", required_argument, 0, OPT_METHOD},
+    {"magpie-system", required_argument, 0, OPT_MAGPIE_SYSTEM},
+    {"no-lang-check", no_argument, 0, OPT_NO_LANG_CHECK},
+    {"chat-template", required_argument, 0, OPT_CHAT_TEMPLATE},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -373,7 +391,7 @@ int cmd_generate(int argc, char **argv)
     cli_backend_opts bo = cli_backend_opts_default(), jo = cli_backend_opts_default();
     isynth_llama_params *lp = &bo.lp;
     isynth_openai_params *op = &bo.op;
-    const char *template_path = NULL;
+    const char *template_path = NULL, *magpie_path = NULL, *chat_tmpl_arg = NULL;
     bool quiet = false, judge = false;
     long min_score = 0, consistency = 0;
     long v;
@@ -591,6 +609,25 @@ int cmd_generate(int argc, char **argv)
             if (!parse_long(optarg, 1, 100000, &v, "--yield-window")) return EXIT_USAGE;
             gp.yield_window = (int)v;
             break;
+        case OPT_METHOD:
+            if (!strcmp(optarg, "self-instruct"))
+                gp.method = ISYNTH_METHOD_SELF_INSTRUCT;
+            else if (!strcmp(optarg, "magpie"))
+                gp.method = ISYNTH_METHOD_MAGPIE;
+            else {
+                fprintf(stderr, "isynth generate: --method is self-instruct or magpie\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_MAGPIE_SYSTEM:
+            magpie_path = optarg;
+            break;
+        case OPT_NO_LANG_CHECK:
+            gp.lang_check = false;
+            break;
+        case OPT_CHAT_TEMPLATE:
+            chat_tmpl_arg = optarg;
+            break;
         case 'q':
             quiet = true;
             break;
@@ -614,8 +651,18 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "isynth generate: --max-cost needs --price-in or --price-out\n");
         return EXIT_USAGE;
     }
+    if ((magpie_path || !gp.lang_check || chat_tmpl_arg) && gp.method != ISYNTH_METHOD_MAGPIE) {
+        fprintf(stderr, "isynth generate: --magpie-system, --no-lang-check and --chat-template "
+                        "go with --method magpie\n");
+        return EXIT_USAGE;
+    }
+    if (gp.method == ISYNTH_METHOD_MAGPIE && (template_path || gp.two_stage)) {
+        fprintf(stderr, "isynth generate: --method magpie takes no --template or --two-stage "
+                        "(it writes instructions, then answers them, already)\n");
+        return EXIT_USAGE;
+    }
     int code = EXIT_FAILURE_RUN;
-    char *tmpl = NULL;
+    char *tmpl = NULL, *magpie_sys = NULL, *chat_tmpl = NULL;
     isynth_backend *be = NULL, *jbe = NULL;
     isynth_seedset *seeds = NULL;
     isynth_error err;
@@ -624,6 +671,26 @@ int cmd_generate(int argc, char **argv)
         if (!(tmpl = cli_read_small_file("generate", template_path, "template"))) return EXIT_INPUT;
         gp.template_text = tmpl;
         gp.template_name = template_path;
+    }
+    if (magpie_path && strcmp(magpie_path, "none")) {
+        if (!(magpie_sys = cli_read_small_file("generate", magpie_path, "system message"))) {
+            free(tmpl);
+            return EXIT_INPUT;
+        }
+        gp.magpie_system = magpie_sys;
+    } else if (magpie_path) {
+        gp.magpie_system = "";
+    }
+    /* a name llama.cpp knows, else a file holding the template */
+    if (chat_tmpl_arg && strchr(chat_tmpl_arg, '/') == NULL && access(chat_tmpl_arg, R_OK) != 0) {
+        op->chat_template = chat_tmpl_arg;
+    } else if (chat_tmpl_arg) {
+        if (!(chat_tmpl = cli_read_small_file("generate", chat_tmpl_arg, "chat template"))) {
+            free(tmpl);
+            free(magpie_sys);
+            return EXIT_INPUT;
+        }
+        op->chat_template = chat_tmpl;
     }
 
     /* Seeds first: a bad seed file fails in milliseconds, before a model is loaded and before
@@ -703,5 +770,7 @@ out:
     isynth_backend_free(jbe);
     isynth_seeds_free(seeds);
     free(tmpl);
+    free(magpie_sys);
+    free(chat_tmpl);
     return code;
 }

@@ -94,7 +94,7 @@ static isynth_err write_line(atomic_file *a, json_t *o, isynth_error *err)
 }
 
 static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted, char *model,
-                               long *count, isynth_error *err)
+                               const char *method, long *count, isynth_error *err)
 {
     sqlite3 *db = isynth_store_db(st);
     buf path;
@@ -131,6 +131,7 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
         if (accepted) {
             json_object_set_new(o, "seed_ids", seed_ids(seed_q, col(q, 4)));
             json_object_set_new(o, "model", json_string(model));
+            json_object_set_new(o, "method", json_string(method));
             json_object_set_new(o, "created_at", json_string(col(q, 5)));
         } else {
             json_object_set_new(o, "reason", json_string(col(q, 4)));
@@ -291,29 +292,14 @@ static isynth_err write_card(isynth_store *st, isynth_error *err)
     isynth_err rc = isynth_run_status_get(st, 20, -1, -1, &rs, err);
     if (rc) return rc;
     const long n_accepted = rs.totals.accepted, n_rejected = rs.totals.rejected;
-    static const char *const keys[] = {"seeds_file",
-                                       "seeds_sha256",
-                                       "seeds_shape",
-                                       "seeds_count",
-                                       "seeds_run",
-                                       "lang",
-                                       "backend",
-                                       "model",
-                                       "model_name",
-                                       "model_license",
-                                       "prompt_format",
-                                       "two_stage",
-                                       "examples",
-                                       "generated_examples",
-                                       "tasks_per_request",
-                                       "temperature",
-                                       "top_p",
-                                       "max_tokens",
-                                       "seed",
-                                       "rouge_threshold",
-                                       "template_sha256",
-                                       "topics",
-                                       "created_at",
+    static const char *const keys[] = {"seeds_file",        "seeds_sha256", "seeds_shape",
+                                       "seeds_count",       "seeds_run",    "lang",
+                                       "backend",           "model",        "model_name",
+                                       "model_license",     "method",       "prompt_format",
+                                       "two_stage",         "examples",     "generated_examples",
+                                       "tasks_per_request", "temperature",  "top_p",
+                                       "max_tokens",        "seed",         "rouge_threshold",
+                                       "template_sha256",   "topics",       "created_at",
                                        "isynth_version"};
     enum { NK = sizeof keys / sizeof keys[0] };
     char *v[NK];
@@ -350,7 +336,10 @@ static isynth_err write_card(isynth_store *st, isynth_error *err)
     for (size_t i = 0; i < NK && !rc; i++) {
         if (!strcmp(keys[i], "seeds_run") && (!v[i] || !v[i][0])) continue; /* seeds from a file */
         rc = buf_printf(&b, "| %s | ", keys[i]);
-        if (!rc) rc = v[i][0] ? md_cell(&b, v[i]) : buf_adds(&b, "(none)");
+        if (!rc)
+            rc = v[i][0]                      ? md_cell(&b, v[i])
+                 : !strcmp(keys[i], "method") ? buf_adds(&b, "self-instruct") /* older runs */
+                                              : buf_adds(&b, "(none)");
         if (!rc) rc = buf_adds(&b, " |\n");
     }
     if (!rc)
@@ -437,10 +426,18 @@ isynth_err isynth_export_run(isynth_store *st, isynth_error *err)
         isynth_free(model);
         model = meta(st, "model");
     }
-    if (!model) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    /* runs made before there was a choice have no "method": they are Self-Instruct */
+    char *method = meta(st, "method");
+    if (!model || !method) {
+        isynth_free(model);
+        isynth_free(method);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    const char *m = method[0] ? method : "self-instruct";
     long n_acc = 0, n_rej = 0;
-    isynth_err rc = export_jsonl(st, "data.jsonl", true, model, &n_acc, err);
-    if (!rc) rc = export_jsonl(st, "rejected.jsonl", false, model, &n_rej, err);
+    isynth_err rc = export_jsonl(st, "data.jsonl", true, model, m, &n_acc, err);
+    if (!rc) rc = export_jsonl(st, "rejected.jsonl", false, model, m, &n_rej, err);
+    isynth_free(method);
     if (!rc) rc = write_card(st, err);
     if (!rc) rc = isynth_report_write(st, NULL, err);
     isynth_free(model);

@@ -199,6 +199,55 @@ static isynth_err render_prompt(llama_impl *m, const isynth_gen_req *req, buf *t
     return rc;
 }
 
+/* The marker stands for the user's message; the prefix ends where it starts. Templates that
+ * trim or rewrite a message leave a marker of letters alone. */
+#define USER_MARK "ISYNTHUSERTURNMARK"
+
+isynth_err isynth_chat_user_prefix(const char *tmpl, const isynth_msg *msgs, size_t n_msgs,
+                                   char **out, isynth_error *err)
+{
+    *out = NULL;
+    if (!tmpl || !*tmpl)
+        return isynth_error_set(err, ISYNTH_ERR_MODEL, "no chat template to open a user turn with");
+    if (n_msgs > 8) return isynth_error_set(err, ISYNTH_ERR_INVALID, "too many messages");
+    struct llama_chat_message cm[9];
+    size_t total = sizeof USER_MARK;
+    for (size_t i = 0; i < n_msgs; i++) {
+        cm[i].role = msgs[i].role;
+        cm[i].content = msgs[i].content;
+        total += strlen(msgs[i].content);
+    }
+    cm[n_msgs].role = "user";
+    cm[n_msgs].content = USER_MARK;
+    int32_t cap = (int32_t)(2 * total + 1024);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char *text = isynth_malloc((size_t)cap + 1);
+        if (!text) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        int32_t n = llama_chat_apply_template(tmpl, cm, n_msgs + 1, false, text, cap);
+        if (n < 0) {
+            isynth_free(text);
+            return isynth_error_set(err, ISYNTH_ERR_MODEL,
+                                    "llama.cpp does not support this chat template");
+        }
+        if (n > cap) {
+            isynth_free(text);
+            cap = n;
+            continue;
+        }
+        text[n] = '\0';
+        char *mark = strstr(text, USER_MARK);
+        if (!mark || mark == text) {
+            isynth_free(text);
+            return isynth_error_set(err, ISYNTH_ERR_MODEL,
+                                    "the chat template has no user turn to open");
+        }
+        *mark = '\0';
+        *out = text;
+        return ISYNTH_OK;
+    }
+    return isynth_error_set(err, ISYNTH_ERR_MODEL, "the chat template's output keeps growing");
+}
+
 static isynth_err tokenize(llama_impl *m, const char *text, size_t len, bool chat,
                            llama_token **out, int *n, isynth_error *err)
 {
@@ -288,7 +337,8 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     buf_init(&text, 0);
     isynth_err rc = render_prompt(m, req, &text, err);
     if (!rc)
-        rc = tokenize(m, text.p ? text.p : "", text.len, req->chat, &s->prompt, &s->n_prompt, err);
+        rc = tokenize(m, text.p ? text.p : "", text.len, req->chat || req->raw, &s->prompt,
+                      &s->n_prompt, err);
     buf_free(&text);
     if (rc) return rc;
     if (l_in_flight(m) == 0) m->busy_since = now_s();
@@ -651,6 +701,7 @@ static void l_info(void *p, isynth_backend_info *out)
     out->model_name = m->name;
     out->license = m->license;
     out->has_chat_template = m->has_template;
+    out->chat_template = m->tmpl;
     out->rewinds = true;
     out->parallel = m->parallel;
 }

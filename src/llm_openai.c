@@ -90,6 +90,7 @@ typedef struct list {
 typedef struct openai {
     isynth_openai_params p; /* numeric fields; pointers cleared */
     char *model;
+    char *chat_template; /* the caller's, copied; NULL: none */
     char *key;
     size_t key_len;
     CURLM *multi;
@@ -1208,6 +1209,7 @@ static void op_info(void *impl, isynth_backend_info *out)
     out->model_name = o->model;
     out->license = "";
     out->has_chat_template = o->p.endpoint == ISYNTH_OPENAI_CHAT;
+    out->chat_template = o->chat_template;
     out->parallel = o->p.concurrency;
 }
 
@@ -1256,6 +1258,7 @@ static void op_free(void *impl)
         isynth_free(o->key);
     }
     isynth_free(o->model);
+    isynth_free(o->chat_template);
     if (o->curl_inited) curl_global_cleanup();
     isynth_free(o);
 }
@@ -1339,8 +1342,11 @@ isynth_err isynth_openai_backend_new(const isynth_openai_params *p, isynth_backe
     if (!o) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     o->p = *p;
     o->p.base_urls = NULL;
-    o->p.model = o->p.api_key = NULL;
+    o->p.model = o->p.api_key = o->p.chat_template = NULL;
     o->model = isynth_strdup(p->model);
+    if (p->chat_template && *p->chat_template &&
+        !(o->chat_template = isynth_strdup(p->chat_template)))
+        goto nomem;
     o->srv = isynth_calloc(p->n_base_urls, sizeof *o->srv);
     o->pool = isynth_calloc((size_t)p->concurrency, sizeof *o->pool);
     if (!o->model || !o->srv || !o->pool) goto nomem;

@@ -44,6 +44,10 @@ typedef struct inflight {
     size_t ex[16];      /* example indices: < n_seeds a seed, else pool index + n_seeds */
     long long parent;   /* stage 2: candidate id */
     isynth_task answer; /* stage 2: the instruction being answered */
+    int restarts;       /* Magpie: user turns dropped for their language */
+    bool lang_ok;       /* Magpie: the user turn's start is in the run's language */
+    size_t para1;       /* Magpie: where the turn's first paragraph ends (0: not yet) */
+    bool lang_ended;    /* Magpie: the reply was ended for its language (recorded as stopped) */
     struct inflight *next;
 } inflight;
 
@@ -57,6 +61,10 @@ typedef struct run {
     isynth_verifier *verifier; /* the facts to verify of each accepted row */
     isynth_prompt_params pp;
     bool chat;
+    bool two_stage;          /* instructions first, each answered by a second request (asked
+                                for, or Magpie) */
+    bool magpie;             /* stage 1 is a user turn the model writes (--method magpie) */
+    const char *chat_tmpl;   /* Magpie: the backend's chat template */
     bool json;               /* replies are requested as JSON (HTTP, constrained) */
     bool rewinds;            /* the backend writes another task in place of a cut one; else a
                                 cut ends the reply (a server's stream is cancelled) */
@@ -115,6 +123,7 @@ isynth_gen_params isynth_gen_params_default(void)
         .n_generated_examples = 1,
         .n_new = 3,
         .format = ISYNTH_FORMAT_AUTO,
+        .lang_check = true,
         .topics = true,
         .constrain = true,
         .early_stop = true,
@@ -125,6 +134,11 @@ isynth_gen_params isynth_gen_params_default(void)
         .yield_window = 20,
         .filter = isynth_filter_params_default(),
     };
+}
+
+const char *isynth_gen_method_name(isynth_gen_method m)
+{
+    return m == ISYNTH_METHOD_MAGPIE ? "magpie" : "self-instruct";
 }
 
 static double now_s(void)
@@ -234,6 +248,7 @@ static isynth_err check_config(run *r, isynth_error *err)
         {"model_license", "", false},
         {"prompt_format", "", true},
         {"template_sha256", "", true},
+        {"method", "", true},
         {"two_stage", "", true},
         {"examples", "", false},
         {"generated_examples", "", false},
@@ -265,7 +280,8 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%s", bi.license ? bi.license : "");
     snprintf(items[i++].val, 512, "%s", r->chat ? "chat" : "completion");
     snprintf(items[i++].val, 512, "%s", tmpl_sha);
-    snprintf(items[i++].val, 512, "%s", p->two_stage ? "yes" : "no");
+    snprintf(items[i++].val, 512, "%s", isynth_gen_method_name(p->method));
+    snprintf(items[i++].val, 512, "%s", r->two_stage ? "yes" : "no");
     snprintf(items[i++].val, 512, "%d", p->n_examples);
     snprintf(items[i++].val, 512, "%d", p->n_generated_examples);
     snprintf(items[i++].val, 512, "%d", p->n_new);
@@ -277,7 +293,7 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%ld", p->target);
     snprintf(items[i++].val, 512, "%s", p->topics ? "yes" : "no");
     snprintf(items[i++].val, 512, "%s", r->grammar ? "grammar" : r->schema ? "json_schema" : "no");
-    snprintf(items[i++].val, 512, "%s", p->early_stop && !p->two_stage && !r->json ? "yes" : "no");
+    snprintf(items[i++].val, 512, "%s", p->early_stop && (r->two_stage || !r->json) ? "yes" : "no");
     snprintf(items[i++].val, 512, "%.17g", p->price_in);
     snprintf(items[i++].val, 512, "%.17g", p->price_out);
     snprintf(items[i++].val, 512, "%s", r->seeds->source ? r->seeds->source : "");
@@ -315,17 +331,31 @@ static isynth_err check_config(run *r, isynth_error *err)
 }
 
 /* The lines of the request's own instructions join the pool as "p<N>", so that a model that
- * copies its prompt ("互いに種類の異なるタスクにすること。") is caught like a seed copy. */
+ * copies its prompt ("互いに種類の異なるタスクにすること。") is caught like a seed copy. Magpie's
+ * system message goes in by sentences: a user turn that says it back is one of them
+ * (「料理」について日本語で具体的な質問や依頼を書きます。). */
 static isynth_err add_prompt_lines(run *r, isynth_error *err)
 {
     const char *rule;
     const char *text = isynth_prompt_instructions(&r->pp, &rule);
+    isynth_prompt_params pt = r->pp;
+    pt.topic = r->p->topics ? "" : NULL;
+    if (r->magpie) {
+        text = isynth_prompt_magpie_text(&pt, r->p->magpie_system);
+        rule = "";
+    }
     const char *parts[2] = {text, rule};
     int n = 0;
     for (size_t k = 0; k < 2; k++) {
         for (const char *p = parts[k]; *p;) {
             const char *e = strchr(p, '\n');
             size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (r->magpie) {
+                const char *dot = strstr(p, "。");
+                const char *dot_en = strstr(p, ". ");
+                if (dot && (size_t)(dot - p) < len) len = (size_t)(dot - p) + 3;
+                if (dot_en && (size_t)(dot_en - p) < len) len = (size_t)(dot_en - p) + 1;
+            }
             while (len && (*p == '-' || *p == ' ')) {
                 p++;
                 len--;
@@ -348,7 +378,8 @@ static isynth_err add_prompt_lines(run *r, isynth_error *err)
             }
             isynth_free(line);
             p += len;
-            if (*p == '\n') p++;
+            while (*p == '\n' || *p == ' ')
+                p++;
         }
     }
     return ISYNTH_OK;
@@ -534,13 +565,20 @@ static size_t draw_examples(run *r, size_t *ex)
 
 static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len, size_t *at);
 
+static isynth_watch_act on_watch_magpie(void *user, uint64_t id, const char *text, size_t len,
+                                        size_t *at);
+static isynth_watch_act on_watch_answer(void *user, uint64_t id, const char *text, size_t len,
+                                        size_t *at);
+
 static isynth_err submit(run *r, inflight *f, isynth_error *err)
 {
     isynth_msg msgs[2] = {{"system", f->pr.system}, {"user", f->pr.user}};
     bool s1 = f->stage == 1;
+    bool magpie = s1 && r->magpie;
     isynth_gen_req req = {
         .id = f->id,
-        .chat = r->chat,
+        .chat = r->chat && !magpie,
+        .raw = magpie,
         .msgs = msgs,
         .n_msgs = 2,
         .prompt = f->pr.completion,
@@ -551,7 +589,10 @@ static isynth_err submit(run *r, inflight *f, isynth_error *err)
         .grammar = s1 ? r->grammar : NULL,
         .json_schema = s1 ? r->schema : NULL,
         .schema_name = "tasks",
-        .watch = s1 && r->p->early_stop && !r->p->two_stage && !r->json ? on_watch : NULL,
+        .watch = magpie                                                ? on_watch_magpie
+                 : s1 && r->p->early_stop && !r->two_stage && !r->json ? on_watch
+                 : !s1 && r->p->early_stop                             ? on_watch_answer
+                                                                       : NULL,
         .watch_user = r,
     };
     isynth_err rc = isynth_backend_submit(r->be, &req, err);
@@ -562,12 +603,35 @@ static isynth_err submit(run *r, inflight *f, isynth_error *err)
     return ISYNTH_OK;
 }
 
+/* Magpie's prompt: the system message (with a random subject) and the chat template up to a
+ * user turn's opening. f->pr.system keeps the message, f->pr.completion the whole prompt. */
+static isynth_err magpie_prompt(run *r, inflight *f, isynth_error *err)
+{
+    isynth_prompt_params pp = r->pp;
+    if (r->p->topics) {
+        size_t n_topics;
+        const char *const *topics = isynth_prompt_topics(r->pp.lang, &n_topics);
+        pp.topic = topics[splitmix(&r->rng) % n_topics];
+    }
+    isynth_err rc = isynth_prompt_magpie_system(&pp, r->p->magpie_system, &f->pr.system, err);
+    if (rc) return rc;
+    isynth_msg sys = {"system", f->pr.system};
+    return isynth_chat_user_prefix(r->chat_tmpl, &sys, f->pr.system[0] ? 1 : 0, &f->pr.completion,
+                                   err);
+}
+
 static isynth_err submit_stage1(run *r, isynth_error *err)
 {
     inflight *f = isynth_calloc(1, sizeof *f);
     if (!f) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     f->id = ++r->next_id;
     f->stage = 1;
+    if (r->magpie) {
+        isynth_err rc = magpie_prompt(r, f, err);
+        if (!rc) rc = submit(r, f, err);
+        if (rc) inflight_free(f);
+        return rc;
+    }
     f->k = draw_examples(r, f->ex);
     const isynth_task *ex[16];
     for (size_t i = 0; i < f->k; i++)
@@ -654,12 +718,12 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     isynth_verdict v;
     char *key = NULL;
     if ((rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err))) return rc;
-    const char *status = r->p->two_stage ? "pending" : "accepted";
+    const char *status = r->two_stage ? "pending" : "accepted";
     const char *reason = v.reason;
     if (!reason && r->prog.accepted + r->prog.pending >= r->p->target) reason = "over_target";
     if (reason) status = "rejected";
     char *facts = NULL;
-    if (!reason && !r->p->two_stage &&
+    if (!reason && !r->two_stage &&
         (rc = isynth_verify_json(r->verifier, t->output, strlen(t->output), output_lang(t->output),
                                  &facts, err))) {
         isynth_free(key);
@@ -692,7 +756,7 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     char ref[24];
     snprintf(ref, sizeof ref, "g%lld", cid);
     if ((rc = isynth_filter_add(r->filter, ref, t, err))) return rc;
-    if (r->p->two_stage) {
+    if (r->two_stage) {
         r->prog.pending++;
         return stage2_push(r, cid) ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
                                    : ISYNTH_OK;
@@ -816,6 +880,13 @@ static size_t last_at(const char *s, size_t n, const char *w)
  * reply that deep in a loop would need hundreds of new characters to fall back under the row
  * check's 60%; the clause cycles small models fall into never do). On a loop *start gets where
  * its task begins and *out the task's text so far. */
+static bool loop_in(const char *s, size_t n, char *detail, size_t cap)
+{
+    const char *why = isynth_check_repetition(s, n, detail, cap);
+    return why &&
+           !(strstr(detail, "6-gram") && (atoi(detail) < 85 || isynth_utf8_chars(s, n) < 200));
+}
+
 static bool looping_task(run *r, const char *text, size_t len, size_t *start, stopped *out)
 {
     size_t t = last_at(text, len, r->task_label);
@@ -828,10 +899,7 @@ static bool looping_task(run *r, const char *text, size_t len, size_t *start, st
     }
     if (len - fs < 64) return false;
     char detail[128];
-    const char *why = isynth_check_repetition(text + fs, len - fs, detail, sizeof detail);
-    if (!why || (strstr(detail, "6-gram") &&
-                 (atoi(detail) < 85 || isynth_utf8_chars(text + fs, len - fs) < 200)))
-        return false;
+    if (!loop_in(text + fs, len - fs, detail, sizeof detail)) return false;
     size_t n = len - ts > 2000 ? 2000 : len - ts, clean_len;
     char *clean = sanitize(text + ts, n, &clean_len);
     if (!clean || !(out->input = isynth_strdup(""))) {
@@ -916,6 +984,245 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
     return ISYNTH_WATCH_CUT;
 }
 
+/* ---- Magpie ---- */
+
+static size_t skip_space(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* Whether the first 16 characters of a user turn are in the run's language: for Japanese, a
+ * kana among them (Chinese, which small models drift into, has none; code and English have no
+ * kanji either); for English, letters detected as English. -1 while fewer than 16 are
+ * written. */
+static int magpie_lang(const run *r, const char *s, size_t n, bool whole)
+{
+    size_t i = 0, chars = 0;
+    bool kana = false;
+    while (i < n && chars < 16) {
+        uint32_t c;
+        size_t l = utf8_decode(s + i, n - i, &c);
+        if (!l) break;
+        if (c > ' ') chars++;
+        kana |= (c >= 0x3041 && c <= 0x309F) || (c >= 0x30A1 && c <= 0x30FA);
+        i += l;
+    }
+    if (chars < 16 && !whole) return -1;
+    if (r->pp.lang == ISYNTH_LANG_JA) return kana;
+    char *head = isynth_strndup(s, i);
+    if (!head) return 1; /* the filters decide */
+    const char *texts[1] = {head};
+    int ok = isynth_detect_lang(texts, 1) == r->pp.lang;
+    isynth_free(head);
+    return ok;
+}
+
+/* Labels small models frame a user turn with, in Japanese and English: a line that starts with
+ * an answer label ends the turn (the model went on to answer it), a question label before the
+ * turn is dropped. */
+static const char *const answer_labels[] = {"回答", "答え",         "答案",    "解答",
+                                            "応答", "アシスタント", "AI",      "Answer",
+                                            "A:",   "Assistant",    "Response"};
+static const char *const question_labels[] = {"質問", "依頼", "ユーザー", "Question", "Q:", "User"};
+
+/* The length of a label (and its colon) at s, or 0. */
+static size_t label_at(const char *s, size_t n, const char *const *labels, size_t n_labels)
+{
+    for (size_t i = 0; i < n_labels; i++) {
+        size_t l = strlen(labels[i]);
+        if (l > n || memcmp(s, labels[i], l)) continue;
+        if (labels[i][l - 1] == ':') return l;
+        size_t j = l;
+        while (j < n && s[j] == ' ')
+            j++;
+        if (j < n && s[j] == ':') return j + 1;
+        if (j + 3 <= n && !memcmp(s + j, "：", 3)) return j + 3;
+    }
+    return 0;
+}
+
+/* Where a line in text[from, n) starts with an answer label, or (size_t)-1. */
+static size_t answer_line(const char *s, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++)
+        if (s[i] == '\n') {
+            size_t j = skip_space(s, i + 1, n);
+            if (label_at(s + j, n - j, answer_labels,
+                         sizeof answer_labels / sizeof answer_labels[0]))
+                return i;
+        }
+    return (size_t)-1;
+}
+
+/* Keeps a user turn dropped for its language, for the record (reason "wrong_language"). */
+static void magpie_drop(inflight *f, const char *text, size_t len)
+{
+    if (f->n_stop >= MAX_STOPPED) return;
+    if (!f->stop && !(f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop))) return;
+    size_t clean_len;
+    stopped st = {0};
+    st.instruction = sanitize(text, len > 2000 ? 2000 : len, &clean_len);
+    st.input = isynth_strdup("");
+    if (!st.instruction || !st.input) {
+        isynth_free(st.instruction);
+        isynth_free(st.input);
+        return;
+    }
+    st.v.reason = "wrong_language";
+    st.v.nn_score = -1;
+    snprintf(st.v.detail, sizeof st.v.detail, "the user turn did not start in the run's language");
+    f->stop[f->n_stop++] = st;
+}
+
+/* The watcher of a Magpie request: the model writes a user turn and, small ones especially,
+ * goes on with the answer instead of ending its turn. The turn ends after its first paragraph,
+ * or after its second when the first refers to a text it does not hold ("次の文章を要約し
+ * てください。" and the text). A turn that starts in another language is dropped and written
+ * again (lang_check), and one caught in a loop ends there (the filters reject it). */
+static isynth_watch_act on_watch_magpie(void *user, uint64_t id, const char *text, size_t len,
+                                        size_t *at)
+{
+    run *r = user;
+    inflight *f = find_flying(r, id);
+    if (!f || r->fatal) return ISYNTH_WATCH_GO;
+    if (len == 0 || f->para1 > len) {
+        f->lang_ok = false;
+        f->para1 = f->rep_scan = 0;
+        return ISYNTH_WATCH_GO;
+    }
+    size_t b = skip_space(text, 0, len);
+    size_t al = answer_line(text, b, len);
+    if (al != (size_t)-1) {
+        *at = al;
+        return ISYNTH_WATCH_END;
+    }
+    if (!f->para1) {
+        const char *bl = find_bytes(text + b, len - b, "\n\n", 2);
+        if (bl) {
+            f->para1 = (size_t)(bl - text);
+            char *p1 = isynth_strndup(text + b, f->para1 - b);
+            char detail[160];
+            bool refers = p1 && isynth_check_missing_input(p1, "", detail, sizeof detail);
+            isynth_free(p1);
+            if (!refers) {
+                *at = f->para1;
+                return ISYNTH_WATCH_END;
+            }
+        }
+    } else {
+        size_t c = skip_space(text, f->para1, len);
+        const char *bl = c < len ? find_bytes(text + c, len - c, "\n\n", 2) : NULL;
+        if (bl) {
+            *at = (size_t)(bl - text);
+            return ISYNTH_WATCH_END;
+        }
+    }
+    if (r->p->lang_check && !f->lang_ok) {
+        int ok = magpie_lang(r, text + b, len - b, false);
+        if (ok == 1) f->lang_ok = true;
+        if (ok == 0) {
+            magpie_drop(f, text + b, len - b);
+            if (r->rewinds && f->restarts < 4) {
+                f->restarts++;
+                f->para1 = f->rep_scan = 0;
+                *at = 0;
+                return ISYNTH_WATCH_CUT;
+            }
+            f->lang_ended = true;
+            *at = len;
+            return ISYNTH_WATCH_END;
+        }
+    }
+    if (len >= f->rep_scan + 48 && len - b >= 64) {
+        f->rep_scan = len;
+        char detail[128];
+        if (loop_in(text + b, len - b, detail, sizeof detail)) {
+            *at = len;
+            return ISYNTH_WATCH_END;
+        }
+    }
+    return ISYNTH_WATCH_GO;
+}
+
+static isynth_err record_stopped(run *r, long long req_id, int idx, const stopped *s,
+                                 isynth_error *err);
+
+/* The watcher of an answer (second stage): an answer caught in a loop ends there instead of
+ * running to max tokens; the row check "repetition" then rejects it as it would have. */
+static isynth_watch_act on_watch_answer(void *user, uint64_t id, const char *text, size_t len,
+                                        size_t *at)
+{
+    run *r = user;
+    inflight *f = find_flying(r, id);
+    if (!f || r->fatal) return ISYNTH_WATCH_GO;
+    if (len == 0 || f->rep_scan > len) {
+        f->rep_scan = 0;
+        return ISYNTH_WATCH_GO;
+    }
+    char detail[128];
+    if (len >= f->rep_scan + 48 && len >= 64) {
+        f->rep_scan = len;
+        if (loop_in(text, len, detail, sizeof detail)) {
+            *at = len;
+            return ISYNTH_WATCH_END;
+        }
+    }
+    return ISYNTH_WATCH_GO;
+}
+
+/* A Magpie reply: the user turn is the instruction (its second paragraph, when the first
+ * refers to it, the input); it then waits for its answer like a two-stage instruction. */
+static isynth_err handle_magpie(run *r, inflight *f, long long req_id, const char *text, size_t len,
+                                bool truncated, isynth_error *err)
+{
+    int idx = 0;
+    isynth_err rc = ISYNTH_OK;
+    for (size_t i = 0; i < f->n_stop && !rc; i++)
+        rc = record_stopped(r, req_id, idx++, &f->stop[i], err);
+    if (rc || f->lang_ended) return rc;
+    size_t b = skip_space(text, 0, len);
+    size_t al = answer_line(text, b, len);
+    if (al != (size_t)-1) len = al;
+    if (label_at(text + b, len - b, answer_labels, sizeof answer_labels / sizeof answer_labels[0]))
+        return record_unparseable(r, req_id, idx, text, "an answer, not a user turn", err);
+    b = skip_space(text,
+                   b + label_at(text + b, len - b, question_labels,
+                                sizeof question_labels / sizeof question_labels[0]),
+                   len);
+    /* a Markdown heading's marks: the title is the request ("# 長方形の面積を求める") */
+    while (b < len && text[b] == '#')
+        b++;
+    b = skip_space(text, b, len);
+    size_t e1 = len, b2 = len, e2 = len;
+    const char *bl = find_bytes(text + b, len - b, "\n\n", 2);
+    if (bl) {
+        e1 = (size_t)(bl - text);
+        b2 = skip_space(text, e1, len);
+        const char *bl2 = find_bytes(text + b2, len - b2, "\n\n", 2);
+        if (bl2) e2 = (size_t)(bl2 - text);
+    }
+    while (e1 > b && (text[e1 - 1] == ' ' || text[e1 - 1] == '\n' || text[e1 - 1] == '\r'))
+        e1--;
+    if (e1 == b) return record_unparseable(r, req_id, idx, text, "no task found", err);
+    if (truncated && !bl && al == (size_t)-1)
+        return record_unparseable(r, req_id, idx, text, "truncated", err);
+    isynth_task t = {0};
+    t.instruction = isynth_strndup(text + b, e1 - b);
+    char detail[160];
+    bool refers = t.instruction && b2 < len &&
+                  isynth_check_missing_input(t.instruction, "", detail, sizeof detail);
+    t.input = refers ? isynth_strndup(text + b2, e2 - b2) : isynth_strdup("");
+    t.output = isynth_strdup("");
+    if (!t.instruction || !t.input || !t.output)
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    else
+        rc = record_candidate(r, req_id, idx, &t, f, err);
+    isynth_task_clear(&t);
+    return rc;
+}
+
 static isynth_err record_stopped(run *r, long long req_id, int idx, const stopped *s,
                                  isynth_error *err)
 {
@@ -956,7 +1263,7 @@ static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const cha
         return isynth_error_set(err, rc, "out of memory");
     }
     isynth_parse_params pp = isynth_parse_params_default();
-    pp.want_output = !r->p->two_stage;
+    pp.want_output = !r->two_stage;
     pp.truncated = truncated;
     isynth_parsed *parsed = NULL;
     if (r->json && constrained) {
@@ -1086,8 +1393,9 @@ static void on_result(void *user, const isynth_gen_result *res)
     isynth_err rc = text ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
     if (!rc) rc = examples_json(r, f, &ex);
     if (!rc)
-        rc = r->chat ? buf_printf(&prompt, "[system]\n%s\n\n[user]\n%s", f->pr.system, f->pr.user)
-                     : buf_adds(&prompt, f->pr.completion);
+        rc = r->chat && !(r->magpie && f->stage == 1)
+                 ? buf_printf(&prompt, "[system]\n%s\n\n[user]\n%s", f->pr.system, f->pr.user)
+                 : buf_adds(&prompt, f->pr.completion);
     if (rc) {
         r->fatal = isynth_error_set(err, rc, "out of memory");
         goto done;
@@ -1113,7 +1421,9 @@ static void on_result(void *user, const isynth_gen_result *res)
     long kept0 = r->prog.accepted + r->prog.pending, all0 = kept0 + r->prog.rejected;
     if ((rc = isynth_store_begin(r->st, err))) goto fatal;
     rc = isynth_store_add_request(r->st, &rec, &req_id, err);
-    if (!rc && ok && f->stage == 1)
+    if (!rc && ok && f->stage == 1 && r->magpie)
+        rc = handle_magpie(r, f, req_id, text, len, res->truncated, err);
+    else if (!rc && ok && f->stage == 1)
         rc = handle_stage1(r, f, req_id, text, len, res->truncated, res->constrained, err);
     else if (!rc && ok && f->stage == 2)
         rc = handle_stage2(r, f, text, len, res->truncated, err);
@@ -1268,11 +1578,35 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     r.pp.lang = r.seeds->lang;
     r.pp.template_text = p->template_text;
     r.pp.n_new = p->n_new;
-    r.pp.two_stage = p->two_stage;
+    r.magpie = p->method == ISYNTH_METHOD_MAGPIE;
+    r.two_stage = p->two_stage || r.magpie;
+    r.pp.two_stage = r.two_stage;
+    if (r.magpie) {
+        if (p->template_text) {
+            rc = isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                  "Magpie takes no --template: its prompt is the chat template's "
+                                  "user turn (steer it with --magpie-system)");
+            goto out;
+        }
+        if (!bi.chat_template) {
+            rc = isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                  "Magpie needs the model's chat template: %s",
+                                  bi.kind && !strcmp(bi.kind, "openai")
+                                      ? "give the served model's with --chat-template"
+                                      : "this model file has none");
+            goto out;
+        }
+        r.chat_tmpl = bi.chat_template;
+        /* the template must open a user turn before the first request is due */
+        char *probe = NULL;
+        isynth_msg sys = {"system", "s"};
+        if ((rc = isynth_chat_user_prefix(r.chat_tmpl, &sys, 1, &probe, err))) goto out;
+        isynth_free(probe);
+    }
     /* the reply's format: a grammar for the embedded backend, a JSON schema for servers */
     bool http = bi.kind && !strcmp(bi.kind, "openai");
     r.rewinds = bi.rewinds;
-    if (p->constrain && !p->template_text && (!http || p->json_schema)) {
+    if (p->constrain && !p->template_text && !r.magpie && (!http || p->json_schema)) {
         r.json = http;
         r.pp.json_reply = http;
         rc = http ? isynth_prompt_json_schema(&r.pp, &r.schema, err)
@@ -1290,7 +1624,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     }
     isynth_filter_params fp = p->filter;
     fp.lang = r.seeds->lang;
-    fp.check_output = !p->two_stage;
+    fp.check_output = !r.two_stage;
     fp.template_text = p->template_text;
     if ((rc = isynth_store_open(p->out_dir, &r.st, err)) || (rc = check_config(&r, err)) ||
         (rc = isynth_store_put_seeds(r.st, r.seeds, err)) ||

@@ -13,6 +13,7 @@ typedef struct lang_text {
     const char *completion_head, *completion_head_two_stage;
     const char *answer_system;
     const char *json_rule, *json_rule_two_stage; /* added to the rules when the reply is JSON */
+    const char *magpie;                          /* Magpie's system message */
 } lang_text;
 
 static const lang_text ja = {
@@ -55,6 +56,8 @@ static const lang_text ja = {
     .json_rule_two_stage =
         "\n- 回答は JSON で、\"tasks\" の配列に各タスクを \"instruction\"（指示）と"
         "\"input\"（入力。不要なら空文字列）として書くこと。",
+    .magpie = "あなたは日本語で答えるアシスタントです。ユーザーは日本人で、日本語で具体的な"
+              "質問や依頼を書きます。",
 };
 
 static const lang_text en = {
@@ -98,6 +101,8 @@ static const lang_text en = {
                  "\"input\" (\"\" when none) and \"output\".",
     .json_rule_two_stage = "\n- Reply in JSON: a \"tasks\" array whose items have "
                            "\"instruction\" and \"input\" (\"\" when none).",
+    .magpie = "You are a helpful assistant. The user writes a specific question or request in "
+              "English.",
 };
 
 static const char *const topics_ja[] = {
@@ -514,5 +519,25 @@ isynth_err isynth_prompt_json_schema(const isynth_prompt_params *p, char **out, 
     if (!rc && !(*out = buf_take(&b))) rc = ISYNTH_ERR_NOMEM;
     buf_free(&b);
     return rc ? isynth_error_set(err, rc, "building the reply schema: %s", isynth_strerror(rc))
+              : ISYNTH_OK;
+}
+
+const char *isynth_prompt_magpie_text(const isynth_prompt_params *p, const char *system_text)
+{
+    const lang_text *L = p->lang == ISYNTH_LANG_JA ? &ja : &en;
+    return system_text ? system_text : L->magpie;
+}
+
+isynth_err isynth_prompt_magpie_system(const isynth_prompt_params *p, const char *system_text,
+                                       char **out, isynth_error *err)
+{
+    *out = NULL;
+    buf b;
+    buf_init(&b, 64 << 10);
+    isynth_err rc = fill(&b, isynth_prompt_magpie_text(p, system_text), "", 1, 1, p->topic);
+    if (!rc && !(*out = buf_take(&b))) rc = ISYNTH_ERR_NOMEM;
+    buf_free(&b);
+    return rc ? isynth_error_set(err, rc, "building the Magpie system message: %s",
+                                 isynth_strerror(rc))
               : ISYNTH_OK;
 }

@@ -420,21 +420,22 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
     long edges[N_LEN];
     memcpy(edges, len_edges, sizeof edges);
     const isynth_run_totals *t = &s.totals;
-    d = json_pack(
-        "{s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-        "s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I}, s:o}",
-        "run", "model", meta_str(st, "model_name"), "model_file", meta_str(st, "model"), "backend",
-        meta_str(st, "backend"), "created_at", meta_str(st, "created_at"), "lang",
-        meta_str(st, "lang"), "seeds_file", meta_str(st, "seeds_file"), "version",
-        meta_str(st, "isynth_version"), "totals", "target", (json_int_t)s.target, "accepted",
-        (json_int_t)t->accepted, "rejected", (json_int_t)t->rejected, "pending",
-        (json_int_t)t->pending, "stopped", (json_int_t)t->stopped, "requests",
-        (json_int_t)t->requests, "failed", (json_int_t)t->failed, "retries", (json_int_t)t->retries,
-        "prompt_tokens", (json_int_t)t->prompt_tokens, "generated_tokens",
-        (json_int_t)t->completion_tokens, "cost", s.cost, "price_in", s.price_in, "price_out",
-        s.price_out, "tokens_per_s", s.tokens_per_s, "recent_yield", s.recent_yield, "first_at",
-        (json_int_t)t->first_at, "last_at", (json_int_t)t->last_at, "reasons",
-        json_incref(reasons));
+    d = json_pack("{s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I, "
+                  "s:I, s:I, s:I, "
+                  "s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I}, s:o}",
+                  "run", "model", meta_str(st, "model_name"), "model_file", meta_str(st, "model"),
+                  "backend", meta_str(st, "backend"), "created_at", meta_str(st, "created_at"),
+                  "lang", meta_str(st, "lang"), "seeds_file", meta_str(st, "seeds_file"), "version",
+                  meta_str(st, "isynth_version"), "method", meta_str(st, "method"), "totals",
+                  "target", (json_int_t)s.target, "accepted", (json_int_t)t->accepted, "rejected",
+                  (json_int_t)t->rejected, "pending", (json_int_t)t->pending, "stopped",
+                  (json_int_t)t->stopped, "requests", (json_int_t)t->requests, "failed",
+                  (json_int_t)t->failed, "retries", (json_int_t)t->retries, "prompt_tokens",
+                  (json_int_t)t->prompt_tokens, "generated_tokens",
+                  (json_int_t)t->completion_tokens, "cost", s.cost, "price_in", s.price_in,
+                  "price_out", s.price_out, "tokens_per_s", s.tokens_per_s, "recent_yield",
+                  s.recent_yield, "first_at", (json_int_t)t->first_at, "last_at",
+                  (json_int_t)t->last_at, "reasons", json_incref(reasons));
     if (!d) {
         rc = nomem(err);
         goto out;
@@ -580,7 +581,9 @@ static const char page_tail[] =
     "function row(k,v){var r=el('tr');r.appendChild(el('th',k));r.appendChild(el('td',v));"
     "tb.appendChild(r)}\n"
     "row('model',(D.run.model||D.run.model_file)+' ('+D.run.backend+')');"
-    "row('seeds',D.run.seeds_file+' ('+D.run.lang+')');row('started',D.run.created_at);\n"
+    "row('seeds',D.run.seeds_file+' "
+    "('+D.run.lang+')');row('method',D.run.method||'self-instruct');row('started',D.run.created_at)"
+    ";\n"
     "row('accepted',T.accepted+(T.target?' of '+T.target+' wanted':''));\n"
     "row('rejected',T.rejected+' ('+T.stopped+' stopped early)');\n"
     "row('requests',T.requests+' ('+T.failed+' failed, '+T.retries+' retries)');\n"

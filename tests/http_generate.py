@@ -312,11 +312,42 @@ def test_llama(args, work):
             st = c.execute("SELECT count(*), sum(prompt_tokens > 0), sum(completion_tokens > 0),"
                            " sum(completion_tokens) FROM requests WHERE status='done'").fetchone()
             failed = c.execute("SELECT count(*) FROM requests WHERE status='failed'").fetchone()
-        assert st[0] > 0 and st[1] == st[0] and st[2] == st[0], st
+            # an answer caught in a loop is ended by its watcher and its stream cancelled, which
+            # never gets the server's usage: those, and only those, have no prompt tokens (and
+            # their rows are rejected: the loop is in the text)
+            cut = c.execute("SELECT count(*) FROM requests r WHERE r.status='done' AND "
+                            "r.prompt_tokens = 0").fetchone()[0]
+            cut_loops = c.execute(
+                "SELECT count(*) FROM requests r JOIN candidates c ON c.id = r.parent WHERE "
+                "r.status='done' AND r.prompt_tokens = 0 AND r.stage = 2 AND "
+                "c.status = 'rejected'").fetchone()[0]
+        assert st[0] > 0 and st[1] + cut == st[0] and st[2] == st[0], (st, cut)
+        assert cut == cut_loops, (cut, cut_loops)
         assert failed[0] == 0, failed
         no_key_anywhere(out)
         print("llama-server: %d accepted from %d requests, %d generated tokens; first: %s"
               % (len(acc), st[0], st[3], acc[0][:60]))
+        # Magpie over the completions endpoint: the chat template named on the command line
+        # (the server does not say its own) opens the user turn, the server reads the special
+        # tokens' text as tokens, and the streamed turn is checked for its language
+        out = os.path.join(work, "magpie")
+        rc, o, e = generate(args, out, 1, [srv.url("/v1/")], model="default",
+                            extra=["--method", "magpie", "--chat-template", "chatml",
+                                   "--max-requests", "6", "--max-tokens", "256", "--seed", "3"])
+        assert rc in (0, 4), "exit %d: %s" % (rc, e)
+        with db(out) as c:
+            prompts = [p for (p,) in c.execute(
+                "SELECT prompt FROM requests WHERE stage=1 AND status='done'")]
+            turns = [i for (i,) in c.execute(
+                "SELECT c.instruction FROM candidates c JOIN requests r ON r.id = c.request_id "
+                "WHERE r.stage = 1 AND coalesce(c.detail, '') NOT LIKE 'stopped early%'")]
+        assert prompts and all(p.endswith("<|im_end|>\n<|im_start|>user\n") for p in prompts), \
+            prompts
+        assert not any("<|im_" in t for t in turns), turns
+        kana = [t for t in turns if any("\u3041" <= ch <= "\u30fa" for ch in t)]
+        assert kana, turns
+        print("magpie over llama-server: %d user turns, %d in Japanese; first: %s"
+              % (len(turns), len(kana), kana[0][:60]))
 
 
 def main():

@@ -47,6 +47,10 @@ typedef struct isynth_gen_req {
     const isynth_msg *msgs;
     size_t n_msgs;
     const char *prompt; /* plain completion prompt for base models */
+    bool raw;           /* prompt is given as the model reads it, a chat template's special
+                           tokens written out ("<|im_start|>user\n"): the embedded backend
+                           reads their text as those tokens (Magpie's user-turn prefix, from
+                           isynth_chat_user_prefix); servers' completion endpoints do so anyway */
     int max_tokens;
     float temperature;
     float top_p;
@@ -100,14 +104,17 @@ typedef struct isynth_backend_stats {
 
 /* What the backend knows of its model; strings owned by the backend, valid until free. */
 typedef struct isynth_backend_info {
-    const char *kind;       /* "llama" or "openai" */
-    const char *model;      /* model file path or served model name */
-    const char *model_name; /* general.name from GGUF metadata, or the API model name */
-    const char *license;    /* general.license from GGUF metadata, or "" */
-    bool has_chat_template; /* a chat template is available (always true for the chat API) */
-    bool rewinds;           /* ISYNTH_WATCH_CUT decodes again from the cut (embedded backend);
-                               false: it ends the reply there, as END does (HTTP) */
-    int parallel;           /* requests it runs at once */
+    const char *kind;          /* "llama" or "openai" */
+    const char *model;         /* model file path or served model name */
+    const char *model_name;    /* general.name from GGUF metadata, or the API model name */
+    const char *license;       /* general.license from GGUF metadata, or "" */
+    bool has_chat_template;    /* a chat template is available (always true for the chat API) */
+    const char *chat_template; /* the template itself, for isynth_chat_user_prefix: the GGUF's
+                                  tokenizer.chat_template (embedded), the one given in the
+                                  server's parameters (HTTP), or NULL */
+    bool rewinds;              /* ISYNTH_WATCH_CUT decodes again from the cut (embedded backend);
+                                  false: it ends the reply there, as END does (HTTP) */
+    int parallel;              /* requests it runs at once */
 } isynth_backend_info;
 
 /* Implementation table; implementations fill one and wrap it with isynth_backend_wrap(). */
@@ -138,6 +145,16 @@ void isynth_backend_info_get(isynth_backend *b, isynth_backend_info *out);
 void isynth_backend_stats_get(isynth_backend *b, isynth_backend_stats *out);
 /* Frees the backend and its implementation; NULL-safe. Requests still in flight are dropped. */
 void isynth_backend_free(isynth_backend *b);
+
+/* Magpie's prompt: the chat template tmpl (a Jinja text as GGUF files carry it, or a name
+ * llama.cpp knows: "chatml", "llama3", "gemma", ...) applied to msgs (a system message, or
+ * none) and ended at the opening of the next user turn, so that a model given it writes the
+ * user's message itself. Built by llama.cpp's template code (llama_chat_apply_template), which
+ * needs no model. On success *out is new (the caller frees it with isynth_free);
+ * ISYNTH_ERR_MODEL when llama.cpp does not know the template or the template has no user turn
+ * to open. */
+isynth_err isynth_chat_user_prefix(const char *tmpl, const isynth_msg *msgs, size_t n_msgs,
+                                   char **out, isynth_error *err);
 
 /* ---- embedded llama.cpp ---- */
 typedef struct isynth_llama_params {

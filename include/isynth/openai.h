@@ -45,6 +45,10 @@ typedef struct isynth_openai_params {
     double cooldown;           /* how long a server stays aside; default 30 */
     size_t max_response_bytes; /* larger bodies fail the request (no retry); default 8 MiB */
     uint64_t jitter_seed;      /* seed for back-off jitter; 0 picks one from the clock */
+    /* The served model's chat template (its Jinja text, or a name llama.cpp knows such as
+     * "chatml"), copied; NULL: unknown. Only Magpie needs it: it writes the template's user
+     * turn opening out and sends it to the completions endpoint. */
+    const char *chat_template;
 } isynth_openai_params;
 
 /* Defaults as documented above; base_urls, model and api_key are NULL. */

@@ -19,6 +19,18 @@ typedef enum isynth_prompt_format {
     ISYNTH_FORMAT_COMPLETION,
 } isynth_prompt_format;
 
+/* How new tasks are made. */
+typedef enum isynth_gen_method {
+    ISYNTH_METHOD_SELF_INSTRUCT = 0, /* from examples: seeds and accepted rows (default) */
+    ISYNTH_METHOD_MAGPIE, /* the model's chat template up to a user turn's opening is the whole
+                             prompt: the model writes the user's message (the instruction),
+                             which a second request answers. The seeds serve as the filters'
+                             references (copies, ROUGE-L) and give the language */
+} isynth_gen_method;
+
+/* "self-instruct", "magpie"; static string. */
+const char *isynth_gen_method_name(isynth_gen_method m);
+
 /* Why a run ended without an error. */
 typedef enum isynth_gen_end {
     ISYNTH_END_NONE = 0,     /* still running, or ended by an error or an interruption */
@@ -68,6 +80,14 @@ typedef struct isynth_gen_params {
     int n_generated_examples; /* of which drawn from generated tasks when there are some; 1 */
     int n_new;                /* tasks asked per request; default 3 */
     isynth_prompt_format format;
+    isynth_gen_method method;
+    /* Magpie: the system message (a file's text, {{topic}} allowed; "" for none), or NULL for
+     * the built-in one in the seeds' language (isynth_prompt_magpie_system) */
+    const char *magpie_system;
+    bool lang_check;           /* Magpie: a user turn whose first 16 characters are not in the run's
+                                  language is dropped and written again (at most 4 times a request;
+                                  a backend that cannot rewind ends it, and the filters reject it).
+                                  Default true */
     const char *template_text; /* --template contents, or NULL */
     const char *template_name; /* for the record */
     bool two_stage;
@@ -84,7 +104,10 @@ typedef struct isynth_gen_params {
                           and drop it there when the filters would reject it: the embedded
                           backend rewinds and writes another task in its place (at most
                           2 * n_new times a request). Stopped tasks are recorded rejected
-                          with their reason and detail "stopped early". Default true */
+                          with their reason and detail "stopped early". In two stages (and
+                          Magpie) an answer caught in a loop ends there instead of running to
+                          max tokens (the row check "repetition" rejects it as before).
+                          Default true */
     float temperature; /* default 0.7 */
     float top_p;       /* default 0.95 */
     int max_tokens;    /* default 512 */

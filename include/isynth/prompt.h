@@ -55,6 +55,18 @@ void isynth_prompt_clear(isynth_prompt *pr);
  * writes back. Static or borrowed from p; never NULL. */
 const char *isynth_prompt_instructions(const isynth_prompt_params *p, const char **topic_rule);
 
+/* Magpie (generate --method magpie): the system message that steers the user turn a model
+ * writes when its prompt ends at a user turn's opening. system_text is the caller's (a file's
+ * text, {{topic}} allowed; "" for no system message) or NULL for the built-in one of p->lang.
+ * The built-in one names no subject: the default model wrote a third as many usable turns when
+ * it did, most of them the subject's sentence said back (bench/magpie). */
+/* The text before its subject is filled in (borrowed from system_text, or static): its lines
+ * are what a model that copies its prompt writes back. Never NULL. */
+const char *isynth_prompt_magpie_text(const isynth_prompt_params *p, const char *system_text);
+/* The text with {{topic}} filled from p->topic; *out is new (isynth_free). */
+isynth_err isynth_prompt_magpie_system(const isynth_prompt_params *p, const char *system_text,
+                                       char **out, isynth_error *err);
+
 /* The words the built-in format frames tasks with in a language; static strings. */
 typedef struct isynth_prompt_labels {
     const char *task;        /* "タスク" / "Task " (before the number) */
