@@ -61,10 +61,14 @@ static void help(FILE *f)
             "                         (default 30)\n"
             "  --connect-timeout S    seconds to connect (default 10)\n\n"
             "prompting:\n"
-            "  --method M             self-instruct (default: new tasks from example tasks) or\n"
+            "  --method M             self-instruct (default: new tasks from example tasks),\n"
             "                         magpie (the model's chat template up to a user turn's\n"
             "                         opening is the prompt: the model writes the instruction,\n"
             "                         a second request answers it; the seeds serve the filters)\n"
+            "                         or evol (Evol-Instruct: each request rewrites a seed to be\n"
+            "                         harder or broader, a second one answers the rewrite)\n"
+            "  --rounds N             evol: accepted rewrites are rewritten again, N rounds in\n"
+            "                         all (default 1)\n"
             "  --magpie-system FILE   magpie: the system message ({{topic}} allowed), or 'none'\n"
             "                         (default: a built-in one in the seeds' language)\n"
             "  --no-lang-check        magpie: keep a user turn whose first 16 characters are in\n"
@@ -321,6 +325,7 @@ enum {
     OPT_MAGPIE_SYSTEM,
     OPT_NO_LANG_CHECK,
     OPT_CHAT_TEMPLATE,
+    OPT_ROUNDS,
 };
 
 static const struct option longopts[] = {
@@ -380,6 +385,7 @@ static const struct option longopts[] = {
     {"magpie-system", required_argument, 0, OPT_MAGPIE_SYSTEM},
     {"no-lang-check", no_argument, 0, OPT_NO_LANG_CHECK},
     {"chat-template", required_argument, 0, OPT_CHAT_TEMPLATE},
+    {"rounds", required_argument, 0, OPT_ROUNDS},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -392,7 +398,7 @@ int cmd_generate(int argc, char **argv)
     isynth_llama_params *lp = &bo.lp;
     isynth_openai_params *op = &bo.op;
     const char *template_path = NULL, *magpie_path = NULL, *chat_tmpl_arg = NULL;
-    bool quiet = false, judge = false;
+    bool quiet = false, judge = false, rounds_set = false;
     long min_score = 0, consistency = 0;
     long v;
     double d;
@@ -614,8 +620,10 @@ int cmd_generate(int argc, char **argv)
                 gp.method = ISYNTH_METHOD_SELF_INSTRUCT;
             else if (!strcmp(optarg, "magpie"))
                 gp.method = ISYNTH_METHOD_MAGPIE;
+            else if (!strcmp(optarg, "evol"))
+                gp.method = ISYNTH_METHOD_EVOL;
             else {
-                fprintf(stderr, "isynth generate: --method is self-instruct or magpie\n");
+                fprintf(stderr, "isynth generate: --method is self-instruct, magpie or evol\n");
                 return EXIT_USAGE;
             }
             break;
@@ -627,6 +635,11 @@ int cmd_generate(int argc, char **argv)
             break;
         case OPT_CHAT_TEMPLATE:
             chat_tmpl_arg = optarg;
+            break;
+        case OPT_ROUNDS:
+            if (!parse_long(optarg, 1, 100, &v, "--rounds")) return EXIT_USAGE;
+            gp.rounds = (int)v;
+            rounds_set = true;
             break;
         case 'q':
             quiet = true;
@@ -654,6 +667,15 @@ int cmd_generate(int argc, char **argv)
     if ((magpie_path || !gp.lang_check || chat_tmpl_arg) && gp.method != ISYNTH_METHOD_MAGPIE) {
         fprintf(stderr, "isynth generate: --magpie-system, --no-lang-check and --chat-template "
                         "go with --method magpie\n");
+        return EXIT_USAGE;
+    }
+    if (rounds_set && gp.method != ISYNTH_METHOD_EVOL) {
+        fprintf(stderr, "isynth generate: --rounds goes with --method evol\n");
+        return EXIT_USAGE;
+    }
+    if (gp.method == ISYNTH_METHOD_EVOL && (template_path || gp.two_stage)) {
+        fprintf(stderr, "isynth generate: --method evol takes no --template or --two-stage (it "
+                        "rewrites tasks, then answers them, already)\n");
         return EXIT_USAGE;
     }
     if (gp.method == ISYNTH_METHOD_MAGPIE && (template_path || gp.two_stage)) {

@@ -93,6 +93,30 @@ static isynth_err write_line(atomic_file *a, json_t *o, isynth_error *err)
     return ok ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", a->path);
 }
 
+/* An evolved row's parent_id (the seed's own id, or "g12"), evolution and round. */
+static isynth_err add_lineage(isynth_store *st, sqlite3_stmt *seed_q, long long id, json_t *o,
+                              isynth_error *err)
+{
+    char *parent = NULL, *op = NULL;
+    int round = 0;
+    isynth_err rc = isynth_store_get_lineage(st, id, &parent, &op, &round, err);
+    if (rc == ISYNTH_ERR_NOT_FOUND) return ISYNTH_OK;
+    if (rc) return rc;
+    json_t *pid = NULL;
+    if (parent[0] == 's') {
+        sqlite3_bind_int64(seed_q, 1, strtoll(parent + 1, NULL, 10));
+        if (sqlite3_step(seed_q) == SQLITE_ROW)
+            pid = json_string((const char *)sqlite3_column_text(seed_q, 0));
+        sqlite3_reset(seed_q);
+    }
+    json_object_set_new(o, "parent_id", pid ? pid : json_string(parent));
+    json_object_set_new(o, "evolution", json_string(op));
+    json_object_set_new(o, "round", json_integer(round));
+    isynth_free(parent);
+    isynth_free(op);
+    return ISYNTH_OK;
+}
+
 static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted, char *model,
                                const char *method, long *count, isynth_error *err)
 {
@@ -132,6 +156,10 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
             json_object_set_new(o, "seed_ids", seed_ids(seed_q, col(q, 4)));
             json_object_set_new(o, "model", json_string(model));
             json_object_set_new(o, "method", json_string(method));
+            if ((rc = add_lineage(st, seed_q, sqlite3_column_int64(q, 0), o, err))) {
+                json_decref(o);
+                break;
+            }
             json_object_set_new(o, "created_at", json_string(col(q, 5)));
         } else {
             json_object_set_new(o, "reason", json_string(col(q, 4)));

@@ -58,6 +58,8 @@ struct isynth_filter {
        index in refs */
     run_set lruns;
     isynth_scaffold *scaf;
+    int64_t except; /* the ref index left out of the similarity checks (an evolved task's
+                       parent) during isynth_filter_check_evolved; -1 otherwise */
 };
 
 /* A shared run this long is copied text, not shared grammar: "の可能形として" is 7 tokens, while
@@ -109,6 +111,7 @@ isynth_err isynth_filter_new(const isynth_filter_params *p, isynth_filter **out,
     *out = NULL;
     if (!f) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     f->p = *p;
+    f->except = -1;
     f->p.keywords_path = NULL; /* borrowed only during this call */
     f->p.template_text = NULL;
     f->qp = isynth_quality_params_default(p->lang);
@@ -567,7 +570,9 @@ static isynth_err rouge_check(isynth_filter *f, const isynth_task *t, const toks
     int64_t nn = -1;
     double score = 0;
     double floor = f->p.report_nearest || thr <= 0 ? 0.0 : thr;
-    if ((rc = isynth_sim_index_nearest_tokens(f->sim, ids, n, floor, &nn, &score, err))) goto out;
+    if ((rc = isynth_sim_index_nearest_except_tokens(f->sim, ids, n, floor, f->except, &nn, &score,
+                                                     err)))
+        goto out;
     if (nn >= 0 && (size_t)nn < f->n_refs) {
         snprintf(v->nn_ref, sizeof v->nn_ref, "%s", f->refs[nn]);
         v->nn_score = score;
@@ -627,6 +632,7 @@ static isynth_err widened_seed_copy(isynth_filter *f, const toks *ct,
         size_t sn = 0;
         const char *ref;
         if (i < ns) {
+            if ((int64_t)f->seed_refs[i] == f->except) continue;
             ref = f->refs[f->seed_refs[i]];
             sids = f->combo[f->seed_refs[i]].ids;
             sn = f->combo[f->seed_refs[i]].n;
@@ -916,4 +922,72 @@ isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, is
         (rc = isynth_check_task(f->scaf, t, true, &v->reason, v->detail, sizeof v->detail, err)))
         return rc;
     return v->reason ? ISYNTH_OK : output_copy(f, t, NULL, NULL, NULL, 0, v, err);
+}
+
+/* The framing words of the evolution prompts (prompt.c) and of WizardLM's, which a rewrite that
+ * copies its prompt carries. */
+static const char *const evol_words[] = {"元のタスク",         "書き換えたタスク", "書き換え後",
+                                         "書き換え前",         "新しいタスク:",    "#Given Prompt#",
+                                         "#Rewritten Prompt#", "#Created Prompt#", "Given Prompt",
+                                         "Rewritten Prompt",   "Original task",    "Rewritten task",
+                                         "The given task"};
+
+isynth_err isynth_filter_check_evolved(isynth_filter *f, const isynth_task *t, const char *parent,
+                                       const isynth_task *pt, bool must_grow, isynth_verdict *v,
+                                       char **key, isynth_error *err)
+{
+    int64_t pi = -1;
+    for (size_t i = 0; i < f->n_refs && pi < 0; i++)
+        if (!strcmp(f->refs[i], parent)) pi = (int64_t)i;
+    if (pi < 0) {
+        *key = NULL;
+        return isynth_error_set(err, ISYNTH_ERR_NOT_FOUND, "evolved task: no parent %s", parent);
+    }
+    f->except = pi;
+    isynth_err rc = check(f, t, NULL, NULL, 0, false, v, key, err);
+    f->except = -1;
+    if (rc) return rc;
+    if (v->reason && !strcmp(v->detail, parent)) { /* the parent itself, written back */
+        v->reason = "no_evolution";
+        snprintf(v->detail, sizeof v->detail, "a copy of %s", parent);
+    }
+    if (v->reason) return ISYNTH_OK;
+    for (size_t i = 0; i < sizeof evol_words / sizeof evol_words[0]; i++)
+        if (strstr(t->instruction, evol_words[i]) || strstr(t->input, evol_words[i])) {
+            v->reason = "prompt_copy";
+            snprintf(v->detail, sizeof v->detail, "the evolution prompt's words: %s",
+                     evol_words[i]);
+            return ISYNTH_OK;
+        }
+    /* WizardLM's first elimination rule: the rewrite gains no information over its parent. A
+     * rewrite that keeps the input is judged by its instruction (a constraint added to the
+     * instruction of a task with a long text is a real change), else by instruction + input */
+    bool same_input = !strcmp(t->input, pt->input);
+    uint32_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    if (same_input)
+        rc = tokens_of(f, t->instruction, &a, &na, err);
+    else
+        rc = task_tokens(f, t, &a, &na, err);
+    if (!rc)
+        rc = same_input ? tokens_of(f, pt->instruction, &b, &nb, err)
+                        : task_tokens(f, pt, &b, &nb, err);
+    if (rc) {
+        isynth_free(a);
+        isynth_free(*key);
+        *key = NULL;
+        return rc;
+    }
+    double score = isynth_rouge_l_f(a, na, b, nb);
+    isynth_free(a);
+    isynth_free(b);
+    if (score >= 0.9) {
+        v->reason = "no_evolution";
+        snprintf(v->detail, sizeof v->detail, "%s rouge_l=%.3f", parent, score);
+    } else if (must_grow && na <= nb) {
+        v->reason = "no_evolution";
+        snprintf(v->detail, sizeof v->detail, "not longer than %s (%zu <= %zu tokens)", parent, na,
+                 nb);
+    }
+    return ISYNTH_OK;
 }

@@ -41,13 +41,16 @@ typedef struct inflight {
     isynth_prompt pr;
     bool chat;
     size_t k;
-    size_t ex[16];      /* example indices: < n_seeds a seed, else pool index + n_seeds */
-    long long parent;   /* stage 2: candidate id */
-    isynth_task answer; /* stage 2: the instruction being answered */
-    int restarts;       /* Magpie: user turns dropped for their language */
-    bool lang_ok;       /* Magpie: the user turn's start is in the run's language */
-    size_t para1;       /* Magpie: where the turn's first paragraph ends (0: not yet) */
-    bool lang_ended;    /* Magpie: the reply was ended for its language (recorded as stopped) */
+    size_t ex[16];       /* example indices: < n_seeds a seed, else pool index + n_seeds */
+    long long parent;    /* stage 2: candidate id */
+    isynth_task answer;  /* stage 2: the instruction being answered */
+    int restarts;        /* Magpie: user turns dropped for their language */
+    bool lang_ok;        /* Magpie: the user turn's start is in the run's language */
+    size_t para1;        /* Magpie: where the turn's first paragraph ends (0: not yet) */
+    bool lang_ended;     /* Magpie: the reply was ended for its language (recorded as stopped) */
+    char parent_ref[24]; /* Evol: the task rewritten ("s3", "g12") */
+    isynth_evol_op op;   /* Evol: how */
+    int round;           /* Evol: 1 for a rewrite of a seed */
     struct inflight *next;
 } inflight;
 
@@ -61,10 +64,17 @@ typedef struct run {
     isynth_verifier *verifier; /* the facts to verify of each accepted row */
     isynth_prompt_params pp;
     bool chat;
-    bool two_stage;          /* instructions first, each answered by a second request (asked
-                                for, or Magpie) */
-    bool magpie;             /* stage 1 is a user turn the model writes (--method magpie) */
-    const char *chat_tmpl;   /* Magpie: the backend's chat template */
+    bool two_stage;        /* instructions first, each answered by a second request (asked
+                              for, or Magpie) */
+    bool magpie;           /* stage 1 is a user turn the model writes (--method magpie) */
+    const char *chat_tmpl; /* Magpie: the backend's chat template */
+    bool evol;             /* stage 1 rewrites a task (--method evol) */
+    struct evq {
+        char ref[24];
+        int round; /* the round that made it */
+        isynth_task t;
+    } * evq; /* Evol: accepted rewrites waiting for their next round */
+    size_t n_evq, cap_evq;
     bool json;               /* replies are requested as JSON (HTTP, constrained) */
     bool rewinds;            /* the backend writes another task in place of a cut one; else a
                                 cut ends the reply (a server's stream is cancelled) */
@@ -124,6 +134,7 @@ isynth_gen_params isynth_gen_params_default(void)
         .n_new = 3,
         .format = ISYNTH_FORMAT_AUTO,
         .lang_check = true,
+        .rounds = 1,
         .topics = true,
         .constrain = true,
         .early_stop = true,
@@ -138,7 +149,9 @@ isynth_gen_params isynth_gen_params_default(void)
 
 const char *isynth_gen_method_name(isynth_gen_method m)
 {
-    return m == ISYNTH_METHOD_MAGPIE ? "magpie" : "self-instruct";
+    return m == ISYNTH_METHOD_MAGPIE ? "magpie"
+           : m == ISYNTH_METHOD_EVOL ? "evol"
+                                     : "self-instruct";
 }
 
 static double now_s(void)
@@ -249,6 +262,7 @@ static isynth_err check_config(run *r, isynth_error *err)
         {"prompt_format", "", true},
         {"template_sha256", "", true},
         {"method", "", true},
+        {"rounds", "", false},
         {"two_stage", "", true},
         {"examples", "", false},
         {"generated_examples", "", false},
@@ -281,6 +295,7 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%s", r->chat ? "chat" : "completion");
     snprintf(items[i++].val, 512, "%s", tmpl_sha);
     snprintf(items[i++].val, 512, "%s", isynth_gen_method_name(p->method));
+    snprintf(items[i++].val, 512, "%d", r->evol ? p->rounds : 0);
     snprintf(items[i++].val, 512, "%s", r->two_stage ? "yes" : "no");
     snprintf(items[i++].val, 512, "%d", p->n_examples);
     snprintf(items[i++].val, 512, "%d", p->n_generated_examples);
@@ -342,6 +357,9 @@ static isynth_err add_prompt_lines(run *r, isynth_error *err)
     pt.topic = r->p->topics ? "" : NULL;
     if (r->magpie) {
         text = isynth_prompt_magpie_text(&pt, r->p->magpie_system);
+        rule = "";
+    } else if (r->evol) {
+        text = isynth_prompt_evol_rules(r->pp.lang);
         rule = "";
     }
     const char *parts[2] = {text, rule};
@@ -620,14 +638,69 @@ static isynth_err magpie_prompt(run *r, inflight *f, isynth_error *err)
                                    err);
 }
 
+/* Adds an accepted rewrite to the tasks the next round rewrites (Evol). */
+static isynth_err evq_push(run *r, long long id, int round, const char *instruction,
+                           const char *input)
+{
+    if (r->n_evq == r->cap_evq) {
+        size_t cap = r->cap_evq ? 2 * r->cap_evq : 16;
+        struct evq *n = isynth_realloc(r->evq, cap * sizeof *n);
+        if (!n) return ISYNTH_ERR_NOMEM;
+        r->evq = n;
+        r->cap_evq = cap;
+    }
+    struct evq *e = &r->evq[r->n_evq];
+    snprintf(e->ref, sizeof e->ref, "g%lld", id);
+    e->round = round;
+    e->t = (isynth_task){0};
+    if (!(e->t.instruction = isynth_strdup(instruction)) ||
+        !(e->t.input = isynth_strdup(input ? input : "")) || !(e->t.output = isynth_strdup(""))) {
+        isynth_task_clear(&e->t);
+        return ISYNTH_ERR_NOMEM;
+    }
+    r->n_evq++;
+    return ISYNTH_OK;
+}
+
+static isynth_err load_frontier(void *user, long long id, int round, const char *instruction,
+                                const char *input, isynth_error *err)
+{
+    return evq_push(user, id, round, instruction, input)
+               ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
+               : ISYNTH_OK;
+}
+
+/* Evol's request: the next accepted rewrite waiting for its round, else a seed drawn at random,
+ * rewritten by an operation drawn at random. */
+static isynth_err evol_prompt(run *r, inflight *f, isynth_error *err)
+{
+    /* the parent stays with the request (in f->answer, unused in stage 1) for the elimination */
+    if (r->n_evq > 0) {
+        struct evq *e = &r->evq[--r->n_evq];
+        snprintf(f->parent_ref, sizeof f->parent_ref, "%s", e->ref);
+        f->round = e->round + 1;
+        f->answer = e->t;
+    } else {
+        size_t i = (size_t)(splitmix(&r->rng) % r->seeds->n);
+        const isynth_task *s = &r->seeds->tasks[i];
+        snprintf(f->parent_ref, sizeof f->parent_ref, "s%zu", i + 1);
+        f->round = 1;
+        if (!(f->answer.instruction = isynth_strdup(s->instruction)) ||
+            !(f->answer.input = isynth_strdup(s->input)) || !(f->answer.output = isynth_strdup("")))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    f->op = (isynth_evol_op)(splitmix(&r->rng) % ISYNTH_EVOL_N);
+    return isynth_prompt_evol(&r->pp, &f->answer, f->op, &f->pr, err);
+}
+
 static isynth_err submit_stage1(run *r, isynth_error *err)
 {
     inflight *f = isynth_calloc(1, sizeof *f);
     if (!f) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     f->id = ++r->next_id;
     f->stage = 1;
-    if (r->magpie) {
-        isynth_err rc = magpie_prompt(r, f, err);
+    if (r->magpie || r->evol) {
+        isynth_err rc = r->magpie ? magpie_prompt(r, f, err) : evol_prompt(r, f, err);
         if (!rc) rc = submit(r, f, err);
         if (rc) inflight_free(f);
         return rc;
@@ -717,7 +790,12 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     request_examples(r, f, ex, refs, refp);
     isynth_verdict v;
     char *key = NULL;
-    if ((rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err))) return rc;
+    if (r->evol)
+        rc = isynth_filter_check_evolved(r->filter, t, f->parent_ref, &f->answer,
+                                         isynth_evol_op_grows(f->op), &v, &key, err);
+    else
+        rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err);
+    if (rc) return rc;
     const char *status = r->two_stage ? "pending" : "accepted";
     const char *reason = v.reason;
     if (!reason && r->prog.accepted + r->prog.pending >= r->p->target) reason = "over_target";
@@ -747,6 +825,9 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     rc = isynth_store_add_candidate(r->st, &c, &cid, err);
     isynth_free(key);
     isynth_free(facts);
+    if (!rc && r->evol)
+        rc = isynth_store_add_lineage(r->st, cid, f->parent_ref, isynth_evol_op_name(f->op),
+                                      f->round, err);
     if (rc) return rc;
     if (reason) {
         count_reason(r, reason);
@@ -1264,6 +1345,7 @@ static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const cha
     }
     isynth_parse_params pp = isynth_parse_params_default();
     pp.want_output = !r->two_stage;
+    if (r->evol) pp.max_tasks = 1; /* one rewrite a request: what follows is the model going on */
     pp.truncated = truncated;
     isynth_parsed *parsed = NULL;
     if (r->json && constrained) {
@@ -1304,6 +1386,21 @@ static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const cha
         rc = record_stopped(r, req_id, idx++, &f->stop[i], err);
     isynth_parsed_free(parsed);
     return rc;
+}
+
+/* An accepted rewrite of a round below the last is rewritten again. */
+static isynth_err evol_next_round(run *r, const inflight *f, isynth_error *err)
+{
+    char *parent = NULL, *op = NULL;
+    int round = 0;
+    isynth_err rc = isynth_store_get_lineage(r->st, f->parent, &parent, &op, &round, err);
+    isynth_free(parent);
+    isynth_free(op);
+    if (rc == ISYNTH_ERR_NOT_FOUND) return ISYNTH_OK;
+    if (rc || round >= r->p->rounds) return rc;
+    return evq_push(r, f->parent, round, f->answer.instruction, f->answer.input)
+               ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
+               : ISYNTH_OK;
 }
 
 static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t len, bool truncated,
@@ -1355,6 +1452,7 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
                 rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
             else
                 rc = isynth_filter_add_output(r->filter, ref, norm, err);
+            if (!rc && r->evol) rc = evol_next_round(r, f, err);
         }
     }
     isynth_free(norm);
@@ -1532,6 +1630,9 @@ static void run_free(run *r)
         isynth_task_clear(&r->pool[i].t);
     isynth_free(r->pool);
     isynth_free(r->stage2);
+    for (size_t i = 0; i < r->n_evq; i++)
+        isynth_task_clear(&r->evq[i].t);
+    isynth_free(r->evq);
     isynth_free(r->win);
     isynth_free(r->grammar);
     isynth_free(r->schema);
@@ -1579,7 +1680,17 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     r.pp.template_text = p->template_text;
     r.pp.n_new = p->n_new;
     r.magpie = p->method == ISYNTH_METHOD_MAGPIE;
-    r.two_stage = p->two_stage || r.magpie;
+    r.evol = p->method == ISYNTH_METHOD_EVOL;
+    r.two_stage = p->two_stage || r.magpie || r.evol;
+    if (r.evol && (p->rounds < 1 || p->rounds > 100)) {
+        rc = isynth_error_set(err, ISYNTH_ERR_INVALID, "--rounds must be 1 to 100");
+        goto out;
+    }
+    if (r.evol && p->template_text) {
+        rc = isynth_error_set(err, ISYNTH_ERR_INVALID,
+                              "Evol-Instruct takes no --template: its prompts are the operations'");
+        goto out;
+    }
     r.pp.two_stage = r.two_stage;
     if (r.magpie) {
         if (p->template_text) {
@@ -1606,7 +1717,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     /* the reply's format: a grammar for the embedded backend, a JSON schema for servers */
     bool http = bi.kind && !strcmp(bi.kind, "openai");
     r.rewinds = bi.rewinds;
-    if (p->constrain && !p->template_text && !r.magpie && (!http || p->json_schema)) {
+    if (p->constrain && !p->template_text && !r.magpie && !r.evol && (!http || p->json_schema)) {
         r.json = http;
         r.pp.json_reply = http;
         rc = http ? isynth_prompt_json_schema(&r.pp, &r.schema, err)
@@ -1646,6 +1757,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     }
     if ((rc = isynth_store_each_candidate(r.st, "accepted", load_accepted, &r, err)) ||
         (rc = isynth_store_each_candidate(r.st, "pending", load_pending, &r, err)) ||
+        (r.evol &&
+         (rc = isynth_store_each_evol_frontier(r.st, p->rounds, load_frontier, &r, err))) ||
         (rc = load_counts(&r, err))) {
         if (rc == ISYNTH_ERR_CANCELLED)
             rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory loading the run");

@@ -14,6 +14,7 @@ typedef struct lang_text {
     const char *answer_system;
     const char *json_rule, *json_rule_two_stage; /* added to the rules when the reply is JSON */
     const char *magpie;                          /* Magpie's system message */
+    const char *evol_head, *evol_rules, *evol_grow_rule, *evol_ops[ISYNTH_EVOL_N], *evol_original;
 } lang_text;
 
 static const lang_text ja = {
@@ -58,6 +59,30 @@ static const lang_text ja = {
         "\"input\"（入力。不要なら空文字列）として書くこと。",
     .magpie = "あなたは日本語で答えるアシスタントです。ユーザーは日本人で、日本語で具体的な"
               "質問や依頼を書きます。",
+    .evol_head = "あなたはAIアシスタントの学習用データを作る専門家です。",
+    .evol_ops =
+        {
+            "次のタスクを書き換えて、より難しくしてください。書き換え方: 制約や条件を一つ加える。",
+            "次のタスクを書き換えて、より難しくしてください。書き換え方: 問いの深さと広がりを"
+            "増し、より深い知識や考察を求める。",
+            "次のタスクを書き換えて、より難しくしてください。書き換え方: 一般的な概念を、より"
+            "具体的な概念に置き換える。",
+            "次のタスクを書き換えて、より難しくしてください。書き換え方: 答えるのに何段階もの"
+            "推論が要るように、段階を踏んで考えることをはっきり求める。",
+            "次のタスクを書き換えて、より難しくしてください。書き換え方: 指示はほぼそのままに、"
+            "入力の文章や表を長く、情報の多いものにする（入力がなければ、指示に合う入力を"
+            "加える）。",
+            "次のタスクを参考に、同じ分野の、より珍しい新しいタスクを一つ作ってください。長さと"
+            "難しさは元のタスクと同じくらいにすること。",
+        },
+    .evol_rules = "\n条件:\n"
+                  "- 人が読んで理解でき、一つの答えを書けるタスクにすること。\n"
+                  "- 元のタスクにある入力（文章や表など）は省かず、「入力:」に書くこと。\n"
+                  "- 「元のタスク」「書き換え」などの言葉を使わないこと。\n"
+                  "- 答えは書かず、「指示:」と「入力:」（入力が不要なら「入力: なし」）の形式で"
+                  "書くこと。",
+    .evol_grow_rule = "\n- 元の指示に10〜20語ほど加えるにとどめ、冗長にしないこと。",
+    .evol_original = "元のタスク",
 };
 
 static const lang_text en = {
@@ -103,6 +128,31 @@ static const lang_text en = {
                            "\"instruction\" and \"input\" (\"\" when none).",
     .magpie = "You are a helpful assistant. The user writes a specific question or request in "
               "English.",
+    .evol_head = "You write training data for AI assistants. ",
+    .evol_ops =
+        {
+            "Rewrite the task below to make it harder. Method: add one more constraint or "
+            "requirement.",
+            "Rewrite the task below to make it harder. Method: increase the depth and breadth of "
+            "the inquiry, asking for deeper knowledge or insight.",
+            "Rewrite the task below to make it harder. Method: replace general concepts with more "
+            "specific ones.",
+            "Rewrite the task below to make it harder. Method: make it explicitly require "
+            "multiple steps of reasoning.",
+            "Rewrite the task below to make it harder. Method: keep the instruction, and make the "
+            "input text or table longer and richer in information (add one that fits the "
+            "instruction when there is none).",
+            "Taking the task below as inspiration, write one new, rarer task in the same domain, "
+            "of about the same length and difficulty.",
+        },
+    .evol_rules = "\nRules:\n"
+                  "- The task must be understandable by a person and answerable.\n"
+                  "- Keep any input of the task (text, table) and write it after \"Input:\".\n"
+                  "- Do not use the words \"original task\" or \"rewritten\".\n"
+                  "- Do not answer it; write \"Instruction:\" and \"Input:\" (\"Input: "
+                  "<noinput>\" when none).",
+    .evol_grow_rule = "\n- Add only 10 to 20 words to the instruction; do not make it verbose.",
+    .evol_original = "The task",
 };
 
 static const char *const topics_ja[] = {
@@ -540,4 +590,53 @@ isynth_err isynth_prompt_magpie_system(const isynth_prompt_params *p, const char
     return rc ? isynth_error_set(err, rc, "building the Magpie system message: %s",
                                  isynth_strerror(rc))
               : ISYNTH_OK;
+}
+
+static const char *const evol_names[ISYNTH_EVOL_N] = {
+    "constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth"};
+
+const char *isynth_evol_op_name(isynth_evol_op op)
+{
+    return op < ISYNTH_EVOL_N ? evol_names[op] : "unknown";
+}
+
+bool isynth_evol_op_grows(isynth_evol_op op)
+{
+    return op != ISYNTH_EVOL_CONCRETIZE && op != ISYNTH_EVOL_BREADTH;
+}
+
+const char *isynth_prompt_evol_rules(isynth_lang lang)
+{
+    return (lang == ISYNTH_LANG_JA ? &ja : &en)->evol_rules;
+}
+
+isynth_err isynth_prompt_evol(const isynth_prompt_params *p, const isynth_task *parent,
+                              isynth_evol_op op, isynth_prompt *out, isynth_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (op >= ISYNTH_EVOL_N)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "unknown evolution %d", (int)op);
+    const lang_text *L = p->lang == ISYNTH_LANG_JA ? &ja : &en;
+    buf user, comp;
+    buf_init(&user, 256 << 10);
+    buf_init(&comp, 256 << 10);
+    isynth_err rc =
+        buf_printf(&user, "%s%s%s%s\n\n%s\n", L->evol_head, L->evol_ops[op], L->evol_rules,
+                   isynth_evol_op_grows(op) ? L->evol_grow_rule : "", L->evol_original);
+    if (!rc) rc = buf_printf(&user, "%s: %s\n%s: ", L->instr, parent->instruction, L->input);
+    if (!rc) rc = add_capped(&user, parent->input[0] ? parent->input : L->none, 4000);
+    /* a base model continues the list with the new task's instruction */
+    if (!rc) rc = buf_printf(&comp, "%s\n\n%s: ", user.p, L->instr);
+    if (!rc && (!(out->system = isynth_strdup(L->system)) || !(out->user = buf_take(&user)) ||
+                !(out->completion = buf_take(&comp)) ||
+                !(out->parse_prefix =
+                      isynth_strdup(p->lang == ISYNTH_LANG_JA ? "指示: " : "Instruction: "))))
+        rc = ISYNTH_ERR_NOMEM;
+    buf_free(&user);
+    buf_free(&comp);
+    if (rc) {
+        isynth_prompt_clear(out);
+        return isynth_error_set(err, rc, "building the evolution prompt: %s", isynth_strerror(rc));
+    }
+    return ISYNTH_OK;
 }

@@ -749,7 +749,8 @@ static size_t intersect(const uint32_t *a, size_t na, const uint32_t *b, size_t 
 
 /* The search shared by nearest (stop_at_first false) and any_at_least (true). */
 static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, double min_score,
-                         bool stop_at_first, int64_t *out_id, double *out_score, isynth_error *err)
+                         bool stop_at_first, int64_t except, int64_t *out_id, double *out_score,
+                         isynth_error *err)
 {
     *out_id = -1;
     *out_score = 0.0;
@@ -844,6 +845,7 @@ static isynth_err search(isynth_sim_index *x, const uint32_t *q, size_t m, doubl
     for (size_t i = 0; i < nc; i++) {
         uint32_t y = x->cands[i].item;
         size_t L = x->len[y], ub = x->cands[i].ub;
+        if (x->ids[y] == except) continue;
         if (best >= 0 && ub < isynth_rouge_l_min_lcs(m, L, best_f)) {
             x->st.pruned_best++;
             continue;
@@ -882,14 +884,22 @@ isynth_err isynth_sim_index_nearest_tokens(isynth_sim_index *x, const uint32_t *
                                            double min_score, int64_t *nn_id, double *nn_score,
                                            isynth_error *err)
 {
-    return search(x, ids, n, min_score, false, nn_id, nn_score, err);
+    return search(x, ids, n, min_score, false, -1, nn_id, nn_score, err);
+}
+
+isynth_err isynth_sim_index_nearest_except_tokens(isynth_sim_index *x, const uint32_t *ids,
+                                                  size_t n, double min_score, int64_t except_id,
+                                                  int64_t *nn_id, double *nn_score,
+                                                  isynth_error *err)
+{
+    return search(x, ids, n, min_score, false, except_id, nn_id, nn_score, err);
 }
 
 isynth_err isynth_sim_index_any_at_least_tokens(isynth_sim_index *x, const uint32_t *ids, size_t n,
                                                 double threshold, int64_t *hit_id,
                                                 double *hit_score, isynth_error *err)
 {
-    return search(x, ids, n, threshold, true, hit_id, hit_score, err);
+    return search(x, ids, n, threshold, true, -1, hit_id, hit_score, err);
 }
 
 static isynth_err search_text(isynth_sim_index *x, const char *text, size_t len, double t,
@@ -901,7 +911,7 @@ static isynth_err search_text(isynth_sim_index *x, const char *text, size_t len,
     size_t n;
     isynth_err rc = isynth_tokenize(x->tok, text, len, &ids, &n, err);
     if (rc) return rc;
-    rc = search(x, ids, n, t, first, id, score, err);
+    rc = search(x, ids, n, t, first, -1, id, score, err);
     isynth_free(ids);
     return rc;
 }

@@ -15,7 +15,7 @@ struct isynth_store {
     sqlite3 *db;
     char *dir;
     /* statements run once per row by the exports, prepared on first use and kept */
-    sqlite3_stmt *get_judgement, *get_consistency;
+    sqlite3_stmt *get_judgement, *get_consistency, *get_lineage;
     bool old_schema; /* opened for reading at schema 2: requests have no server column */
 };
 
@@ -34,6 +34,16 @@ struct isynth_store {
     "CREATE TABLE IF NOT EXISTS consistency("                                                      \
     "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id), k INTEGER NOT NULL,"            \
     "  disagree TEXT NOT NULL, alternatives TEXT NOT NULL, created_at TEXT NOT NULL);"
+
+/* Where an evolved task (Evol-Instruct) comes from: its parent ("s3" a seed, "g12" a generated
+ * task), the operation that rewrote it and the round (1: rewritten from a seed). A table of its
+ * own, made on every open for writing, so a run.db of an earlier release needs no migration
+ * and one that is only read (status, report) need not have it. */
+#define LINEAGE_TABLE                                                                              \
+    "CREATE TABLE IF NOT EXISTS lineage("                                                          \
+    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id), parent TEXT NOT NULL,"          \
+    "  operation TEXT NOT NULL, round INTEGER NOT NULL);"                                          \
+    "CREATE INDEX IF NOT EXISTS lineage_parent ON lineage(parent);"
 
 /* Schema 1 (isynth 0.1.0) to 2: the facts to verify of each candidate, and the judgements. */
 static const char migrate_1_2[] =
@@ -66,7 +76,7 @@ static const char schema[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS candidates_accepted_key ON candidates(dedup_key)"
     "  WHERE status = 'accepted';"
     "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);" JUDGEMENTS_TABLE
-        CONSISTENCY_TABLE;
+        CONSISTENCY_TABLE LINEAGE_TABLE;
 
 static isynth_err db_fail(isynth_store *st, isynth_error *err, const char *what)
 {
@@ -183,6 +193,7 @@ void isynth_store_close(isynth_store *st)
     if (!st) return;
     sqlite3_finalize(st->get_judgement);
     sqlite3_finalize(st->get_consistency);
+    sqlite3_finalize(st->get_lineage);
     if (st->db) sqlite3_close_v2(st->db);
     isynth_free(st->dir);
     isynth_free(st);
@@ -729,6 +740,77 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isy
         }
     }
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- lineage (Evol-Instruct) ---- */
+
+isynth_err isynth_store_add_lineage(isynth_store *st, long long id, const char *parent,
+                                    const char *operation, int round, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(
+        st, "INSERT INTO lineage(candidate_id, parent, operation, round) VALUES(?,?,?,?)", &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, id);
+    bind_text(s, 2, parent);
+    bind_text(s, 3, operation);
+    sqlite3_bind_int(s, 4, round);
+    return step_done(st, s, err, "insert lineage");
+}
+
+isynth_err isynth_store_get_lineage(isynth_store *st, long long id, char **parent, char **operation,
+                                    int *round, isynth_error *err)
+{
+    *parent = *operation = NULL;
+    *round = 0;
+    sqlite3_stmt *s;
+    isynth_err rc =
+        kept(st, &st->get_lineage,
+             "SELECT parent, operation, round FROM lineage WHERE candidate_id = ?", &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *parent = isynth_strdup((const char *)sqlite3_column_text(s, 0));
+        *operation = isynth_strdup((const char *)sqlite3_column_text(s, 1));
+        *round = sqlite3_column_int(s, 2);
+        if (!*parent || !*operation) {
+            isynth_free(*parent);
+            isynth_free(*operation);
+            *parent = *operation = NULL;
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        }
+    } else if (r == SQLITE_DONE) {
+        rc = ISYNTH_ERR_NOT_FOUND;
+    } else {
+        rc = db_fail(st, err, "read lineage");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_evol_frontier(isynth_store *st, int max_round, isynth_frontier_fn fn,
+                                           void *user, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT c.id, l.round, c.instruction, c.input FROM candidates c "
+                            "JOIN lineage l ON l.candidate_id = c.id WHERE c.status = 'accepted' "
+                            "AND l.round < ? AND NOT EXISTS (SELECT 1 FROM lineage k WHERE "
+                            "k.parent = 'g' || c.id) ORDER BY c.id",
+                            &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int(s, 1, max_round);
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((rc = fn(user, sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1),
+                     (const char *)sqlite3_column_text(s, 2),
+                     (const char *)sqlite3_column_text(s, 3), err)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read lineage");
     sqlite3_finalize(s);
     return rc;
 }

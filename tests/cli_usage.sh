@@ -20,6 +20,12 @@ check 2 "bad -n" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tm
 check 2 "bad --top-p" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --top-p 3
 check 2 "model and api" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --model a --api-base http://127.0.0.1:1
 check 2 "bad --timeout" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --api-base http://127.0.0.1:1 --api-model m --timeout -1
+check 2 "bad --method" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --method evolve
+check 2 "--rounds without evol" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --rounds 2
+check 2 "bad --rounds" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --method evol --rounds 0
+check 2 "evol with --two-stage" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --method evol --two-stage
+check 2 "--magpie-system without magpie" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --magpie-system none
+check 2 "magpie with --template" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --method magpie --template README.md
 check 1 "unreadable model" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/isynth-usage-run --model /nonexistent.gguf
 grep -q "nonexistent.gguf" /tmp/isynth-usage.err || { echo "FAIL model error does not name the file"; fail=1; }
 check 0 "convert --help" "$isynth" convert --help

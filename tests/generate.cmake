@@ -23,6 +23,10 @@ if(ISYNTH_MODEL)
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gen_magpie.sh $<TARGET_FILE:isynth-cli> ${ISYNTH_MODEL}
             ${ISYNTH_PYTHON} ${CMAKE_SOURCE_DIR})
   set_tests_properties(gen_magpie PROPERTIES LABELS "integration;model" TIMEOUT 900 RUN_SERIAL TRUE)
+  add_test(NAME gen_evol
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gen_evol.sh $<TARGET_FILE:isynth-cli> ${ISYNTH_MODEL}
+            ${ISYNTH_PYTHON} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(gen_evol PROPERTIES LABELS "integration;model" TIMEOUT 900 RUN_SERIAL TRUE)
 endif()
 
 if(ISYNTH_MODEL)

@@ -104,6 +104,18 @@ isynth_err isynth_filter_check_early(isynth_filter *f, const isynth_task *t,
                                      const char *const *example_refs, size_t k, isynth_verdict *v,
                                      char **key, isynth_error *err);
 
+/* Judges a rewritten task (Evol-Instruct) whose answer is not written yet: the checks of
+ * isynth_filter_check_early with no examples, its parent (the ref it was added under, "s3",
+ * "g12"; parent_task its text) left out of the similarity checks, which it is meant to
+ * resemble; then the evolution's own elimination: "no_evolution" when it is the parent written
+ * back or gains nothing over it (ROUGE-L F at 0.9 or above, of the instructions when the input
+ * is kept, else of instruction + input; or, with must_grow (the operations that add to a task),
+ * no more tokens than the parent), and "prompt_copy" when it carries the evolution prompt's
+ * framing words. ISYNTH_ERR_NOT_FOUND when parent is not in the pool. */
+isynth_err isynth_filter_check_evolved(isynth_filter *f, const isynth_task *t, const char *parent,
+                                       const isynth_task *parent_task, bool must_grow,
+                                       isynth_verdict *v, char **key, isynth_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,9 +26,14 @@ typedef enum isynth_gen_method {
                              prompt: the model writes the user's message (the instruction),
                              which a second request answers. The seeds serve as the filters'
                              references (copies, ROUGE-L) and give the language */
+    ISYNTH_METHOD_EVOL,   /* Evol-Instruct: each request rewrites one task (a seed, or in later
+                             rounds an accepted rewrite) by one operation (isynth_evol_op), and
+                             a second request answers the rewrite; failed rewrites are
+                             eliminated (isynth_filter_check_evolved). Every row keeps its
+                             parent and operation (run.db's lineage, data.jsonl) */
 } isynth_gen_method;
 
-/* "self-instruct", "magpie"; static string. */
+/* "self-instruct", "magpie", "evol"; static string. */
 const char *isynth_gen_method_name(isynth_gen_method m);
 
 /* Why a run ended without an error. */
@@ -84,10 +89,12 @@ typedef struct isynth_gen_params {
     /* Magpie: the system message (a file's text, {{topic}} allowed; "" for none), or NULL for
      * the built-in one in the seeds' language (isynth_prompt_magpie_system) */
     const char *magpie_system;
-    bool lang_check;           /* Magpie: a user turn whose first 16 characters are not in the run's
-                                  language is dropped and written again (at most 4 times a request;
-                                  a backend that cannot rewind ends it, and the filters reject it).
-                                  Default true */
+    bool lang_check; /* Magpie: a user turn whose first 16 characters are not in the run's
+                        language is dropped and written again (at most 4 times a request;
+                        a backend that cannot rewind ends it, and the filters reject it).
+                        Default true */
+    int rounds; /* Evol-Instruct: rounds of evolution; an accepted rewrite of round r < rounds is
+                   rewritten again. Default 1 */
     const char *template_text; /* --template contents, or NULL */
     const char *template_name; /* for the record */
     bool two_stage;

@@ -67,6 +67,32 @@ const char *isynth_prompt_magpie_text(const isynth_prompt_params *p, const char 
 isynth_err isynth_prompt_magpie_system(const isynth_prompt_params *p, const char *system_text,
                                        char **out, isynth_error *err);
 
+/* Evol-Instruct (generate --method evol): the operations that rewrite a task, WizardLM's five
+ * in depth and one in breadth. */
+typedef enum isynth_evol_op {
+    ISYNTH_EVOL_CONSTRAINTS = 0,  /* add a constraint or requirement */
+    ISYNTH_EVOL_DEEPEN,           /* ask for deeper knowledge or insight */
+    ISYNTH_EVOL_CONCRETIZE,       /* general concepts made specific */
+    ISYNTH_EVOL_REASONING,        /* require several steps of reasoning */
+    ISYNTH_EVOL_COMPLICATE_INPUT, /* a longer, richer input (or one added) */
+    ISYNTH_EVOL_BREADTH,          /* a new, rarer task in the same domain */
+    ISYNTH_EVOL_N
+} isynth_evol_op;
+
+/* "constraints", "deepen", ...; static string ("unknown" out of range). */
+const char *isynth_evol_op_name(isynth_evol_op op);
+/* True for the operations that add to a task (a rewrite no longer than its parent gained
+ * nothing): all but concretize and breadth. */
+bool isynth_evol_op_grows(isynth_evol_op op);
+/* The rules block of the evolution prompt in a language (static): its lines are what a model
+ * that copies its prompt writes back. */
+const char *isynth_prompt_evol_rules(isynth_lang lang);
+/* The request that rewrites parent (borrowed) by op, in p->lang; the reply is one task in the
+ * "指示: / 入力:" format (isynth_parse_tasks without output; a completion continues after
+ * "指示: ", which is parse_prefix). */
+isynth_err isynth_prompt_evol(const isynth_prompt_params *p, const isynth_task *parent,
+                              isynth_evol_op op, isynth_prompt *out, isynth_error *err);
+
 /* The words the built-in format frames tasks with in a language; static strings. */
 typedef struct isynth_prompt_labels {
     const char *task;        /* "タスク" / "Task " (before the number) */

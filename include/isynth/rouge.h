@@ -136,6 +136,12 @@ isynth_err isynth_sim_index_nearest(isynth_sim_index *idx, const char *text, siz
 isynth_err isynth_sim_index_nearest_tokens(isynth_sim_index *idx, const uint32_t *ids, size_t n,
                                            double min_score, int64_t *nn_id, double *nn_score,
                                            isynth_error *err);
+/* The same, leaving out the item added with id except_id (an evolved task's parent, which it
+ * is meant to resemble). */
+isynth_err isynth_sim_index_nearest_except_tokens(isynth_sim_index *idx, const uint32_t *ids,
+                                                  size_t n, double min_score, int64_t except_id,
+                                                  int64_t *nn_id, double *nn_score,
+                                                  isynth_error *err);
 /* Faster test for dedup: stops at the first item (in the order the filter meets them) whose
  * exact score is >= threshold and reports it in *hit_id and *hit_score; -1 and 0 when none. */
 isynth_err isynth_sim_index_any_at_least(isynth_sim_index *idx, const char *text, size_t len,

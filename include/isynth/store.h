@@ -87,6 +87,24 @@ isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_tas
 isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reason,
                                const char *detail, isynth_error *err);
 
+/* Lineage of an evolved task (generate --method evol): parent is the ref of the task it was
+ * rewritten from ("s3": seed 3 of the run, "g12": candidate 12), operation the rewrite's name
+ * (isynth_evol_op_name), round 1 for a rewrite of a seed. */
+isynth_err isynth_store_add_lineage(isynth_store *st, long long id, const char *parent,
+                                    const char *operation, int round, isynth_error *err);
+/* A candidate's lineage as new strings (the caller frees them with isynth_free);
+ * ISYNTH_ERR_NOT_FOUND (no message) when it has none. */
+isynth_err isynth_store_get_lineage(isynth_store *st, long long id, char **parent, char **operation,
+                                    int *round, isynth_error *err);
+/* Calls fn for every accepted evolved task of a round below max_round that no task was
+ * rewritten from yet (the tasks the next round evolves), oldest first; strings borrowed for the
+ * call. fn's error stops the walk and is returned. */
+typedef isynth_err (*isynth_frontier_fn)(void *user, long long id, int round,
+                                         const char *instruction, const char *input,
+                                         isynth_error *err);
+isynth_err isynth_store_each_evol_frontier(isynth_store *st, int max_round, isynth_frontier_fn fn,
+                                           void *user, isynth_error *err);
+
 /* A judgement of one candidate. Strings borrowed for the call. */
 typedef struct isynth_judgement_rec {
     long long candidate_id;
