@@ -41,15 +41,16 @@ enum {
     C_JUDGE,
     C_JREASON,
     C_SEEDS,
+    C_ORIGIN,
     C_NEAREST,
     C_ROUGE,
     C_FLAGS,
     C_COMMENT,
     NCOL
 };
-static const char *COLS[NCOL] = {"id",      "status", "instruction",  "input", "output",
-                                 "verify",  "judge",  "judge_reason", "seeds", "nearest",
-                                 "rouge_l", "flags",  "comment"};
+static const char *COLS[NCOL] = {"id",      "status",  "instruction",  "input",  "output",
+                                 "verify",  "judge",   "judge_reason", "seeds",  "origin",
+                                 "nearest", "rouge_l", "flags",        "comment"};
 
 /* The judge column's fills: 1-2 red, 3 amber, 4-5 green (Excel's "light fill, dark text"). */
 static const isynth_xlsx_band JUDGE_BANDS[] = {
@@ -254,6 +255,7 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
         {.name = "judge", .width = 8, .numeric = true, .bands = JUDGE_BANDS, .nbands = 3},
         {.name = "judge_reason", .width = 40, .wrap = true},
         {.name = "seeds", .width = 14, .wrap = true},
+        {.name = "origin", .width = 40, .wrap = true},
         {.name = "nearest", .width = 40, .wrap = true},
         {.name = "rouge_l", .width = 9},
         {.name = "flags", .width = 20, .wrap = true},
@@ -262,7 +264,15 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
     sqlite3 *db = isynth_store_db(st);
     sqlite3_stmt *q = NULL, *seed_q = NULL, *cand_q = NULL;
     isynth_xlsx_writer *w = NULL;
-    buf nearest, seeds, flags, jreason;
+    buf nearest, seeds, flags, jreason, origin, parent_text;
+    buf_init(&origin, 1 << 20);
+    buf_init(&parent_text, 1 << 20);
+    char *method = NULL;
+    /* runs made before there was a choice have no "method": they are Self-Instruct */
+    if (isynth_store_meta_get(st, "method", &method, NULL) == ISYNTH_OK && method && !method[0]) {
+        isynth_free(method);
+        method = NULL;
+    }
     buf_init(&nearest, 0);
     buf_init(&seeds, 0);
     buf_init(&flags, 0);
@@ -315,6 +325,24 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
                 buf_printf(&seeds, "%s%s", seeds.len ? " " : "", json_string_value(v));
         }
         json_decref(ex);
+        /* how the row was made: the method, and for an evolved row its operation, round and
+           parent's text, so the reviewer sees what it was rewritten from */
+        buf_reset(&origin);
+        char *parent = NULL, *op = NULL;
+        int round = 0;
+        isynth_err lrc = method && !strcmp(method, "evol")
+                             ? isynth_store_get_lineage(st, sqlite3_column_int64(q, 0), &parent,
+                                                        &op, &round, NULL)
+                             : ISYNTH_ERR_NOT_FOUND;
+        if (lrc == ISYNTH_OK) {
+            ref_text(seed_q, cand_q, parent, &parent_text);
+            buf_printf(&origin, "evol: %s, round %d, from %s", op, round,
+                       parent_text.len ? parent_text.p : parent);
+        } else if (method && strcmp(method, "self-instruct")) {
+            buf_adds(&origin, method);
+        }
+        isynth_free(parent);
+        isynth_free(op);
         buf_reset(&flags);
         if (rejected) buf_printf(&flags, "rejected: %s", txt(q, 8));
         if (sqlite3_column_type(q, 9) != SQLITE_NULL)
@@ -349,6 +377,7 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
             [C_JUDGE] = text_cell(judge),
             [C_JREASON] = {.text = jreason.p, .len = jreason.len},
             [C_SEEDS] = {.text = seeds.p, .len = seeds.len},
+            [C_ORIGIN] = {.text = origin.p, .len = origin.len},
             [C_NEAREST] = {.text = nearest.p, .len = nearest.len},
             [C_ROUGE] = text_cell(score),
             [C_FLAGS] = {.text = flags.p, .len = flags.len},
@@ -373,6 +402,9 @@ done:
     buf_free(&seeds);
     buf_free(&flags);
     buf_free(&jreason);
+    buf_free(&origin);
+    buf_free(&parent_text);
+    isynth_free(method);
     buf_free(&fx.text);
     isynth_free(fx.marks);
     return rc;

@@ -19,6 +19,9 @@
 #include "isynth/filter.h"
 #include "isynth/pipeline.h"
 #include "isynth/prompt.h"
+#include "isynth/review.h"
+#include "isynth/store.h"
+#include "isynth/table.h"
 
 #define TMPDIR_NAME "evol"
 #include "tmpdir.h"
@@ -424,6 +427,35 @@ static void test_two_rounds(void **state)
     fclose(fp);
     assert_int_equal(rows, last.accepted);
     assert_true(round2 >= 1);
+    /* the review workbook's origin column shows the operation, the round and the parent's text */
+    isynth_store *st;
+    isynth_error e;
+    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    snprintf(path, sizeof path, "%s/review.xlsx", dir);
+    size_t n = 0;
+    assert_int_equal(isynth_review_export_xlsx(st, path, false, &n, &e), ISYNTH_OK);
+    isynth_store_close(st);
+    isynth_table_reader *tr;
+    assert_int_equal(isynth_table_reader_open(path, NULL, &tr, &e), ISYNTH_OK);
+    size_t oc = 0;
+    while (oc < isynth_table_ncols(tr) && strcmp(isynth_table_col_name(tr, oc), "origin"))
+        oc++;
+    assert_true(oc < isynth_table_ncols(tr));
+    const char *const *cells;
+    const size_t *lens;
+    int from_seed = 0, from_row = 0;
+    while (isynth_table_next(tr, &cells, &lens, &e) == ISYNTH_OK && cells) {
+        assert_true(!strncmp(cells[oc], "evol: ", 6));
+        from_seed += strstr(cells[oc], ", round 1, from s") != NULL;
+        from_row += strstr(cells[oc], ", round 2, from g") != NULL;
+        /* "from s3: 光合成とは…": the parent's text after its ref */
+        const char *fr = strstr(cells[oc], ", from ");
+        assert_non_null(fr);
+        const char *colon = strstr(fr + 7, ": ");
+        assert_true(colon && colon - fr < 16 && colon[2] != '\0');
+    }
+    isynth_table_reader_close(tr);
+    assert_true(from_seed >= 1 && from_row >= 1);
 }
 
 static void test_resume_keeps_lineage(void **state)

@@ -23,8 +23,8 @@
 #include <zip.h>
 
 /* The review sheet's columns: id status instruction input output verify judge judge_reason seeds
- * nearest rouge_l flags comment. */
-#define NC 13
+ * origin nearest rouge_l flags comment. */
+#define NC 14
 enum {
     ID,
     STATUS,
@@ -35,14 +35,15 @@ enum {
     JUDGE,
     JREASON,
     SEEDS,
+    ORIGIN,
     NEAREST,
     ROUGE,
     FLAGS,
     COMMENT
 };
-static const char *HEADERS[NC] = {"id",      "status", "instruction",  "input", "output",
-                                  "verify",  "judge",  "judge_reason", "seeds", "nearest",
-                                  "rouge_l", "flags",  "comment"};
+static const char *HEADERS[NC] = {"id",      "status",  "instruction",  "input",  "output",
+                                  "verify",  "judge",   "judge_reason", "seeds",  "origin",
+                                  "nearest", "rouge_l", "flags",        "comment"};
 /* The columns of the previous release's workbook. */
 static const size_t OLD_COLS[] = {ID,    STATUS,  INSTR, INPUT, OUTPUT,
                                   SEEDS, NEAREST, ROUGE, FLAGS, COMMENT};

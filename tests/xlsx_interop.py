@@ -373,7 +373,7 @@ def run_measured(cmd, timeout):
 
 
 REVIEW_HEADER = ["id", "status", "instruction", "input", "output", "verify", "judge",
-                 "judge_reason", "seeds", "nearest", "rouge_l", "flags", "comment"]
+                 "judge_reason", "seeds", "origin", "nearest", "rouge_l", "flags", "comment"]
 OLD_HEADER = ["id", "status", "instruction", "input", "output", "seeds", "nearest", "rouge_l",
               "flags", "comment"]
 G3_OUT = "川端康成は1968年にノーベル文学賞を受賞した。1968年の受賞は日本人初。"
