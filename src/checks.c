@@ -1528,6 +1528,30 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
                 return "no_answer";
             }
     }
+    /* the assistant talking about itself instead of answering (私はAIアシスタントで…), unless
+     * the task asks about the assistant; or a bare offer of help (何か質問があれば…お知らせく
+     * ださい) in a short answer, unless the task is a message that ends with one */
+    static const char *const self[] = {"私はAI",     "私はアシスタント", "私は人工知能",
+                                       "I am an AI", "I'm an AI",        "I am an artificial"};
+    static const char *const about_self[] = {"あなた自身",   "自己紹介", "あなたは誰",
+                                             "あなたの名前", "yourself", "who are you"};
+    if (!mentions(instr, about_self, sizeof about_self / sizeof about_self[0]))
+        for (size_t k = 0; k < sizeof self / sizeof self[0]; k++)
+            if (starts_ci(output + b, n - b, self[k])) {
+                set_detail(detail, cap, "the output talks about the assistant, not the task");
+                return "no_answer";
+            }
+    static const char *const offers[] = {
+        "何か質問があれば",         "ご質問があれば",         "お手伝いできることがあれば",
+        "お気軽にお知らせください", "何でもお知らせください", "Let me know if",
+        "How can I help",           "How can I assist"};
+    if (isynth_utf8_chars(output + b, n - b) <= 60 &&
+        !mentions(instr, polite_tasks, sizeof polite_tasks / sizeof polite_tasks[0]))
+        for (size_t k = 0; k < sizeof offers / sizeof offers[0]; k++)
+            if (find_ci(output, n, 0, offers[k]) != (size_t)-1) {
+                set_detail(detail, cap, "the output offers help instead of answering");
+                return "no_answer";
+            }
     /* one sentence that asks back: ...ますか。 / ...? */
     static const char *const asks_for_question[] = {
         "質問",     "問い",    "問題を作", "クイズ",     "聞き返",   "訳",     "書き換",

@@ -317,6 +317,34 @@ static void test_answer(void **state)
     assert_null(isynth_check_answer("部屋を片付ける手順を教えてください。",
                                     "1. 床の物を拾う\n2. 棚に戻す", detail, sizeof detail));
     assert_null(isynth_check_answer("1+1はいくつですか。", "2.", detail, sizeof detail));
+    /* the assistant talking about itself, or only offering help (Magpie rows of the 0.5B) */
+    assert_string_equal(isynth_check_answer("あなたのアリティゾンはどのように設計されていますか?",
+                                            "私はAIアシスタントで、AIを設計します。AIは人間AIの"
+                                            "一部であり、非常に人間的なものです。",
+                                            detail, sizeof detail),
+                        "no_answer");
+    assert_non_null(strstr(detail, "assistant"));
+    assert_null(isynth_check_answer("簡単に自己紹介をしてください。",
+                                    "私はAIアシスタントです。文章の要約や翻訳が得意です。", detail,
+                                    sizeof detail));
+    assert_string_equal(isynth_check_answer("ご理解いただけますか?",
+                                            "もちろんです、よろしくお願いします。何か質問があれ"
+                                            "ば何でもお知らせください。",
+                                            detail, sizeof detail),
+                        "no_answer");
+    assert_non_null(strstr(detail, "offers help"));
+    /* an answer that ends with an offer after its content is an answer */
+    assert_null(isynth_check_answer(
+        "ゆで卵の作り方を教えてください。",
+        "鍋に湯を沸かし、卵を静かに入れて8分ゆでます。ゆで上がったら冷水に取り、殻をむきます。"
+        "固さはゆで時間で調整できます。半熟なら6分、固ゆでなら12分が目安です。"
+        "何か質問があればお知らせください。",
+        detail, sizeof detail));
+    /* a mail may end with one */
+    assert_null(isynth_check_answer("取引先へのお礼のメールを短く書いてください。",
+                                    "本日はありがとうございました。ご質問があればお気軽にお知らせ"
+                                    "ください。",
+                                    detail, sizeof detail));
     assert_null(isynth_check_answer("次のリストの続きを2項目書いてください。\n1. りんご",
                                     "2. バナナ\n3. みかん", detail, sizeof detail));
     assert_null(isynth_check_answer("東京の面積は大阪府の何倍ですか。", "2.5倍です。", detail,
