@@ -1169,10 +1169,11 @@ const char *isynth_check_hanzi(const char *instr, const char *const *fields, siz
             return "wrong_language";
         }
         /* Chinese words whose characters are all Japanese kanji too, so the check above
-         * passes them: 公司 (会社), 没有, 手机, 可以, 怎么, 什么, 这个. A short list of words
-         * that Japanese text does not use, seen in the default model's rows. */
-        static const char *const zh_words[] = {"公司", "没有", "手机", "可以",
-                                               "怎么", "什么", "这个"};
+         * passes them: 公司 (会社), 没有, 手机, 可以, 怎么, 什么, 这个, 美国 (米国), and the
+         * counter 个 (28个). A short list of words that Japanese text does not use, seen in the
+         * default model's rows. */
+        static const char *const zh_words[] = {"公司", "没有", "手机", "可以", "怎么",
+                                               "什么", "这个", "美国", "个"};
         for (size_t k = 0; k < sizeof zh_words / sizeof zh_words[0]; k++)
             if (strstr(s, zh_words[k])) {
                 set_detail(detail, cap, "Chinese word %s in the %s", zh_words[k],
@@ -1349,6 +1350,16 @@ static isynth_err input_repeats_instruction(const isynth_task *t, const char **r
         !quoted_in(t->instruction, t->input)) {
         *reason = "echo";
         set_detail(detail, cap, "the input only repeats a phrase of the instruction");
+    }
+    /* or pieces of it stitched together, a word dropped here and there (6月10日14時から、
+     * 6月11日の午後に… from …6月10日14時からの予定で、6月11日の午後に…): 90% of the input's
+     * letters, 8 or more, in order in the instruction */
+    if (!rc && !*reason && mn >= 8 && mn < mi && lcs * 10 >= mn * 9 &&
+        !quoted_in(t->instruction, t->input)) {
+        *reason = "echo";
+        set_detail(detail, cap,
+                   "the input repeats words of the instruction (%zu%% of its letters in order)",
+                   lcs * 100 / mn);
     }
     isynth_free(I);
     isynth_free(N);

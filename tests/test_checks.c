@@ -436,6 +436,23 @@ static void test_task(void **state)
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     assert_non_null(strstr(detail, "only repeats a phrase"));
+    /* or its pieces stitched together (a real Evol-Instruct rewrite of the 0.5B model); an
+     * input with words of its own is kept */
+    isynth_task stitched = {.instruction =
+                                "会議の日程変更をお願いするメールの本文を、社内の上司宛て"
+                                "に短く書いてください。会議は6月10日14時からの予定で、"
+                                "6月11日の午後に変更したいとします。",
+                            .input = "6月10日14時から、6月11日の午後に変更したいとします。",
+                            .output = "会議の日程変更をお願いします。"};
+    assert_int_equal(isynth_check_task(s, &stitched, false, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_string_equal(reason, "echo");
+    assert_non_null(strstr(detail, "repeats words of the instruction"));
+    stitched.input =
+        "6月10日14時から、取引先との打ち合わせが入ったため、6月11日の午後に変更したい。";
+    assert_int_equal(isynth_check_task(s, &stitched, false, &reason, detail, sizeof detail, NULL),
+                     ISYNTH_OK);
+    assert_null(reason);
     /* a rewrite that gives the quoted sentence back (a real row of `./run demo`); one that
      * rewrites it is kept */
     isynth_task same = {
@@ -662,6 +679,14 @@ static void test_hanzi(void **state)
     assert_non_null(strstr(detail, "公司"));
     assert_null(hanzi("会社の技術職員がどのような職務を務めているのかを教えてください。", "",
                       "技術サポートです。"));
+    /* the Chinese counter and the Chinese name of the USA (real rows of Evol and Magpie runs) */
+    assert_string_equal(
+        hanzi("日本の都道府県の数を答えてください。", "日本の都道府県は28个です。", "47です。"),
+        "wrong_language");
+    assert_non_null(strstr(detail, "个"));
+    assert_string_equal(hanzi("美国の首都はどこですか?", "", "ワシントンD.C.です。"),
+                        "wrong_language");
+    assert_null(hanzi("米国の首都はどこですか?", "", "ワシントンD.C.です。"));
 }
 
 int main(void)
