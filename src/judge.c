@@ -381,7 +381,8 @@ isynth_err isynth_judge_extract(const char *text, size_t len, isynth_judgement *
 
 typedef struct rubric {
     const char *system;
-    const char *head; /* the rubric, then the row's sections */
+    const char *head;   /* the rubric, then the row's sections */
+    const char *parent; /* an evolved row's parent task, with the rule that goes with it */
     const char *instruction, *input, *output, *none;
     const char *tail;      /* the reply's form */
     const char *plain_cue; /* ends the plain prompt, where the reply starts */
@@ -404,6 +405,8 @@ static const rubric rubric_ja = {
             "2: 大きな誤りや欠落、または事実と異なる主張がある\n"
             "1: 使えない（指示が不完全、出力が誤りか無関係、または言語が違う）\n\n"
             "# データ\n",
+    .parent = "## 元のタスク（このデータは、これをより難しく書き換えたものです。書き換えが元の"
+              "タスクと実質的に同じなら、点数を2以下にしてください）\n",
     .instruction = "## 指示\n",
     .input = "## 入力\n",
     .output = "## 出力\n",
@@ -436,6 +439,8 @@ static const rubric rubric_en = {
             "1: unusable (incomplete instruction, wrong or unrelated output, or the wrong "
             "language)\n\n"
             "# Example\n",
+    .parent = "## Original task (this example rewrites it to be harder; if the rewrite is "
+              "essentially the same task, score it 2 or lower)\n",
     .instruction = "## Instruction\n",
     .input = "## Input\n",
     .output = "## Output\n",
@@ -504,12 +509,14 @@ isynth_err isynth_judge_request_build(const isynth_judge_params *p, const isynth
     isynth_err rc;
     if ((rc = check_row_text(row->instruction, "instruction", row->id, err)) ||
         (rc = check_row_text(row->input, "input", row->id, err)) ||
-        (rc = check_row_text(row->output, "output", row->id, err)))
+        (rc = check_row_text(row->output, "output", row->id, err)) ||
+        (rc = check_row_text(row->parent, "parent", row->id, err)))
         return rc;
     const rubric *r = p->lang == ISYNTH_LANG_EN ? &rubric_en : &rubric_ja;
     buf b;
     buf_init(&b, 0);
     rc = buf_adds(&b, r->head);
+    if (!rc && row->parent && row->parent[0]) rc = add_section(&b, r->parent, row->parent, r->none);
     if (!rc) rc = add_section(&b, r->instruction, row->instruction, r->none);
     if (!rc) rc = add_section(&b, r->input, row->input, r->none);
     if (!rc) rc = add_section(&b, r->output, row->output, r->none);

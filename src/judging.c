@@ -4,11 +4,13 @@
 #include "isynth/pipeline.h"
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct jrow {
     long long id;
     char *instruction, *input, *output;
+    char *parent; /* Evol-Instruct: the task it rewrote, or NULL */
 } jrow;
 
 typedef struct jstate {
@@ -17,7 +19,64 @@ typedef struct jstate {
     jrow *rows;
     size_t n, cap, next;
     long done, judged, failed;
+    bool evol;          /* the run is Evol-Instruct: rows are judged beside their parents */
+    isynth_task *seeds; /* its seeds, in run.db's order (parents "s<N>") */
+    size_t n_seeds, cap_seeds;
 } jstate;
+
+static isynth_err keep_seed(void *user, const isynth_task *seed)
+{
+    jstate *s = user;
+    if (s->n_seeds == s->cap_seeds) {
+        size_t cap = s->cap_seeds ? s->cap_seeds * 2 : 64;
+        isynth_task *n = isynth_realloc(s->seeds, cap * sizeof *n);
+        if (!n) return ISYNTH_ERR_NOMEM;
+        s->seeds = n;
+        s->cap_seeds = cap;
+    }
+    isynth_task *t = &s->seeds[s->n_seeds];
+    *t = (isynth_task){0};
+    if (!(t->instruction = isynth_strdup(seed->instruction)) ||
+        !(t->input = isynth_strdup(seed->input)) || !(t->output = isynth_strdup(""))) {
+        isynth_task_clear(t);
+        return ISYNTH_ERR_NOMEM;
+    }
+    s->n_seeds++;
+    return ISYNTH_OK;
+}
+
+/* An evolved row's parent as the judge sees it: its instruction, then its input. *out is NULL
+ * for a row without lineage. */
+static isynth_err parent_text(jstate *s, long long id, char **out, isynth_error *err)
+{
+    *out = NULL;
+    char *ref = NULL, *op = NULL;
+    int round = 0;
+    isynth_err rc = isynth_store_get_lineage(s->st, id, &ref, &op, &round, err);
+    if (rc == ISYNTH_ERR_NOT_FOUND) return ISYNTH_OK;
+    if (rc) return rc;
+    isynth_task own = {0};
+    const isynth_task *t = NULL;
+    long long n = strtoll(ref + 1, NULL, 10);
+    if (ref[0] == 's' && n >= 1 && (size_t)n <= s->n_seeds) {
+        t = &s->seeds[n - 1];
+    } else if (ref[0] == 'g') {
+        rc = isynth_store_get_candidate(s->st, n, &own, err);
+        if (rc == ISYNTH_ERR_NOT_FOUND) rc = ISYNTH_OK;
+        if (!rc && own.instruction) t = &own;
+    }
+    buf b;
+    buf_init(&b, 1 << 20);
+    if (!rc && t &&
+        (buf_adds(&b, t->instruction) ||
+         (t->input && t->input[0] && buf_printf(&b, "\n\n%s", t->input)) || !(*out = buf_take(&b))))
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    buf_free(&b);
+    isynth_task_clear(&own);
+    isynth_free(ref);
+    isynth_free(op);
+    return rc;
+}
 
 isynth_judge_run_params isynth_judge_run_params_default(void)
 {
@@ -42,7 +101,9 @@ static isynth_err collect(void *user, const isynth_row_rec *row)
     r->instruction = isynth_strdup(row->instruction ? row->instruction : "");
     r->input = isynth_strdup(row->input ? row->input : "");
     r->output = isynth_strdup(row->output ? row->output : "");
-    if (!r->instruction || !r->input || !r->output) {
+    r->parent = NULL;
+    if (!r->instruction || !r->input || !r->output ||
+        (s->evol && parent_text(s, row->id, &r->parent, NULL))) {
         isynth_free(r->instruction);
         isynth_free(r->input);
         isynth_free(r->output);
@@ -62,7 +123,8 @@ static isynth_err next_row(void *user, isynth_judge_row *row, bool *have, isynth
     *row = (isynth_judge_row){.id = (uint64_t)r->id,
                               .instruction = r->instruction,
                               .input = r->input,
-                              .output = r->output};
+                              .output = r->output,
+                              .parent = r->parent};
     return ISYNTH_OK;
 }
 
@@ -115,15 +177,24 @@ isynth_err isynth_judge_store(isynth_store *st, isynth_backend *be,
     if (rc) return rc;
     jp.lang = lang && !strcmp(lang, "en") ? ISYNTH_LANG_EN : ISYNTH_LANG_JA;
     isynth_free(lang);
-    rc = isynth_store_each_row(st, "accepted", true, collect, &s, err);
+    char *method = NULL;
+    if ((rc = isynth_store_meta_get(st, "method", &method, err))) return rc;
+    s.evol = method && !strcmp(method, "evol");
+    isynth_free(method);
+    if (s.evol) rc = isynth_store_each_seed(st, keep_seed, &s, err);
+    if (!rc) rc = isynth_store_each_row(st, "accepted", true, collect, &s, err);
     if (rc == ISYNTH_ERR_NOMEM) isynth_error_set(err, rc, "out of memory");
     if (!rc && s.n) rc = isynth_judge_run(be, &jp, next_row, on_done, &s, p->stop, err);
     for (size_t i = 0; i < s.n; i++) {
         isynth_free(s.rows[i].instruction);
         isynth_free(s.rows[i].input);
         isynth_free(s.rows[i].output);
+        isynth_free(s.rows[i].parent);
     }
     isynth_free(s.rows);
+    for (size_t i = 0; i < s.n_seeds; i++)
+        isynth_task_clear(&s.seeds[i]);
+    isynth_free(s.seeds);
     if (judged) *judged = s.judged;
     if (failed) *failed = s.failed;
     return rc;

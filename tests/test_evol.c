@@ -458,6 +458,100 @@ static void test_two_rounds(void **state)
     assert_true(from_seed >= 1 && from_row >= 1);
 }
 
+/* A judge double: every request is answered with a score of 4; it counts the prompts that show
+ * an original task, and those whose original task is the row's own parent in run.db. */
+typedef struct jscript {
+    size_t n;
+    uint64_t ids[4];
+    int prompts, with_parent;
+} jscript;
+
+static size_t j_capacity(void *p)
+{
+    return 4 - ((jscript *)p)->n;
+}
+
+static size_t j_in_flight(void *p)
+{
+    return ((jscript *)p)->n;
+}
+
+static isynth_err j_submit(void *p, const isynth_gen_req *req, isynth_error *err)
+{
+    (void)err;
+    jscript *s = p;
+    s->ids[s->n++] = req->id;
+    s->prompts++;
+    const char *u = req->chat ? req->msgs[1].content : req->prompt;
+    const char *par = strstr(u, "## 元のタスク");
+    const char *ins = strstr(u, "## 指示\n");
+    if (par && ins && par < ins) {
+        /* the parent's instruction, as run.db has it */
+        char sql[256], want[4096] = "";
+        snprintf(sql, sizeof sql,
+                 "select coalesce((select s.instruction from seeds s where 's' || s.id = "
+                 "l.parent), (select c.instruction from candidates c where 'g' || c.id = "
+                 "l.parent)) from lineage l where l.candidate_id = %llu",
+                 (unsigned long long)req->id);
+        char path[256];
+        snprintf(path, sizeof path, "%s/run.db", dir);
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        if (sqlite3_open(path, &db) == SQLITE_OK &&
+            sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+                snprintf(want, sizeof want, "%s", (const char *)sqlite3_column_text(st, 0));
+            sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+        const char *at = want[0] ? strstr(par, want) : NULL;
+        s->with_parent += at && at < ins;
+    }
+    return ISYNTH_OK;
+}
+
+static isynth_err j_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
+{
+    (void)err;
+    jscript *s = p;
+    while (s->n) {
+        const char *text = "{\"reason\": \"よい\", \"false_claims\": [], \"score\": 4}";
+        isynth_gen_result r = {.id = s->ids[--s->n],
+                               .text = text,
+                               .len = strlen(text),
+                               .prompt_tokens = 100,
+                               .completion_tokens = 20};
+        cb(user, &r);
+    }
+    return ISYNTH_OK;
+}
+
+static const isynth_backend_ops jops = {j_capacity, j_in_flight, j_submit, j_step,
+                                        e_info,     e_stats,     free};
+
+static void test_judge_sees_parent(void **state)
+{
+    (void)state;
+    isynth_progress last;
+    assert_int_equal(run(1, 30, &last), ISYNTH_OK);
+    assert_true(last.accepted >= 2);
+    jscript *js = calloc(1, sizeof *js);
+    isynth_backend *b;
+    assert_int_equal(isynth_backend_wrap(&jops, js, &b), ISYNTH_OK);
+    isynth_store *st;
+    isynth_error e;
+    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    isynth_judge_run_params jp = isynth_judge_run_params_default();
+    long judged = 0, failed = 0;
+    assert_int_equal(isynth_judge_store(st, b, &jp, &judged, &failed, &e), ISYNTH_OK);
+    isynth_store_close(st);
+    /* every accepted rewrite was judged beside its own parent */
+    assert_int_equal(judged, last.accepted);
+    assert_int_equal(js->prompts, last.accepted);
+    assert_int_equal(js->with_parent, last.accepted);
+    isynth_backend_free(b);
+}
+
 static void test_resume_keeps_lineage(void **state)
 {
     (void)state;
@@ -480,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_elimination),
         cmocka_unit_test_setup_teardown(test_two_rounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_keeps_lineage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_judge_sees_parent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

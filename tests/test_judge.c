@@ -58,16 +58,16 @@ static double now_s(void)
 
 static const isynth_judge_row ja_rows[] = {
     {0, "日本で一番高い山の名前と、その標高を答えてください。", "",
-     "日本で一番高い山は富士山で、標高は3776メートルです。"},
-    {1, "次の文章を要約してください。", "", "この文章は、環境問題について述べています。"},
-    {2, "次の計算をしてください。", "12 × 8", "12 × 8 = 96 です。"},
-    {3, "日本の首都はどこですか。", "", "日本の首都は大阪です。"},
+     "日本で一番高い山は富士山で、標高は3776メートルです。", NULL},
+    {1, "次の文章を要約してください。", "", "この文章は、環境問題について述べています。", NULL},
+    {2, "次の計算をしてください。", "12 × 8", "12 × 8 = 96 です。", NULL},
+    {3, "日本の首都はどこですか。", "", "日本の首都は大阪です。", NULL},
 };
 
 static const isynth_judge_row en_rows[] = {
     {0, "What is the boiling point of water at sea level in Celsius?", "",
-     "Water boils at 100 degrees Celsius at sea level."},
-    {1, "Summarize the following article.", "", "The article is about climate change."},
+     "Water boils at 100 degrees Celsius at sea level.", NULL},
+    {1, "Summarize the following article.", "", "The article is about climate change.", NULL},
 };
 
 /* ---- the scripted backend: a test double ---- */
@@ -360,6 +360,23 @@ static void test_prompt_ja(void **state)
     assert_int_equal(isynth_judge_request_build(&p, &ja_rows[2], &r, &err), ISYNTH_OK);
     assert_non_null(strstr(r.req.msgs[1].content, "## 入力\n12 × 8\n"));
     assert_int_equal(r.req.seed, 2);
+    /* no parent section for a row that is not a rewrite */
+    assert_null(strstr(r.req.msgs[1].content, "元のタスク"));
+    isynth_judge_request_clear(&r);
+
+    /* an Evol-Instruct rewrite is shown after its parent, with the rule against rewrites that
+     * change nothing */
+    isynth_judge_row ev = ja_rows[1];
+    ev.parent = "光合成とは何か説明してください。";
+    ev.instruction =
+        "光合成とは何か、葉緑体のはたらきに触れて、中学生にもわかるように説明してください。";
+    assert_int_equal(isynth_judge_request_build(&p, &ev, &r, &err), ISYNTH_OK);
+    const char *eu = r.req.msgs[1].content;
+    const char *par = strstr(eu, "## 元のタスク");
+    assert_non_null(par);
+    assert_non_null(strstr(par, "点数を2以下"));
+    assert_non_null(strstr(par, "\n光合成とは何か説明してください。\n"));
+    assert_true(par < strstr(eu, "## 指示\n光合成とは何か、葉緑体"));
     isynth_judge_request_clear(&r);
 }
 
@@ -397,7 +414,7 @@ static void test_prompt_en(void **state)
     isynth_judge_request_clear(&r);
 
     /* a row that is not UTF-8 cannot be sent */
-    isynth_judge_row bad = {9, "Explain", "", "caf\xe9"};
+    isynth_judge_row bad = {9, "Explain", "", "caf\xe9", NULL};
     assert_int_equal(isynth_judge_request_build(&p, &bad, &r, &err), ISYNTH_ERR_UTF8);
     assert_non_null(strstr(err.msg, "row 9: the output is not valid UTF-8"));
     assert_null(r.user);

@@ -47,6 +47,10 @@ typedef struct isynth_judge_row {
     const char *instruction;
     const char *input;
     const char *output;
+    /* Evol-Instruct: the task this row rewrote (its instruction, then its input), or NULL. The
+     * judge sees it and is asked to score a rewrite that is essentially the same task 2 or
+     * lower (WizardLM's "no information gain", judged by a model). */
+    const char *parent;
 } isynth_judge_row;
 
 /* A parsed grade. Owned by whoever filled it; release with isynth_judgement_clear(). */
