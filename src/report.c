@@ -337,6 +337,33 @@ static json_t *distinct(const ngrams *g)
 }
 
 /* Builds the page's data. */
+/* Evol-Instruct: rewrites and accepted rows per operation and per round. */
+static isynth_err add_lineage_sum(void *user, const char *operation, int round, const char *status,
+                                  long n)
+{
+    json_t *ev = user;
+    char rk[16];
+    snprintf(rk, sizeof rk, "%d", round);
+    json_t *groups[2] = {json_object_get(ev, "operations"), json_object_get(ev, "rounds")};
+    const char *keys[2] = {operation, rk};
+    for (int g = 0; g < 2; g++) {
+        json_t *o = json_object_get(groups[g], keys[g]);
+        if (!o) {
+            if (!(o = json_pack("{s:I, s:I}", "rewrites", (json_int_t)0, "accepted",
+                                (json_int_t)0)) ||
+                json_object_set_new(groups[g], keys[g], o))
+                return ISYNTH_ERR_NOMEM;
+        }
+        json_int_t rw = json_integer_value(json_object_get(o, "rewrites")) + n;
+        json_int_t ac = json_integer_value(json_object_get(o, "accepted")) +
+                        (!strcmp(status, "accepted") ? n : 0);
+        if (json_object_set_new(o, "rewrites", json_integer(rw)) ||
+            json_object_set_new(o, "accepted", json_integer(ac)))
+            return ISYNTH_ERR_NOMEM;
+    }
+    return ISYNTH_OK;
+}
+
 static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
 {
     *out = NULL;
@@ -477,6 +504,19 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
         rc = nomem(err);
         goto out;
     }
+    /* an Evol-Instruct run: its operations and rounds (runs of other methods, and run.db files
+       of releases without the lineage table, have none) */
+    char *method = NULL;
+    if ((rc = isynth_store_meta_get(st, "method", &method, err))) goto out;
+    if (method && !strcmp(method, "evol")) {
+        json_t *ev = json_pack("{s:{}, s:{}}", "operations", "rounds");
+        if (!ev || json_object_set_new(d, "evolution", ev)) rc = nomem(err);
+        if (!rc &&
+            (rc = isynth_store_each_lineage_sum(st, add_lineage_sum, ev, err)) == ISYNTH_ERR_NOMEM)
+            rc = nomem(err);
+    }
+    isynth_free(method);
+    if (rc) goto out;
     *out = d;
     d = NULL;
 out:
@@ -546,6 +586,9 @@ static const char page_mid[] =
     "<div class=\"card\"><h2>Seeds the rows were prompted from</h2><div class=\"chart\"><canvas "
     "id=\"c-seeds\"></canvas></div><p class=\"note\">Times each seed was shown as an example, "
     "and rows kept from those requests.</p></div>\n"
+    "<div class=\"card\" id=\"card-evol\" style=\"display:none\"><h2>Evolution</h2><div "
+    "class=\"chart\"><canvas "
+    "id=\"c-evol\"></canvas></div><p class=\"note\" id=\"evol-note\"></p></div>\n"
     "<div class=\"card\"><h2>Judge scores</h2><div class=\"chart\"><canvas id=\"c-judge\">"
     "</canvas></div><p class=\"note\" id=\"judge-note\"></p></div>\n"
     "<div class=\"card\"><h2>Generation speed</h2><div class=\"chart\"><canvas id=\"c-speed\">"
@@ -644,6 +687,15 @@ static const char page_tail[] =
     "var sl=V.seed_shown.map(function(_,i){return 's'+(i+1)});\n"
     "chart('c-seeds',{type:'bar',data:{labels:sl,datasets:[{label:'shown',data:V.seed_shown,"
     "backgroundColor:C[0]},{label:'kept rows',data:V.seed_kept,backgroundColor:C[3]}]}});\n"
+    /* evolution (Evol-Instruct runs) */
+    "if(D.evolution){var EO=D.evolution.operations,ek=Object.keys(EO),ER=D.evolution.rounds;"
+    "document.getElementById('card-evol').style.display='';"
+    "chart('c-evol',{type:'bar',data:{labels:ek,datasets:[{label:'rewrites',data:ek.map("
+    "function(k){return EO[k].rewrites}),backgroundColor:C[0]},{label:'accepted',data:ek.map("
+    "function(k){return EO[k].accepted}),backgroundColor:C[3]}]}});"
+    "document.getElementById('evol-note').textContent='Rewrites per operation and those "
+    "accepted. By round: '+Object.keys(ER).map(function(r){return 'round '+r+': '+ER[r]."
+    "accepted+' of '+ER[r].rewrites}).join(', ')+'.';}\n"
     /* judge */
     "var J=D.judge,js=J.scores.reduce(function(a,b){return a+b},0);\n"
     "chart('c-judge',{type:'bar',data:{labels:['1','2','3','4','5'],datasets:[{label:'rows',"

@@ -815,6 +815,27 @@ isynth_err isynth_store_each_evol_frontier(isynth_store *st, int max_round, isyn
     return rc;
 }
 
+isynth_err isynth_store_each_lineage_sum(isynth_store *st, isynth_lineage_sum_fn fn, void *user,
+                                         isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT l.operation, l.round, c.status, count(*) FROM lineage l "
+                            "JOIN candidates c ON c.id = l.candidate_id GROUP BY 1, 2, 3 "
+                            "ORDER BY 1, 2, 3",
+                            &s, err);
+    if (rc) return rc;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((rc = fn(user, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
+                     (const char *)sqlite3_column_text(s, 2), (long)sqlite3_column_int64(s, 3))))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read lineage");
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* ---- run statistics: status, budgets and the report ---- */
 
 isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_error *err)

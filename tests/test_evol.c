@@ -456,6 +456,19 @@ static void test_two_rounds(void **state)
     }
     isynth_table_reader_close(tr);
     assert_true(from_seed >= 1 && from_row >= 1);
+    /* the report counts rewrites and accepted rows per operation and per round */
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    static char html[4 << 20];
+    size_t hn = fread(html, 1, sizeof html - 1, fp);
+    html[hn] = '\0';
+    fclose(fp);
+    const char *ev = strstr(html, "\"evolution\":{");
+    assert_non_null(ev);
+    assert_non_null(strstr(ev, "\"complicate_input\":{\"rewrites\":"));
+    assert_non_null(strstr(ev, "\"rounds\":{\"1\":{\"rewrites\":"));
+    assert_non_null(strstr(html, "id=\"c-evol\""));
 }
 
 /* A judge double: every request is answered with a score of 4; it counts the prompts that show

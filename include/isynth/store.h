@@ -105,6 +105,12 @@ typedef isynth_err (*isynth_frontier_fn)(void *user, long long id, int round,
 isynth_err isynth_store_each_evol_frontier(isynth_store *st, int max_round, isynth_frontier_fn fn,
                                            void *user, isynth_error *err);
 
+/* Calls fn for each (operation, round, status) of the evolved candidates with their count. */
+typedef isynth_err (*isynth_lineage_sum_fn)(void *user, const char *operation, int round,
+                                            const char *status, long n);
+isynth_err isynth_store_each_lineage_sum(isynth_store *st, isynth_lineage_sum_fn fn, void *user,
+                                         isynth_error *err);
+
 /* A judgement of one candidate. Strings borrowed for the call. */
 typedef struct isynth_judgement_rec {
     long long candidate_id;
