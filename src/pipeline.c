@@ -1546,6 +1546,11 @@ static void on_result(void *user, const isynth_gen_result *res)
         r->consecutive_failures++;
         if (f->stage == 2 && stage2_push(r, f->parent))
             r->fatal = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        /* a rewrite of an accepted row that failed goes back to wait for its round */
+        if (f->stage == 1 && r->evol && f->parent_ref[0] == 'g' &&
+            evq_push(r, strtoll(f->parent_ref + 1, NULL, 10), f->round - 1, f->answer.instruction,
+                     f->answer.input))
+            r->fatal = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         if (r->consecutive_failures >= 20)
             r->fatal = isynth_error_set(err, ISYNTH_ERR_BACKEND,
                                         "%ld requests in a row failed; the last: %s",

@@ -187,7 +187,11 @@ typedef struct escript {
     uint64_t ids[2];
     bool chat[2];
     char *user[2];
+    char failed_parent[2048]; /* the first rewrite of an accepted row fails (HTTP 500) */
 } escript;
+
+/* The script, kept for the test to read after the run (freed by the test). */
+static escript *last_script;
 
 static size_t e_capacity(void *p)
 {
@@ -274,7 +278,18 @@ static isynth_err e_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
     while (s->n) {
         size_t i = --s->n;
         char text[8192];
-        if (strstr(s->user[i], "元のタスク")) {
+        const char *orig = strstr(s->user[i], "元のタスク");
+        if (orig && !s->failed_parent[0] && strstr(orig, "ただし、答えは箇条書きで三点")) {
+            char instr[2048], input[2048];
+            parent_of(s->user[i], instr, input, sizeof instr);
+            snprintf(s->failed_parent, sizeof s->failed_parent, "%s", instr);
+            free(s->user[i]);
+            isynth_gen_result r = {
+                .id = s->ids[i], .status = ISYNTH_ERR_HTTP, .error = "HTTP 500: scripted failure"};
+            cb(user, &r);
+            continue;
+        }
+        if (orig) {
             rewrite(++s->served, s->user[i], text, sizeof text);
         } else if (++s->answers == 2) {
             snprintf(text, sizeof text, "申し訳ありませんが、お答えできません。");
@@ -315,7 +330,8 @@ static void e_free(void *p)
     escript *s = p;
     for (size_t i = 0; i < s->n; i++)
         free(s->user[i]);
-    free(p);
+    s->n = 0;
+    /* kept for the test to read (last_script), freed by the next run */
 }
 
 static const isynth_backend_ops eops = {e_capacity, e_in_flight, e_submit, e_step,
@@ -338,7 +354,8 @@ static long q(const char *sql)
 
 static isynth_err run(int rounds, long max_requests, isynth_progress *last)
 {
-    escript *s = calloc(1, sizeof *s);
+    free(last_script);
+    escript *s = last_script = calloc(1, sizeof *s);
     isynth_backend *b;
     assert_int_equal(isynth_backend_wrap(&eops, s, &b), ISYNTH_OK);
     isynth_gen_params p = isynth_gen_params_default();
@@ -398,6 +415,17 @@ static void test_two_rounds(void **state)
     assert_int_equal(q("select count(*) from (select parent from lineage where parent like 'g%' "
                        "group by parent having count(*) > 1)"),
                      0);
+    /* the rewrite of an accepted row whose request failed was asked again */
+    assert_true(last_script->failed_parent[0] != '\0');
+    assert_int_equal(q("select count(*) from requests where status = 'failed'"), 1);
+    {
+        char sql[4096];
+        snprintf(sql, sizeof sql,
+                 "select count(*) from lineage l join candidates c on 'g' || c.id = l.parent "
+                 "where l.round = 2 and c.instruction = '%s'",
+                 last_script->failed_parent);
+        assert_int_equal(q(sql), 1);
+    }
     /* data.jsonl carries method, parent_id (a seed's own id, or the generated row's), evolution
      * and round */
     char path[256];
@@ -589,5 +617,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_keeps_lineage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_judge_sees_parent, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(last_script);
+    return rc;
 }
