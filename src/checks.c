@@ -12,6 +12,7 @@
 #include <iconv.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_PATTERNS 256
@@ -1471,6 +1472,28 @@ static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *
 
 /* ---- no answer ---- */
 
+/* True when text has a line that starts (after spaces) with item number k ("2. …" or "2) …")
+ * followed by the item's text. */
+static bool list_item(const char *text, int k)
+{
+    char want[16];
+    int wl = snprintf(want, sizeof want, "%d", k);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        const char *q = p;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (!strncmp(q, want, (size_t)wl) && (q[wl] == '.' || q[wl] == ')')) {
+            /* an item has text; "2." alone is the slot the answer is to fill */
+            const char *t = q + wl + 1;
+            while (*t == ' ')
+                t++;
+            if (*t && *t != '\n') return true;
+        }
+        if (!strncmp(q, "１．", 6) && k == 1) return true;
+    }
+    return false;
+}
+
 const char *isynth_check_answer(const char *instr, const char *output, char *detail, size_t cap)
 {
     size_t n = strlen(output);
@@ -1483,8 +1506,10 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
                                          "ではありません", "cannot",           "can't",
                                          "unable"};
     /* a list that starts at its second item or later: the answer's beginning is missing
-     * (unless the task gives the list's start and asks for the rest) */
-    static const char *const continues[] = {"続", "1.", "1)", "１．", "continu", "next"};
+     * (unless the task asks for the rest of a list, or gives the items before the answer's
+     * first one and not that one: "1. りんご\n2." answered "2. みかん"; a task that lists
+     * items 1 to 3 answered from "2." skipped the first) */
+    static const char *const continues[] = {"続", "continu", "next"};
     bool continued = mentions(instr, continues, sizeof continues / sizeof continues[0]);
     size_t b = 0;
     while (b < n && (output[b] == ' ' || output[b] == '\n'))
@@ -1492,6 +1517,10 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
     size_t d = b;
     while (d < n && ascii_digit(output[d]))
         d++;
+    if (!continued && d > b && d - b <= 3) {
+        int k = atoi(output + b);
+        continued = list_item(instr, k - 1) && !list_item(instr, k);
+    }
     size_t after = d + 1; /* the item's text: not "2.5倍", not the bare answer "2." */
     while (after < n && output[after] == ' ')
         after++;

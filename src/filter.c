@@ -926,11 +926,11 @@ isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, is
 
 /* The framing words of the evolution prompts (prompt.c) and of WizardLM's, which a rewrite that
  * copies its prompt carries. */
-static const char *const evol_words[] = {"元のタスク",         "書き換えたタスク", "書き換え後",
-                                         "書き換え前",         "新しいタスク:",    "#Given Prompt#",
-                                         "#Rewritten Prompt#", "#Created Prompt#", "Given Prompt",
-                                         "Rewritten Prompt",   "Original task",    "Rewritten task",
-                                         "The given task"};
+static const char *const evol_words[] = {
+    "元のタスク",     "書き換えたタスク", "書き換え後",         "書き換え前",
+    "新しいタスク:",  "#Given Prompt#",   "#Rewritten Prompt#", "#Created Prompt#",
+    "Given Prompt",   "Rewritten Prompt", "Original task",      "Rewritten task",
+    "The given task", "入力が不要なら",   "入力は不要なら"};
 
 isynth_err isynth_filter_check_evolved(isynth_filter *f, const isynth_task *t, const char *parent,
                                        const isynth_task *pt, bool must_grow, isynth_verdict *v,

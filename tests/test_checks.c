@@ -347,6 +347,16 @@ static void test_answer(void **state)
                                     detail, sizeof detail));
     assert_null(isynth_check_answer("次のリストの続きを2項目書いてください。\n1. りんご",
                                     "2. バナナ\n3. みかん", detail, sizeof detail));
+    /* the items before the answer's first one given, not that one: the rest of the list */
+    assert_null(isynth_check_answer("果物の名前を挙げてください。\n1. りんご\n2.",
+                                    "2. バナナ\n3. みかん", detail, sizeof detail));
+    /* a task that lists items 1 to 3 answered from item 2 skipped the first (an Evol rewrite
+     * of the 0.5B model) */
+    assert_string_equal(
+        isynth_check_answer("次の漢字の読み方をひらがなで答えてください。\n1. 長さ\n"
+                            "2. 金曜日\n3. 小さな花",
+                            "2. きんようび\n3. ちいさなはな", detail, sizeof detail),
+        "no_answer");
     assert_null(isynth_check_answer("東京の面積は大阪府の何倍ですか。", "2.5倍です。", detail,
                                     sizeof detail));
     assert_null(isynth_check_answer("2020年は何の年でしたか。",
