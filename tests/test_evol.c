@@ -154,6 +154,11 @@ static void test_elimination(void **state)
               "ださい。",
               "", true, d),
         "prompt_copy");
+    /* the prompt's rule written into the input (a real rewrite of the 0.5B model) */
+    assert_string_equal(judge(f, "s2", &parent_long,
+                              "次の文章を一文で要約してください。ただし、20字以内にしてください。",
+                              "6月10日14時から(入力は不要なら「6月10日14時」)", true, d),
+                        "prompt_copy");
     /* keep: the parent is left out of the similarity checks (a rewrite is meant to resemble
      * it), which the ordinary check would reject as a seed copy */
     const char *close = "光合成とは何か、小学生にもわかるように2文以内で、例を挙げて説明してくださ"
