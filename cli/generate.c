@@ -733,6 +733,18 @@ int cmd_generate(int argc, char **argv)
         goto out;
     code = EXIT_FAILURE_RUN;
 
+    if (gp.method != ISYNTH_METHOD_SELF_INSTRUCT && !quiet) {
+        isynth_backend_info bi;
+        isynth_backend_info_get(be, &bi);
+        if (bi.n_params > 0 && bi.n_params < 3000000000ull)
+            fprintf(stderr,
+                    "isynth: note: %s works with aligned chat models of about 7B parameters or "
+                    "more; this one has %.1fB, and its rows are seldom worth keeping (README: "
+                    "%s)\n",
+                    gp.method == ISYNTH_METHOD_MAGPIE ? "Magpie" : "Evol-Instruct",
+                    (double)bi.n_params / 1e9,
+                    gp.method == ISYNTH_METHOD_MAGPIE ? "Magpie" : "Evol-Instruct");
+    }
     cli_catch_stop_signals();
     progress_state ps = {.tty = isatty(2), .quiet = quiet, .last = 0};
     gp.progress = on_progress;

@@ -702,6 +702,7 @@ static void l_info(void *p, isynth_backend_info *out)
     out->license = m->license;
     out->has_chat_template = m->has_template;
     out->chat_template = m->tmpl;
+    out->n_params = llama_model_n_params(m->model);
     out->rewinds = true;
     out->parallel = m->parallel;
 }

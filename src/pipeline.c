@@ -1230,6 +1230,41 @@ static isynth_watch_act on_watch_magpie(void *user, uint64_t id, const char *tex
 static isynth_err record_stopped(run *r, long long req_id, int idx, const stopped *s,
                                  isynth_error *err);
 
+/* A user turn that only says the system message back in other order (具体的な質問や依頼は何で
+ * すか?, 日本語で何を言いますか? under "…日本語で具体的な質問や依頼を書きます"): every word
+ * of two or more kanji or katakana in it is a word of the system message. Those words are what
+ * a question is about; a turn with none of its own asks about nothing. */
+static bool magpie_parrot(const char *turn, const char *system)
+{
+    size_t n = strlen(turn), words = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        size_t l = utf8_decode(turn + i, n - i, &c);
+        if (!l) return false;
+        ja_script k = ja_script_of(c);
+        if (k != JA_KANJI && k != JA_KATAKANA) {
+            i += l;
+            continue;
+        }
+        size_t j = i + l, chars = 1;
+        for (uint32_t d; j < n; chars++) {
+            size_t m = utf8_decode(turn + j, n - j, &d);
+            if (!m || ja_script_of(d) != k) break;
+            j += m;
+        }
+        if (chars >= 2) {
+            char w[128];
+            if (j - i >= sizeof w) return false;
+            memcpy(w, turn + i, j - i);
+            w[j - i] = '\0';
+            if (!strstr(system, w)) return false;
+            words++;
+        }
+        i = j;
+    }
+    return words > 0;
+}
+
 /* The watcher of an answer (second stage): an answer caught in a loop ends there instead of
  * running to max tokens; the row check "repetition" then rejects it as it would have. */
 static isynth_watch_act on_watch_answer(void *user, uint64_t id, const char *text, size_t len,
@@ -1296,10 +1331,31 @@ static isynth_err handle_magpie(run *r, inflight *f, long long req_id, const cha
                   isynth_check_missing_input(t.instruction, "", detail, sizeof detail);
     t.input = refers ? isynth_strndup(text + b2, e2 - b2) : isynth_strdup("");
     t.output = isynth_strdup("");
-    if (!t.instruction || !t.input || !t.output)
+    if (!t.instruction || !t.input || !t.output) {
         rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-    else
+    } else if (f->pr.system && f->pr.system[0] && magpie_parrot(t.instruction, f->pr.system)) {
+        size_t clean_len;
+        char *clean = sanitize(t.instruction, strlen(t.instruction), &clean_len);
+        isynth_candidate_rec c = {.request_id = req_id,
+                                  .idx = idx,
+                                  .instruction = clean ? clean : "",
+                                  .input = "",
+                                  .output = "",
+                                  .dedup_key = "",
+                                  .status = "rejected",
+                                  .reason = "prompt_copy",
+                                  .detail = "the user turn only says the system message's words",
+                                  .nn_score = -1};
+        rc = clean ? isynth_store_add_candidate(r->st, &c, NULL, err)
+                   : isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        isynth_free(clean);
+        if (!rc) {
+            count_reason(r, "prompt_copy");
+            r->prog.rejected++;
+        }
+    } else {
         rc = record_candidate(r, req_id, idx, &t, f, err);
+    }
     isynth_task_clear(&t);
     return rc;
 }

@@ -121,8 +121,9 @@ static const char *const *turn_attempts(int k)
     static const char *const t4[] = {"質問：睡眠の質を高める習慣を三つ挙げてください。", NULL};
     static const char *const t5[] = {"アシスタント: はい、何でもお手伝いします。", NULL};
     static const char *const t6[] = {"# 長方形の面積を求める方法を説明してください", NULL};
-    static const char *const *all[] = {t1, t2, t3, t4, t5, t6};
-    return all[(k - 1) % 6];
+    static const char *const t7[] = {"具体的な質問や依頼は何ですか?", NULL};
+    static const char *const *all[] = {t1, t2, t3, t4, t5, t6, t7};
+    return all[(k - 1) % 7];
 }
 
 typedef struct mscript {
@@ -295,7 +296,7 @@ static isynth_gen_params magpie_params(void)
     p.out_dir = dir;
     p.method = ISYNTH_METHOD_MAGPIE;
     p.target = 100;
-    p.max_requests = 11; /* six user turns and five answers */
+    p.max_requests = 12; /* seven user turns and five answers */
     p.topics = false;
     return p;
 }
@@ -345,6 +346,11 @@ static void test_run(void **state)
     assert_int_equal(q("select count(*) from candidates where reason='unparseable' and "
                        "detail like '%an answer, not a user turn%'"),
                      1);
+    /* turn 7 only says the system message's words back */
+    assert_int_equal(
+        q("select count(*) from candidates where reason='prompt_copy' and "
+          "detail like '%system message%' and instruction='具体的な質問や依頼は何ですか?'"),
+        1);
     /* the answers came from the answer prompt, one request each */
     assert_int_equal(q("select count(*) from requests where stage=2"), 5);
     assert_int_equal(last.accepted, 5);

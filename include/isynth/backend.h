@@ -115,6 +115,7 @@ typedef struct isynth_backend_info {
     bool rewinds;              /* ISYNTH_WATCH_CUT decodes again from the cut (embedded backend);
                                   false: it ends the reply there, as END does (HTTP) */
     int parallel;              /* requests it runs at once */
+    uint64_t n_params;         /* the model's parameter count (embedded), 0 when unknown */
 } isynth_backend_info;
 
 /* Implementation table; implementations fill one and wrap it with isynth_backend_wrap(). */
