@@ -1575,12 +1575,22 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
                                        "I am an AI", "I'm an AI",        "I am an artificial"};
     static const char *const about_self[] = {"あなた自身",   "自己紹介", "あなたは誰",
                                              "あなたの名前", "yourself", "who are you"};
-    if (!mentions(instr, about_self, sizeof about_self / sizeof about_self[0]))
+    if (!mentions(instr, about_self, sizeof about_self / sizeof about_self[0])) {
         for (size_t k = 0; k < sizeof self / sizeof self[0]; k++)
             if (starts_ci(output + b, n - b, self[k])) {
                 set_detail(detail, cap, "the output talks about the assistant, not the task");
                 return "no_answer";
             }
+        /* or is one short claim about itself (私は45歳です。, 私は日本語のアシスタントです。):
+         * a persona the data would teach */
+        size_t chars = isynth_utf8_chars(output + b, n - b);
+        const char *stop = strstr(output + b, "。");
+        bool one = !stop || (size_t)(stop - output) + 3 >= n;
+        if (starts_ci(output + b, n - b, "私は") && chars <= 30 && one) {
+            set_detail(detail, cap, "the output is a short claim about the assistant");
+            return "no_answer";
+        }
+    }
     static const char *const offers[] = {
         "何か質問があれば",         "ご質問があれば",         "お手伝いできることがあれば",
         "お気軽にお知らせください", "何でもお知らせください", "Let me know if",

@@ -324,6 +324,20 @@ static void test_answer(void **state)
                                             detail, sizeof detail),
                         "no_answer");
     assert_non_null(strstr(detail, "assistant"));
+    /* a short claim about itself: a persona (Magpie rows of the 0.5B model) */
+    assert_string_equal(isynth_check_answer("あなたの夢の年齢は何歳ですか?", "私は45歳です。",
+                                            detail, sizeof detail),
+                        "no_answer");
+    assert_string_equal(isynth_check_answer("何の言葉を使用しているか?",
+                                            "私は日本語のアシスタントです。", detail,
+                                            sizeof detail),
+                        "no_answer");
+    /* an opinion asked for, answered in the first person at length, is an answer */
+    assert_null(isynth_check_answer(
+        "在宅勤務についてどう思いますか。",
+        "私は、通勤の時間がなくなる点で在宅勤務に賛成です。ただし、同僚と話す機会が減るため、"
+        "週に一度は出社するのがよいと考えます。",
+        detail, sizeof detail));
     assert_null(isynth_check_answer("簡単に自己紹介をしてください。",
                                     "私はAIアシスタントです。文章の要約や翻訳が得意です。", detail,
                                     sizeof detail));
