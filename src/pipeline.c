@@ -968,6 +968,16 @@ static bool loop_in(const char *s, size_t n, char *detail, size_t cap)
            !(strstr(detail, "6-gram") && (atoi(detail) < 85 || isynth_utf8_chars(s, n) < 200));
 }
 
+/* A loop in text[from, len), looked for once every 48 new bytes past 64 (f->rep_scan keeps
+ * where the last look was): the watchers of Magpie's turns and of answers end it there. */
+static bool looping_since(inflight *f, const char *text, size_t len, size_t from)
+{
+    if (len < f->rep_scan + 48 || len - from < 64) return false;
+    f->rep_scan = len;
+    char detail[128];
+    return loop_in(text + from, len - from, detail, sizeof detail);
+}
+
 static bool looping_task(run *r, const char *text, size_t len, size_t *start, stopped *out)
 {
     size_t t = last_at(text, len, r->task_label);
@@ -1216,13 +1226,9 @@ static isynth_watch_act on_watch_magpie(void *user, uint64_t id, const char *tex
             return ISYNTH_WATCH_END;
         }
     }
-    if (len >= f->rep_scan + 48 && len - b >= 64) {
-        f->rep_scan = len;
-        char detail[128];
-        if (loop_in(text + b, len - b, detail, sizeof detail)) {
-            *at = len;
-            return ISYNTH_WATCH_END;
-        }
+    if (looping_since(f, text, len, b)) {
+        *at = len;
+        return ISYNTH_WATCH_END;
     }
     return ISYNTH_WATCH_GO;
 }
@@ -1277,13 +1283,9 @@ static isynth_watch_act on_watch_answer(void *user, uint64_t id, const char *tex
         f->rep_scan = 0;
         return ISYNTH_WATCH_GO;
     }
-    char detail[128];
-    if (len >= f->rep_scan + 48 && len >= 64) {
-        f->rep_scan = len;
-        if (loop_in(text, len, detail, sizeof detail)) {
-            *at = len;
-            return ISYNTH_WATCH_END;
-        }
+    if (looping_since(f, text, len, 0)) {
+        *at = len;
+        return ISYNTH_WATCH_END;
     }
     return ISYNTH_WATCH_GO;
 }

@@ -25,6 +25,7 @@
 
 #define TMPDIR_NAME "evol"
 #include "tmpdir.h"
+#include "rundb.h"
 
 static const isynth_task parent_short = {
     .instruction = "光合成とは何か、中学生にもわかるように3文以内で説明してください。",
@@ -341,21 +342,6 @@ static void e_free(void *p)
 
 static const isynth_backend_ops eops = {e_capacity, e_in_flight, e_submit, e_step,
                                         e_info,     e_stats,     e_free};
-
-static long q(const char *sql)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/run.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long v = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
 
 static isynth_err run(int rounds, long max_requests, isynth_progress *last)
 {

@@ -20,6 +20,7 @@
 
 #define TMPDIR_NAME "magpie"
 #include "tmpdir.h"
+#include "rundb.h"
 
 /* ---- the prompt from chat templates ---- */
 
@@ -272,21 +273,6 @@ static isynth_backend *magpie_model(const char *tmpl, bool no_rewind, mscript **
     assert_int_equal(isynth_backend_wrap(&mops, s, &b), ISYNTH_OK);
     *out = s;
     return b;
-}
-
-static long q(const char *sql)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/run.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long v = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 static isynth_gen_params magpie_params(void)

@@ -25,21 +25,7 @@
 
 #define TMPDIR_NAME "pipeline"
 #include "tmpdir.h"
-
-static long q(const char *sql)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/run.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    long v = (long)sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
+#include "rundb.h"
 
 /* dir/name, in a static buffer */
 static const char *q_path(const char *name)
