@@ -58,12 +58,17 @@ static size_t split_commas(char *s, const char **out, size_t max)
     return n;
 }
 
+/* $ISYNTH_CACHE/models/<default>, the cache the set-up fills ($ISYNTH_CACHE defaults to
+ * ~/.cache/isynth, as in scripts/setup.sh). */
 char *cli_default_model(void)
 {
-    const char *home = getenv("HOME");
-    size_t n = strlen(home ? home : "") + sizeof "/.cache/isynth/models/" DEFAULT_MODEL_FILE;
+    const char *cache = getenv("ISYNTH_CACHE"), *home = getenv("HOME");
+    bool own = cache && *cache;
+    const char *base = own ? cache : home ? home : "";
+    const char *mid = own ? "/models/" : "/.cache/isynth/models/";
+    size_t n = strlen(base) + strlen(mid) + sizeof DEFAULT_MODEL_FILE;
     char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/.cache/isynth/models/" DEFAULT_MODEL_FILE, home ? home : "");
+    if (p) snprintf(p, n, "%s%s" DEFAULT_MODEL_FILE, base, mid);
     return p;
 }
 

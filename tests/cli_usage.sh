@@ -28,6 +28,9 @@ check 2 "--magpie-system without magpie" "$isynth" generate --seeds "$src/data/s
 check 2 "magpie with --template" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/x --method magpie --template README.md
 check 1 "unreadable model" "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/isynth-usage-run --model /nonexistent.gguf
 grep -q "nonexistent.gguf" /tmp/isynth-usage.err || { echo "FAIL model error does not name the file"; fail=1; }
+# the default model is looked for in $ISYNTH_CACHE, as the set-up puts it there
+check 2 "default model under ISYNTH_CACHE" env ISYNTH_CACHE=/nonexistent-isynth-cache ISYNTH_MODEL= "$isynth" generate --seeds "$src/data/seeds_ja.jsonl" --out /tmp/isynth-usage-nc
+grep -q "/nonexistent-isynth-cache/models/" /tmp/isynth-usage.err || { echo "FAIL the default model is not looked for under ISYNTH_CACHE"; fail=1; }
 check 0 "convert --help" "$isynth" convert --help
 check 2 "convert --level (gone)" "$isynth" convert --level 9 "$src/data/seeds_ja.jsonl" /tmp/isynth-usage.xlsx
 grep -q "unknown option '--level'" /tmp/isynth-usage.err || { echo "FAIL --level message"; fail=1; }
