@@ -251,18 +251,17 @@ int cmd_check(int argc, char **argv)
     p.progress = progress;
     p.progress_user = &tty;
     p.stop = &cli_stop;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = isynth_now();
     isynth_check_result *res = NULL;
     rc = isynth_check_run(data, seeds, &p, &res, &err);
     if (tty) fputc('\n', stderr);
     if (!rc && judge) rc = judge_kept(res, &jo, (int)min_score, quiet, &err);
     if (!rc) rc = isynth_check_write(res, out, rejected, &err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double t1 = isynth_now();
     if (rc) {
         fprintf(stderr, "isynth check: %s\n", err.msg);
     } else if (!quiet) {
-        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        double s = t1 - t0;
         fprintf(stderr, "check: %zu rows: %zu kept (%zu with facts to verify), %zu rejected",
                 res->n, res->kept, res->with_facts, res->rejected);
         /* counts per reason, most frequent first */

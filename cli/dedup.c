@@ -64,13 +64,6 @@ static int push_kept(kept *k, const char *s, size_t len, long line)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int write_tokens(FILE *f, isynth_tokenizer *tok, long line, const uint32_t *ids, size_t n)
 {
     buf b;
@@ -232,7 +225,7 @@ int cmd_dedup(int argc, char **argv)
     }
 
     bool tty = !quiet && isatty(STDERR_FILENO);
-    double t0 = now_s(), last = t0;
+    double t0 = isynth_now(), last = t0;
     long lineno = 0, records = 0, removed = 0;
     ssize_t got;
     bool too_long = false, nomem = false;
@@ -311,7 +304,7 @@ int cmd_dedup(int argc, char **argv)
             goto done;
         }
         if (tty && (records & 255) == 0) {
-            double t = now_s();
+            double t = isynth_now();
             if (t - last > 0.5) {
                 fprintf(stderr, "\rdedup: %ld records, %zu kept, %ld removed, %.0f records/s   ",
                         records, k.n, removed, (double)records / (t - t0));
@@ -346,7 +339,8 @@ int cmd_dedup(int argc, char **argv)
         fprintf(stderr,
                 "dedup: %ld records, %zu kept, %ld removed (ROUGE-L >= %g, tokenizer %s) "
                 "in %.2f s\n",
-                records, k.n, removed, threshold, isynth_tokenizer_kind_name(kind), now_s() - t0);
+                records, k.n, removed, threshold, isynth_tokenizer_kind_name(kind),
+                isynth_now() - t0);
 done:
     if (code != EXIT_OK) {
         if (out.f) atomic_abort(&out);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const messages[] = {
     [ISYNTH_OK] = "ok",
@@ -26,6 +27,13 @@ static const char *const messages[] = {
     [ISYNTH_ERR_HTTP] = "HTTP error",
     [ISYNTH_ERR_XLSX] = "workbook error",
 };
+
+double isynth_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 const char *isynth_strerror(isynth_err code)
 {

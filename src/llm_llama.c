@@ -90,13 +90,6 @@ typedef struct llama_impl {
     int n_vocab;
 } llama_impl;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void quiet_log(enum ggml_log_level level, const char *text, void *user)
 {
     (void)level;
@@ -341,9 +334,9 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
                       &s->n_prompt, err);
     buf_free(&text);
     if (rc) return rc;
-    if (l_in_flight(m) == 0) m->busy_since = now_s();
+    if (l_in_flight(m) == 0) m->busy_since = isynth_now();
     s->id = req->id;
-    s->t0 = now_s();
+    s->t0 = isynth_now();
     s->n_gen = 0;
     s->n_decoded = 0;
     s->cuts = 0;
@@ -433,7 +426,7 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
         .truncated = truncated,
         .prompt_tokens = s->n_prompt,
         .completion_tokens = s->n_decoded,
-        .seconds = now_s() - s->t0,
+        .seconds = isynth_now() - s->t0,
         .constrained = s->constrained,
     };
     m->stats.prompt_tokens += s->n_prompt;
@@ -441,7 +434,7 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
     if (status) m->stats.failures++;
     cb(user, &r); /* r.text points into the slot: report before the slot is reused */
     slot_reset(m, s);
-    if (l_in_flight(m) == 0) m->stats.busy_seconds += now_s() - m->busy_since;
+    if (l_in_flight(m) == 0) m->stats.busy_seconds += isynth_now() - m->busy_since;
 }
 
 static void fill_candidates(llama_impl *m, const slot *s, const float *logits,
@@ -623,9 +616,9 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
     }
     if (b->n_tokens == 0) return ISYNTH_OK;
     bool timed = !prefill && b->n_tokens == m->parallel && m->adapt_threads && m->n_threads > 1;
-    double t_dec = timed ? now_s() : 0;
+    double t_dec = timed ? isynth_now() : 0;
     int32_t r = llama_decode(m->ctx, *b);
-    if (timed && r == 0) adapt_threads(m, (now_s() - t_dec) / b->n_tokens);
+    if (timed && r == 0) adapt_threads(m, (isynth_now() - t_dec) / b->n_tokens);
     if (r != 0)
         return isynth_error_set(err, ISYNTH_ERR_BACKEND, "llama_decode failed (%d)%s", (int)r,
                                 r == 1 ? ": KV cache full" : "");
@@ -711,7 +704,7 @@ static void l_stats(void *p, isynth_backend_stats *out)
 {
     llama_impl *m = p;
     *out = m->stats;
-    if (l_in_flight(m)) out->busy_seconds += now_s() - m->busy_since;
+    if (l_in_flight(m)) out->busy_seconds += isynth_now() - m->busy_since;
 }
 
 static void l_free(void *p)

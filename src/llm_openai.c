@@ -108,13 +108,6 @@ typedef struct openai {
     bool curl_inited;
 } openai;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- lists ---- */
 
 static void list_push(list *l, job *j)
@@ -452,7 +445,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     job *j = userdata;
     size_t n = size * nmemb;
     j->rx_started = true;
-    j->last_rx = now_s();
+    j->last_rx = isynth_now();
     if (j->stream && j->sse >= 0) {
         long code = 0;
         curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -482,7 +475,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     (void)ptr;
     job *j = userdata;
     j->rx_started = true;
-    j->last_rx = now_s();
+    j->last_rx = isynth_now();
     return size * nmemb;
 }
 
@@ -912,7 +905,7 @@ static void collect(openai *o)
 {
     CURLMsg *m;
     int left;
-    double now = now_s();
+    double now = isynth_now();
     while ((m = curl_multi_info_read(o->multi, &left))) {
         if (m->msg != CURLMSG_DONE) continue;
         job *j = NULL;
@@ -1106,7 +1099,7 @@ static isynth_err op_submit(void *impl, const isynth_gen_req *req, isynth_error 
         job_free(j);
         return rc;
     }
-    double now = now_s();
+    double now = isynth_now();
     busy_mark(o, now);
     j->id = req->id;
     j->owner = o;
@@ -1129,7 +1122,7 @@ static void deliver(openai *o, isynth_gen_cb cb, void *user)
     job *j;
     while ((j = o->done.head)) {
         list_remove(&o->done, j);
-        busy_mark(o, now_s());
+        busy_mark(o, isynth_now());
         o->in_flight--;
         o->st.requests++;
         if (j->status == ISYNTH_OK) {
@@ -1173,17 +1166,17 @@ static isynth_err drive(openai *o, isynth_error *err)
 static isynth_err op_step(void *impl, isynth_gen_cb cb, void *user, isynth_error *err)
 {
     openai *o = impl;
-    double now = now_s();
+    double now = isynth_now();
     busy_mark(o, now);
     start_due(o, now);
     isynth_err rc = drive(o, err);
     if (rc) return rc;
-    check_stalls(o, now_s());
+    check_stalls(o, isynth_now());
     if (!o->done.n && o->in_flight) {
         int timeout = POLL_MS;
         double next = next_wake(o);
         if (isfinite(next)) {
-            double ms = ceil((next - now_s()) * 1000.0);
+            double ms = ceil((next - isynth_now()) * 1000.0);
             if (ms < timeout) timeout = ms < 0 ? 0 : (int)ms;
         }
         if (o->active.n || timeout > 0) {
@@ -1193,7 +1186,7 @@ static isynth_err op_step(void *impl, isynth_gen_cb cb, void *user, isynth_error
                                         curl_multi_strerror(mc));
         }
         if ((rc = drive(o, err))) return rc;
-        now = now_s();
+        now = isynth_now();
         check_stalls(o, now);
         if (start_due(o, now) && (rc = drive(o, err))) return rc;
     }
@@ -1216,7 +1209,7 @@ static void op_info(void *impl, isynth_backend_info *out)
 static void op_stats(void *impl, isynth_backend_stats *out)
 {
     openai *o = impl;
-    busy_mark(o, now_s());
+    busy_mark(o, isynth_now());
     *out = o->st;
 }
 
@@ -1385,11 +1378,11 @@ isynth_err isynth_openai_backend_new(const isynth_openai_params *p, isynth_backe
         if (!h) goto nomem;
         o->headers = h;
     }
-    o->rng = p->jitter_seed
-                 ? p->jitter_seed
-                 : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(now_s() * 1e9);
+    o->rng = p->jitter_seed ? p->jitter_seed
+                            : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
+                                  (uint64_t)(isynth_now() * 1e9);
     if (!o->rng) o->rng = 0x9E3779B97F4A7C15ULL;
-    o->busy_mark = now_s();
+    o->busy_mark = isynth_now();
     if (isynth_backend_wrap(&openai_ops, o, out)) goto nomem;
     return ISYNTH_OK;
 nomem:

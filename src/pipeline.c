@@ -154,13 +154,6 @@ const char *isynth_gen_method_name(isynth_gen_method m)
                                      : "self-instruct";
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static uint64_t splitmix(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -1624,7 +1617,7 @@ done:
 out:
     inflight_free(f);
     if (r->p->progress && !r->fatal) {
-        r->prog.elapsed = now_s() - r->t0;
+        r->prog.elapsed = isynth_now() - r->t0;
         r->p->progress(r->p->progress_user, &r->prog);
     }
 }
@@ -1712,7 +1705,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     memset(&r, 0, sizeof r);
     r.p = p;
     r.be = backend;
-    r.t0 = now_s();
+    r.t0 = isynth_now();
     r.prog.target = p->target;
     r.prog.reasons = r.reasons;
     r.prog.reason_counts = r.reason_counts;
@@ -1840,7 +1833,7 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     }
 out:
     if (last) {
-        r.prog.elapsed = now_s() - r.t0;
+        r.prog.elapsed = isynth_now() - r.t0;
         r.prog.in_flight = 0;
         *last = r.prog;
         last->reasons = NULL;

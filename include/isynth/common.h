@@ -33,6 +33,9 @@ typedef enum isynth_err {
 /* Returns a static, never-NULL description of an error code; the caller frees nothing. */
 const char *isynth_strerror(isynth_err code);
 
+/* Seconds on the monotonic clock, for durations (the library's one clock). */
+double isynth_now(void);
+
 /* A human-readable report filled by library calls that fail. Caller-owned, usually on the
  * stack; functions take an `isynth_error *` that may be NULL. */
 typedef struct isynth_error {
