@@ -134,13 +134,6 @@ typedef struct progress_state {
     char reasons[512];
 } progress_state;
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void format_reasons(const isynth_progress *pr, char *out, size_t cap)
 {
     size_t w = 0;
@@ -156,7 +149,7 @@ static void on_progress(void *user, const isynth_progress *pr)
     ps->final = *pr;
     format_reasons(pr, ps->reasons, sizeof ps->reasons);
     if (ps->quiet) return;
-    double now = mono();
+    double now = isynth_now();
     if (!ps->tty && now - ps->last < 2.0 && pr->accepted < pr->target) return;
     ps->last = now;
     double tps = pr->elapsed > 0 ? pr->completion_tokens / pr->elapsed : 0;
