@@ -22,6 +22,16 @@ static const char *col(sqlite3_stmt *s, int i)
     return v ? v : "";
 }
 
+/* A seed ref ("s3") as the seed's own id, or NULL when it names no seed. */
+static json_t *seed_ext_id(sqlite3_stmt *seed_q, const char *ref)
+{
+    sqlite3_reset(seed_q);
+    sqlite3_bind_int64(seed_q, 1, strtoll(ref + 1, NULL, 10));
+    json_t *id = sqlite3_step(seed_q) == SQLITE_ROW ? json_string(col(seed_q, 0)) : NULL;
+    sqlite3_reset(seed_q);
+    return id;
+}
+
 /* Seed refs "s3" in a request's examples JSON become the seeds' own ids. */
 static json_t *seed_ids(sqlite3_stmt *seed_q, const char *examples)
 {
@@ -33,11 +43,8 @@ static json_t *seed_ids(sqlite3_stmt *seed_q, const char *examples)
         json_array_foreach(ex, i, v)
         {
             const char *ref = json_string_value(v);
-            if (!ref || ref[0] != 's') continue;
-            sqlite3_reset(seed_q);
-            sqlite3_bind_int64(seed_q, 1, strtoll(ref + 1, NULL, 10));
-            if (sqlite3_step(seed_q) == SQLITE_ROW)
-                json_array_append_new(out, json_string(col(seed_q, 0)));
+            json_t *id = ref && ref[0] == 's' ? seed_ext_id(seed_q, ref) : NULL;
+            if (id) json_array_append_new(out, id);
         }
     }
     json_decref(ex);
@@ -102,13 +109,7 @@ static isynth_err add_lineage(isynth_store *st, sqlite3_stmt *seed_q, long long 
     isynth_err rc = isynth_store_get_lineage(st, id, &parent, &op, &round, err);
     if (rc == ISYNTH_ERR_NOT_FOUND) return ISYNTH_OK;
     if (rc) return rc;
-    json_t *pid = NULL;
-    if (parent[0] == 's') {
-        sqlite3_bind_int64(seed_q, 1, strtoll(parent + 1, NULL, 10));
-        if (sqlite3_step(seed_q) == SQLITE_ROW)
-            pid = json_string((const char *)sqlite3_column_text(seed_q, 0));
-        sqlite3_reset(seed_q);
-    }
+    json_t *pid = parent[0] == 's' ? seed_ext_id(seed_q, parent) : NULL;
     json_object_set_new(o, "parent_id", pid ? pid : json_string(parent));
     json_object_set_new(o, "evolution", json_string(op));
     json_object_set_new(o, "round", json_integer(round));
@@ -156,7 +157,8 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
             json_object_set_new(o, "seed_ids", seed_ids(seed_q, col(q, 4)));
             json_object_set_new(o, "model", json_string(model));
             json_object_set_new(o, "method", json_string(method));
-            if ((rc = add_lineage(st, seed_q, sqlite3_column_int64(q, 0), o, err))) {
+            if (!strcmp(method, "evol") &&
+                (rc = add_lineage(st, seed_q, sqlite3_column_int64(q, 0), o, err))) {
                 json_decref(o);
                 break;
             }

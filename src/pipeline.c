@@ -843,10 +843,10 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
 
 /* A block the parser could not use. One cut off by max tokens is "truncated" (the token
  * budget lost it, not the format); every other is "unparseable", with the parser's why. */
-static isynth_err record_unparseable(run *r, long long req_id, int idx, const char *text,
-                                     const char *why, isynth_error *err)
+/* Records text (its first 2,000 bytes, made valid UTF-8) as a rejected candidate. */
+static isynth_err record_rejected_text(run *r, long long req_id, int idx, const char *text,
+                                       const char *reason, const char *detail, isynth_error *err)
 {
-    const char *reason = strcmp(why, "truncated") ? "unparseable" : "truncated";
     size_t n = strlen(text);
     char *capped = isynth_strndup(text, n > 2000 ? 2000 : n);
     size_t len;
@@ -861,7 +861,7 @@ static isynth_err record_unparseable(run *r, long long req_id, int idx, const ch
                               .dedup_key = "",
                               .status = "rejected",
                               .reason = reason,
-                              .detail = why,
+                              .detail = detail,
                               .nn_score = -1};
     isynth_err rc = isynth_store_add_candidate(r->st, &c, NULL, err);
     isynth_free(clean);
@@ -870,6 +870,13 @@ static isynth_err record_unparseable(run *r, long long req_id, int idx, const ch
         r->prog.rejected++;
     }
     return rc;
+}
+
+static isynth_err record_unparseable(run *r, long long req_id, int idx, const char *text,
+                                     const char *why, isynth_error *err)
+{
+    return record_rejected_text(r, req_id, idx, text,
+                                strcmp(why, "truncated") ? "unparseable" : "truncated", why, err);
 }
 
 /* ---- early stop ---- */
@@ -1329,25 +1336,8 @@ static isynth_err handle_magpie(run *r, inflight *f, long long req_id, const cha
     if (!t.instruction || !t.input || !t.output) {
         rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     } else if (f->pr.system && f->pr.system[0] && magpie_parrot(t.instruction, f->pr.system)) {
-        size_t clean_len;
-        char *clean = sanitize(t.instruction, strlen(t.instruction), &clean_len);
-        isynth_candidate_rec c = {.request_id = req_id,
-                                  .idx = idx,
-                                  .instruction = clean ? clean : "",
-                                  .input = "",
-                                  .output = "",
-                                  .dedup_key = "",
-                                  .status = "rejected",
-                                  .reason = "prompt_copy",
-                                  .detail = "the user turn only says the system message's words",
-                                  .nn_score = -1};
-        rc = clean ? isynth_store_add_candidate(r->st, &c, NULL, err)
-                   : isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        isynth_free(clean);
-        if (!rc) {
-            count_reason(r, "prompt_copy");
-            r->prog.rejected++;
-        }
+        rc = record_rejected_text(r, req_id, idx, t.instruction, "prompt_copy",
+                                  "the user turn only says the system message's words", err);
     } else {
         rc = record_candidate(r, req_id, idx, &t, f, err);
     }
