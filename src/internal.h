@@ -37,6 +37,7 @@
 #define json_load_record isynth__json_load_record
 #define read_file_limited isynth__read_file_limited
 #define sha256_file_hex isynth__sha256_file_hex
+#define sha256_file_edges_hex isynth__sha256_file_edges_hex
 #define sha256_hex isynth__sha256_hex
 #define uc_kind_of isynth__uc_kind_of
 #define utc_now isynth__utc_now
@@ -164,9 +165,11 @@ isynth_err atomic_reserve(atomic_file *a, const char *path, isynth_error *err);
 isynth_err atomic_commit(atomic_file *a, isynth_error *err);
 void atomic_abort(atomic_file *a);
 
-/* SHA-256 of a buffer or of a file, as 64 lowercase hex digits plus NUL in out[65]. */
+/* SHA-256 of a buffer or of a file, as 64 lowercase hex digits plus NUL in out[65]; the
+ * _edges_ form hashes only the file's size and its first and last `edge` bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err);
+isynth_err sha256_file_edges_hex(const char *path, size_t edge, char out[65], isynth_error *err);
 
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" in out[21]. */
 void utc_now(char out[21]);

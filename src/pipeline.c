@@ -250,6 +250,7 @@ static isynth_err check_config(run *r, isynth_error *err)
         {"lang", "", true},
         {"backend", "", false},
         {"model", "", true},
+        {"model_sha256", "", true},
         {"model_name", "", false},
         {"model_license", "", false},
         {"prompt_format", "", true},
@@ -283,6 +284,13 @@ static isynth_err check_config(run *r, isynth_error *err)
     snprintf(items[i++].val, 512, "%s", isynth_lang_name(r->seeds->lang));
     snprintf(items[i++].val, 512, "%s", bi.kind);
     snprintf(items[i++].val, 512, "%s", base_name(bi.model ? bi.model : ""));
+    /* the file's own fingerprint: the same name may hold another model (a server names its
+     * model, and has no file here) */
+    isynth_err frc = ISYNTH_OK;
+    if (!strcmp(bi.kind, "llama") && bi.model && *bi.model)
+        frc = sha256_file_edges_hex(bi.model, 8u << 20, items[i].val, err);
+    if (frc) return frc;
+    i++;
     snprintf(items[i++].val, 512, "%s", bi.model_name ? bi.model_name : "");
     snprintf(items[i++].val, 512, "%s", bi.license ? bi.license : "");
     snprintf(items[i++].val, 512, "%s", r->chat ? "chat" : "completion");

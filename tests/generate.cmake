@@ -27,6 +27,11 @@ if(ISYNTH_MODEL)
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gen_evol.sh $<TARGET_FILE:isynth-cli> ${ISYNTH_MODEL}
             ${ISYNTH_PYTHON} ${CMAKE_SOURCE_DIR})
   set_tests_properties(gen_evol PROPERTIES LABELS "integration;model" TIMEOUT 900 RUN_SERIAL TRUE)
+  add_test(NAME gen_model_identity
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gen_model_identity.sh $<TARGET_FILE:isynth-cli>
+            ${ISYNTH_MODEL})
+  set_tests_properties(gen_model_identity PROPERTIES LABELS "integration;model" TIMEOUT 600
+                       RUN_SERIAL TRUE)
 endif()
 
 if(ISYNTH_MODEL)
