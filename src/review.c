@@ -203,6 +203,14 @@ typedef struct sheet {
     size_t n;
 } sheet;
 
+/* A cell that could not be made (rc from the buffers): out of memory, or past their cap. */
+static isynth_err cell_fail(isynth_err rc, isynth_error *err)
+{
+    return isynth_error_set(err, rc, "review sheet: %s",
+                            rc == ISYNTH_ERR_TOO_LARGE ? "a cell's text passes 1 MiB"
+                                                       : "out of memory");
+}
+
 /* A ref ("s3", "g12") as the workbook shows it, into b: "s3: <its instruction>", or the ref
  * alone when it names no task; nothing for NULL. */
 static isynth_err ref_text(isynth_store *st, const char *ref, buf *b, isynth_error *err)
@@ -218,7 +226,7 @@ static isynth_err ref_text(isynth_store *st, const char *ref, buf *b, isynth_err
     else
         return rc;
     isynth_free(text);
-    return rc ? isynth_error_set(err, rc, "out of memory") : ISYNTH_OK;
+    return rc ? cell_fail(rc, err) : ISYNTH_OK;
 }
 
 /* How the row was made: the method, and for an evolved row its operation, round and parent's
@@ -234,13 +242,13 @@ static isynth_err origin_text(sheet *sh, long long id, isynth_error *err)
                         : ISYNTH_ERR_NOT_FOUND;
     if (rc == ISYNTH_OK) {
         rc = ref_text(sh->st, parent, &sh->parent_text, err);
-        if (!rc && buf_printf(&sh->origin, "evol: %s, round %d, from %s", op, round,
-                              sh->parent_text.len ? sh->parent_text.p : parent))
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        isynth_err brc = rc ? ISYNTH_OK
+                            : buf_printf(&sh->origin, "evol: %s, round %d, from %s", op, round,
+                                         sh->parent_text.len ? sh->parent_text.p : parent);
+        if (brc) rc = cell_fail(brc, err);
     } else if (rc == ISYNTH_ERR_NOT_FOUND) {
-        rc = strcmp(sh->method, "self-instruct") && buf_adds(&sh->origin, sh->method)
-                 ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
-                 : ISYNTH_OK;
+        rc = strcmp(sh->method, "self-instruct") ? buf_adds(&sh->origin, sh->method) : ISYNTH_OK;
+        if (rc) rc = cell_fail(rc, err);
     }
     isynth_free(parent);
     isynth_free(op);
@@ -257,14 +265,14 @@ static isynth_err flags_text(sheet *sh, const isynth_review_rec *r, isynth_error
     if (r->rejected) rc = buf_printf(f, "rejected: %s", r->reason ? r->reason : "");
     if (!rc && r->detail) rc = buf_printf(f, "%s%s", f->len ? "; " : "", r->detail);
     if (!rc && r->truncated) rc = buf_printf(f, "%struncated", f->len ? "; " : "");
-    if (rc) return isynth_error_set(err, rc, "out of memory");
+    if (rc) return cell_fail(rc, err);
     int ck = 0;
     char *dis = NULL, *alt = NULL;
     rc = isynth_store_get_consistency(sh->st, r->id, &ck, &dis, &alt, err);
     if (!rc && ck && strcmp(dis, "[]") != 0 &&
-        buf_printf(f, "%sfacts that changed in %d re-answers: %s (they said %s)",
-                   f->len ? "; " : "", ck, dis, alt))
-        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        (rc = buf_printf(f, "%sfacts that changed in %d re-answers: %s (they said %s)",
+                         f->len ? "; " : "", ck, dis, alt)))
+        rc = cell_fail(rc, err);
     isynth_free(dis);
     isynth_free(alt);
     return rc;
@@ -284,9 +292,9 @@ static isynth_err sheet_row(void *user, const isynth_review_rec *r, isynth_error
     for (size_t i = 0; i < r->nexamples && !rc; i++)
         rc = buf_printf(&sh->seeds, "%s%s", i ? " " : "", r->examples[i]);
     size_t olen = strlen(r->output);
-    if (rc || collect_facts(&sh->fx, r->verify, r->verify_len, r->output, olen) ||
-        judge_text(&sh->jreason, r->judge_reason, r->judge_false_claims))
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (!rc) rc = collect_facts(&sh->fx, r->verify, r->verify_len, r->output, olen);
+    if (!rc) rc = judge_text(&sh->jreason, r->judge_reason, r->judge_false_claims);
+    if (rc) return cell_fail(rc, err);
     if ((rc = ref_text(sh->st, r->nn_ref, &sh->nearest, err)) ||
         (rc = origin_text(sh, r->id, err)) || (rc = flags_text(sh, r, err)))
         return rc;
@@ -602,7 +610,7 @@ typedef struct dataset {
 } dataset;
 
 /* One task as a dataset line: in the chosen shape, then its id. */
-static json_t *dataset_line(dataset *d, const isynth_review_rec *r, char *id)
+static json_t *dataset_line(dataset *d, const isynth_review_rec *r, const char *id)
 {
     json_t *o = json_object();
     if (d->fmt == ISYNTH_DATASET_ALPACA) {
