@@ -1,33 +1,24 @@
-/* The review round trip on top of the run store. Generated text in `candidates` is never
- * changed: a reviewer's decision and edited text live in `review` (one row per task, NULL text =
- * unchanged) and every change is appended to `review_history`, so the generated text and each
- * edit stay queryable. The workbook also points the reviewer at what to distrust: the facts to
- * verify are listed and emphasised in the output, the judge's score is a number cell with a
- * conditional fill. Those columns are informational: import finds columns by header name and
- * reads only id, status, instruction, input, output and comment, so workbooks of the previous
- * release (without them) import as before. An import is all or nothing: it runs in one
- * transaction, collects every problem and rolls back if there is any; re-importing the same
- * workbook finds nothing that differs and writes nothing. */
+/* The review round trip on top of the run store. Generated text is never changed: the store
+ * keeps a reviewer's decision and edited text beside it and appends every change to a history
+ * (isynth_store_put_review), so the generated text and each edit stay queryable; this file
+ * knows the workbook, the store knows the tables. The workbook also points the reviewer at what
+ * to distrust: the facts to verify are listed and emphasised in the output, the judge's score is
+ * a number cell with a conditional fill. Those columns are informational: import finds columns
+ * by header name and reads only id, status, instruction, input, output and comment, so
+ * workbooks of the previous release (without them) import as before. An import is all or
+ * nothing: it runs in one transaction, collects every problem and rolls back if there is any;
+ * re-importing the same workbook finds nothing that differs and writes nothing. */
 #include "internal.h"
 #include "isynth/review.h"
 #include "isynth/pipeline.h"
 #include "isynth/xlsx.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-static const char *SCHEMA =
-    "CREATE TABLE IF NOT EXISTS review("
-    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id),"
-    "  status TEXT NOT NULL CHECK(status IN ('pending','accepted','edited','rejected')),"
-    "  instruction TEXT, input TEXT, output TEXT, comment TEXT, updated_at TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS review_history("
-    "  id INTEGER PRIMARY KEY, candidate_id INTEGER NOT NULL, field TEXT NOT NULL,"
-    "  old TEXT, new TEXT, source TEXT NOT NULL, at TEXT NOT NULL);";
-
+/* The workbook's status labels, in isynth_review_status order. */
 static const char *STATUS[] = {"pending", "accepted", "edited", "rejected"};
 static const char *STATUS_JA[] = {"未確認", "採用", "修正", "不採用"};
 
@@ -58,25 +49,6 @@ static const isynth_xlsx_band JUDGE_BANDS[] = {
     {.min = 3, .max = 3, .fill = 0xFFEB9C, .font = 0x9C5700},
     {.min = 4, .max = 5, .fill = 0xC6EFCE, .font = 0x006100}};
 
-static isynth_err db_err(isynth_store *st, isynth_error *err, const char *what)
-{
-    return isynth_error_set(err, ISYNTH_ERR_STORE, "%s/run.db: %s: %s", isynth_store_dir(st), what,
-                            sqlite3_errmsg(isynth_store_db(st)));
-}
-
-static const char *txt(sqlite3_stmt *s, int i)
-{
-    const char *v = (const char *)sqlite3_column_text(s, i);
-    return v ? v : "";
-}
-
-static isynth_err ensure_schema(isynth_store *st, isynth_error *err)
-{
-    if (sqlite3_exec(isynth_store_db(st), SCHEMA, NULL, NULL, NULL) != SQLITE_OK)
-        return db_err(st, err, "creating the review tables");
-    return ISYNTH_OK;
-}
-
 static bool run_is_japanese(isynth_store *st)
 {
     char *lang = NULL;
@@ -84,20 +56,6 @@ static bool run_is_japanese(isynth_store *st)
     bool ja = lang && !strcmp(lang, "ja");
     isynth_free(lang);
     return ja;
-}
-
-/* "s3" or "g12" to its instruction, into b. */
-static void ref_text(sqlite3_stmt *seed_q, sqlite3_stmt *cand_q, const char *ref, buf *b)
-{
-    buf_reset(b);
-    if (!ref || (ref[0] != 's' && ref[0] != 'g')) return;
-    sqlite3_stmt *q = ref[0] == 's' ? seed_q : cand_q;
-    sqlite3_reset(q);
-    sqlite3_bind_int64(q, 1, strtoll(ref + 1, NULL, 10));
-    if (sqlite3_step(q) == SQLITE_ROW)
-        buf_printf(b, "%s: %s", ref, txt(q, 0));
-    else
-        buf_adds(b, ref);
 }
 
 /* The first occurrence of needle in hay, or NULL. */
@@ -209,20 +167,18 @@ static isynth_xlsx_cell text_cell(const char *s)
     return (isynth_xlsx_cell){.text = s, .len = s ? strlen(s) : 0};
 }
 
+static isynth_err meta_line(void *w, const char *key, const char *value, isynth_error *err)
+{
+    const char *kv[2] = {key, value};
+    return isynth_xlsx_write_row(w, kv, NULL, 2, err);
+}
+
 static isynth_err write_run_sheet(isynth_store *st, isynth_xlsx_writer *w, isynth_error *err)
 {
     isynth_xlsx_column cols[2] = {{.name = "key", .width = 28},
                                   {.name = "value", .width = 80, .wrap = true}};
     isynth_err rc = isynth_xlsx_add_sheet(w, "run", cols, 2, err);
-    sqlite3_stmt *q = NULL;
-    if (!rc && sqlite3_prepare_v2(isynth_store_db(st), "SELECT key, value FROM meta ORDER BY key",
-                                  -1, &q, NULL) != SQLITE_OK)
-        rc = db_err(st, err, "reading the configuration");
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        const char *kv[2] = {txt(q, 0), txt(q, 1)};
-        rc = isynth_xlsx_write_row(w, kv, NULL, 2, err);
-    }
-    sqlite3_finalize(q);
+    if (!rc) rc = isynth_store_each_meta(st, meta_line, w, err);
     const char *counts[][2] = {{"tasks accepted by the filters", "accepted"},
                                {"tasks rejected by the filters", "rejected"}};
     for (size_t i = 0; i < 2 && !rc; i++) {
@@ -236,11 +192,141 @@ static isynth_err write_run_sheet(isynth_store *st, isynth_xlsx_writer *w, isynt
     return rc;
 }
 
+/* The review sheet being written: the workbook, and the cells made for each row. */
+typedef struct sheet {
+    isynth_store *st;
+    isynth_xlsx_writer *w;
+    const char **labels;
+    char *method; /* the run's method; NULL: Self-Instruct, also for runs made before a choice */
+    buf nearest, seeds, flags, jreason, origin, parent_text;
+    facts fx;
+    size_t n;
+} sheet;
+
+/* A cell that could not be made (rc from the buffers): out of memory, or past their cap. */
+static isynth_err cell_fail(isynth_err rc, isynth_error *err)
+{
+    return isynth_error_set(err, rc, "review sheet: %s",
+                            rc == ISYNTH_ERR_TOO_LARGE ? "a cell's text passes 1 MiB"
+                                                       : "out of memory");
+}
+
+/* A ref ("s3", "g12") as the workbook shows it, into b: "s3: <its instruction>", or the ref
+ * alone when it names no task; nothing for NULL. */
+static isynth_err ref_text(isynth_store *st, const char *ref, buf *b, isynth_error *err)
+{
+    buf_reset(b);
+    if (!ref) return ISYNTH_OK;
+    char *text = NULL;
+    isynth_err rc = isynth_store_ref_instruction(st, ref, &text, err);
+    if (rc == ISYNTH_OK)
+        rc = buf_printf(b, "%s: %s", ref, text);
+    else if (rc == ISYNTH_ERR_NOT_FOUND)
+        rc = buf_adds(b, ref);
+    else
+        return rc;
+    isynth_free(text);
+    return rc ? cell_fail(rc, err) : ISYNTH_OK;
+}
+
+/* How the row was made: the method, and for an evolved row its operation, round and parent's
+ * text, so the reviewer sees what it was rewritten from. */
+static isynth_err origin_text(sheet *sh, long long id, isynth_error *err)
+{
+    buf_reset(&sh->origin);
+    if (!sh->method) return ISYNTH_OK;
+    char *parent = NULL, *op = NULL;
+    int round = 0;
+    isynth_err rc = !strcmp(sh->method, "evol")
+                        ? isynth_store_get_lineage(sh->st, id, &parent, &op, &round, err)
+                        : ISYNTH_ERR_NOT_FOUND;
+    if (rc == ISYNTH_OK) {
+        rc = ref_text(sh->st, parent, &sh->parent_text, err);
+        isynth_err brc = rc ? ISYNTH_OK
+                            : buf_printf(&sh->origin, "evol: %s, round %d, from %s", op, round,
+                                         sh->parent_text.len ? sh->parent_text.p : parent);
+        if (brc) rc = cell_fail(brc, err);
+    } else if (rc == ISYNTH_ERR_NOT_FOUND) {
+        rc = strcmp(sh->method, "self-instruct") ? buf_adds(&sh->origin, sh->method) : ISYNTH_OK;
+        if (rc) rc = cell_fail(rc, err);
+    }
+    isynth_free(parent);
+    isynth_free(op);
+    return rc;
+}
+
+/* The flags cell: the filters' reason of a rejected row, their detail, a truncated reply, and
+ * the facts that changed across re-answers (--consistency). */
+static isynth_err flags_text(sheet *sh, const isynth_review_rec *r, isynth_error *err)
+{
+    buf *f = &sh->flags;
+    buf_reset(f);
+    isynth_err rc = ISYNTH_OK;
+    if (r->rejected) rc = buf_printf(f, "rejected: %s", r->reason ? r->reason : "");
+    if (!rc && r->detail) rc = buf_printf(f, "%s%s", f->len ? "; " : "", r->detail);
+    if (!rc && r->truncated) rc = buf_printf(f, "%struncated", f->len ? "; " : "");
+    if (rc) return cell_fail(rc, err);
+    int ck = 0;
+    char *dis = NULL, *alt = NULL;
+    rc = isynth_store_get_consistency(sh->st, r->id, &ck, &dis, &alt, err);
+    if (!rc && ck && strcmp(dis, "[]") != 0 &&
+        (rc = buf_printf(f, "%sfacts that changed in %d re-answers: %s (they said %s)",
+                         f->len ? "; " : "", ck, dis, alt)))
+        rc = cell_fail(rc, err);
+    isynth_free(dis);
+    isynth_free(alt);
+    return rc;
+}
+
+static isynth_err sheet_row(void *user, const isynth_review_rec *r, isynth_error *err)
+{
+    sheet *sh = user;
+    char id[32], score[32], judge[16];
+    snprintf(id, sizeof id, "g%lld", r->id);
+    score[0] = '\0';
+    if (r->nn_score >= 0) snprintf(score, sizeof score, "%.3f", r->nn_score);
+    judge[0] = '\0';
+    if (r->judge_score) snprintf(judge, sizeof judge, "%d", r->judge_score);
+    buf_reset(&sh->seeds);
+    isynth_err rc = ISYNTH_OK;
+    for (size_t i = 0; i < r->nexamples && !rc; i++)
+        rc = buf_printf(&sh->seeds, "%s%s", i ? " " : "", r->examples[i]);
+    size_t olen = strlen(r->output);
+    if (!rc) rc = collect_facts(&sh->fx, r->verify, r->verify_len, r->output, olen);
+    if (!rc) rc = judge_text(&sh->jreason, r->judge_reason, r->judge_false_claims);
+    if (rc) return cell_fail(rc, err);
+    if ((rc = ref_text(sh->st, r->nn_ref, &sh->nearest, err)) ||
+        (rc = origin_text(sh, r->id, err)) || (rc = flags_text(sh, r, err)))
+        return rc;
+    isynth_xlsx_cell cells[NCOL] = {
+        [C_ID] = text_cell(id),
+        [C_STATUS] = text_cell(sh->labels[r->status]),
+        [C_INSTR] = text_cell(r->instruction),
+        [C_INPUT] = text_cell(r->input),
+        [C_OUTPUT] = {.text = r->output,
+                      .len = olen,
+                      .marks = sh->fx.marks,
+                      .nmarks = sh->fx.nmarks},
+        [C_VERIFY] = {.text = sh->fx.text.p, .len = sh->fx.text.len},
+        [C_JUDGE] = text_cell(judge),
+        [C_JREASON] = {.text = sh->jreason.p, .len = sh->jreason.len},
+        [C_SEEDS] = {.text = sh->seeds.p, .len = sh->seeds.len},
+        [C_ORIGIN] = {.text = sh->origin.p, .len = sh->origin.len},
+        [C_NEAREST] = {.text = sh->nearest.p, .len = sh->nearest.len},
+        [C_ROUGE] = text_cell(score),
+        [C_FLAGS] = {.text = sh->flags.p, .len = sh->flags.len},
+        [C_COMMENT] = text_cell(r->comment),
+    };
+    rc = isynth_xlsx_write_cells(sh->w, cells, NCOL, err);
+    if (!rc) sh->n++;
+    return rc;
+}
+
 isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool include_rejected,
                                      size_t *rows, isynth_error *err)
 {
     if (rows) *rows = 0;
-    isynth_err rc = ensure_schema(st, err);
+    isynth_err rc = isynth_store_review_init(st, err);
     if (rc) return rc;
     bool ja = run_is_japanese(st);
     const char **labels = ja ? STATUS_JA : STATUS;
@@ -261,152 +347,33 @@ isynth_err isynth_review_export_xlsx(isynth_store *st, const char *path, bool in
         {.name = "flags", .width = 20, .wrap = true},
         {.name = "comment", .width = 30, .wrap = true},
     };
-    sqlite3 *db = isynth_store_db(st);
-    sqlite3_stmt *q = NULL, *seed_q = NULL, *cand_q = NULL;
-    isynth_xlsx_writer *w = NULL;
-    buf nearest, seeds, flags, jreason, origin, parent_text;
-    buf_init(&origin, 1 << 20);
-    buf_init(&parent_text, 1 << 20);
-    char *method = NULL;
-    /* runs made before there was a choice have no "method": they are Self-Instruct */
-    if (isynth_store_meta_get(st, "method", &method, NULL) == ISYNTH_OK && method && !method[0]) {
-        isynth_free(method);
-        method = NULL;
+    sheet sh = {.st = st, .labels = labels};
+    buf *bufs[] = {&sh.nearest, &sh.seeds,   &sh.flags,      &sh.jreason,
+                   &sh.origin,  &sh.fx.text, &sh.parent_text};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        buf_init(bufs[i], 1 << 20);
+    if (isynth_store_meta_get(st, "method", &sh.method, NULL) == ISYNTH_OK && sh.method &&
+        !sh.method[0]) {
+        isynth_free(sh.method);
+        sh.method = NULL;
     }
-    buf_init(&nearest, 0);
-    buf_init(&seeds, 0);
-    buf_init(&flags, 0);
-    buf_init(&jreason, 0);
-    facts fx = {.marks = NULL};
-    buf_init(&fx.text, 0);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT c.id, c.status, COALESCE(r.instruction, c.instruction),"
-                           " COALESCE(r.input, c.input), COALESCE(r.output, c.output),"
-                           " q.examples, c.nn_ref, c.nn_score, c.reason, c.detail, q.truncated,"
-                           " r.status, r.comment, c.verify, j.score, j.reason, j.false_claims"
-                           " FROM candidates c JOIN requests q ON q.id = c.request_id"
-                           " LEFT JOIN review r ON r.candidate_id = c.id"
-                           " LEFT JOIN judgements j ON j.candidate_id = c.id"
-                           " AND j.score IS NOT NULL"
-                           " WHERE c.status = 'accepted' OR (?1 AND c.status = 'rejected')"
-                           " ORDER BY c.id",
-                           -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT instruction FROM seeds WHERE id = ?1", -1, &seed_q, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT instruction FROM candidates WHERE id = ?1", -1, &cand_q,
-                           NULL) != SQLITE_OK) {
-        rc = db_err(st, err, "reading the tasks");
-        goto done;
-    }
-    sqlite3_bind_int(q, 1, include_rejected);
-    rc = isynth_xlsx_writer_open(path, NULL, &w, err);
-    if (!rc) rc = isynth_xlsx_add_sheet(w, "review", cols, NCOL, err);
-    size_t n = 0;
-    int step;
-    while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        char id[32], score[32], judge[16];
-        snprintf(id, sizeof id, "g%lld", (long long)sqlite3_column_int64(q, 0));
-        bool rejected = !strcmp(txt(q, 1), "rejected");
-        const char *rstatus = (const char *)sqlite3_column_text(q, 11);
-        size_t si = rejected ? 3 : 0;
-        for (size_t k = 0; rstatus && k < 4; k++)
-            if (!strcmp(rstatus, STATUS[k])) si = k;
-        ref_text(seed_q, cand_q, (const char *)sqlite3_column_text(q, 6), &nearest);
-        score[0] = '\0';
-        if (sqlite3_column_type(q, 7) != SQLITE_NULL && sqlite3_column_double(q, 7) >= 0)
-            snprintf(score, sizeof score, "%.3f", sqlite3_column_double(q, 7));
-        buf_reset(&seeds);
-        json_t *ex = json_loads(txt(q, 5), 0, NULL);
-        size_t i;
-        json_t *v;
-        json_array_foreach(ex, i, v)
-        {
-            if (json_is_string(v))
-                buf_printf(&seeds, "%s%s", seeds.len ? " " : "", json_string_value(v));
-        }
-        json_decref(ex);
-        /* how the row was made: the method, and for an evolved row its operation, round and
-           parent's text, so the reviewer sees what it was rewritten from */
-        buf_reset(&origin);
-        char *parent = NULL, *op = NULL;
-        int round = 0;
-        isynth_err lrc = method && !strcmp(method, "evol")
-                             ? isynth_store_get_lineage(st, sqlite3_column_int64(q, 0), &parent,
-                                                        &op, &round, NULL)
-                             : ISYNTH_ERR_NOT_FOUND;
-        if (lrc == ISYNTH_OK) {
-            ref_text(seed_q, cand_q, parent, &parent_text);
-            buf_printf(&origin, "evol: %s, round %d, from %s", op, round,
-                       parent_text.len ? parent_text.p : parent);
-        } else if (method && strcmp(method, "self-instruct")) {
-            buf_adds(&origin, method);
-        }
-        isynth_free(parent);
-        isynth_free(op);
-        buf_reset(&flags);
-        if (rejected) buf_printf(&flags, "rejected: %s", txt(q, 8));
-        if (sqlite3_column_type(q, 9) != SQLITE_NULL)
-            buf_printf(&flags, "%s%s", flags.len ? "; " : "", txt(q, 9));
-        if (sqlite3_column_int(q, 10)) buf_printf(&flags, "%struncated", flags.len ? "; " : "");
-        int ck = 0;
-        char *dis = NULL, *alt = NULL;
-        if (!isynth_store_get_consistency(st, sqlite3_column_int64(q, 0), &ck, &dis, &alt, NULL) &&
-            ck && strcmp(dis, "[]") != 0)
-            buf_printf(&flags, "%sfacts that changed in %d re-answers: %s (they said %s)",
-                       flags.len ? "; " : "", ck, dis, alt);
-        isynth_free(dis);
-        isynth_free(alt);
-        const char *out = txt(q, 4);
-        size_t olen = strlen(out);
-        judge[0] = '\0';
-        bool judged = sqlite3_column_type(q, 14) != SQLITE_NULL;
-        if (judged) snprintf(judge, sizeof judge, "%d", sqlite3_column_int(q, 14));
-        if (collect_facts(&fx, (const char *)sqlite3_column_blob(q, 13),
-                          (size_t)sqlite3_column_bytes(q, 13), out, olen) ||
-            judge_text(&jreason, judged ? txt(q, 15) : NULL, judged ? txt(q, 16) : NULL)) {
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
-            break;
-        }
-        isynth_xlsx_cell cells[NCOL] = {
-            [C_ID] = text_cell(id),
-            [C_STATUS] = text_cell(labels[si]),
-            [C_INSTR] = text_cell(txt(q, 2)),
-            [C_INPUT] = text_cell(txt(q, 3)),
-            [C_OUTPUT] = {.text = out, .len = olen, .marks = fx.marks, .nmarks = fx.nmarks},
-            [C_VERIFY] = {.text = fx.text.p, .len = fx.text.len},
-            [C_JUDGE] = text_cell(judge),
-            [C_JREASON] = {.text = jreason.p, .len = jreason.len},
-            [C_SEEDS] = {.text = seeds.p, .len = seeds.len},
-            [C_ORIGIN] = {.text = origin.p, .len = origin.len},
-            [C_NEAREST] = {.text = nearest.p, .len = nearest.len},
-            [C_ROUGE] = text_cell(score),
-            [C_FLAGS] = {.text = flags.p, .len = flags.len},
-            [C_COMMENT] = text_cell(txt(q, 12)),
-        };
-        rc = isynth_xlsx_write_cells(w, cells, NCOL, err);
-        n++;
-    }
-    if (!rc && step != SQLITE_DONE) rc = db_err(st, err, "reading the tasks");
-    if (!rc) rc = write_run_sheet(st, w, err);
+    rc = isynth_xlsx_writer_open(path, NULL, &sh.w, err);
+    if (!rc) rc = isynth_xlsx_add_sheet(sh.w, "review", cols, NCOL, err);
+    if (!rc)
+        rc = isynth_store_each_review_row(
+            st, include_rejected ? ISYNTH_REVIEW_ROWS_FILTERED : ISYNTH_REVIEW_ROWS_ACCEPTED,
+            sheet_row, &sh, err);
+    if (!rc) rc = write_run_sheet(st, sh.w, err);
     if (!rc) {
-        rc = isynth_xlsx_writer_close(w, err);
-        w = NULL;
+        rc = isynth_xlsx_writer_close(sh.w, err);
+        sh.w = NULL;
     }
-    if (!rc && rows) *rows = n;
-done:
-    isynth_xlsx_writer_free(w);
-    sqlite3_finalize(q);
-    sqlite3_finalize(seed_q);
-    sqlite3_finalize(cand_q);
-    buf_free(&nearest);
-    buf_free(&seeds);
-    buf_free(&flags);
-    buf_free(&jreason);
-    buf_free(&origin);
-    buf_free(&parent_text);
-    isynth_free(method);
-    buf_free(&fx.text);
-    isynth_free(fx.marks);
+    if (!rc && rows) *rows = sh.n;
+    isynth_xlsx_writer_free(sh.w);
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        buf_free(bufs[i]);
+    isynth_free(sh.method);
+    isynth_free(sh.fx.marks);
     return rc;
 }
 
@@ -432,41 +399,66 @@ static int parse_status(const char *s)
     return -1;
 }
 
+/* The task ids of the rows read so far, each with the row it was first read at: an open
+ * addressing table (ids are > 0; 0 marks a free slot) kept at most half full. */
+typedef struct seen_slot {
+    long long id;
+    size_t row;
+} seen_slot;
+typedef struct seen_ids {
+    seen_slot *slot;
+    size_t n, cap; /* cap: 0 or a power of two */
+} seen_ids;
+
+static seen_slot *seen_find(seen_slot *slot, size_t cap, long long id)
+{
+    size_t i = (size_t)((unsigned long long)id * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
+    while (slot[i].id && slot[i].id != id)
+        i = (i + 1) & (cap - 1);
+    return &slot[i];
+}
+
+/* *first gets the row id was first read at, or 0 when it is new (it is then recorded). */
+static isynth_err seen_add(seen_ids *s, long long id, size_t row, size_t *first)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        seen_slot *t = isynth_calloc(cap, sizeof *t);
+        if (!t) return ISYNTH_ERR_NOMEM;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slot[i].id) *seen_find(t, cap, s->slot[i].id) = s->slot[i];
+        isynth_free(s->slot);
+        s->slot = t;
+        s->cap = cap;
+    }
+    seen_slot *e = seen_find(s->slot, s->cap, id);
+    *first = e->id ? e->row : 0;
+    if (!e->id) {
+        *e = (seen_slot){.id = id, .row = row};
+        s->n++;
+    }
+    return ISYNTH_OK;
+}
+
 typedef struct imp {
     isynth_store *st;
-    sqlite3_stmt *cur, *seen, *seen_row, *hist, *upsert;
+    seen_ids seen;
     const char *source;
     char now[21];
 } imp;
 
-static isynth_err history(imp *m, long long id, const char *field, const char *old, const char *new)
-{
-    sqlite3_stmt *h = m->hist;
-    sqlite3_reset(h);
-    sqlite3_bind_int64(h, 1, id);
-    sqlite3_bind_text(h, 2, field, -1, SQLITE_STATIC);
-    sqlite3_bind_text(h, 3, old, -1, SQLITE_STATIC);
-    sqlite3_bind_text(h, 4, new, -1, SQLITE_STATIC);
-    sqlite3_bind_text(h, 5, m->source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(h, 6, m->now, -1, SQLITE_STATIC);
-    return sqlite3_step(h) == SQLITE_DONE ? ISYNTH_OK : ISYNTH_ERR_STORE;
-}
-
-/* The number of a task id written exactly as the workbook has it, "g" and 1 to 18 digits with
- * no leading zero (no sign, no space: "g +1" or "g01" is not an id); 0 otherwise. */
+/* The number of a task id written exactly as the workbook has it ("g12", a ref of the run:
+ * "g +1" or "g01" is not an id); 0 otherwise. */
 static long long task_id(const char *s)
 {
-    if (s[0] != 'g' || s[1] < '1' || s[1] > '9') return 0;
-    long long id = 0;
-    size_t i = 1;
-    for (; s[i] >= '0' && s[i] <= '9' && i <= 18; i++)
-        id = id * 10 + (s[i] - '0');
-    return s[i] ? 0 : id;
+    char kind;
+    long long id;
+    return isynth_store_parse_ref(s, &kind, &id) && kind == 'g' ? id : 0;
 }
 
 /* Applies one workbook row; problems go to p; store failures are returned. */
 static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *map, problems *p,
-                             isynth_review_report *rep)
+                             isynth_review_report *rep, isynth_error *err)
 {
     const char *v[NCOL];
     for (size_t k = 0; k < NCOL; k++)
@@ -476,16 +468,13 @@ static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *m
         problem(p, "id '%s' is not a task id (g<N>)%s", v[C_ID], row->row, "");
         return ISYNTH_OK;
     }
-    sqlite3_reset(m->seen);
-    sqlite3_bind_int64(m->seen, 1, id);
-    sqlite3_bind_int64(m->seen, 2, (sqlite3_int64)row->row);
-    if (sqlite3_step(m->seen) != SQLITE_DONE) {
-        sqlite3_reset(m->seen_row);
-        sqlite3_bind_int64(m->seen_row, 1, id);
-        char first[32] = "?";
-        if (sqlite3_step(m->seen_row) == SQLITE_ROW)
-            snprintf(first, sizeof first, "%lld", (long long)sqlite3_column_int64(m->seen_row, 0));
-        problem(p, "id '%s' appears twice (first at row %s)", v[C_ID], row->row, first);
+    size_t first;
+    if (seen_add(&m->seen, id, row->row, &first))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    if (first) {
+        char at[32];
+        snprintf(at, sizeof at, "%zu", first);
+        problem(p, "id '%s' appears twice (first at row %s)", v[C_ID], row->row, at);
         return ISYNTH_OK;
     }
     int sk = v[C_STATUS][0] ? parse_status(v[C_STATUS]) : 0;
@@ -496,64 +485,42 @@ static isynth_err import_row(imp *m, const isynth_xlsx_row *row, const size_t *m
                 v[C_STATUS], row->row, "");
         return ISYNTH_OK;
     }
-    sqlite3_stmt *c = m->cur;
-    sqlite3_reset(c);
-    sqlite3_bind_int64(c, 1, id);
-    if (sqlite3_step(c) != SQLITE_ROW) {
+    isynth_review_state cur;
+    isynth_err rc = isynth_store_get_review(m->st, id, &cur, err);
+    if (rc == ISYNTH_ERR_NOT_FOUND) {
         problem(p, "unknown id '%s' (not a task of this run; was the id changed?)%s", v[C_ID],
                 row->row, "");
         return ISYNTH_OK;
     }
-    if (p->n) return ISYNTH_OK; /* nothing will be applied: only keep checking */
-    rep->rows++;
-    /* columns 0..2 generated text, 3..5 reviewed text (NULL = unchanged), 6 status, 7 comment,
-     * 8 filter status */
-    bool has_review = sqlite3_column_type(c, 6) != SQLITE_NULL;
-    const char *old_status = has_review                       ? txt(c, 6)
-                             : !strcmp(txt(c, 8), "rejected") ? "rejected"
-                                                              : "pending";
-    static const int tcol[3] = {C_INSTR, C_INPUT, C_OUTPUT};
-    static const char *tname[3] = {"instruction", "input", "output"};
-    const char *newt[3];
-    bool edited = false, changed = false;
-    isynth_err rc = ISYNTH_OK;
-    for (int k = 0; k < 3 && !rc; k++) {
-        const char *gen = txt(c, k);
-        const char *cur = sqlite3_column_type(c, 3 + k) != SQLITE_NULL ? txt(c, 3 + k) : gen;
-        const char *nv = v[tcol[k]];
-        newt[k] = strcmp(nv, gen) ? nv : NULL;
-        if (newt[k]) edited = true;
-        if (strcmp(nv, cur)) {
-            changed = true;
-            rc = history(m, id, tname[k], cur, nv);
-        }
+    if (rc) return rc;
+    if (p->n) { /* nothing will be applied: only keep checking */
+        isynth_store_review_state_clear(&cur);
+        return ISYNTH_OK;
     }
-    const char *new_status = STATUS[sk];
-    if (edited && (sk == 0 || sk == 1)) new_status = "edited";
-    if (!v[C_STATUS][0] && !edited) new_status = old_status;
-    bool status_changed = strcmp(new_status, old_status) != 0;
-    if (!rc && status_changed) rc = history(m, id, "status", old_status, new_status);
-    bool comment_changed = strcmp(v[C_COMMENT], txt(c, 7)) != 0;
-    if (!rc && comment_changed) rc = history(m, id, "comment", txt(c, 7), v[C_COMMENT]);
-    if (rc || !(changed || status_changed || comment_changed)) return rc;
-    sqlite3_stmt *u = m->upsert;
-    sqlite3_reset(u);
-    sqlite3_bind_int64(u, 1, id);
-    sqlite3_bind_text(u, 2, new_status, -1, SQLITE_STATIC);
+    rep->rows++;
+    const char *gen[3] = {cur.instruction, cur.input, cur.output};
+    const char *shown[3] = {v[C_INSTR], v[C_INPUT], v[C_OUTPUT]};
+    bool edited = false;
     for (int k = 0; k < 3; k++)
-        if (newt[k])
-            sqlite3_bind_text(u, 3 + k, newt[k], -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(u, 3 + k);
-    if (v[C_COMMENT][0])
-        sqlite3_bind_text(u, 6, v[C_COMMENT], -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(u, 6);
-    sqlite3_bind_text(u, 7, m->now, -1, SQLITE_STATIC);
-    if (sqlite3_step(u) != SQLITE_DONE) return ISYNTH_ERR_STORE;
-    rep->status_changed += status_changed;
-    rep->text_changed += changed || comment_changed;
-    return ISYNTH_OK;
+        edited = edited || strcmp(shown[k], gen[k]);
+    isynth_review_status status = (isynth_review_status)sk;
+    if (edited && (status == ISYNTH_REVIEW_PENDING || status == ISYNTH_REVIEW_ACCEPTED))
+        status = ISYNTH_REVIEW_EDITED;
+    if (!v[C_STATUS][0] && !edited) status = cur.status;
+    isynth_store_review_state_clear(&cur);
+    isynth_review_put d = {.id = id,
+                           .status = status,
+                           .instruction = shown[0],
+                           .input = shown[1],
+                           .output = shown[2],
+                           .comment = v[C_COMMENT],
+                           .source = m->source,
+                           .at = m->now};
+    isynth_review_changes ch;
+    rc = isynth_store_put_review(m->st, &d, &ch, err);
+    rep->status_changed += ch.status;
+    rep->text_changed += ch.text || ch.comment;
+    return rc;
 }
 
 /* Headers match by name whatever the column order, ignoring ASCII case and surrounding spaces
@@ -573,9 +540,8 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_
     isynth_review_report dummy;
     if (!rep) rep = &dummy;
     memset(rep, 0, sizeof *rep);
-    isynth_err rc = ensure_schema(st, err);
+    isynth_err rc = isynth_store_review_init(st, err);
     if (rc) return rc;
-    sqlite3 *db = isynth_store_db(st);
     isynth_xlsx_reader *r = NULL;
     imp m = {.st = st, .source = path};
     utc_now(m.now);
@@ -606,46 +572,14 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_
         goto done;
     }
     buf_free(&missing);
-    if (sqlite3_exec(db,
-                     "CREATE TEMP TABLE IF NOT EXISTS import_seen(id INTEGER PRIMARY KEY, row "
-                     "INTEGER NOT NULL); DELETE FROM import_seen;",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "SELECT c.instruction, c.input, c.output, r.instruction, r.input,"
-                           " r.output, r.status, r.comment, c.status FROM candidates c"
-                           " LEFT JOIN review r ON r.candidate_id = c.id"
-                           " WHERE c.id = ?1 AND c.status IN ('accepted', 'rejected')",
-                           -1, &m.cur, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT INTO import_seen(id, row) VALUES(?1, ?2)", -1, &m.seen,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT row FROM import_seen WHERE id = ?1", -1, &m.seen_row,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO review_history(candidate_id, field, old, new, source, at)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                           -1, &m.hist, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO review(candidate_id, status, instruction, input, output,"
-                           " comment, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                           " ON CONFLICT(candidate_id) DO UPDATE SET status = excluded.status,"
-                           " instruction = excluded.instruction, input = excluded.input,"
-                           " output = excluded.output, comment = excluded.comment,"
-                           " updated_at = excluded.updated_at",
-                           -1, &m.upsert, NULL) != SQLITE_OK) {
-        rc = db_err(st, err, "preparing the import");
-        goto done;
-    }
     rc = isynth_store_begin(st, err);
     if (rc) goto done;
     in_tx = true;
     for (;;) {
         rc = isynth_xlsx_next_row(r, &row, err);
         if (rc || !row) break;
-        rc = import_row(&m, row, map, &p, rep);
-        if (rc) {
-            rc = db_err(st, err, "applying the review");
-            break;
-        }
+        rc = import_row(&m, row, map, &p, rep, err);
+        if (rc) break;
     }
     if (!rc && p.n) {
         rc = isynth_error_set(err, ISYNTH_ERR_PARSE,
@@ -659,11 +593,7 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_
 done:
     if (in_tx) isynth_store_rollback(st);
     if (rc) memset(rep, 0, sizeof *rep);
-    sqlite3_finalize(m.cur);
-    sqlite3_finalize(m.seen);
-    sqlite3_finalize(m.seen_row);
-    sqlite3_finalize(m.hist);
-    sqlite3_finalize(m.upsert);
+    isynth_free(m.seen.slot);
     isynth_xlsx_reader_close(r);
     buf_free(&p.b);
     return rc;
@@ -671,69 +601,76 @@ done:
 
 /* ---- dataset ---- */
 
+/* The reviewed dataset being written. */
+typedef struct dataset {
+    atomic_file a;
+    isynth_dataset_format fmt;
+    buf user; /* the messages format's user turn */
+    size_t n;
+} dataset;
+
+/* One task as a dataset line: in the chosen shape, then its id. */
+static json_t *dataset_line(dataset *d, const isynth_review_rec *r, const char *id)
+{
+    json_t *o = json_object();
+    if (d->fmt == ISYNTH_DATASET_ALPACA) {
+        if (json_object_set_new(o, "instruction", json_string(r->instruction)) ||
+            json_object_set_new(o, "input", json_string(r->input)) ||
+            json_object_set_new(o, "output", json_string(r->output)))
+            goto fail;
+    } else {
+        buf_reset(&d->user);
+        if (buf_adds(&d->user, r->instruction) ||
+            (r->input[0] && buf_printf(&d->user, "\n\n%s", r->input)))
+            goto fail;
+        json_t *msgs =
+            json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "user", "content",
+                      d->user.p ? d->user.p : "", "role", "assistant", "content", r->output);
+        if (json_object_set_new(o, "messages", msgs)) goto fail;
+    }
+    if (!json_object_set_new(o, "id", json_string(id))) return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+static isynth_err dataset_row(void *user, const isynth_review_rec *r, isynth_error *err)
+{
+    dataset *d = user;
+    char id[32];
+    snprintf(id, sizeof id, "g%lld", r->id);
+    json_t *o = dataset_line(d, r, id);
+    char *line = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!line)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM,
+                                "%s: %s: no JSON line (out of memory, or text not UTF-8)",
+                                d->a.path, id);
+    bool ok = fputs(line, d->a.f) >= 0 && fputc('\n', d->a.f) != EOF;
+    isynth_free(line);
+    if (!ok) return isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", d->a.path);
+    d->n++;
+    return ISYNTH_OK;
+}
+
 isynth_err isynth_review_export_jsonl(isynth_store *st, const char *path, isynth_dataset_format fmt,
                                       size_t *rows, isynth_error *err)
 {
     if (rows) *rows = 0;
-    isynth_err rc = ensure_schema(st, err);
+    isynth_err rc = isynth_store_review_init(st, err);
     if (rc) return rc;
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(isynth_store_db(st),
-                           "SELECT c.id, COALESCE(r.instruction, c.instruction),"
-                           " COALESCE(r.input, c.input), COALESCE(r.output, c.output)"
-                           " FROM candidates c JOIN review r ON r.candidate_id = c.id"
-                           " WHERE r.status IN ('accepted', 'edited') ORDER BY c.id",
-                           -1, &q, NULL) != SQLITE_OK)
-        return db_err(st, err, "reading the reviewed tasks");
-    atomic_file a;
-    rc = atomic_open(&a, path, err);
+    dataset d = {.fmt = fmt};
+    rc = atomic_open(&d.a, path, err);
+    if (rc) return rc;
+    buf_init(&d.user, 1 << 20);
+    rc = isynth_store_each_review_row(st, ISYNTH_REVIEW_ROWS_KEPT, dataset_row, &d, err);
+    buf_free(&d.user);
     if (rc) {
-        sqlite3_finalize(q);
+        atomic_abort(&d.a);
         return rc;
     }
-    buf b;
-    buf_init(&b, 0);
-    size_t n = 0;
-    int step;
-    while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *in = txt(q, 1), *inp = txt(q, 2), *out = txt(q, 3);
-        buf_reset(&b);
-        if (fmt == ISYNTH_DATASET_ALPACA) {
-            rc = buf_adds(&b, "{\"instruction\":");
-            rc = rc ? rc : buf_add_json_str(&b, in, strlen(in));
-            rc = rc ? rc : buf_adds(&b, ",\"input\":");
-            rc = rc ? rc : buf_add_json_str(&b, inp, strlen(inp));
-            rc = rc ? rc : buf_adds(&b, ",\"output\":");
-            rc = rc ? rc : buf_add_json_str(&b, out, strlen(out));
-        } else {
-            buf user;
-            buf_init(&user, 0);
-            rc = buf_adds(&user, in);
-            if (!rc && inp[0]) rc = buf_printf(&user, "\n\n%s", inp);
-            rc = rc ? rc : buf_adds(&b, "{\"messages\":[{\"role\":\"user\",\"content\":");
-            rc = rc ? rc : buf_add_json_str(&b, user.p ? user.p : "", user.len);
-            rc = rc ? rc : buf_adds(&b, "},{\"role\":\"assistant\",\"content\":");
-            rc = rc ? rc : buf_add_json_str(&b, out, strlen(out));
-            rc = rc ? rc : buf_adds(&b, "}]");
-            buf_free(&user);
-        }
-        rc =
-            rc ? rc : buf_printf(&b, ",\"id\":\"g%lld\"}\n", (long long)sqlite3_column_int64(q, 0));
-        if (rc)
-            rc = isynth_error_set(err, rc, "%s: out of memory", path);
-        else if (fwrite(b.p, 1, b.len, a.f) != b.len)
-            rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", path);
-        n++;
-    }
-    if (!rc && step != SQLITE_DONE) rc = db_err(st, err, "reading the reviewed tasks");
-    sqlite3_finalize(q);
-    buf_free(&b);
-    if (rc) {
-        atomic_abort(&a);
-        return rc;
-    }
-    rc = atomic_commit(&a, err);
+    rc = atomic_commit(&d.a, err);
     if (!rc) rc = isynth_export_card(st, err);
-    if (!rc && rows) *rows = n;
+    if (!rc && rows) *rows = d.n;
     return rc;
 }

@@ -16,6 +16,7 @@ struct isynth_store {
     char *dir;
     /* statements run once per row by the exports, prepared on first use and kept */
     sqlite3_stmt *get_judgement, *get_consistency, *get_lineage;
+    sqlite3_stmt *ref_instruction, *review_get, *review_hist, *review_put; /* review section */
     bool old_schema; /* opened for reading at schema 2: requests have no server column */
 };
 
@@ -194,6 +195,10 @@ void isynth_store_close(isynth_store *st)
     sqlite3_finalize(st->get_judgement);
     sqlite3_finalize(st->get_consistency);
     sqlite3_finalize(st->get_lineage);
+    sqlite3_finalize(st->ref_instruction);
+    sqlite3_finalize(st->review_get);
+    sqlite3_finalize(st->review_hist);
+    sqlite3_finalize(st->review_put);
     if (st->db) sqlite3_close_v2(st->db);
     isynth_free(st->dir);
     isynth_free(st);
@@ -1125,4 +1130,328 @@ isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_c
                  &s, err);
     walk w = {(any_fn)fn, user};
     return rc ? rc : each(st, s, kept_row, &w, "read the kept rows", err);
+}
+
+/* ---- review: the workbook's rows and the reviewers' decisions ---- */
+
+/* The review tables, made by the first review command on a run (isynth_store_review_init), so
+ * a run nobody reviewed has none and needs no migration. review holds a task's decision and
+ * edited text (NULL = as generated), review_history every change. */
+static const char review_tables[] =
+    "CREATE TABLE IF NOT EXISTS review("
+    "  candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id),"
+    "  status TEXT NOT NULL CHECK(status IN ('pending','accepted','edited','rejected')),"
+    "  instruction TEXT, input TEXT, output TEXT, comment TEXT, updated_at TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS review_history("
+    "  id INTEGER PRIMARY KEY, candidate_id INTEGER NOT NULL, field TEXT NOT NULL,"
+    "  old TEXT, new TEXT, source TEXT NOT NULL, at TEXT NOT NULL);";
+
+/* The statuses as stored, in isynth_review_status order. */
+static const char *const review_status_sql[] = {"pending", "accepted", "edited", "rejected"};
+
+/* A stored status (NULL: the task has no review row) as the enum: a task never decided is
+ * pending, or rejected when the filters rejected it. */
+static isynth_review_status review_status_of(const char *s, bool filter_rejected)
+{
+    for (int k = 0; s && k < 4; k++)
+        if (!strcmp(s, review_status_sql[k])) return (isynth_review_status)k;
+    return filter_rejected ? ISYNTH_REVIEW_REJECTED : ISYNTH_REVIEW_PENDING;
+}
+
+isynth_err isynth_store_review_init(isynth_store *st, isynth_error *err)
+{
+    return exec(st, review_tables, err);
+}
+
+bool isynth_store_parse_ref(const char *ref, char *kind, long long *id)
+{
+    if (!ref || (ref[0] != 's' && ref[0] != 'g') || ref[1] < '1' || ref[1] > '9') return false;
+    long long n = 0;
+    size_t i = 1;
+    for (; ref[i] >= '0' && ref[i] <= '9' && i <= 18; i++)
+        n = n * 10 + (ref[i] - '0');
+    if (ref[i]) return false;
+    *kind = ref[0];
+    *id = n;
+    return true;
+}
+
+isynth_err isynth_store_ref_instruction(isynth_store *st, const char *ref, char **text,
+                                        isynth_error *err)
+{
+    *text = NULL;
+    char kind;
+    long long id;
+    if (!isynth_store_parse_ref(ref, &kind, &id)) return ISYNTH_ERR_NOT_FOUND;
+    sqlite3_stmt *s;
+    isynth_err rc = kept(st, &st->ref_instruction,
+                         "SELECT instruction FROM seeds WHERE ?1 = 's' AND id = ?2 UNION ALL "
+                         "SELECT instruction FROM candidates WHERE ?1 = 'g' AND id = ?2",
+                         &s, err);
+    if (rc) return rc;
+    sqlite3_bind_text(s, 1, &kind, 1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        if (!(*text = isynth_strdup(col_text(s, 0))))
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    } else {
+        rc = r == SQLITE_DONE ? ISYNTH_ERR_NOT_FOUND : db_fail(st, err, "read a task");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+/* The walks of this section hand their callback the caller's isynth_error: walk.user points to
+ * this. */
+typedef struct walk_err {
+    void *user;
+    isynth_error *err;
+    const char **refs; /* review rows: the example refs of the row at hand */
+    size_t cap;
+} walk_err;
+
+static isynth_err meta_row(sqlite3_stmt *s, const walk *w)
+{
+    const walk_err *c = w->user;
+    return ((isynth_meta_fn)w->fn)(c->user, col_text(s, 0), col_text(s, 1), c->err);
+}
+
+isynth_err isynth_store_each_meta(isynth_store *st, isynth_meta_fn fn, void *user,
+                                  isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st, "SELECT key, value FROM meta ORDER BY key", &s, err);
+    walk_err c = {.user = user, .err = err};
+    walk w = {(any_fn)fn, &c};
+    return rc ? rc : each(st, s, meta_row, &w, "read the configuration", err);
+}
+
+/* The refs of a request's examples into c->refs (pointers into *ex, which the caller releases
+ * with json_decref). Today they are a JSON array of strings in requests.examples; anything
+ * else is no examples. */
+static isynth_err example_refs(walk_err *c, const char *examples, json_t **ex, size_t *n)
+{
+    *n = 0;
+    *ex = examples ? json_loads(examples, 0, NULL) : NULL;
+    size_t want = json_array_size(*ex), i;
+    if (want > c->cap) {
+        const char **refs = isynth_realloc(c->refs, want * sizeof *refs);
+        if (!refs) return ISYNTH_ERR_NOMEM;
+        c->refs = refs;
+        c->cap = want;
+    }
+    json_t *v;
+    json_array_foreach(*ex, i, v)
+    {
+        if (json_is_string(v)) c->refs[(*n)++] = json_string_value(v);
+    }
+    return ISYNTH_OK;
+}
+
+/* Columns of a review row: see isynth_store_each_review_row's query. */
+static isynth_err review_row(sqlite3_stmt *s, const walk *w)
+{
+    walk_err *c = w->user;
+    json_t *ex;
+    size_t nex;
+    if (example_refs(c, col_text(s, 5), &ex, &nex)) {
+        json_decref(ex);
+        return isynth_error_set(c->err, ISYNTH_ERR_NOMEM, "out of memory");
+    }
+    bool rejected = sqlite3_column_int(s, 1) != 0, judged = sqlite3_column_int(s, 14) != 0;
+    const char *comment = col_text(s, 12);
+    isynth_review_rec r = {
+        .id = sqlite3_column_int64(s, 0),
+        .rejected = rejected,
+        .instruction = col_text(s, 2),
+        .input = col_text(s, 3),
+        .output = col_text(s, 4),
+        .status = review_status_of(col_text(s, 11), rejected),
+        .comment = comment ? comment : "",
+        .examples = c->refs,
+        .nexamples = nex,
+        .nn_ref = col_text(s, 6),
+        .nn_score = sqlite3_column_type(s, 7) == SQLITE_NULL ? -1 : sqlite3_column_double(s, 7),
+        .reason = col_text(s, 8),
+        .detail = col_text(s, 9),
+        .truncated = sqlite3_column_int(s, 10) != 0,
+        .verify = sqlite3_column_blob(s, 13),
+        .verify_len = (size_t)sqlite3_column_bytes(s, 13),
+        .judge_score = judged ? sqlite3_column_int(s, 14) : 0,
+        .judge_reason = judged ? col_text(s, 15) : NULL,
+        .judge_false_claims = judged ? col_text(s, 16) : NULL,
+    };
+    isynth_err rc = ((isynth_review_fn)w->fn)(c->user, &r, c->err);
+    json_decref(ex);
+    return rc;
+}
+
+isynth_err isynth_store_each_review_row(isynth_store *st, isynth_review_rows set,
+                                        isynth_review_fn fn, void *user, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT c.id, c.status = 'rejected', coalesce(r.instruction,"
+                            " c.instruction), coalesce(r.input, c.input), coalesce(r.output,"
+                            " c.output), q.examples, c.nn_ref, c.nn_score, c.reason, c.detail,"
+                            " q.truncated, r.status, r.comment, c.verify, j.score, j.reason,"
+                            " j.false_claims FROM candidates c"
+                            " JOIN requests q ON q.id = c.request_id"
+                            " LEFT JOIN review r ON r.candidate_id = c.id"
+                            " LEFT JOIN judgements j ON j.candidate_id = c.id"
+                            " AND j.score IS NOT NULL"
+                            " WHERE CASE ?1 WHEN 0 THEN c.status = 'accepted'"
+                            " WHEN 1 THEN c.status IN ('accepted', 'rejected')"
+                            " ELSE r.status IN ('accepted', 'edited') END ORDER BY c.id",
+                            &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int(s, 1, (int)set);
+    walk_err c = {.user = user, .err = err};
+    walk w = {(any_fn)fn, &c};
+    rc = each(st, s, review_row, &w, "read the tasks to review", err);
+    isynth_free(c.refs);
+    return rc;
+}
+
+void isynth_store_review_state_clear(isynth_review_state *s)
+{
+    if (!s) return;
+    isynth_free(s->instruction);
+    isynth_free(s->input);
+    isynth_free(s->output);
+    isynth_free(s->edited_instruction);
+    isynth_free(s->edited_input);
+    isynth_free(s->edited_output);
+    isynth_free(s->comment);
+    memset(s, 0, sizeof *s);
+}
+
+/* A copy of column i, or NULL when it is NULL (*ok false when the copy failed). */
+static char *col_dup(sqlite3_stmt *s, int i, bool *ok)
+{
+    const char *v = col_text(s, i);
+    char *d = v ? isynth_strdup(v) : NULL;
+    if (v && !d) *ok = false;
+    return d;
+}
+
+isynth_err isynth_store_get_review(isynth_store *st, long long id, isynth_review_state *out,
+                                   isynth_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    isynth_err rc = kept(st, &st->review_get,
+                         "SELECT c.instruction, c.input, c.output, r.instruction, r.input,"
+                         " r.output, coalesce(r.comment, ''), r.status, c.status = 'rejected'"
+                         " FROM candidates c LEFT JOIN review r ON r.candidate_id = c.id"
+                         " WHERE c.id = ?1 AND c.status IN ('accepted', 'rejected')",
+                         &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        bool ok = true;
+        char **field[] = {
+            &out->instruction,  &out->input,         &out->output, &out->edited_instruction,
+            &out->edited_input, &out->edited_output, &out->comment};
+        for (int i = 0; i < 7; i++)
+            *field[i] = col_dup(s, i, &ok);
+        out->status = review_status_of(col_text(s, 7), sqlite3_column_int(s, 8) != 0);
+        if (!ok) {
+            isynth_store_review_state_clear(out);
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        }
+    } else if (r == SQLITE_DONE) {
+        rc = isynth_error_set(err, ISYNTH_ERR_NOT_FOUND, "%s/run.db: no task %lld to review",
+                              st->dir, id);
+    } else {
+        rc = db_fail(st, err, "read a review");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+static isynth_err review_history(isynth_store *st, const isynth_review_put *d, const char *field,
+                                 const char *old, const char *new, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = kept(st, &st->review_hist,
+                         "INSERT INTO review_history(candidate_id, field, old, new, source, at)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                         &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, d->id);
+    bind_text(s, 2, field);
+    bind_text(s, 3, old);
+    bind_text(s, 4, new);
+    bind_text(s, 5, d->source);
+    bind_text(s, 6, d->at);
+    rc = sqlite3_step(s) == SQLITE_DONE ? ISYNTH_OK : db_fail(st, err, "write the review history");
+    sqlite3_reset(s);
+    return rc;
+}
+
+/* Replaces a task's review row: its status, its texts (text[k] NULL: as generated), comment. */
+static isynth_err review_write(isynth_store *st, const isynth_review_put *d,
+                               const char *const text[3], const char *comment, isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = kept(st, &st->review_put,
+                         "INSERT INTO review(candidate_id, status, instruction, input, output,"
+                         " comment, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                         " ON CONFLICT(candidate_id) DO UPDATE SET status = excluded.status,"
+                         " instruction = excluded.instruction, input = excluded.input,"
+                         " output = excluded.output, comment = excluded.comment,"
+                         " updated_at = excluded.updated_at",
+                         &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, d->id);
+    bind_text(s, 2, review_status_sql[d->status]);
+    for (int k = 0; k < 3; k++)
+        bind_text(s, 3 + k, text[k]);
+    bind_text(s, 6, comment[0] ? comment : NULL);
+    bind_text(s, 7, d->at);
+    rc = sqlite3_step(s) == SQLITE_DONE ? ISYNTH_OK : db_fail(st, err, "write a review");
+    sqlite3_reset(s);
+    return rc;
+}
+
+isynth_err isynth_store_put_review(isynth_store *st, const isynth_review_put *d,
+                                   isynth_review_changes *changed, isynth_error *err)
+{
+    isynth_review_changes ch = {0};
+    if (changed) *changed = ch;
+    if ((unsigned)d->status > ISYNTH_REVIEW_REJECTED)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID, "review status %d: no such status",
+                                (int)d->status);
+    isynth_review_state now;
+    isynth_err rc = isynth_store_get_review(st, d->id, &now, err);
+    if (rc) return rc;
+    static const char *const name[3] = {"instruction", "input", "output"};
+    const char *gen[3] = {now.instruction, now.input, now.output};
+    const char *edit[3] = {now.edited_instruction, now.edited_input, now.edited_output};
+    const char *want[3] = {d->instruction, d->input, d->output};
+    const char *text[3] = {NULL, NULL, NULL}, *comment = d->comment ? d->comment : "";
+    for (int k = 0; k < 3 && !rc; k++) {
+        const char *cur = edit[k] ? edit[k] : gen[k], *nv = want[k] ? want[k] : gen[k];
+        text[k] = strcmp(nv, gen[k]) ? nv : NULL;
+        if (strcmp(nv, cur)) {
+            ch.text = true;
+            rc = review_history(st, d, name[k], cur, nv, err);
+        }
+    }
+    if (!rc && d->status != now.status) {
+        ch.status = true;
+        rc = review_history(st, d, "status", review_status_sql[now.status],
+                            review_status_sql[d->status], err);
+    }
+    if (!rc && strcmp(comment, now.comment)) {
+        ch.comment = true;
+        rc = review_history(st, d, "comment", now.comment, comment, err);
+    }
+    if (!rc && (ch.text || ch.status || ch.comment)) rc = review_write(st, d, text, comment, err);
+    isynth_store_review_state_clear(&now);
+    if (!rc && changed) *changed = ch;
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* isynth review round trip: a run's generated tasks out to a review workbook, the reviewed
  * workbook's statuses and edits back into run.db (generated text kept as history), and the
- * reviewed dataset out as JSONL. The review tables are created by this module in run.db. */
+ * reviewed dataset out as JSONL. Each call makes run.db's review tables first when the run has
+ * none (isynth_store_review_init). */
 #ifndef ISYNTH_REVIEW_H
 #define ISYNTH_REVIEW_H
 

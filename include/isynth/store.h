@@ -258,6 +258,112 @@ typedef isynth_err (*isynth_seed_fn)(void *user, const isynth_task *seed);
 isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *user,
                                   isynth_error *err);
 
+/* ---- review: the workbook's rows and the reviewers' decisions ----
+ * Generated text in candidates is never changed: a reviewer's decision and edited text are kept
+ * beside it (one record per reviewed task) and every change is appended to a history, so the
+ * generated text and each edit stay queryable. */
+
+/* A reviewer's decision on a task (the workbook's status column). */
+typedef enum isynth_review_status {
+    ISYNTH_REVIEW_PENDING = 0, /* not decided */
+    ISYNTH_REVIEW_ACCEPTED,
+    ISYNTH_REVIEW_EDITED, /* accepted with the reviewer's edits */
+    ISYNTH_REVIEW_REJECTED,
+} isynth_review_status;
+
+/* Creates the review tables when the run has none (a run nobody reviewed): the functions below
+ * need them. Call it first, on a store opened with isynth_store_open. */
+isynth_err isynth_store_review_init(isynth_store *st, isynth_error *err);
+
+/* A task ref as isynth writes it, "s3" (seed 3 of the run) or "g12" (candidate 12): 's' or 'g'
+ * and 1 to 18 digits with no leading zero, nothing else (no sign, no space). true with *kind
+ * ('s' or 'g') and *id set when ref is one; false (ref NULL included) otherwise. */
+bool isynth_store_parse_ref(const char *ref, char *kind, long long *id);
+
+/* The instruction of the task a ref names (a seed or a candidate), as a new string the caller
+ * frees with isynth_free; ISYNTH_ERR_NOT_FOUND (no message) when ref is not a ref or names no
+ * task of the run. */
+isynth_err isynth_store_ref_instruction(isynth_store *st, const char *ref, char **text,
+                                        isynth_error *err);
+
+/* Calls fn for each configuration key with its value, in key order (strings valid during the
+ * callback). fn's error stops the walk and is returned. */
+typedef isynth_err (*isynth_meta_fn)(void *user, const char *key, const char *value,
+                                     isynth_error *err);
+isynth_err isynth_store_each_meta(isynth_store *st, isynth_meta_fn fn, void *user,
+                                  isynth_error *err);
+
+/* Which tasks isynth_store_each_review_row walks. */
+typedef enum isynth_review_rows {
+    ISYNTH_REVIEW_ROWS_ACCEPTED = 0, /* the tasks the filters accepted (the workbook) */
+    ISYNTH_REVIEW_ROWS_FILTERED,     /* those and the ones the filters rejected */
+    ISYNTH_REVIEW_ROWS_KEPT,         /* the tasks reviewers accepted or edited (the dataset) */
+} isynth_review_rows;
+
+/* One task as a reviewer sees it. Strings valid during the callback; the texts and comment
+ * are never NULL, the others NULL when absent. */
+typedef struct isynth_review_rec {
+    long long id;
+    bool rejected;                            /* rejected by the filters */
+    const char *instruction, *input, *output; /* the reviewer's edits applied */
+    isynth_review_status status; /* never decided: pending, or rejected when the filters were */
+    const char *comment;         /* the reviewer's, "" when none */
+    const char *const *examples; /* refs of the examples its request showed, in order */
+    size_t nexamples;
+    const char *nn_ref;          /* its nearest neighbour's ref */
+    double nn_score;             /* and their ROUGE-L F, -1 when not computed */
+    const char *reason, *detail; /* the filters' reason (when rejected) and detail */
+    bool truncated;              /* its request's reply was cut at the token limit */
+    const char *verify;          /* facts to verify (verify_len bytes, a JSON array) */
+    size_t verify_len;
+    int judge_score;                               /* 1-5, 0 when not judged */
+    const char *judge_reason, *judge_false_claims; /* when judged (false claims a JSON array) */
+} isynth_review_rec;
+/* Returns ISYNTH_OK to go on; any error (its cause in err) stops the walk and is returned. */
+typedef isynth_err (*isynth_review_fn)(void *user, const isynth_review_rec *row, isynth_error *err);
+/* Calls fn for each task of the set in id order. */
+isynth_err isynth_store_each_review_row(isynth_store *st, isynth_review_rows set,
+                                        isynth_review_fn fn, void *user, isynth_error *err);
+
+/* A task's state under review, strings the caller's (isynth_store_review_state_clear). */
+typedef struct isynth_review_state {
+    char *instruction, *input, *output; /* as generated */
+    /* the reviewer's text, NULL where it is as generated */
+    char *edited_instruction, *edited_input, *edited_output;
+    isynth_review_status status; /* never decided: pending, or rejected when the filters were */
+    char *comment;               /* "" when none */
+} isynth_review_state;
+/* Fills *out for the task id; ISYNTH_ERR_NOT_FOUND (with a message) when the run has no
+ * accepted or rejected task with that id. */
+isynth_err isynth_store_get_review(isynth_store *st, long long id, isynth_review_state *out,
+                                   isynth_error *err);
+/* Frees the strings of s and zeroes it (NULL is a no-op). */
+void isynth_store_review_state_clear(isynth_review_state *s);
+
+/* A reviewer's decision on a task. Strings borrowed for the call. */
+typedef struct isynth_review_put {
+    long long id;
+    isynth_review_status status;
+    const char *instruction, *input, *output; /* the text now, NULL: as generated */
+    const char *comment;                      /* NULL or "": none */
+    const char *source;                       /* where the decision came from (a workbook) */
+    const char *at;                           /* when, "YYYY-MM-DDTHH:MM:SSZ" */
+} isynth_review_put;
+/* What a decision changed. */
+typedef struct isynth_review_changes {
+    bool text;    /* the instruction, input or output */
+    bool status;  /* the status */
+    bool comment; /* the comment */
+} isynth_review_changes;
+/* Records a decision: each of the text fields, the status and the comment that differs from
+ * the task's state is appended to the history (old and new value, source and time), then the
+ * state is replaced; a text equal to the generated one is kept as "as generated". Nothing is
+ * written when nothing differs, so the same decision twice changes nothing. *changed (may be
+ * NULL) says what differed. ISYNTH_ERR_NOT_FOUND as for isynth_store_get_review. Call it in a
+ * transaction to make a whole import one step. */
+isynth_err isynth_store_put_review(isynth_store *st, const isynth_review_put *d,
+                                   isynth_review_changes *changed, isynth_error *err);
+
 #ifdef __cplusplus
 }
 #endif
