@@ -135,9 +135,9 @@ void isynth_check_result_free(isynth_check_result *r)
     isynth_free(r);
 }
 
+/* Writes o (consumed) as one line. */
 static isynth_err put_line(atomic_file *a, json_t *o, isynth_error *err)
 {
-    if (!o) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     char *line = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(o);
     if (!line) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
@@ -146,41 +146,85 @@ static isynth_err put_line(atomic_file *a, json_t *o, isynth_error *err)
     return ok ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", a->path);
 }
 
-static json_t *row_json(const isynth_check_row *row, bool kept)
+/* Sets o[key] to v (consumed, NULL: memory ran out). */
+static isynth_err set_new(json_t *o, const char *key, json_t *v, isynth_error *err)
 {
-    json_t *o = json_object();
-    if (!o) return NULL;
-    int bad = 0;
-    if (row->has_id) bad |= json_object_set_new(o, "id", json_string(row->task.id));
-    bad |= json_object_set_new(o, "instruction", json_string(row->task.instruction));
-    bad |= json_object_set_new(o, "input", json_string(row->task.input));
-    bad |= json_object_set_new(o, "output", json_string(row->task.output));
-    if (row->task.eval_aspect[0])
-        bad |= json_object_set_new(o, "eval_aspect", json_string(row->task.eval_aspect));
+    return json_object_set_new(o, key, v) ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
+                                          : ISYNTH_OK;
+}
+
+/* Sets o[key] to the string s (NULL: ""); text that is not UTF-8 (a detail cut inside a
+ * character) is an error naming the row and the field, not a memory failure. */
+static isynth_err set_str(json_t *o, const char *key, const char *s, const isynth_check_row *row,
+                          isynth_error *err)
+{
+    if (!s) s = "";
+    size_t bad;
+    if (!utf8_valid(s, strlen(s), &bad))
+        return isynth_error_set(err, ISYNTH_ERR_UTF8, "line %ld: %s is not valid UTF-8 (byte %zu)",
+                                row->task.line, key, bad);
+    return set_new(o, key, json_string(s), err);
+}
+
+/* Sets o[key] to the JSON text s (the verifier's facts, the judge's claims). */
+static isynth_err set_json(json_t *o, const char *key, const char *s, const isynth_check_row *row,
+                           isynth_error *err)
+{
+    json_error_t je;
+    json_t *v = json_loads(s, 0, &je);
+    if (!v && json_error_code(&je) != json_error_out_of_memory)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "line %ld: %s: %s", row->task.line, key,
+                                je.text);
+    return set_new(o, key, v, err);
+}
+
+/* The judge's verdict on a kept row. */
+static isynth_err judge_json(const isynth_check_row *row, json_t **out, isynth_error *err)
+{
+    json_t *j = *out = json_object();
+    if (!j) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    isynth_err rc = set_new(j, "score", json_integer(row->judge_score), err);
+    if (!rc) rc = set_str(j, "reason", row->judge_reason, row, err);
+    if (!rc)
+        rc = row->judge_false_claims
+                 ? set_json(j, "false_claims", row->judge_false_claims, row, err)
+                 : set_new(j, "false_claims", json_array(), err);
+    if (!rc) rc = set_str(j, "model", row->judge_model, row, err);
+    return rc;
+}
+
+/* One row of the kept (kept) or rejected file as a new object in *out; an error names its
+ * cause (memory, or text that cannot be written as JSON). */
+static isynth_err row_json(const isynth_check_row *row, bool kept, json_t **out, isynth_error *err)
+{
+    json_t *o = *out = json_object();
+    if (!o) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+    isynth_err rc = row->has_id ? set_str(o, "id", row->task.id, row, err) : ISYNTH_OK;
+    if (!rc) rc = set_str(o, "instruction", row->task.instruction, row, err);
+    if (!rc) rc = set_str(o, "input", row->task.input, row, err);
+    if (!rc) rc = set_str(o, "output", row->task.output, row, err);
+    if (!rc && row->task.eval_aspect[0])
+        rc = set_str(o, "eval_aspect", row->task.eval_aspect, row, err);
     if (kept) {
-        if (row->verify) bad |= json_object_set_new(o, "verify", json_loads(row->verify, 0, NULL));
-        if (row->judge_score > 0) {
-            json_t *j = json_object();
-            json_object_set_new(j, "score", json_integer(row->judge_score));
-            json_object_set_new(j, "reason",
-                                json_string(row->judge_reason ? row->judge_reason : ""));
-            json_object_set_new(j, "false_claims",
-                                row->judge_false_claims
-                                    ? json_loads(row->judge_false_claims, 0, NULL)
-                                    : json_array());
-            json_object_set_new(j, "model", json_string(row->judge_model ? row->judge_model : ""));
-            bad |= json_object_set_new(o, "judge", j);
+        if (!rc && row->verify) rc = set_json(o, "verify", row->verify, row, err);
+        if (!rc && row->judge_score > 0) {
+            json_t *j;
+            rc = judge_json(row, &j, err);
+            if (!rc)
+                rc = set_new(o, "judge", j, err);
+            else
+                json_decref(j);
         }
     } else {
-        bad |= json_object_set_new(o, "reason", json_string(row->reason));
-        bad |= json_object_set_new(o, "detail", json_string(row->detail));
-        bad |= json_object_set_new(o, "line", json_integer(row->task.line));
+        if (!rc) rc = set_str(o, "reason", row->reason, row, err);
+        if (!rc) rc = set_str(o, "detail", row->detail, row, err);
+        if (!rc) rc = set_new(o, "line", json_integer(row->task.line), err);
     }
-    if (bad) {
+    if (rc) {
         json_decref(o);
-        return NULL;
+        *out = NULL;
     }
-    return o;
+    return rc;
 }
 
 isynth_err isynth_check_write(const isynth_check_result *r, const char *kept_path,
@@ -192,10 +236,10 @@ isynth_err isynth_check_write(const isynth_check_result *r, const char *kept_pat
     if (rc) return rc;
     for (size_t i = 0; i < r->n && !rc; i++) {
         const isynth_check_row *row = &r->rows[i];
-        if (!row->reason)
-            rc = put_line(&k, row_json(row, true), err);
-        else if (rejected_path)
-            rc = put_line(&j, row_json(row, false), err);
+        if (row->reason && !rejected_path) continue;
+        json_t *o;
+        if (!(rc = row_json(row, !row->reason, &o, err)))
+            rc = put_line(row->reason ? &j : &k, o, err);
     }
     if (!rc)
         rc = atomic_commit(&k, err);

@@ -32,7 +32,6 @@ typedef struct cstate {
     crow *rows;
     size_t n, cap, next;
     long done, flagged;
-    isynth_err fatal;
     isynth_error *err;
 } cstate;
 
@@ -181,20 +180,19 @@ static isynth_err finish_row(cstate *s, crow *r)
     return rc;
 }
 
-static void on_result(void *user, const isynth_gen_result *res)
+/* One re-answer; a row's last is compared and recorded. An error (the store's, memory) stops
+ * the backend's step and the check. err is the run's (s->err). */
+static isynth_err on_result(void *user, const isynth_gen_result *res, isynth_error *err)
 {
     cstate *s = user;
     size_t ri = (size_t)(res->id / MAX_K);
-    if (s->fatal || ri >= s->n) return;
+    if (ri >= s->n) return ISYNTH_OK;
     crow *r = &s->rows[ri];
     if (res->status == ISYNTH_OK && !res->truncated && res->text) {
         char *norm = NULL;
         size_t nl;
         isynth_err rc = isynth_normalize_text(res->text, res->len, &norm, &nl, NULL);
-        if (rc == ISYNTH_ERR_NOMEM) {
-            s->fatal = isynth_error_set(s->err, rc, "out of memory");
-            return;
-        }
+        if (rc == ISYNTH_ERR_NOMEM) return isynth_error_set(err, rc, "out of memory");
         if (!rc)
             r->answers[r->got++] = norm;
         else
@@ -202,7 +200,7 @@ static void on_result(void *user, const isynth_gen_result *res)
     } else {
         r->failed++;
     }
-    if (r->got + r->failed < s->p->k) return;
+    if (r->got + r->failed < s->p->k) return ISYNTH_OK;
     isynth_err rc = ISYNTH_OK;
     if (r->got >= 2) { /* fewer re-answers decide nothing: the next call tries again */
         if (!(rc = isynth_store_begin(s->st, s->err))) {
@@ -214,10 +212,8 @@ static void on_result(void *user, const isynth_gen_result *res)
         }
     }
     crow_clear(r);
-    if (rc)
-        s->fatal = rc;
-    else if (s->p->progress)
-        s->p->progress(s->p->progress_user, s->done, (long)s->n, s->flagged);
+    if (!rc && s->p->progress) s->p->progress(s->p->progress_user, s->done, (long)s->n, s->flagged);
+    return rc;
 }
 
 isynth_err isynth_consistency_store(isynth_store *st, isynth_backend *be,
@@ -239,7 +235,7 @@ isynth_err isynth_consistency_store(isynth_store *st, isynth_backend *be,
     if (rc == ISYNTH_ERR_NOMEM) isynth_error_set(err, rc, "out of memory");
     /* keep the backend full: each row's k requests, row after row */
     size_t cur = 0;
-    while (!rc && !s.fatal) {
+    while (!rc) {
         if (p->stop && *p->stop) {
             rc = isynth_error_set(err, ISYNTH_ERR_CANCELLED, "interrupted");
             break;
@@ -251,7 +247,6 @@ isynth_err isynth_consistency_store(isynth_store *st, isynth_backend *be,
         if (rc || isynth_backend_in_flight(be) == 0) break;
         rc = isynth_backend_step(be, on_result, &s, err);
     }
-    if (!rc && s.fatal) rc = s.fatal;
     for (size_t i = 0; i < s.n; i++)
         crow_clear(&s.rows[i]);
     isynth_free(s.rows);

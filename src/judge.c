@@ -562,31 +562,29 @@ typedef struct run {
     isynth_judge_done_fn done;
     void *user;
     const char *model;
-    isynth_err fatal; /* set while stepping; the run stops after the step */
-    isynth_error fatal_err;
 } run;
 
-/* Calls done() for one outcome, keeping its error as the run's. */
-static void report(run *r, isynth_judge_outcome *o)
+/* Calls done() for one outcome; its error is the run's, with a message even when it gave
+ * none. */
+static isynth_err report(run *r, isynth_judge_outcome *o, isynth_error *err)
 {
     o->model = r->model;
     isynth_error cerr;
     isynth_error_clear(&cerr);
     isynth_err rc = r->done(r->user, o, &cerr);
-    if (rc && !r->fatal) {
-        r->fatal = rc;
-        r->fatal_err = cerr;
-        if (!cerr.msg[0])
-            isynth_error_set(&r->fatal_err, rc, "the judge's done callback failed: %s",
-                             isynth_strerror(rc));
-        r->fatal_err.code = rc;
-    }
+    if (!rc) return ISYNTH_OK;
+    if (!cerr.msg[0])
+        isynth_error_set(&cerr, rc, "the judge's done callback failed: %s", isynth_strerror(rc));
+    cerr.code = rc;
+    if (err) *err = cerr;
+    return rc;
 }
 
-static void on_result(void *user, const isynth_gen_result *res)
+/* One finished request: its judgement (or why there is none) goes to done(), whose error
+ * stops the backend's step and the run. */
+static isynth_err on_result(void *user, const isynth_gen_result *res, isynth_error *err)
 {
     run *r = user;
-    if (r->fatal) return; /* the run is stopping: no more outcomes */
     isynth_judge_outcome o = {
         .id = res->id,
         .status = res->status,
@@ -602,16 +600,15 @@ static void on_result(void *user, const isynth_gen_result *res)
     };
     if (res->status != ISYNTH_OK) {
         if (!o.error) o.error = isynth_strerror(res->status);
-        report(r, &o);
-        return;
+        return report(r, &o, err);
     }
     isynth_judgement j;
     isynth_error perr;
     isynth_err rc = res->constrained ? isynth_judge_parse(o.reply, o.reply_len, &j, &perr)
                                      : isynth_judge_extract(o.reply, o.reply_len, &j, &perr);
     if (rc == ISYNTH_ERR_NOMEM) {
-        r->fatal = isynth_error_set(&r->fatal_err, rc, "%s", perr.msg);
-        return;
+        if (err) *err = perr;
+        return rc;
     }
     if (rc) {
         if (res->truncated) {
@@ -623,8 +620,9 @@ static void on_result(void *user, const isynth_gen_result *res)
     } else {
         o.judgement = &j;
     }
-    report(r, &o);
+    isynth_err drc = report(r, &o, err);
     if (!rc) isynth_judgement_clear(&j);
+    return drc;
 }
 
 /* Builds and submits one row; a row that cannot be sent is an outcome, not a failure. */
@@ -636,8 +634,7 @@ static isynth_err submit_row(isynth_backend *be, run *r, const isynth_judge_row 
     isynth_err rc = isynth_judge_request_build(r->p, row, &jr, &berr);
     if (rc == ISYNTH_ERR_UTF8) {
         isynth_judge_outcome o = {.id = row->id, .status = rc, .error = berr.msg};
-        report(r, &o);
-        return r->fatal;
+        return report(r, &o, err);
     }
     if (rc) {
         if (err) *err = berr;
@@ -684,10 +681,8 @@ isynth_err isynth_judge_run(isynth_backend *be, const isynth_judge_params *p,
             isynth_judge_row row;
             if ((rc = next_row(&r, next, &row, &more, err))) return rc;
             if (!more) break;
-            if ((rc = submit_row(be, &r, &row, err))) break;
+            if ((rc = submit_row(be, &r, &row, err))) return rc;
         }
-        if (r.fatal) break; /* done() failed on a row that could not be sent */
-        if (rc) return rc;
         if (isynth_backend_in_flight(be) == 0) {
             if (!more) return ISYNTH_OK;
             if (isynth_backend_capacity(be) == 0)
@@ -696,8 +691,5 @@ isynth_err isynth_judge_run(isynth_backend *be, const isynth_judge_params *p,
             continue; /* every row so far could not be sent: ask for more */
         }
         if ((rc = isynth_backend_step(be, on_result, &r, err))) return rc;
-        if (r.fatal) break;
     }
-    if (err) *err = r.fatal_err;
-    return r.fatal;
 }

@@ -414,8 +414,9 @@ static void batch_add(struct llama_batch *b, llama_token t, llama_pos pos, llama
     b->logits[i] = logits;
 }
 
-static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, bool truncated,
-                   isynth_gen_cb cb, void *user)
+/* Reports slot s's request to cb and frees the slot; cb's error is returned. */
+static isynth_err finish(llama_impl *m, slot *s, isynth_err status, const char *msg, bool truncated,
+                         isynth_gen_cb cb, void *user, isynth_error *err)
 {
     isynth_gen_result r = {
         .id = s->id,
@@ -432,9 +433,21 @@ static void finish(llama_impl *m, slot *s, isynth_err status, const char *msg, b
     m->stats.prompt_tokens += s->n_prompt;
     m->stats.completion_tokens += s->n_decoded;
     if (status) m->stats.failures++;
-    cb(user, &r); /* r.text points into the slot: report before the slot is reused */
+    isynth_err rc = cb(user, &r, err); /* r.text points into the slot: report first */
     slot_reset(m, s);
     if (l_in_flight(m) == 0) m->stats.busy_seconds += isynth_now() - m->busy_since;
+    return rc;
+}
+
+/* A callback or a watcher failed with rc: every request still in flight is dropped (its
+ * sequence removed from the KV cache) and rc is returned for step() to give back. */
+static isynth_err drop_all(llama_impl *m, isynth_err rc)
+{
+    bool busy = l_in_flight(m) > 0;
+    for (int i = 0; i < m->parallel; i++)
+        slot_reset(m, &m->slots[i]);
+    if (busy) m->stats.busy_seconds += isynth_now() - m->busy_since;
+    return rc;
 }
 
 static void fill_candidates(llama_impl *m, const slot *s, const float *logits,
@@ -598,7 +611,8 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
         slot *s = &m->slots[i];
         s->i_batch = -1;
         if (s->state == SLOT_FAILED) {
-            finish(m, s, ISYNTH_ERR_BACKEND, s->fail_msg, false, cb, user);
+            isynth_err rc = finish(m, s, ISYNTH_ERR_BACKEND, s->fail_msg, false, cb, user, err);
+            if (rc) return drop_all(m, rc);
         } else if (s->state == SLOT_GEN && !prefill) {
             s->i_batch = b->n_tokens;
             batch_add(b, s->next, s->n_prompt + s->n_gen - 1, i, true);
@@ -625,6 +639,7 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
     for (int i = 0; i < m->parallel; i++) {
         slot *s = &m->slots[i];
         if (s->i_batch < 0) continue;
+        isynth_err rc = ISYNTH_OK;
         if (s->state == SLOT_PROMPT) {
             s->state = SLOT_GEN;
             if (m->reuse_prefix && m->n_prefix == 0) {
@@ -643,42 +658,44 @@ static isynth_err l_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
         }
         llama_token t = sample(m, s);
         if (!s->ignore_eog && llama_vocab_is_eog(m->vocab, t)) {
-            finish(m, s, ISYNTH_OK, NULL, false, cb, user);
+            if ((rc = finish(m, s, ISYNTH_OK, NULL, false, cb, user, err))) return drop_all(m, rc);
             continue;
         }
         char piece[256];
         int n = llama_token_to_piece(m->vocab, t, piece, sizeof piece, 0, false);
         s->n_decoded++;
         if (n > 0 && buf_add(&s->out, piece, (size_t)n)) {
-            finish(m, s, ISYNTH_ERR_NOMEM, "out of memory", false, cb, user);
+            rc = finish(m, s, ISYNTH_ERR_NOMEM, "out of memory", false, cb, user, err);
+            if (rc) return drop_all(m, rc);
             continue;
         }
         s->gen[s->n_gen] = t;
         s->gen_end[s->n_gen++] = s->out.len;
         if (s->watch) {
             size_t at = s->out.len;
-            isynth_watch_act act = s->watch(s->watch_user, s->id, s->out.p, s->out.len, &at);
+            isynth_watch_act act = ISYNTH_WATCH_GO;
+            if ((rc = s->watch(s->watch_user, s->id, s->out.p, s->out.len, &act, &at, err)))
+                return drop_all(m, rc);
             if (at > s->out.len) at = s->out.len;
             if (act == ISYNTH_WATCH_END) {
                 s->out.len = at;
                 if (s->out.p) s->out.p[at] = '\0';
-                finish(m, s, ISYNTH_OK, NULL, false, cb, user);
+                if ((rc = finish(m, s, ISYNTH_OK, NULL, false, cb, user, err)))
+                    return drop_all(m, rc);
                 continue;
             }
             if (act == ISYNTH_WATCH_CUT) {
-                if (!cut(m, s, at)) {
-                    finish(m, s, ISYNTH_ERR_NOMEM, "out of memory", false, cb, user);
-                    continue;
-                }
+                if (!cut(m, s, at))
+                    rc = finish(m, s, ISYNTH_ERR_NOMEM, "out of memory", false, cb, user, err);
                 /* a reply cut again and again still ends: at max_tokens decoded in all, twice */
-                if (s->n_decoded >= 2 * s->max_tokens) {
-                    finish(m, s, ISYNTH_OK, NULL, true, cb, user);
-                }
+                else if (s->n_decoded >= 2 * s->max_tokens)
+                    rc = finish(m, s, ISYNTH_OK, NULL, true, cb, user, err);
+                if (rc) return drop_all(m, rc);
                 continue;
             }
         }
         if (s->n_gen >= s->max_tokens || s->n_decoded >= 2 * s->max_tokens) {
-            finish(m, s, ISYNTH_OK, NULL, true, cb, user);
+            if ((rc = finish(m, s, ISYNTH_OK, NULL, true, cb, user, err))) return drop_all(m, rc);
             continue;
         }
         s->next = t;

@@ -46,9 +46,9 @@ typedef struct job job;
 struct job {
     job *prev, *next;
     uint64_t id;
-    const struct openai *owner; /* for the API key to redact */
-    bool chat_api;              /* which endpoint and which response shape */
-    char *body;                 /* with the request's response_format when it has one */
+    struct openai *owner; /* for the API key to redact, and a watcher's error */
+    bool chat_api;        /* which endpoint and which response shape */
+    char *body;           /* with the request's response_format when it has one */
     size_t body_len;
     char *plain; /* the same without it, for servers that reject it; NULL: no constraint */
     size_t plain_len;
@@ -106,6 +106,10 @@ typedef struct openai {
     isynth_backend_stats st;
     double busy_mark;
     bool curl_inited;
+    /* A watcher failed inside libcurl's write callback: its transfer was aborted, and step()
+     * drops every request and returns the error once libcurl returns. */
+    isynth_err watch_rc;
+    isynth_error watch_err;
 } openai;
 
 /* ---- lists ---- */
@@ -349,9 +353,10 @@ static long token_count(json_t *v);
  * (choices[0].delta.content on the chat API, choices[0].text on completions), its usage and
  * finish_reason; "data: [DONE]" ends it; comments and other fields are skipped. After text is
  * added the watcher sees the whole reply. Returns false to abort the transfer (the watcher
- * ended the reply, or the event was malformed, or memory ran out: flags say which). */
+ * ended the reply or failed, or the event was malformed, or memory ran out: flags say which). */
 static bool sse_line(job *j, const char *s, size_t n)
 {
+    if (j->owner->watch_rc) return false; /* a watcher failed: step() is about to stop */
     if (n && s[n - 1] == '\r') n--;
     if (n < 5 || memcmp(s, "data:", 5)) return true;
     s += 5;
@@ -408,7 +413,11 @@ static bool sse_line(job *j, const char *s, size_t n)
     if (ok && tn && j->watch) {
         size_t at = j->stext.len;
         j->watched = true;
-        isynth_watch_act a = j->watch(j->watch_user, j->id, j->stext.p, j->stext.len, &at);
+        isynth_watch_act a = ISYNTH_WATCH_GO;
+        openai *o = j->owner;
+        o->watch_rc =
+            j->watch(j->watch_user, j->id, j->stext.p, j->stext.len, &a, &at, &o->watch_err);
+        if (o->watch_rc) return false;
         if (a != ISYNTH_WATCH_GO) {
             if (at < j->stext.len) j->stext.len = at;
             j->watch_ended = true;
@@ -543,10 +552,12 @@ static void attempt_reset(job *j)
     j->chunks = 0;
     j->sse_done = j->sse_bad = j->watch_ended = j->truncated = false;
     j->prompt_tokens = j->completion_tokens = 0;
-    if (j->watched) {
+    openai *o = j->owner;
+    if (j->watched && !o->watch_rc) {
         size_t at = 0;
+        isynth_watch_act a = ISYNTH_WATCH_GO;
         j->watched = false;
-        j->watch(j->watch_user, j->id, "", 0, &at);
+        o->watch_rc = j->watch(j->watch_user, j->id, "", 0, &a, &at, &o->watch_err);
     }
 }
 
@@ -1117,7 +1128,25 @@ static isynth_err op_submit(void *impl, const isynth_gen_req *req, isynth_error 
     return ISYNTH_OK;
 }
 
-static void deliver(openai *o, isynth_gen_cb cb, void *user)
+static void free_list(openai *o, list *l);
+
+/* A callback or a watcher failed with rc: every request is dropped, those on the wire
+ * included (their servers' counts given back), and rc is returned for step() to give back. */
+static isynth_err drop_all(openai *o, isynth_err rc)
+{
+    busy_mark(o, isynth_now());
+    for (job *j = o->active.head; j; j = j->next)
+        if (j->srv >= 0) o->srv[j->srv].outstanding--;
+    free_list(o, &o->active);
+    free_list(o, &o->waiting);
+    free_list(o, &o->done);
+    o->in_flight = 0;
+    o->watch_rc = ISYNTH_OK;
+    return rc;
+}
+
+/* Gives each finished request to cb; cb's error stops it (and drops every request). */
+static isynth_err deliver(openai *o, isynth_gen_cb cb, void *user, isynth_error *err)
 {
     job *j;
     while ((j = o->done.head)) {
@@ -1147,20 +1176,33 @@ static void deliver(openai *o, isynth_gen_cb cb, void *user)
             .constrained = j->status == ISYNTH_OK && j->sent_schema,
             .server = j->srv >= 0 ? o->srv[j->srv].base : NULL,
         };
-        if (cb) cb(user, &r);
+        isynth_err rc = cb ? cb(user, &r, err) : ISYNTH_OK;
         job_free(j);
+        if (rc) return drop_all(o, rc);
     }
+    return ISYNTH_OK;
 }
 
+/* A watcher failed (while libcurl ran, or when a retried reply was announced): every request
+ * is dropped and its error returned. */
+static isynth_err watch_failed(openai *o, isynth_error *err)
+{
+    if (!o->watch_rc) return ISYNTH_OK;
+    if (err) *err = o->watch_err;
+    return drop_all(o, o->watch_rc);
+}
+
+/* Runs libcurl's transfers and collects the finished ones; a watcher's error (see
+ * openai.watch_rc) drops every request and is returned. */
 static isynth_err drive(openai *o, isynth_error *err)
 {
     int running;
     CURLMcode mc = curl_multi_perform(o->multi, &running);
-    if (mc != CURLM_OK)
+    if (mc != CURLM_OK && !o->watch_rc)
         return isynth_error_set(err, mc == CURLM_OUT_OF_MEMORY ? ISYNTH_ERR_NOMEM : ISYNTH_ERR_HTTP,
                                 "libcurl: %s", curl_multi_strerror(mc));
-    collect(o);
-    return ISYNTH_OK;
+    if (!o->watch_rc) collect(o);
+    return watch_failed(o, err);
 }
 
 static isynth_err op_step(void *impl, isynth_gen_cb cb, void *user, isynth_error *err)
@@ -1190,8 +1232,8 @@ static isynth_err op_step(void *impl, isynth_gen_cb cb, void *user, isynth_error
         check_stalls(o, now);
         if (start_due(o, now) && (rc = drive(o, err))) return rc;
     }
-    deliver(o, cb, user);
-    return ISYNTH_OK;
+    if ((rc = watch_failed(o, err))) return rc; /* a stalled attempt's retry announced */
+    return deliver(o, cb, user, err);
 }
 
 static void op_info(void *impl, isynth_backend_info *out)

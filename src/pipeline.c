@@ -102,8 +102,6 @@ typedef struct run {
     size_t win_cap, win_n, win_pos;
     long win_cand, win_kept;
     isynth_gen_end end; /* why no request may start any more */
-    isynth_err fatal;
-    isynth_error fatal_err;
 } run;
 
 const char *isynth_gen_end_name(isynth_gen_end end)
@@ -406,8 +404,18 @@ static isynth_err add_prompt_lines(run *r, isynth_error *err)
 
 /* ---- rebuilding state from run.db ---- */
 
-static int load_accepted(void *user, long long id, const char *instruction, const char *input,
-                         const char *output, const char *key)
+/* The filters' error for a stored candidate names it. */
+static isynth_err load_failed(isynth_err rc, long long id, isynth_error *err)
+{
+    if (!err) return rc;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg[0] ? err->msg : isynth_strerror(rc));
+    return isynth_error_set(err, rc, "run.db, candidate %lld: %s", id, msg);
+}
+
+static isynth_err load_accepted(void *user, long long id, const char *instruction,
+                                const char *input, const char *output, const char *key,
+                                isynth_error *err)
 {
     (void)key;
     run *r = user;
@@ -415,13 +423,15 @@ static int load_accepted(void *user, long long id, const char *instruction, cons
     snprintf(ref, sizeof ref, "g%lld", id);
     isynth_task t = {
         .instruction = (char *)instruction, .input = (char *)input, .output = (char *)output};
-    if (isynth_filter_add(r->filter, ref, &t, NULL) || pool_add(r, ref, instruction, input, output))
-        return 1;
-    return 0;
+    isynth_err rc = isynth_filter_add(r->filter, ref, &t, err);
+    if (rc) return load_failed(rc, id, err);
+    if (pool_add(r, ref, instruction, input, output))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory loading the run");
+    return ISYNTH_OK;
 }
 
-static int load_pending(void *user, long long id, const char *instruction, const char *input,
-                        const char *output, const char *key)
+static isynth_err load_pending(void *user, long long id, const char *instruction, const char *input,
+                               const char *output, const char *key, isynth_error *err)
 {
     (void)output;
     (void)key;
@@ -429,7 +439,11 @@ static int load_pending(void *user, long long id, const char *instruction, const
     char ref[24];
     snprintf(ref, sizeof ref, "g%lld", id);
     isynth_task t = {.instruction = (char *)instruction, .input = (char *)input, .output = ""};
-    return isynth_filter_add(r->filter, ref, &t, NULL) || stage2_push(r, id);
+    isynth_err rc = isynth_filter_add(r->filter, ref, &t, err);
+    if (rc) return load_failed(rc, id, err);
+    if (stage2_push(r, id))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory loading the run");
+    return ISYNTH_OK;
 }
 
 static isynth_err load_reason(void *user, const char *reason, long n)
@@ -582,12 +596,12 @@ static size_t draw_examples(run *r, size_t *ex)
     return k;
 }
 
-static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len, size_t *at);
-
-static isynth_watch_act on_watch_magpie(void *user, uint64_t id, const char *text, size_t len,
-                                        size_t *at);
-static isynth_watch_act on_watch_answer(void *user, uint64_t id, const char *text, size_t len,
-                                        size_t *at);
+static isynth_err on_watch(void *user, uint64_t id, const char *text, size_t len,
+                           isynth_watch_act *act, size_t *at, isynth_error *err);
+static isynth_err on_watch_magpie(void *user, uint64_t id, const char *text, size_t len,
+                                  isynth_watch_act *act, size_t *at, isynth_error *err);
+static isynth_err on_watch_answer(void *user, uint64_t id, const char *text, size_t len,
+                                  isynth_watch_act *act, size_t *at, isynth_error *err);
 
 static isynth_err submit(run *r, inflight *f, isynth_error *err)
 {
@@ -912,23 +926,40 @@ static size_t line_offset(const char *s, size_t n, long line)
     return off;
 }
 
-/* Judges the last task of text[0, upto) (its output label starts at upto): true with *v and
- * *start (where the task begins in text) when the filters reject it already. */
-static bool doomed_task(run *r, inflight *f, const char *text, size_t upto, isynth_verdict *v,
-                        size_t *start, stopped *out)
+/* What a watcher does with an error of the code it calls: running out of memory stops the run
+ * (its cause kept in err); any other error (text too long or not yet a task) only means that
+ * nothing is stopped early. */
+static isynth_err watch_err(isynth_err rc, const isynth_error *cause, isynth_error *err)
 {
+    if (rc != ISYNTH_ERR_NOMEM) return ISYNTH_OK;
+    if (!cause || !cause->msg[0]) return isynth_error_set(err, rc, "out of memory");
+    if (err) *err = *cause;
+    return rc;
+}
+
+/* Judges the last task of text[0, upto) (its output label starts at upto): *doomed with *v and
+ * *start (where the task begins in text) when the filters reject it already. Errors as
+ * watch_err says. */
+static isynth_err doomed_task(run *r, inflight *f, const char *text, size_t upto, isynth_verdict *v,
+                              size_t *start, stopped *out, bool *doomed, isynth_error *err)
+{
+    *doomed = false;
     buf full;
     buf_init(&full, ISYNTH_PARSE_MAX_INPUT);
     size_t plen = r->chat ? 0 : strlen(f->pr.parse_prefix);
-    if ((plen && buf_add(&full, f->pr.parse_prefix, plen)) || buf_add(&full, text, upto)) {
+    isynth_err rc = plen ? buf_add(&full, f->pr.parse_prefix, plen) : ISYNTH_OK;
+    if (!rc) rc = buf_add(&full, text, upto);
+    if (rc) {
         buf_free(&full);
-        return false;
+        return watch_err(rc, NULL, err);
     }
     isynth_parse_params pp = isynth_parse_params_default();
     pp.want_output = false;
     isynth_parsed *parsed = NULL;
-    bool doomed = false;
-    if (!isynth_parse_tasks(full.p, full.len, &pp, &parsed, NULL) && parsed->n > 0) {
+    isynth_error cause;
+    isynth_error_clear(&cause);
+    rc = isynth_parse_tasks(full.p, full.len, &pp, &parsed, &cause);
+    if (!rc && parsed->n > 0) {
         isynth_task *t = &parsed->tasks[parsed->n - 1];
         size_t at = line_offset(full.p, full.len, t->line);
         *start = at > plen ? at - plen : 0;
@@ -937,21 +968,22 @@ static bool doomed_task(run *r, inflight *f, const char *text, size_t upto, isyn
         const char *refp[16];
         request_examples(r, f, ex, refs, refp);
         char *key = NULL;
-        if (!isynth_filter_normalize(t, NULL) &&
-            !isynth_filter_check_early(r->filter, t, ex, refp, f->k, v, &key, NULL) && v->reason) {
+        rc = isynth_filter_normalize(t, &cause);
+        if (!rc) rc = isynth_filter_check_early(r->filter, t, ex, refp, f->k, v, &key, &cause);
+        if (!rc && v->reason) {
             out->instruction = t->instruction;
             out->input = t->input;
             out->key = key;
             out->v = *v;
             t->instruction = t->input = NULL;
             key = NULL;
-            doomed = true;
+            *doomed = true;
         }
         isynth_free(key);
     }
     isynth_parsed_free(parsed);
     buf_free(&full);
-    return doomed;
+    return watch_err(rc, &cause, err);
 }
 
 static size_t last_at(const char *s, size_t n, const char *w)
@@ -986,8 +1018,12 @@ static bool looping_since(inflight *f, const char *text, size_t len, size_t from
     return loop_in(text + from, len - from, detail, sizeof detail);
 }
 
-static bool looping_task(run *r, const char *text, size_t len, size_t *start, stopped *out)
+/* A loop in the field being written of the last task: *loop with *start and *out as for
+ * doomed_task. Fails only when memory runs out. */
+static isynth_err looping_task(run *r, const char *text, size_t len, size_t *start, stopped *out,
+                               bool *loop, isynth_error *err)
 {
+    *loop = false;
     size_t t = last_at(text, len, r->task_label);
     size_t ts = t == (size_t)-1 ? 0 : t + 2;
     size_t fs = ts;
@@ -996,21 +1032,22 @@ static bool looping_task(run *r, const char *text, size_t len, size_t *start, st
         if (a != (size_t)-1 && ts + a + strlen(r->field_label[i]) > fs)
             fs = ts + a + strlen(r->field_label[i]);
     }
-    if (len - fs < 64) return false;
+    if (len - fs < 64) return ISYNTH_OK;
     char detail[128];
-    if (!loop_in(text + fs, len - fs, detail, sizeof detail)) return false;
+    if (!loop_in(text + fs, len - fs, detail, sizeof detail)) return ISYNTH_OK;
     size_t n = len - ts > 2000 ? 2000 : len - ts, clean_len;
     char *clean = sanitize(text + ts, n, &clean_len);
     if (!clean || !(out->input = isynth_strdup(""))) {
         isynth_free(clean);
-        return false;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     out->instruction = clean;
     out->v.reason = "repetition";
     out->v.nn_score = -1;
     snprintf(out->v.detail, sizeof out->v.detail, "%s", detail);
     *start = ts;
-    return true;
+    *loop = true;
+    return ISYNTH_OK;
 }
 
 /* The watcher of a one-stage request: when a task's output label appears, its instruction and
@@ -1019,27 +1056,29 @@ static bool looping_task(run *r, const char *text, size_t len, size_t *start, st
  * the doomed task instead. With a backend that cannot rewind (a server's stream), a cut ends
  * the reply: a loop ends it, and a doomed task only when it is the last one asked for.
  * A reply that starts again (a retried request) comes back with len 0, which resets the
- * scan. */
-static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size_t len, size_t *at)
+ * scan. Fails when memory runs out (a task stopped must be recorded). */
+static isynth_err on_watch(void *user, uint64_t id, const char *text, size_t len,
+                           isynth_watch_act *act, size_t *at, isynth_error *err)
 {
     run *r = user;
     inflight *f = find_flying(r, id);
     size_t ll = strlen(r->out_label);
-    if (!f || r->fatal || !ll) return ISYNTH_WATCH_GO;
+    if (!f || !ll) return ISYNTH_OK;
     if (f->scan > len) f->scan = len;
     if (f->rep_scan > len) f->rep_scan = len;
     isynth_verdict v;
     size_t start = 0;
     stopped st = {0};
     bool doomed = false;
+    isynth_err rc;
     if (len >= f->rep_scan + 48) {
         f->rep_scan = len;
-        doomed = looping_task(r, text, len, &start, &st);
+        if ((rc = looping_task(r, text, len, &start, &st, &doomed, err))) return rc;
     }
     const char *hit = doomed ? NULL : find_bytes(text + f->scan, len - f->scan, r->out_label, ll);
     if (!doomed && !hit) {
         if (len >= ll && len - ll + 1 > f->scan) f->scan = len - ll + 1;
-        return ISYNTH_WATCH_GO;
+        return ISYNTH_OK;
     }
     int n_new = r->p->n_new > 0 ? r->p->n_new : 1;
     if (!doomed) {
@@ -1054,9 +1093,10 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
             for (const char *h = text;
                  (h = find_bytes(h, (size_t)(text + q - h), r->out_label, ll)) != NULL; h += ll)
                 before++;
-            if (before + 1 < (size_t)n_new) return ISYNTH_WATCH_GO;
+            if (before + 1 < (size_t)n_new) return ISYNTH_OK;
         }
-        if (!doomed_task(r, f, text, q, &v, &start, &st)) return ISYNTH_WATCH_GO;
+        if ((rc = doomed_task(r, f, text, q, &v, &start, &st, &doomed, err))) return rc;
+        if (!doomed) return ISYNTH_OK;
     }
     if (f->n_stop < MAX_STOPPED) {
         if (!f->stop) f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop);
@@ -1065,12 +1105,15 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
             st = (stopped){0};
         }
     }
+    bool lost = st.instruction != NULL; /* not kept: no room for its record */
     isynth_free(st.instruction);
     isynth_free(st.input);
     isynth_free(st.key);
+    if (lost && !f->stop) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     if (!r->rewinds || f->n_stop > (size_t)(2 * n_new)) {
         *at = start;
-        return ISYNTH_WATCH_END;
+        *act = ISYNTH_WATCH_END;
+        return ISYNTH_OK;
     }
     /* the task's header stays: the backend writes another instruction after it */
     size_t ll0 = strlen(r->field_label[0]) - 1; /* "\n指示:" */
@@ -1080,7 +1123,8 @@ static isynth_watch_act on_watch(void *user, uint64_t id, const char *text, size
         instr++;
     *at = instr;
     f->scan = f->rep_scan = instr;
-    return ISYNTH_WATCH_CUT;
+    *act = ISYNTH_WATCH_CUT;
+    return ISYNTH_OK;
 }
 
 /* ---- Magpie ---- */
@@ -1155,11 +1199,13 @@ static size_t answer_line(const char *s, size_t from, size_t n)
     return (size_t)-1;
 }
 
-/* Keeps a user turn dropped for its language, for the record (reason "wrong_language"). */
-static void magpie_drop(inflight *f, const char *text, size_t len)
+/* Keeps a user turn dropped for its language, for the record (reason "wrong_language"); past
+ * MAX_STOPPED of them the rest go unrecorded. Fails when memory runs out. */
+static isynth_err magpie_drop(inflight *f, const char *text, size_t len, isynth_error *err)
 {
-    if (f->n_stop >= MAX_STOPPED) return;
-    if (!f->stop && !(f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop))) return;
+    if (f->n_stop >= MAX_STOPPED) return ISYNTH_OK;
+    if (!f->stop && !(f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop)))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     size_t clean_len;
     stopped st = {0};
     st.instruction = sanitize(text, len > 2000 ? 2000 : len, &clean_len);
@@ -1167,12 +1213,13 @@ static void magpie_drop(inflight *f, const char *text, size_t len)
     if (!st.instruction || !st.input) {
         isynth_free(st.instruction);
         isynth_free(st.input);
-        return;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     st.v.reason = "wrong_language";
     st.v.nn_score = -1;
     snprintf(st.v.detail, sizeof st.v.detail, "the user turn did not start in the run's language");
     f->stop[f->n_stop++] = st;
+    return ISYNTH_OK;
 }
 
 /* The watcher of a Magpie request: the model writes a user turn and, small ones especially,
@@ -1180,34 +1227,37 @@ static void magpie_drop(inflight *f, const char *text, size_t len)
  * or after its second when the first refers to a text it does not hold ("次の文章を要約し
  * てください。" and the text). A turn that starts in another language is dropped and written
  * again (lang_check), and one caught in a loop ends there (the filters reject it). */
-static isynth_watch_act on_watch_magpie(void *user, uint64_t id, const char *text, size_t len,
-                                        size_t *at)
+static isynth_err on_watch_magpie(void *user, uint64_t id, const char *text, size_t len,
+                                  isynth_watch_act *act, size_t *at, isynth_error *err)
 {
     run *r = user;
     inflight *f = find_flying(r, id);
-    if (!f || r->fatal) return ISYNTH_WATCH_GO;
+    if (!f) return ISYNTH_OK;
     if (len == 0 || f->para1 > len) {
         f->lang_ok = false;
         f->para1 = f->rep_scan = 0;
-        return ISYNTH_WATCH_GO;
+        return ISYNTH_OK;
     }
     size_t b = skip_space(text, 0, len);
     size_t al = answer_line(text, b, len);
     if (al != (size_t)-1) {
         *at = al;
-        return ISYNTH_WATCH_END;
+        *act = ISYNTH_WATCH_END;
+        return ISYNTH_OK;
     }
     if (!f->para1) {
         const char *bl = find_bytes(text + b, len - b, "\n\n", 2);
         if (bl) {
             f->para1 = (size_t)(bl - text);
             char *p1 = isynth_strndup(text + b, f->para1 - b);
+            if (!p1) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
             char detail[160];
-            bool refers = p1 && isynth_check_missing_input(p1, "", detail, sizeof detail);
+            bool refers = isynth_check_missing_input(p1, "", detail, sizeof detail);
             isynth_free(p1);
             if (!refers) {
                 *at = f->para1;
-                return ISYNTH_WATCH_END;
+                *act = ISYNTH_WATCH_END;
+                return ISYNTH_OK;
             }
         }
     } else {
@@ -1215,30 +1265,34 @@ static isynth_watch_act on_watch_magpie(void *user, uint64_t id, const char *tex
         const char *bl = c < len ? find_bytes(text + c, len - c, "\n\n", 2) : NULL;
         if (bl) {
             *at = (size_t)(bl - text);
-            return ISYNTH_WATCH_END;
+            *act = ISYNTH_WATCH_END;
+            return ISYNTH_OK;
         }
     }
     if (r->p->lang_check && !f->lang_ok) {
         int ok = magpie_lang(r, text + b, len - b, false);
         if (ok == 1) f->lang_ok = true;
         if (ok == 0) {
-            magpie_drop(f, text + b, len - b);
+            isynth_err rc = magpie_drop(f, text + b, len - b, err);
+            if (rc) return rc;
             if (r->rewinds && f->restarts < 4) {
                 f->restarts++;
                 f->para1 = f->rep_scan = 0;
                 *at = 0;
-                return ISYNTH_WATCH_CUT;
+                *act = ISYNTH_WATCH_CUT;
+                return ISYNTH_OK;
             }
             f->lang_ended = true;
             *at = len;
-            return ISYNTH_WATCH_END;
+            *act = ISYNTH_WATCH_END;
+            return ISYNTH_OK;
         }
     }
     if (looping_since(f, text, len, b)) {
         *at = len;
-        return ISYNTH_WATCH_END;
+        *act = ISYNTH_WATCH_END;
     }
-    return ISYNTH_WATCH_GO;
+    return ISYNTH_OK;
 }
 
 static isynth_err record_stopped(run *r, long long req_id, int idx, const stopped *s,
@@ -1281,21 +1335,22 @@ static bool magpie_parrot(const char *turn, const char *system)
 
 /* The watcher of an answer (second stage): an answer caught in a loop ends there instead of
  * running to max tokens; the row check "repetition" then rejects it as it would have. */
-static isynth_watch_act on_watch_answer(void *user, uint64_t id, const char *text, size_t len,
-                                        size_t *at)
+static isynth_err on_watch_answer(void *user, uint64_t id, const char *text, size_t len,
+                                  isynth_watch_act *act, size_t *at, isynth_error *err)
 {
+    (void)err;
     run *r = user;
     inflight *f = find_flying(r, id);
-    if (!f || r->fatal) return ISYNTH_WATCH_GO;
+    if (!f) return ISYNTH_OK;
     if (len == 0 || f->rep_scan > len) {
         f->rep_scan = 0;
-        return ISYNTH_WATCH_GO;
+        return ISYNTH_OK;
     }
     if (looping_since(f, text, len, 0)) {
         *at = len;
-        return ISYNTH_WATCH_END;
+        *act = ISYNTH_WATCH_END;
     }
-    return ISYNTH_WATCH_GO;
+    return ISYNTH_OK;
 }
 
 /* A Magpie reply: the user turn is the instruction (its second paragraph, when the first
@@ -1519,7 +1574,10 @@ static isynth_err examples_json(run *r, const inflight *f, buf *b)
     return rc ? rc : buf_addc(b, ']');
 }
 
-static void on_result(void *user, const isynth_gen_result *res)
+/* One finished request: recorded with its candidates in one transaction. An error (the
+ * store's, the filters', memory, or 20 failed requests in a row) stops the backend's step and
+ * the run with that cause. */
+static isynth_err on_result(void *user, const isynth_gen_result *res, isynth_error *err)
 {
     run *r = user;
     inflight **pp = &r->flying, *f = NULL;
@@ -1529,9 +1587,8 @@ static void on_result(void *user, const isynth_gen_result *res)
             *pp = f->next;
             break;
         }
-    if (!f || r->fatal) goto out;
+    if (!f) return ISYNTH_OK;
     r->prog.in_flight--;
-    isynth_error *err = &r->fatal_err;
     size_t len = 0;
     char *text = sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
     buf ex, prompt;
@@ -1544,7 +1601,8 @@ static void on_result(void *user, const isynth_gen_result *res)
                  ? buf_printf(&prompt, "[system]\n%s\n\n[user]\n%s", f->pr.system, f->pr.user)
                  : buf_adds(&prompt, f->pr.completion);
     if (rc) {
-        r->fatal = isynth_error_set(err, rc, "out of memory");
+        isynth_error_set(err, rc, "recording request %llu: %s", (unsigned long long)res->id,
+                         isynth_strerror(rc));
         goto done;
     }
     bool ok = res->status == ISYNTH_OK;
@@ -1566,7 +1624,7 @@ static void on_result(void *user, const isynth_gen_result *res)
     };
     long long req_id = 0;
     long kept0 = r->prog.accepted + r->prog.pending, all0 = kept0 + r->prog.rejected;
-    if ((rc = isynth_store_begin(r->st, err))) goto fatal;
+    if ((rc = isynth_store_begin(r->st, err))) goto done;
     rc = isynth_store_add_request(r->st, &rec, &req_id, err);
     if (!rc && ok && f->stage == 1 && r->magpie)
         rc = handle_magpie(r, f, req_id, text, len, res->truncated, err);
@@ -1576,9 +1634,9 @@ static void on_result(void *user, const isynth_gen_result *res)
         rc = handle_stage2(r, f, text, len, res->truncated, err);
     if (rc) {
         isynth_store_rollback(r->st);
-        goto fatal;
+        goto done;
     }
-    if ((rc = isynth_store_commit(r->st, err))) goto fatal;
+    if ((rc = isynth_store_commit(r->st, err))) goto done;
     r->prog.requests++;
     r->prog.completion_tokens += res->completion_tokens;
     r->prog.run_prompt_tokens += res->prompt_tokens;
@@ -1594,30 +1652,27 @@ static void on_result(void *user, const isynth_gen_result *res)
         r->prog.failed++;
         r->consecutive_failures++;
         if (f->stage == 2 && stage2_push(r, f->parent))
-            r->fatal = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         /* a rewrite of an accepted row that failed goes back to wait for its round */
-        if (f->stage == 1 && r->evol && f->parent_ref[0] == 'g' &&
-            evq_push(r, strtoll(f->parent_ref + 1, NULL, 10), f->round - 1, f->answer.instruction,
-                     f->answer.input))
-            r->fatal = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        if (r->consecutive_failures >= 20)
-            r->fatal = isynth_error_set(err, ISYNTH_ERR_BACKEND,
-                                        "%ld requests in a row failed; the last: %s",
-                                        r->consecutive_failures, rec.error);
+        else if (f->stage == 1 && r->evol && f->parent_ref[0] == 'g' &&
+                 evq_push(r, strtoll(f->parent_ref + 1, NULL, 10), f->round - 1,
+                          f->answer.instruction, f->answer.input))
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        else if (r->consecutive_failures >= 20)
+            rc = isynth_error_set(err, ISYNTH_ERR_BACKEND,
+                                  "%ld requests in a row failed; the last: %s",
+                                  r->consecutive_failures, rec.error);
     }
-    goto done;
-fatal:
-    r->fatal = rc;
 done:
     buf_free(&ex);
     buf_free(&prompt);
     isynth_free(text);
-out:
     inflight_free(f);
-    if (r->p->progress && !r->fatal) {
+    if (r->p->progress && !rc) {
         r->prog.elapsed = isynth_now() - r->t0;
         r->p->progress(r->p->progress_user, &r->prog);
     }
+    return rc;
 }
 
 static bool want_more_stage1(run *r)
@@ -1635,7 +1690,7 @@ static isynth_err loop(run *r, isynth_error *err)
 {
     long max_req = r->p->max_requests > 0 ? r->p->max_requests : 30 * r->p->target + 30;
     isynth_err rc = ISYNTH_OK;
-    while (!r->fatal) {
+    for (;;) {
         if (r->p->stop && *r->p->stop)
             return isynth_error_set(err, ISYNTH_ERR_CANCELLED, "interrupted");
         while (isynth_backend_capacity(r->be) > 0) {
@@ -1659,10 +1714,6 @@ static isynth_err loop(run *r, isynth_error *err)
         }
         if (isynth_backend_in_flight(r->be) == 0) break;
         if ((rc = isynth_backend_step(r->be, on_result, r, err))) return rc;
-    }
-    if (r->fatal) {
-        if (err) *err = r->fatal_err;
-        return r->fatal;
     }
     if (r->prog.accepted >= r->p->target)
         r->prog.end = ISYNTH_END_TARGET;
@@ -1813,11 +1864,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
         (rc = isynth_store_each_candidate(r.st, "pending", load_pending, &r, err)) ||
         (r.evol &&
          (rc = isynth_store_each_evol_frontier(r.st, p->rounds, load_frontier, &r, err))) ||
-        (rc = load_counts(&r, err))) {
-        if (rc == ISYNTH_ERR_CANCELLED)
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory loading the run");
+        (rc = load_counts(&r, err)))
         goto out;
-    }
     r.rng = p->seed ^ ((uint64_t)r.prog.requests * 0x9E3779B97F4A7C15ull);
     splitmix(&r.rng);
     rc = loop(&r, err);

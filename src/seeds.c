@@ -1037,13 +1037,14 @@ static isynth_seed_format format_from_name(const char *path)
 typedef struct run_rows {
     loader *ld;
     buf content; /* every row's fields, NUL-separated: the set's SHA-256 */
-    isynth_err rc;
 } run_rows;
 
-static int add_run_row(void *user, long long id, const char *instruction, const char *input,
-                       const char *output, const char *key)
+/* One kept row of the run; errors go to the loader's err (the walk's err is the same). */
+static isynth_err add_run_row(void *user, long long id, const char *instruction, const char *input,
+                              const char *output, const char *key, isynth_error *err)
 {
     (void)key;
+    (void)err;
     run_rows *rr = user;
     raw r;
     raw_init(&r, (long)rr->ld->set->n + 1);
@@ -1055,12 +1056,9 @@ static int add_run_row(void *user, long long id, const char *instruction, const 
     for (int i = 0; i < 3; i++) {
         r.s[fields[i]] = text[i] ? text[i] : "";
         r.n[fields[i]] = strlen(r.s[fields[i]]);
-        if (buf_add(&rr->content, r.s[fields[i]], r.n[fields[i]] + 1)) {
-            rr->rc = nomem(rr->ld);
-            return 1;
-        }
+        if (buf_add(&rr->content, r.s[fields[i]], r.n[fields[i]] + 1)) return nomem(rr->ld);
     }
-    return (rr->rc = add_task(rr->ld, &r)) != ISYNTH_OK;
+    return add_task(rr->ld, &r);
 }
 
 /* The accepted (or, after a review, the reviewers' accepted and edited) rows of the run in dir
@@ -1075,7 +1073,6 @@ static isynth_err load_run(loader *ld, const char *dir)
     bool reviewed = false;
     char *created = NULL;
     rc = isynth_store_each_kept_row(st, &reviewed, add_run_row, &rr, ld->err);
-    if (rc == ISYNTH_ERR_CANCELLED) rc = rr.rc;
     if (!rc) rc = isynth_store_meta_get(st, "created_at", &created, ld->err);
     isynth_store_close(st);
     if (!rc) {

@@ -737,12 +737,10 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isy
     bind_text(s, 1, status);
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        if (fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-               (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
-               (const char *)sqlite3_column_text(s, 4))) {
-            rc = ISYNTH_ERR_CANCELLED;
-            break;
-        }
+        rc = fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+                (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+                (const char *)sqlite3_column_text(s, 4), err);
+        if (rc) break;
     }
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
     sqlite3_finalize(s);
@@ -1094,12 +1092,18 @@ isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *use
     return rc ? rc : each(st, s, seed_row, &w, "read seeds", err);
 }
 
+/* The kept rows' walk: its user is one of these, for the callback takes the walk's err. */
+typedef struct kept_walk {
+    isynth_candidate_fn fn;
+    void *user;
+    isynth_error *err;
+} kept_walk;
+
 static isynth_err kept_row(sqlite3_stmt *s, const walk *w)
 {
-    return ((isynth_candidate_fn)w->fn)(w->user, sqlite3_column_int64(s, 0), col_text(s, 1),
-                                        col_text(s, 2), col_text(s, 3), NULL)
-               ? ISYNTH_ERR_CANCELLED
-               : ISYNTH_OK;
+    const kept_walk *k = w->user;
+    return k->fn(k->user, sqlite3_column_int64(s, 0), col_text(s, 1), col_text(s, 2),
+                 col_text(s, 3), NULL, k->err);
 }
 
 isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_candidate_fn fn,
@@ -1128,7 +1132,8 @@ isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_c
                            : "SELECT id, instruction, input, output FROM candidates "
                              "WHERE status = 'accepted' ORDER BY id",
                  &s, err);
-    walk w = {(any_fn)fn, user};
+    kept_walk k = {fn, user, err};
+    walk w = {NULL, &k};
     return rc ? rc : each(st, s, kept_row, &w, "read the kept rows", err);
 }
 

@@ -86,8 +86,10 @@ static const char *const topics[] = {
  * new but answered by a loop (cut while it loops). The text
  * grows 3 bytes at a time (never splitting a character) and the watcher sees every step: a cut
  * drops the task being written and the script goes on with its next one, as a model writes
- * another task in its place. completion_tokens counts the pieces decoded. */
-static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user)
+ * another task in its place. completion_tokens counts the pieces decoded. The watcher's or the
+ * callback's error is returned. */
+static isynth_err stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user,
+                              isynth_error *err)
 {
     char tasks[5][4096];
     snprintf(tasks[0], sizeof tasks[0], "タスク5\n指示: %s\n入力: なし\n出力: 1. 一つ目\n2. 二つ目",
@@ -125,7 +127,9 @@ static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user
             text[len] = '\0';
             if (!s->watch[i]) continue;
             size_t at = len;
-            isynth_watch_act a = s->watch[i](s->watch_user[i], s->ids[i], text, len, &at);
+            isynth_watch_act a = ISYNTH_WATCH_GO;
+            isynth_err rc = s->watch[i](s->watch_user[i], s->ids[i], text, len, &a, &at, err);
+            if (rc) return rc;
             if (a == ISYNTH_WATCH_GO) continue;
             len = at;
             text[len] = '\0';
@@ -138,20 +142,28 @@ static void stream_step(script *s, size_t i, int k, isynth_gen_cb cb, void *user
                            .len = len,
                            .prompt_tokens = 10,
                            .completion_tokens = pieces};
-    cb(user, &r);
+    return cb(user, &r, err);
+}
+
+/* A callback or a watcher failed: the requests left are dropped, as a backend does. */
+static isynth_err s_drop(script *s, isynth_err rc)
+{
+    while (s->n)
+        free(s->last_user[--s->n]);
+    return rc;
 }
 
 /* Request k (1-based) answers with two tasks: a new one, and a repeat of the previous
  * request's first task. */
 static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
 {
-    (void)err;
     script *s = p;
+    isynth_err rc;
     while (s->n && s->stream) {
         s->n--;
         int k = ++s->served;
         free(s->last_user[s->n]);
-        stream_step(s, s->n, k, cb, user);
+        if ((rc = stream_step(s, s->n, k, cb, user, err))) return s_drop(s, rc);
     }
     while (s->n) {
         s->n--;
@@ -179,7 +191,7 @@ static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
         r.text = text;
         r.len = strlen(text);
         free(s->last_user[s->n]);
-        cb(user, &r);
+        if ((rc = cb(user, &r, err))) return s_drop(s, rc);
     }
     return ISYNTH_OK;
 }

@@ -277,10 +277,18 @@ static void rewrite(int k, const char *prompt, char *out, size_t cap)
                  new_tasks[(size_t)k % (sizeof new_tasks / sizeof new_tasks[0])]);
 }
 
+/* The requests left after a callback's error are dropped, as a backend does. */
+static isynth_err e_drop(escript *s, isynth_err rc)
+{
+    while (s->n)
+        free(s->user[--s->n]);
+    return rc;
+}
+
 static isynth_err e_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
 {
-    (void)err;
     escript *s = p;
+    isynth_err rc;
     while (s->n) {
         size_t i = --s->n;
         char text[8192];
@@ -292,7 +300,7 @@ static isynth_err e_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
             free(s->user[i]);
             isynth_gen_result r = {
                 .id = s->ids[i], .status = ISYNTH_ERR_HTTP, .error = "HTTP 500: scripted failure"};
-            cb(user, &r);
+            if ((rc = cb(user, &r, err))) return e_drop(s, rc);
             continue;
         }
         if (orig) {
@@ -308,7 +316,7 @@ static isynth_err e_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
                                .len = strlen(text),
                                .prompt_tokens = 40,
                                .completion_tokens = 30};
-        cb(user, &r);
+        if ((rc = cb(user, &r, err))) return e_drop(s, rc);
     }
     return ISYNTH_OK;
 }
@@ -544,7 +552,6 @@ static isynth_err j_submit(void *p, const isynth_gen_req *req, isynth_error *err
 
 static isynth_err j_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
 {
-    (void)err;
     jscript *s = p;
     while (s->n) {
         const char *text = "{\"reason\": \"よい\", \"false_claims\": [], \"score\": 4}";
@@ -553,7 +560,11 @@ static isynth_err j_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
                                .len = strlen(text),
                                .prompt_tokens = 100,
                                .completion_tokens = 20};
-        cb(user, &r);
+        isynth_err rc = cb(user, &r, err);
+        if (rc) {
+            s->n = 0;
+            return rc;
+        }
     }
     return ISYNTH_OK;
 }

@@ -161,7 +161,11 @@ static isynth_err f_step(void *impl, isynth_gen_cb cb, void *user, isynth_error 
             .seconds = 0.01,
             .constrained = sc->constrained,
         };
-        cb(user, &r);
+        isynth_err rc = cb(user, &r, err);
+        if (rc) { /* the requests left are dropped, as a backend does */
+            f->n_flight = 0;
+            return rc;
+        }
     }
     return ISYNTH_OK;
 }
@@ -970,8 +974,9 @@ typedef struct one_result {
     char text[512];
 } one_result;
 
-static void on_one(void *user, const isynth_gen_result *r)
+static isynth_err on_one(void *user, const isynth_gen_result *r, isynth_error *err)
 {
+    (void)err;
     one_result *o = user;
     o->n++;
     o->status = r->status;
@@ -979,6 +984,97 @@ static void on_one(void *user, const isynth_gen_result *r)
     snprintf(o->msg, sizeof o->msg, "%s", r->error ? r->error : "");
     snprintf(o->text, sizeof o->text, "%.*s", (int)(r->len < 500 ? r->len : 500),
              r->text ? r->text : "");
+    return ISYNTH_OK;
+}
+
+/* Fails with ISYNTH_ERR_STORE at its fail_at-th result, or the watcher with ISYNTH_ERR_PARSE at
+ * its watch_fail_at-th call. */
+typedef struct failing_cb {
+    int calls, fail_at, watched, watch_fail_at;
+} failing_cb;
+
+static isynth_err fail_cb(void *user, const isynth_gen_result *r, isynth_error *err)
+{
+    failing_cb *f = user;
+    if (++f->calls == f->fail_at)
+        return isynth_error_set(err, ISYNTH_ERR_STORE, "the store refused request %llu",
+                                (unsigned long long)r->id);
+    return ISYNTH_OK;
+}
+
+static isynth_err fail_watch(void *user, uint64_t id, const char *text, size_t len,
+                             isynth_watch_act *act, size_t *at, isynth_error *err)
+{
+    (void)text;
+    (void)len;
+    (void)act;
+    (void)at;
+    failing_cb *f = user;
+    if (++f->watched == f->watch_fail_at)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "the watcher of %llu gave up",
+                                (unsigned long long)id);
+    return ISYNTH_OK;
+}
+
+/* The embedded backend stops at a callback's or a watcher's error and returns it unchanged,
+ * with every sequence dropped; it generates normally afterwards. */
+static void test_llama_callback_error(void **state)
+{
+    (void)state;
+    if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK)) {
+        if (ISYNTH_REQUIRE_ALL) fail_msg("no model at '%s', which is required here", ISYNTH_MODEL);
+        skip();
+    }
+    isynth_llama_params lp = isynth_llama_params_default();
+    lp.model_path = ISYNTH_MODEL;
+    lp.parallel = 2;
+    lp.n_ctx_per_seq = 512;
+    isynth_backend *be = NULL;
+    isynth_error err;
+    if (isynth_llama_backend_new(&lp, &be, &err)) fail_msg("%s", err.msg);
+    isynth_msg m[1] = {{"user", "Count from one to twenty."}};
+    isynth_gen_req req = {.id = 1, .chat = true, .msgs = m, .n_msgs = 1, .max_tokens = 4};
+    failing_cb f = {.fail_at = 1};
+    for (uint64_t id = 1; id <= 2; id++) {
+        req.id = id;
+        req.max_tokens = id == 1 ? 4 : 64; /* the first finishes while the second decodes */
+        assert_int_equal(isynth_backend_submit(be, &req, &err), ISYNTH_OK);
+    }
+    isynth_err rc = ISYNTH_OK;
+    isynth_error_clear(&err);
+    while (!rc && isynth_backend_in_flight(be))
+        rc = isynth_backend_step(be, fail_cb, &f, &err);
+    assert_int_equal(rc, ISYNTH_ERR_STORE);
+    assert_non_null(strstr(err.msg, "the store refused request 1"));
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(isynth_backend_in_flight(be), 0);
+    assert_int_equal(isynth_backend_capacity(be), 2);
+    /* a watcher's error, the same way */
+    failing_cb w = {.watch_fail_at = 3};
+    req.id = 3;
+    req.max_tokens = 32;
+    req.watch = fail_watch;
+    req.watch_user = &w;
+    assert_int_equal(isynth_backend_submit(be, &req, &err), ISYNTH_OK);
+    rc = ISYNTH_OK;
+    while (!rc && isynth_backend_in_flight(be))
+        rc = isynth_backend_step(be, fail_cb, &w, &err);
+    assert_int_equal(rc, ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "the watcher of 3 gave up"));
+    assert_int_equal(w.calls, 0);
+    assert_int_equal(isynth_backend_in_flight(be), 0);
+    /* and the backend generates as before */
+    one_result r = {0};
+    req.id = 4;
+    req.max_tokens = 8;
+    req.watch = NULL;
+    assert_int_equal(isynth_backend_submit(be, &req, &err), ISYNTH_OK);
+    while (isynth_backend_in_flight(be))
+        assert_int_equal(isynth_backend_step(be, on_one, &r, &err), ISYNTH_OK);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.status, ISYNTH_OK);
+    assert_true(strlen(r.text) > 0);
+    isynth_backend_free(be);
 }
 
 static void test_llama_bad_grammar(void **state)
@@ -1248,6 +1344,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "llama")) {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_llama_callback_error),
             cmocka_unit_test(test_llama_bad_grammar),
             cmocka_unit_test(test_llama_grammar),
         };

@@ -65,7 +65,6 @@ static void reply(script *s, const char *req, char *out, size_t cap)
 
 static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
 {
-    (void)err;
     script *s = p;
     while (s->n) {
         s->n--;
@@ -81,7 +80,12 @@ static isynth_err s_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
             r.constrained = true;
         }
         free(s->text[s->n]);
-        cb(user, &r);
+        isynth_err rc = cb(user, &r, err);
+        if (rc) {
+            while (s->n)
+                free(s->text[--s->n]);
+            return rc;
+        }
         if (s->stop_after_first) *s->stop_after_first = 1;
     }
     return ISYNTH_OK;

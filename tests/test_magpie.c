@@ -167,8 +167,10 @@ static isynth_err m_submit(void *p, const isynth_gen_req *req, isynth_error *err
     return ISYNTH_OK;
 }
 
-static void write_turn(mscript *s, size_t i, int k, isynth_gen_cb cb, void *user)
+static isynth_err write_turn(mscript *s, size_t i, int k, isynth_gen_cb cb, void *user,
+                             isynth_error *err)
 {
+    isynth_err rc;
     static char text[4096];
     const char *const *att = turn_attempts(k);
     size_t len = 0;
@@ -178,7 +180,9 @@ static void write_turn(mscript *s, size_t i, int k, isynth_gen_cb cb, void *user
         size_t n = strlen(src);
         bool cut = false, ended = false;
         len = 0;
-        if (a > 0) s->watch[i](s->watch_user[i], s->ids[i], text, 0, &len); /* starts again */
+        isynth_watch_act act = ISYNTH_WATCH_GO;
+        if (a > 0 && (rc = s->watch[i](s->watch_user[i], s->ids[i], text, 0, &act, &len, err)))
+            return rc; /* starts again */
         for (size_t j = 0; j < n && !cut && !ended;) {
             size_t step = 3;
             while (j + step < n && ((unsigned char)src[j + step] & 0xC0) == 0x80)
@@ -191,7 +195,9 @@ static void write_turn(mscript *s, size_t i, int k, isynth_gen_cb cb, void *user
             text[len] = '\0';
             if (!s->watch[i]) continue;
             size_t at = len;
-            isynth_watch_act act = s->watch[i](s->watch_user[i], s->ids[i], text, len, &at);
+            act = ISYNTH_WATCH_GO;
+            if ((rc = s->watch[i](s->watch_user[i], s->ids[i], text, len, &act, &at, err)))
+                return rc;
             if (act == ISYNTH_WATCH_GO) continue;
             len = at;
             text[len] = '\0';
@@ -207,17 +213,17 @@ static void write_turn(mscript *s, size_t i, int k, isynth_gen_cb cb, void *user
                            .len = len,
                            .prompt_tokens = 30,
                            .completion_tokens = pieces};
-    cb(user, &r);
+    return cb(user, &r, err);
 }
 
 static isynth_err m_step(void *p, isynth_gen_cb cb, void *user, isynth_error *err)
 {
-    (void)err;
     mscript *s = p;
     while (s->n) {
         size_t i = --s->n;
+        isynth_err rc;
         if (s->raw[i]) {
-            write_turn(s, i, ++s->served, cb, user);
+            rc = write_turn(s, i, ++s->served, cb, user, err);
         } else {
             char text[256];
             snprintf(text, sizeof text, "答えその%dです。順に説明します。", ++s->answers);
@@ -226,9 +232,14 @@ static isynth_err m_step(void *p, isynth_gen_cb cb, void *user, isynth_error *er
                                    .len = strlen(text),
                                    .prompt_tokens = 30,
                                    .completion_tokens = 12};
-            cb(user, &r);
+            rc = cb(user, &r, err);
         }
         free(s->prompt[i]);
+        if (rc) { /* the requests left are dropped, as a backend does */
+            while (s->n)
+                free(s->prompt[--s->n]);
+            return rc;
+        }
     }
     return ISYNTH_OK;
 }

@@ -156,8 +156,9 @@ typedef struct outcome {
     isynth_backend_stats st;
 } outcome;
 
-static void on_result(void *user, const isynth_gen_result *r)
+static isynth_err on_result(void *user, const isynth_gen_result *r, isynth_error *err)
 {
+    (void)err;
     outcome *o = user;
     assert_true(r->id < (uint64_t)o->n);
     int i = (int)r->id;
@@ -178,6 +179,7 @@ static void on_result(void *user, const isynth_gen_result *r)
         assert_non_null(r->error);
         o->error[i] = strdup(r->error);
     }
+    return ISYNTH_OK;
 }
 
 static void outcome_free(outcome *o)
@@ -436,16 +438,19 @@ typedef struct watched {
     size_t end_at;    /* ... keeping this many bytes (capped at len) */
 } watched;
 
-static isynth_watch_act watcher(void *user, uint64_t id, const char *text, size_t len, size_t *at)
+static isynth_err watcher(void *user, uint64_t id, const char *text, size_t len,
+                          isynth_watch_act *act, size_t *at, isynth_error *err)
 {
+    (void)err;
     watched *w = user;
     assert_true(id < 64);
     assert_int_equal(*at, len);
+    assert_int_equal(*act, ISYNTH_WATCH_GO);
     if (len == 0) {
         w->restarts[id]++;
         w->calls[id] = 0;
         w->last[id] = 0;
-        return ISYNTH_WATCH_GO;
+        return ISYNTH_OK;
     }
     assert_true(len > w->last[id]); /* the text only grows within an attempt */
     w->calls[id]++;
@@ -454,15 +459,123 @@ static isynth_watch_act watcher(void *user, uint64_t id, const char *text, size_
     w->text[id] = strndup(text, len);
     if (w->end_after && w->calls[id] == w->end_after) {
         *at = w->end_at < len ? w->end_at : len;
-        return ISYNTH_WATCH_END;
+        *act = ISYNTH_WATCH_END;
     }
-    return ISYNTH_WATCH_GO;
+    return ISYNTH_OK;
 }
 
 static void watched_free(watched *w)
 {
     for (int i = 0; i < 64; i++)
         free(w->text[i]);
+}
+
+/* ---- a callback's or a watcher's error ---- */
+
+/* Fails with ISYNTH_ERR_STORE at its fail_at-th call (result callback or watcher). */
+typedef struct failing {
+    int calls, fail_at;
+    int delivered;
+} failing;
+
+static isynth_err fail_result(void *user, const isynth_gen_result *r, isynth_error *err)
+{
+    failing *f = user;
+    if (++f->calls == f->fail_at)
+        return isynth_error_set(err, ISYNTH_ERR_STORE, "the store refused request %llu",
+                                (unsigned long long)r->id);
+    f->delivered++;
+    return ISYNTH_OK;
+}
+
+static isynth_err fail_watch(void *user, uint64_t id, const char *text, size_t len,
+                             isynth_watch_act *act, size_t *at, isynth_error *err)
+{
+    (void)text;
+    (void)act;
+    (void)at;
+    failing *f = user;
+    if (len && ++f->calls == f->fail_at)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "the watcher of %llu gave up",
+                                (unsigned long long)id);
+    return ISYNTH_OK;
+}
+
+/* Submits n requests (watched by w when given) and steps until step() fails or all are
+ * delivered; returns step()'s last code. */
+static isynth_err submit_and_step(isynth_backend *b, int n, isynth_watch_fn w, failing *f,
+                                  isynth_error *err)
+{
+    isynth_msg m[1] = {{"user", "callback error"}};
+    for (int i = 0; i < n; i++) {
+        isynth_gen_req req = {.id = (uint64_t)i,
+                              .chat = true,
+                              .msgs = m,
+                              .n_msgs = 1,
+                              .max_tokens = 64,
+                              .watch = w,
+                              .watch_user = f};
+        assert_int_equal(isynth_backend_submit(b, &req, err), ISYNTH_OK);
+    }
+    double t0 = now_s();
+    isynth_err rc = ISYNTH_OK;
+    while (!rc && isynth_backend_in_flight(b) > 0) {
+        rc = isynth_backend_step(b, fail_result, f, err);
+        if (now_s() - t0 > 30) fail_msg("the requests did not finish");
+    }
+    return rc;
+}
+
+/* A result callback's error stops step(), which returns it unchanged; the requests still in
+ * flight (on the wire or finished and not yet reported) are dropped, and the backend takes
+ * new requests afterwards. */
+static void test_callback_error(void **state)
+{
+    (void)state;
+    isynth_openai_params p = test_params();
+    char url[128];
+    const char *urls[1] = {mode_url(url, sizeof url, "ok", "")};
+    isynth_backend *b = new_backend(&p, urls, 1);
+    failing f = {.fail_at = 2};
+    isynth_error err;
+    isynth_error_clear(&err);
+    assert_int_equal(submit_and_step(b, 4, NULL, &f, &err), ISYNTH_ERR_STORE);
+    assert_int_equal(err.code, ISYNTH_ERR_STORE);
+    assert_non_null(strstr(err.msg, "the store refused request"));
+    assert_int_equal(f.calls, 2);
+    assert_int_equal(f.delivered, 1);
+    assert_int_equal(isynth_backend_in_flight(b), 0);
+    assert_int_equal(isynth_backend_capacity(b), 4);
+    failing g = {0};
+    assert_int_equal(submit_and_step(b, 3, NULL, &g, &err), ISYNTH_OK);
+    assert_int_equal(g.delivered, 3);
+    assert_int_equal(f.calls, 2); /* none of the dropped requests came back */
+    isynth_backend_free(b);
+}
+
+/* A watcher's error (inside libcurl's write callback) aborts its transfer and stops step(),
+ * which returns it unchanged without reporting any request; nothing stays in flight. */
+static void test_watch_error(void **state)
+{
+    (void)state;
+    isynth_openai_params p = test_params();
+    char url[128];
+    const char *urls[1] = {mode_url(url, sizeof url, "tasks+drip", "")};
+    isynth_backend *b = new_backend(&p, urls, 1);
+    failing f = {.fail_at = 5};
+    isynth_error err;
+    isynth_error_clear(&err);
+    assert_int_equal(submit_and_step(b, 3, fail_watch, &f, &err), ISYNTH_ERR_PARSE);
+    assert_int_equal(err.code, ISYNTH_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "gave up"));
+    assert_int_equal(f.calls, 5);
+    assert_int_equal(f.delivered, 0);
+    assert_int_equal(isynth_backend_in_flight(b), 0);
+    failing g = {0};
+    assert_int_equal(submit_and_step(b, 2, fail_watch, &g, &err), ISYNTH_OK);
+    assert_int_equal(g.delivered, 2);
+    assert_int_equal(f.calls, 5);
+    isynth_backend_free(b);
 }
 
 /* Streamed, watched to the end: the result is the text the watcher saw last, which grew 3
@@ -1189,6 +1302,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_bad_usage, reset_stub),
         cmocka_unit_test_setup(test_stream_end, reset_stub),
         cmocka_unit_test_setup(test_stream_faults, reset_stub),
+        cmocka_unit_test_setup(test_callback_error, reset_stub),
+        cmocka_unit_test_setup(test_watch_error, reset_stub),
     };
     return cmocka_run_group_tests_name("openai", tests, group_setup, group_teardown);
 }

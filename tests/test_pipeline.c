@@ -124,6 +124,80 @@ static void test_failures_recorded(void **state)
                      q("select count(*) from requests where status='failed'"));
 }
 
+/* Runs sql on the run's run.db. */
+static void exec_sql(const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(q_path("run.db"), &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* The generation callback fails when the store refuses to record a request (a trigger raises):
+ * the run stops with the store's error and message, not a relabelled one; the backend was left
+ * with nothing in flight, and nothing of the refused request was kept. */
+static void test_store_refuses(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(2);
+    isynth_backend *b = scripted(0);
+    isynth_progress last;
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    long requests = q("select count(*) from requests");
+    exec_sql("CREATE TRIGGER refuse BEFORE INSERT ON requests "
+             "BEGIN SELECT RAISE(ABORT, 'the disk quota says no'); END");
+    p.target = 6;
+    b = scripted(0);
+    isynth_error_clear(&e);
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_ERR_STORE);
+    assert_int_equal(e.code, ISYNTH_ERR_STORE);
+    assert_non_null(strstr(e.msg, "the disk quota says no"));
+    assert_null(strstr(e.msg, "out of memory"));
+    assert_int_equal(isynth_backend_in_flight(b), 0);
+    isynth_backend_free(b);
+    assert_int_equal(q("select count(*) from requests"), requests);
+    /* the run goes on once the store takes writes again */
+    exec_sql("DROP TRIGGER refuse");
+    b = scripted(0);
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    assert_int_equal(last.accepted, 6);
+}
+
+/* A stored candidate the filters cannot take back on resume (its text is not UTF-8): the
+ * filters' error comes back with the candidate named, where the loading callback's failure
+ * used to become "out of memory loading the run". */
+static void test_resume_bad_candidate(void **state)
+{
+    (void)state;
+    isynth_gen_params p = params(2);
+    isynth_backend *b = scripted(0);
+    isynth_progress last;
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
+    isynth_backend_free(b);
+    long long id = q("select min(id) from candidates where status='accepted'");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE candidates SET instruction = CAST(x'e381ff41' AS TEXT) WHERE id = %lld", id);
+    exec_sql(sql);
+    p.target = 4;
+    b = scripted(0);
+    isynth_error_clear(&e);
+    isynth_err rc = isynth_generate(&p, b, &last, &e);
+    isynth_backend_free(b);
+    assert_int_not_equal(rc, ISYNTH_OK);
+    assert_int_not_equal(rc, ISYNTH_ERR_NOMEM);
+    assert_int_equal(e.code, rc);
+    assert_null(strstr(e.msg, "out of memory"));
+    char want[64];
+    snprintf(want, sizeof want, "candidate %lld", id);
+    if (!strstr(e.msg, want)) fail_msg("%s: %s", isynth_strerror(rc), e.msg);
+}
+
 static void test_two_stage(void **state)
 {
     (void)state;
@@ -708,6 +782,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_counts_and_resume, fresh),
         cmocka_unit_test_setup(test_failures_recorded, fresh),
+        cmocka_unit_test_setup(test_store_refuses, fresh),
+        cmocka_unit_test_setup(test_resume_bad_candidate, fresh),
         cmocka_unit_test_setup(test_two_stage, fresh),
         cmocka_unit_test_setup(test_request_limit, fresh),
         cmocka_unit_test_setup(test_token_budget, fresh),

@@ -18,9 +18,10 @@
 #define TMPDIR_NAME "store"
 #include "tmpdir.h"
 
-static int collect(void *user, long long id, const char *instruction, const char *input,
-                   const char *output, const char *key)
+static isynth_err collect(void *user, long long id, const char *instruction, const char *input,
+                          const char *output, const char *key, isynth_error *err)
 {
+    (void)err;
     (void)input;
     (void)output;
     (void)key;

@@ -28,16 +28,16 @@ typedef struct totals {
     double first_done;
 } totals;
 
-static void on_done(void *user, const isynth_gen_result *r)
+/* A failed request stops the benchmark: step() returns its error. */
+static isynth_err on_done(void *user, const isynth_gen_result *r, isynth_error *err)
 {
     totals *t = user;
-    if (r->status) {
-        fprintf(stderr, "bench_gen: request failed: %s\n", r->error ? r->error : "?");
-        exit(1);
-    }
+    if (r->status)
+        return isynth_error_set(err, r->status, "request failed: %s", r->error ? r->error : "?");
     t->done++;
     t->prompt += r->prompt_tokens;
     t->gen += r->completion_tokens;
+    return ISYNTH_OK;
 }
 
 /* Builds the few-shot prompt for ex[0..n) and submits it for exactly max_tokens tokens. Returns

@@ -72,8 +72,9 @@ typedef struct tally {
     char err[256];
 } tally;
 
-static void on_result(void *user, const isynth_gen_result *r)
+static isynth_err on_result(void *user, const isynth_gen_result *r, isynth_error *err)
 {
+    (void)err;
     tally *t = user;
     if (r->status == ISYNTH_OK) {
         t->ok++;
@@ -85,6 +86,7 @@ static void on_result(void *user, const isynth_gen_result *r)
             t->first_error = t->err;
         }
     }
+    return ISYNTH_OK;
 }
 
 static const char *topics[] = {"日本の四季", "富士山",       "お茶の淹れ方",   "電車の乗り方",

@@ -31,13 +31,14 @@ typedef enum isynth_watch_act {
 } isynth_watch_act;
 
 /* Called with the whole text decoded so far (borrowed for the call) after each token, for a
- * request that set one; *at starts at len. The embedded backend calls it after every token;
- * the HTTP backend asks the server to stream ("stream": true) and calls it after every event
- * that adds text, and CUT or END there cancels the transfer. A reply that starts again (a
- * retried attempt after some text was seen) is announced by a call with len 0, whose return
- * is ignored. */
-typedef isynth_watch_act (*isynth_watch_fn)(void *user, uint64_t id, const char *text, size_t len,
-                                            size_t *at);
+ * request that set one; *act starts at ISYNTH_WATCH_GO and *at at len. The embedded backend
+ * calls it after every token; the HTTP backend asks the server to stream ("stream": true) and
+ * calls it after every event that adds text, and CUT or END there cancels the transfer. A reply
+ * that starts again (a retried attempt after some text was seen) is announced by a call with
+ * len 0, whose *act is ignored. An error return (err set, naming the cause) stops the backend's
+ * step as a failing isynth_gen_cb does, and step() returns it unchanged. */
+typedef isynth_err (*isynth_watch_fn)(void *user, uint64_t id, const char *text, size_t len,
+                                      isynth_watch_act *act, size_t *at, isynth_error *err);
 
 /* One generation request. Everything is borrowed for the duration of submit(): the backend
  * copies what it keeps. */
@@ -90,7 +91,11 @@ typedef struct isynth_gen_result {
     const char *server; /* the server of the last attempt (HTTP base URL), or NULL */
 } isynth_gen_result;
 
-typedef void (*isynth_gen_cb)(void *user, const isynth_gen_result *r);
+/* Called by step() for each finished request. An error return (err set, naming the cause: the
+ * callback's own failure, a store refusing a write, ...) stops the step: the backend calls back
+ * no more, drops every request still in flight, finished or not (none is reported later, and
+ * in_flight() is 0 after), and step() returns that error with err as the callback left it. */
+typedef isynth_err (*isynth_gen_cb)(void *user, const isynth_gen_result *r, isynth_error *err);
 
 /* Totals since the backend was created. */
 typedef struct isynth_backend_stats {
@@ -139,7 +144,9 @@ size_t isynth_backend_in_flight(isynth_backend *b);
 /* Starts a request; the backend copies what it needs from req. */
 isynth_err isynth_backend_submit(isynth_backend *b, const isynth_gen_req *req, isynth_error *err);
 /* Makes progress (decodes a batch, or waits on sockets up to about 100 ms) and calls cb for
- * each finished request. An error return means the backend itself is broken, not a request. */
+ * each finished request, giving it err. An error return means the backend itself is broken,
+ * not a request, or is the error cb or a request's watcher returned (then nothing is left in
+ * flight: see isynth_gen_cb). */
 isynth_err isynth_backend_step(isynth_backend *b, isynth_gen_cb cb, void *user, isynth_error *err);
 /* Fills out with pointers owned by the backend. */
 void isynth_backend_info_get(isynth_backend *b, isynth_backend_info *out);

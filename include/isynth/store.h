@@ -177,10 +177,12 @@ isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isy
 isynth_err isynth_store_count_requests(isynth_store *st, const char *status, long *n,
                                        isynth_error *err);
 
-/* Calls fn for each candidate of a status in id order; strings valid during the call.
- * fn returns non-zero to stop (that value is returned as ISYNTH_ERR_CANCELLED). */
-typedef int (*isynth_candidate_fn)(void *user, long long id, const char *instruction,
-                                   const char *input, const char *output, const char *dedup_key);
+/* Calls fn for each candidate of a status in id order; strings valid during the call. fn is
+ * given the walk's err; its error stops the walk and is returned unchanged, with err as fn
+ * left it. */
+typedef isynth_err (*isynth_candidate_fn)(void *user, long long id, const char *instruction,
+                                          const char *input, const char *output,
+                                          const char *dedup_key, isynth_error *err);
 isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isynth_candidate_fn fn,
                                        void *user, isynth_error *err);
 
