@@ -15,9 +15,12 @@ typedef enum isynth_table_format {
     ISYNTH_TABLE_XLSX,
     ISYNTH_TABLE_JSONL, /* also .json lines files named .ndjson */
     ISYNTH_TABLE_CSV,
+    ISYNTH_TABLE_JSON, /* .json: a JSON array of objects (or JSON lines); the seed loader reads
+                          it, the table reader and writer refuse it */
 } isynth_table_format;
 
-/* The format named by a path's extension (case-insensitive), or ISYNTH_TABLE_UNKNOWN. */
+/* The format named by a path's extension (case-insensitive), or ISYNTH_TABLE_UNKNOWN: the one
+ * mapping from extension to format, for tables and seeds. */
 isynth_table_format isynth_table_format_from_path(const char *path);
 
 typedef struct isynth_table_reader_params {
