@@ -132,28 +132,26 @@ void isynth_table_reader_close(isynth_table_reader *r)
     isynth_free(r);
 }
 
-/* Sets the header from the first row: drops trailing empty names, refuses empty or repeated
- * ones. */
 isynth_err table_set_header(isynth_table_reader *r, const char *const *cells, const size_t *lens,
                             size_t n, const char *where, isynth_error *err)
 {
     while (n && lens[n - 1] == 0)
         n--;
     if (n == 0)
-        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: the header row is empty", r->path,
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s%s: the header row is empty", r->path,
                                 where);
     if (n > ISYNTH_XLSX_MAX_COLS)
-        return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "%s: %s: %zu columns, more than %u",
+        return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "%s%s: %zu columns, more than %u",
                                 r->path, where, n, ISYNTH_XLSX_MAX_COLS);
     for (size_t i = 0; i < n; i++)
         if (lens[i] == 0)
-            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: header column %zu has no name",
+            return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s%s: header column %zu has no name",
                                     r->path, where, i + 1);
     bool nomem;
     size_t dup = find_repeated_name(cells, lens, n, false, &nomem);
     if (nomem) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     if (dup != (size_t)-1)
-        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: %s: header name '%.*s' appears twice",
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s%s: header name '%.*s' appears twice",
                                 r->path, where, (int)(lens[dup] > 200 ? 200 : lens[dup]),
                                 cells[dup]);
     for (size_t i = 0; i < n; i++) {
@@ -165,15 +163,17 @@ isynth_err table_set_header(isynth_table_reader *r, const char *const *cells, co
 
 /* ---- reader dispatch ---- */
 
-isynth_err isynth_table_reader_open(const char *path, const isynth_table_reader_params *p,
-                                    isynth_table_reader **out, isynth_error *err)
+isynth_err table_reader_open_as(const char *path, isynth_table_format fmt, FILE *f,
+                                const isynth_table_reader_params *p, isynth_table_reader **out,
+                                isynth_error *err)
 {
     *out = NULL;
-    isynth_err rc;
-    isynth_table_format fmt = table_format(path, err, &rc);
-    if (rc) return rc;
+    isynth_err rc = ISYNTH_OK;
     isynth_table_reader *r = isynth_calloc(1, sizeof *r);
-    if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    if (!r) {
+        if (f) fclose(f);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+    }
     r->fmt = fmt;
     r->p = p ? *p : isynth_table_reader_params_default();
     if (!r->p.max_line_bytes) r->p.max_line_bytes = TABLE_DEFAULT_MAX_LINE;
@@ -181,11 +181,12 @@ isynth_err isynth_table_reader_open(const char *path, const isynth_table_reader_
     sl_init(&r->row, 0);
     r->path = isynth_strdup(path);
     if (!r->path) {
+        if (f) fclose(f);
         rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
     rc = fmt == ISYNTH_TABLE_XLSX  ? xlsx_table_open(r, err)
-         : fmt == ISYNTH_TABLE_CSV ? csv_reader_open(r, err)
+         : fmt == ISYNTH_TABLE_CSV ? csv_reader_open(r, f, err)
                                    : jsonl_table_open(r, err);
     if (rc) goto fail;
     *out = r;
@@ -193,6 +194,16 @@ isynth_err isynth_table_reader_open(const char *path, const isynth_table_reader_
 fail:
     isynth_table_reader_close(r);
     return rc;
+}
+
+isynth_err isynth_table_reader_open(const char *path, const isynth_table_reader_params *p,
+                                    isynth_table_reader **out, isynth_error *err)
+{
+    *out = NULL;
+    isynth_err rc;
+    isynth_table_format fmt = table_format(path, err, &rc);
+    if (rc) return rc;
+    return table_reader_open_as(path, fmt, NULL, p, out, err);
 }
 
 isynth_err isynth_table_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
@@ -381,9 +392,9 @@ isynth_err isynth_table_convert(const char *in, const char *out,
         isynth_error werr = {0};
         rc = isynth_table_write_row(w, cells, lens, &werr);
         if (rc) {
-            isynth_error_set(err, rc, "%s: %s %zu: %s", in,
-                             isynth_table_format_from_path(in) == ISYNTH_TABLE_XLSX ? "row"
-                                                                                    : "line",
+            isynth_error_set(err, rc, "%s%s%zu: %s", in,
+                             isynth_table_format_from_path(in) == ISYNTH_TABLE_XLSX ? ": row "
+                                                                                    : ":",
                              isynth_table_reader_line(r), werr.msg);
             break;
         }

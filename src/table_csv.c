@@ -17,8 +17,10 @@ struct csv_state {
     strlist recs;      /* fields of the records parsed but not yet handed out */
     size_t *rec_start; /* per record: first field index in recs */
     size_t *rec_nf;    /* per record: number of fields */
-    size_t *rec_line;  /* per record: line where it ends */
-    size_t nrec, rec_cap, rec_head, fields_in_rec, rec_end_line;
+    size_t *rec_line;  /* per record: line where it starts */
+    size_t nrec, rec_cap, rec_head, fields_in_rec;
+    bool in_rec;           /* a record has started and not ended */
+    size_t rec_first_line; /* where the record being parsed starts */
     isynth_err cb_err;
 };
 
@@ -54,85 +56,127 @@ static int csv_no_space(unsigned char c)
 
 static void csv_on_field(void *s, size_t len, void *ud)
 {
-    isynth_table_reader *r = ud;
-    if (r->csv->cb_err) return;
-    if (r->csv->fields_in_rec >= ISYNTH_XLSX_MAX_COLS) { /* before storing: memory stays bounded */
-        r->csv->cb_err = ISYNTH_ERR_TOO_LARGE;
+    csv_state *c = ((isynth_table_reader *)ud)->csv;
+    if (c->cb_err) return;
+    if (c->fields_in_rec >= ISYNTH_XLSX_MAX_COLS) { /* before storing: memory stays bounded */
+        c->cb_err = ISYNTH_ERR_TOO_LARGE;
         return;
     }
     const char *p = s ? s : "";
     size_t q = csv_defused_quote(p, s ? len : 0);
-    r->csv->cb_err = sl_push(&r->csv->recs, p + q, s ? len - q : 0);
-    r->csv->fields_in_rec++;
+    c->cb_err = sl_push(&c->recs, p + q, s ? len - q : 0);
+    c->fields_in_rec++;
 }
 
-static void csv_on_record(int c, void *ud)
+static void csv_on_record(int term, void *ud)
 {
-    (void)c;
-    isynth_table_reader *r = ud;
-    if (r->csv->cb_err) return;
-    if (r->csv->nrec == r->csv->rec_cap) {
-        size_t cap = r->csv->rec_cap ? r->csv->rec_cap * 2 : 64;
-        size_t *a = isynth_realloc(r->csv->rec_start, cap * sizeof *a);
-        if (a) r->csv->rec_start = a;
-        size_t *b = a ? isynth_realloc(r->csv->rec_nf, cap * sizeof *b) : NULL;
-        if (b) r->csv->rec_nf = b;
-        size_t *l = b ? isynth_realloc(r->csv->rec_line, cap * sizeof *l) : NULL;
+    (void)term;
+    csv_state *c = ((isynth_table_reader *)ud)->csv;
+    c->in_rec = false;
+    if (c->cb_err) return;
+    if (c->nrec == c->rec_cap) {
+        size_t cap = c->rec_cap ? c->rec_cap * 2 : 64;
+        size_t *a = isynth_realloc(c->rec_start, cap * sizeof *a);
+        if (a) c->rec_start = a;
+        size_t *b = a ? isynth_realloc(c->rec_nf, cap * sizeof *b) : NULL;
+        if (b) c->rec_nf = b;
+        size_t *l = b ? isynth_realloc(c->rec_line, cap * sizeof *l) : NULL;
         if (!l) {
-            r->csv->cb_err = ISYNTH_ERR_NOMEM;
+            c->cb_err = ISYNTH_ERR_NOMEM;
             return;
         }
-        r->csv->rec_line = l;
-        r->csv->rec_cap = cap;
+        c->rec_line = l;
+        c->rec_cap = cap;
     }
-    r->csv->rec_start[r->csv->nrec] = r->csv->recs.n - r->csv->fields_in_rec;
-    r->csv->rec_nf[r->csv->nrec] = r->csv->fields_in_rec;
-    r->csv->rec_line[r->csv->nrec] = r->csv->file_line + 1;
-    r->csv->rec_end_line = r->csv->file_line + 1;
-    r->csv->nrec++;
-    r->csv->fields_in_rec = 0;
+    c->rec_start[c->nrec] = c->recs.n - c->fields_in_rec;
+    c->rec_nf[c->nrec] = c->fields_in_rec;
+    c->rec_line[c->nrec] = c->rec_first_line;
+    c->nrec++;
+    c->fields_in_rec = 0;
+}
+
+/* The name of column k for messages: its header name, "column K" past the header, or "header
+ * column K" in the header row itself. */
+static const char *column_label(const isynth_table_reader *r, size_t k, char *tmp, size_t cap)
+{
+    if (r->header.n && k < r->header.n) return isynth_table_col_name(r, k);
+    snprintf(tmp, cap, "%scolumn %zu", r->header.n ? "" : "header ", k + 1);
+    return tmp;
+}
+
+/* A failure of libcsv on the line being fed (at_end: when the file ends inside a record). */
+static isynth_err csv_parse_error(isynth_table_reader *r, int code, bool at_end, isynth_error *err)
+{
+    csv_state *c = r->csv;
+    char tmp[48];
+    const char *col = column_label(r, c->fields_in_rec, tmp, sizeof tmp);
+    size_t line = c->file_line + 1;
+    if (code == CSV_ENOMEM || code == CSV_ETOOBIG)
+        return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE,
+                                "%s:%zu: field '%s': over the size limit of %zu bytes (or out of "
+                                "memory)",
+                                r->path, line, col, r->p.max_line_bytes);
+    if (at_end)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE,
+                                "%s:%zu: field '%s': unterminated quoted field (its closing quote "
+                                "is missing)",
+                                r->path, c->rec_first_line, col);
+    if (c->rec_first_line != line)
+        return isynth_error_set(err, ISYNTH_ERR_PARSE,
+                                "%s:%zu: field '%s': malformed quoted field in the record that "
+                                "starts at line %zu (a quote inside a field must be doubled, and "
+                                "nothing may follow a closing quote)",
+                                r->path, line, col, c->rec_first_line);
+    return isynth_error_set(err, ISYNTH_ERR_PARSE,
+                            "%s:%zu: field '%s': malformed quoted field (a quote inside a field "
+                            "must be doubled, and nothing may follow a closing quote)",
+                            r->path, line, col);
+}
+
+static bool blank_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
+    return true;
 }
 
 /* Parses more of the file until at least one record is queued or the file ends. Input is fed
- * line by line so each record knows the line it ends on. */
+ * line by line so each record knows the line it starts on. */
 static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
 {
-    if (r->csv->rec_head == r->csv->nrec) {
+    csv_state *c = r->csv;
+    if (c->rec_head == c->nrec) {
         /* every queued record was handed out: reuse the storage, keeping a partial record */
-        size_t keep = r->csv->fields_in_rec, first = r->csv->recs.n - keep;
+        size_t keep = c->fields_in_rec, first = c->recs.n - keep;
         if (keep == 0) {
-            sl_reset(&r->csv->recs);
+            sl_reset(&c->recs);
         } else if (first > 0) {
             strlist tmp;
-            sl_init(&tmp, r->csv->recs.data.max);
-            for (size_t i = first; i < r->csv->recs.n; i++)
-                if (sl_push(&tmp, r->csv->recs.data.p + r->csv->recs.off[i], r->csv->recs.len[i])) {
+            sl_init(&tmp, c->recs.data.max);
+            for (size_t i = first; i < c->recs.n; i++)
+                if (sl_push(&tmp, c->recs.data.p + c->recs.off[i], c->recs.len[i])) {
                     sl_free(&tmp);
                     return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
                 }
-            sl_free(&r->csv->recs);
-            r->csv->recs = tmp;
+            sl_free(&c->recs);
+            c->recs = tmp;
         }
-        r->csv->nrec = r->csv->rec_head = 0;
+        c->nrec = c->rec_head = 0;
     }
     char chunk[65536];
-    while (r->csv->rec_head == r->csv->nrec && !r->csv->csv_eof) {
-        size_t n = fread(chunk, 1, sizeof chunk, r->csv->f);
+    while (c->rec_head == c->nrec && !c->csv_eof) {
+        size_t n = fread(chunk, 1, sizeof chunk, c->f);
         if (n == 0) {
-            if (ferror(r->csv->f))
+            if (ferror(c->f))
                 return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", r->path);
-            r->csv->csv_eof = true;
-            if (csv_fini(&r->csv->parser, csv_on_field, csv_on_record, r) != 0)
-                return isynth_error_set(err, ISYNTH_ERR_PARSE,
-                                        "%s: line %zu: the record starting here never ends (a "
-                                        "quoted field is not closed): %s",
-                                        r->path, r->csv->rec_end_line + 1,
-                                        csv_strerror(csv_error(&r->csv->parser)));
+            c->csv_eof = true;
+            if (csv_fini(&c->parser, csv_on_field, csv_on_record, r) != 0)
+                return csv_parse_error(r, csv_error(&c->parser), true, err);
             break;
         }
         char *p = chunk;
-        if (!r->csv->bom_checked) {
-            r->csv->bom_checked = true;
+        if (!c->bom_checked) {
+            c->bom_checked = true;
             if (n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
                 p += 3;
                 n -= 3;
@@ -141,28 +185,52 @@ static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
         while (n) {
             char *nl = memchr(p, '\n', n);
             size_t seg = nl ? (size_t)(nl - p) + 1 : n;
-            if (csv_parse(&r->csv->parser, p, seg, csv_on_field, csv_on_record, r) != seg) {
-                int e = csv_error(&r->csv->parser);
-                return isynth_error_set(err,
-                                        e == CSV_ENOMEM ? ISYNTH_ERR_TOO_LARGE : ISYNTH_ERR_PARSE,
-                                        "%s: line %zu: %s", r->path, r->csv->file_line + 1,
-                                        e == CSV_ENOMEM ? "a field over the size limit (or out "
-                                                          "of memory)"
-                                                        : csv_strerror(e));
+            /* a record starts on the first line that is not blank after the last one ended (a
+             * line fed in two chunks counts once: its first part decides) */
+            if (!c->in_rec && !blank_line(p, seg)) {
+                c->in_rec = true;
+                c->rec_first_line = c->file_line + 1;
             }
-            if (r->csv->cb_err)
+            if (csv_parse(&c->parser, p, seg, csv_on_field, csv_on_record, r) != seg)
+                return csv_parse_error(r, csv_error(&c->parser), false, err);
+            if (c->cb_err)
                 return isynth_error_set(
-                    err, r->csv->cb_err, "%s: line %zu: %s", r->path, r->csv->file_line + 1,
-                    r->csv->cb_err == ISYNTH_ERR_NOMEM ? "out of memory"
-                    : r->csv->fields_in_rec >= ISYNTH_XLSX_MAX_COLS
-                        ? "more than 16384 fields in a record (the column limit)"
+                    err, c->cb_err, "%s:%zu: %s", r->path, c->file_line + 1,
+                    c->cb_err == ISYNTH_ERR_NOMEM ? "out of memory"
+                    : c->fields_in_rec >= ISYNTH_XLSX_MAX_COLS
+                        ? "more than 16384 columns in a record (a sheet's limit)"
                         : "record too large");
-            if (nl) r->csv->file_line++;
+            if (nl) c->file_line++;
             p += seg;
             n -= seg;
         }
     }
     return ISYNTH_OK;
+}
+
+/* Checks one field's bytes: invalid UTF-8 or a NUL is refused on the line it is on (a quoted
+ * field can span lines: the line the record starts on plus the line ends before the byte). */
+static isynth_err check_field(isynth_table_reader *r, size_t first, size_t k, isynth_error *err)
+{
+    const strlist *l = &r->csv->recs;
+    const char *p = l->data.p + l->off[first + k];
+    size_t bad;
+    if (utf8_valid(p, l->len[first + k], &bad)) return ISYNTH_OK;
+    size_t line = r->line;
+    for (size_t i = 0; i < k; i++) {
+        const char *q = l->data.p + l->off[first + i];
+        for (size_t j = 0; j < l->len[first + i]; j++)
+            line += q[j] == '\n';
+    }
+    for (size_t i = 0; i < bad; i++)
+        line += p[i] == '\n';
+    char tmp[48];
+    const char *col = column_label(r, k, tmp, sizeof tmp);
+    if (p[bad] == '\0')
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s:%zu: field '%s': NUL byte", r->path,
+                                line, col);
+    return isynth_error_set(err, ISYNTH_ERR_UTF8, "%s:%zu: field '%s': invalid UTF-8 (byte 0x%02X)",
+                            r->path, line, col, (unsigned char)p[bad]);
 }
 
 /* Hands out the next queued record as (cells, lens, n) after checking its UTF-8. */
@@ -171,60 +239,59 @@ static isynth_err csv_take(isynth_table_reader *r, const char *const **cells, co
 {
     *cells = NULL;
     isynth_err rc = csv_fill(r, err);
-    if (rc || r->csv->rec_head == r->csv->nrec) return rc;
-    size_t k = r->csv->rec_head++;
-    size_t first = r->csv->rec_start[k], nf = r->csv->rec_nf[k];
-    r->line = r->csv->rec_line[k];
-    for (size_t i = 0; i < nf; i++) {
-        size_t bad;
-        if (!utf8_valid(r->csv->recs.data.p + r->csv->recs.off[first + i],
-                        r->csv->recs.len[first + i], &bad))
-            return isynth_error_set(err, ISYNTH_ERR_UTF8,
-                                    "%s: line %zu, field %zu: invalid UTF-8 or NUL", r->path,
-                                    r->line, i + 1);
-    }
+    csv_state *c = r->csv;
+    if (rc || c->rec_head == c->nrec) return rc;
+    size_t k = c->rec_head++;
+    size_t first = c->rec_start[k], nf = c->rec_nf[k];
+    r->line = c->rec_line[k];
+    for (size_t i = 0; i < nf; i++)
+        if ((rc = check_field(r, first, i, err))) return rc;
     size_t width = r->header.n ? r->header.n : nf;
     size_t *l;
-    if (sl_ptrs(&r->csv->recs, first, nf < width || !r->header.n ? nf : width, width, &l))
+    if (sl_ptrs(&c->recs, first, nf < width || !r->header.n ? nf : width, width, &l))
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     if (r->header.n) {
         for (size_t i = r->header.n; i < nf; i++)
-            if (r->csv->recs.len[first + i])
+            if (c->recs.len[first + i])
                 return isynth_error_set(err, ISYNTH_ERR_PARSE,
-                                        "%s: line %zu: %zu fields, the header has %zu", r->path,
-                                        r->line, nf, r->header.n);
+                                        "%s:%zu: %zu fields, but the header has %zu columns",
+                                        r->path, r->line, nf, r->header.n);
     }
-    *cells = r->csv->recs.ptr;
+    *cells = c->recs.ptr;
     *lens = l;
     *n = width;
     return ISYNTH_OK;
 }
 
-isynth_err csv_reader_open(isynth_table_reader *r, isynth_error *err)
+isynth_err csv_reader_open(isynth_table_reader *r, FILE *f, isynth_error *err)
 {
     r->csv = isynth_calloc(1, sizeof *r->csv);
-    if (!r->csv) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
-    sl_init(&r->csv->recs, 0);
-    if (!(r->csv->f = fopen(r->path, "rb")))
+    if (!r->csv) {
+        if (f) fclose(f);
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
+    }
+    csv_state *c = r->csv;
+    sl_init(&c->recs, 0);
+    if (!(c->f = f ? f : fopen(r->path, "rb")))
         return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot open: %s", r->path,
                                 strerror(errno));
     csv_field_cap = r->p.max_line_bytes;
-    if (csv_init(&r->csv->parser, CSV_STRICT | CSV_STRICT_FINI) != 0)
+    if (csv_init(&c->parser, CSV_STRICT | CSV_STRICT_FINI) != 0)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
-    r->csv->parser_init = true;
-    csv_set_realloc_func(&r->csv->parser, csv_realloc);
-    csv_set_free_func(&r->csv->parser, isynth_free);
-    csv_set_space_func(&r->csv->parser, csv_no_space);
+    c->parser_init = true;
+    csv_set_realloc_func(&c->parser, csv_realloc);
+    csv_set_free_func(&c->parser, isynth_free);
+    csv_set_space_func(&c->parser, csv_no_space);
     const char *const *cells;
     const size_t *lens;
     size_t n;
     isynth_err rc = csv_take(r, &cells, &lens, &n, err);
     if (rc) return rc;
     if (!cells)
-        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: the file is empty (no header)",
+        return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s:1: the file is empty (no header)",
                                 r->path);
     char where[32];
-    snprintf(where, sizeof where, "line %zu", r->line);
+    snprintf(where, sizeof where, ":%zu", r->line);
     return table_set_header(r, cells, lens, n, where, err);
 }
 

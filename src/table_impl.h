@@ -11,6 +11,7 @@
 #include "isynth/xlsx.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 /* link names with the library's prefix (tests/symbols.sh) */
 #define sl_init isynth__sl_init
@@ -19,6 +20,7 @@
 #define sl_push isynth__sl_push
 #define sl_ptrs isynth__sl_ptrs
 #define table_set_header isynth__table_set_header
+#define table_reader_open_as isynth__table_reader_open_as
 #define csv_reader_open isynth__csv_reader_open
 #define csv_reader_next isynth__csv_reader_next
 #define csv_reader_free isynth__csv_reader_free
@@ -72,13 +74,19 @@ struct isynth_table_reader {
 };
 
 /* Sets the header from the first row: drops trailing empty names, refuses empty or repeated
- * ones. `where` names the row for messages ("row 1", "line 3"). */
+ * ones. `where` follows the path in messages (":3" for a line, ": row 1" for a sheet row). */
 isynth_err table_set_header(isynth_table_reader *r, const char *const *cells, const size_t *lens,
                             size_t n, const char *where, isynth_error *err);
 
+/* Opens path as a table of format fmt, whatever its extension (the seed loader's format
+ * parameter); a CSV reader reads f when it is non-NULL (and closes it, also on failure). */
+isynth_err table_reader_open_as(const char *path, isynth_table_format fmt, FILE *f,
+                                const isynth_table_reader_params *p, isynth_table_reader **out,
+                                isynth_error *err);
+
 /* Each format's reader: open reads the header into r->header; next hands out a row of exactly
  * r->header.n cells (*cells NULL at the end); free releases the format's state. */
-isynth_err csv_reader_open(isynth_table_reader *r, isynth_error *err);
+isynth_err csv_reader_open(isynth_table_reader *r, FILE *f, isynth_error *err);
 isynth_err csv_reader_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
                            isynth_error *err);
 void csv_reader_free(isynth_table_reader *r);

@@ -48,8 +48,9 @@ const char *isynth_table_col_name(const isynth_table_reader *r, size_t i);
 isynth_err isynth_table_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
                              isynth_error *err);
 
-/* Where the last row came from: the file's line (JSONL, CSV: the line the record ends on) or
- * the sheet's row number (xlsx). */
+/* Where the last row came from: the file's line (JSONL; CSV: the line the record starts on)
+ * or the sheet's row number (xlsx). Messages name it as "PATH:LINE: ..." (JSONL, CSV) or
+ * "PATH: row N ..." (xlsx). */
 size_t isynth_table_reader_line(const isynth_table_reader *r);
 
 void isynth_table_reader_close(isynth_table_reader *r);
