@@ -19,7 +19,9 @@ struct csv_state {
     size_t *rec_nf;    /* per record: number of fields */
     size_t *rec_line;  /* per record: line where it starts */
     size_t nrec, rec_cap, rec_head, fields_in_rec;
-    bool in_rec;           /* a record has started and not ended */
+    bool in_rec;       /* a record has started and not ended */
+    char chunk[65536]; /* read buffer: bytes [cpos, clen) not parsed yet */
+    size_t cpos, clen;
     size_t rec_first_line; /* where the record being parsed starts */
     isynth_err cb_err;
 };
@@ -111,6 +113,9 @@ static isynth_err csv_parse_error(isynth_table_reader *r, int code, bool at_end,
     char tmp[48];
     const char *col = column_label(r, c->fields_in_rec, tmp, sizeof tmp);
     size_t line = c->file_line + 1;
+    /* libcsv says ENOMEM both when csv_realloc refuses past the cap and when memory runs out */
+    if (code == CSV_ENOMEM && c->parser.entry_size < r->p.max_line_bytes)
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s:%zu: out of memory", r->path, line);
     if (code == CSV_ENOMEM || code == CSV_ETOOBIG)
         return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE,
                                 "%s:%zu: field '%s': over the size limit of %zu bytes (or out of "
@@ -163,47 +168,46 @@ static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
         }
         c->nrec = c->rec_head = 0;
     }
-    char chunk[65536];
+    /* fed line by line, and only until a record is queued: errors come in file order, and a
+       header is known before the lines after it are parsed */
     while (c->rec_head == c->nrec && !c->csv_eof) {
-        size_t n = fread(chunk, 1, sizeof chunk, c->f);
-        if (n == 0) {
-            if (ferror(c->f))
-                return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", r->path);
-            c->csv_eof = true;
-            if (csv_fini(&c->parser, csv_on_field, csv_on_record, r) != 0)
-                return csv_parse_error(r, csv_error(&c->parser), true, err);
-            break;
-        }
-        char *p = chunk;
-        if (!c->bom_checked) {
-            c->bom_checked = true;
-            if (n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
-                p += 3;
-                n -= 3;
+        if (c->cpos == c->clen) {
+            size_t n = fread(c->chunk, 1, sizeof c->chunk, c->f);
+            c->cpos = 0;
+            c->clen = n;
+            if (n == 0) {
+                if (ferror(c->f))
+                    return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", r->path);
+                c->csv_eof = true;
+                if (csv_fini(&c->parser, csv_on_field, csv_on_record, r) != 0)
+                    return csv_parse_error(r, csv_error(&c->parser), true, err);
+                break;
+            }
+            if (!c->bom_checked) {
+                c->bom_checked = true;
+                if (n >= 3 && !memcmp(c->chunk, "\xEF\xBB\xBF", 3)) c->cpos = 3;
             }
         }
-        while (n) {
-            char *nl = memchr(p, '\n', n);
-            size_t seg = nl ? (size_t)(nl - p) + 1 : n;
-            /* a record starts on the first line that is not blank after the last one ended (a
-             * line fed in two chunks counts once: its first part decides) */
-            if (!c->in_rec && !blank_line(p, seg)) {
-                c->in_rec = true;
-                c->rec_first_line = c->file_line + 1;
-            }
-            if (csv_parse(&c->parser, p, seg, csv_on_field, csv_on_record, r) != seg)
-                return csv_parse_error(r, csv_error(&c->parser), false, err);
-            if (c->cb_err)
-                return isynth_error_set(
-                    err, c->cb_err, "%s:%zu: %s", r->path, c->file_line + 1,
-                    c->cb_err == ISYNTH_ERR_NOMEM ? "out of memory"
-                    : c->fields_in_rec >= ISYNTH_XLSX_MAX_COLS
-                        ? "more than 16384 columns in a record (a sheet's limit)"
-                        : "record too large");
-            if (nl) c->file_line++;
-            p += seg;
-            n -= seg;
+        char *p = c->chunk + c->cpos;
+        size_t n = c->clen - c->cpos;
+        char *nl = memchr(p, '\n', n);
+        size_t seg = nl ? (size_t)(nl - p) + 1 : n;
+        /* a record starts on the first line that is not blank after the last one ended (a
+         * line fed in two chunks counts once: its first part decides) */
+        if (!c->in_rec && !blank_line(p, seg)) {
+            c->in_rec = true;
+            c->rec_first_line = c->file_line + 1;
         }
+        if (csv_parse(&c->parser, p, seg, csv_on_field, csv_on_record, r) != seg)
+            return csv_parse_error(r, csv_error(&c->parser), false, err);
+        if (c->cb_err)
+            return isynth_error_set(err, c->cb_err, "%s:%zu: %s", r->path, c->file_line + 1,
+                                    c->cb_err == ISYNTH_ERR_NOMEM ? "out of memory"
+                                    : c->fields_in_rec >= ISYNTH_XLSX_MAX_COLS
+                                        ? "more than 16384 columns in a record (a sheet's limit)"
+                                        : "record too large");
+        if (nl) c->file_line++;
+        c->cpos += seg;
     }
     return ISYNTH_OK;
 }
