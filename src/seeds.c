@@ -7,8 +7,10 @@
  * the file, the 1-based line where the record starts (the row, in a sheet) and the field as the
  * user wrote it. The shape (ELYZA, Self-Instruct, Alpaca, messages, mapped) is decided once,
  * from the first record's keys or from the header row; CSV and XLSX rows share table_row().
- * Bytes are validated before anything trusts them: UTF-8 and NUL over the whole JSON text, per
- * field for CSV so the column can be named, by the workbook reader for XLSX. */
+ * The files are read by the library's one reader per format (table_jsonl.c, table_csv.c,
+ * table_xlsx.c), which validate the bytes (UTF-8, NUL, quoting, JSON limits) and name line and
+ * column; this file reads only the JSON array, a format no other caller has, itself. The
+ * file's bytes are read once, for their SHA-256, and the readers read them from memory. */
 #include "isynth/seeds.h"
 
 #include "isynth/store.h"
