@@ -133,8 +133,10 @@ void isynth_table_reader_close(isynth_table_reader *r)
 }
 
 isynth_err table_set_header(isynth_table_reader *r, const char *const *cells, const size_t *lens,
-                            size_t n, const char *where, isynth_error *err)
+                            size_t n, isynth_error *err)
 {
+    char where[40];
+    snprintf(where, sizeof where, r->fmt == ISYNTH_TABLE_XLSX ? ": row %zu" : ":%zu", r->line);
     while (n && lens[n - 1] == 0)
         n--;
     if (n == 0)

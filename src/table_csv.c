@@ -294,9 +294,7 @@ isynth_err csv_reader_open(isynth_table_reader *r, FILE *f, isynth_error *err)
     if (!cells)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s:1: the file is empty (no header)",
                                 r->path);
-    char where[32];
-    snprintf(where, sizeof where, ":%zu", r->line);
-    return table_set_header(r, cells, lens, n, where, err);
+    return table_set_header(r, cells, lens, n, err);
 }
 
 /* The next data row; rows whose every cell is empty are skipped. */

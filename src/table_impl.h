@@ -73,10 +73,10 @@ struct isynth_table_reader {
     jsonl_state *jsonl;    /* jsonl */
 };
 
-/* Sets the header from the first row: drops trailing empty names, refuses empty or repeated
- * ones. `where` follows the path in messages (":3" for a line, ": row 1" for a sheet row). */
+/* Sets the header from the first row (r->line): drops trailing empty names, refuses empty or
+ * repeated ones, naming the line ("PATH:3: ...") or the sheet row ("PATH: row 1: ..."). */
 isynth_err table_set_header(isynth_table_reader *r, const char *const *cells, const size_t *lens,
-                            size_t n, const char *where, isynth_error *err);
+                            size_t n, isynth_error *err);
 
 /* Opens path as a table of format fmt, whatever its extension (the seed loader's format
  * parameter); a CSV reader reads f when it is non-NULL (and closes it, also on failure). */

@@ -31,10 +31,8 @@ isynth_err xlsx_table_open(isynth_table_reader *r, isynth_error *err)
     if (!row)
         return isynth_error_set(err, ISYNTH_ERR_PARSE, "%s: the sheet is empty (no header row)",
                                 r->path);
-    char where[32];
-    snprintf(where, sizeof where, ": row %zu", row->row);
     r->line = row->row;
-    return table_set_header(r, row->cells, row->lens, row->ncells, where, err);
+    return table_set_header(r, row->cells, row->lens, row->ncells, err);
 }
 
 isynth_err xlsx_table_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
