@@ -1,9 +1,9 @@
 /* `isynth dedup`: a standalone near-duplicate remover for any JSONL dataset. Each record's text
  * field is compared (ROUGE-L F, Japanese-aware tokens) with every record kept before it; the
- * first occurrence wins. Output and report are written atomically; progress goes to stderr
- * when it is a terminal. */
+ * first occurrence wins. The input is read with the library's JSONL reader (one pass, so a pipe
+ * works); output and report are written as the library writes files (isynth_outfile); progress
+ * goes to stderr when it is a terminal. */
 #include "cli.h"
-#include "internal.h"
 #include "isynth/rouge.h"
 
 #include <errno.h>
@@ -14,8 +14,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define MAX_LINE ((size_t)64 << 20)
 
 static void help(FILE *f)
 {
@@ -64,69 +62,36 @@ static int push_kept(kept *k, const char *s, size_t len, long line)
     return 0;
 }
 
+/* Writes o as one compact JSON line and frees it; -1 when o is NULL (a value jansson could not
+ * make) or the write fails. */
+static int write_json_line(FILE *f, json_t *o)
+{
+    int bad = !o || json_dumpf(o, f, JSON_COMPACT) || fputc('\n', f) == EOF;
+    json_decref(o);
+    return bad ? -1 : 0;
+}
+
 static int write_tokens(FILE *f, isynth_tokenizer *tok, long line, const uint32_t *ids, size_t n)
 {
-    buf b;
-    buf_init(&b, 0);
-    isynth_err rc = buf_printf(&b, "{\"line\":%ld,\"tokens\":[", line);
-    for (size_t i = 0; i < n && !rc; i++) {
+    json_t *tokens = json_array();
+    for (size_t i = 0; tokens && i < n; i++) {
         size_t len;
         const char *s = isynth_tokenizer_token(tok, ids[i], &len);
-        if (i) rc = buf_addc(&b, ',');
-        if (!rc) rc = buf_add_json_str(&b, s, len);
+        if (json_array_append_new(tokens, json_stringn(s, len))) {
+            json_decref(tokens);
+            tokens = NULL;
+        }
     }
-    if (!rc) rc = buf_adds(&b, "]}\n");
-    int bad = rc || fwrite(b.p, 1, b.len, f) != b.len;
-    buf_free(&b);
-    return bad ? -1 : 0;
+    return write_json_line(
+        f, tokens ? json_pack("{s:I,s:o}", "line", (json_int_t)line, "tokens", tokens) : NULL);
 }
 
 static int write_report(FILE *f, long line, const char *text, size_t len, long kline,
                         const char *ktext, double score)
 {
-    buf b;
-    buf_init(&b, 0);
-    isynth_err rc = buf_printf(&b, "{\"line\":%ld,\"text\":", line);
-    if (!rc) rc = buf_add_json_str(&b, text, len);
-    if (!rc) rc = buf_printf(&b, ",\"kept_line\":%ld,\"kept_text\":", kline);
-    if (!rc) rc = buf_add_json_str(&b, ktext, strlen(ktext));
-    if (!rc) rc = buf_printf(&b, ",\"score\":%.17g}\n", score);
-    int bad = rc || fwrite(b.p, 1, b.len, f) != b.len;
-    buf_free(&b);
-    return bad ? -1 : 0;
-}
-
-/* Reads one line (with its newline) into *line, never holding more than max + 1 bytes of it:
- * a longer line sets *too_long and stops there, before the rest is read. Returns the length,
- * or -1 at end of input (or on a read or memory error: ferror(in) or errno tell). */
-static ssize_t read_line_capped(FILE *in, char **line, size_t *cap, size_t max, bool *too_long,
-                                bool *nomem)
-{
-    size_t len = 0;
-    int c;
-    *too_long = *nomem = false;
-    while ((c = getc_unlocked(in)) != EOF) {
-        if (len == max) {
-            *too_long = true;
-            return (ssize_t)len;
-        }
-        if (len + 1 >= *cap) {
-            size_t nc = *cap ? *cap * 2 : 4096;
-            if (nc > max + 1) nc = max + 1;
-            char *p = realloc(*line, nc);
-            if (!p) { /* not the end of the input: the caller reports it */
-                *nomem = true;
-                return -1;
-            }
-            *line = p;
-            *cap = nc;
-        }
-        (*line)[len++] = (char)c;
-        if (c == '\n') break;
-    }
-    if (!len) return -1;
-    (*line)[len] = '\0';
-    return (ssize_t)len;
+    return write_json_line(f, json_pack("{s:I,s:s%,s:I,s:s,s:f}", "line", (json_int_t)line, "text",
+                                        text, len, "kept_line", (json_int_t)kline, "kept_text",
+                                        ktext, "score", score));
 }
 
 int cmd_dedup(int argc, char **argv)
@@ -203,21 +168,16 @@ int cmd_dedup(int argc, char **argv)
     isynth_error err;
     isynth_tokenizer *tok = NULL;
     isynth_sim_index *idx = NULL;
-    atomic_file out = {0}, rep = {0}, dump = {0};
+    isynth_outfile *out = NULL, *rep = NULL, *dump = NULL;
+    isynth_jsonl_reader *in = NULL;
     kept k = {0};
-    char *line = NULL;
-    size_t linecap = 0;
     cli_catch_stop_signals(); /* before any temporary exists: a stop then removes them */
-    FILE *in = fopen(in_path, "rb");
-    if (!in) {
-        fprintf(stderr, "isynth dedup: %s: cannot open: %s\n", in_path, strerror(errno));
-        return EXIT_FAILURE_RUN;
-    }
-    isynth_err rc = isynth_tokenizer_new(kind, &tok, &err);
+    isynth_err rc = isynth_jsonl_open(in_path, NULL, &in, &err);
+    if (!rc) rc = isynth_tokenizer_new(kind, &tok, &err);
     if (!rc) rc = isynth_sim_index_new(tok, &idx, &err);
-    if (!rc) rc = atomic_open(&out, out_path, &err);
-    if (!rc && report_path) rc = atomic_open(&rep, report_path, &err);
-    if (!rc && dump_path) rc = atomic_open(&dump, dump_path, &err);
+    if (!rc) rc = isynth_outfile_open(out_path, &out, &err);
+    if (!rc && report_path) rc = isynth_outfile_open(report_path, &rep, &err);
+    if (!rc && dump_path) rc = isynth_outfile_open(dump_path, &dump, &err);
     if (rc) {
         fprintf(stderr, "isynth dedup: %s\n", err.msg);
         code = exit_code_for(rc);
@@ -226,55 +186,24 @@ int cmd_dedup(int argc, char **argv)
 
     bool tty = !quiet && isatty(STDERR_FILENO);
     double t0 = isynth_now(), last = t0;
-    long lineno = 0, records = 0, removed = 0;
-    ssize_t got;
-    bool too_long = false, nomem = false;
-    while ((got = read_line_capped(in, &line, &linecap, MAX_LINE, &too_long, &nomem)) != -1) {
-        lineno++;
-        if (cli_stop) {
+    long records = 0, removed = 0;
+    for (;;) {
+        const char *line, *text;
+        size_t len, tlen;
+        rc = isynth_jsonl_next(in, &line, &len, &err);
+        if (cli_stop) { /* before the read error a signal causes (EINTR) */
             code = EXIT_INTERRUPTED;
             goto done;
         }
-        size_t len = (size_t)got;
-        if (too_long) {
-            fprintf(stderr, "isynth dedup: %s:%ld: line longer than %zu bytes\n", in_path, lineno,
-                    MAX_LINE);
-            code = EXIT_INPUT;
+        if (!rc && !line) break;
+        /* the line must be a JSON object whose field is a string (file and line named) */
+        if (!rc) rc = isynth_jsonl_get_string(in, field, &text, &tlen, &err);
+        if (rc) {
+            fprintf(stderr, "isynth dedup: %s\n", err.msg);
+            code = exit_code_for(rc);
             goto done;
         }
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            len--;
-        size_t sp = 0;
-        while (sp < len && (line[sp] == ' ' || line[sp] == '\t'))
-            sp++;
-        if (sp == len) continue; /* blank line */
-        json_error_t jerr;
-        json_t *obj;
-        const char *over;
-        isynth_err jrc = json_load_record(line, len, JSON_REJECT_DUPLICATES, &obj, &jerr, &over);
-        if (jrc == ISYNTH_ERR_NOMEM || (jrc && over)) {
-            fprintf(stderr, "isynth dedup: %s:%ld: %s\n", in_path, lineno,
-                    over ? over : "out of memory");
-            code = over ? EXIT_INPUT : EXIT_FAILURE_RUN;
-            goto done;
-        }
-        if (!obj || !json_is_object(obj)) {
-            fprintf(stderr, "isynth dedup: %s:%ld: %s%s\n", in_path, lineno,
-                    obj ? "not a JSON object" : "invalid JSON: ", obj ? "" : jerr.text);
-            json_decref(obj);
-            code = EXIT_INPUT;
-            goto done;
-        }
-        json_t *v = json_object_get(obj, field);
-        if (!json_is_string(v)) {
-            fprintf(stderr, "isynth dedup: %s:%ld: field '%s' is %s\n", in_path, lineno, field,
-                    v ? "not a string" : "missing");
-            json_decref(obj);
-            code = EXIT_INPUT;
-            goto done;
-        }
-        const char *text = json_string_value(v);
-        size_t tlen = json_string_length(v);
+        long lineno = (long)isynth_jsonl_line(in);
         records++;
         uint32_t *ids = NULL;
         size_t n = 0;
@@ -282,22 +211,22 @@ int cmd_dedup(int argc, char **argv)
         double score = 0;
         rc = isynth_tokenize(tok, text, tlen, &ids, &n, &err);
         if (!rc) rc = isynth_sim_index_nearest_tokens(idx, ids, n, threshold, &hit, &score, &err);
-        if (!rc && dump_path && write_tokens(dump.f, tok, lineno, ids, n))
+        if (!rc && dump && write_tokens(isynth_outfile_stream(dump), tok, lineno, ids, n))
             rc = isynth_error_set(&err, ISYNTH_ERR_IO, "%s: write failed", dump_path);
         if (!rc && hit < 0) {
+            FILE *o = isynth_outfile_stream(out);
             rc = isynth_sim_index_add_tokens(idx, (int64_t)k.n, ids, n, &err);
             if (!rc && push_kept(&k, text, tlen, lineno))
                 rc = isynth_error_set(&err, ISYNTH_ERR_NOMEM, "out of memory");
-            if (!rc && (fwrite(line, 1, len, out.f) != len || fputc('\n', out.f) == EOF))
+            if (!rc && (fwrite(line, 1, len, o) != len || fputc('\n', o) == EOF))
                 rc = isynth_error_set(&err, ISYNTH_ERR_IO, "%s: write failed", out_path);
         } else if (!rc) {
             removed++;
-            if (report_path &&
-                write_report(rep.f, lineno, text, tlen, k.line[hit], k.text[hit], score))
+            if (rep && write_report(isynth_outfile_stream(rep), lineno, text, tlen, k.line[hit],
+                                    k.text[hit], score))
                 rc = isynth_error_set(&err, ISYNTH_ERR_IO, "%s: write failed", report_path);
         }
         isynth_free(ids);
-        json_decref(obj);
         if (rc) {
             fprintf(stderr, "isynth dedup: %s:%ld: %s\n", in_path, lineno, err.msg);
             code = exit_code_for(rc);
@@ -312,23 +241,16 @@ int cmd_dedup(int argc, char **argv)
             }
         }
     }
-    if (nomem) {
-        fprintf(stderr, "isynth dedup: %s:%ld: out of memory\n", in_path, lineno + 1);
-        code = EXIT_FAILURE_RUN;
-        goto done;
+    rc = isynth_outfile_commit(out, &err);
+    out = NULL;
+    if (!rc && rep) {
+        rc = isynth_outfile_commit(rep, &err);
+        rep = NULL;
     }
-    if (cli_stop) { /* before the read error a signal causes (EINTR) */
-        code = EXIT_INTERRUPTED;
-        goto done;
+    if (!rc && dump) {
+        rc = isynth_outfile_commit(dump, &err);
+        dump = NULL;
     }
-    if (ferror(in)) {
-        fprintf(stderr, "isynth dedup: %s: read error\n", in_path);
-        code = EXIT_FAILURE_RUN;
-        goto done;
-    }
-    rc = atomic_commit(&out, &err);
-    if (!rc && report_path) rc = atomic_commit(&rep, &err);
-    if (!rc && dump_path) rc = atomic_commit(&dump, &err);
     if (rc) {
         fprintf(stderr, "isynth dedup: %s\n", err.msg);
         code = exit_code_for(rc);
@@ -342,19 +264,16 @@ int cmd_dedup(int argc, char **argv)
                 records, k.n, removed, threshold, isynth_tokenizer_kind_name(kind),
                 isynth_now() - t0);
 done:
-    if (code != EXIT_OK) {
-        if (out.f) atomic_abort(&out);
-        if (rep.f) atomic_abort(&rep);
-        if (dump.f) atomic_abort(&dump);
-        if (code == EXIT_INTERRUPTED)
-            fprintf(stderr, "\nisynth dedup: interrupted; no output written\n");
-    }
+    isynth_outfile_abort(out);
+    isynth_outfile_abort(rep);
+    isynth_outfile_abort(dump);
+    if (code == EXIT_INTERRUPTED)
+        fprintf(stderr, "\nisynth dedup: interrupted; no output written\n");
     for (size_t i = 0; i < k.n; i++)
         free(k.text[i]);
     free(k.text);
     free(k.line);
-    free(line);
-    fclose(in);
+    isynth_jsonl_close(in);
     isynth_sim_index_free(idx);
     isynth_tokenizer_free(tok);
     return code;

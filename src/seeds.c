@@ -7,16 +7,15 @@
  * the file, the 1-based line where the record starts (the row, in a sheet) and the field as the
  * user wrote it. The shape (ELYZA, Self-Instruct, Alpaca, messages, mapped) is decided once,
  * from the first record's keys or from the header row; CSV and XLSX rows share table_row().
- * Bytes are validated before anything trusts them: UTF-8 and NUL over the whole JSON text, per
- * field for CSV so the column can be named, by the workbook reader for XLSX. */
+ * The files are read by the library's one reader per format (table_jsonl.c, table_csv.c,
+ * table_xlsx.c), which validate the bytes (UTF-8, NUL, quoting, JSON limits) and name line and
+ * column; this file reads only the JSON array, a format no other caller has, itself. The
+ * file's bytes are read once, for their SHA-256, and the readers read them from memory. */
 #include "isynth/seeds.h"
 
 #include "isynth/store.h"
-#include "internal.h"
-#include "isynth/table.h"
-#include "isynth/xlsx.h"
+#include "table_impl.h"
 
-#include <csv.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -349,27 +348,6 @@ static const char *mapped_source(const loader *ld, int f)
 
 /* ---- JSON -------------------------------------------------------------------------------- */
 
-static const char *json_type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "an unknown value";
-}
-
 /* Reads obj[key] into field f of r; absent and null leave the field absent. Only an id may
  * be an integer. */
 static isynth_err take_str(loader *ld, raw *r, int f, const json_t *obj, const char *key,
@@ -390,7 +368,7 @@ static isynth_err take_str(loader *ld, raw *r, int f, const json_t *obj, const c
         return ISYNTH_OK;
     }
     return fail(ld, ISYNTH_ERR_PARSE, r->line, r->name[f], "expected a string, found %s",
-                json_type_name(v));
+                jsonl_type_name(v));
 }
 
 static isynth_err take_bool(loader *ld, raw *r, const json_t *obj, const char *key)
@@ -399,7 +377,7 @@ static isynth_err take_bool(loader *ld, raw *r, const json_t *obj, const char *k
     if (!v || json_is_null(v)) return ISYNTH_OK;
     if (!json_is_boolean(v))
         return fail(ld, ISYNTH_ERR_PARSE, r->line, key, "expected true or false, found %s",
-                    json_type_name(v));
+                    jsonl_type_name(v));
     r->is_classification = json_is_true(v);
     return ISYNTH_OK;
 }
@@ -421,14 +399,14 @@ static isynth_err take_instances(loader *ld, raw *r, const json_t *obj)
         return fail(ld, ISYNTH_ERR_PARSE, r->line, "instances", "missing");
     if (!json_is_array(inst))
         return fail(ld, ISYNTH_ERR_PARSE, r->line, "instances", "expected an array, found %s",
-                    json_type_name(inst));
+                    jsonl_type_name(inst));
     if (json_array_size(inst) == 0)
         return fail(ld, ISYNTH_ERR_PARSE, r->line, "instances",
                     "empty array (needs at least one {\"input\", \"output\"})");
     json_t *first = json_array_get(inst, 0);
     if (!json_is_object(first))
         return fail(ld, ISYNTH_ERR_PARSE, r->line, "instances[0]", "expected an object, found %s",
-                    json_type_name(first));
+                    jsonl_type_name(first));
     isynth_err rc = take_str(ld, r, F_INPUT, first, "input", "instances[0].input");
     return rc ? rc : take_str(ld, r, F_OUTPUT, first, "output", "instances[0].output");
 }
@@ -440,7 +418,7 @@ static isynth_err take_messages(loader *ld, raw *r, const json_t *obj)
     json_t *msgs = json_object_get(obj, "messages");
     if (!json_is_array(msgs))
         return fail(ld, ISYNTH_ERR_PARSE, r->line, "messages", "expected an array, found %s",
-                    msgs ? json_type_name(msgs) : "nothing");
+                    msgs ? jsonl_type_name(msgs) : "nothing");
     size_t i;
     json_t *m;
     json_array_foreach(msgs, i, m)
@@ -449,12 +427,12 @@ static isynth_err take_messages(loader *ld, raw *r, const json_t *obj)
         snprintf(label, sizeof label, "messages[%zu]", i);
         if (!json_is_object(m))
             return fail(ld, ISYNTH_ERR_PARSE, r->line, label, "expected an object, found %s",
-                        json_type_name(m));
+                        jsonl_type_name(m));
         json_t *role = json_object_get(m, "role");
         if (!json_is_string(role)) {
             snprintf(label, sizeof label, "messages[%zu].role", i);
             return fail(ld, ISYNTH_ERR_PARSE, r->line, label, "expected a string, found %s",
-                        role ? json_type_name(role) : "nothing");
+                        role ? jsonl_type_name(role) : "nothing");
         }
         int f = strcmp(json_string_value(role), "user") == 0        ? F_INSTRUCTION
                 : strcmp(json_string_value(role), "assistant") == 0 ? F_OUTPUT
@@ -477,7 +455,7 @@ static isynth_err json_record(loader *ld, const json_t *v, long line)
 {
     if (!json_is_object(v))
         return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "expected a JSON object, found %s",
-                    json_type_name(v));
+                    jsonl_type_name(v));
     if (ld->shape == SH_NONE) {
         ld->shape = detect_json_shape(ld, v);
         if (ld->shape == SH_NONE)
@@ -520,23 +498,6 @@ static isynth_err json_record(loader *ld, const json_t *v, long line)
         rc = take_str(ld, &r, F_EVAL, v, "eval_aspect", "eval_aspect");
     if (!rc) rc = take_bool(ld, &r, v, "is_classification");
     return rc ? rc : add_task(ld, &r);
-}
-
-static isynth_err json_fail(loader *ld, long line, const json_error_t *je)
-{
-    switch (json_error_code(je)) {
-    case json_error_out_of_memory:
-        return nomem(ld);
-    case json_error_premature_end_of_input:
-        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "truncated JSON at column %d: %s", je->column,
-                    je->text);
-    case json_error_duplicate_key:
-        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "duplicate key at column %d: %s", je->column,
-                    je->text);
-    default:
-        return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "malformed JSON at column %d: %s", je->column,
-                    je->text);
-    }
 }
 
 /* Reports the first invalid UTF-8 sequence or NUL byte at offset `bad` of the text. */
@@ -584,10 +545,11 @@ static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t 
             isynth_err rc =
                 json_load_record(d + pos, len - pos,
                                  JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &v, &je, &over);
-            if (rc == ISYNTH_ERR_NOMEM) return nomem(ld);
             if (rc && over)
                 return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "array element %zu: %s", k, over);
-            if (rc) return json_fail(ld, line + (je.line > 0 ? je.line - 1 : 0), &je);
+            if (rc)
+                return jsonl_fail(ld->err, ld->path, (size_t)line + (je.line > 0 ? je.line - 1 : 0),
+                                  rc, &je, NULL);
             rc = json_record(ld, v, line);
             json_decref(v);
             if (rc) return rc;
@@ -615,42 +577,43 @@ static isynth_err load_json_array(loader *ld, const char *d, size_t len, size_t 
     return ISYNTH_OK;
 }
 
-/* JSONL: one object per line; blank lines are skipped; CRLF is accepted. */
-static isynth_err load_json_lines(loader *ld, const char *d, size_t len)
+/* JSONL through the one JSON Lines reader, over the bytes already read (their SHA-256 is the
+ * set's): it skips blank lines, drops CRs and a BOM, checks each line's UTF-8 and parses it as
+ * an object, naming line and column. */
+static isynth_err load_json_lines(loader *ld, char *data, size_t len)
 {
-    long line = 0;
-    size_t pos = 0;
-    while (pos < len) {
-        line++;
-        const char *s = d + pos;
-        const char *nl = memchr(s, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - s) : len - pos;
-        pos += n + (nl ? 1 : 0);
-        if (n && s[n - 1] == '\r') n--;
-        if (is_blank(s, n)) continue;
-        json_error_t je;
+    FILE *f = fmemopen(data, len, "r");
+    if (!f) return nomem(ld);
+    isynth_jsonl_params jp = {.max_line_bytes = ld->prm.max_file_bytes};
+    isynth_jsonl_reader *jr;
+    isynth_err rc = jsonl_reader_open_stream(ld->path, f, &jp, &jr, ld->err);
+    while (!rc) {
+        const char *text;
+        size_t n;
         json_t *v;
-        const char *over;
-        isynth_err rc =
-            json_load_record(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &v, &je, &over);
-        if (rc == ISYNTH_ERR_NOMEM) return nomem(ld);
-        if (rc && over) return fail(ld, ISYNTH_ERR_PARSE, line, NULL, "%s", over);
-        if (rc) return json_fail(ld, line, &je);
-        rc = json_record(ld, v, line);
-        json_decref(v);
-        if (rc) return rc;
+        rc = isynth_jsonl_next(jr, &text, &n, ld->err);
+        if (rc || !text) break;
+        rc = jsonl_object(jr, &v, ld->err);
+        if (!rc) rc = json_record(ld, v, (long)isynth_jsonl_line(jr));
     }
-    return ISYNTH_OK;
+    isynth_jsonl_close(jr);
+    return rc;
 }
 
-static isynth_err load_json(loader *ld, const char *d, size_t len)
+/* A JSON array of objects (this loader's own format), else JSON lines. */
+static isynth_err load_json(loader *ld, char *data, size_t len)
 {
-    size_t bad;
-    if (!utf8_valid(d, len, &bad)) return bad_bytes(ld, d, bad);
+    const char *d = data;
+    if (len >= 3 && memcmp(d, "\xEF\xBB\xBF", 3) == 0) {
+        d += 3;
+        len -= 3;
+    }
     long line = 1;
     size_t i = skip_ws(d, len, 0, &line);
-    if (i < len && d[i] == '[') return load_json_array(ld, d, len, i, line);
-    return load_json_lines(ld, d, len);
+    if (i >= len || d[i] != '[') return load_json_lines(ld, data, len + (size_t)(d - data));
+    size_t bad;
+    if (!utf8_valid(d, len, &bad)) return bad_bytes(ld, d, bad);
+    return load_json_array(ld, d, len, i, line);
 }
 
 /* ---- tables: CSV and XLSX share the header and the row -------------------------------------- */
@@ -815,187 +778,26 @@ static isynth_err table_row(loader *ld, const header *h, const char *const *cell
     return add_task(ld, &r);
 }
 
-/* ---- CSV --------------------------------------------------------------------------------- */
+/* ---- CSV and XLSX through the table reader ------------------------------------------------ */
 
-typedef struct csvctx {
-    loader *ld;
-    isynth_err rc; /* first error; later callbacks do nothing */
-    long line;     /* line being fed to the parser */
-    long rec_line; /* line where the current record starts */
-    bool in_rec;
-    size_t nf; /* fields seen in the current record */
-    bool header_done;
-    header h;
-    buf row; /* the current row's fields, back to back */
-    size_t *off, *len;
-    const char **cells; /* the current row's fields, pointing into row */
-} csvctx;
-
-static void csv_column_label(const csvctx *c, size_t k, char out[LABEL_MAX])
+/* A CSV file (over the bytes already read, whatever its extension when the format was set) or
+ * the first sheet of a workbook, through the table reader, which has already refused what is
+ * malformed (quotes, invalid UTF-8, NUL, unnamed or repeated header cells, values past the
+ * header; hostile workbooks) naming line or row and column; records are numbered by the line
+ * they start on, rows as the sheet numbers them. */
+static isynth_err load_table(loader *ld, isynth_table_format fmt, char *data, size_t len)
 {
-    if (c->header_done && k < c->h.n)
-        set_label(out, c->h.names[k], strlen(c->h.names[k]));
-    else if (c->header_done)
-        snprintf(out, LABEL_MAX, "column %zu", k + 1);
-    else
-        snprintf(out, LABEL_MAX, "header column %zu", k + 1);
-}
-
-static void csv_field(void *s, size_t n, void *data)
-{
-    csvctx *c = data;
-    if (c->rc) return;
-    loader *ld = c->ld;
-    const char *p = s ? s : "";
-    size_t q = csv_defused_quote(p, s ? n : 0);
-    p += q;
-    n -= q;
-    size_t k = c->nf++;
-    if (!c->in_rec) {
-        c->in_rec = true;
-        c->rec_line = c->line;
-    }
-    char label[LABEL_MAX];
-    size_t bad;
-    if (!utf8_valid(p, n, &bad)) {
-        long line = c->line;
-        for (size_t i = bad; i < n; i++)
-            if (p[i] == '\n') line--;
-        csv_column_label(c, k, label);
-        if (p[bad] == '\0')
-            c->rc = fail(ld, ISYNTH_ERR_PARSE, line, label, "NUL byte");
-        else
-            c->rc = fail(ld, ISYNTH_ERR_UTF8, line, label, "invalid UTF-8 (byte 0x%02X)",
-                         (unsigned char)p[bad]);
-        return;
-    }
-    /* checked before buffering, so a huge field is refused before it is copied */
-    if (n > ld->prm.max_field_bytes) {
-        csv_column_label(c, k, label);
-        c->rc = fail(ld, ISYNTH_ERR_TOO_LARGE, c->rec_line, label,
-                     "%zu bytes, longer than the limit of %zu bytes", n, ld->prm.max_field_bytes);
-        return;
-    }
-    if (!c->header_done) {
-        c->h.line = c->rec_line;
-        c->rc = header_add(ld, &c->h, p, n);
-        return;
-    }
-    if (k >= c->h.n) return; /* counted; reported at the end of the record */
-    c->off[k] = c->row.len;
-    c->len[k] = n;
-    isynth_err rc = buf_add(&c->row, p, n);
-    if (rc)
-        c->rc =
-            rc == ISYNTH_ERR_NOMEM ? nomem(ld) : fail(ld, rc, c->rec_line, NULL, "row too large");
-}
-
-static isynth_err csv_header(csvctx *c)
-{
-    loader *ld = c->ld;
-    c->h.line = c->rec_line;
-    isynth_err rc = header_finish(ld, &c->h);
-    if (rc) return rc;
-    c->off = isynth_calloc(c->h.n, sizeof *c->off);
-    c->len = isynth_calloc(c->h.n, sizeof *c->len);
-    c->cells = isynth_calloc(c->h.n, sizeof *c->cells);
-    if (!c->off || !c->len || !c->cells) return nomem(ld);
-    c->header_done = true;
-    return ISYNTH_OK;
-}
-
-static isynth_err csv_row(csvctx *c)
-{
-    if (c->nf != c->h.n)
-        return fail(c->ld, ISYNTH_ERR_PARSE, c->rec_line, NULL,
-                    "%zu fields, but the header has %zu columns", c->nf, c->h.n);
-    for (size_t k = 0; k < c->h.n; k++)
-        c->cells[k] = c->row.p ? c->row.p + c->off[k] : "";
-    return table_row(c->ld, &c->h, c->cells, c->len, c->rec_line);
-}
-
-static void csv_record(int term, void *data)
-{
-    (void)term;
-    csvctx *c = data;
-    if (!c->rc) c->rc = c->header_done ? csv_row(c) : csv_header(c);
-    c->nf = 0;
-    c->in_rec = false;
-    buf_reset(&c->row);
-}
-
-static isynth_err csv_parse_error(csvctx *c, int code, bool at_end)
-{
-    loader *ld = c->ld;
-    if (code == CSV_ENOMEM) return nomem(ld);
-    if (code == CSV_ETOOBIG)
-        return fail(ld, ISYNTH_ERR_TOO_LARGE, c->line, NULL, "field too large");
-    char label[LABEL_MAX];
-    csv_column_label(c, c->nf, label);
-    if (at_end)
-        return fail(ld, ISYNTH_ERR_PARSE, c->rec_line, label,
-                    "unterminated quoted field (its closing quote is missing)");
-    if (c->rec_line != c->line)
-        return fail(ld, ISYNTH_ERR_PARSE, c->line, label,
-                    "malformed quoted field in the record that starts at line %ld (a quote "
-                    "inside a field must be doubled, and nothing may follow a closing quote)",
-                    c->rec_line);
-    return fail(ld, ISYNTH_ERR_PARSE, c->line, label,
-                "malformed quoted field (a quote inside a field must be doubled, and nothing may "
-                "follow a closing quote)");
-}
-
-static isynth_err load_csv(loader *ld, const char *d, size_t len)
-{
-    csvctx c;
-    memset(&c, 0, sizeof c);
-    c.ld = ld;
-    buf_init(&c.row, 0);
-    struct csv_parser p;
-    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0) return nomem(ld);
-    csv_set_realloc_func(&p, isynth_realloc);
-    csv_set_free_func(&p, isynth_free);
-    /* Fed one line at a time so every callback knows the line it is on. */
-    size_t pos = 0;
-    while (pos < len && !c.rc) {
-        const char *s = d + pos;
-        const char *nl = memchr(s, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - s) + 1 : len - pos;
-        pos += n;
-        c.line++;
-        if (!c.in_rec && !is_blank(s, n)) {
-            c.in_rec = true;
-            c.rec_line = c.line;
-        }
-        if (csv_parse(&p, s, n, csv_field, csv_record, &c) != n && !c.rc)
-            c.rc = csv_parse_error(&c, csv_error(&p), false);
-    }
-    if (!c.rc && csv_fini(&p, csv_field, csv_record, &c) != 0 && !c.rc)
-        c.rc = csv_parse_error(&c, csv_error(&p), true);
-    if (!c.rc && !c.header_done) c.rc = fail(ld, ISYNTH_ERR_PARSE, 1, NULL, "no header row");
-    csv_free(&p);
-    header_free(&c.h);
-    isynth_free(c.off);
-    isynth_free(c.len);
-    isynth_free(c.cells);
-    buf_free(&c.row);
-    return c.rc;
-}
-
-/* ---- XLSX -------------------------------------------------------------------------------- */
-
-/* The first sheet through the table reader, which has already refused hostile workbooks (zip
- * and XML limits), invalid UTF-8, NUL, unnamed or repeated header cells and values past the
- * header; rows are numbered as the sheet numbers them. */
-static isynth_err load_xlsx(loader *ld)
-{
-    if (isynth_table_format_from_path(ld->path) != ISYNTH_TABLE_XLSX)
+    if (fmt == ISYNTH_TABLE_XLSX && isynth_table_format_from_path(ld->path) != ISYNTH_TABLE_XLSX)
         return fail(ld, ISYNTH_ERR_INVALID, 0, NULL,
                     "xlsx seeds are read by extension: name the workbook *.xlsx");
+    FILE *f = NULL;
+    if (fmt == ISYNTH_TABLE_CSV && !(f = fmemopen(data, len, "r"))) return nomem(ld);
     header h;
     memset(&h, 0, sizeof h);
+    isynth_table_reader_params tp = isynth_table_reader_params_default();
+    tp.max_line_bytes = ld->prm.max_file_bytes;
     isynth_table_reader *tr = NULL;
-    isynth_err rc = isynth_table_reader_open(ld->path, NULL, &tr, ld->err);
+    isynth_err rc = table_reader_open_as(ld->path, fmt, f, &tp, &tr, ld->err);
     if (rc) goto done;
     h.line = (long)isynth_table_reader_line(tr);
     for (size_t k = 0; k < isynth_table_ncols(tr) && !rc; k++) {
@@ -1018,17 +820,20 @@ done:
 
 /* ---- entry point ------------------------------------------------------------------------- */
 
+/* The seed format of a path, by the one extension mapping (isynth_table_format_from_path). */
 static isynth_seed_format format_from_name(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    const char *dot = strrchr(slash ? slash : path, '.');
-    if (!dot) return ISYNTH_SEEDS_AUTO;
-    const char *ext = dot + 1;
-    size_t n = strlen(ext);
-    if (ascii_ieq(ext, n, "jsonl") || ascii_ieq(ext, n, "json") || ascii_ieq(ext, n, "ndjson"))
+    switch (isynth_table_format_from_path(path)) {
+    case ISYNTH_TABLE_JSONL:
+    case ISYNTH_TABLE_JSON:
         return ISYNTH_SEEDS_JSONL;
-    if (ascii_ieq(ext, n, "csv")) return ISYNTH_SEEDS_CSV;
-    if (ascii_ieq(ext, n, "xlsx")) return ISYNTH_SEEDS_XLSX;
+    case ISYNTH_TABLE_CSV:
+        return ISYNTH_SEEDS_CSV;
+    case ISYNTH_TABLE_XLSX:
+        return ISYNTH_SEEDS_XLSX;
+    case ISYNTH_TABLE_UNKNOWN:
+        break;
+    }
     return ISYNTH_SEEDS_AUTO;
 }
 
@@ -1156,12 +961,10 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
         rc = fail(&ld, ISYNTH_ERR_PARSE, 1, NULL, "empty file");
         goto done;
     }
-    if (fmt == ISYNTH_SEEDS_XLSX) {
-        ld.unit = "row";
-        rc = load_xlsx(&ld);
-    } else {
-        rc = fmt == ISYNTH_SEEDS_CSV ? load_csv(&ld, body, blen) : load_json(&ld, body, blen);
-    }
+    if (fmt == ISYNTH_SEEDS_XLSX) ld.unit = "row";
+    rc = fmt == ISYNTH_SEEDS_JSONL ? load_json(&ld, data, len)
+         : fmt == ISYNTH_SEEDS_CSV ? load_table(&ld, ISYNTH_TABLE_CSV, data, len)
+                                   : load_table(&ld, ISYNTH_TABLE_XLSX, NULL, 0);
     if (!rc && ld.set->n == 0) rc = fail(&ld, ISYNTH_ERR_PARSE, 0, NULL, "no tasks in the file");
 loaded:
     if (!rc) rc = check_unique_ids(&ld);

@@ -1,13 +1,14 @@
 /* libFuzzer target for the table readers and the seed loader, from bytes written to a temporary
- * file (they read paths). The first byte picks the reader: JSONL, CSV, or the seed loader on a
- * .jsonl, .json or .csv file. Any crash, leak, hang or sanitizer report is a bug; refusals are
- * the expected outcome.
+ * file (they read paths). The first byte picks the reader: JSONL, CSV, the seed loader on a
+ * .jsonl, .json or .csv file, or the JSON Lines reader with a string field (as `dedup` reads). Any
+ * crash, leak, hang or sanitizer report is a bug; refusals are the expected outcome.
  *
  * For JSONL it is also a differential test of the reader's fast path (a byte scan and decoder
  * of its own for flat lines) against jansson: when the reader accepts a file, every non-blank
  * line must be a JSON object jansson accepts with the same flags, and every cell must be what
  * jansson makes of that key's value (a string as it is, null as "", anything else as compact
  * JSON). A difference aborts. Built only with -DISYNTH_FUZZ=ON (clang); see tests/xlsx.cmake. */
+#include "isynth/jsonl.h"
 #include "isynth/seeds.h"
 #include "isynth/table.h"
 
@@ -125,6 +126,20 @@ static void jsonl_differential(const char *path, const uint8_t *data, size_t siz
     isynth_table_reader_close(r);
 }
 
+/* Every line through isynth_jsonl_next and its "t" field, until the first refusal. */
+static void read_lines(const char *path)
+{
+    isynth_jsonl_reader *r;
+    if (isynth_jsonl_open(path, NULL, &r, NULL)) return;
+    const char *line, *s;
+    size_t n, sn;
+    while (!isynth_jsonl_next(r, &line, &n, NULL) && line) {
+        if (memchr(line, '\0', n) || memchr(line, '\n', n)) abort();
+        if (!isynth_jsonl_get_string(r, "t", &s, &sn, NULL) && strlen(s) != sn) abort();
+    }
+    isynth_jsonl_close(r);
+}
+
 static void read_table(const char *path)
 {
     isynth_table_reader *r;
@@ -142,15 +157,17 @@ static void read_table(const char *path)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    uint8_t mode = data[0] % 5;
+    uint8_t mode = data[0] % 6;
     data++;
     size--;
-    static const char *const ext[] = {"jsonl", "csv", "jsonl", "json", "csv"};
+    static const char *const ext[] = {"jsonl", "csv", "jsonl", "json", "csv", "jsonl"};
     const char *path = file_of(ext[mode], data, size);
     if (mode == 0) {
         jsonl_differential(path, data, size);
     } else if (mode == 1) {
         read_table(path);
+    } else if (mode == 5) {
+        read_lines(path);
     } else {
         isynth_seeds_params p = isynth_seeds_params_default();
         isynth_seedset *s = NULL;

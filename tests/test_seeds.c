@@ -433,6 +433,60 @@ static void test_wide_seed_header(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* Seeds read through the shared table and JSONL readers: a CSV saved by a spreadsheet (empty
+ * header cells after the last column, rows cut short where their last cells are empty) loads as
+ * `convert` reads it (the seed loader's own CSV parser refused the short rows); a record whose
+ * quoted field spans lines keeps the line it starts on, and a bad byte inside it is named on its
+ * own line; a .JSON file of JSON lines and a CRLF JSONL file with a BOM load by the one
+ * extension mapping. */
+static void test_shared_readers(void **state)
+{
+    (void)state;
+    char d[64] = "/tmp/isynth-shared-XXXXXX", p[128];
+    assert_non_null(mkdtemp(d));
+    snprintf(p, sizeof p, "%s/sheet.csv", d);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs("instruction,output,eval_aspect,,\r\n"
+          "q1,a1,aspect,,\r\n"
+          "q2,a2\r\n"
+          "\"q3\nsecond line\",a3,\r\n",
+          f);
+    fclose(f);
+    isynth_seedset *s = load_ok(p, NULL);
+    assert_int_equal(s->n, 3);
+    assert_string_equal(s->tasks[0].eval_aspect, "aspect");
+    assert_string_equal(s->tasks[1].output, "a2");
+    assert_string_equal(s->tasks[1].eval_aspect, "");
+    assert_string_equal(s->tasks[2].instruction, "q3\nsecond line");
+    assert_int_equal(s->tasks[2].line, 4);
+    isynth_seeds_free(s);
+
+    f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs("instruction,output\nq1,a1\n\"q2\nbad \xff here\",a2\n", f);
+    fclose(f);
+    expect_fail(p, NULL, ISYNTH_ERR_UTF8, 4, "field 'instruction'", "invalid UTF-8 (byte 0xFF)");
+    assert_int_equal(remove(p), 0);
+
+    snprintf(p, sizeof p, "%s/lines.JSON", d);
+    f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs("\xEF\xBB\xBF{\"instruction\": \"i1\", \"output\": \"o1\"}\r\n"
+          "\r\n"
+          "{\"instruction\": \"i2\", \"output\": \"o2\"}\r\n",
+          f);
+    fclose(f);
+    s = load_ok(p, NULL);
+    assert_int_equal(s->n, 2);
+    assert_string_equal(s->shape, "alpaca");
+    assert_string_equal(s->tasks[1].output, "o2");
+    assert_int_equal(s->tasks[1].line, 3);
+    isynth_seeds_free(s);
+    assert_int_equal(remove(p), 0);
+    assert_int_equal(rmdir(d), 0);
+}
+
 /* A 1 MiB field, generated into a temporary directory, passes the default limit of 256 KiB. */
 static void test_huge_field(void **state)
 {
@@ -1067,6 +1121,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_huge_field),
         cmocka_unit_test(test_wide_seed_header),
+        cmocka_unit_test(test_shared_readers),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_xlsx_elyza),
         cmocka_unit_test(test_xlsx_alpaca_and_map),

@@ -10,6 +10,8 @@
 #include "isynth/backend.h"
 #include "isynth/xlsx.h"
 #include "isynth/table.h"
+#include "isynth/jsonl.h"
+#include "isynth/outfile.h"
 #include "isynth/review.h"
 #include "isynth/openai.h"
 #include "isynth/rouge.h"

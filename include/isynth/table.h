@@ -15,9 +15,12 @@ typedef enum isynth_table_format {
     ISYNTH_TABLE_XLSX,
     ISYNTH_TABLE_JSONL, /* also .json lines files named .ndjson */
     ISYNTH_TABLE_CSV,
+    ISYNTH_TABLE_JSON, /* .json: a JSON array of objects (or JSON lines); the seed loader reads
+                          it, the table reader and writer refuse it */
 } isynth_table_format;
 
-/* The format named by a path's extension (case-insensitive), or ISYNTH_TABLE_UNKNOWN. */
+/* The format named by a path's extension (case-insensitive), or ISYNTH_TABLE_UNKNOWN: the one
+ * mapping from extension to format, for tables and seeds. */
 isynth_table_format isynth_table_format_from_path(const char *path);
 
 typedef struct isynth_table_reader_params {
@@ -45,8 +48,9 @@ const char *isynth_table_col_name(const isynth_table_reader *r, size_t i);
 isynth_err isynth_table_next(isynth_table_reader *r, const char *const **cells, const size_t **lens,
                              isynth_error *err);
 
-/* Where the last row came from: the file's line (JSONL, CSV: the line the record ends on) or
- * the sheet's row number (xlsx). */
+/* Where the last row came from: the file's line (JSONL; CSV: the line the record starts on)
+ * or the sheet's row number (xlsx). Messages name it as "PATH:LINE: ..." (JSONL, CSV) or
+ * "PATH: row N ..." (xlsx). */
 size_t isynth_table_reader_line(const isynth_table_reader *r);
 
 void isynth_table_reader_close(isynth_table_reader *r);
