@@ -5,6 +5,7 @@
 #define ISYNTH_INTERNAL_H
 
 #include "isynth/common.h"
+#include "isynth/task.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #define read_file_limited isynth__read_file_limited
 #define sha256_file_hex isynth__sha256_file_hex
 #define sha256_hex isynth__sha256_hex
+#define sha256_tasks_hex isynth__sha256_tasks_hex
 #define uc_kind_of isynth__uc_kind_of
 #define utc_now isynth__utc_now
 #define utf8_decode isynth__utf8_decode
@@ -167,6 +169,10 @@ void atomic_abort(atomic_file *a);
 /* SHA-256 of a buffer or of a file, as 64 lowercase hex digits plus NUL in out[65]. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err);
+/* SHA-256 of n tasks' fields (id, instruction, input, output, eval_aspect, is_classification),
+ * each field length-prefixed: what stands for a seed file's hash when the seeds were built in
+ * memory. */
+void sha256_tasks_hex(const isynth_task *tasks, size_t n, char out[65]);
 
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" in out[21]. */
 void utc_now(char out[21]);

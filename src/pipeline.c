@@ -277,8 +277,10 @@ static isynth_err check_config(run *r, isynth_error *err)
     const char *seeds_path = p->seeds_path ? p->seeds_path : r->seeds->path ? r->seeds->path : "";
     snprintf(items[i++].val, 512, "%s",
              !strncmp(seeds_path, "run:", 4) ? seeds_path : base_name(seeds_path));
-    snprintf(items[i++].val, 512, "%s", r->seeds->sha256);
-    snprintf(items[i++].val, 512, "%s", r->seeds->shape);
+    char mem_sha[65]; /* seeds built in memory have no file: their tasks' hash stands for it */
+    if (!r->seeds->sha256[0]) sha256_tasks_hex(r->seeds->tasks, r->seeds->n, mem_sha);
+    snprintf(items[i++].val, 512, "%s", r->seeds->sha256[0] ? r->seeds->sha256 : mem_sha);
+    snprintf(items[i++].val, 512, "%s", r->seeds->shape ? r->seeds->shape : "memory");
     snprintf(items[i++].val, 512, "%zu", r->seeds->n);
     snprintf(items[i++].val, 512, "%s", isynth_lang_name(r->seeds->lang));
     snprintf(items[i++].val, 512, "%s", bi.kind);
@@ -1710,6 +1712,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
 
     isynth_err rc = ISYNTH_OK;
     if (p->seeds) {
+        if (!p->seeds->n || !p->seeds->tasks)
+            return isynth_error_set(err, ISYNTH_ERR_INVALID, "the seed set holds no task");
         r.seeds = p->seeds;
     } else {
         isynth_seeds_params sp = isynth_seeds_params_default();

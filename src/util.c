@@ -600,6 +600,33 @@ isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err)
     return ISYNTH_OK;
 }
 
+/* Each field with its length first (8 bytes, little-endian), so that no two task lists hash
+ * alike by moving text from one field to the next. */
+static void sha256_field(sha256_ctx *c, const char *s)
+{
+    uint64_t n = s ? strlen(s) : 0;
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)(n >> (8 * i));
+    sha256_update(c, len, 8);
+    if (n) sha256_update(c, s, (size_t)n);
+}
+
+void sha256_tasks_hex(const isynth_task *tasks, size_t n, char out[65])
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    for (size_t i = 0; i < n; i++) {
+        const isynth_task *t = &tasks[i];
+        const char *fields[5] = {t->id, t->instruction, t->input, t->output, t->eval_aspect};
+        for (int k = 0; k < 5; k++)
+            sha256_field(&c, fields[k]);
+        unsigned char cls = t->is_classification;
+        sha256_update(&c, &cls, 1);
+    }
+    sha256_final(&c, out);
+}
+
 void utc_now(char out[21])
 {
     time_t t = time(NULL);
