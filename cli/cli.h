@@ -36,6 +36,10 @@ int cmd_report(int argc, char **argv);
 bool cli_parse_double(const char *cmd, const char *s, double lo, double hi, double *out,
                       const char *opt);
 
+/* Opens DIR/run.db for writing (*st, closed by the caller), refusing a directory that holds no
+ * run (ISYNTH_ERR_NOT_FOUND) instead of creating one (cli/export.c; export and import). */
+isynth_err cli_open_run(const char *dir, isynth_store **st, isynth_error *err);
+
 /* After a command's options: refuses arguments left over and a missing --run, then opens DIR's
  * run store for reading (*st, closed by the caller). Prints the problem, prefixed with
  * "isynth CMD", and returns its exit code; EXIT_OK when *st is open. */
