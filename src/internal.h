@@ -43,6 +43,8 @@
 #define uc_kind_of isynth__uc_kind_of
 #define utc_now isynth__utc_now
 #define utf8_decode isynth__utf8_decode
+#define utf8_sanitize isynth__utf8_sanitize
+#define utf8_scrub isynth__utf8_scrub
 #define utf8_seq_len isynth__utf8_seq_len
 #define utf8_valid isynth__utf8_valid
 
@@ -106,6 +108,15 @@ size_t csv_defused_quote(const char *s, size_t n);
  * jansson said of it (it reports one as "malformed JSON at column -1"). */
 isynth_err json_load_record(const char *s, size_t n, size_t flags, json_t **out, json_error_t *je,
                             const char **why);
+
+/* The one U+FFFD sanitiser: copies s[0..n) to dst (when dst is not NULL) with each NUL byte
+ * and each byte that starts no valid UTF-8 sequence (utf8_seq_len) written as U+FFFD; with
+ * text_lines, CR LF and a lone CR also become LF and a leading BOM is dropped. Returns the
+ * length written (at most 3n): call it with dst NULL to size the copy. */
+size_t utf8_scrub(const char *s, size_t n, char *dst, bool text_lines);
+/* utf8_scrub (without text_lines) into a new NUL-terminated string the caller frees with
+ * isynth_free, its length in *out_len; NULL when memory runs out. */
+char *utf8_sanitize(const char *s, size_t n, size_t *out_len);
 
 /* Decodes one code point at s (valid UTF-8 assumed); returns bytes used (0 at end). */
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp);

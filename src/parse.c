@@ -918,32 +918,6 @@ static void find_strong_labels(parser *P)
     }
 }
 
-/* Copies in to dst (when not NULL) with invalid UTF-8 and NUL as U+FFFD, CR LF and CR as LF and
- * no leading BOM; returns the length written. */
-static size_t clean_copy(const unsigned char *u, size_t n, char *dst)
-{
-    static const char fffd[] = "\xEF\xBF\xBD";
-    size_t i = 0, o = 0;
-    if (n >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) i = 3;
-    while (i < n) {
-        size_t l = utf8_seq_len(u + i, n - i);
-        if (u[i] == '\r') {
-            if (dst) dst[o] = '\n';
-            o++;
-            i += i + 1 < n && u[i + 1] == '\n' ? 2 : 1;
-        } else if (u[i] == 0 || l == 0) {
-            if (dst) memcpy(dst + o, fffd, 3);
-            o += 3;
-            i++;
-        } else {
-            if (dst) memcpy(dst + o, u + i, l);
-            o += l;
-            i += l;
-        }
-    }
-    return o;
-}
-
 isynth_parse_params isynth_parse_params_default(void)
 {
     return (isynth_parse_params){
@@ -968,12 +942,12 @@ static isynth_err parse_begin(const char *text, size_t len, const isynth_parse_p
                                 ISYNTH_PARSE_MAX_INPUT);
     P->prm = params ? *params : isynth_parse_params_default();
     if (!P->prm.max_tasks) P->prm.max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS;
-    const unsigned char *u = (const unsigned char *)(text ? text : "");
-    P->n = clean_copy(u, len, NULL);
+    const char *t = text ? text : "";
+    P->n = utf8_scrub(t, len, NULL, true);
     *s = isynth_malloc(P->n + room);
     P->res = isynth_calloc(1, sizeof *P->res);
     if (!*s || !P->res) return ISYNTH_ERR_NOMEM;
-    clean_copy(u, len, *s);
+    utf8_scrub(t, len, *s, true);
     (*s)[P->n] = '\0';
     P->s = *s;
     return ISYNTH_OK;

@@ -734,24 +734,6 @@ static isynth_err submit_stage2(run *r, isynth_error *err)
     return rc;
 }
 
-/* Replaces invalid UTF-8 and NUL bytes with U+FFFD so the text can be stored and exported. */
-static char *sanitize(const char *s, size_t n, size_t *out_len)
-{
-    buf b;
-    buf_init(&b, 0);
-    for (size_t i = 0; i < n;) {
-        size_t l = s[i] ? utf8_seq_len((const unsigned char *)s + i, n - i) : 0;
-        isynth_err rc = l ? buf_add(&b, s + i, l) : buf_add(&b, "\xEF\xBF\xBD", 3);
-        if (rc) {
-            buf_free(&b);
-            return NULL;
-        }
-        i += l ? l : 1;
-    }
-    *out_len = b.len;
-    return buf_take(&b);
-}
-
 /* The language an output is written in (a translation task's answer is not the run's). */
 static isynth_lang output_lang(const char *output)
 {
@@ -852,7 +834,7 @@ static isynth_err record_rejected_text(run *r, long long req_id, int idx, const 
     size_t n = strlen(text);
     char *capped = isynth_strndup(text, n > 2000 ? 2000 : n);
     size_t len;
-    char *clean = capped ? sanitize(capped, strlen(capped), &len) : NULL;
+    char *clean = capped ? utf8_sanitize(capped, strlen(capped), &len) : NULL;
     isynth_free(capped);
     if (!clean) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     isynth_candidate_rec c = {.request_id = req_id,
@@ -994,7 +976,7 @@ static bool looping_task(run *r, const char *text, size_t len, size_t *start, st
     char detail[128];
     if (!loop_in(text + fs, len - fs, detail, sizeof detail)) return false;
     size_t n = len - ts > 2000 ? 2000 : len - ts, clean_len;
-    char *clean = sanitize(text + ts, n, &clean_len);
+    char *clean = utf8_sanitize(text + ts, n, &clean_len);
     if (!clean || !(out->input = isynth_strdup(""))) {
         isynth_free(clean);
         return false;
@@ -1156,7 +1138,7 @@ static void magpie_drop(inflight *f, const char *text, size_t len)
     if (!f->stop && !(f->stop = isynth_calloc(MAX_STOPPED, sizeof *f->stop))) return;
     size_t clean_len;
     stopped st = {0};
-    st.instruction = sanitize(text, len > 2000 ? 2000 : len, &clean_len);
+    st.instruction = utf8_sanitize(text, len > 2000 ? 2000 : len, &clean_len);
     st.input = isynth_strdup("");
     if (!st.instruction || !st.input) {
         isynth_free(st.instruction);
@@ -1527,7 +1509,7 @@ static void on_result(void *user, const isynth_gen_result *res)
     r->prog.in_flight--;
     isynth_error *err = &r->fatal_err;
     size_t len = 0;
-    char *text = sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
+    char *text = utf8_sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
     buf ex, prompt;
     buf_init(&ex, 0);
     buf_init(&prompt, 0);

@@ -206,6 +206,42 @@ bad:
     return false;
 }
 
+size_t utf8_scrub(const char *s, size_t n, char *dst, bool text_lines)
+{
+    static const char fffd[] = "\xEF\xBF\xBD";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+    if (text_lines && n >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) i = 3;
+    while (i < n) {
+        size_t l = utf8_seq_len(u + i, n - i);
+        if (text_lines && u[i] == '\r') {
+            if (dst) dst[o] = '\n';
+            o++;
+            i += i + 1 < n && u[i + 1] == '\n' ? 2 : 1;
+        } else if (u[i] == 0 || l == 0) {
+            if (dst) memcpy(dst + o, fffd, 3);
+            o += 3;
+            i++;
+        } else {
+            if (dst) memcpy(dst + o, u + i, l);
+            o += l;
+            i += l;
+        }
+    }
+    return o;
+}
+
+char *utf8_sanitize(const char *s, size_t n, size_t *out_len)
+{
+    size_t len = utf8_scrub(s, n, NULL, false);
+    char *out = isynth_malloc(len + 1);
+    if (!out) return NULL;
+    utf8_scrub(s, n, out, false);
+    out[len] = '\0';
+    *out_len = len;
+    return out;
+}
+
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;

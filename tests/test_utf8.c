@@ -138,12 +138,51 @@ static void test_random(void **state)
     }
 }
 
+/* The one U+FFFD sanitiser: invalid bytes and NUL each become U+FFFD, valid text is kept byte
+ * for byte; with text_lines (the parser's use) line ends become LF and a BOM is dropped, without
+ * it (the pipeline's) they stay. */
+static void test_scrub(void **state)
+{
+    (void)state;
+    static const char in[] = "\xEF\xBB\xBF"
+                             "a\r\nb\rc\0d\xFF\xC3\xA9\xE6\x97\xA5\xE3\x81";
+    size_t n = sizeof in - 1;
+    char out[64];
+    size_t len = utf8_scrub(in, n, NULL, true);
+    assert_int_equal(utf8_scrub(in, n, out, true), len);
+    static const char lines[] = "a\nb\nc\xEF\xBF\xBD"
+                                "d\xEF\xBF\xBD\xC3\xA9\xE6\x97\xA5"
+                                "\xEF\xBF\xBD\xEF\xBF\xBD";
+    assert_int_equal(len, sizeof lines - 1);
+    assert_memory_equal(out, lines, len);
+    assert_true(utf8_valid(out, len, NULL));
+
+    size_t clen = 0;
+    char *clean = utf8_sanitize(in, n, &clen);
+    assert_non_null(clean);
+    static const char kept[] = "\xEF\xBB\xBF"
+                               "a\r\nb\rc\xEF\xBF\xBD"
+                               "d\xEF\xBF\xBD\xC3\xA9"
+                               "\xE6\x97\xA5\xEF\xBF\xBD\xEF\xBF\xBD";
+    assert_int_equal(clen, sizeof kept - 1);
+    assert_memory_equal(clean, kept, clen);
+    assert_int_equal(clean[clen], '\0');
+    assert_true(utf8_valid(clean, clen, NULL));
+    isynth_free(clean);
+
+    clean = utf8_sanitize("", 0, &clen);
+    assert_non_null(clean);
+    assert_int_equal(clen, 0);
+    isynth_free(clean);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exhaustive_short),
         cmocka_unit_test(test_four_bytes),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_scrub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
