@@ -147,7 +147,7 @@ static isynth_err finish_row(cstate *s, crow *r)
         size_t nf;
         const char *texts[1] = {r->answers[a]};
         if ((rc = isynth_verify_facts(s->vf, r->answers[a], strlen(r->answers[a]),
-                                      isynth_detect_lang(texts, 1), &fx, &nf, s->err)))
+                                      isynth_lang_detect(texts, 1), &fx, &nf, s->err)))
             break;
         for (size_t k = 0; k < nf && json_array_size(alt) < 8; k++) {
             if (fx[k].kind == ISYNTH_FACT_NAME) continue;

@@ -36,10 +36,13 @@
 #define find_repeated_name isynth__find_repeated_name
 #define ja_script_of isynth__ja_script_of
 #define json_load_record isynth__json_load_record
+#define lang_tally_add isynth__lang_tally_add
+#define lang_tally_lang isynth__lang_tally_lang
 #define read_file_limited isynth__read_file_limited
 #define sha256_file_hex isynth__sha256_file_hex
 #define sha256_hex isynth__sha256_hex
 #define sha256_tasks_hex isynth__sha256_tasks_hex
+#define uc_decompose isynth__uc_decompose
 #define uc_kind_of isynth__uc_kind_of
 #define utc_now isynth__utc_now
 #define utf8_decode isynth__utf8_decode
@@ -132,6 +135,24 @@ ja_script ja_script_of(uint32_t c);
  * rest: a letter or number (L*, N*), a combining mark (M*), or anything else. */
 typedef enum uc_kind { UC_OTHER = 0, UC_ALNUM, UC_MARK } uc_kind;
 uc_kind uc_kind_of(int32_t c);
+
+/* Decomposes one code point (NFKD + case folding) into d[0..32); returns the count (1 with d[0]
+ * = cp when it does not decompose). */
+int uc_decompose(int32_t cp, int32_t d[32]);
+
+/* Language detection's one letter set, for isynth_lang_detect (seeds, outputs) and
+ * isynth_filter_language (the quality filter): each code point is decomposed (NFKD + case
+ * folding: full-width Ａ is a, ｶ is カ, é is e and a mark); kanji and kana are ja_script_of's,
+ * latin is a-z, letters counts these and every other letter of any script (L*); digits, marks,
+ * punctuation and space count nothing. */
+typedef struct lang_tally {
+    size_t letters, latin, kana, kanji;
+} lang_tally;
+/* Adds the letters of s[0..n) (valid UTF-8 or not: a bad byte counts as U+FFFD, no letter). */
+void lang_tally_add(lang_tally *t, const char *s, size_t n);
+/* ISYNTH_LANG_JA when kana and kanji are at least 30% of the letters (and there are some), else
+ * ISYNTH_LANG_EN. */
+isynth_lang lang_tally_lang(const lang_tally *t);
 
 /* Reads a whole file up to max bytes into *out (NUL-terminated; free with isynth_free). */
 isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,

@@ -738,7 +738,7 @@ static isynth_err submit_stage2(run *r, isynth_error *err)
 static isynth_lang output_lang(const char *output)
 {
     const char *texts[1] = {output};
-    return isynth_detect_lang(texts, 1);
+    return isynth_lang_detect(texts, 1);
 }
 
 static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_task *t,
@@ -1081,7 +1081,7 @@ static int magpie_lang(const run *r, const char *s, size_t n, bool whole)
         size_t l = utf8_decode(s + i, n - i, &c);
         if (!l) break;
         if (c > ' ') chars++;
-        kana |= (c >= 0x3041 && c <= 0x309F) || (c >= 0x30A1 && c <= 0x30FA);
+        kana |= ja_script_of(c) == JA_HIRAGANA || ja_script_of(c) == JA_KATAKANA;
         i += l;
     }
     if (chars < 16 && !whole) return -1;
@@ -1089,7 +1089,7 @@ static int magpie_lang(const run *r, const char *s, size_t n, bool whole)
     char *head = isynth_strndup(s, i);
     if (!head) return 1; /* the filters decide */
     const char *texts[1] = {head};
-    int ok = isynth_detect_lang(texts, 1) == r->pp.lang;
+    int ok = isynth_lang_detect(texts, 1) == r->pp.lang;
     isynth_free(head);
     return ok;
 }

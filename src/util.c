@@ -293,6 +293,51 @@ ja_script ja_script_of(uint32_t c)
     return JA_NONE;
 }
 
+int uc_decompose(int32_t cp, int32_t d[32])
+{
+    utf8proc_ssize_t n = utf8proc_decompose_char(
+        cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD, NULL);
+    if (n < 1 || n > 32) {
+        d[0] = cp;
+        return 1;
+    }
+    return (int)n;
+}
+
+void lang_tally_add(lang_tally *t, const char *s, size_t n)
+{
+    size_t pos = 0;
+    while (pos < n) {
+        uint32_t cp;
+        pos += utf8_decode(s + pos, n - pos, &cp);
+        int32_t d[32];
+        int nd = uc_decompose((int32_t)cp, d);
+        for (int k = 0; k < nd; k++) {
+            ja_script js = ja_script_of((uint32_t)d[k]);
+            if (js == JA_KANJI) {
+                t->kanji++;
+            } else if (js != JA_NONE) {
+                t->kana++;
+            } else if (uc_kind_of(d[k]) != UC_ALNUM) {
+                continue;
+            } else {
+                utf8proc_category_t cat = utf8proc_category(d[k]);
+                if (cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL ||
+                    cat == UTF8PROC_CATEGORY_NO)
+                    continue;                           /* digits belong to every language */
+                t->latin += d[k] >= 'a' && d[k] <= 'z'; /* case-folded: A-Z came as a-z */
+            }
+            t->letters++;
+        }
+    }
+}
+
+isynth_lang lang_tally_lang(const lang_tally *t)
+{
+    size_t ja = t->kana + t->kanji;
+    return ja > 0 && ja * 10 >= t->letters * 3 ? ISYNTH_LANG_JA : ISYNTH_LANG_EN;
+}
+
 isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
                              isynth_error *err)
 {

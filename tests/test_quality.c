@@ -225,13 +225,59 @@ static void test_alloc_failures(void **state)
     }
 }
 
+/* Language detection (seeds, outputs) and the language filter count one letter set: for each
+ * text, what isynth_lang_detect says and what the ja filter (share 0.3, its default) and the en
+ * filter (0.6) say. Japanese first: kana, kana and kanji, kanji alone; Chinese is ja to the
+ * detector (it knows two languages) and wrong_language to the ja filter. Full-width Latin and
+ * Cyrillic are letters to both now: the detector said ja for the two cases marked (*), where
+ * the ja filter said wrong_language. */
+static void test_detect_and_filter_agree(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        isynth_lang detected;
+        const char *ja, *en;
+    } cases[] = {
+        {"カタカナとひらがな", ISYNTH_LANG_JA, NULL, "wrong_language"},
+        {"日本語の文です。", ISYNTH_LANG_JA, NULL, "wrong_language"},
+        {"東京都庁所在地", ISYNTH_LANG_JA, NULL, "wrong_language"}, /* kanji only, short */
+        {"我们今天去北京参观故宫博物院", ISYNTH_LANG_JA, "wrong_language", "wrong_language"},
+        {"ｶﾀｶﾅ 123", ISYNTH_LANG_JA, NULL, "wrong_language"}, /* half-width kana */
+        {"Pythonでリストを並べ替える方法を教えてください。", ISYNTH_LANG_JA, NULL,
+         "wrong_language"},
+        {"ＰｙｔｈｏｎとＪａｖａＳｃｒｉｐｔ", ISYNTH_LANG_EN, "wrong_language", NULL}, /* (*) */
+        {"Это очень длинное предложение です", ISYNTH_LANG_EN, "wrong_language",
+         "wrong_language"}, /* (*) */
+        {"Привет мир こんにちは", ISYNTH_LANG_JA, NULL, "wrong_language"},
+        {"An English sentence.", ISYNTH_LANG_EN, "wrong_language", NULL},
+        {"Café crème brûlée", ISYNTH_LANG_EN, "wrong_language", NULL},
+        {"１２３ 456 !?", ISYNTH_LANG_EN, "no_letters", "no_letters"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *t = cases[i].text;
+        const char *texts[1] = {t};
+        assert_int_equal(isynth_lang_detect(texts, 1), cases[i].detected);
+        const char *ja = isynth_filter_language(t, strlen(t), ISYNTH_LANG_JA, 0.3);
+        const char *en = isynth_filter_language(t, strlen(t), ISYNTH_LANG_EN, 0.6);
+        if (cases[i].ja)
+            assert_string_equal(ja, cases[i].ja);
+        else
+            assert_null(ja);
+        if (cases[i].en)
+            assert_string_equal(en, cases[i].en);
+        else
+            assert_null(en);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keywords),       cmocka_unit_test(test_keywords_file),
-        cmocka_unit_test(test_length),         cmocka_unit_test(test_start),
-        cmocka_unit_test(test_language),       cmocka_unit_test(test_chain),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_keywords), cmocka_unit_test(test_keywords_file),
+        cmocka_unit_test(test_length),   cmocka_unit_test(test_start),
+        cmocka_unit_test(test_language), cmocka_unit_test(test_detect_and_filter_agree),
+        cmocka_unit_test(test_chain),    cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

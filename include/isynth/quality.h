@@ -50,10 +50,11 @@ const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens
  * for symbols, emoji, control or format characters and lone combining marks. Digits and
  * letters of any script pass. */
 const char *isynth_filter_start(const char *text, size_t len);
-/* Share of letters in the target language after NFKC: ja counts kana and kanji among all
- * letters, en counts Latin letters a-z. "no_letters" when there is no letter at all,
- * "wrong_language" when the share is below min_ratio or, for ja, when the text has eight or more
- * kanji and no kana at all (Chinese rather than Japanese). */
+/* Share of letters in the target language after NFKD and case folding: ja counts kana and
+ * kanji among all letters, en counts Latin letters a-z (the letter set of isynth_lang_detect).
+ * "no_letters" when there is no letter at all, "wrong_language" when the share is below min_ratio
+ * or, for ja, when the text has eight or more kanji and no kana at all (Chinese rather than
+ * Japanese). */
 const char *isynth_filter_language(const char *text, size_t len, isynth_lang lang,
                                    double min_ratio);
 

@@ -53,9 +53,6 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
 
 void isynth_seeds_free(isynth_seedset *s);
 
-/* Decides the language of n texts (share of kana/kanji among letters >= 0.3 gives ja). */
-isynth_lang isynth_detect_lang(const char *const *texts, size_t n);
-
 #ifdef __cplusplus
 }
 #endif
