@@ -54,13 +54,7 @@ static void crow_clear(crow *r)
 static isynth_err collect(void *user, const isynth_row_rec *row)
 {
     cstate *s = user;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        crow *n = isynth_realloc(s->rows, cap * sizeof *n);
-        if (!n) return ISYNTH_ERR_NOMEM;
-        s->rows = n;
-        s->cap = cap;
-    }
+    if (s->n == s->cap && ARRAY_GROW(s->rows, s->cap, 64)) return ISYNTH_ERR_NOMEM;
     crow *r = &s->rows[s->n];
     memset(r, 0, sizeof *r);
     r->id = row->id;

@@ -233,13 +233,9 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
                           isynth_error *err)
 {
     if (f->n_refs == f->cap_refs) {
-        size_t cap = f->cap_refs ? f->cap_refs * 2 : 256;
-        char **n = isynth_realloc(f->refs, cap * sizeof *n);
-        if (!n) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->refs = n;
-        toks *c = isynth_realloc(f->combo, cap * sizeof *c);
-        if (!c) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->combo = c;
+        size_t cap = array_next_cap(f->cap_refs, 256);
+        if (ARRAY_RESIZE(f->refs, cap) || ARRAY_RESIZE(f->combo, cap))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->cap_refs = cap;
     }
     char *r = isynth_strdup(ref);
@@ -257,16 +253,10 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
         return rc;
     }
     if (ref[0] == 's') {
-        if (f->n_seed_refs == f->cap_seed_refs) {
-            size_t cap = f->cap_seed_refs ? f->cap_seed_refs * 2 : 64;
-            size_t *n = isynth_realloc(f->seed_refs, cap * sizeof *n);
-            if (!n) {
-                isynth_free(c->ids);
-                isynth_free(r);
-                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-            }
-            f->seed_refs = n;
-            f->cap_seed_refs = cap;
+        if (f->n_seed_refs == f->cap_seed_refs && ARRAY_GROW(f->seed_refs, f->cap_seed_refs, 64)) {
+            isynth_free(c->ids);
+            isynth_free(r);
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         }
         f->seed_refs[f->n_seed_refs++] = f->n_refs;
     }
@@ -359,13 +349,9 @@ static isynth_err seed_output_add(isynth_filter *f, const char *ref, uint32_t *i
                                   isynth_error *err)
 {
     if (f->n_seed_out == f->cap_seed_out) {
-        size_t cap = f->cap_seed_out ? f->cap_seed_out * 2 : 64;
-        toks *t = isynth_realloc(f->seed_out, cap * sizeof *t);
-        if (!t) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->seed_out = t;
-        char **r = isynth_realloc(f->seed_out_refs, cap * sizeof *r);
-        if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->seed_out_refs = r;
+        size_t cap = array_next_cap(f->cap_seed_out, 64);
+        if (ARRAY_RESIZE(f->seed_out, cap) || ARRAY_RESIZE(f->seed_out_refs, cap))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->cap_seed_out = cap;
     }
     char *r = isynth_strdup(ref);
@@ -408,13 +394,8 @@ isynth_err isynth_filter_add_output(isynth_filter *f, const char *ref, const cha
                                     isynth_error *err)
 {
     if (!output[0] || ref[0] == 'p') return ISYNTH_OK;
-    if (f->n_out == f->cap_out) {
-        size_t cap = f->cap_out ? f->cap_out * 2 : 256;
-        char **n = isynth_realloc(f->out_refs, cap * sizeof *n);
-        if (!n) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->out_refs = n;
-        f->cap_out = cap;
-    }
+    if (f->n_out == f->cap_out && ARRAY_GROW(f->out_refs, f->cap_out, 256))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     char *r = isynth_strdup(ref);
     if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     uint32_t *ids = NULL;

@@ -15,6 +15,9 @@
  * buf_init or sha256_hex, or beside libcsv's csv_ names, has no collision (tests/symbols.sh). */
 #define alloc_failures isynth__alloc_failures
 #define alloc_uninjected isynth__alloc_uninjected
+#define array_grow isynth__array_grow
+#define array_next_cap isynth__array_next_cap
+#define array_resize isynth__array_resize
 #define atomic_abort isynth__atomic_abort
 #define atomic_commit isynth__atomic_commit
 #define atomic_open isynth__atomic_open
@@ -75,6 +78,18 @@ isynth_err buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf
 char *buf_take(buf *b);
 /* Appends s as a JSON string literal with quotes. */
 isynth_err buf_add_json_str(buf *b, const char *s, size_t n);
+
+/* Growable arrays, the one way an array of src/ grows: a pointer `arr` (any object type) with
+ * its room `cap` counted in elements (a size_t). ARRAY_GROW doubles the room (the first time to
+ * `first` elements); ARRAY_RESIZE sets it to n elements, for arrays that grow side by side with
+ * one cap (array_next_cap gives the next). Both return ISYNTH_ERR_NOMEM, leaving the array and
+ * cap unchanged, when memory runs out or n elements would not fit in a size_t. Call them when
+ * the array is full: `if (x->n == x->cap && ARRAY_GROW(x->items, x->cap, 64)) return nomem;`. */
+size_t array_next_cap(size_t cap, size_t first);
+isynth_err array_resize(void *arrp, size_t elem, size_t n);
+isynth_err array_grow(void *arrp, size_t elem, size_t *cap, size_t first);
+#define ARRAY_GROW(arr, cap, first) array_grow(&(arr), sizeof *(arr), &(cap), (first))
+#define ARRAY_RESIZE(arr, n) array_resize(&(arr), sizeof *(arr), (n))
 
 /* Returns the length of the valid UTF-8 sequence at s (1..4), or 0 when invalid/truncated.
  * Overlong forms, surrogates and code points past U+10FFFF are invalid. */

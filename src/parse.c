@@ -542,13 +542,7 @@ static void drop_unmatched_bold(char *s)
 static isynth_err add_task(parser *P, span instr, span input, span output, long line)
 {
     isynth_parsed *r = P->res;
-    if (r->n == P->cap_tasks) {
-        size_t cap = P->cap_tasks ? P->cap_tasks * 2 : 8;
-        isynth_task *t = isynth_realloc(r->tasks, cap * sizeof *t);
-        if (!t) return ISYNTH_ERR_NOMEM;
-        r->tasks = t;
-        P->cap_tasks = cap;
-    }
+    if (r->n == P->cap_tasks && ARRAY_GROW(r->tasks, P->cap_tasks, 8)) return ISYNTH_ERR_NOMEM;
     isynth_task t = {0};
     t.line = line;
     t.id = isynth_strndup("", 0);
@@ -1066,16 +1060,7 @@ static isynth_err json_item(parser *P, json_t *item, long line)
         }
     } else {
         isynth_parsed *r = P->res;
-        if (r->n == P->cap_tasks) {
-            size_t cap = P->cap_tasks ? P->cap_tasks * 2 : 8;
-            isynth_task *t = isynth_realloc(r->tasks, cap * sizeof *t);
-            if (!t)
-                rc = ISYNTH_ERR_NOMEM;
-            else {
-                r->tasks = t;
-                P->cap_tasks = cap;
-            }
-        }
+        if (r->n == P->cap_tasks) rc = ARRAY_GROW(r->tasks, P->cap_tasks, 8);
         if (!rc) {
             isynth_task t = {.line = line,
                              .id = isynth_strndup("", 0),

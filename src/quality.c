@@ -147,13 +147,9 @@ isynth_err isynth_keywords_add(isynth_keywords *kw, const char *word, size_t len
         n--;
     if (n == a) return isynth_error_set(err, ISYNTH_ERR_INVALID, "empty keyword");
     if (kw->n == kw->cap) {
-        size_t cap = kw->cap ? kw->cap * 2 : 32;
-        int32_t **p = isynth_realloc(kw->cps, cap * sizeof *p);
-        if (!p) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
-        kw->cps = p;
-        size_t *q = isynth_realloc(kw->ncp, cap * sizeof *q);
-        if (!q) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
-        kw->ncp = q;
+        size_t cap = array_next_cap(kw->cap, 32);
+        if (ARRAY_RESIZE(kw->cps, cap) || ARRAY_RESIZE(kw->ncp, cap))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
         kw->cap = cap;
     }
     int32_t *c = isynth_malloc((n - a) * sizeof *c);

@@ -533,13 +533,7 @@ static isynth_err elem_get(isynth_sim_index *x, uint32_t tok, uint32_t k, uint32
             *eid = x->evals[i] - 1;
             return ISYNTH_OK;
         }
-    if (x->ecount == x->lcap) {
-        size_t cap = x->lcap ? x->lcap * 2 : 1024;
-        plist *l = isynth_realloc(x->lists, cap * sizeof *l);
-        if (!l) return ISYNTH_ERR_NOMEM;
-        x->lists = l;
-        x->lcap = cap;
-    }
+    if (x->ecount == x->lcap && ARRAY_GROW(x->lists, x->lcap, 1024)) return ISYNTH_ERR_NOMEM;
     if ((x->ecount + 1) * 2 > x->emask + 1) {
         if (elem_grow(x)) return ISYNTH_ERR_NOMEM;
         for (i = ehash(key) & x->emask; x->evals[i]; i = (i + 1) & x->emask)
@@ -617,14 +611,9 @@ isynth_err isynth_sim_index_add_tokens(isynth_sim_index *x, int64_t id, const ui
     if (x->n >= UINT32_MAX - 1)
         return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "similarity index: too many items");
     if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 256;
-        int64_t *pid = isynth_realloc(x->ids, cap * sizeof *pid);
-        if (pid) x->ids = pid;
-        uint32_t *pl = pid ? isynth_realloc(x->len, cap * sizeof *pl) : NULL;
-        if (pl) x->len = pl;
-        uint32_t **pt = pl ? isynth_realloc(x->toks, cap * sizeof *pt) : NULL;
-        if (!pt) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
-        x->toks = pt;
+        size_t cap = array_next_cap(x->cap, 256);
+        if (ARRAY_RESIZE(x->ids, cap) || ARRAY_RESIZE(x->len, cap) || ARRAY_RESIZE(x->toks, cap))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
         x->cap = cap;
     }
     uint32_t *t = isynth_malloc((2 * n + 1) * sizeof *t);

@@ -708,6 +708,30 @@ void sha256_tasks_hex(const isynth_task *tasks, size_t n, char out[65])
     sha256_final(&c, out);
 }
 
+size_t array_next_cap(size_t cap, size_t first)
+{
+    return cap == 0 ? first : cap <= SIZE_MAX / 2 ? cap * 2 : SIZE_MAX;
+}
+
+isynth_err array_resize(void *arrp, size_t elem, size_t n)
+{
+    if (elem && n > SIZE_MAX / elem) return ISYNTH_ERR_NOMEM;
+    void *p;
+    memcpy(&p, arrp, sizeof p);
+    void *q = isynth_realloc(p, n * elem);
+    if (!q) return ISYNTH_ERR_NOMEM;
+    memcpy(arrp, &q, sizeof q);
+    return ISYNTH_OK;
+}
+
+isynth_err array_grow(void *arrp, size_t elem, size_t *cap, size_t first)
+{
+    size_t c = array_next_cap(*cap, first);
+    isynth_err rc = array_resize(arrp, elem, c);
+    if (!rc) *cap = c;
+    return rc;
+}
+
 void utc_now(char out[21])
 {
     time_t t = time(NULL);

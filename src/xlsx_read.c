@@ -709,15 +709,10 @@ static isynth_err sst_push(isynth_xlsx_reader *r)
     char *s = r->text.p ? r->text.p : "";
     size_t n = unescape_ooxml(s, r->text.len);
     if (r->sst_n == r->sst_cap) {
-        size_t cap = r->sst_cap ? r->sst_cap * 2 : 1024;
+        size_t cap = array_next_cap(r->sst_cap, 1024);
         if (r->sst.len + cap * 2 * sizeof(size_t) > r->lim.max_strings_bytes)
             return ISYNTH_ERR_TOO_LARGE;
-        size_t *o = isynth_realloc(r->sst_off, cap * sizeof *o);
-        if (!o) return ISYNTH_ERR_NOMEM;
-        r->sst_off = o;
-        size_t *l = isynth_realloc(r->sst_len, cap * sizeof *l);
-        if (!l) return ISYNTH_ERR_NOMEM;
-        r->sst_len = l;
+        if (ARRAY_RESIZE(r->sst_off, cap) || ARRAY_RESIZE(r->sst_len, cap)) return ISYNTH_ERR_NOMEM;
         r->sst_cap = cap;
     }
     size_t off = r->sst.len;
@@ -766,14 +761,10 @@ static void end_cell(isynth_xlsx_reader *r)
             abort_parse(r, ISYNTH_ERR_XLSX, "too many cells in one row%s", "");
             return;
         }
-        size_t cap = r->rc_cap ? r->rc_cap * 2 : 16;
-        rcell *c = isynth_realloc(r->rc, cap * sizeof *c);
-        if (!c) {
+        if (ARRAY_GROW(r->rc, r->rc_cap, 16)) {
             abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
             return;
         }
-        r->rc = c;
-        r->rc_cap = cap;
     }
     size_t off = r->cellbuf.len;
     isynth_err rc = buf_add(&r->cellbuf, v, n);

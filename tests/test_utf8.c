@@ -2,7 +2,7 @@
  * agree with a decoder written from the definition (shortest form, no surrogates, at most
  * U+10FFFF, no NUL) on every sequence of one to three bytes, on every four-byte lead, and on
  * random strings whose ASCII runs cross the eight-byte fast path; the validator must name the
- * offset of the first bad byte. */
+ * offset of the first bad byte. Also util.c's U+FFFD sanitiser and growable arrays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,13 +176,40 @@ static void test_scrub(void **state)
     isynth_free(clean);
 }
 
+/* util.c's growable arrays: ARRAY_GROW doubles from `first` and keeps the contents;
+ * ARRAY_RESIZE to a size past SIZE_MAX bytes and a failed allocation both give
+ * ISYNTH_ERR_NOMEM with the array and its cap unchanged. */
+static void test_array_grow(void **state)
+{
+    (void)state;
+    uint64_t *a = NULL;
+    size_t n = 0, cap = 0;
+    for (uint64_t i = 0; i < 100; i++) {
+        if (n == cap) assert_int_equal(ARRAY_GROW(a, cap, 8), ISYNTH_OK);
+        a[n++] = i * i;
+    }
+    assert_int_equal(cap, 128); /* 8, 16, 32, 64, 128 */
+    for (uint64_t i = 0; i < 100; i++)
+        assert_int_equal(a[i], i * i);
+    uint64_t *before = a;
+    assert_int_equal(ARRAY_RESIZE(a, SIZE_MAX / 4), ISYNTH_ERR_NOMEM);
+    assert_ptr_equal(a, before);
+    isynth_alloc_fail_at(1, false);
+    assert_int_equal(ARRAY_GROW(a, cap, 8), ISYNTH_ERR_NOMEM);
+    isynth_alloc_fail_at(0, false);
+    assert_ptr_equal(a, before);
+    assert_int_equal(cap, 128);
+    assert_int_equal(a[99], 99 * 99);
+    assert_int_equal(array_next_cap(SIZE_MAX / 2 + 1, 8), SIZE_MAX);
+    isynth_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exhaustive_short),
-        cmocka_unit_test(test_four_bytes),
-        cmocka_unit_test(test_random),
-        cmocka_unit_test(test_scrub),
+        cmocka_unit_test(test_exhaustive_short), cmocka_unit_test(test_four_bytes),
+        cmocka_unit_test(test_random),           cmocka_unit_test(test_scrub),
+        cmocka_unit_test(test_array_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
