@@ -218,7 +218,7 @@ static isynth_err task_key(const isynth_task *t, char **key, isynth_error *err)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     size_t len;
-    isynth_err rc = isynth_dedup_key(b.p, b.len, key, &len, err);
+    isynth_err rc = isynth_normalize_dedup_key(b.p, b.len, key, &len, err);
     buf_free(&b);
     return rc;
 }
@@ -487,8 +487,8 @@ static isynth_err is_example_copy(const isynth_task *t, const isynth_task *ex, d
     for (size_t i = 0; i < 2 && *copy; i++) {
         char *ka = NULL, *kb = NULL;
         size_t la, lb;
-        isynth_err rc = isynth_dedup_key(fa[i], strlen(fa[i]), &ka, &la, err);
-        if (!rc) rc = isynth_dedup_key(fb[i], strlen(fb[i]), &kb, &lb, err);
+        isynth_err rc = isynth_normalize_dedup_key(fa[i], strlen(fa[i]), &ka, &la, err);
+        if (!rc) rc = isynth_normalize_dedup_key(fb[i], strlen(fb[i]), &kb, &lb, err);
         if (!rc) *copy = field_copy(ka, kb, ratio);
         isynth_free(ka);
         isynth_free(kb);
@@ -807,9 +807,9 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
     isynth_filter_params pv = f->p;
     pv.check_output = pv.check_output && with_output;
     const isynth_filter_params *p = &pv;
-    size_t ni = isynth_utf8_chars(t->instruction, strlen(t->instruction));
-    size_t nin = isynth_utf8_chars(t->input, strlen(t->input));
-    size_t no = isynth_utf8_chars(t->output, strlen(t->output));
+    size_t ni = isynth_normalize_utf8_chars(t->instruction, strlen(t->instruction));
+    size_t nin = isynth_normalize_utf8_chars(t->input, strlen(t->input));
+    size_t no = isynth_normalize_utf8_chars(t->output, strlen(t->output));
     isynth_err rc = task_key(t, key, err);
     if (rc) return rc;
     if (ni == 0 || (*key)[0] == '\0' || (p->check_output && no == 0)) {
@@ -847,8 +847,8 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
             return ISYNTH_OK;
         }
     }
-    if (p->row_checks && (rc = isynth_check_task(f->scaf, t, p->check_output, &v->reason, v->detail,
-                                                 sizeof v->detail, err)))
+    if (p->row_checks && (rc = isynth_checks_task(f->scaf, t, p->check_output, &v->reason,
+                                                  v->detail, sizeof v->detail, err)))
         return rc;
     if (v->reason) return ISYNTH_OK;
     /* the instruction's tokens, and instruction + input's, once for the similarity checks */
@@ -900,7 +900,7 @@ isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, is
     v->nn_score = -1;
     isynth_err rc;
     if (f->p.row_checks &&
-        (rc = isynth_check_task(f->scaf, t, true, &v->reason, v->detail, sizeof v->detail, err)))
+        (rc = isynth_checks_task(f->scaf, t, true, &v->reason, v->detail, sizeof v->detail, err)))
         return rc;
     return v->reason ? ISYNTH_OK : output_copy(f, t, NULL, NULL, NULL, 0, v, err);
 }

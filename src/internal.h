@@ -156,7 +156,7 @@ uc_kind uc_kind_of(int32_t c);
 int uc_decompose(int32_t cp, int32_t d[32]);
 
 /* Language detection's one letter set, for isynth_lang_detect (seeds, outputs) and
- * isynth_filter_language (the quality filter): each code point is decomposed (NFKD + case
+ * isynth_quality_language (the quality filter): each code point is decomposed (NFKD + case
  * folding: full-width Ａ is a, ｶ is カ, é is e and a mark); kanji and kana are ja_script_of's,
  * latin is a-z, letters counts these and every other letter of any script (L*); digits, marks,
  * punctuation and space count nothing. */

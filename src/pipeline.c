@@ -380,7 +380,7 @@ static isynth_err add_prompt_lines(run *r, isynth_error *err)
                 char *end = strstr(q, "}}");
                 memmove(q, end ? end + 2 : q + 2, strlen(end ? end + 2 : q + 2) + 1);
             }
-            if (isynth_utf8_chars(line, strlen(line)) >= 8) {
+            if (isynth_normalize_utf8_chars(line, strlen(line)) >= 8) {
                 isynth_task t = {.instruction = line, .input = "", .output = ""};
                 snprintf(ref, sizeof ref, "p%d", ++n);
                 isynth_err rc = isynth_filter_add(r->filter, ref, &t, err);
@@ -947,9 +947,9 @@ static size_t last_at(const char *s, size_t n, const char *w)
  * its task begins and *out the task's text so far. */
 static bool loop_in(const char *s, size_t n, char *detail, size_t cap)
 {
-    const char *why = isynth_check_repetition(s, n, detail, cap);
-    return why &&
-           !(strstr(detail, "6-gram") && (atoi(detail) < 85 || isynth_utf8_chars(s, n) < 200));
+    const char *why = isynth_checks_repetition(s, n, detail, cap);
+    return why && !(strstr(detail, "6-gram") &&
+                    (atoi(detail) < 85 || isynth_normalize_utf8_chars(s, n) < 200));
 }
 
 /* A loop in text[from, len), looked for once every 48 new bytes past 64 (f->rep_scan keeps
@@ -1179,7 +1179,7 @@ static isynth_watch_act on_watch_magpie(void *user, uint64_t id, const char *tex
             f->para1 = (size_t)(bl - text);
             char *p1 = isynth_strndup(text + b, f->para1 - b);
             char detail[160];
-            bool refers = p1 && isynth_check_missing_input(p1, "", detail, sizeof detail);
+            bool refers = p1 && isynth_checks_missing_input(p1, "", detail, sizeof detail);
             isynth_free(p1);
             if (!refers) {
                 *at = f->para1;
@@ -1314,7 +1314,7 @@ static isynth_err handle_magpie(run *r, inflight *f, long long req_id, const cha
     t.instruction = isynth_strndup(text + b, e1 - b);
     char detail[160];
     bool refers = t.instruction && b2 < len &&
-                  isynth_check_missing_input(t.instruction, "", detail, sizeof detail);
+                  isynth_checks_missing_input(t.instruction, "", detail, sizeof detail);
     t.input = refers ? isynth_strndup(text + b2, e2 - b2) : isynth_strdup("");
     t.output = isynth_strdup("");
     if (!t.instruction || !t.input || !t.output) {
@@ -1436,7 +1436,7 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
     isynth_err rc = isynth_normalize_text(text, len, &norm, &nlen, NULL);
     if (rc == ISYNTH_ERR_NOMEM) return isynth_error_set(err, rc, "out of memory");
     const char *reason = NULL;
-    size_t chars = norm ? isynth_utf8_chars(norm, nlen) : 0;
+    size_t chars = norm ? isynth_normalize_utf8_chars(norm, nlen) : 0;
     if (!norm || chars == 0)
         reason = "empty";
     else if (truncated)

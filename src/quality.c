@@ -259,8 +259,8 @@ static bool match_at(const int32_t *k, size_t nk, const char *s, size_t len, siz
     return !boundary_clash(k[0], script_before(s, pos));
 }
 
-const char *isynth_filter_keywords(const isynth_keywords *kw, const char *text, size_t len,
-                                   size_t *which)
+const char *isynth_quality_keywords(const isynth_keywords *kw, const char *text, size_t len,
+                                    size_t *which)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     if (!kw) return NULL;
@@ -279,7 +279,8 @@ const char *isynth_filter_keywords(const isynth_keywords *kw, const char *text, 
 
 /* ---- length, start, language -------------------------------------------------------------- */
 
-const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens, size_t max_tokens)
+const char *isynth_quality_length(const char *text, size_t len, size_t min_tokens,
+                                  size_t max_tokens)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     size_t n = isynth_chars_token_count(text, len);
@@ -288,7 +289,7 @@ const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens
     return NULL;
 }
 
-const char *isynth_filter_start(const char *text, size_t len)
+const char *isynth_quality_start(const char *text, size_t len)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     size_t pos = 0;
@@ -316,7 +317,8 @@ const char *isynth_filter_start(const char *text, size_t len)
     return "empty";
 }
 
-const char *isynth_filter_language(const char *text, size_t len, isynth_lang lang, double min_ratio)
+const char *isynth_quality_language(const char *text, size_t len, isynth_lang lang,
+                                    double min_ratio)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     lang_tally t = {0};
@@ -338,9 +340,9 @@ const char *isynth_quality_check(const isynth_quality_params *p, const isynth_ke
                                  const char *text, size_t len)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
-    const char *r = isynth_filter_start(text, len);
-    if (!r) r = isynth_filter_length(text, len, p->min_tokens, p->max_tokens);
-    if (!r && kw) r = isynth_filter_keywords(kw, text, len, NULL);
-    if (!r) r = isynth_filter_language(text, len, p->lang, p->min_lang_ratio);
+    const char *r = isynth_quality_start(text, len);
+    if (!r) r = isynth_quality_length(text, len, p->min_tokens, p->max_tokens);
+    if (!r && kw) r = isynth_quality_keywords(kw, text, len, NULL);
+    if (!r) r = isynth_quality_language(text, len, p->lang, p->min_lang_ratio);
     return r;
 }
