@@ -693,12 +693,7 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
             ref = example_refs[e];
         }
         if (sn + 1 > row_cap) {
-            uint32_t *r2 = isynth_realloc(row, (sn + 1) * sizeof *r2);
-            if (!r2) {
-                rc = ISYNTH_ERR_NOMEM;
-                break;
-            }
-            row = r2;
+            if ((rc = ARRAY_RESIZE(row, sn + 1))) break;
             row_cap = sn + 1;
         }
         size_t c = run_cover(ids, n, sids, sn, row, mark, given);

@@ -598,12 +598,11 @@ static void start_workbook(isynth_xlsx_reader *r, const char *el, const XML_Char
         abort_parse(r, ISYNTH_ERR_XLSX, "more than 4096 sheets%s", "");
         return;
     }
-    sheet_ref *s = isynth_realloc(r->sheets, (r->nsheets + 1) * sizeof *s);
-    if (!s) {
+    if (ARRAY_RESIZE(r->sheets, r->nsheets + 1)) {
         abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
         return;
     }
-    r->sheets = s;
+    sheet_ref *s = r->sheets;
     sheet_ref *n = &s[r->nsheets];
     n->name = n->rid = n->part = NULL;
     r->nsheets++;
@@ -788,14 +787,10 @@ static void end_row(isynth_xlsx_reader *r)
     for (size_t i = 0; i < r->nrc; i++)
         if (r->rc[i].col + 1 > ncells) ncells = r->rc[i].col + 1;
     if (ncells > r->out_cap) {
-        const char **c = isynth_realloc(r->out_cells, ncells * sizeof *c);
-        if (c) r->out_cells = c;
-        size_t *l = c ? isynth_realloc(r->out_lens, ncells * sizeof *l) : NULL;
-        if (!l) {
+        if (ARRAY_RESIZE(r->out_cells, ncells) || ARRAY_RESIZE(r->out_lens, ncells)) {
             abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
             return;
         }
-        r->out_lens = l;
         r->out_cap = ncells;
     }
     for (size_t i = 0; i < ncells; i++) {
