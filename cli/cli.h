@@ -6,6 +6,8 @@
 #include "isynth/isynth.h"
 #include "isynth/openai.h"
 
+#include <signal.h>
+
 /* Exit codes, documented in README.md and `isynth --help`. */
 enum {
     EXIT_OK = 0,
@@ -73,7 +75,7 @@ isynth_err cli_judge_run(const char *dir, isynth_backend *be, int min_score, boo
 
 /* Set by SIGINT/SIGTERM once cli_catch_stop_signals() ran; handed to the library as its stop
  * flag (cli/signals.c). */
-extern volatile int cli_stop;
+extern volatile sig_atomic_t cli_stop;
 void cli_catch_stop_signals(void);
 
 /* Maps a library error to an exit code. */
