@@ -39,6 +39,7 @@
 #define find_repeated_name isynth__find_repeated_name
 #define ja_script_of isynth__ja_script_of
 #define json_load_record isynth__json_load_record
+#define json_next_mark isynth__json_next_mark
 #define lang_tally_add isynth__lang_tally_add
 #define lang_tally_lang isynth__lang_tally_lang
 #define read_file_limited isynth__read_file_limited
@@ -116,6 +117,12 @@ size_t csv_defused_quote(const char *s, size_t n);
  * take 50 MB, and a 60 MB line took 4.8 GB. */
 #define JSON_MAX_VALUES 65536
 #define JSON_MAX_DEPTH 64
+
+/* The index of the first of { } [ ] , at or after i in s[0..n) that is outside a JSON string
+ * (a string starting at or after i is skipped whole, escapes included), or n. The one scan of
+ * JSON's structure without a parser: the record limits below, the judge's reply object and a
+ * cut JSON reply's last complete task. i must not be inside a string. */
+size_t json_next_mark(const char *s, size_t n, size_t i);
 
 /* Parses one JSON record (a JSONL line, an element of a JSON array) at s[0..n) with jansson and
  * flags, after a byte scan that holds it to JSON_MAX_VALUES brackets and commas outside strings

@@ -985,18 +985,10 @@ fail:
 static size_t last_complete_item(const char *s, size_t n)
 {
     int depth = 0;
-    bool in_str = false;
     size_t end = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = json_next_mark(s, n, 0); i < n; i = json_next_mark(s, n, i + 1)) {
         char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
+        if (c == '{' || c == '[') {
             depth++;
         } else if (c == '}' || c == ']') {
             if (--depth == 2 && c == '}') end = i + 1;

@@ -795,6 +795,20 @@ size_t find_repeated_name(const char *const *names, const size_t *lens, size_t n
     return found;
 }
 
+size_t json_next_mark(const char *s, size_t n, size_t i)
+{
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+        } else if (c == '{' || c == '}' || c == '[' || c == ']' || c == ',') {
+            return i;
+        }
+    }
+    return n;
+}
+
 #define JSON_STR_(x) #x
 #define JSON_STR(x) JSON_STR_(x)
 
@@ -807,17 +821,14 @@ static const char *json_over_limits(const char *s, size_t n)
                           JSON_MAX_VALUES) " JSON values in one record";
     size_t values = 0;
     unsigned depth = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = json_next_mark(s, n, 0); i < n; i = json_next_mark(s, n, i + 1)) {
         char c = s[i];
-        if (c == '"') {
-            for (i++; i < n && s[i] != '"'; i++)
-                if (s[i] == '\\') i++;
-        } else if (c == '[' || c == '{') {
+        if (c == '[' || c == '{') {
             if (++depth > JSON_MAX_DEPTH) return deep;
             if (++values > JSON_MAX_VALUES) return many;
         } else if (c == ',') {
             if (++values > JSON_MAX_VALUES) return many;
-        } else if ((c == ']' || c == '}') && depth && --depth == 0) {
+        } else if (depth && --depth == 0) {
             break;
         }
     }

@@ -204,12 +204,29 @@ static void test_array_grow(void **state)
     isynth_free(a);
 }
 
+/* json_next_mark: brackets, braces and commas inside strings (escaped quotes included) are
+ * skipped; a string cut by the end of the text, or an escape at its very end, ends the scan. */
+static void test_json_next_mark(void **state)
+{
+    (void)state;
+    static const char s[] = "{\"a[\\\"}\": [1, \"}\"]}";
+    size_t n = sizeof s - 1;
+    char marks[16] = "";
+    size_t k = 0;
+    for (size_t i = json_next_mark(s, n, 0); i < n; i = json_next_mark(s, n, i + 1))
+        marks[k++] = s[i];
+    assert_string_equal(marks, "{[,]}");
+    assert_int_equal(json_next_mark("\"abc", 4, 0), 4);
+    assert_int_equal(json_next_mark("\"ab\\", 4, 0), 4);
+    assert_int_equal(json_next_mark("x", 1, 0), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exhaustive_short), cmocka_unit_test(test_four_bytes),
         cmocka_unit_test(test_random),           cmocka_unit_test(test_scrub),
-        cmocka_unit_test(test_array_grow),
+        cmocka_unit_test(test_array_grow),       cmocka_unit_test(test_json_next_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
