@@ -589,12 +589,10 @@ static int cmp_u32(const void *a, const void *b)
 static isynth_err plist_push(plist *l, uint32_t item, size_t *bytes)
 {
     if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 4;
-        uint32_t *p = isynth_realloc(l->p, cap * sizeof *p);
-        if (!p) return ISYNTH_ERR_NOMEM;
-        *bytes += (size_t)(cap - l->cap) * sizeof *p;
-        l->p = p;
-        l->cap = cap;
+        size_t cap = array_next_cap(l->cap, 4);
+        if (cap > UINT32_MAX || ARRAY_RESIZE(l->p, cap)) return ISYNTH_ERR_NOMEM;
+        *bytes += (cap - l->cap) * sizeof *l->p;
+        l->cap = (uint32_t)cap;
     }
     l->p[l->n++] = item;
     return ISYNTH_OK;
