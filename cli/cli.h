@@ -6,6 +6,8 @@
 #include "isynth/isynth.h"
 #include "isynth/openai.h"
 
+#include <signal.h>
+
 /* Exit codes, documented in README.md and `isynth --help`. */
 enum {
     EXIT_OK = 0,
@@ -35,6 +37,10 @@ int cmd_report(int argc, char **argv);
  * as "isynth CMD: ...", when it is not one (NaN and trailing text included). */
 bool cli_parse_double(const char *cmd, const char *s, double lo, double hi, double *out,
                       const char *opt);
+
+/* Opens DIR/run.db for writing (*st, closed by the caller), refusing a directory that holds no
+ * run (ISYNTH_ERR_NOT_FOUND) instead of creating one (cli/export.c; export and import). */
+isynth_err cli_open_run(const char *dir, isynth_store **st, isynth_error *err);
 
 /* After a command's options: refuses arguments left over and a missing --run, then opens DIR's
  * run store for reading (*st, closed by the caller). Prints the problem, prefixed with
@@ -69,7 +75,7 @@ isynth_err cli_judge_run(const char *dir, isynth_backend *be, int min_score, boo
 
 /* Set by SIGINT/SIGTERM once cli_catch_stop_signals() ran; handed to the library as its stop
  * flag (cli/signals.c). */
-extern volatile int cli_stop;
+extern volatile sig_atomic_t cli_stop;
 void cli_catch_stop_signals(void);
 
 /* Maps a library error to an exit code. */

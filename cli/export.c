@@ -15,8 +15,6 @@ static void export_usage(FILE *f)
                "         dataset card DIR/README.md refreshed with the review counts\n");
 }
 
-/* Opens DIR/run.db, refusing a directory that holds no run. */
-isynth_err cli_open_run(const char *dir, isynth_store **st, isynth_error *err);
 isynth_err cli_open_run(const char *dir, isynth_store **st, isynth_error *err)
 {
     char path[4096];

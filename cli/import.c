@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-isynth_err cli_open_run(const char *dir, isynth_store **st, isynth_error *err);
-
 static void import_usage(FILE *f)
 {
     fprintf(f, "usage: isynth import --run DIR review.xlsx\n\n"

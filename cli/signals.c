@@ -5,7 +5,10 @@
 #include <signal.h>
 #include <string.h>
 
-volatile int cli_stop;
+/* The one stop flag of the CLI. The library's stop pointers are volatile int *: sig_atomic_t,
+ * the type a signal handler may write, is int on the platforms isynth builds on. */
+_Static_assert(_Generic((sig_atomic_t)0, int : 1, default : 0), "sig_atomic_t is not int");
+volatile sig_atomic_t cli_stop;
 
 static void on_signal(int sig)
 {

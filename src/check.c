@@ -102,7 +102,7 @@ isynth_err isynth_check_run(const isynth_seedset *data, const isynth_seedset *se
             if (vf) {
                 const char *out1[1] = {row->task.output};
                 if ((rc = isynth_verify_json(vf, row->task.output, strlen(row->task.output),
-                                             isynth_detect_lang(out1, 1), &row->verify, err)))
+                                             isynth_lang_detect(out1, 1), &row->verify, err)))
                     break;
                 row->n_facts = strcmp(row->verify, "[]") != 0;
                 r->with_facts += row->n_facts > 0;

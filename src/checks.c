@@ -215,7 +215,7 @@ static isynth_err add_line_phrases(isynth_scaffold *s, const char *line, size_t 
             j++;
         size_t n = j - i;
         const char *seg = trim_segment(line + i, &n);
-        if (n && isynth_utf8_chars(seg, n) >= min_chars) {
+        if (n && isynth_normalize_utf8_chars(seg, n) >= min_chars) {
             char *norm = NULL;
             size_t nl = 0;
             isynth_err rc = isynth_normalize_text(seg, n, &norm, &nl, NULL);
@@ -283,7 +283,7 @@ isynth_err isynth_scaffold_add_template(isynth_scaffold *s, const char *tmpl, is
         const char *b = letters_before(tmpl, p);
         size_t n = (size_t)(p - b);
         bool quoted = b > tmpl && (b[-1] == '"' || (b - tmpl >= 3 && !strncmp(b - 3, "「", 3)));
-        if (quoted && n && isynth_utf8_chars(b, n) <= 12) {
+        if (quoted && n && isynth_normalize_utf8_chars(b, n) <= 12) {
             char *l = isynth_strndup(b, n);
             if (!l) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
             rc = add_label(s, l, -1);
@@ -391,8 +391,8 @@ static const char *phrase_in(char *const *phrases, size_t np, const char *t, siz
     return NULL;
 }
 
-const char *isynth_check_scaffolding(const isynth_scaffold *s, const char *t, size_t n,
-                                     unsigned flags, char *detail, size_t cap)
+const char *isynth_checks_scaffolding(const isynth_scaffold *s, const char *t, size_t n,
+                                      unsigned flags, char *detail, size_t cap)
 {
     bool code_task = flags & ISYNTH_SCAF_CODE_TASK;
     const char *ph = phrase_in(s->phrases, s->n_phrases, t, n);
@@ -668,8 +668,8 @@ static bool find_reference(const char *s, size_t n, size_t *at, size_t *end, boo
     return false;
 }
 
-const char *isynth_check_missing_input(const char *instr, const char *input, char *detail,
-                                       size_t cap)
+const char *isynth_checks_missing_input(const char *instr, const char *input, char *detail,
+                                        size_t cap)
 {
     size_t n = strlen(instr);
     if (count_letters(input, strlen(input)) > 0) return NULL;
@@ -726,7 +726,7 @@ static bool list_marker(const char *s, size_t i)
     return b == 0 || b == '\n' || b == ' ' || b == 0x3001 || b == 0x3002;
 }
 
-const char *isynth_check_unbalanced(const char *s, size_t n, char *detail, size_t cap)
+const char *isynth_checks_unbalanced(const char *s, size_t n, char *detail, size_t cap)
 {
     long depth[N_PAIRS] = {0};
     size_t first_open[N_PAIRS] = {0};
@@ -734,12 +734,12 @@ const char *isynth_check_unbalanced(const char *s, size_t n, char *detail, size_
         uint32_t c = cp_at(s, n, i, &l);
         for (size_t k = 0; k < N_PAIRS; k++) {
             if (c == pairs[k].open) {
-                if (depth[k]++ == 0) first_open[k] = isynth_utf8_chars(s, i);
+                if (depth[k]++ == 0) first_open[k] = isynth_normalize_utf8_chars(s, i);
             } else if (c == pairs[k].close) {
                 if (c == ')' && depth[k] == 0 && list_marker(s, i)) continue;
                 if (depth[k] == 0) {
                     set_detail(detail, cap, "%.*s at character %zu closes nothing", (int)l, s + i,
-                               isynth_utf8_chars(s, i) + 1);
+                               isynth_normalize_utf8_chars(s, i) + 1);
                     return "unbalanced";
                 }
                 depth[k]--;
@@ -807,7 +807,7 @@ static const char *repeated_units(const char *s, size_t n, bool lines, char *det
     return NULL;
 }
 
-const char *isynth_check_repetition(const char *s, size_t n, char *detail, size_t cap)
+const char *isynth_checks_repetition(const char *s, size_t n, char *detail, size_t cap)
 {
     const char *r = repeated_units(s, n, true, detail, cap);
     if (!r) r = repeated_units(s, n, false, detail, cap);
@@ -989,8 +989,8 @@ static char *without_list_marks(const char *s)
     return c;
 }
 
-isynth_err isynth_check_echo(const char *instr, const char *output_in, const char **reason,
-                             char *detail, size_t cap, isynth_error *err)
+isynth_err isynth_checks_echo(const char *instr, const char *output_in, const char **reason,
+                              char *detail, size_t cap, isynth_error *err)
 {
     *reason = NULL;
     char *output = without_list_marks(output_in);
@@ -1045,7 +1045,7 @@ static bool mentions(const char *s, const char *const *words, size_t nw)
     return false;
 }
 
-bool isynth_is_code_task(const char *instr)
+bool isynth_checks_is_code_task(const char *instr)
 {
     static const char *const code[] = {
         "プログラム", "コード",       "関数",      "スクリプト",
@@ -1071,10 +1071,10 @@ static bool other_language_task(const char *instr)
     return mentions(instr, words, sizeof words / sizeof words[0]);
 }
 
-const char *isynth_check_language_pair(const char *instr, const char *output, char *detail,
-                                       size_t cap)
+const char *isynth_checks_language_pair(const char *instr, const char *output, char *detail,
+                                        size_t cap)
 {
-    if (other_language_task(instr) || isynth_is_code_task(instr)) return NULL;
+    if (other_language_task(instr) || isynth_checks_is_code_task(instr)) return NULL;
     size_t ni = strlen(instr), no = strlen(output);
     size_t i_kana = 0, i_kanji = 0, i_latin = 0;
     for (size_t i = 0, l; i < ni; i += l) {
@@ -1151,11 +1151,11 @@ static bool chinese_only(uint32_t c)
     return !(jis_han[(c - HAN_LO) / 8] & (1u << ((c - HAN_LO) % 8)));
 }
 
-const char *isynth_check_hanzi(const char *instr, const char *const *fields, size_t n_fields,
-                               char *detail, size_t cap)
+const char *isynth_checks_hanzi(const char *instr, const char *const *fields, size_t n_fields,
+                                char *detail, size_t cap)
 {
     static const char *const names[] = {"instruction", "input", "output"};
-    if (other_language_task(instr) || isynth_is_code_task(instr)) return NULL;
+    if (other_language_task(instr) || isynth_checks_is_code_task(instr)) return NULL;
     pthread_once(&jis_han_once, jis_han_build);
     if (!jis_han_ok) return NULL;
     for (size_t f = 0; f < n_fields; f++) {
@@ -1246,7 +1246,7 @@ static bool self_comparison(const char *instr)
     return false;
 }
 
-const char *isynth_check_request(const char *instr, char *detail, size_t cap)
+const char *isynth_checks_request(const char *instr, char *detail, size_t cap)
 {
     size_t len = strlen(instr);
     if (self_comparison(instr)) {
@@ -1375,8 +1375,8 @@ static isynth_err echo_of_input(const isynth_task *t, const char **reason, char 
 {
     char *ki = NULL, *ko = NULL;
     size_t li, lo;
-    isynth_err rc = isynth_dedup_key(t->input, strlen(t->input), &ki, &li, err);
-    if (!rc) rc = isynth_dedup_key(t->output, strlen(t->output), &ko, &lo, err);
+    isynth_err rc = isynth_normalize_dedup_key(t->input, strlen(t->input), &ki, &li, err);
+    if (!rc) rc = isynth_normalize_dedup_key(t->output, strlen(t->output), &ko, &lo, err);
     if (!rc && li > 0 && li == lo && !memcmp(ki, ko, li)) {
         *reason = "echo";
         set_detail(detail, cap, "the output is the input");
@@ -1399,7 +1399,7 @@ static isynth_err echo_of_quote(const isynth_task *t, const char **reason, char 
     if (!mentions(t->instruction, rewrite, sizeof rewrite / sizeof rewrite[0])) return ISYNTH_OK;
     char *ko = NULL;
     size_t lo;
-    isynth_err rc = isynth_dedup_key(t->output, strlen(t->output), &ko, &lo, err);
+    isynth_err rc = isynth_normalize_dedup_key(t->output, strlen(t->output), &ko, &lo, err);
     static const char *const endings[] = {"である", "です", "だ"};
     for (size_t k = 0; !rc && k < sizeof endings / sizeof endings[0]; k++) {
         size_t el = strlen(endings[k]);
@@ -1415,7 +1415,7 @@ static isynth_err echo_of_quote(const isynth_task *t, const char **reason, char 
         if (!e) break;
         char *kq = NULL;
         size_t lq;
-        if ((rc = isynth_dedup_key(p, (size_t)(e - p), &kq, &lq, err))) break;
+        if ((rc = isynth_normalize_dedup_key(p, (size_t)(e - p), &kq, &lq, err))) break;
         bool same = lq >= 4 && lq == lo && !memcmp(kq, ko, lq);
         isynth_free(kq);
         if (same) {
@@ -1494,7 +1494,7 @@ static bool list_item(const char *text, int k)
     return false;
 }
 
-const char *isynth_check_answer(const char *instr, const char *output, char *detail, size_t cap)
+const char *isynth_checks_answer(const char *instr, const char *output, char *detail, size_t cap)
 {
     size_t n = strlen(output);
     while (n && (output[n - 1] == ' ' || output[n - 1] == '\n'))
@@ -1583,7 +1583,7 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
             }
         /* or is one short claim about itself (私は45歳です。, 私は日本語のアシスタントです。):
          * a persona the data would teach */
-        size_t chars = isynth_utf8_chars(output + b, n - b);
+        size_t chars = isynth_normalize_utf8_chars(output + b, n - b);
         const char *stop = strstr(output + b, "。");
         bool one = !stop || (size_t)(stop - output) + 3 >= n;
         if (starts_ci(output + b, n - b, "私は") && chars <= 30 && one) {
@@ -1595,7 +1595,7 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
         "何か質問があれば",         "ご質問があれば",         "お手伝いできることがあれば",
         "お気軽にお知らせください", "何でもお知らせください", "Let me know if",
         "How can I help",           "How can I assist"};
-    if (isynth_utf8_chars(output + b, n - b) <= 60 &&
+    if (isynth_normalize_utf8_chars(output + b, n - b) <= 60 &&
         !mentions(instr, polite_tasks, sizeof polite_tasks / sizeof polite_tasks[0]))
         for (size_t k = 0; k < sizeof offers / sizeof offers[0]; k++)
             if (find_ci(output, n, 0, offers[k]) != (size_t)-1) {
@@ -1643,36 +1643,36 @@ const char *isynth_check_answer(const char *instr, const char *output, char *det
 
 /* ---- all of them ---- */
 
-isynth_err isynth_check_task(const isynth_scaffold *s, const isynth_task *t, bool with_output,
-                             const char **reason, char *detail, size_t cap, isynth_error *err)
+isynth_err isynth_checks_task(const isynth_scaffold *s, const isynth_task *t, bool with_output,
+                              const char **reason, char *detail, size_t cap, isynth_error *err)
 {
     *reason = NULL;
     const char *fields[3] = {t->instruction, t->input, with_output ? t->output : ""};
-    bool code = isynth_is_code_task(t->instruction);
+    bool code = isynth_checks_is_code_task(t->instruction);
     for (size_t i = 0; i < 3 && !*reason; i++)
         if (s)
-            *reason = isynth_check_scaffolding(s, fields[i], strlen(fields[i]),
-                                               (code ? ISYNTH_SCAF_CODE_TASK : 0u) |
-                                                   (i == 0 ? ISYNTH_SCAF_INSTRUCTION : 0u) |
-                                                   (i < 2 ? ISYNTH_SCAF_TASK_FIELD : 0u),
-                                               detail, cap);
-    if (!*reason) *reason = isynth_check_request(t->instruction, detail, cap);
-    if (!*reason) *reason = isynth_check_missing_input(t->instruction, t->input, detail, cap);
+            *reason = isynth_checks_scaffolding(s, fields[i], strlen(fields[i]),
+                                                (code ? ISYNTH_SCAF_CODE_TASK : 0u) |
+                                                    (i == 0 ? ISYNTH_SCAF_INSTRUCTION : 0u) |
+                                                    (i < 2 ? ISYNTH_SCAF_TASK_FIELD : 0u),
+                                                detail, cap);
+    if (!*reason) *reason = isynth_checks_request(t->instruction, detail, cap);
+    if (!*reason) *reason = isynth_checks_missing_input(t->instruction, t->input, detail, cap);
     for (size_t i = 0; i < 3 && !*reason; i++)
-        *reason = isynth_check_unbalanced(fields[i], strlen(fields[i]), detail, cap);
+        *reason = isynth_checks_unbalanced(fields[i], strlen(fields[i]), detail, cap);
     for (size_t i = 0; i < 3 && !*reason; i++)
-        *reason = isynth_check_repetition(fields[i], strlen(fields[i]), detail, cap);
-    if (!*reason) *reason = isynth_check_hanzi(t->instruction, fields, 3, detail, cap);
+        *reason = isynth_checks_repetition(fields[i], strlen(fields[i]), detail, cap);
+    if (!*reason) *reason = isynth_checks_hanzi(t->instruction, fields, 3, detail, cap);
     isynth_err rc;
     if (!*reason && t->input[0] && (rc = input_repeats_instruction(t, reason, detail, cap, err)))
         return rc;
     if (*reason || !with_output || !t->output[0]) return ISYNTH_OK;
-    rc = isynth_check_echo(t->instruction, t->output, reason, detail, cap, err);
+    rc = isynth_checks_echo(t->instruction, t->output, reason, detail, cap, err);
     if (rc || *reason) return rc;
     if (t->input[0] && ((rc = echo_of_input(t, reason, detail, cap, err)) || *reason)) return rc;
     if ((rc = echo_of_quote(t, reason, detail, cap, err)) || *reason) return rc;
     if ((rc = echo_of_part(t, reason, detail, cap, err)) || *reason) return rc;
-    if ((*reason = isynth_check_answer(t->instruction, t->output, detail, cap))) return ISYNTH_OK;
-    *reason = isynth_check_language_pair(t->instruction, t->output, detail, cap);
+    if ((*reason = isynth_checks_answer(t->instruction, t->output, detail, cap))) return ISYNTH_OK;
+    *reason = isynth_checks_language_pair(t->instruction, t->output, detail, cap);
     return ISYNTH_OK;
 }

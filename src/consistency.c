@@ -53,13 +53,7 @@ static void crow_clear(crow *r)
 static isynth_err collect(void *user, const isynth_row_rec *row)
 {
     cstate *s = user;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        crow *n = isynth_realloc(s->rows, cap * sizeof *n);
-        if (!n) return ISYNTH_ERR_NOMEM;
-        s->rows = n;
-        s->cap = cap;
-    }
+    if (s->n == s->cap && ARRAY_GROW(s->rows, s->cap, 64)) return ISYNTH_ERR_NOMEM;
     crow *r = &s->rows[s->n];
     memset(r, 0, sizeof *r);
     r->id = row->id;
@@ -146,7 +140,7 @@ static isynth_err finish_row(cstate *s, crow *r)
         size_t nf;
         const char *texts[1] = {r->answers[a]};
         if ((rc = isynth_verify_facts(s->vf, r->answers[a], strlen(r->answers[a]),
-                                      isynth_detect_lang(texts, 1), &fx, &nf, s->err)))
+                                      isynth_lang_detect(texts, 1), &fx, &nf, s->err)))
             break;
         for (size_t k = 0; k < nf && json_array_size(alt) < 8; k++) {
             if (fx[k].kind == ISYNTH_FACT_NAME) continue;

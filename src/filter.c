@@ -218,7 +218,7 @@ static isynth_err task_key(const isynth_task *t, char **key, isynth_error *err)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     size_t len;
-    isynth_err rc = isynth_dedup_key(b.p, b.len, key, &len, err);
+    isynth_err rc = isynth_normalize_dedup_key(b.p, b.len, key, &len, err);
     buf_free(&b);
     return rc;
 }
@@ -233,13 +233,9 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
                           isynth_error *err)
 {
     if (f->n_refs == f->cap_refs) {
-        size_t cap = f->cap_refs ? f->cap_refs * 2 : 256;
-        char **n = isynth_realloc(f->refs, cap * sizeof *n);
-        if (!n) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->refs = n;
-        toks *c = isynth_realloc(f->combo, cap * sizeof *c);
-        if (!c) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->combo = c;
+        size_t cap = array_next_cap(f->cap_refs, 256);
+        if (ARRAY_RESIZE(f->refs, cap) || ARRAY_RESIZE(f->combo, cap))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->cap_refs = cap;
     }
     char *r = isynth_strdup(ref);
@@ -257,16 +253,10 @@ static isynth_err sim_add(isynth_filter *f, const char *ref, const isynth_task *
         return rc;
     }
     if (ref[0] == 's') {
-        if (f->n_seed_refs == f->cap_seed_refs) {
-            size_t cap = f->cap_seed_refs ? f->cap_seed_refs * 2 : 64;
-            size_t *n = isynth_realloc(f->seed_refs, cap * sizeof *n);
-            if (!n) {
-                isynth_free(c->ids);
-                isynth_free(r);
-                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-            }
-            f->seed_refs = n;
-            f->cap_seed_refs = cap;
+        if (f->n_seed_refs == f->cap_seed_refs && ARRAY_GROW(f->seed_refs, f->cap_seed_refs, 64)) {
+            isynth_free(c->ids);
+            isynth_free(r);
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         }
         f->seed_refs[f->n_seed_refs++] = f->n_refs;
     }
@@ -359,13 +349,9 @@ static isynth_err seed_output_add(isynth_filter *f, const char *ref, uint32_t *i
                                   isynth_error *err)
 {
     if (f->n_seed_out == f->cap_seed_out) {
-        size_t cap = f->cap_seed_out ? f->cap_seed_out * 2 : 64;
-        toks *t = isynth_realloc(f->seed_out, cap * sizeof *t);
-        if (!t) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->seed_out = t;
-        char **r = isynth_realloc(f->seed_out_refs, cap * sizeof *r);
-        if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->seed_out_refs = r;
+        size_t cap = array_next_cap(f->cap_seed_out, 64);
+        if (ARRAY_RESIZE(f->seed_out, cap) || ARRAY_RESIZE(f->seed_out_refs, cap))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         f->cap_seed_out = cap;
     }
     char *r = isynth_strdup(ref);
@@ -408,13 +394,8 @@ isynth_err isynth_filter_add_output(isynth_filter *f, const char *ref, const cha
                                     isynth_error *err)
 {
     if (!output[0] || ref[0] == 'p') return ISYNTH_OK;
-    if (f->n_out == f->cap_out) {
-        size_t cap = f->cap_out ? f->cap_out * 2 : 256;
-        char **n = isynth_realloc(f->out_refs, cap * sizeof *n);
-        if (!n) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-        f->out_refs = n;
-        f->cap_out = cap;
-    }
+    if (f->n_out == f->cap_out && ARRAY_GROW(f->out_refs, f->cap_out, 256))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     char *r = isynth_strdup(ref);
     if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     uint32_t *ids = NULL;
@@ -506,8 +487,8 @@ static isynth_err is_example_copy(const isynth_task *t, const isynth_task *ex, d
     for (size_t i = 0; i < 2 && *copy; i++) {
         char *ka = NULL, *kb = NULL;
         size_t la, lb;
-        isynth_err rc = isynth_dedup_key(fa[i], strlen(fa[i]), &ka, &la, err);
-        if (!rc) rc = isynth_dedup_key(fb[i], strlen(fb[i]), &kb, &lb, err);
+        isynth_err rc = isynth_normalize_dedup_key(fa[i], strlen(fa[i]), &ka, &la, err);
+        if (!rc) rc = isynth_normalize_dedup_key(fb[i], strlen(fb[i]), &kb, &lb, err);
         if (!rc) *copy = field_copy(ka, kb, ratio);
         isynth_free(ka);
         isynth_free(kb);
@@ -712,12 +693,7 @@ static isynth_err output_fragment(isynth_filter *f, const uint32_t *ids, size_t 
             ref = example_refs[e];
         }
         if (sn + 1 > row_cap) {
-            uint32_t *r2 = isynth_realloc(row, (sn + 1) * sizeof *r2);
-            if (!r2) {
-                rc = ISYNTH_ERR_NOMEM;
-                break;
-            }
-            row = r2;
+            if ((rc = ARRAY_RESIZE(row, sn + 1))) break;
             row_cap = sn + 1;
         }
         size_t c = run_cover(ids, n, sids, sn, row, mark, given);
@@ -826,9 +802,9 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
     isynth_filter_params pv = f->p;
     pv.check_output = pv.check_output && with_output;
     const isynth_filter_params *p = &pv;
-    size_t ni = isynth_utf8_chars(t->instruction, strlen(t->instruction));
-    size_t nin = isynth_utf8_chars(t->input, strlen(t->input));
-    size_t no = isynth_utf8_chars(t->output, strlen(t->output));
+    size_t ni = isynth_normalize_utf8_chars(t->instruction, strlen(t->instruction));
+    size_t nin = isynth_normalize_utf8_chars(t->input, strlen(t->input));
+    size_t no = isynth_normalize_utf8_chars(t->output, strlen(t->output));
     isynth_err rc = task_key(t, key, err);
     if (rc) return rc;
     if (ni == 0 || (*key)[0] == '\0' || (p->check_output && no == 0)) {
@@ -866,8 +842,8 @@ static isynth_err check_inner(isynth_filter *f, const isynth_task *t,
             return ISYNTH_OK;
         }
     }
-    if (p->row_checks && (rc = isynth_check_task(f->scaf, t, p->check_output, &v->reason, v->detail,
-                                                 sizeof v->detail, err)))
+    if (p->row_checks && (rc = isynth_checks_task(f->scaf, t, p->check_output, &v->reason,
+                                                  v->detail, sizeof v->detail, err)))
         return rc;
     if (v->reason) return ISYNTH_OK;
     /* the instruction's tokens, and instruction + input's, once for the similarity checks */
@@ -919,7 +895,7 @@ isynth_err isynth_filter_check_answer(isynth_filter *f, const isynth_task *t, is
     v->nn_score = -1;
     isynth_err rc;
     if (f->p.row_checks &&
-        (rc = isynth_check_task(f->scaf, t, true, &v->reason, v->detail, sizeof v->detail, err)))
+        (rc = isynth_checks_task(f->scaf, t, true, &v->reason, v->detail, sizeof v->detail, err)))
         return rc;
     return v->reason ? ISYNTH_OK : output_copy(f, t, NULL, NULL, NULL, 0, v, err);
 }

@@ -5,6 +5,7 @@
 #define ISYNTH_INTERNAL_H
 
 #include "isynth/common.h"
+#include "isynth/task.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
  * buf_init or sha256_hex, or beside libcsv's csv_ names, has no collision (tests/symbols.sh). */
 #define alloc_failures isynth__alloc_failures
 #define alloc_uninjected isynth__alloc_uninjected
+#define array_grow isynth__array_grow
+#define array_next_cap isynth__array_next_cap
+#define array_resize isynth__array_resize
 #define atomic_abort isynth__atomic_abort
 #define atomic_commit isynth__atomic_commit
 #define atomic_open isynth__atomic_open
@@ -35,13 +39,20 @@
 #define find_repeated_name isynth__find_repeated_name
 #define ja_script_of isynth__ja_script_of
 #define json_load_record isynth__json_load_record
+#define json_next_mark isynth__json_next_mark
+#define lang_tally_add isynth__lang_tally_add
+#define lang_tally_lang isynth__lang_tally_lang
 #define read_file_limited isynth__read_file_limited
 #define sha256_file_hex isynth__sha256_file_hex
 #define sha256_file_edges_hex isynth__sha256_file_edges_hex
 #define sha256_hex isynth__sha256_hex
+#define sha256_tasks_hex isynth__sha256_tasks_hex
+#define uc_decompose isynth__uc_decompose
 #define uc_kind_of isynth__uc_kind_of
 #define utc_now isynth__utc_now
 #define utf8_decode isynth__utf8_decode
+#define utf8_sanitize isynth__utf8_sanitize
+#define utf8_scrub isynth__utf8_scrub
 #define utf8_seq_len isynth__utf8_seq_len
 #define utf8_valid isynth__utf8_valid
 
@@ -70,6 +81,18 @@ char *buf_take(buf *b);
 /* Appends s as a JSON string literal with quotes. */
 isynth_err buf_add_json_str(buf *b, const char *s, size_t n);
 
+/* Growable arrays, the one way an array of src/ grows: a pointer `arr` (any object type) with
+ * its room `cap` counted in elements (a size_t). ARRAY_GROW doubles the room (the first time to
+ * `first` elements); ARRAY_RESIZE sets it to n elements, for arrays that grow side by side with
+ * one cap (array_next_cap gives the next). Both return ISYNTH_ERR_NOMEM, leaving the array and
+ * cap unchanged, when memory runs out or n elements would not fit in a size_t. Call them when
+ * the array is full: `if (x->n == x->cap && ARRAY_GROW(x->items, x->cap, 64)) return nomem;`. */
+size_t array_next_cap(size_t cap, size_t first);
+isynth_err array_resize(void *arrp, size_t elem, size_t n);
+isynth_err array_grow(void *arrp, size_t elem, size_t *cap, size_t first);
+#define ARRAY_GROW(arr, cap, first) array_grow(&(arr), sizeof *(arr), &(cap), (first))
+#define ARRAY_RESIZE(arr, n) array_resize(&(arr), sizeof *(arr), (n))
+
 /* Returns the length of the valid UTF-8 sequence at s (1..4), or 0 when invalid/truncated.
  * Overlong forms, surrogates and code points past U+10FFFF are invalid. */
 size_t utf8_seq_len(const unsigned char *s, size_t n);
@@ -96,6 +119,12 @@ size_t csv_defused_quote(const char *s, size_t n);
 #define JSON_MAX_VALUES 65536
 #define JSON_MAX_DEPTH 64
 
+/* The index of the first of { } [ ] , at or after i in s[0..n) that is outside a JSON string
+ * (a string starting at or after i is skipped whole, escapes included), or n. The one scan of
+ * JSON's structure without a parser: the record limits below, the judge's reply object and a
+ * cut JSON reply's last complete task. i must not be inside a string. */
+size_t json_next_mark(const char *s, size_t n, size_t i);
+
 /* Parses one JSON record (a JSONL line, an element of a JSON array) at s[0..n) with jansson and
  * flags, after a byte scan that holds it to JSON_MAX_VALUES brackets and commas outside strings
  * (each container, member and element after the first of its container counts one: at least
@@ -105,6 +134,15 @@ size_t csv_defused_quote(const char *s, size_t n);
  * jansson said of it (it reports one as "malformed JSON at column -1"). */
 isynth_err json_load_record(const char *s, size_t n, size_t flags, json_t **out, json_error_t *je,
                             const char **why);
+
+/* The one U+FFFD sanitiser: copies s[0..n) to dst (when dst is not NULL) with each NUL byte
+ * and each byte that starts no valid UTF-8 sequence (utf8_seq_len) written as U+FFFD; with
+ * text_lines, CR LF and a lone CR also become LF and a leading BOM is dropped. Returns the
+ * length written (at most 3n): call it with dst NULL to size the copy. */
+size_t utf8_scrub(const char *s, size_t n, char *dst, bool text_lines);
+/* utf8_scrub (without text_lines) into a new NUL-terminated string the caller frees with
+ * isynth_free, its length in *out_len; NULL when memory runs out. */
+char *utf8_sanitize(const char *s, size_t n, size_t *out_len);
 
 /* Decodes one code point at s (valid UTF-8 assumed); returns bytes used (0 at end). */
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp);
@@ -120,6 +158,24 @@ ja_script ja_script_of(uint32_t c);
  * rest: a letter or number (L*, N*), a combining mark (M*), or anything else. */
 typedef enum uc_kind { UC_OTHER = 0, UC_ALNUM, UC_MARK } uc_kind;
 uc_kind uc_kind_of(int32_t c);
+
+/* Decomposes one code point (NFKD + case folding) into d[0..32); returns the count (1 with d[0]
+ * = cp when it does not decompose). */
+int uc_decompose(int32_t cp, int32_t d[32]);
+
+/* Language detection's one letter set, for isynth_lang_detect (seeds, outputs) and
+ * isynth_quality_language (the quality filter): each code point is decomposed (NFKD + case
+ * folding: full-width Ａ is a, ｶ is カ, é is e and a mark); kanji and kana are ja_script_of's,
+ * latin is a-z, letters counts these and every other letter of any script (L*); digits, marks,
+ * punctuation and space count nothing. */
+typedef struct lang_tally {
+    size_t letters, latin, kana, kanji;
+} lang_tally;
+/* Adds the letters of s[0..n) (valid UTF-8 or not: a bad byte counts as U+FFFD, no letter). */
+void lang_tally_add(lang_tally *t, const char *s, size_t n);
+/* ISYNTH_LANG_JA when kana and kanji are at least 30% of the letters (and there are some), else
+ * ISYNTH_LANG_EN. */
+isynth_lang lang_tally_lang(const lang_tally *t);
 
 /* Reads a whole file up to max bytes into *out (NUL-terminated; free with isynth_free). */
 isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
@@ -170,6 +226,10 @@ void atomic_abort(atomic_file *a);
 void sha256_hex(const void *data, size_t len, char out[65]);
 isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err);
 isynth_err sha256_file_edges_hex(const char *path, size_t edge, char out[65], isynth_error *err);
+/* SHA-256 of n tasks' fields (id, instruction, input, output, eval_aspect, is_classification),
+ * each field length-prefixed: what stands for a seed file's hash when the seeds were built in
+ * memory. */
+void sha256_tasks_hex(const isynth_task *tasks, size_t n, char out[65]);
 
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" in out[21]. */
 void utc_now(char out[21]);

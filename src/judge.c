@@ -335,21 +335,11 @@ isynth_err isynth_judge_parse(const char *text, size_t len, isynth_judgement *ou
 static size_t balanced_end(const char *s, size_t n)
 {
     int depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '{') {
+    for (size_t i = json_next_mark(s, n, 0); i < n; i = json_next_mark(s, n, i + 1)) {
+        if (s[i] == '{')
             depth++;
-        } else if (c == '}' && --depth == 0) {
+        else if (s[i] == '}' && --depth == 0)
             return i + 1;
-        }
     }
     return 0;
 }

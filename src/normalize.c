@@ -84,7 +84,8 @@ isynth_err isynth_normalize_text(const char *s, size_t n, char **out, size_t *ou
     return *out ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
 }
 
-isynth_err isynth_dedup_key(const char *s, size_t n, char **out, size_t *out_len, isynth_error *err)
+isynth_err isynth_normalize_dedup_key(const char *s, size_t n, char **out, size_t *out_len,
+                                      isynth_error *err)
 {
     *out = NULL;
     utf8proc_uint8_t *m;
@@ -113,7 +114,7 @@ isynth_err isynth_dedup_key(const char *s, size_t n, char **out, size_t *out_len
     return ISYNTH_OK;
 }
 
-size_t isynth_utf8_chars(const char *s, size_t n)
+size_t isynth_normalize_utf8_chars(const char *s, size_t n)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; i++)

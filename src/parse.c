@@ -542,13 +542,7 @@ static void drop_unmatched_bold(char *s)
 static isynth_err add_task(parser *P, span instr, span input, span output, long line)
 {
     isynth_parsed *r = P->res;
-    if (r->n == P->cap_tasks) {
-        size_t cap = P->cap_tasks ? P->cap_tasks * 2 : 8;
-        isynth_task *t = isynth_realloc(r->tasks, cap * sizeof *t);
-        if (!t) return ISYNTH_ERR_NOMEM;
-        r->tasks = t;
-        P->cap_tasks = cap;
-    }
+    if (r->n == P->cap_tasks && ARRAY_GROW(r->tasks, P->cap_tasks, 8)) return ISYNTH_ERR_NOMEM;
     isynth_task t = {0};
     t.line = line;
     t.id = isynth_strndup("", 0);
@@ -918,32 +912,6 @@ static void find_strong_labels(parser *P)
     }
 }
 
-/* Copies in to dst (when not NULL) with invalid UTF-8 and NUL as U+FFFD, CR LF and CR as LF and
- * no leading BOM; returns the length written. */
-static size_t clean_copy(const unsigned char *u, size_t n, char *dst)
-{
-    static const char fffd[] = "\xEF\xBF\xBD";
-    size_t i = 0, o = 0;
-    if (n >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) i = 3;
-    while (i < n) {
-        size_t l = utf8_seq_len(u + i, n - i);
-        if (u[i] == '\r') {
-            if (dst) dst[o] = '\n';
-            o++;
-            i += i + 1 < n && u[i + 1] == '\n' ? 2 : 1;
-        } else if (u[i] == 0 || l == 0) {
-            if (dst) memcpy(dst + o, fffd, 3);
-            o += 3;
-            i++;
-        } else {
-            if (dst) memcpy(dst + o, u + i, l);
-            o += l;
-            i += l;
-        }
-    }
-    return o;
-}
-
 isynth_parse_params isynth_parse_params_default(void)
 {
     return (isynth_parse_params){
@@ -968,12 +936,12 @@ static isynth_err parse_begin(const char *text, size_t len, const isynth_parse_p
                                 ISYNTH_PARSE_MAX_INPUT);
     P->prm = params ? *params : isynth_parse_params_default();
     if (!P->prm.max_tasks) P->prm.max_tasks = ISYNTH_PARSE_DEFAULT_MAX_TASKS;
-    const unsigned char *u = (const unsigned char *)(text ? text : "");
-    P->n = clean_copy(u, len, NULL);
+    const char *t = text ? text : "";
+    P->n = utf8_scrub(t, len, NULL, true);
     *s = isynth_malloc(P->n + room);
     P->res = isynth_calloc(1, sizeof *P->res);
     if (!*s || !P->res) return ISYNTH_ERR_NOMEM;
-    clean_copy(u, len, *s);
+    utf8_scrub(t, len, *s, true);
     (*s)[P->n] = '\0';
     P->s = *s;
     return ISYNTH_OK;
@@ -1017,18 +985,10 @@ fail:
 static size_t last_complete_item(const char *s, size_t n)
 {
     int depth = 0;
-    bool in_str = false;
     size_t end = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = json_next_mark(s, n, 0); i < n; i = json_next_mark(s, n, i + 1)) {
         char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
+        if (c == '{' || c == '[') {
             depth++;
         } else if (c == '}' || c == ']') {
             if (--depth == 2 && c == '}') end = i + 1;
@@ -1092,16 +1052,7 @@ static isynth_err json_item(parser *P, json_t *item, long line)
         }
     } else {
         isynth_parsed *r = P->res;
-        if (r->n == P->cap_tasks) {
-            size_t cap = P->cap_tasks ? P->cap_tasks * 2 : 8;
-            isynth_task *t = isynth_realloc(r->tasks, cap * sizeof *t);
-            if (!t)
-                rc = ISYNTH_ERR_NOMEM;
-            else {
-                r->tasks = t;
-                P->cap_tasks = cap;
-            }
-        }
+        if (r->n == P->cap_tasks) rc = ARRAY_GROW(r->tasks, P->cap_tasks, 8);
         if (!rc) {
             isynth_task t = {.line = line,
                              .id = isynth_strndup("", 0),

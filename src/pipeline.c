@@ -276,8 +276,10 @@ static isynth_err check_config(run *r, isynth_error *err)
     const char *seeds_path = p->seeds_path ? p->seeds_path : r->seeds->path ? r->seeds->path : "";
     snprintf(items[i++].val, 512, "%s",
              !strncmp(seeds_path, "run:", 4) ? seeds_path : base_name(seeds_path));
-    snprintf(items[i++].val, 512, "%s", r->seeds->sha256);
-    snprintf(items[i++].val, 512, "%s", r->seeds->shape);
+    char mem_sha[65]; /* seeds built in memory have no file: their tasks' hash stands for it */
+    if (!r->seeds->sha256[0]) sha256_tasks_hex(r->seeds->tasks, r->seeds->n, mem_sha);
+    snprintf(items[i++].val, 512, "%s", r->seeds->sha256[0] ? r->seeds->sha256 : mem_sha);
+    snprintf(items[i++].val, 512, "%s", r->seeds->shape ? r->seeds->shape : "memory");
     snprintf(items[i++].val, 512, "%zu", r->seeds->n);
     snprintf(items[i++].val, 512, "%s", isynth_lang_name(r->seeds->lang));
     snprintf(items[i++].val, 512, "%s", bi.kind);
@@ -384,7 +386,7 @@ static isynth_err add_prompt_lines(run *r, isynth_error *err)
                 char *end = strstr(q, "}}");
                 memmove(q, end ? end + 2 : q + 2, strlen(end ? end + 2 : q + 2) + 1);
             }
-            if (isynth_utf8_chars(line, strlen(line)) >= 8) {
+            if (isynth_normalize_utf8_chars(line, strlen(line)) >= 8) {
                 isynth_task t = {.instruction = line, .input = "", .output = ""};
                 snprintf(ref, sizeof ref, "p%d", ++n);
                 isynth_err rc = isynth_filter_add(r->filter, ref, &t, err);
@@ -754,29 +756,11 @@ static isynth_err submit_stage2(run *r, isynth_error *err)
     return rc;
 }
 
-/* Replaces invalid UTF-8 and NUL bytes with U+FFFD so the text can be stored and exported. */
-static char *sanitize(const char *s, size_t n, size_t *out_len)
-{
-    buf b;
-    buf_init(&b, 0);
-    for (size_t i = 0; i < n;) {
-        size_t l = s[i] ? utf8_seq_len((const unsigned char *)s + i, n - i) : 0;
-        isynth_err rc = l ? buf_add(&b, s + i, l) : buf_add(&b, "\xEF\xBF\xBD", 3);
-        if (rc) {
-            buf_free(&b);
-            return NULL;
-        }
-        i += l ? l : 1;
-    }
-    *out_len = b.len;
-    return buf_take(&b);
-}
-
 /* The language an output is written in (a translation task's answer is not the run's). */
 static isynth_lang output_lang(const char *output)
 {
     const char *texts[1] = {output};
-    return isynth_detect_lang(texts, 1);
+    return isynth_lang_detect(texts, 1);
 }
 
 static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_task *t,
@@ -872,7 +856,7 @@ static isynth_err record_rejected_text(run *r, long long req_id, int idx, const 
     size_t n = strlen(text);
     char *capped = isynth_strndup(text, n > 2000 ? 2000 : n);
     size_t len;
-    char *clean = capped ? sanitize(capped, strlen(capped), &len) : NULL;
+    char *clean = capped ? utf8_sanitize(capped, strlen(capped), &len) : NULL;
     isynth_free(capped);
     if (!clean) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     isynth_candidate_rec c = {.request_id = req_id,
@@ -1003,9 +987,9 @@ static size_t last_at(const char *s, size_t n, const char *w)
  * its task begins and *out the task's text so far. */
 static bool loop_in(const char *s, size_t n, char *detail, size_t cap)
 {
-    const char *why = isynth_check_repetition(s, n, detail, cap);
-    return why &&
-           !(strstr(detail, "6-gram") && (atoi(detail) < 85 || isynth_utf8_chars(s, n) < 200));
+    const char *why = isynth_checks_repetition(s, n, detail, cap);
+    return why && !(strstr(detail, "6-gram") &&
+                    (atoi(detail) < 85 || isynth_normalize_utf8_chars(s, n) < 200));
 }
 
 /* A loop in text[from, len), looked for once every 48 new bytes past 64 (f->rep_scan keeps
@@ -1036,7 +1020,7 @@ static isynth_err looping_task(run *r, const char *text, size_t len, size_t *sta
     char detail[128];
     if (!loop_in(text + fs, len - fs, detail, sizeof detail)) return ISYNTH_OK;
     size_t n = len - ts > 2000 ? 2000 : len - ts, clean_len;
-    char *clean = sanitize(text + ts, n, &clean_len);
+    char *clean = utf8_sanitize(text + ts, n, &clean_len);
     if (!clean || !(out->input = isynth_strdup(""))) {
         isynth_free(clean);
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
@@ -1149,7 +1133,7 @@ static int magpie_lang(const run *r, const char *s, size_t n, bool whole)
         size_t l = utf8_decode(s + i, n - i, &c);
         if (!l) break;
         if (c > ' ') chars++;
-        kana |= (c >= 0x3041 && c <= 0x309F) || (c >= 0x30A1 && c <= 0x30FA);
+        kana |= ja_script_of(c) == JA_HIRAGANA || ja_script_of(c) == JA_KATAKANA;
         i += l;
     }
     if (chars < 16 && !whole) return -1;
@@ -1157,7 +1141,7 @@ static int magpie_lang(const run *r, const char *s, size_t n, bool whole)
     char *head = isynth_strndup(s, i);
     if (!head) return 1; /* the filters decide */
     const char *texts[1] = {head};
-    int ok = isynth_detect_lang(texts, 1) == r->pp.lang;
+    int ok = isynth_lang_detect(texts, 1) == r->pp.lang;
     isynth_free(head);
     return ok;
 }
@@ -1208,7 +1192,7 @@ static isynth_err magpie_drop(inflight *f, const char *text, size_t len, isynth_
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     size_t clean_len;
     stopped st = {0};
-    st.instruction = sanitize(text, len > 2000 ? 2000 : len, &clean_len);
+    st.instruction = utf8_sanitize(text, len > 2000 ? 2000 : len, &clean_len);
     st.input = isynth_strdup("");
     if (!st.instruction || !st.input) {
         isynth_free(st.instruction);
@@ -1252,7 +1236,7 @@ static isynth_err on_watch_magpie(void *user, uint64_t id, const char *text, siz
             char *p1 = isynth_strndup(text + b, f->para1 - b);
             if (!p1) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
             char detail[160];
-            bool refers = isynth_check_missing_input(p1, "", detail, sizeof detail);
+            bool refers = isynth_checks_missing_input(p1, "", detail, sizeof detail);
             isynth_free(p1);
             if (!refers) {
                 *at = f->para1;
@@ -1393,7 +1377,7 @@ static isynth_err handle_magpie(run *r, inflight *f, long long req_id, const cha
     t.instruction = isynth_strndup(text + b, e1 - b);
     char detail[160];
     bool refers = t.instruction && b2 < len &&
-                  isynth_check_missing_input(t.instruction, "", detail, sizeof detail);
+                  isynth_checks_missing_input(t.instruction, "", detail, sizeof detail);
     t.input = refers ? isynth_strndup(text + b2, e2 - b2) : isynth_strdup("");
     t.output = isynth_strdup("");
     if (!t.instruction || !t.input || !t.output) {
@@ -1515,7 +1499,7 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
     isynth_err rc = isynth_normalize_text(text, len, &norm, &nlen, NULL);
     if (rc == ISYNTH_ERR_NOMEM) return isynth_error_set(err, rc, "out of memory");
     const char *reason = NULL;
-    size_t chars = norm ? isynth_utf8_chars(norm, nlen) : 0;
+    size_t chars = norm ? isynth_normalize_utf8_chars(norm, nlen) : 0;
     if (!norm || chars == 0)
         reason = "empty";
     else if (truncated)
@@ -1590,7 +1574,7 @@ static isynth_err on_result(void *user, const isynth_gen_result *res, isynth_err
     if (!f) return ISYNTH_OK;
     r->prog.in_flight--;
     size_t len = 0;
-    char *text = sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
+    char *text = utf8_sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
     buf ex, prompt;
     buf_init(&ex, 0);
     buf_init(&prompt, 0);
@@ -1769,6 +1753,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
 
     isynth_err rc = ISYNTH_OK;
     if (p->seeds) {
+        if (!p->seeds->n || !p->seeds->tasks)
+            return isynth_error_set(err, ISYNTH_ERR_INVALID, "the seed set holds no task");
         r.seeds = p->seeds;
     } else {
         isynth_seeds_params sp = isynth_seeds_params_default();

@@ -50,18 +50,6 @@ static enum script script_of(int32_t c)
     }
 }
 
-/* Decomposes one code point (NFKD + case folding) into d[0..32); returns the count. */
-static int decompose(int32_t cp, int32_t *d)
-{
-    utf8proc_ssize_t n = utf8proc_decompose_char(
-        cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD, NULL);
-    if (n < 1 || n > 32) {
-        d[0] = cp;
-        return 1;
-    }
-    return (int)n;
-}
-
 /* A stream of normalised code points from a byte offset, whitespace runs folded into ' '. */
 typedef struct nstream {
     const char *s;
@@ -92,7 +80,7 @@ static int32_t ns_next(nstream *ns)
                 if (ns->di < ns->nd || ns->pos >= ns->len) break;
                 uint32_t cp;
                 size_t l = utf8_decode(ns->s + ns->pos, ns->len - ns->pos, &cp);
-                ns->nd = decompose((int32_t)cp, ns->d);
+                ns->nd = uc_decompose((int32_t)cp, ns->d);
                 if (!is_space(ns->d[0])) {
                     ns->nd = ns->di = 0;
                     break;
@@ -105,7 +93,7 @@ static int32_t ns_next(nstream *ns)
         if (ns->pos >= ns->len) return -1;
         uint32_t cp;
         ns->pos += utf8_decode(ns->s + ns->pos, ns->len - ns->pos, &cp);
-        ns->nd = decompose((int32_t)cp, ns->d);
+        ns->nd = uc_decompose((int32_t)cp, ns->d);
         ns->di = 0;
     }
 }
@@ -159,13 +147,9 @@ isynth_err isynth_keywords_add(isynth_keywords *kw, const char *word, size_t len
         n--;
     if (n == a) return isynth_error_set(err, ISYNTH_ERR_INVALID, "empty keyword");
     if (kw->n == kw->cap) {
-        size_t cap = kw->cap ? kw->cap * 2 : 32;
-        int32_t **p = isynth_realloc(kw->cps, cap * sizeof *p);
-        if (!p) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
-        kw->cps = p;
-        size_t *q = isynth_realloc(kw->ncp, cap * sizeof *q);
-        if (!q) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
-        kw->ncp = q;
+        size_t cap = array_next_cap(kw->cap, 32);
+        if (ARRAY_RESIZE(kw->cps, cap) || ARRAY_RESIZE(kw->ncp, cap))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "keywords: out of memory");
         kw->cap = cap;
     }
     int32_t *c = isynth_malloc((n - a) * sizeof *c);
@@ -245,7 +229,7 @@ static enum script script_before(const char *s, size_t pos)
         uint32_t cp;
         utf8_decode(s + p, pos - p, &cp);
         int32_t d[32];
-        int nd = decompose((int32_t)cp, d);
+        int nd = uc_decompose((int32_t)cp, d);
         for (int k = nd - 1; k >= 0; k--) {
             enum script sc = script_of(d[k]);
             if (sc != S_MARK) return sc;
@@ -275,8 +259,8 @@ static bool match_at(const int32_t *k, size_t nk, const char *s, size_t len, siz
     return !boundary_clash(k[0], script_before(s, pos));
 }
 
-const char *isynth_filter_keywords(const isynth_keywords *kw, const char *text, size_t len,
-                                   size_t *which)
+const char *isynth_quality_keywords(const isynth_keywords *kw, const char *text, size_t len,
+                                    size_t *which)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     if (!kw) return NULL;
@@ -295,7 +279,8 @@ const char *isynth_filter_keywords(const isynth_keywords *kw, const char *text, 
 
 /* ---- length, start, language -------------------------------------------------------------- */
 
-const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens, size_t max_tokens)
+const char *isynth_quality_length(const char *text, size_t len, size_t min_tokens,
+                                  size_t max_tokens)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     size_t n = isynth_chars_token_count(text, len);
@@ -304,7 +289,7 @@ const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens
     return NULL;
 }
 
-const char *isynth_filter_start(const char *text, size_t len)
+const char *isynth_quality_start(const char *text, size_t len)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
     size_t pos = 0;
@@ -332,40 +317,16 @@ const char *isynth_filter_start(const char *text, size_t len)
     return "empty";
 }
 
-const char *isynth_filter_language(const char *text, size_t len, isynth_lang lang, double min_ratio)
+const char *isynth_quality_language(const char *text, size_t len, isynth_lang lang,
+                                    double min_ratio)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
-    size_t letters = 0, target = 0, kana = 0, kanji = 0, pos = 0;
-    while (pos < len) {
-        uint32_t cp;
-        pos += utf8_decode(text + pos, len - pos, &cp);
-        int32_t d[32];
-        int nd = decompose((int32_t)cp, d);
-        for (int k = 0; k < nd; k++) {
-            int32_t c = d[k];
-            enum script sc = script_of(c);
-            if (sc == S_KANJI) {
-                kanji++;
-            } else if (sc == S_KATAKANA || sc == S_HIRAGANA) {
-                kana++;
-            } else if (sc == S_ALNUM) {
-                utf8proc_category_t cat = utf8proc_category(c);
-                if (cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL ||
-                    cat == UTF8PROC_CATEGORY_NO)
-                    continue; /* digits belong to every language */
-            } else {
-                continue;
-            }
-            letters++;
-            if (lang == ISYNTH_LANG_JA)
-                target += sc == S_KANJI || sc == S_KATAKANA || sc == S_HIRAGANA;
-            else
-                target += (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        }
-    }
-    if (letters == 0) return "no_letters";
-    if ((double)target < min_ratio * (double)letters) return "wrong_language";
-    if (lang == ISYNTH_LANG_JA && kana == 0 && kanji >= 8) return "wrong_language";
+    lang_tally t = {0};
+    lang_tally_add(&t, text, len);
+    if (t.letters == 0) return "no_letters";
+    size_t target = lang == ISYNTH_LANG_JA ? t.kana + t.kanji : t.latin;
+    if ((double)target < min_ratio * (double)t.letters) return "wrong_language";
+    if (lang == ISYNTH_LANG_JA && t.kana == 0 && t.kanji >= 8) return "wrong_language";
     return NULL;
 }
 
@@ -379,9 +340,9 @@ const char *isynth_quality_check(const isynth_quality_params *p, const isynth_ke
                                  const char *text, size_t len)
 {
     if (!utf8_valid(text, len, NULL)) return "invalid_utf8";
-    const char *r = isynth_filter_start(text, len);
-    if (!r) r = isynth_filter_length(text, len, p->min_tokens, p->max_tokens);
-    if (!r && kw) r = isynth_filter_keywords(kw, text, len, NULL);
-    if (!r) r = isynth_filter_language(text, len, p->lang, p->min_lang_ratio);
+    const char *r = isynth_quality_start(text, len);
+    if (!r) r = isynth_quality_length(text, len, p->min_tokens, p->max_tokens);
+    if (!r && kw) r = isynth_quality_keywords(kw, text, len, NULL);
+    if (!r) r = isynth_quality_language(text, len, p->lang, p->min_lang_ratio);
     return r;
 }

@@ -263,16 +263,13 @@ isynth_err isynth_rouge_pattern_set(isynth_rouge_pattern *p, const uint32_t *a, 
     unsigned bits = hash_bits_for(m ? m : 1);
     size_t hs = (size_t)1 << bits;
     if (m * W + W > p->cap_m) {
-        size_t need = m * W + W;
-        uint64_t *pm = isynth_realloc(p->pm, need * sizeof *pm);
-        if (!pm) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
-        p->pm = pm;
-        p->cap_m = need;
+        if (ARRAY_RESIZE(p->pm, m * W + W))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
+        p->cap_m = m * W + W;
     }
     if (hs > p->cap_h) {
-        uint32_t *k = isynth_realloc(p->keys, 2 * hs * sizeof *k);
-        if (!k) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
-        p->keys = k;
+        if (ARRAY_RESIZE(p->keys, 2 * hs))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "rouge pattern: out of memory");
         p->cap_h = hs;
     }
     p->vals = p->keys + p->cap_h;
@@ -533,13 +530,7 @@ static isynth_err elem_get(isynth_sim_index *x, uint32_t tok, uint32_t k, uint32
             *eid = x->evals[i] - 1;
             return ISYNTH_OK;
         }
-    if (x->ecount == x->lcap) {
-        size_t cap = x->lcap ? x->lcap * 2 : 1024;
-        plist *l = isynth_realloc(x->lists, cap * sizeof *l);
-        if (!l) return ISYNTH_ERR_NOMEM;
-        x->lists = l;
-        x->lcap = cap;
-    }
+    if (x->ecount == x->lcap && ARRAY_GROW(x->lists, x->lcap, 1024)) return ISYNTH_ERR_NOMEM;
     if ((x->ecount + 1) * 2 > x->emask + 1) {
         if (elem_grow(x)) return ISYNTH_ERR_NOMEM;
         for (i = ehash(key) & x->emask; x->evals[i]; i = (i + 1) & x->emask)
@@ -598,12 +589,10 @@ static int cmp_u32(const void *a, const void *b)
 static isynth_err plist_push(plist *l, uint32_t item, size_t *bytes)
 {
     if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 4;
-        uint32_t *p = isynth_realloc(l->p, cap * sizeof *p);
-        if (!p) return ISYNTH_ERR_NOMEM;
-        *bytes += (size_t)(cap - l->cap) * sizeof *p;
-        l->p = p;
-        l->cap = cap;
+        size_t cap = array_next_cap(l->cap, 4);
+        if (cap > UINT32_MAX || ARRAY_RESIZE(l->p, cap)) return ISYNTH_ERR_NOMEM;
+        *bytes += (cap - l->cap) * sizeof *l->p;
+        l->cap = (uint32_t)cap;
     }
     l->p[l->n++] = item;
     return ISYNTH_OK;
@@ -617,14 +606,9 @@ isynth_err isynth_sim_index_add_tokens(isynth_sim_index *x, int64_t id, const ui
     if (x->n >= UINT32_MAX - 1)
         return isynth_error_set(err, ISYNTH_ERR_TOO_LARGE, "similarity index: too many items");
     if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 256;
-        int64_t *pid = isynth_realloc(x->ids, cap * sizeof *pid);
-        if (pid) x->ids = pid;
-        uint32_t *pl = pid ? isynth_realloc(x->len, cap * sizeof *pl) : NULL;
-        if (pl) x->len = pl;
-        uint32_t **pt = pl ? isynth_realloc(x->toks, cap * sizeof *pt) : NULL;
-        if (!pt) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
-        x->toks = pt;
+        size_t cap = array_next_cap(x->cap, 256);
+        if (ARRAY_RESIZE(x->ids, cap) || ARRAY_RESIZE(x->len, cap) || ARRAY_RESIZE(x->toks, cap))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "similarity index: out of memory");
         x->cap = cap;
     }
     uint32_t *t = isynth_malloc((2 * n + 1) * sizeof *t);
@@ -675,41 +659,23 @@ static isynth_err query_scratch(isynth_sim_index *x, size_t m)
 {
     if (x->countcap < x->n) {
         size_t cap = x->n + x->n / 2 + 16;
-        uint32_t *c = isynth_realloc(x->count, cap * sizeof *c);
-        if (!c) return ISYNTH_ERR_NOMEM;
-        memset(c + x->countcap, 0, (cap - x->countcap) * sizeof *c);
-        x->count = c;
-        uint32_t *tch = isynth_realloc(x->touched, cap * sizeof *tch);
-        if (!tch) return ISYNTH_ERR_NOMEM;
-        x->touched = tch;
-        cand *cd = isynth_realloc(x->cands, cap * sizeof *cd);
-        if (!cd) return ISYNTH_ERR_NOMEM;
-        x->cands = cd;
+        if (ARRAY_RESIZE(x->count, cap)) return ISYNTH_ERR_NOMEM;
+        memset(x->count + x->countcap, 0, (cap - x->countcap) * sizeof *x->count);
+        if (ARRAY_RESIZE(x->touched, cap) || ARRAY_RESIZE(x->cands, cap)) return ISYNTH_ERR_NOMEM;
         x->countcap = x->candcap = cap;
     }
     if (x->qcap < m) {
-        qel *q = isynth_realloc(x->qe, m * sizeof *q);
-        if (!q) return ISYNTH_ERR_NOMEM;
-        x->qe = q;
-        uint32_t *s = isynth_realloc(x->qsorted, m * sizeof *s);
-        if (!s) return ISYNTH_ERR_NOMEM;
-        x->qsorted = s;
-        uint32_t *qt = isynth_realloc(x->qtok, m * sizeof *qt);
-        if (!qt) return ISYNTH_ERR_NOMEM;
-        x->qtok = qt;
+        if (ARRAY_RESIZE(x->qe, m) || ARRAY_RESIZE(x->qsorted, m) || ARRAY_RESIZE(x->qtok, m))
+            return ISYNTH_ERR_NOMEM;
         x->qcap = m;
     }
     if (x->needcap < x->maxlen + 1) {
-        uint32_t *nd = isynth_realloc(x->need, (x->maxlen + 1) * sizeof *nd);
-        if (!nd) return ISYNTH_ERR_NOMEM;
-        x->need = nd;
+        if (ARRAY_RESIZE(x->need, x->maxlen + 1)) return ISYNTH_ERR_NOMEM;
         x->needcap = x->maxlen + 1;
     }
     size_t W = (m + 63) / 64;
     if (x->pmcap < m * W + W) {
-        uint64_t *pm = isynth_realloc(x->pm, (m * W + W) * sizeof *pm);
-        if (!pm) return ISYNTH_ERR_NOMEM;
-        x->pm = pm;
+        if (ARRAY_RESIZE(x->pm, m * W + W)) return ISYNTH_ERR_NOMEM;
         x->pmcap = m * W + W;
     }
     return ISYNTH_OK;

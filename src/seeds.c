@@ -60,7 +60,7 @@ typedef struct loader {
     shape shape;
     char *mapbuf;
     const char *map[NFIELDS]; /* source column for a field when the caller mapped it */
-    size_t ja, en;            /* letters counted over instructions */
+    lang_tally letters;       /* letters counted over instructions */
     const char *unit;         /* what record numbers count: "line", or "row" of a sheet */
 } loader;
 
@@ -129,36 +129,6 @@ static bool is_blank(const char *s, size_t n)
         return false;
     }
     return true;
-}
-
-/* ---- language ---------------------------------------------------------------------------- */
-
-static void count_letters(const char *s, size_t n, size_t *ja, size_t *en)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint32_t cp;
-        size_t l = utf8_decode(s + i, n - i, &cp);
-        if (!l) break;
-        i += l;
-        if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
-            (*en)++;
-        else if (ja_script_of(cp) != JA_NONE)
-            (*ja)++;
-    }
-}
-
-static isynth_lang lang_of(size_t ja, size_t en)
-{
-    return ja > 0 && ja * 10 >= (ja + en) * 3 ? ISYNTH_LANG_JA : ISYNTH_LANG_EN;
-}
-
-isynth_lang isynth_detect_lang(const char *const *texts, size_t n)
-{
-    size_t ja = 0, en = 0;
-    for (size_t i = 0; texts && i < n; i++)
-        if (texts[i]) count_letters(texts[i], strlen(texts[i]), &ja, &en);
-    return lang_of(ja, en);
 }
 
 /* ---- the seed set ------------------------------------------------------------------------ */
@@ -251,7 +221,7 @@ static isynth_err add_task(loader *ld, const raw *r)
     t->is_classification = r->is_classification;
     t->line = r->line;
     set->n++;
-    count_letters(r->s[F_INSTRUCTION], r->n[F_INSTRUCTION], &ld->ja, &ld->en);
+    lang_tally_add(&ld->letters, r->s[F_INSTRUCTION], r->n[F_INSTRUCTION]);
     return ISYNTH_OK;
 }
 
@@ -970,7 +940,7 @@ loaded:
     if (!rc) rc = check_unique_ids(&ld);
     if (rc) goto done;
     ld.set->shape = shape_names[ld.shape];
-    ld.set->lang = lang_of(ld.ja, ld.en);
+    ld.set->lang = lang_tally_lang(&ld.letters);
     *out = ld.set;
     ld.set = NULL;
 done:

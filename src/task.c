@@ -1,10 +1,21 @@
 /* The task record shared by seeds, candidates and the dataset. A task owns its strings; this
  * file holds the few helpers every module that keeps tasks needs. */
 #include "isynth/task.h"
+#include "internal.h"
+
+#include <string.h>
 
 const char *isynth_lang_name(isynth_lang lang)
 {
     return lang == ISYNTH_LANG_JA ? "ja" : "en";
+}
+
+isynth_lang isynth_lang_detect(const char *const *texts, size_t n)
+{
+    lang_tally t = {0};
+    for (size_t i = 0; texts && i < n; i++)
+        if (texts[i]) lang_tally_add(&t, texts[i], strlen(texts[i]));
+    return lang_tally_lang(&t);
 }
 
 void isynth_task_clear(isynth_task *t)

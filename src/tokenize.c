@@ -148,16 +148,9 @@ static isynth_err intern(isynth_tokenizer *t, const char *s, size_t n, uint32_t 
     }
     if (t->nv >= VOCAB_MAX || t->arena.len + n > UINT32_MAX) return ISYNTH_ERR_TOO_LARGE;
     if (t->nv == t->vcap) {
-        size_t cap = t->vcap ? t->vcap * 2 : 256;
-        uint32_t *off = isynth_realloc(t->off, cap * sizeof *off);
-        if (!off) return ISYNTH_ERR_NOMEM;
-        t->off = off;
-        uint32_t *len = isynth_realloc(t->len, cap * sizeof *len);
-        if (!len) return ISYNTH_ERR_NOMEM;
-        t->len = len;
-        uint64_t *hh = isynth_realloc(t->hash, cap * sizeof *hh);
-        if (!hh) return ISYNTH_ERR_NOMEM;
-        t->hash = hh;
+        size_t cap = array_next_cap(t->vcap, 256);
+        if (ARRAY_RESIZE(t->off, cap) || ARRAY_RESIZE(t->len, cap) || ARRAY_RESIZE(t->hash, cap))
+            return ISYNTH_ERR_NOMEM;
         t->vcap = cap;
     }
     size_t at = t->arena.len;
@@ -253,13 +246,7 @@ void isynth_tokenizer_free(isynth_tokenizer *t)
 
 static isynth_err push_id(isynth_tokenizer *t, uint32_t id)
 {
-    if (t->nids == t->idcap) {
-        size_t cap = t->idcap ? t->idcap * 2 : 64;
-        uint32_t *p = isynth_realloc(t->ids, cap * sizeof *p);
-        if (!p) return ISYNTH_ERR_NOMEM;
-        t->ids = p;
-        t->idcap = cap;
-    }
+    if (t->nids == t->idcap && ARRAY_GROW(t->ids, t->idcap, 64)) return ISYNTH_ERR_NOMEM;
     t->ids[t->nids++] = id;
     return ISYNTH_OK;
 }

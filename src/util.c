@@ -206,6 +206,42 @@ bad:
     return false;
 }
 
+size_t utf8_scrub(const char *s, size_t n, char *dst, bool text_lines)
+{
+    static const char fffd[] = "\xEF\xBF\xBD";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+    if (text_lines && n >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) i = 3;
+    while (i < n) {
+        size_t l = utf8_seq_len(u + i, n - i);
+        if (text_lines && u[i] == '\r') {
+            if (dst) dst[o] = '\n';
+            o++;
+            i += i + 1 < n && u[i + 1] == '\n' ? 2 : 1;
+        } else if (u[i] == 0 || l == 0) {
+            if (dst) memcpy(dst + o, fffd, 3);
+            o += 3;
+            i++;
+        } else {
+            if (dst) memcpy(dst + o, u + i, l);
+            o += l;
+            i += l;
+        }
+    }
+    return o;
+}
+
+char *utf8_sanitize(const char *s, size_t n, size_t *out_len)
+{
+    size_t len = utf8_scrub(s, n, NULL, false);
+    char *out = isynth_malloc(len + 1);
+    if (!out) return NULL;
+    utf8_scrub(s, n, out, false);
+    out[len] = '\0';
+    *out_len = len;
+    return out;
+}
+
 size_t utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -255,6 +291,51 @@ ja_script ja_script_of(uint32_t c)
         (c >= 0x31F0 && c <= 0x31FF) || (c >= 0xFF66 && c <= 0xFF9D))
         return JA_KATAKANA;
     return JA_NONE;
+}
+
+int uc_decompose(int32_t cp, int32_t d[32])
+{
+    utf8proc_ssize_t n = utf8proc_decompose_char(
+        cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD, NULL);
+    if (n < 1 || n > 32) {
+        d[0] = cp;
+        return 1;
+    }
+    return (int)n;
+}
+
+void lang_tally_add(lang_tally *t, const char *s, size_t n)
+{
+    size_t pos = 0;
+    while (pos < n) {
+        uint32_t cp;
+        pos += utf8_decode(s + pos, n - pos, &cp);
+        int32_t d[32];
+        int nd = uc_decompose((int32_t)cp, d);
+        for (int k = 0; k < nd; k++) {
+            ja_script js = ja_script_of((uint32_t)d[k]);
+            if (js == JA_KANJI) {
+                t->kanji++;
+            } else if (js != JA_NONE) {
+                t->kana++;
+            } else if (uc_kind_of(d[k]) != UC_ALNUM) {
+                continue;
+            } else {
+                utf8proc_category_t cat = utf8proc_category(d[k]);
+                if (cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL ||
+                    cat == UTF8PROC_CATEGORY_NO)
+                    continue;                           /* digits belong to every language */
+                t->latin += d[k] >= 'a' && d[k] <= 'z'; /* case-folded: A-Z came as a-z */
+            }
+            t->letters++;
+        }
+    }
+}
+
+isynth_lang lang_tally_lang(const lang_tally *t)
+{
+    size_t ja = t->kana + t->kanji;
+    return ja > 0 && ja * 10 >= t->letters * 3 ? ISYNTH_LANG_JA : ISYNTH_LANG_EN;
 }
 
 isynth_err read_file_limited(const char *path, size_t max, char **out, size_t *len,
@@ -636,6 +717,57 @@ isynth_err sha256_file_edges_hex(const char *path, size_t edge, char out[65], is
     return ISYNTH_OK;
 }
 
+/* Each field with its length first (8 bytes, little-endian), so that no two task lists hash
+ * alike by moving text from one field to the next. */
+static void sha256_field(sha256_ctx *c, const char *s)
+{
+    uint64_t n = s ? strlen(s) : 0;
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)(n >> (8 * i));
+    sha256_update(c, len, 8);
+    if (n) sha256_update(c, s, (size_t)n);
+}
+
+void sha256_tasks_hex(const isynth_task *tasks, size_t n, char out[65])
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    for (size_t i = 0; i < n; i++) {
+        const isynth_task *t = &tasks[i];
+        const char *fields[5] = {t->id, t->instruction, t->input, t->output, t->eval_aspect};
+        for (int k = 0; k < 5; k++)
+            sha256_field(&c, fields[k]);
+        unsigned char cls = t->is_classification;
+        sha256_update(&c, &cls, 1);
+    }
+    sha256_final(&c, out);
+}
+
+size_t array_next_cap(size_t cap, size_t first)
+{
+    return cap == 0 ? first : cap <= SIZE_MAX / 2 ? cap * 2 : SIZE_MAX;
+}
+
+isynth_err array_resize(void *arrp, size_t elem, size_t n)
+{
+    if (elem && n > SIZE_MAX / elem) return ISYNTH_ERR_NOMEM;
+    void *p;
+    memcpy(&p, arrp, sizeof p);
+    void *q = isynth_realloc(p, n * elem);
+    if (!q) return ISYNTH_ERR_NOMEM;
+    memcpy(arrp, &q, sizeof q);
+    return ISYNTH_OK;
+}
+
+isynth_err array_grow(void *arrp, size_t elem, size_t *cap, size_t first)
+{
+    size_t c = array_next_cap(*cap, first);
+    isynth_err rc = array_resize(arrp, elem, c);
+    if (!rc) *cap = c;
+    return rc;
+}
+
 void utc_now(char out[21])
 {
     time_t t = time(NULL);
@@ -699,6 +831,20 @@ size_t find_repeated_name(const char *const *names, const size_t *lens, size_t n
     return found;
 }
 
+size_t json_next_mark(const char *s, size_t n, size_t i)
+{
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+        } else if (c == '{' || c == '}' || c == '[' || c == ']' || c == ',') {
+            return i;
+        }
+    }
+    return n;
+}
+
 #define JSON_STR_(x) #x
 #define JSON_STR(x) JSON_STR_(x)
 
@@ -711,17 +857,14 @@ static const char *json_over_limits(const char *s, size_t n)
                           JSON_MAX_VALUES) " JSON values in one record";
     size_t values = 0;
     unsigned depth = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = json_next_mark(s, n, 0); i < n; i = json_next_mark(s, n, i + 1)) {
         char c = s[i];
-        if (c == '"') {
-            for (i++; i < n && s[i] != '"'; i++)
-                if (s[i] == '\\') i++;
-        } else if (c == '[' || c == '{') {
+        if (c == '[' || c == '{') {
             if (++depth > JSON_MAX_DEPTH) return deep;
             if (++values > JSON_MAX_VALUES) return many;
         } else if (c == ',') {
             if (++values > JSON_MAX_VALUES) return many;
-        } else if ((c == ']' || c == '}') && depth && --depth == 0) {
+        } else if (depth && --depth == 0) {
             break;
         }
     }

@@ -375,13 +375,7 @@ static const char *const en_list_words[] = {
 static isynth_err push(isynth_verifier *v, size_t off, size_t len, isynth_fact_kind kind)
 {
     if (len == 0) return ISYNTH_OK;
-    if (v->ncand == v->candcap) {
-        size_t cap = v->candcap ? v->candcap * 2 : 64;
-        isynth_fact *c = isynth_realloc(v->cands, cap * sizeof *c);
-        if (!c) return ISYNTH_ERR_NOMEM;
-        v->cands = c;
-        v->candcap = cap;
-    }
+    if (v->ncand == v->candcap && ARRAY_GROW(v->cands, v->candcap, 64)) return ISYNTH_ERR_NOMEM;
     v->cands[v->ncand++] = (isynth_fact){off, len, kind};
     return ISYNTH_OK;
 }

@@ -598,12 +598,11 @@ static void start_workbook(isynth_xlsx_reader *r, const char *el, const XML_Char
         abort_parse(r, ISYNTH_ERR_XLSX, "more than 4096 sheets%s", "");
         return;
     }
-    sheet_ref *s = isynth_realloc(r->sheets, (r->nsheets + 1) * sizeof *s);
-    if (!s) {
+    if (ARRAY_RESIZE(r->sheets, r->nsheets + 1)) {
         abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
         return;
     }
-    r->sheets = s;
+    sheet_ref *s = r->sheets;
     sheet_ref *n = &s[r->nsheets];
     n->name = n->rid = n->part = NULL;
     r->nsheets++;
@@ -709,15 +708,10 @@ static isynth_err sst_push(isynth_xlsx_reader *r)
     char *s = r->text.p ? r->text.p : "";
     size_t n = unescape_ooxml(s, r->text.len);
     if (r->sst_n == r->sst_cap) {
-        size_t cap = r->sst_cap ? r->sst_cap * 2 : 1024;
+        size_t cap = array_next_cap(r->sst_cap, 1024);
         if (r->sst.len + cap * 2 * sizeof(size_t) > r->lim.max_strings_bytes)
             return ISYNTH_ERR_TOO_LARGE;
-        size_t *o = isynth_realloc(r->sst_off, cap * sizeof *o);
-        if (!o) return ISYNTH_ERR_NOMEM;
-        r->sst_off = o;
-        size_t *l = isynth_realloc(r->sst_len, cap * sizeof *l);
-        if (!l) return ISYNTH_ERR_NOMEM;
-        r->sst_len = l;
+        if (ARRAY_RESIZE(r->sst_off, cap) || ARRAY_RESIZE(r->sst_len, cap)) return ISYNTH_ERR_NOMEM;
         r->sst_cap = cap;
     }
     size_t off = r->sst.len;
@@ -766,14 +760,10 @@ static void end_cell(isynth_xlsx_reader *r)
             abort_parse(r, ISYNTH_ERR_XLSX, "too many cells in one row%s", "");
             return;
         }
-        size_t cap = r->rc_cap ? r->rc_cap * 2 : 16;
-        rcell *c = isynth_realloc(r->rc, cap * sizeof *c);
-        if (!c) {
+        if (ARRAY_GROW(r->rc, r->rc_cap, 16)) {
             abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
             return;
         }
-        r->rc = c;
-        r->rc_cap = cap;
     }
     size_t off = r->cellbuf.len;
     isynth_err rc = buf_add(&r->cellbuf, v, n);
@@ -797,14 +787,10 @@ static void end_row(isynth_xlsx_reader *r)
     for (size_t i = 0; i < r->nrc; i++)
         if (r->rc[i].col + 1 > ncells) ncells = r->rc[i].col + 1;
     if (ncells > r->out_cap) {
-        const char **c = isynth_realloc(r->out_cells, ncells * sizeof *c);
-        if (c) r->out_cells = c;
-        size_t *l = c ? isynth_realloc(r->out_lens, ncells * sizeof *l) : NULL;
-        if (!l) {
+        if (ARRAY_RESIZE(r->out_cells, ncells) || ARRAY_RESIZE(r->out_lens, ncells)) {
             abort_parse(r, ISYNTH_ERR_NOMEM, "out of memory%s", "");
             return;
         }
-        r->out_lens = l;
         r->out_cap = ncells;
     }
     for (size_t i = 0; i < ncells; i++) {

@@ -477,11 +477,7 @@ static isynth_err put_rich(isynth_xlsx_writer *w, size_t c, const isynth_xlsx_ce
     const char *s = cell->text;
     size_t need = 2 * cell->nmarks + 2;
     if (need > w->runs_cap) {
-        lxw_rich_string_tuple *r = isynth_realloc(w->runs, need * sizeof *r);
-        if (r) w->runs = r;
-        lxw_rich_string_tuple **l = r ? isynth_realloc(w->run_list, need * sizeof *l) : NULL;
-        if (!l) return nomem(w, err);
-        w->run_list = l;
+        if (ARRAY_RESIZE(w->runs, need) || ARRAY_RESIZE(w->run_list, need)) return nomem(w, err);
         w->runs_cap = need;
     }
     if (!w->mark_fmt) {

@@ -22,7 +22,7 @@ static isynth_scaffold *scaf(void)
 
 static const char *sc(const isynth_scaffold *s, const char *text)
 {
-    return isynth_check_scaffolding(s, text, strlen(text), 0, detail, sizeof detail);
+    return isynth_checks_scaffolding(s, text, strlen(text), 0, detail, sizeof detail);
 }
 
 static void test_scaffolding(void **state)
@@ -57,7 +57,7 @@ static void test_scaffolding(void **state)
     assert_string_equal(sc(s, "このタスクは、医療に関する内容の説明を示します。"), "scaffolding");
     assert_non_null(strstr(detail, "医療に関する内容"));
     assert_string_equal(sc(s, "概要は「医療に関する内容」です。"), "scaffolding");
-    assert_null(isynth_check_scaffolding(
+    assert_null(isynth_checks_scaffolding(
         s, "健康に関する内容を3つ挙げてください。", strlen("健康に関する内容を3つ挙げてください。"),
         ISYNTH_SCAF_INSTRUCTION | ISYNTH_SCAF_TASK_FIELD, detail, sizeof detail));
     assert_null(sc(s, "医療に関する記事を要約しました。"));
@@ -76,30 +76,30 @@ static void test_scaffolding(void **state)
     assert_null(sc(s, "Input validation matters: check every field."));
     /* a programming answer may show input and output of an example */
     const char *io = "def f(n): return n * 2\n入力: 5\n出力: 10";
-    assert_string_equal(isynth_check_scaffolding(s, io, strlen(io), 0, detail, sizeof detail),
+    assert_string_equal(isynth_checks_scaffolding(s, io, strlen(io), 0, detail, sizeof detail),
                         "scaffolding");
     assert_null(
-        isynth_check_scaffolding(s, io, strlen(io), ISYNTH_SCAF_CODE_TASK, detail, sizeof detail));
+        isynth_checks_scaffolding(s, io, strlen(io), ISYNTH_SCAF_CODE_TASK, detail, sizeof detail));
     /* an instruction that starts with an example label; an answer may list examples */
     const char *ex = "例1: 次の文を過去形にしてください。";
-    assert_string_equal(
-        isynth_check_scaffolding(s, ex, strlen(ex), ISYNTH_SCAF_INSTRUCTION, detail, sizeof detail),
-        "scaffolding");
+    assert_string_equal(isynth_checks_scaffolding(s, ex, strlen(ex), ISYNTH_SCAF_INSTRUCTION,
+                                                  detail, sizeof detail),
+                        "scaffolding");
     assert_null(sc(s, ex));
     /* a label inside an instruction or an input, unless the task asks for code */
     const char *inl = "要者(入力: 接客)";
-    assert_string_equal(isynth_check_scaffolding(s, inl, strlen(inl), ISYNTH_SCAF_TASK_FIELD,
-                                                 detail, sizeof detail),
+    assert_string_equal(isynth_checks_scaffolding(s, inl, strlen(inl), ISYNTH_SCAF_TASK_FIELD,
+                                                  detail, sizeof detail),
                         "scaffolding");
     assert_null(sc(s, inl));
     const char *spec = "合計を返す関数を実装してください。入力: 整数のリスト";
-    assert_null(isynth_check_scaffolding(s, spec, strlen(spec),
-                                         ISYNTH_SCAF_TASK_FIELD | ISYNTH_SCAF_CODE_TASK, detail,
-                                         sizeof detail));
+    assert_null(isynth_checks_scaffolding(s, spec, strlen(spec),
+                                          ISYNTH_SCAF_TASK_FIELD | ISYNTH_SCAF_CODE_TASK, detail,
+                                          sizeof detail));
     const char *en = "Example 2: Give an antonym for the word ancient.";
-    assert_string_equal(
-        isynth_check_scaffolding(s, en, strlen(en), ISYNTH_SCAF_INSTRUCTION, detail, sizeof detail),
-        "scaffolding");
+    assert_string_equal(isynth_checks_scaffolding(s, en, strlen(en), ISYNTH_SCAF_INSTRUCTION,
+                                                  detail, sizeof detail),
+                        "scaffolding");
     isynth_scaffold_free(s);
 }
 
@@ -122,7 +122,7 @@ static void test_scaffolding_template(void **state)
 
 static const char *mi(const char *instr, const char *input)
 {
-    return isynth_check_missing_input(instr, input, detail, sizeof detail);
+    return isynth_checks_missing_input(instr, input, detail, sizeof detail);
 }
 
 static void test_missing_input(void **state)
@@ -163,7 +163,7 @@ static void test_missing_input(void **state)
 
 static const char *ub(const char *t)
 {
-    return isynth_check_unbalanced(t, strlen(t), detail, sizeof detail);
+    return isynth_checks_unbalanced(t, strlen(t), detail, sizeof detail);
 }
 
 static void test_unbalanced(void **state)
@@ -185,7 +185,7 @@ static void test_unbalanced(void **state)
 
 static const char *rp(const char *t)
 {
-    return isynth_check_repetition(t, strlen(t), detail, sizeof detail);
+    return isynth_checks_repetition(t, strlen(t), detail, sizeof detail);
 }
 
 static void test_repetition(void **state)
@@ -224,7 +224,7 @@ static void test_repetition(void **state)
 static const char *echo(const char *instr, const char *out)
 {
     const char *reason = (const char *)1;
-    assert_int_equal(isynth_check_echo(instr, out, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_echo(instr, out, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     return reason;
 }
@@ -270,7 +270,7 @@ static void test_echo(void **state)
 
 static const char *lang(const char *instr, const char *out)
 {
-    return isynth_check_language_pair(instr, out, detail, sizeof detail);
+    return isynth_checks_language_pair(instr, out, detail, sizeof detail);
 }
 
 static void test_language_pair(void **state)
@@ -303,133 +303,134 @@ static void test_language_pair(void **state)
 static void test_answer(void **state)
 {
     (void)state;
-    assert_string_equal(isynth_check_answer("次のアイテムを「靴」と「帽子」に分けてください。",
-                                            "被服、靴、帽子がどのアイテムに配られますか。", detail,
-                                            sizeof detail),
+    assert_string_equal(isynth_checks_answer("次のアイテムを「靴」と「帽子」に分けてください。",
+                                             "被服、靴、帽子がどのアイテムに配られますか。", detail,
+                                             sizeof detail),
                         "no_answer");
     /* a list that starts at its second item (a real row of the default model) */
     assert_string_equal(
-        isynth_check_answer("家の中に隠したお菓子を探す宝探しを説明してください。",
-                            "2. サンピングゲームで、家の中に隠したお菓子を探す宝を見つける", detail,
-                            sizeof detail),
+        isynth_checks_answer("家の中に隠したお菓子を探す宝探しを説明してください。",
+                             "2. サンピングゲームで、家の中に隠したお菓子を探す宝を見つける",
+                             detail, sizeof detail),
         "no_answer");
     assert_non_null(strstr(detail, "item 2"));
-    assert_null(isynth_check_answer("部屋を片付ける手順を教えてください。",
-                                    "1. 床の物を拾う\n2. 棚に戻す", detail, sizeof detail));
-    assert_null(isynth_check_answer("1+1はいくつですか。", "2.", detail, sizeof detail));
+    assert_null(isynth_checks_answer("部屋を片付ける手順を教えてください。",
+                                     "1. 床の物を拾う\n2. 棚に戻す", detail, sizeof detail));
+    assert_null(isynth_checks_answer("1+1はいくつですか。", "2.", detail, sizeof detail));
     /* the assistant talking about itself, or only offering help (Magpie rows of the 0.5B) */
-    assert_string_equal(isynth_check_answer("あなたのアリティゾンはどのように設計されていますか?",
-                                            "私はAIアシスタントで、AIを設計します。AIは人間AIの"
-                                            "一部であり、非常に人間的なものです。",
-                                            detail, sizeof detail),
+    assert_string_equal(isynth_checks_answer("あなたのアリティゾンはどのように設計されていますか?",
+                                             "私はAIアシスタントで、AIを設計します。AIは人間AIの"
+                                             "一部であり、非常に人間的なものです。",
+                                             detail, sizeof detail),
                         "no_answer");
     assert_non_null(strstr(detail, "assistant"));
     /* a short claim about itself: a persona (Magpie rows of the 0.5B model) */
-    assert_string_equal(isynth_check_answer("あなたの夢の年齢は何歳ですか?", "私は45歳です。",
-                                            detail, sizeof detail),
+    assert_string_equal(isynth_checks_answer("あなたの夢の年齢は何歳ですか?", "私は45歳です。",
+                                             detail, sizeof detail),
                         "no_answer");
-    assert_string_equal(isynth_check_answer("何の言葉を使用しているか?",
-                                            "私は日本語のアシスタントです。", detail,
-                                            sizeof detail),
+    assert_string_equal(isynth_checks_answer("何の言葉を使用しているか?",
+                                             "私は日本語のアシスタントです。", detail,
+                                             sizeof detail),
                         "no_answer");
     /* an opinion asked for, answered in the first person at length, is an answer */
-    assert_null(isynth_check_answer(
+    assert_null(isynth_checks_answer(
         "在宅勤務についてどう思いますか。",
         "私は、通勤の時間がなくなる点で在宅勤務に賛成です。ただし、同僚と話す機会が減るため、"
         "週に一度は出社するのがよいと考えます。",
         detail, sizeof detail));
-    assert_null(isynth_check_answer("簡単に自己紹介をしてください。",
-                                    "私はAIアシスタントです。文章の要約や翻訳が得意です。", detail,
-                                    sizeof detail));
-    assert_string_equal(isynth_check_answer("ご理解いただけますか?",
-                                            "もちろんです、よろしくお願いします。何か質問があれ"
-                                            "ば何でもお知らせください。",
-                                            detail, sizeof detail),
+    assert_null(isynth_checks_answer("簡単に自己紹介をしてください。",
+                                     "私はAIアシスタントです。文章の要約や翻訳が得意です。", detail,
+                                     sizeof detail));
+    assert_string_equal(isynth_checks_answer("ご理解いただけますか?",
+                                             "もちろんです、よろしくお願いします。何か質問があれ"
+                                             "ば何でもお知らせください。",
+                                             detail, sizeof detail),
                         "no_answer");
     assert_non_null(strstr(detail, "offers help"));
     /* an answer that ends with an offer after its content is an answer */
-    assert_null(isynth_check_answer(
+    assert_null(isynth_checks_answer(
         "ゆで卵の作り方を教えてください。",
         "鍋に湯を沸かし、卵を静かに入れて8分ゆでます。ゆで上がったら冷水に取り、殻をむきます。"
         "固さはゆで時間で調整できます。半熟なら6分、固ゆでなら12分が目安です。"
         "何か質問があればお知らせください。",
         detail, sizeof detail));
     /* a mail may end with one */
-    assert_null(isynth_check_answer("取引先へのお礼のメールを短く書いてください。",
-                                    "本日はありがとうございました。ご質問があればお気軽にお知らせ"
-                                    "ください。",
-                                    detail, sizeof detail));
-    assert_null(isynth_check_answer("次のリストの続きを2項目書いてください。\n1. りんご",
-                                    "2. バナナ\n3. みかん", detail, sizeof detail));
+    assert_null(isynth_checks_answer("取引先へのお礼のメールを短く書いてください。",
+                                     "本日はありがとうございました。ご質問があればお気軽にお知らせ"
+                                     "ください。",
+                                     detail, sizeof detail));
+    assert_null(isynth_checks_answer("次のリストの続きを2項目書いてください。\n1. りんご",
+                                     "2. バナナ\n3. みかん", detail, sizeof detail));
     /* the items before the answer's first one given, not that one: the rest of the list */
-    assert_null(isynth_check_answer("果物の名前を挙げてください。\n1. りんご\n2.",
-                                    "2. バナナ\n3. みかん", detail, sizeof detail));
+    assert_null(isynth_checks_answer("果物の名前を挙げてください。\n1. りんご\n2.",
+                                     "2. バナナ\n3. みかん", detail, sizeof detail));
     /* a task that lists items 1 to 3 answered from item 2 skipped the first (an Evol rewrite
      * of the 0.5B model) */
     assert_string_equal(
-        isynth_check_answer("次の漢字の読み方をひらがなで答えてください。\n1. 長さ\n"
-                            "2. 金曜日\n3. 小さな花",
-                            "2. きんようび\n3. ちいさなはな", detail, sizeof detail),
+        isynth_checks_answer("次の漢字の読み方をひらがなで答えてください。\n1. 長さ\n"
+                             "2. 金曜日\n3. 小さな花",
+                             "2. きんようび\n3. ちいさなはな", detail, sizeof detail),
         "no_answer");
-    assert_null(isynth_check_answer("東京の面積は大阪府の何倍ですか。", "2.5倍です。", detail,
-                                    sizeof detail));
-    assert_null(isynth_check_answer("2020年は何の年でしたか。",
-                                    "2020年は東京五輪が延期された年です。", detail, sizeof detail));
-    assert_string_equal(isynth_check_answer("接客のコツを教えてください。",
-                                            "申し訳ありませんが、その質問にはお答えできません。",
-                                            detail, sizeof detail),
+    assert_null(isynth_checks_answer("東京の面積は大阪府の何倍ですか。", "2.5倍です。", detail,
+                                     sizeof detail));
+    assert_null(isynth_checks_answer(
+        "2020年は何の年でしたか。", "2020年は東京五輪が延期された年です。", detail, sizeof detail));
+    assert_string_equal(isynth_checks_answer("接客のコツを教えてください。",
+                                             "申し訳ありませんが、その質問にはお答えできません。",
+                                             detail, sizeof detail),
                         "no_answer");
     /* a refusal that does not open with an apology (a real row of `./run demo`) */
     assert_string_equal(
-        isynth_check_answer("例の文章を書さないこと。",
-                            "私は日本のアシスタントとして、あなたに質問に答えることはできません。"
-                            "しかし、あなたの質問について適切な回答を提供していただけますか?",
-                            detail, sizeof detail),
+        isynth_checks_answer("例の文章を書さないこと。",
+                             "私は日本のアシスタントとして、あなたに質問に答えることはできません。"
+                             "しかし、あなたの質問について適切な回答を提供していただけますか?",
+                             detail, sizeof detail),
         "no_answer");
     /* "cannot" in an answer's own content is not a refusal */
-    assert_null(isynth_check_answer("18歳未満が選挙で投票できるか答えてください。",
-                                    "日本では18歳未満は投票することはできません。", detail,
-                                    sizeof detail));
-    assert_null(isynth_check_answer("ペットを飼えない理由を答えてください。",
-                                    "規約で禁止されているので飼えません。回答できません、"
-                                    "という答え方は避けましょう。",
-                                    detail, sizeof detail));
-    assert_string_equal(isynth_check_answer("Explain photosynthesis.",
-                                            "I'm sorry, but I cannot help with that.", detail,
-                                            sizeof detail),
+    assert_null(isynth_checks_answer("18歳未満が選挙で投票できるか答えてください。",
+                                     "日本では18歳未満は投票することはできません。", detail,
+                                     sizeof detail));
+    assert_null(isynth_checks_answer("ペットを飼えない理由を答えてください。",
+                                     "規約で禁止されているので飼えません。回答できません、"
+                                     "という答え方は避けましょう。",
+                                     detail, sizeof detail));
+    assert_string_equal(isynth_checks_answer("Explain photosynthesis.",
+                                             "I'm sorry, but I cannot help with that.", detail,
+                                             sizeof detail),
                         "no_answer");
     /* a polite refusal mail, a question asked for, a rhetorical close after an answer */
-    assert_null(isynth_check_answer("取引先への断りのメールを書いてください。",
-                                    "申し訳ありませんが、今回はお引き受けできません。", detail,
-                                    sizeof detail));
-    assert_null(isynth_check_answer("旅行についての質問を一つ作ってください。",
-                                    "次の休みにどこへ行きたいですか。", detail, sizeof detail));
-    assert_null(isynth_check_answer("早起きの良さを説明してください。",
-                                    "朝は頭が冴えます。あなたも試してみませんか。", detail,
-                                    sizeof detail));
-    assert_null(isynth_check_answer("日本の首都は?", "東京です。", detail, sizeof detail));
-    assert_null(isynth_check_answer("Rewrite the sentence in a more formal tone.",
-                                    "Could you please send me the report by tomorrow?", detail,
-                                    sizeof detail));
-    assert_null(isynth_check_answer("次の英文を日本語に訳してください。", "駅はどこですか。",
-                                    detail, sizeof detail));
+    assert_null(isynth_checks_answer("取引先への断りのメールを書いてください。",
+                                     "申し訳ありませんが、今回はお引き受けできません。", detail,
+                                     sizeof detail));
+    assert_null(isynth_checks_answer("旅行についての質問を一つ作ってください。",
+                                     "次の休みにどこへ行きたいですか。", detail, sizeof detail));
+    assert_null(isynth_checks_answer("早起きの良さを説明してください。",
+                                     "朝は頭が冴えます。あなたも試してみませんか。", detail,
+                                     sizeof detail));
+    assert_null(isynth_checks_answer("日本の首都は?", "東京です。", detail, sizeof detail));
+    assert_null(isynth_checks_answer("Rewrite the sentence in a more formal tone.",
+                                     "Could you please send me the report by tomorrow?", detail,
+                                     sizeof detail));
+    assert_null(isynth_checks_answer("次の英文を日本語に訳してください。", "駅はどこですか。",
+                                     detail, sizeof detail));
     /* an answer that is itself a request to the reader (a real row of bench-yield) */
-    assert_string_equal(isynth_check_answer("2023年1月の日本語大賞の賞名を答えてください。",
-                                            "2023年1月の日本語大賞の賞名を記載してください。",
-                                            detail, sizeof detail),
+    assert_string_equal(isynth_checks_answer("2023年1月の日本語大賞の賞名を答えてください。",
+                                             "2023年1月の日本語大賞の賞名を記載してください。",
+                                             detail, sizeof detail),
                         "no_answer");
     assert_non_null(strstr(detail, "request"));
     /* unless a request, a notice or a message is what the task asks for */
-    assert_null(isynth_check_answer("会議室の使い方について、利用者への注意書きを一文で書いて"
-                                    "ください。",
-                                    "使用後は机と椅子を元の位置に戻してください。", detail,
-                                    sizeof detail));
-    assert_null(isynth_check_answer("同僚に資料の確認を頼む一文を書いてください。",
-                                    "お手すきの際に資料をご確認ください。", detail, sizeof detail));
+    assert_null(isynth_checks_answer("会議室の使い方について、利用者への注意書きを一文で書いて"
+                                     "ください。",
+                                     "使用後は机と椅子を元の位置に戻してください。", detail,
+                                     sizeof detail));
+    assert_null(isynth_checks_answer("同僚に資料の確認を頼む一文を書いてください。",
+                                     "お手すきの際に資料をご確認ください。", detail,
+                                     sizeof detail));
     /* an answer with a request at its end after the answer itself */
-    assert_null(isynth_check_answer("風邪をひいたときの過ごし方を教えてください。",
-                                    "水分をとって早めに寝ましょう。無理はしないでください。",
-                                    detail, sizeof detail));
+    assert_null(isynth_checks_answer("風邪をひいたときの過ごし方を教えてください。",
+                                     "水分をとって早めに寝ましょう。無理はしないでください。",
+                                     detail, sizeof detail));
 }
 
 static void test_task(void **state)
@@ -439,7 +440,7 @@ static void test_task(void **state)
     isynth_task t = {
         .instruction = "次の文章を一文で要約してください。", .input = "", .output = "要約します。"};
     const char *reason;
-    assert_int_equal(isynth_check_task(s, &t, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &t, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "missing_input");
     /* the input is the instruction again (a real row of the default model, in `./run demo`),
@@ -447,7 +448,7 @@ static void test_task(void **state)
     isynth_task rep = {.instruction = "管理に必要な情報を提供し、ご質問に応じて回答してください。",
                        .input = "管理に必要な情報を提供し、ご質問に応じて回答してください。",
                        .output = "ご質問に応じて回答します。"};
-    assert_int_equal(isynth_check_task(s, &rep, false, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &rep, false, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     assert_non_null(strstr(detail, "the input repeats the instruction"));
@@ -456,7 +457,7 @@ static void test_task(void **state)
     isynth_task phrase = {.instruction = "青くて色濃い人気の歌手は誰ですか?理由も答えてください。",
                           .input = "青くて色濃い人気の歌手",
                           .output = "アギラクル・サッコです。"};
-    assert_int_equal(isynth_check_task(s, &phrase, false, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &phrase, false, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     assert_non_null(strstr(detail, "only repeats a phrase"));
@@ -468,13 +469,13 @@ static void test_task(void **state)
                                 "6月11日の午後に変更したいとします。",
                             .input = "6月10日14時から、6月11日の午後に変更したいとします。",
                             .output = "会議の日程変更をお願いします。"};
-    assert_int_equal(isynth_check_task(s, &stitched, false, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &stitched, false, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     assert_non_null(strstr(detail, "repeats words of the instruction"));
     stitched.input =
         "6月10日14時から、取引先との打ち合わせが入ったため、6月11日の午後に変更したい。";
-    assert_int_equal(isynth_check_task(s, &stitched, false, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &stitched, false, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
     /* a rewrite that gives the quoted sentence back (a real row of `./run demo`); one that
@@ -484,7 +485,7 @@ static void test_task(void **state)
             "「作物の長さは約300メートル」という文を、適切な句を使わずに言い換えてください。",
         .input = "",
         .output = "作物の長さは約300メートルです。"};
-    assert_int_equal(isynth_check_task(s, &same, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &same, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     assert_non_null(strstr(detail, "quoted sentence unchanged"));
@@ -492,36 +493,36 @@ static void test_task(void **state)
                                  "「明日は雨が降るだろう」を丁寧な言い方に言い換えてください。",
                              .input = "",
                              .output = "明日は雨が降るでしょう。"};
-    assert_int_equal(isynth_check_task(s, &rewritten, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &rewritten, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
     isynth_task quoted = {.instruction = "次の単語を英語に訳してください:「りんご」",
                           .input = "りんご",
                           .output = "apple"};
-    assert_int_equal(isynth_check_task(s, &quoted, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &quoted, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
     /* an input that quotes part of the instruction is an input */
     isynth_task part = {.instruction = "次の文を英語に訳してください。",
                         .input = "次の電車は何時に来ますか。",
                         .output = "When does the next train come?"};
-    assert_int_equal(isynth_check_task(s, &part, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &part, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
     isynth_task ok = {.instruction = "秋の季語を三つ挙げてください。",
                       .input = "",
                       .output = "紅葉、月見、稲刈り。"};
-    assert_int_equal(isynth_check_task(s, &ok, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &ok, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
     /* without the output (two-stage, first request) the output checks are skipped */
     isynth_task no = {.instruction = "秋の季語を三つ挙げてください。",
                       .input = "",
                       .output = "Autumn words: maple, moon."};
-    assert_int_equal(isynth_check_task(s, &no, false, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &no, false, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
-    assert_int_equal(isynth_check_task(s, &no, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(s, &no, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "wrong_language");
     isynth_scaffold_free(s);
@@ -530,51 +531,51 @@ static void test_task(void **state)
 static void test_request(void **state)
 {
     (void)state;
-    assert_string_equal(isynth_check_request("「古池や蛙飛びこむ水の音」", detail, sizeof detail),
+    assert_string_equal(isynth_checks_request("「古池や蛙飛びこむ水の音」", detail, sizeof detail),
                         "no_request");
-    assert_string_equal(isynth_check_request("「日落時の時間」\n", detail, sizeof detail),
+    assert_string_equal(isynth_checks_request("「日落時の時間」\n", detail, sizeof detail),
                         "no_request");
-    assert_string_equal(isynth_check_request("\"To be or not to be\"", detail, sizeof detail),
+    assert_string_equal(isynth_checks_request("\"To be or not to be\"", detail, sizeof detail),
                         "no_request");
     /* a quotation compared with itself (a real row of the default model) */
     assert_string_equal(
-        isynth_check_request("「何かが起こりたい」と「何かが起こりたい」の違いを簡単に"
-                             "説明してください。",
-                             detail, sizeof detail),
+        isynth_checks_request("「何かが起こりたい」と「何かが起こりたい」の違いを簡単に"
+                              "説明してください。",
+                              detail, sizeof detail),
         "no_request");
     assert_non_null(strstr(detail, "itself"));
-    assert_string_equal(isynth_check_request("Explain the difference between \"affect\" and "
-                                             "\"affect\".",
-                                             detail, sizeof detail),
+    assert_string_equal(isynth_checks_request("Explain the difference between \"affect\" and "
+                                              "\"affect\".",
+                                              detail, sizeof detail),
                         "no_request");
-    assert_null(isynth_check_request("「見れる」と「見られる」の違いを説明してください。", detail,
-                                     sizeof detail));
-    assert_null(isynth_check_request("「見る」と「見られる」と「見る」の順に並べてください。",
-                                     detail, sizeof detail));
-    assert_null(isynth_check_request("Explain the difference between \"affect\" and \"effect\".",
-                                     detail, sizeof detail));
-    assert_null(isynth_check_request("「古池や蛙飛びこむ水の音」の季語は何ですか。", detail,
-                                     sizeof detail));
-    assert_null(isynth_check_request("「彼は口が堅い」を言い換えて。「彼は秘密を守る」", detail,
-                                     sizeof detail));
-    assert_null(isynth_check_request("日本の首都はどこですか。", detail, sizeof detail));
-    assert_null(isynth_check_request("\"Hi\" is a greeting. Explain it.", detail, sizeof detail));
+    assert_null(isynth_checks_request("「見れる」と「見られる」の違いを説明してください。", detail,
+                                      sizeof detail));
+    assert_null(isynth_checks_request("「見る」と「見られる」と「見る」の順に並べてください。",
+                                      detail, sizeof detail));
+    assert_null(isynth_checks_request("Explain the difference between \"affect\" and \"effect\".",
+                                      detail, sizeof detail));
+    assert_null(isynth_checks_request("「古池や蛙飛びこむ水の音」の季語は何ですか。", detail,
+                                      sizeof detail));
+    assert_null(isynth_checks_request("「彼は口が堅い」を言い換えて。「彼は秘密を守る」", detail,
+                                      sizeof detail));
+    assert_null(isynth_checks_request("日本の首都はどこですか。", detail, sizeof detail));
+    assert_null(isynth_checks_request("\"Hi\" is a greeting. Explain it.", detail, sizeof detail));
     /* statements and next steps (seen in a real run) ask for nothing */
     assert_string_equal(
-        isynth_check_request("お手伝いをさせていただきます。", detail, sizeof detail),
+        isynth_checks_request("お手伝いをさせていただきます。", detail, sizeof detail),
         "no_request");
-    assert_string_equal(isynth_check_request("次に、ゲームのタイトルを「ロボット」にします。",
-                                             detail, sizeof detail),
+    assert_string_equal(isynth_checks_request("次に、ゲームのタイトルを「ロボット」にします。",
+                                              detail, sizeof detail),
                         "no_request");
-    assert_string_equal(isynth_check_request("Next, list the steps.", detail, sizeof detail),
+    assert_string_equal(isynth_checks_request("Next, list the steps.", detail, sizeof detail),
                         "no_request");
     assert_string_equal(
-        isynth_check_request("1. 次の文を、旅行の目的を具体的に書くこと。", detail, sizeof detail),
+        isynth_checks_request("1. 次の文を、旅行の目的を具体的に書くこと。", detail, sizeof detail),
         "no_request");
-    assert_string_equal(isynth_check_request("新しい文学のテーマです。", detail, sizeof detail),
+    assert_string_equal(isynth_checks_request("新しい文学のテーマです。", detail, sizeof detail),
                         "no_request");
-    assert_string_equal(isynth_check_request("肉料理、魚料理などの基本的な要件を説明します。",
-                                             detail, sizeof detail),
+    assert_string_equal(isynth_checks_request("肉料理、魚料理などの基本的な要件を説明します。",
+                                              detail, sizeof detail),
                         "no_request");
     /* requests in every form */
     static const char *const asks[] = {"秋の季語を三つ挙げてください。",
@@ -590,16 +591,16 @@ static void test_request(void **state)
                                        "英語に訳してほしい: 今日は晴れ",
                                        "おすすめの本を教えてもらえますか。"};
     for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
-        if (isynth_check_request(asks[i], detail, sizeof detail))
+        if (isynth_checks_request(asks[i], detail, sizeof detail))
             fail_msg("%s: %s", asks[i], detail);
     /* English text is not judged by its grammar */
-    assert_null(isynth_check_request("Write a haiku about rain.", detail, sizeof detail));
+    assert_null(isynth_checks_request("Write a haiku about rain.", detail, sizeof detail));
     /* the input given back as the output */
     isynth_task t = {.instruction = "次の文の誤りを直してください。",
                      .input = "今日は晴れです。",
                      .output = "今日は、晴れです"};
     const char *reason;
-    assert_int_equal(isynth_check_task(NULL, &t, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(NULL, &t, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     /* a piece of the instruction or of the input given back */
@@ -608,7 +609,7 @@ static void test_request(void **state)
                        "A: 来週の歓迎会、場所はどうしようか。\nB: 駅前の和食のお店はどう?",
         .input = "",
         .output = "A: 来週の歓迎会、場所はどうしようか。\nB: 駅前の和食のお店はどう?"};
-    assert_int_equal(isynth_check_task(NULL, &part, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(NULL, &part, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     /* instruction and input given back together */
@@ -617,7 +618,7 @@ static void test_request(void **state)
                         .output =
                             "旅行の目的を具体的に書くこと。\n\n旅行の目的は「家族との時間」などに"
                             "書くこと。"};
-    assert_int_equal(isynth_check_task(NULL, &both, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(NULL, &both, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_string_equal(reason, "echo");
     /* a summary keeps letters in order but is not a piece */
@@ -625,20 +626,20 @@ static void test_request(void **state)
                         .input = "Hi team, the quarterly review meeting moves from Tuesday to "
                                  "Thursday at 3 pm. The room stays the same.",
                         .output = "Quarterly review moved to Thursday, 3 pm"};
-    assert_int_equal(isynth_check_task(NULL, &subj, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(NULL, &subj, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
     isynth_task quote = {.instruction = "次の文から、最も大切な一文をそのまま抜き出してください。",
                          .input = "駅前の商店街では毎年夏に祭りが開かれ、多くの人が集まる。"
                                   "今年は雨で中止になった。",
                          .output = "駅前の商店街では毎年夏に祭りが開かれ、多くの人が集まる。"};
-    assert_int_equal(isynth_check_task(NULL, &quote, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(NULL, &quote, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
     isynth_task fixed = {.instruction = "次の文の誤りを直してください。",
                          .input = "今日わ晴れです。",
                          .output = "今日は晴れです。"};
-    assert_int_equal(isynth_check_task(NULL, &fixed, true, &reason, detail, sizeof detail, NULL),
+    assert_int_equal(isynth_checks_task(NULL, &fixed, true, &reason, detail, sizeof detail, NULL),
                      ISYNTH_OK);
     assert_null(reason);
 }
@@ -654,9 +655,9 @@ static void test_alloc_failures(void **state)
             rc = isynth_scaffold_add_template(s, "Q{{next}} \"Question:\" {{topic}} rule", NULL);
         const char *reason = NULL;
         if (!rc)
-            rc = isynth_check_echo("クジラが哺乳類である理由を説明してください。",
-                                   "クジラが哺乳類である理由を説明します。", &reason, detail,
-                                   sizeof detail, NULL);
+            rc = isynth_checks_echo("クジラが哺乳類である理由を説明してください。",
+                                    "クジラが哺乳類である理由を説明します。", &reason, detail,
+                                    sizeof detail, NULL);
         long counted = isynth_alloc_fail_at(0, false);
         isynth_scaffold_free(s);
         if (counted < n) {
@@ -674,7 +675,7 @@ static void test_alloc_failures(void **state)
 static const char *hanzi(const char *instr, const char *input, const char *output)
 {
     const char *f[3] = {instr, input, output};
-    return isynth_check_hanzi(instr, f, 3, detail, sizeof detail);
+    return isynth_checks_hanzi(instr, f, 3, detail, sizeof detail);
 }
 
 static void test_hanzi(void **state)

@@ -22,7 +22,7 @@ static char *key(const char *s)
 {
     char *out = NULL;
     size_t len = 0;
-    assert_int_equal(isynth_dedup_key(s, strlen(s), &out, &len, NULL), ISYNTH_OK);
+    assert_int_equal(isynth_normalize_dedup_key(s, strlen(s), &out, &len, NULL), ISYNTH_OK);
     return out;
 }
 
@@ -81,15 +81,15 @@ static void test_invalid_utf8(void **state)
     assert_int_equal(isynth_normalize_text("ab\xff", 3, &out, &len, &e), ISYNTH_ERR_UTF8);
     assert_null(out);
     assert_non_null(strstr(e.msg, "byte 2"));
-    assert_int_equal(isynth_dedup_key("\xe3\x81", 2, &out, &len, NULL), ISYNTH_ERR_UTF8);
+    assert_int_equal(isynth_normalize_dedup_key("\xe3\x81", 2, &out, &len, NULL), ISYNTH_ERR_UTF8);
     assert_int_equal(isynth_normalize_text("a\0b", 3, &out, &len, NULL), ISYNTH_ERR_UTF8);
 }
 
 static void test_chars(void **state)
 {
     (void)state;
-    assert_int_equal(isynth_utf8_chars("日本語abc", strlen("日本語abc")), 6);
-    assert_int_equal(isynth_utf8_chars("", 0), 0);
+    assert_int_equal(isynth_normalize_utf8_chars("日本語abc", strlen("日本語abc")), 6);
+    assert_int_equal(isynth_normalize_utf8_chars("", 0), 0);
 }
 
 static void test_alloc_failures(void **state)

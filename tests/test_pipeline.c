@@ -502,6 +502,57 @@ static void test_run_as_seeds(void **state)
     leave_sibling(first);
 }
 
+/* Seeds built in memory (no file: no path, no shape, no file hash) run like loaded ones: the
+ * run store records no file name, a hash of the tasks stands for the file's, so the same
+ * tasks continue the run and other tasks are refused. */
+static void test_seeds_in_memory(void **state)
+{
+    (void)state;
+    isynth_seedset *loaded = NULL;
+    assert_int_equal(
+        isynth_seeds_load(ISYNTH_SOURCE_DIR "/data/seeds_ja.jsonl", NULL, &loaded, NULL),
+        ISYNTH_OK);
+    isynth_seedset mem = {.tasks = loaded->tasks, .n = loaded->n, .lang = ISYNTH_LANG_JA};
+    isynth_gen_params p = params(3);
+    p.seeds_path = NULL;
+    p.seeds = &mem;
+    isynth_progress last;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.accepted, 3);
+    assert_int_equal(q("select count(*) from seeds"), (long)loaded->n);
+    char val[128];
+    qs("select value from meta where key='seeds_file'", val, sizeof val);
+    assert_string_equal(val, "");
+    qs("select value from meta where key='seeds_shape'", val, sizeof val);
+    assert_string_equal(val, "memory");
+    qs("select value from meta where key='seeds_sha256'", val, sizeof val);
+    assert_int_equal(strlen(val), 64);
+    assert_string_not_equal(val, loaded->sha256); /* the tasks' hash, not a file's */
+
+    /* the same tasks continue the run */
+    p.target = 4;
+    assert_int_equal(run_budget(&p, 1, &last), ISYNTH_OK);
+    assert_int_equal(last.accepted, 4);
+
+    /* other tasks are other seeds */
+    char *kept = loaded->tasks[0].instruction;
+    loaded->tasks[0].instruction = "別の指示です。";
+    isynth_backend *b = scripted(0);
+    isynth_error e;
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_ERR_MISMATCH);
+    assert_non_null(strstr(e.msg, "seeds_sha256"));
+    isynth_backend_free(b);
+    loaded->tasks[0].instruction = kept;
+
+    /* an empty set is refused, not divided by */
+    mem.n = 0;
+    b = scripted(0);
+    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_ERR_INVALID);
+    assert_non_null(strstr(e.msg, "no task"));
+    isynth_backend_free(b);
+    isynth_seeds_free(loaded);
+}
+
 static void test_early_stop(void **state)
 {
     (void)state;
@@ -792,6 +843,7 @@ int main(void)
         cmocka_unit_test_setup(test_budget_crash_walk, fresh),
         cmocka_unit_test_setup(test_status_live, fresh),
         cmocka_unit_test_setup(test_run_as_seeds, fresh),
+        cmocka_unit_test_setup(test_seeds_in_memory, fresh),
         cmocka_unit_test_setup(test_prompt_copy, fresh),
         cmocka_unit_test_setup(test_early_stop, fresh),
         cmocka_unit_test_setup(test_early_stop_no_rewind, fresh),

@@ -55,13 +55,13 @@ static void test_keywords(void **state)
         {"日本の首都はどこですか？", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        expect_reason(isynth_filter_keywords(kw, S(cases[i].text), NULL), cases[i].want,
+        expect_reason(isynth_quality_keywords(kw, S(cases[i].text), NULL), cases[i].want,
                       cases[i].text);
     size_t which = 99;
-    assert_non_null(isynth_filter_keywords(kw, S("動画を編集して"), &which));
+    assert_non_null(isynth_quality_keywords(kw, S("動画を編集して"), &which));
     assert_int_equal(which, 22);
-    assert_string_equal(isynth_filter_keywords(kw, S("bad \xff"), NULL), "invalid_utf8");
-    assert_null(isynth_filter_keywords(NULL, S("image"), NULL));
+    assert_string_equal(isynth_quality_keywords(kw, S("bad \xff"), NULL), "invalid_utf8");
+    assert_null(isynth_quality_keywords(NULL, S("image"), NULL));
     isynth_keywords_free(kw);
 }
 
@@ -78,9 +78,9 @@ static void test_keywords_file(void **state)
     isynth_error err;
     assert_int_equal(isynth_keywords_load(path, &kw, &err), ISYNTH_OK);
     assert_int_equal(isynth_keywords_count(kw), 2);
-    assert_non_null(isynth_filter_keywords(kw, S("次の表を埋めて"), NULL));
-    assert_null(isynth_filter_keywords(kw, S("表現を工夫して"), NULL));
-    assert_non_null(isynth_filter_keywords(kw, S("Make a Spreadsheet."), NULL));
+    assert_non_null(isynth_quality_keywords(kw, S("次の表を埋めて"), NULL));
+    assert_null(isynth_quality_keywords(kw, S("表現を工夫して"), NULL));
+    assert_non_null(isynth_quality_keywords(kw, S("Make a Spreadsheet."), NULL));
     isynth_keywords_free(kw);
     /* a bad line is named */
     FILE *f = fopen(path, "wb");
@@ -102,26 +102,27 @@ static void test_length(void **state)
     isynth_quality_params ja = isynth_quality_params_default(ISYNTH_LANG_JA);
     isynth_quality_params en = isynth_quality_params_default(ISYNTH_LANG_EN);
     /* real short Japanese instructions pass; Self-Instruct's split() would see one word */
-    expect_reason(isynth_filter_length(S("俳句を作って"), ja.min_tokens, ja.max_tokens), NULL,
+    expect_reason(isynth_quality_length(S("俳句を作って"), ja.min_tokens, ja.max_tokens), NULL,
                   "haiku");
-    expect_reason(isynth_filter_length(S("日本の首都はどこですか？"), ja.min_tokens, ja.max_tokens),
-                  NULL, "capital");
-    expect_reason(isynth_filter_length(S("要約。"), ja.min_tokens, ja.max_tokens),
+    expect_reason(
+        isynth_quality_length(S("日本の首都はどこですか？"), ja.min_tokens, ja.max_tokens), NULL,
+        "capital");
+    expect_reason(isynth_quality_length(S("要約。"), ja.min_tokens, ja.max_tokens),
                   "too_short_tokens", "youyaku");
-    expect_reason(isynth_filter_length(S("Write a poem."), en.min_tokens, en.max_tokens),
+    expect_reason(isynth_quality_length(S("Write a poem."), en.min_tokens, en.max_tokens),
                   "too_short_tokens", "poem");
     expect_reason(
-        isynth_filter_length(S("Write a poem about autumn."), en.min_tokens, en.max_tokens), NULL,
+        isynth_quality_length(S("Write a poem about autumn."), en.min_tokens, en.max_tokens), NULL,
         "poem autumn");
     char big[3000] = "";
     for (int i = 0; i < 100; i++)
         strcat(big, "長い文。");
-    expect_reason(isynth_filter_length(S(big), ja.min_tokens, ja.max_tokens), NULL, "300");
+    expect_reason(isynth_quality_length(S(big), ja.min_tokens, ja.max_tokens), NULL, "300");
     for (int i = 0; i < 50; i++)
         strcat(big, "長い文。");
-    expect_reason(isynth_filter_length(S(big), ja.min_tokens, ja.max_tokens), "too_long_tokens",
+    expect_reason(isynth_quality_length(S(big), ja.min_tokens, ja.max_tokens), "too_long_tokens",
                   "450");
-    expect_reason(isynth_filter_length(S(big), 1, 0), NULL, "no max");
+    expect_reason(isynth_quality_length(S(big), 1, 0), NULL, "no max");
 }
 
 static void test_start(void **state)
@@ -149,7 +150,7 @@ static void test_start(void **state)
         {"", "empty"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        expect_reason(isynth_filter_start(S(cases[i].text)), cases[i].want, cases[i].text);
+        expect_reason(isynth_quality_start(S(cases[i].text)), cases[i].want, cases[i].text);
 }
 
 static void test_language(void **state)
@@ -179,7 +180,7 @@ static void test_language(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const isynth_quality_params *p = cases[i].lang ? &ja : &en;
-        expect_reason(isynth_filter_language(S(cases[i].text), p->lang, p->min_lang_ratio),
+        expect_reason(isynth_quality_language(S(cases[i].text), p->lang, p->min_lang_ratio),
                       cases[i].want, cases[i].text);
     }
 }
@@ -225,13 +226,59 @@ static void test_alloc_failures(void **state)
     }
 }
 
+/* Language detection (seeds, outputs) and the language filter count one letter set: for each
+ * text, what isynth_lang_detect says and what the ja filter (share 0.3, its default) and the en
+ * filter (0.6) say. Japanese first: kana, kana and kanji, kanji alone; Chinese is ja to the
+ * detector (it knows two languages) and wrong_language to the ja filter. Full-width Latin and
+ * Cyrillic are letters to both now: the detector said ja for the two cases marked (*), where
+ * the ja filter said wrong_language. */
+static void test_detect_and_filter_agree(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        isynth_lang detected;
+        const char *ja, *en;
+    } cases[] = {
+        {"カタカナとひらがな", ISYNTH_LANG_JA, NULL, "wrong_language"},
+        {"日本語の文です。", ISYNTH_LANG_JA, NULL, "wrong_language"},
+        {"東京都庁所在地", ISYNTH_LANG_JA, NULL, "wrong_language"}, /* kanji only, short */
+        {"我们今天去北京参观故宫博物院", ISYNTH_LANG_JA, "wrong_language", "wrong_language"},
+        {"ｶﾀｶﾅ 123", ISYNTH_LANG_JA, NULL, "wrong_language"}, /* half-width kana */
+        {"Pythonでリストを並べ替える方法を教えてください。", ISYNTH_LANG_JA, NULL,
+         "wrong_language"},
+        {"ＰｙｔｈｏｎとＪａｖａＳｃｒｉｐｔ", ISYNTH_LANG_EN, "wrong_language", NULL}, /* (*) */
+        {"Это очень длинное предложение です", ISYNTH_LANG_EN, "wrong_language",
+         "wrong_language"}, /* (*) */
+        {"Привет мир こんにちは", ISYNTH_LANG_JA, NULL, "wrong_language"},
+        {"An English sentence.", ISYNTH_LANG_EN, "wrong_language", NULL},
+        {"Café crème brûlée", ISYNTH_LANG_EN, "wrong_language", NULL},
+        {"１２３ 456 !?", ISYNTH_LANG_EN, "no_letters", "no_letters"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *t = cases[i].text;
+        const char *texts[1] = {t};
+        assert_int_equal(isynth_lang_detect(texts, 1), cases[i].detected);
+        const char *ja = isynth_quality_language(t, strlen(t), ISYNTH_LANG_JA, 0.3);
+        const char *en = isynth_quality_language(t, strlen(t), ISYNTH_LANG_EN, 0.6);
+        if (cases[i].ja)
+            assert_string_equal(ja, cases[i].ja);
+        else
+            assert_null(ja);
+        if (cases[i].en)
+            assert_string_equal(en, cases[i].en);
+        else
+            assert_null(en);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keywords),       cmocka_unit_test(test_keywords_file),
-        cmocka_unit_test(test_length),         cmocka_unit_test(test_start),
-        cmocka_unit_test(test_language),       cmocka_unit_test(test_chain),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_keywords), cmocka_unit_test(test_keywords_file),
+        cmocka_unit_test(test_length),   cmocka_unit_test(test_start),
+        cmocka_unit_test(test_language), cmocka_unit_test(test_detect_and_filter_agree),
+        cmocka_unit_test(test_chain),    cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -301,23 +301,23 @@ static void test_detect_lang(void **state)
     assert_string_equal(isynth_lang_name(ISYNTH_LANG_JA), "ja");
     assert_string_equal(isynth_lang_name(ISYNTH_LANG_EN), "en");
     const char *ja[] = {"日本語の文です。", "カタカナとひらがな"};
-    assert_int_equal(isynth_detect_lang(ja, 2), ISYNTH_LANG_JA);
+    assert_int_equal(isynth_lang_detect(ja, 2), ISYNTH_LANG_JA);
     const char *en[] = {"An English sentence.", NULL, "1234 !!"};
-    assert_int_equal(isynth_detect_lang(en, 3), ISYNTH_LANG_EN);
-    assert_int_equal(isynth_detect_lang(NULL, 0), ISYNTH_LANG_EN);
+    assert_int_equal(isynth_lang_detect(en, 3), ISYNTH_LANG_EN);
+    assert_int_equal(isynth_lang_detect(NULL, 0), ISYNTH_LANG_EN);
     const char *none[] = {"1234 。、！", ""};
-    assert_int_equal(isynth_detect_lang(none, 2), ISYNTH_LANG_EN);
+    assert_int_equal(isynth_lang_detect(none, 2), ISYNTH_LANG_EN);
     /* threshold: 3 Japanese of 10 letters is ja, 3 of 11 is en */
     const char *edge_ja[] = {"abcdefg", "あいう"};
-    assert_int_equal(isynth_detect_lang(edge_ja, 2), ISYNTH_LANG_JA);
+    assert_int_equal(isynth_lang_detect(edge_ja, 2), ISYNTH_LANG_JA);
     const char *edge_en[] = {"abcdefgh あいう"};
-    assert_int_equal(isynth_detect_lang(edge_en, 1), ISYNTH_LANG_EN);
+    assert_int_equal(isynth_lang_detect(edge_en, 1), ISYNTH_LANG_EN);
     /* halfwidth katakana and CJK extension B count as Japanese; fullwidth digits do not */
     const char *half[] = {"ｶﾀｶﾅ ab", "\xF0\xA0\x80\x8B １２３"};
-    assert_int_equal(isynth_detect_lang(half, 2), ISYNTH_LANG_JA);
+    assert_int_equal(isynth_lang_detect(half, 2), ISYNTH_LANG_JA);
     /* a typical Japanese prompt about code stays ja */
     const char *mixed[] = {"Pythonでリストを並べ替える方法を教えてください。"};
-    assert_int_equal(isynth_detect_lang(mixed, 1), ISYNTH_LANG_JA);
+    assert_int_equal(isynth_lang_detect(mixed, 1), ISYNTH_LANG_JA);
 }
 
 static void test_task_clear(void **state)

@@ -2,7 +2,7 @@
  * agree with a decoder written from the definition (shortest form, no surrogates, at most
  * U+10FFFF, no NUL) on every sequence of one to three bytes, on every four-byte lead, and on
  * random strings whose ASCII runs cross the eight-byte fast path; the validator must name the
- * offset of the first bad byte. */
+ * offset of the first bad byte. Also util.c's U+FFFD sanitiser and growable arrays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,12 +138,95 @@ static void test_random(void **state)
     }
 }
 
+/* The one U+FFFD sanitiser: invalid bytes and NUL each become U+FFFD, valid text is kept byte
+ * for byte; with text_lines (the parser's use) line ends become LF and a BOM is dropped, without
+ * it (the pipeline's) they stay. */
+static void test_scrub(void **state)
+{
+    (void)state;
+    static const char in[] = "\xEF\xBB\xBF"
+                             "a\r\nb\rc\0d\xFF\xC3\xA9\xE6\x97\xA5\xE3\x81";
+    size_t n = sizeof in - 1;
+    char out[64];
+    size_t len = utf8_scrub(in, n, NULL, true);
+    assert_int_equal(utf8_scrub(in, n, out, true), len);
+    static const char lines[] = "a\nb\nc\xEF\xBF\xBD"
+                                "d\xEF\xBF\xBD\xC3\xA9\xE6\x97\xA5"
+                                "\xEF\xBF\xBD\xEF\xBF\xBD";
+    assert_int_equal(len, sizeof lines - 1);
+    assert_memory_equal(out, lines, len);
+    assert_true(utf8_valid(out, len, NULL));
+
+    size_t clen = 0;
+    char *clean = utf8_sanitize(in, n, &clen);
+    assert_non_null(clean);
+    static const char kept[] = "\xEF\xBB\xBF"
+                               "a\r\nb\rc\xEF\xBF\xBD"
+                               "d\xEF\xBF\xBD\xC3\xA9"
+                               "\xE6\x97\xA5\xEF\xBF\xBD\xEF\xBF\xBD";
+    assert_int_equal(clen, sizeof kept - 1);
+    assert_memory_equal(clean, kept, clen);
+    assert_int_equal(clean[clen], '\0');
+    assert_true(utf8_valid(clean, clen, NULL));
+    isynth_free(clean);
+
+    clean = utf8_sanitize("", 0, &clen);
+    assert_non_null(clean);
+    assert_int_equal(clen, 0);
+    isynth_free(clean);
+}
+
+/* util.c's growable arrays: ARRAY_GROW doubles from `first` and keeps the contents;
+ * ARRAY_RESIZE to a size past SIZE_MAX bytes and a failed allocation both give
+ * ISYNTH_ERR_NOMEM with the array and its cap unchanged. */
+static void test_array_grow(void **state)
+{
+    (void)state;
+    uint64_t *a = NULL;
+    size_t n = 0, cap = 0;
+    for (uint64_t i = 0; i < 100; i++) {
+        if (n == cap) assert_int_equal(ARRAY_GROW(a, cap, 8), ISYNTH_OK);
+        a[n++] = i * i;
+    }
+    assert_int_equal(cap, 128); /* 8, 16, 32, 64, 128 */
+    for (uint64_t i = 0; i < 100; i++)
+        assert_int_equal(a[i], i * i);
+    uint64_t *before = a;
+    assert_int_equal(ARRAY_RESIZE(a, SIZE_MAX / 4), ISYNTH_ERR_NOMEM);
+    assert_ptr_equal(a, before);
+    isynth_alloc_fail_at(1, false);
+    assert_int_equal(ARRAY_GROW(a, cap, 8), ISYNTH_ERR_NOMEM);
+    isynth_alloc_fail_at(0, false);
+    assert_ptr_equal(a, before);
+    assert_int_equal(cap, 128);
+    assert_int_equal(a[99], 99 * 99);
+    assert_int_equal(array_next_cap(SIZE_MAX / 2 + 1, 8), SIZE_MAX);
+    isynth_free(a);
+}
+
+/* json_next_mark: brackets, braces and commas inside strings (escaped quotes included) are
+ * skipped; a string cut by the end of the text, or an escape at its very end, ends the scan. */
+static void test_json_next_mark(void **state)
+{
+    (void)state;
+    static const char s[] = "{\"a[\\\"}\": [1, \"}\"]}";
+    size_t n = sizeof s - 1;
+    char marks[16] = "";
+    size_t k = 0;
+    for (size_t i = json_next_mark(s, n, 0); i < n; i = json_next_mark(s, n, i + 1))
+        marks[k++] = s[i];
+    assert_string_equal(marks, "{[,]}");
+    assert_int_equal(json_next_mark("\"abc", 4, 0), 4);
+    assert_int_equal(json_next_mark("\"ab\\", 4, 0), 4);
+    assert_int_equal(json_next_mark("x", 1, 0), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exhaustive_short),
-        cmocka_unit_test(test_four_bytes),
-        cmocka_unit_test(test_random),
+        cmocka_unit_test(test_exhaustive_short), cmocka_unit_test(test_four_bytes),
+        cmocka_unit_test(test_random),           cmocka_unit_test(test_scrub),
+        cmocka_unit_test(test_array_grow),       cmocka_unit_test(test_json_next_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

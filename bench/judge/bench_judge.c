@@ -80,7 +80,7 @@ static int load(set *s, size_t limit)
     const char **texts = calloc(s->n ? s->n : 1, sizeof *texts);
     for (size_t i = 0; i < s->n; i++)
         texts[i] = s->rows[i].instruction;
-    s->lang = isynth_detect_lang(texts, s->n);
+    s->lang = isynth_lang_detect(texts, s->n);
     free(texts);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "isynth/prompt.h"
 #include "isynth/filter.h"
 #include "isynth/pipeline.h"
+#include "isynth/judge.h"
 #include "isynth/checks.h"
 #include "isynth/verify.h"
 #include "isynth/check.h"

@@ -18,11 +18,11 @@ isynth_err isynth_normalize_text(const char *s, size_t n, char **out, size_t *ou
 
 /* The dedup key: NFKC + case folding, with every whitespace, punctuation and symbol
  * character removed, so "東京は、どこ？" and "東京はどこ?" share a key. Caller frees *out. */
-isynth_err isynth_dedup_key(const char *s, size_t n, char **out, size_t *out_len,
-                            isynth_error *err);
+isynth_err isynth_normalize_dedup_key(const char *s, size_t n, char **out, size_t *out_len,
+                                      isynth_error *err);
 
 /* Number of Unicode code points in valid UTF-8 text. */
-size_t isynth_utf8_chars(const char *s, size_t n);
+size_t isynth_normalize_utf8_chars(const char *s, size_t n);
 
 #ifdef __cplusplus
 }

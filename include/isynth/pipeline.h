@@ -76,7 +76,9 @@ typedef struct isynth_progress {
 typedef struct isynth_gen_params {
     const char *seeds_path;      /* borrowed, like every string here */
     const char *seeds_map;       /* --map, or NULL */
-    const isynth_seedset *seeds; /* already loaded seeds (borrowed), or NULL to load them */
+    const isynth_seedset *seeds; /* already loaded or built seeds (borrowed; seeds_path then only
+                                    names them in the card and may be NULL), or NULL to load
+                                    seeds_path */
     const char *out_dir;
     long target;              /* accepted tasks wanted (-n) */
     long max_requests;        /* stop after this many requests in total; 0: 30 * target + 30

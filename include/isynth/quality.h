@@ -38,24 +38,25 @@ void isynth_keywords_free(isynth_keywords *kw);
 
 /* "keyword" when text contains one of the keywords (its index into *which when which is not
  * NULL), else NULL. "invalid_utf8" for bytes that are not valid UTF-8. */
-const char *isynth_filter_keywords(const isynth_keywords *kw, const char *text, size_t len,
-                                   size_t *which);
+const char *isynth_quality_keywords(const isynth_keywords *kw, const char *text, size_t len,
+                                    size_t *which);
 /* Length in tokens as the chars tokenizer counts them (one per kanji or kana, one per Latin
  * word): "too_short_tokens" below min_tokens, "too_long_tokens" above max_tokens (0 = no
  * maximum), else NULL. */
-const char *isynth_filter_length(const char *text, size_t len, size_t min_tokens,
-                                 size_t max_tokens);
+const char *isynth_quality_length(const char *text, size_t len, size_t min_tokens,
+                                  size_t max_tokens);
 /* "empty" for blank text; "starts_with_punctuation" when the first non-space character is
  * punctuation other than an opening bracket or quote (「, (, “, ...); "starts_with_non_text"
  * for symbols, emoji, control or format characters and lone combining marks. Digits and
  * letters of any script pass. */
-const char *isynth_filter_start(const char *text, size_t len);
-/* Share of letters in the target language after NFKC: ja counts kana and kanji among all
- * letters, en counts Latin letters a-z. "no_letters" when there is no letter at all,
- * "wrong_language" when the share is below min_ratio or, for ja, when the text has eight or more
- * kanji and no kana at all (Chinese rather than Japanese). */
-const char *isynth_filter_language(const char *text, size_t len, isynth_lang lang,
-                                   double min_ratio);
+const char *isynth_quality_start(const char *text, size_t len);
+/* Share of letters in the target language after NFKD and case folding: ja counts kana and
+ * kanji among all letters, en counts Latin letters a-z (the letter set of isynth_lang_detect).
+ * "no_letters" when there is no letter at all, "wrong_language" when the share is below min_ratio
+ * or, for ja, when the text has eight or more kanji and no kana at all (Chinese rather than
+ * Japanese). */
+const char *isynth_quality_language(const char *text, size_t len, isynth_lang lang,
+                                    double min_ratio);
 
 typedef struct isynth_quality_params {
     isynth_lang lang;      /* target language */

@@ -28,13 +28,16 @@ typedef struct isynth_seeds_params {
     size_t max_tasks;       /* refuse more records; default 100000 */
 } isynth_seeds_params;
 
-/* A loaded seed set; everything inside is owned by the set. */
+/* A loaded seed set; everything inside is owned by the set. A caller may also build one in
+ * memory for isynth_generate (isynth_gen_params.seeds): tasks, n and lang are then all it needs;
+ * path and shape may be NULL and sha256 empty (the run records a hash of the tasks instead). */
 typedef struct isynth_seedset {
     isynth_task *tasks;
     size_t n;
-    char *path;        /* the path given */
-    char sha256[65];   /* of the file's bytes */
-    const char *shape; /* static: "elyza", "self-instruct", "alpaca", "messages", "mapped" */
+    char *path;        /* the path given; NULL for seeds built in memory */
+    char sha256[65];   /* of the file's bytes; "" for seeds built in memory */
+    const char *shape; /* static: "elyza", "self-instruct", "alpaca", "messages", "mapped";
+                          NULL for seeds built in memory (recorded as "memory") */
     isynth_lang lang;  /* ja when Japanese characters dominate the instructions */
     char *source;      /* "run:DIR" seeds: the source run (directory, when it was created, whether
                           the rows are reviewed or accepted ones); NULL for files */
@@ -49,9 +52,6 @@ isynth_err isynth_seeds_load(const char *path, const isynth_seeds_params *params
                              isynth_seedset **out, isynth_error *err);
 
 void isynth_seeds_free(isynth_seedset *s);
-
-/* Decides the language of n texts (share of kana/kanji among letters >= 0.3 gives ja). */
-isynth_lang isynth_detect_lang(const char *const *texts, size_t n);
 
 #ifdef __cplusplus
 }

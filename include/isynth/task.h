@@ -26,6 +26,13 @@ typedef enum isynth_lang { ISYNTH_LANG_EN = 0, ISYNTH_LANG_JA = 1 } isynth_lang;
 /* "ja" or "en"; static string. */
 const char *isynth_lang_name(isynth_lang lang);
 
+/* Decides the language of n texts (NULL ones skipped): ja when kana and kanji are at least 30%
+ * of their letters, en otherwise (no letter at all included). Letters are counted as
+ * isynth_quality_language counts them (NFKD: full-width Latin and half-width kana are letters of
+ * their script; digits are none), so text detected ja passes the ja filter's share at its
+ * default 0.3. Chinese, all kanji, is ja here: the filter tells it apart. */
+isynth_lang isynth_lang_detect(const char *const *texts, size_t n);
+
 /* Frees the strings of one task (not the struct itself); NULL-safe. */
 void isynth_task_clear(isynth_task *t);
 
