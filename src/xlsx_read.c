@@ -1004,7 +1004,7 @@ static isynth_err reader_new(const char *label, const isynth_xlsx_reader_params 
     isynth_xlsx_reader *r = isynth_calloc(1, sizeof *r);
     if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", label);
     r->lim = p ? *p : isynth_xlsx_reader_params_default();
-    buf_init(&r->sst, r->lim.max_strings_bytes);
+    buf_init(&r->sst, r->lim.max_strings_bytes ? r->lim.max_strings_bytes : 1);
     buf_init(&r->text, r->lim.max_cell_bytes ? r->lim.max_cell_bytes : 1); /* one cell's text */
     buf_init(&r->cellbuf, MAX_ROW_BYTES);
     r->label = isynth_strdup(label);
