@@ -1444,14 +1444,16 @@ static isynth_err echo_of_part(const isynth_task *t, const char **reason, char *
     /* the letters of instruction and input in one run: a piece of either, or of both at the
      * seam, is a contiguous run of it */
     buf both;
-    buf_init(&both, 0);
-    if (buf_adds(&both, t->instruction) || buf_addc(&both, '\n') || buf_adds(&both, t->input)) {
+    buf_init(&both, BUF_MAX_TASK_TEXT);
+    isynth_err rc;
+    if ((rc = buf_adds(&both, t->instruction)) || (rc = buf_addc(&both, '\n')) ||
+        (rc = buf_adds(&both, t->input))) {
         buf_free(&both);
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "echo check: out of memory");
+        return buf_error(err, rc, &both, "echo check", "a task's instruction and input");
     }
     uint32_t *O = NULL, *F = NULL;
     size_t mo = 0, mf = 0;
-    isynth_err rc = letters_of(t->output, strlen(t->output), &O, &mo);
+    rc = letters_of(t->output, strlen(t->output), &O, &mo);
     if (!rc && mo >= 20) rc = letters_of(both.p, both.len, &F, &mf);
     size_t mi = count_letters(t->instruction, strlen(t->instruction));
     for (size_t at = 0; !rc && mo >= 20 && at + mo <= mf; at++) {

@@ -123,7 +123,7 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
 {
     sqlite3 *db = isynth_store_db(st);
     buf path;
-    buf_init(&path, 0);
+    buf_init(&path, BUF_MAX_PATH);
     if (buf_printf(&path, "%s/%s", isynth_store_dir(st), name))
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     sqlite3_stmt *q = NULL, *seed_q = NULL;
@@ -210,7 +210,7 @@ static isynth_err review_section(isynth_store *st, buf *b, isynth_error *err)
                            &q, NULL) != SQLITE_OK)
         return ISYNTH_OK; /* no review table yet */
     buf rows;
-    buf_init(&rows, 0);
+    buf_init(&rows, BUF_MAX_PAGE);
     isynth_err rc = ISYNTH_OK;
     long kept = 0;
     while (!rc && sqlite3_step(q) == SQLITE_ROW) {
@@ -336,7 +336,7 @@ static isynth_err write_card(isynth_store *st, isynth_error *err)
     for (size_t i = 0; i < NK; i++)
         v[i] = meta(st, keys[i]);
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, BUF_MAX_PAGE);
     const char *lang_v = value_of(keys, v, NK, "lang");
     const char *lang = lang_v[0] ? yaml_lang(lang_v) : "en";
     const char *size = n_accepted < 1000 ? "n<1K" : n_accepted < 10000 ? "1K<n<10K" : "10K<n<100K";
@@ -427,7 +427,7 @@ static isynth_err write_card(isynth_store *st, isynth_error *err)
         return err && err->code ? err->code : isynth_error_set(err, rc, "writing the card");
     }
     buf path;
-    buf_init(&path, 0);
+    buf_init(&path, BUF_MAX_PATH);
     atomic_file a = {0};
     if (buf_printf(&path, "%s/README.md", isynth_store_dir(st)))
         rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");

@@ -212,13 +212,15 @@ isynth_err isynth_filter_normalize(isynth_task *t, isynth_error *err)
 static isynth_err task_key(const isynth_task *t, char **key, isynth_error *err)
 {
     buf b;
-    buf_init(&b, 0);
-    if (buf_adds(&b, t->instruction) || buf_addc(&b, '\n') || buf_adds(&b, t->input)) {
+    buf_init(&b, BUF_MAX_TASK_TEXT);
+    isynth_err rc;
+    if ((rc = buf_adds(&b, t->instruction)) || (rc = buf_addc(&b, '\n')) ||
+        (rc = buf_adds(&b, t->input))) {
         buf_free(&b);
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        return buf_error(err, rc, &b, NULL, "a task's instruction and input");
     }
     size_t len;
-    isynth_err rc = isynth_normalize_dedup_key(b.p, b.len, key, &len, err);
+    rc = isynth_normalize_dedup_key(b.p, b.len, key, &len, err);
     buf_free(&b);
     return rc;
 }
@@ -421,12 +423,14 @@ static isynth_err task_tokens(isynth_filter *f, const isynth_task *t, uint32_t *
                               isynth_error *err)
 {
     buf b;
-    buf_init(&b, 0);
-    if (buf_adds(&b, t->instruction) || buf_addc(&b, '\n') || buf_adds(&b, t->input)) {
+    buf_init(&b, BUF_MAX_TASK_TEXT);
+    isynth_err rc;
+    if ((rc = buf_adds(&b, t->instruction)) || (rc = buf_addc(&b, '\n')) ||
+        (rc = buf_adds(&b, t->input))) {
         buf_free(&b);
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        return buf_error(err, rc, &b, NULL, "a task's instruction and input");
     }
-    isynth_err rc = tokens_of(f, b.p, ids, n, err);
+    rc = tokens_of(f, b.p, ids, n, err);
     buf_free(&b);
     return rc;
 }

@@ -6,6 +6,8 @@
 
 #include "isynth/common.h"
 #include "isynth/task.h"
+#include "isynth/parse.h"
+#include "isynth/rouge.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #define atomic_open isynth__atomic_open
 #define atomic_reserve isynth__atomic_reserve
 #define buf_add isynth__buf_add
+#define buf_error isynth__buf_error
 #define buf_add_json_str isynth__buf_add_json_str
 #define buf_addc isynth__buf_addc
 #define buf_adds isynth__buf_adds
@@ -57,7 +60,9 @@
 #define utf8_valid isynth__utf8_valid
 
 /* A byte buffer that is always NUL-terminated once it holds anything, and refuses to grow past
- * `max` bytes. Zero-initialise it with buf_init(); release with buf_free(). */
+ * `max` bytes (as curl's dynbuf, the maximum is required). Initialise it with buf_init(); release
+ * with buf_free(). A buffer zeroed without buf_init (`buf b = {0}`) has max 0 and, like one given
+ * max 0, refuses every add with ISYNTH_ERR_TOO_LARGE. */
 typedef struct buf {
     char *p;
     size_t len;
@@ -65,6 +70,9 @@ typedef struct buf {
     size_t max;
 } buf;
 
+/* max > 0 is required (asserted); a buffer given 0 anyway holds nothing: every add fails with
+ * ISYNTH_ERR_TOO_LARGE, never unlimited. Pick max from the BUF_MAX_* caps below, or from the
+ * limit of what the buffer holds. */
 void buf_init(buf *b, size_t max);
 void buf_free(buf *b);
 void buf_reset(buf *b);
@@ -78,8 +86,30 @@ isynth_err buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf
 /* Gives the buffer's bytes to the caller (free with isynth_free); the buffer is emptied.
  * Returns an empty allocated string when the buffer is empty; NULL on allocation failure. */
 char *buf_take(buf *b);
-/* Appends s as a JSON string literal with quotes. */
+/* Appends s as a JSON string literal with quotes; on failure the buffer is left as it was. */
 isynth_err buf_add_json_str(buf *b, const char *s, size_t n);
+/* Sets err for a buf operation on b that failed with rc and returns rc: ISYNTH_ERR_TOO_LARGE
+ * says "WHERE: WHAT is over the limit of MAX bytes" (no "WHERE: " when where is NULL), any other
+ * code "WHERE: out of memory". */
+isynth_err buf_error(isynth_error *err, isynth_err rc, const buf *b, const char *where,
+                     const char *what);
+
+/* The caps of buffers that several calls fill with the same kind of text. Each is the limit of
+ * what the buffer holds, or a bound well past any real one where the thing has no limit. */
+/* a file path: Linux's PATH_MAX (4096, longer paths fail to open) plus a suffix we add */
+#define BUF_MAX_PATH ((size_t)4096 + 256)
+/* an error or status message: a few names and a server's message, cut to a snippet */
+#define BUF_MAX_MESSAGE ((size_t)64 << 10)
+/* a task's instruction + "\n" + input in one run: the tokenizer reads 16 MiB at most */
+#define BUF_MAX_TASK_TEXT (ISYNTH_TOKENIZE_MAX_BYTES + 1)
+/* one prompt (user or completion text): ~1M tokens, past the largest context window served */
+#define BUF_MAX_PROMPT ((size_t)4 << 20)
+/* one model reply with its parse prefix: what the reply parser accepts */
+#define BUF_MAX_REPLY ISYNTH_PARSE_MAX_INPUT
+/* a grammar or schema text we generate: tens of rules, a few KiB */
+#define BUF_MAX_GRAMMAR ((size_t)64 << 10)
+/* a whole report page or dataset card (Markdown or HTML) */
+#define BUF_MAX_PAGE ((size_t)64 << 20)
 
 /* Growable arrays, the one way an array of src/ grows: a pointer `arr` (any object type) with
  * its room `cap` counted in elements (a size_t). ARRAY_GROW doubles the room (the first time to

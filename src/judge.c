@@ -133,7 +133,7 @@ isynth_err isynth_judge_grammar(char **out, isynth_error *err)
 {
     *out = NULL;
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, BUF_MAX_GRAMMAR);
     isynth_err rc = buf_adds(&b, "root ::= \"{\" ws");
     for (size_t i = 0; i < N_FIELDS && !rc; i++) {
         if (i) rc = buf_adds(&b, " \",\" ws");
@@ -504,7 +504,7 @@ isynth_err isynth_judge_request_build(const isynth_judge_params *p, const isynth
         return rc;
     const rubric *r = p->lang == ISYNTH_LANG_EN ? &rubric_en : &rubric_ja;
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, BUF_MAX_PROMPT);
     rc = buf_adds(&b, r->head);
     if (!rc && row->parent && row->parent[0]) rc = add_section(&b, r->parent, row->parent, r->none);
     if (!rc) rc = add_section(&b, r->instruction, row->instruction, r->none);
@@ -513,13 +513,12 @@ isynth_err isynth_judge_request_build(const isynth_judge_params *p, const isynth
     if (!rc) rc = buf_adds(&b, r->tail);
     if (!rc && !(out->user = buf_take(&b))) rc = ISYNTH_ERR_NOMEM;
     if (!rc && !(out->system = isynth_strdup(r->system))) rc = ISYNTH_ERR_NOMEM;
-    if (!rc && buf_printf(&b, "%s\n\n%s\n\n%s", r->system, out->user, r->plain_cue))
-        rc = ISYNTH_ERR_NOMEM;
+    if (!rc) rc = buf_printf(&b, "%s\n\n%s\n\n%s", r->system, out->user, r->plain_cue);
     if (!rc && !(out->prompt = buf_take(&b))) rc = ISYNTH_ERR_NOMEM;
     buf_free(&b);
     if (rc) {
         isynth_judge_request_clear(out);
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        return buf_error(err, rc, &b, NULL, "the judge's prompt");
     }
     if (p->constrain && ((rc = isynth_judge_schema(&out->schema, err)) ||
                          (rc = isynth_judge_grammar(&out->grammar, err)))) {

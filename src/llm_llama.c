@@ -147,10 +147,10 @@ static void slot_reset(llama_impl *m, slot *s)
 static isynth_err render_prompt(llama_impl *m, const isynth_gen_req *req, buf *text,
                                 isynth_error *err)
 {
-    if (!req->chat)
-        return buf_adds(text, req->prompt ? req->prompt : "")
-                   ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
-                   : ISYNTH_OK;
+    if (!req->chat) {
+        isynth_err rc = buf_adds(text, req->prompt ? req->prompt : "");
+        return rc ? buf_error(err, rc, text, NULL, "the prompt") : ISYNTH_OK;
+    }
     if (!m->tmpl)
         return isynth_error_set(err, ISYNTH_ERR_MODEL,
                                 "%s: the model has no chat template; use --prompt-format "
@@ -165,11 +165,12 @@ static isynth_err render_prompt(llama_impl *m, const isynth_gen_req *req, buf *t
         total += strlen(req->msgs[i].content);
     }
     isynth_err rc = ISYNTH_OK;
-    int32_t cap = (int32_t)(2 * total + 1024);
+    size_t want = 2 * total + 1024; /* a first guess, within the buffer's cap */
+    int32_t cap = (int32_t)(want < text->max ? want : text->max);
     for (int attempt = 0; attempt < 2; attempt++) {
         buf_reset(text);
-        if (buf_reserve(text, (size_t)cap)) {
-            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        if ((rc = buf_reserve(text, (size_t)cap))) {
+            rc = buf_error(err, rc, text, NULL, "the prompt");
             break;
         }
         int32_t n = llama_chat_apply_template(m->tmpl, msgs, req->n_msgs, true, text->p, cap);
@@ -327,7 +328,7 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
         if (m->slots[i].state == SLOT_IDLE) s = &m->slots[i];
     if (!s) return isynth_error_set(err, ISYNTH_ERR_INVALID, "no free slot: submit past capacity");
     buf text;
-    buf_init(&text, 0);
+    buf_init(&text, BUF_MAX_PROMPT);
     isynth_err rc = render_prompt(m, req, &text, err);
     if (!rc)
         rc = tokenize(m, text.p ? text.p : "", text.len, req->chat || req->raw, &s->prompt,

@@ -192,7 +192,7 @@ static void redact(const openai *o, buf *b)
     static const char mask[] = "[redacted]";
     size_t head = o->key_len < 8 ? o->key_len : 8;
     buf out;
-    buf_init(&out, 0);
+    buf_init(&out, b->max); /* the redacted copy replaces b: its cap */
     const char *p = b->p, *end = b->p + b->len;
     bool found = false;
     while (p < end) {
@@ -271,7 +271,7 @@ static isynth_err normalise_url(const char *in, server *s, isynth_error *err, si
                                     "base URL %zu: contains a space or control character", idx + 1);
     bool has_v1 = n - scheme >= 3 && !memcmp(in + n - 3, "/v1", 3);
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, n + 64); /* the base URL plus "/v1/chat/completions" */
     isynth_err rc = buf_add(&b, in, n);
     if (!rc && !has_v1) rc = buf_adds(&b, "/v1");
     if (rc) goto nomem;
@@ -372,7 +372,7 @@ static bool sse_line(job *j, const char *s, size_t n)
         isynth_free(j->error);
         j->error = NULL;
         buf msg;
-        buf_init(&msg, 0);
+        buf_init(&msg, BUF_MAX_MESSAGE);
         if (root)
             add_server_message(j->owner, &msg, s, n);
         else
@@ -586,7 +586,7 @@ static void job_retry(openai *o, job *j, buf *msg, double retry_after, double no
     if (j->srv >= 0) server_failed(o, &o->srv[j->srv], now);
     if (j->retries >= o->p.max_retries) {
         buf full;
-        buf_init(&full, 0);
+        buf_init(&full, msg->len + 64); /* the last message and the preamble */
         buf_printf(&full, "giving up after %d retr%s: %s", j->retries,
                    j->retries == 1 ? "y" : "ies", msg->p ? msg->p : "");
         buf_free(msg);
@@ -643,7 +643,7 @@ static isynth_err add_server_message(const openai *o, buf *msg, const char *body
     size_t n = text ? text_len : len, cap = text ? 1000 : ERR_BODY_SNIPPET;
     size_t take = o && n > cap + o->key_len ? cap + o->key_len : n;
     buf tmp;
-    buf_init(&tmp, 0);
+    buf_init(&tmp, take + 1); /* the snippet taken */
     isynth_err rc = buf_add(&tmp, src, take);
     if (!rc) {
         redact(o, &tmp);
@@ -754,7 +754,7 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
     server *s = &o->srv[j->srv];
     s->outstanding--;
     buf msg;
-    buf_init(&msg, 0);
+    buf_init(&msg, BUF_MAX_MESSAGE);
     if (j->watch_ended) { /* the watcher ended the reply and the transfer was cancelled */
         stream_finish(o, j, s, &msg, now);
         return;
@@ -814,7 +814,7 @@ static void attempt_done(openai *o, job *j, CURLcode rc, double now)
             return;
         }
         buf msg2;
-        buf_init(&msg2, 0);
+        buf_init(&msg2, msg.len + strlen(s->base) + 64); /* msg, the URL, the code */
         buf_printf(&msg2, "HTTP %ld from %s: %s", code, s->base, msg.p ? msg.p : "");
         buf_free(&msg);
         job_retry(o, j, &msg2, 0, now);
@@ -852,7 +852,7 @@ static void job_start(openai *o, job *j, double now)
         return;
     }
     buf msg;
-    buf_init(&msg, 0);
+    buf_init(&msg, BUF_MAX_MESSAGE);
     CURL *e = easy_get(o);
     if (!e) {
         buf_adds(&msg, "cannot create a libcurl handle (out of memory)");
@@ -995,7 +995,7 @@ static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api
 {
     isynth_err rc = ISYNTH_OK;
     buf prompt;
-    buf_init(&prompt, 0);
+    buf_init(&prompt, BUF_MAX_PROMPT);
     json_t *root = json_object();
     if (!root) goto nomem;
     if (set_new(root, "model", json_string(o->model))) goto nomem;
@@ -1012,7 +1012,8 @@ static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api
     } else if (req->chat) {
         /* completions endpoint: the messages' contents, one paragraph each */
         for (size_t i = 0; i < req->n_msgs; i++)
-            if ((i && buf_adds(&prompt, "\n\n")) || buf_adds(&prompt, req->msgs[i].content))
+            if ((i && (rc = buf_adds(&prompt, "\n\n"))) ||
+                (rc = buf_adds(&prompt, req->msgs[i].content)))
                 goto nomem;
         if (set_new(root, "prompt", json_stringn(prompt.p ? prompt.p : "", prompt.len))) goto nomem;
     } else if (set_new(root, "prompt", json_string(req->prompt))) {
@@ -1040,8 +1041,12 @@ static isynth_err build_body(openai *o, const isynth_gen_req *req, bool chat_api
     *out_len = n;
     goto done;
 nomem:
-    rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "request %llu: out of memory",
-                          (unsigned long long)req->id);
+    if (rc == ISYNTH_ERR_TOO_LARGE)
+        rc = isynth_error_set(err, rc, "request %llu: the prompt is over the limit of %zu bytes",
+                              (unsigned long long)req->id, prompt.max);
+    else
+        rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "request %llu: out of memory",
+                              (unsigned long long)req->id);
 done:
     json_decref(root);
     buf_free(&prompt);
@@ -1409,7 +1414,7 @@ isynth_err isynth_openai_backend_new(const isynth_openai_params *p, isynth_backe
         o->key_len = strlen(p->api_key);
         o->key = isynth_strndup(p->api_key, o->key_len);
         buf auth;
-        buf_init(&auth, 0);
+        buf_init(&auth, o->key_len + 32); /* "Authorization: Bearer " and the key */
         if (!o->key || buf_printf(&auth, "Authorization: Bearer %s", p->api_key)) {
             buf_free(&auth);
             goto nomem;

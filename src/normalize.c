@@ -46,7 +46,7 @@ isynth_err isynth_normalize_text(const char *s, size_t n, char **out, size_t *ou
     if (rc) return rc;
     size_t len = strlen((const char *)m);
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, len + 1); /* folding space and newlines never lengthens the text */
     size_t pending_nl = 0; /* newlines seen since the last text */
     bool pending_sp = false;
     bool any = false;

@@ -929,7 +929,7 @@ static isynth_err doomed_task(run *r, inflight *f, const char *text, size_t upto
 {
     *doomed = false;
     buf full;
-    buf_init(&full, ISYNTH_PARSE_MAX_INPUT);
+    buf_init(&full, BUF_MAX_REPLY);
     size_t plen = r->chat ? 0 : strlen(f->pr.parse_prefix);
     isynth_err rc = plen ? buf_add(&full, f->pr.parse_prefix, plen) : ISYNTH_OK;
     if (!rc) rc = buf_add(&full, text, upto);
@@ -1423,13 +1423,13 @@ static isynth_err handle_stage1(run *r, inflight *f, long long req_id, const cha
                                 bool truncated, bool constrained, isynth_error *err)
 {
     buf full;
-    buf_init(&full, 0);
+    buf_init(&full, BUF_MAX_REPLY);
     isynth_err rc = ISYNTH_OK;
     if (!r->chat) rc = buf_adds(&full, f->pr.parse_prefix);
     if (!rc) rc = buf_add(&full, text, len);
     if (rc) {
         buf_free(&full);
-        return isynth_error_set(err, rc, "out of memory");
+        return buf_error(err, rc, &full, NULL, "the model's reply");
     }
     isynth_parse_params pp = isynth_parse_params_default();
     pp.want_output = !r->two_stage;
@@ -1576,14 +1576,20 @@ static isynth_err on_result(void *user, const isynth_gen_result *res, isynth_err
     size_t len = 0;
     char *text = utf8_sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
     buf ex, prompt;
-    buf_init(&ex, 0);
-    buf_init(&prompt, 0);
+    buf_init(&ex, f->k * 28 + 3);          /* k refs of at most 24 bytes, quoted, comma */
+    buf_init(&prompt, 2 * BUF_MAX_PROMPT); /* the system and user turns, each a prompt */
     isynth_err rc = text ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
     if (!rc) rc = examples_json(r, f, &ex);
     if (!rc)
         rc = r->chat && !(r->magpie && f->stage == 1)
                  ? buf_printf(&prompt, "[system]\n%s\n\n[user]\n%s", f->pr.system, f->pr.user)
                  : buf_adds(&prompt, f->pr.completion);
+    if (rc == ISYNTH_ERR_TOO_LARGE) {
+        isynth_error_set(err, rc,
+                         "recording request %llu: its prompt is over the limit of %zu bytes",
+                         (unsigned long long)res->id, prompt.max);
+        goto done;
+    }
     if (rc) {
         isynth_error_set(err, rc, "recording request %llu: %s", (unsigned long long)res->id,
                          isynth_strerror(rc));

@@ -318,10 +318,10 @@ isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task 
     bool with_output = !p->two_stage;
     size_t maxc = p->max_example_chars ? p->max_example_chars : 600;
     buf ex, user, comp, prefix;
-    buf_init(&ex, 0);
-    buf_init(&user, 0);
-    buf_init(&comp, 0);
-    buf_init(&prefix, 0);
+    buf_init(&ex, BUF_MAX_PROMPT);
+    buf_init(&user, BUF_MAX_PROMPT);
+    buf_init(&comp, BUF_MAX_PROMPT);
+    buf_init(&prefix, 256); /* "<task><n>\n<instr>:" */
     isynth_err rc = ISYNTH_OK;
     for (size_t i = 0; i < k && !rc; i++) {
         if (i) rc = buf_adds(&ex, "\n\n");
@@ -354,7 +354,12 @@ isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task 
     buf_free(&prefix);
     if (rc) {
         isynth_prompt_clear(out);
-        return isynth_error_set(err, rc, "building a prompt: %s", isynth_strerror(rc));
+        return rc == ISYNTH_ERR_TOO_LARGE
+                   ? isynth_error_set(err, rc,
+                                      "building a prompt: the prompt is over the limit of "
+                                      "%zu bytes",
+                                      BUF_MAX_PROMPT)
+                   : isynth_error_set(err, rc, "building a prompt: %s", isynth_strerror(rc));
     }
     return ISYNTH_OK;
 }
@@ -365,8 +370,8 @@ isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task
     memset(out, 0, sizeof *out);
     const lang_text *L = p->lang == ISYNTH_LANG_JA ? &ja : &en;
     buf user, comp;
-    buf_init(&user, 0);
-    buf_init(&comp, 0);
+    buf_init(&user, BUF_MAX_PROMPT);
+    buf_init(&comp, BUF_MAX_PROMPT);
     isynth_err rc = buf_adds(&user, t->instruction);
     if (!rc && t->input[0]) rc = buf_printf(&user, "\n\n%s", t->input);
     if (!rc)
@@ -384,7 +389,12 @@ isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task
     buf_free(&comp);
     if (rc) {
         isynth_prompt_clear(out);
-        return isynth_error_set(err, rc, "building a prompt: %s", isynth_strerror(rc));
+        return rc == ISYNTH_ERR_TOO_LARGE
+                   ? isynth_error_set(err, rc,
+                                      "building a prompt: the prompt is over the limit of "
+                                      "%zu bytes",
+                                      BUF_MAX_PROMPT)
+                   : isynth_error_set(err, rc, "building a prompt: %s", isynth_strerror(rc));
     }
     return ISYNTH_OK;
 }
@@ -542,7 +552,7 @@ isynth_err isynth_prompt_grammar(const isynth_prompt_params *p, bool completion,
 {
     *out = NULL;
     buf b;
-    buf_init(&b, 64 << 10);
+    buf_init(&b, BUF_MAX_GRAMMAR);
     isynth_err rc = grammar_text(p, completion, &b);
     if (!rc && !(*out = buf_take(&b))) rc = ISYNTH_ERR_NOMEM;
     buf_free(&b);

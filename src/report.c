@@ -773,7 +773,7 @@ isynth_err isynth_report_write(isynth_store *st, const char *path, isynth_error 
     json_decref(data);
     if (!json) return nomem(err);
     buf page, where;
-    buf_init(&page, 64u << 20);
+    buf_init(&page, BUF_MAX_PAGE);
     buf_init(&where, 8192);
     if (buf_adds(&page, page_head) || buf_add(&page, isynth_chartjs, isynth_chartjs_len) ||
         buf_adds(&page, page_mid) ||

@@ -546,7 +546,7 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_
     imp m = {.st = st, .source = path};
     utc_now(m.now);
     problems p = {.n = 0};
-    buf_init(&p.b, 0);
+    buf_init(&p.b, BUF_MAX_MESSAGE);
     bool in_tx = false;
     rc = isynth_xlsx_reader_open(path, NULL, &r, err);
     if (!rc) rc = isynth_xlsx_open_sheet(r, "review", err);
@@ -560,7 +560,7 @@ isynth_err isynth_review_import_xlsx(isynth_store *st, const char *path, isynth_
             if (header_is(row->cells[i], row->lens[i], COLS[k])) map[k] = i;
     }
     buf missing;
-    buf_init(&missing, 0);
+    buf_init(&missing, BUF_MAX_MESSAGE);
     for (size_t k = 0; k <= C_OUTPUT; k++)
         if (map[k] == SIZE_MAX) buf_printf(&missing, "%s%s", missing.len ? ", " : "", COLS[k]);
     if (missing.len) {

@@ -131,7 +131,7 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
                                 strerror(errno));
     isynth_store *st = isynth_calloc(1, sizeof *st);
     buf path;
-    buf_init(&path, 0);
+    buf_init(&path, BUF_MAX_PATH);
     if (!st || !(st->dir = isynth_strdup(dir)) || buf_printf(&path, "%s/run.db", dir)) {
         buf_free(&path);
         isynth_store_close(st);
@@ -846,7 +846,7 @@ isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_er
     *out = NULL;
     isynth_store *st = isynth_calloc(1, sizeof *st);
     buf path;
-    buf_init(&path, 4096 + 16);
+    buf_init(&path, BUF_MAX_PATH);
     if (!st || !(st->dir = isynth_strdup(dir)) || buf_printf(&path, "%s/run.db", dir)) {
         buf_free(&path);
         isynth_store_close(st);

@@ -179,8 +179,8 @@ isynth_err table_reader_open_as(const char *path, isynth_table_format fmt, FILE 
     r->fmt = fmt;
     r->p = p ? *p : isynth_table_reader_params_default();
     if (!r->p.max_line_bytes) r->p.max_line_bytes = TABLE_DEFAULT_MAX_LINE;
-    sl_init(&r->header, 0);
-    sl_init(&r->row, 0);
+    sl_init(&r->header, TABLE_ROW_CAP(r->p.max_line_bytes));
+    sl_init(&r->row, TABLE_ROW_CAP(r->p.max_line_bytes));
     r->path = isynth_strdup(path);
     if (!r->path) {
         if (f) fclose(f);
@@ -280,8 +280,8 @@ isynth_err isynth_table_writer_open(const char *path, const char *const *names, 
     w->fmt = fmt;
     w->ncols = ncols;
     w->raw_formulas = wp && wp->csv_raw_formulas;
-    sl_init(&w->names, 0);
-    buf_init(&w->line, 0);
+    sl_init(&w->names, TABLE_DEFAULT_MAX_LINE); /* the header: one line */
+    buf_init(&w->line, TABLE_DEFAULT_MAX_LINE); /* one line: what a reader takes back */
     w->path = isynth_strdup(path);
     if (!w->path) {
         rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
@@ -334,6 +334,9 @@ isynth_err isynth_table_write_row(isynth_table_writer *w, const char *const *cel
         rc = w->fmt == ISYNTH_TABLE_CSV
                  ? csv_write_line(&w->line, cells, lens, w->ncols, w->raw_formulas)
                  : jsonl_write_line(&w->line, &w->names, cells, lens);
+        if (rc == ISYNTH_ERR_TOO_LARGE)
+            return isynth_error_set(err, rc, "%s: row %zu is over the limit of %zu bytes a line",
+                                    w->path, w->rows + 1, w->line.max);
         if (rc) return isynth_error_set(err, rc, "%s: out of memory", w->path);
         if (fwrite(w->line.p, 1, w->line.len, w->af.f) != w->line.len)
             return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot write: %s", w->path,

@@ -200,12 +200,15 @@ static isynth_err csv_fill(isynth_table_reader *r, isynth_error *err)
         }
         if (csv_parse(&c->parser, p, seg, csv_on_field, csv_on_record, r) != seg)
             return csv_parse_error(r, csv_error(&c->parser), false, err);
+        if (c->cb_err == ISYNTH_ERR_TOO_LARGE && c->fields_in_rec < ISYNTH_XLSX_MAX_COLS)
+            return isynth_error_set(err, c->cb_err,
+                                    "%s:%zu: the record is over the limit of %zu bytes", r->path,
+                                    c->file_line + 1, c->recs.data.max);
         if (c->cb_err)
             return isynth_error_set(err, c->cb_err, "%s:%zu: %s", r->path, c->file_line + 1,
-                                    c->cb_err == ISYNTH_ERR_NOMEM ? "out of memory"
-                                    : c->fields_in_rec >= ISYNTH_XLSX_MAX_COLS
-                                        ? "more than 16384 columns in a record (a sheet's limit)"
-                                        : "record too large");
+                                    c->cb_err == ISYNTH_ERR_NOMEM
+                                        ? "out of memory"
+                                        : "more than 16384 columns in a record (a sheet's limit)");
         if (nl) c->file_line++;
         c->cpos += seg;
     }
@@ -275,7 +278,7 @@ isynth_err csv_reader_open(isynth_table_reader *r, FILE *f, isynth_error *err)
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", r->path);
     }
     csv_state *c = r->csv;
-    sl_init(&c->recs, 0);
+    sl_init(&c->recs, TABLE_ROW_CAP(r->p.max_line_bytes));
     if (!(c->f = f ? f : fopen(r->path, "rb")))
         return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot open: %s", r->path,
                                 strerror(errno));

@@ -39,6 +39,12 @@
 #define xlsx_table_writer_open isynth__xlsx_table_writer_open
 
 #define TABLE_DEFAULT_MAX_LINE (64u << 20)
+/* The cap of a row's fields held together (a reader's header, row or queued CSV record): a JSONL
+ * line or an xlsx row (64 MiB) decodes to no more bytes than it has, and a CSV record is held to
+ * the same bound; plus a NUL a field. */
+#define TABLE_ROW_CAP(max_line)                                                                    \
+    (((size_t)(max_line) > TABLE_DEFAULT_MAX_LINE ? (size_t)(max_line) : TABLE_DEFAULT_MAX_LINE) + \
+     ISYNTH_XLSX_MAX_COLS)
 
 /* A list of strings stored back to back (NUL-separated) with offsets: a row or a header. */
 typedef struct strlist {

@@ -13,6 +13,9 @@
 #endif
 
 #define VOCAB_MAX ((size_t)1 << 30)
+/* A text normalised for MeCab, or one token: NFKC grows UTF-8 about 11-fold at most (U+FDFA, 3
+ * bytes, becomes 33) from the ISYNTH_TOKENIZE_MAX_BYTES read. */
+#define NORM_MAX (12 * ISYNTH_TOKENIZE_MAX_BYTES)
 
 struct isynth_tokenizer {
     isynth_tokenizer_kind kind;
@@ -200,9 +203,9 @@ isynth_err isynth_tokenizer_new(isynth_tokenizer_kind kind, isynth_tokenizer **o
     isynth_tokenizer *t = isynth_calloc(1, sizeof *t);
     if (!t) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "tokenizer: out of memory");
     t->kind = kind;
-    buf_init(&t->arena, 0);
-    buf_init(&t->tokbuf, 0);
-    buf_init(&t->normbuf, 0);
+    buf_init(&t->arena, UINT32_MAX); /* the vocabulary's uint32 offsets */
+    buf_init(&t->tokbuf, NORM_MAX);
+    buf_init(&t->normbuf, NORM_MAX);
     if (vocab_rehash(t, 512)) {
         isynth_tokenizer_free(t);
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "tokenizer: out of memory");

@@ -2,6 +2,7 @@
  * output files and SHA-256. Foreign bytes are validated here, at the edge, once. */
 #include "internal.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +18,11 @@
 
 void buf_init(buf *b, size_t max)
 {
+    assert(max > 0 && "buf_init: a buffer needs a cap");
     b->p = NULL;
     b->len = 0;
     b->cap = 0;
-    b->max = max ? max : SIZE_MAX / 2;
+    b->max = max; /* 0 (NDEBUG) refuses every add in buf_grow */
 }
 
 void buf_free(buf *b)
@@ -38,7 +40,8 @@ void buf_reset(buf *b)
 
 static isynth_err buf_grow(buf *b, size_t extra)
 {
-    if (extra > b->max || b->len > b->max - extra) return ISYNTH_ERR_TOO_LARGE;
+    /* max 0: never initialised with a cap, or given 0 (a bug buf_init asserts): holds nothing */
+    if (b->max == 0 || extra > b->max || b->len > b->max - extra) return ISYNTH_ERR_TOO_LARGE;
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return ISYNTH_OK;
     size_t cap = b->cap ? b->cap : 64;
@@ -103,6 +106,7 @@ char *buf_take(buf *b)
 
 isynth_err buf_add_json_str(buf *b, const char *s, size_t n)
 {
+    size_t len0 = b->len;
     isynth_err rc = buf_addc(b, '"');
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -129,7 +133,19 @@ isynth_err buf_add_json_str(buf *b, const char *s, size_t n)
                 rc = buf_addc(b, (char)c);
         }
     }
-    return rc ? rc : buf_addc(b, '"');
+    if (!rc) rc = buf_addc(b, '"');
+    if (rc && b->p) b->p[b->len = len0] = '\0'; /* all or nothing: a cut literal is not JSON */
+    return rc;
+}
+
+isynth_err buf_error(isynth_error *err, isynth_err rc, const buf *b, const char *where,
+                     const char *what)
+{
+    const char *sep = where ? ": " : "";
+    if (rc == ISYNTH_ERR_TOO_LARGE)
+        return isynth_error_set(err, rc, "%s%s%s is over the limit of %zu bytes",
+                                where ? where : "", sep, what, b->max);
+    return isynth_error_set(err, rc, "%s%sout of memory", where ? where : "", sep);
 }
 
 /* Well-formed UTF-8 as in Unicode's Table 3-7: the lead byte fixes the range of the second byte
@@ -433,14 +449,14 @@ isynth_err atomic_open(atomic_file *a, const char *path, isynth_error *err)
     int fd = -1, e = EEXIST;
     for (int tries = 0; fd < 0 && e == EEXIST && tries < 64; tries++) {
         buf t;
-        buf_init(&t, 0);
+        buf_init(&t, BUF_MAX_PATH);
         isynth_free(a->tmp);
         a->tmp = NULL;
-        if (buf_printf(&t, "%s.tmp.%ld.%08x", path, (long)getpid(), tmp_salt()) ||
-            !(a->tmp = buf_take(&t))) {
+        isynth_err rc = buf_printf(&t, "%s.tmp.%ld.%08x", path, (long)getpid(), tmp_salt());
+        if (rc || !(a->tmp = buf_take(&t))) {
             buf_free(&t);
             atomic_clear(a);
-            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+            return buf_error(err, rc ? rc : ISYNTH_ERR_NOMEM, &t, path, "the path");
         }
         fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         e = fd < 0 ? errno : 0;
@@ -466,25 +482,25 @@ isynth_err atomic_reserve(atomic_file *a, const char *path, isynth_error *err)
     const char *base = slash ? slash + 1 : path;
     int dlen = slash ? (int)(slash - path) + 1 : 0;
     buf d, t;
-    buf_init(&d, 0);
-    buf_init(&t, 0);
+    buf_init(&d, BUF_MAX_PATH);
+    buf_init(&t, BUF_MAX_PATH);
+    isynth_err rc = ISYNTH_ERR_NOMEM;
     if (!(a->path = isynth_strdup(path)) ||
-        buf_printf(&d, "%.*s.%s.tmp.XXXXXX", dlen, path, base) || !(a->dir = buf_take(&d))) {
+        (rc = buf_printf(&d, "%.*s.%s.tmp.XXXXXX", dlen, path, base)) || !(a->dir = buf_take(&d))) {
         buf_free(&d);
         atomic_clear(a);
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+        return buf_error(err, rc ? rc : ISYNTH_ERR_NOMEM, &d, path, "the path");
     }
     if (!mkdtemp(a->dir)) {
-        isynth_err rc =
-            isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        rc = isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         atomic_clear(a);
         return rc;
     }
-    if (buf_printf(&t, "%s/%s", a->dir, base) || !(a->tmp = buf_take(&t))) {
+    if ((rc = buf_printf(&t, "%s/%s", a->dir, base)) || !(a->tmp = buf_take(&t))) {
         buf_free(&t);
         rmdir(a->dir);
         atomic_clear(a);
-        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
+        return buf_error(err, rc ? rc : ISYNTH_ERR_NOMEM, &t, path, "the path");
     }
     return ISYNTH_OK;
 }

@@ -1851,6 +1851,11 @@ isynth_err isynth_verify_facts(isynth_verifier *v, const char *text, size_t len,
     return ISYNTH_OK;
 }
 
+/* isynth_verify_json's array: the most facts listed, each at most ISYNTH_VERIFY_MAX_FACT_BYTES
+ * escaped to 6 bytes a byte (\u00XX), quoted, with a comma. */
+#define MAX_FACTS_JSON                                                                             \
+    ((size_t)ISYNTH_VERIFY_MAX_FACTS_LIMIT * (6 * ISYNTH_VERIFY_MAX_FACT_BYTES + 3) + 2)
+
 isynth_err isynth_verify_json(isynth_verifier *v, const char *text, size_t len, isynth_lang lang,
                               char **json, isynth_error *err)
 {
@@ -1861,7 +1866,7 @@ isynth_err isynth_verify_json(isynth_verifier *v, const char *text, size_t len, 
     isynth_err rc = isynth_verify_facts(v, text, len, lang, &f, &n, err);
     if (rc) return rc;
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, MAX_FACTS_JSON);
     rc = buf_addc(&b, '[');
     for (size_t i = 0; i < n && !rc; i++) {
         if (i) rc = buf_addc(&b, ',');

@@ -958,7 +958,7 @@ static isynth_err read_structure(isynth_xlsx_reader *r, isynth_error *err)
     /* xl/workbook.xml's relationships live in xl/_rels/workbook.xml.rels */
     const char *slash = strrchr(wb, '/');
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, 4096 + 16); /* a part name resolve() kept to 4096 bytes, plus "_rels/" ".rels" */
     if ((slash && buf_add(&b, wb, (size_t)(slash - wb + 1))) || buf_adds(&b, "_rels/") ||
         buf_adds(&b, slash ? slash + 1 : wb) || buf_adds(&b, ".rels")) {
         buf_free(&b);
@@ -990,8 +990,8 @@ static isynth_err reader_new(const char *label, const isynth_xlsx_reader_params 
     isynth_xlsx_reader *r = isynth_calloc(1, sizeof *r);
     if (!r) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", label);
     r->lim = p ? *p : isynth_xlsx_reader_params_default();
-    buf_init(&r->sst, r->lim.max_strings_bytes);
-    buf_init(&r->text, 0);
+    buf_init(&r->sst, r->lim.max_strings_bytes ? r->lim.max_strings_bytes : 1);
+    buf_init(&r->text, r->lim.max_cell_bytes ? r->lim.max_cell_bytes : 1); /* one cell's text */
     buf_init(&r->cellbuf, MAX_ROW_BYTES);
     r->label = isynth_strdup(label);
     if (!r->label) {

@@ -20,6 +20,9 @@
 
 /* Marked runs of a rich cell: bold, dark red. */
 #define MARK_COLOR 0xC00000
+/* A cell's escaped text: 32,767 UTF-16 units are at most 3 UTF-8 bytes each; escaping less than
+ * doubles them and a rich cell adds a NUL a run (at most one a byte). */
+#define MAX_ESCAPED_CELL ((size_t)ISYNTH_XLSX_CELL_MAX * 3 * 3)
 
 typedef struct wband {
     double min, max;
@@ -116,8 +119,8 @@ isynth_err isynth_xlsx_writer_open(const char *path, const isynth_xlsx_writer_pa
     if (!p) p = &def;
     isynth_xlsx_writer *w = isynth_calloc(1, sizeof *w);
     if (!w) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "%s: out of memory", path);
-    buf_init(&w->scratch, 0);
-    buf_init(&w->escaped, 0);
+    buf_init(&w->scratch, MAX_ESCAPED_CELL);
+    buf_init(&w->escaped, MAX_ESCAPED_CELL);
     w->path = isynth_strdup(path);
     if (!w->path) {
         writer_release(w);

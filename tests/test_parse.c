@@ -562,7 +562,7 @@ static void test_junk_headers(void **state)
     isynth_parsed_free(r);
     /* thousands of them: bounded records */
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, ISYNTH_PARSE_MAX_INPUT);
     for (int i = 0; i < 5000; i++)
         assert_int_equal(buf_printf(&b, "タスク%d: ", i), ISYNTH_OK);
     r = parse1(b.p);
@@ -590,7 +590,7 @@ static void test_reasons(void **state)
 static void too_long(int shift)
 {
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, ISYNTH_PARSE_MAX_INPUT);
     assert_int_equal(buf_adds(&b, "タスク1\n指示: 長く書いて\n出力: "), ISYNTH_OK);
     assert_int_equal(buf_add(&b, "xx", (size_t)shift), ISYNTH_OK);
     for (size_t i = 0; i < ISYNTH_PARSE_MAX_FIELD / 3 + 10; i++)
@@ -619,7 +619,7 @@ static void test_max_tasks(void **state)
 {
     (void)state;
     buf b;
-    buf_init(&b, 0);
+    buf_init(&b, ISYNTH_PARSE_MAX_INPUT);
     for (int i = 1; i <= 30; i++)
         assert_int_equal(buf_printf(&b, "タスク%d\n指示: 指示%d\n出力: 出力%d\n\n", i, i, i),
                          ISYNTH_OK);

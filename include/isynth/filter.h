@@ -75,7 +75,8 @@ isynth_err isynth_filter_normalize(isynth_task *t, isynth_error *err);
 /* Adds a task to the pool that later candidates are compared against. ref names it ("s3"
  * for seed 3, "g12" for candidate 12, "p2" for line 2 of the prompt's own instructions, which
  * small models copy back as if it were a task); copied. A match with an "s" ref is rejected
- * as seed_copy, with a "p" ref as prompt_copy. */
+ * as seed_copy, with a "p" ref as prompt_copy. An instruction and input together over 16 MiB
+ * (what the tokenizer reads) are ISYNTH_ERR_TOO_LARGE. */
 isynth_err isynth_filter_add(isynth_filter *f, const char *ref, const isynth_task *t,
                              isynth_error *err);
 

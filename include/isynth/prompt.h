@@ -40,7 +40,8 @@ typedef struct isynth_prompt {
 
 isynth_prompt_params isynth_prompt_params_default(void);
 
-/* Builds the request for new tasks from k examples (borrowed). */
+/* Builds the request for new tasks from k examples (borrowed). A prompt text over 4 MiB (about
+ * 1M tokens, past any context window) is ISYNTH_ERR_TOO_LARGE; so for isynth_prompt_answer. */
 isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task *const *examples,
                                size_t k, isynth_prompt *out, isynth_error *err);
 

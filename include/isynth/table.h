@@ -77,7 +77,9 @@ isynth_err isynth_table_writer_open(const char *path, const char *const *names, 
                                     const isynth_table_writer_params *wp, isynth_table_writer **out,
                                     isynth_error *err);
 
-/* Appends one row of ncols cells (lens may be NULL for NUL-terminated cells). */
+/* Appends one row of ncols cells (lens may be NULL for NUL-terminated cells). A .csv or .jsonl
+ * row whose line would pass 64 MiB (the readers' default max_line_bytes) is
+ * ISYNTH_ERR_TOO_LARGE, naming the row. */
 isynth_err isynth_table_write_row(isynth_table_writer *w, const char *const *cells,
                                   const size_t *lens, isynth_error *err);
 
