@@ -131,8 +131,9 @@ else
     name=llama_cpp_python-$LLAMA_PY_VERSION.tar.gz
     sdist=$CACHE/dl/$name
     mkdir -p "$CACHE/dl"
-    old=$CACHE/llama-cpp-python-$LLAMA_PY_VERSION/dl/$name # where set-ups before the key kept it
-    if [ ! -f "$sdist" ] && [ -f "$old" ]; then
+    # where set-ups before the key kept it: taken if it is the pinned one, else left alone
+    old=$CACHE/llama-cpp-python-$LLAMA_PY_VERSION/dl/$name
+    if [ ! -f "$sdist" ] && [ -f "$old" ] && [ "$(sha256_of "$old")" = "$LLAMA_SDIST_SHA256" ]; then
       ln "$old" "$sdist" 2>/dev/null || cp "$old" "$sdist"
     fi
     if [ ! -f "$sdist" ]; then
