@@ -92,6 +92,7 @@ pip_() { "$VENV/bin/pip" "$1" -q --disable-pip-version-check --no-build-isolatio
 # misses and builds again instead of dying of SIGILL. The prefix is relocatable (RUNPATH
 # $ORIGIN, a llama.pc relative to itself), so a copy of it also stands as an installed
 # "system" libllama (tests/system_llama.sh).
+# shellcheck disable=SC2016 # $ORIGIN is for the dynamic loader, not the shell
 LLAMA_CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=ON
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON
   -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=ON
@@ -166,7 +167,8 @@ else
     cp "$SRC"/include/*.h "$SRC"/ggml/include/*.h "$LLAMA_PREFIX/include/"
     find "$LLAMA_DIR/build" -name '*.so*' \( -type f -o -type l \) -exec cp -P {} "$LLAMA_PREFIX/lib/" \;
     cp "$LLAMA_DIR"/build/bin/llama-server "$LLAMA_DIR"/build/bin/llama-batched-bench "$LLAMA_PREFIX/bin/"
-    # llama.cpp's own llama.pc, its paths made relative to where it lies
+    # llama.cpp's own llama.pc, its paths made relative to where it lies (pkg-config's variables)
+    # shellcheck disable=SC2016
     sed -e 's|^prefix=.*|prefix=${pcfiledir}/../..|' -e 's|^exec_prefix=.*|exec_prefix=${prefix}|' \
       -e 's|^libdir=.*|libdir=${prefix}/lib|' -e 's|^includedir=.*|includedir=${prefix}/include|' \
       "$LLAMA_DIR/build/llama.pc" >"$LLAMA_PREFIX/lib/pkgconfig/llama.pc"
