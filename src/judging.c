@@ -1,7 +1,7 @@
 /* Judging a run: every accepted row without a score goes to the judge (judge.c), and each
  * outcome is one transaction in run.db, the same ledger rule as generation: kill -9 loses at
  * most the rows in flight. A score below the minimum rejects the row with reason "judge". */
-#include "isynth/pipeline.h"
+#include "isynth/judge.h"
 #include "internal.h"
 
 #include <stdlib.h>

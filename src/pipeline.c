@@ -3,6 +3,7 @@
  * (pool, dedup keys, counts) is rebuilt from run.db at start, which is what makes a rerun
  * after kill -9 continue with no duplicate and no lost row. */
 #include "isynth/pipeline.h"
+#include "isynth/export.h"
 #include "isynth/checks.h"
 #include "isynth/normalize.h"
 #include "isynth/parse.h"

@@ -10,7 +10,7 @@
  * re-importing the same workbook finds nothing that differs and writes nothing. */
 #include "internal.h"
 #include "isynth/review.h"
-#include "isynth/pipeline.h"
+#include "isynth/export.h"
 #include "isynth/xlsx.h"
 
 #include <jansson.h>
