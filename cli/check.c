@@ -5,7 +5,6 @@
 #include "isynth/check.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,6 +2,8 @@
  * signals, progress on stderr and the closing summary. */
 #include "cli.h"
 #include "isynth/openai.h"
+#include "isynth/consistency.h"
+#include "isynth/export.h"
 #include "isynth/pipeline.h"
 #include "isynth/rouge.h"
 

@@ -2,7 +2,8 @@
  * GGUF file, or a server), each outcome committed as it comes, so an interrupted judge
  * continues where it stopped. Also the judging step of `generate --judge`. */
 #include "cli.h"
-#include "isynth/pipeline.h"
+#include "isynth/export.h"
+#include "isynth/judge.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -3,7 +3,7 @@
  * re-answers do not repeat is a cheap sign of an invented one (a model that knows a date gives
  * it every time; one that guesses gives a new one). Each checked row is one transaction, so an
  * interrupted check continues where it stopped. */
-#include "isynth/pipeline.h"
+#include "isynth/consistency.h"
 #include "isynth/normalize.h"
 #include "isynth/prompt.h"
 #include "isynth/verify.h"

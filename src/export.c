@@ -1,7 +1,7 @@
 /* Exports of a run, all made from run.db and written through temporary files renamed into
  * place: data.jsonl (accepted tasks), rejected.jsonl (with reasons) and README.md, a Hugging
  * Face dataset card that records where the data came from. */
-#include "isynth/pipeline.h"
+#include "isynth/export.h"
 #include "isynth/report.h"
 #include "isynth/status.h"
 #include "internal.h"

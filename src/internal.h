@@ -50,6 +50,7 @@
 #define sha256_file_edges_hex isynth__sha256_file_edges_hex
 #define sha256_hex isynth__sha256_hex
 #define sha256_tasks_hex isynth__sha256_tasks_hex
+#define task_init isynth__task_init
 #define uc_decompose isynth__uc_decompose
 #define uc_kind_of isynth__uc_kind_of
 #define utc_now isynth__utc_now
@@ -260,6 +261,10 @@ isynth_err sha256_file_edges_hex(const char *path, size_t edge, char out[65], is
  * each field length-prefixed: what stands for a seed file's hash when the seeds were built in
  * memory. */
 void sha256_tasks_hex(const isynth_task *tasks, size_t n, char out[65]);
+/* Sets *t to a task holding copies of the strings (id NULL: none; NULL input or output: "";
+ * eval_aspect ""), which the task owns. ISYNTH_ERR_NOMEM leaves *t empty. */
+isynth_err task_init(isynth_task *t, const char *id, const char *instruction, const char *input,
+                     const char *output);
 
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ" in out[21]. */
 void utc_now(char out[21]);

@@ -1,7 +1,7 @@
 /* Judging a run: every accepted row without a score goes to the judge (judge.c), and each
  * outcome is one transaction in run.db, the same ledger rule as generation: kill -9 loses at
  * most the rows in flight. A score below the minimum rejects the row with reason "judge". */
-#include "isynth/pipeline.h"
+#include "isynth/judge.h"
 #include "internal.h"
 
 #include <stdlib.h>
@@ -27,20 +27,10 @@ typedef struct jstate {
 static isynth_err keep_seed(void *user, const isynth_task *seed)
 {
     jstate *s = user;
-    if (s->n_seeds == s->cap_seeds) {
-        size_t cap = s->cap_seeds ? s->cap_seeds * 2 : 64;
-        isynth_task *n = isynth_realloc(s->seeds, cap * sizeof *n);
-        if (!n) return ISYNTH_ERR_NOMEM;
-        s->seeds = n;
-        s->cap_seeds = cap;
-    }
-    isynth_task *t = &s->seeds[s->n_seeds];
-    *t = (isynth_task){0};
-    if (!(t->instruction = isynth_strdup(seed->instruction)) ||
-        !(t->input = isynth_strdup(seed->input)) || !(t->output = isynth_strdup(""))) {
-        isynth_task_clear(t);
+    if (s->n_seeds == s->cap_seeds && ARRAY_GROW(s->seeds, s->cap_seeds, 64))
         return ISYNTH_ERR_NOMEM;
-    }
+    isynth_err rc = task_init(&s->seeds[s->n_seeds], NULL, seed->instruction, seed->input, "");
+    if (rc) return rc;
     s->n_seeds++;
     return ISYNTH_OK;
 }
@@ -89,13 +79,7 @@ isynth_judge_run_params isynth_judge_run_params_default(void)
 static isynth_err collect(void *user, const isynth_row_rec *row)
 {
     jstate *s = user;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        jrow *n = isynth_realloc(s->rows, cap * sizeof *n);
-        if (!n) return ISYNTH_ERR_NOMEM;
-        s->rows = n;
-        s->cap = cap;
-    }
+    if (s->n == s->cap && ARRAY_GROW(s->rows, s->cap, 64)) return ISYNTH_ERR_NOMEM;
     jrow *r = &s->rows[s->n];
     r->id = row->id;
     r->instruction = isynth_strdup(row->instruction ? row->instruction : "");

@@ -349,11 +349,8 @@ static isynth_err l_submit(void *p, const isynth_gen_req *req, isynth_error *err
     s->watch = req->watch;
     s->watch_user = req->watch_user;
     if (s->cap_gen < s->max_tokens) {
-        llama_token *g = isynth_realloc(s->gen, (size_t)s->max_tokens * sizeof *g);
-        if (g) s->gen = g;
-        size_t *e = g ? isynth_realloc(s->gen_end, (size_t)s->max_tokens * sizeof *e) : NULL;
-        if (e) s->gen_end = e;
-        if (!g || !e) {
+        if (ARRAY_RESIZE(s->gen, (size_t)s->max_tokens) ||
+            ARRAY_RESIZE(s->gen_end, (size_t)s->max_tokens)) {
             isynth_free(s->prompt);
             s->prompt = NULL;
             return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");

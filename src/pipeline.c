@@ -3,6 +3,7 @@
  * (pool, dedup keys, counts) is rebuilt from run.db at start, which is what makes a rerun
  * after kill -9 continue with no duplicate and no lost row. */
 #include "isynth/pipeline.h"
+#include "isynth/export.h"
 #include "isynth/checks.h"
 #include "isynth/normalize.h"
 #include "isynth/parse.h"
@@ -183,38 +184,20 @@ static void count_reason(run *r, const char *reason)
 static isynth_err pool_add(run *r, const char *ref, const char *instruction, const char *input,
                            const char *output)
 {
-    if (r->n_pool == r->cap_pool) {
-        size_t cap = r->cap_pool ? r->cap_pool * 2 : 64;
-        pooled *np = isynth_realloc(r->pool, cap * sizeof *np);
-        if (!np) return ISYNTH_ERR_NOMEM;
-        r->pool = np;
-        r->cap_pool = cap;
-    }
+    if (r->n_pool == r->cap_pool && ARRAY_GROW(r->pool, r->cap_pool, 64)) return ISYNTH_ERR_NOMEM;
     pooled *q = &r->pool[r->n_pool];
     memset(q, 0, sizeof *q);
     snprintf(q->ref, sizeof q->ref, "%s", ref);
-    q->t.id = isynth_strdup(ref);
-    q->t.instruction = isynth_strdup(instruction);
-    q->t.input = isynth_strdup(input ? input : "");
-    q->t.output = isynth_strdup(output ? output : "");
-    q->t.eval_aspect = isynth_strdup("");
-    if (!q->t.id || !q->t.instruction || !q->t.input || !q->t.output || !q->t.eval_aspect) {
-        isynth_task_clear(&q->t);
-        return ISYNTH_ERR_NOMEM;
-    }
+    isynth_err rc = task_init(&q->t, ref, instruction, input, output);
+    if (rc) return rc;
     r->n_pool++;
     return ISYNTH_OK;
 }
 
 static isynth_err stage2_push(run *r, long long id)
 {
-    if (r->n_stage2 == r->cap_stage2) {
-        size_t cap = r->cap_stage2 ? r->cap_stage2 * 2 : 32;
-        long long *n = isynth_realloc(r->stage2, cap * sizeof *n);
-        if (!n) return ISYNTH_ERR_NOMEM;
-        r->stage2 = n;
-        r->cap_stage2 = cap;
-    }
+    if (r->n_stage2 == r->cap_stage2 && ARRAY_GROW(r->stage2, r->cap_stage2, 32))
+        return ISYNTH_ERR_NOMEM;
     r->stage2[r->n_stage2++] = id;
     return ISYNTH_OK;
 }
@@ -659,22 +642,12 @@ static isynth_err magpie_prompt(run *r, inflight *f, isynth_error *err)
 static isynth_err evq_push(run *r, long long id, int round, const char *instruction,
                            const char *input)
 {
-    if (r->n_evq == r->cap_evq) {
-        size_t cap = r->cap_evq ? 2 * r->cap_evq : 16;
-        struct evq *n = isynth_realloc(r->evq, cap * sizeof *n);
-        if (!n) return ISYNTH_ERR_NOMEM;
-        r->evq = n;
-        r->cap_evq = cap;
-    }
+    if (r->n_evq == r->cap_evq && ARRAY_GROW(r->evq, r->cap_evq, 16)) return ISYNTH_ERR_NOMEM;
     struct evq *e = &r->evq[r->n_evq];
     snprintf(e->ref, sizeof e->ref, "g%lld", id);
     e->round = round;
-    e->t = (isynth_task){0};
-    if (!(e->t.instruction = isynth_strdup(instruction)) ||
-        !(e->t.input = isynth_strdup(input ? input : "")) || !(e->t.output = isynth_strdup(""))) {
-        isynth_task_clear(&e->t);
-        return ISYNTH_ERR_NOMEM;
-    }
+    isynth_err rc = task_init(&e->t, NULL, instruction, input, "");
+    if (rc) return rc;
     r->n_evq++;
     return ISYNTH_OK;
 }

@@ -10,7 +10,7 @@
  * re-importing the same workbook finds nothing that differs and writes nothing. */
 #include "internal.h"
 #include "isynth/review.h"
-#include "isynth/pipeline.h"
+#include "isynth/export.h"
 #include "isynth/xlsx.h"
 
 #include <jansson.h>
@@ -87,13 +87,7 @@ typedef struct facts {
 
 static isynth_err add_mark(facts *f, size_t off, size_t len)
 {
-    if (f->nmarks == f->cap) {
-        size_t cap = f->cap ? 2 * f->cap : 8;
-        isynth_xlsx_span *m = isynth_realloc(f->marks, cap * sizeof *m);
-        if (!m) return ISYNTH_ERR_NOMEM;
-        f->marks = m;
-        f->cap = cap;
-    }
+    if (f->nmarks == f->cap && ARRAY_GROW(f->marks, f->cap, 8)) return ISYNTH_ERR_NOMEM;
     f->marks[f->nmarks++] = (isynth_xlsx_span){.off = off, .len = len};
     return ISYNTH_OK;
 }

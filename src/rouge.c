@@ -549,15 +549,10 @@ static isynth_err ensure_ids(isynth_sim_index *x, size_t need)
     if (need <= x->idcap) return ISYNTH_OK;
     size_t cap = x->idcap ? x->idcap : 1024;
     while (cap < need)
-        cap *= 2;
-    uint32_t *occ = isynth_realloc(x->occ, cap * sizeof *occ);
-    if (!occ) return ISYNTH_ERR_NOMEM;
-    x->occ = occ;
-    uint32_t *slot = isynth_realloc(x->slot, cap * sizeof *slot);
-    if (!slot) return ISYNTH_ERR_NOMEM;
-    x->slot = slot;
-    memset(x->occ + x->idcap, 0, (cap - x->idcap) * sizeof *occ);
-    memset(x->slot + x->idcap, 0, (cap - x->idcap) * sizeof *slot);
+        cap = array_next_cap(cap, 1024);
+    if (ARRAY_RESIZE(x->occ, cap) || ARRAY_RESIZE(x->slot, cap)) return ISYNTH_ERR_NOMEM;
+    memset(x->occ + x->idcap, 0, (cap - x->idcap) * sizeof *x->occ);
+    memset(x->slot + x->idcap, 0, (cap - x->idcap) * sizeof *x->slot);
     x->idcap = cap;
     return ISYNTH_OK;
 }

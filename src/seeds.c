@@ -193,13 +193,7 @@ static isynth_err add_task(loader *ld, const raw *r)
     if (set->n >= ld->prm.max_tasks)
         return fail(ld, ISYNTH_ERR_TOO_LARGE, r->line, NULL, "more than %zu tasks (max_tasks)",
                     ld->prm.max_tasks);
-    if (set->n == ld->cap) {
-        size_t cap = ld->cap ? ld->cap * 2 : 32;
-        isynth_task *t = isynth_realloc(set->tasks, cap * sizeof *t);
-        if (!t) return nomem(ld);
-        set->tasks = t;
-        ld->cap = cap;
-    }
+    if (set->n == ld->cap && ARRAY_GROW(set->tasks, ld->cap, 32)) return nomem(ld);
     isynth_task *t = &set->tasks[set->n];
     memset(t, 0, sizeof *t);
     t->instruction = dup_field(r, F_INSTRUCTION);
@@ -623,13 +617,7 @@ static isynth_err header_add(loader *ld, header *h, const char *p, size_t n)
         return fail(ld, ISYNTH_ERR_TOO_LARGE, h->line, label, "more than %u columns",
                     ISYNTH_XLSX_MAX_COLS);
     }
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 8;
-        char **v = isynth_realloc(h->names, cap * sizeof *v);
-        if (!v) return nomem(ld);
-        h->names = v;
-        h->cap = cap;
-    }
+    if (h->n == h->cap && ARRAY_GROW(h->names, h->cap, 8)) return nomem(ld);
     while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
         n--;
     while (n && (*p == ' ' || *p == '\t')) {

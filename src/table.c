@@ -66,13 +66,8 @@ void sl_reset(strlist *l)
 isynth_err sl_push(strlist *l, const char *s, size_t n)
 {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        size_t *o = isynth_realloc(l->off, cap * sizeof *o);
-        if (!o) return ISYNTH_ERR_NOMEM;
-        l->off = o;
-        size_t *ln = isynth_realloc(l->len, cap * sizeof *ln);
-        if (!ln) return ISYNTH_ERR_NOMEM;
-        l->len = ln;
+        size_t cap = array_next_cap(l->cap, 16);
+        if (ARRAY_RESIZE(l->off, cap) || ARRAY_RESIZE(l->len, cap)) return ISYNTH_ERR_NOMEM;
         l->cap = cap;
     }
     size_t off = l->data.len;
@@ -89,9 +84,7 @@ isynth_err sl_ptrs(strlist *l, size_t first, size_t count, size_t width, size_t 
 {
     size_t need = width > count ? width : count;
     if (need * 2 > l->ptr_cap) {
-        const char **p = isynth_realloc(l->ptr, (need * 2 + 1) * sizeof *p);
-        if (!p) return ISYNTH_ERR_NOMEM;
-        l->ptr = p;
+        if (ARRAY_RESIZE(l->ptr, need * 2 + 1)) return ISYNTH_ERR_NOMEM;
         l->ptr_cap = need * 2;
     }
     /* lengths live after the pointers, in the same allocation */

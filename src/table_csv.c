@@ -77,17 +77,12 @@ static void csv_on_record(int term, void *ud)
     c->in_rec = false;
     if (c->cb_err) return;
     if (c->nrec == c->rec_cap) {
-        size_t cap = c->rec_cap ? c->rec_cap * 2 : 64;
-        size_t *a = isynth_realloc(c->rec_start, cap * sizeof *a);
-        if (a) c->rec_start = a;
-        size_t *b = a ? isynth_realloc(c->rec_nf, cap * sizeof *b) : NULL;
-        if (b) c->rec_nf = b;
-        size_t *l = b ? isynth_realloc(c->rec_line, cap * sizeof *l) : NULL;
-        if (!l) {
+        size_t cap = array_next_cap(c->rec_cap, 64);
+        if (ARRAY_RESIZE(c->rec_start, cap) || ARRAY_RESIZE(c->rec_nf, cap) ||
+            ARRAY_RESIZE(c->rec_line, cap)) {
             c->cb_err = ISYNTH_ERR_NOMEM;
             return;
         }
-        c->rec_line = l;
         c->rec_cap = cap;
     }
     c->rec_start[c->nrec] = c->recs.n - c->fields_in_rec;

@@ -18,6 +18,20 @@ isynth_lang isynth_lang_detect(const char *const *texts, size_t n)
     return lang_tally_lang(&t);
 }
 
+isynth_err task_init(isynth_task *t, const char *id, const char *instruction, const char *input,
+                     const char *output)
+{
+    *t = (isynth_task){0};
+    if ((id && !(t->id = isynth_strdup(id))) || !(t->instruction = isynth_strdup(instruction)) ||
+        !(t->input = isynth_strdup(input ? input : "")) ||
+        !(t->output = isynth_strdup(output ? output : "")) ||
+        !(t->eval_aspect = isynth_strdup(""))) {
+        isynth_task_clear(t);
+        return ISYNTH_ERR_NOMEM;
+    }
+    return ISYNTH_OK;
+}
+
 void isynth_task_clear(isynth_task *t)
 {
     if (!t) return;

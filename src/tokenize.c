@@ -286,9 +286,7 @@ static isynth_err normalize(isynth_tokenizer *t, const char *text, size_t len, s
             *n = (size_t)r;
             return ISYNTH_OK;
         }
-        int32_t *p = isynth_realloc(t->cps, (size_t)r * sizeof *p);
-        if (!p) return ISYNTH_ERR_NOMEM;
-        t->cps = p;
+        if (ARRAY_RESIZE(t->cps, (size_t)r)) return ISYNTH_ERR_NOMEM;
         t->cpcap = (size_t)r;
     }
 }

@@ -1826,9 +1826,8 @@ isynth_err isynth_verify_facts(isynth_verifier *v, const char *text, size_t len,
                                 "verify: invalid UTF-8 or NUL byte at offset %zu", bad);
     if (m == 0) return ISYNTH_OK;
     if (v->workcap < 2 * m + 1) {
-        char *w = isynth_realloc(v->work, 2 * m + 1);
-        if (!w) return isynth_error_set(err, ISYNTH_ERR_NOMEM, "verify: out of memory");
-        v->work = w;
+        if (ARRAY_RESIZE(v->work, 2 * m + 1))
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "verify: out of memory");
         v->workcap = 2 * m + 1;
     }
     /* MeCab reads its input up to a NUL whatever length it is given: every pass runs on a

@@ -24,10 +24,14 @@ static void test_one_of_each(void **state)
         (const void *)isynth_check_params_default,        /* check.h */
         (const void *)isynth_scaffold_new,                /* checks.h */
         (const void *)isynth_strerror,                    /* common.h */
+        (const void *)isynth_consistency_params_default,  /* consistency.h */
+        (const void *)isynth_export_run,                  /* export.h */
         (const void *)isynth_filter_params_default,       /* filter.h */
         (const void *)isynth_judge_params_default,        /* judge.h */
+        (const void *)isynth_jsonl_params_default,        /* jsonl.h */
         (const void *)isynth_normalize_text,              /* normalize.h */
         (const void *)isynth_openai_params_default,       /* openai.h */
+        (const void *)isynth_outfile_open,                /* outfile.h */
         (const void *)isynth_parse_params_default,        /* parse.h */
         (const void *)isynth_gen_params_default,          /* pipeline.h */
         (const void *)isynth_prompt_params_default,       /* prompt.h */

@@ -17,6 +17,7 @@
 
 #include "isynth/backend.h"
 #include "isynth/filter.h"
+#include "isynth/judge.h"
 #include "isynth/pipeline.h"
 #include "isynth/prompt.h"
 #include "isynth/review.h"

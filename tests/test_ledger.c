@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include "crash.h"
+#include "isynth/consistency.h"
+#include "isynth/export.h"
+#include "isynth/judge.h"
 #include "isynth/pipeline.h"
 
 #define TMPDIR_NAME "ledger"

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "isynth/pipeline.h"
+#include "isynth/export.h"
 #include "isynth/store.h"
 
 #define TMPDIR_NAME "store"

@@ -204,6 +204,40 @@ static void test_array_grow(void **state)
     isynth_free(a);
 }
 
+/* task.c's task_init: copies of the strings, NULL input and output as "", no id when given
+ * none, eval_aspect ""; each failed allocation gives ISYNTH_ERR_NOMEM and an empty task. */
+static void test_task_init(void **state)
+{
+    (void)state;
+    char instruction[] = "Name a colour.";
+    isynth_task t;
+    assert_int_equal(task_init(&t, "g7", instruction, NULL, NULL), ISYNTH_OK);
+    assert_string_equal(t.id, "g7");
+    assert_true(t.instruction != instruction);
+    assert_string_equal(t.instruction, "Name a colour.");
+    assert_string_equal(t.input, "");
+    assert_string_equal(t.output, "");
+    assert_string_equal(t.eval_aspect, "");
+    isynth_task_clear(&t);
+    assert_int_equal(task_init(&t, NULL, "i", "in", "out"), ISYNTH_OK);
+    assert_null(t.id);
+    assert_string_equal(t.input, "in");
+    assert_string_equal(t.output, "out");
+    isynth_task_clear(&t);
+    for (long n = 1; n <= 5; n++) {
+        isynth_alloc_fail_at(n, false);
+        isynth_err rc = task_init(&t, "s1", "i", "in", "out");
+        isynth_alloc_fail_at(0, false);
+        assert_int_equal(rc, ISYNTH_ERR_NOMEM);
+        assert_null(t.id);
+        assert_null(t.instruction);
+        assert_null(t.input);
+        assert_null(t.output);
+        assert_null(t.eval_aspect);
+    }
+    assert_int_equal(task_init(&t, NULL, NULL, "in", "out"), ISYNTH_ERR_NOMEM);
+}
+
 /* json_next_mark: brackets, braces and commas inside strings (escaped quotes included) are
  * skipped; a string cut by the end of the text, or an escape at its very end, ends the scan. */
 static void test_json_next_mark(void **state)
@@ -227,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_exhaustive_short), cmocka_unit_test(test_four_bytes),
         cmocka_unit_test(test_random),           cmocka_unit_test(test_scrub),
         cmocka_unit_test(test_array_grow),       cmocka_unit_test(test_json_next_mark),
+        cmocka_unit_test(test_task_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

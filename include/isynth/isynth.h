@@ -21,6 +21,8 @@
 #include "isynth/filter.h"
 #include "isynth/pipeline.h"
 #include "isynth/judge.h"
+#include "isynth/export.h"
+#include "isynth/consistency.h"
 #include "isynth/checks.h"
 #include "isynth/verify.h"
 #include "isynth/check.h"

@@ -3,11 +3,13 @@
  * claims believed false are named), the reply constrained to one JSON object
  *   {"reason": "...", "false_claims": ["...", ...], "score": 1..5}
  * through a GBNF grammar (embedded backend) or a JSON Schema (HTTP backend), both produced from
- * one description of those fields. A driver keeps a backend full of rows. */
+ * one description of those fields. A driver keeps a backend full of rows; isynth_judge_store
+ * judges a run's accepted rows into its store. */
 #ifndef ISYNTH_JUDGE_H
 #define ISYNTH_JUDGE_H
 
 #include "isynth/backend.h"
+#include "isynth/store.h"
 #include "isynth/task.h"
 
 #ifdef __cplusplus
@@ -142,6 +144,28 @@ typedef isynth_err (*isynth_judge_done_fn)(void *user, const isynth_judge_outcom
 isynth_err isynth_judge_run(isynth_backend *be, const isynth_judge_params *p,
                             isynth_judge_next_fn next, isynth_judge_done_fn done, void *user,
                             volatile int *stop, isynth_error *err);
+
+/* Judging a run's accepted rows (isynth judge, generate --judge). */
+typedef struct isynth_judge_run_params {
+    isynth_judge_params judge; /* lang is taken from the run */
+    int min_score;             /* rows scored below it are rejected with reason "judge"; 0 keeps
+                                  every row */
+    /* Called after every judged row; may be NULL. */
+    void (*progress)(void *user, long done, long total, long failed);
+    void *progress_user;
+    volatile int *stop; /* set non-zero to stop soon (ISYNTH_ERR_CANCELLED) */
+} isynth_judge_run_params;
+
+isynth_judge_run_params isynth_judge_run_params_default(void);
+
+/* Judges every accepted row of the run in st that has no score yet, with backend be
+ * (borrowed). Each outcome is committed on its own, so a run killed while judging loses at
+ * most the rows in flight and the next call continues. A row whose request or reply failed is
+ * recorded with its error and tried again by the next call. *judged and *failed (may be NULL)
+ * get this call's counts. The exports are not rewritten: call isynth_export_run. */
+isynth_err isynth_judge_store(isynth_store *st, isynth_backend *be,
+                              const isynth_judge_run_params *p, long *judged, long *failed,
+                              isynth_error *err);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,6 @@
 
 #include "isynth/backend.h"
 #include "isynth/filter.h"
-#include "isynth/judge.h"
 #include "isynth/store.h"
 
 #ifdef __cplusplus
@@ -143,61 +142,6 @@ isynth_gen_params isynth_gen_params_default(void);
  * success or ISYNTH_ERR_CANCELLED the exports are written. *last gets the final progress. */
 isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
                            isynth_progress *last, isynth_error *err);
-
-/* Writes DIR/data.jsonl, DIR/rejected.jsonl and DIR/README.md (dataset card) from the store,
- * each through a temporary file renamed into place. */
-isynth_err isynth_export_run(isynth_store *st, isynth_error *err);
-
-/* Writes DIR/README.md alone: provenance, filter counts and, once a review workbook was
- * imported, the review counts. The one writer of the card, used by generate and by the
- * reviewed-dataset export. */
-isynth_err isynth_export_card(isynth_store *st, isynth_error *err);
-
-/* Judging a run's accepted rows (isynth judge, generate --judge). */
-typedef struct isynth_judge_run_params {
-    isynth_judge_params judge; /* lang is taken from the run */
-    int min_score;             /* rows scored below it are rejected with reason "judge"; 0 keeps
-                                  every row */
-    /* Called after every judged row; may be NULL. */
-    void (*progress)(void *user, long done, long total, long failed);
-    void *progress_user;
-    volatile int *stop; /* set non-zero to stop soon (ISYNTH_ERR_CANCELLED) */
-} isynth_judge_run_params;
-
-isynth_judge_run_params isynth_judge_run_params_default(void);
-
-/* Judges every accepted row of the run in st that has no score yet, with backend be
- * (borrowed). Each outcome is committed on its own, so a run killed while judging loses at
- * most the rows in flight and the next call continues. A row whose request or reply failed is
- * recorded with its error and tried again by the next call. *judged and *failed (may be NULL)
- * get this call's counts. The exports are not rewritten: call isynth_export_run. */
-isynth_err isynth_judge_store(isynth_store *st, isynth_backend *be,
-                              const isynth_judge_run_params *p, long *judged, long *failed,
-                              isynth_error *err);
-
-/* Self-consistency (generate --consistency K): each accepted row with facts to verify is asked
- * again k times of the generating model; the row's facts that fewer than half of the
- * re-answers repeat are recorded as disagreeing, with the numbers and dates the re-answers gave
- * instead. */
-typedef struct isynth_consistency_params {
-    int k;             /* re-answers per row, 2..16; default 3 */
-    float temperature; /* default 0.7 */
-    int max_tokens;    /* per re-answer; default 512 (a truncated re-answer is not counted) */
-    bool chat;         /* chat messages (default) or a plain prompt for base models */
-    uint64_t seed;     /* default 1 */
-    void (*progress)(void *user, long done, long total, long flagged); /* may be NULL */
-    void *progress_user;
-    volatile int *stop;
-} isynth_consistency_params;
-
-isynth_consistency_params isynth_consistency_params_default(void);
-
-/* Checks every accepted row of st with facts and no check yet, on be (borrowed). Each row is
- * committed on its own; a row with fewer than two usable re-answers is left for the next call.
- * *checked and *flagged (may be NULL) get this call's counts. */
-isynth_err isynth_consistency_store(isynth_store *st, isynth_backend *be,
-                                    const isynth_consistency_params *p, long *checked,
-                                    long *flagged, isynth_error *err);
 
 #ifdef __cplusplus
 }
