@@ -46,7 +46,6 @@
 #define lang_tally_add isynth__lang_tally_add
 #define lang_tally_lang isynth__lang_tally_lang
 #define read_file_limited isynth__read_file_limited
-#define sha256_file_hex isynth__sha256_file_hex
 #define sha256_file_edges_hex isynth__sha256_file_edges_hex
 #define sha256_hex isynth__sha256_hex
 #define sha256_tasks_hex isynth__sha256_tasks_hex
@@ -253,9 +252,9 @@ isynth_err atomic_commit(atomic_file *a, isynth_error *err);
 void atomic_abort(atomic_file *a);
 
 /* SHA-256 of a buffer or of a file, as 64 lowercase hex digits plus NUL in out[65]; the
- * _edges_ form hashes only the file's size and its first and last `edge` bytes. */
+ * _edges_ form hashes only the file's size and its first and last `edge` bytes (edge 0: the
+ * whole file). */
 void sha256_hex(const void *data, size_t len, char out[65]);
-isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err);
 isynth_err sha256_file_edges_hex(const char *path, size_t edge, char out[65], isynth_error *err);
 /* SHA-256 of n tasks' fields (id, instruction, input, output, eval_aspect, is_classification),
  * each field length-prefixed: what stands for a seed file's hash when the seeds were built in

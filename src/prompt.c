@@ -310,6 +310,17 @@ static isynth_err fill(buf *out, const char *tmpl, const char *examples, int cou
     return rc;
 }
 
+/* A prompt that could not be built: out is emptied, the error names the cause. */
+static isynth_err prompt_failed(isynth_prompt *out, isynth_err rc, isynth_error *err)
+{
+    isynth_prompt_clear(out);
+    return rc == ISYNTH_ERR_TOO_LARGE
+               ? isynth_error_set(err, rc,
+                                  "building a prompt: the prompt is over the limit of %zu bytes",
+                                  BUF_MAX_PROMPT)
+               : isynth_error_set(err, rc, "building a prompt: %s", isynth_strerror(rc));
+}
+
 isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task *const *examples,
                                size_t k, isynth_prompt *out, isynth_error *err)
 {
@@ -352,16 +363,7 @@ isynth_err isynth_prompt_build(const isynth_prompt_params *p, const isynth_task 
     buf_free(&user);
     buf_free(&comp);
     buf_free(&prefix);
-    if (rc) {
-        isynth_prompt_clear(out);
-        return rc == ISYNTH_ERR_TOO_LARGE
-                   ? isynth_error_set(err, rc,
-                                      "building a prompt: the prompt is over the limit of "
-                                      "%zu bytes",
-                                      BUF_MAX_PROMPT)
-                   : isynth_error_set(err, rc, "building a prompt: %s", isynth_strerror(rc));
-    }
-    return ISYNTH_OK;
+    return rc ? prompt_failed(out, rc, err) : ISYNTH_OK;
 }
 
 isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task *t,
@@ -387,16 +389,7 @@ isynth_err isynth_prompt_answer(const isynth_prompt_params *p, const isynth_task
     }
     buf_free(&user);
     buf_free(&comp);
-    if (rc) {
-        isynth_prompt_clear(out);
-        return rc == ISYNTH_ERR_TOO_LARGE
-                   ? isynth_error_set(err, rc,
-                                      "building a prompt: the prompt is over the limit of "
-                                      "%zu bytes",
-                                      BUF_MAX_PROMPT)
-                   : isynth_error_set(err, rc, "building a prompt: %s", isynth_strerror(rc));
-    }
-    return ISYNTH_OK;
+    return rc ? prompt_failed(out, rc, err) : ISYNTH_OK;
 }
 
 /* ---- the reply's shape, enforced: a GBNF grammar and a JSON schema ----

@@ -679,28 +679,27 @@ void sha256_hex(const void *data, size_t len, char out[65])
     sha256_final(&c, out);
 }
 
-isynth_err sha256_file_hex(const char *path, char out[65], isynth_error *err)
+/* Hashes the bytes of f from at to end (end < 0: to the end of the file); false on a read
+ * error or a file shorter than end. */
+static bool hash_range(sha256_ctx *c, FILE *f, off_t at, off_t end)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    sha256_ctx c;
-    sha256_init(&c);
     unsigned char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        sha256_update(&c, chunk, n);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", path);
-    sha256_final(&c, out);
-    return ISYNTH_OK;
+    if (fseeko(f, at, SEEK_SET) != 0) return false;
+    while (end < 0 || at < end) {
+        size_t want =
+            end < 0 || (size_t)(end - at) > sizeof chunk ? sizeof chunk : (size_t)(end - at);
+        size_t n = fread(chunk, 1, want, f);
+        if (!n) return end < 0 && !ferror(f);
+        sha256_update(c, chunk, n);
+        at += (off_t)n;
+    }
+    return true;
 }
 
 /* The model file's fingerprint: SHA-256 over its size and its first and last `edge` bytes (a
  * GGUF's header, metadata and tensor table, and the end of its weights). Reading a whole 30 GB
  * model on every start would cost minutes; another model, quantisation or fine-tune differs in
- * these. */
+ * these. edge 0: the whole file's plain SHA-256 (as sha256sum prints it). */
 isynth_err sha256_file_edges_hex(const char *path, size_t edge, char out[65], isynth_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -708,27 +707,21 @@ isynth_err sha256_file_edges_hex(const char *path, size_t edge, char out[65], is
         return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     sha256_ctx c;
     sha256_init(&c);
-    unsigned char chunk[65536];
-    bool bad = fseeko(f, 0, SEEK_END) != 0;
-    off_t size = bad ? -1 : ftello(f);
-    char head[32];
-    int hn = snprintf(head, sizeof head, "%lld\n", (long long)size);
-    sha256_update(&c, head, (size_t)hn);
-    off_t tail = size > (off_t)(2 * edge) ? size - (off_t)edge : (off_t)edge;
-    for (int part = 0; part < 2 && !bad; part++) {
-        off_t at = part ? tail : 0, end = part ? size : (off_t)edge < size ? (off_t)edge : size;
-        if (fseeko(f, at, SEEK_SET) != 0) bad = true;
-        while (!bad && at < end) {
-            size_t want = (size_t)(end - at) < sizeof chunk ? (size_t)(end - at) : sizeof chunk;
-            size_t n = fread(chunk, 1, want, f);
-            if (!n) bad = true;
-            sha256_update(&c, chunk, n);
-            at += (off_t)n;
-        }
+    bool ok;
+    if (!edge) {
+        ok = hash_range(&c, f, 0, -1);
+    } else {
+        ok = fseeko(f, 0, SEEK_END) == 0;
+        off_t size = ok ? ftello(f) : -1, e = (off_t)edge;
+        char head[32];
+        int hn = snprintf(head, sizeof head, "%lld\n", (long long)size);
+        sha256_update(&c, head, (size_t)hn);
+        /* a file of 2 edges or less is hashed whole */
+        ok = ok && size >= 0 && hash_range(&c, f, 0, e < size ? e : size) &&
+             (size <= e || hash_range(&c, f, size > 2 * e ? size - e : e, size));
     }
-    bad |= ferror(f) != 0 || size < 0;
     fclose(f);
-    if (bad) return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", path);
+    if (!ok) return isynth_error_set(err, ISYNTH_ERR_IO, "%s: read error", path);
     sha256_final(&c, out);
     return ISYNTH_OK;
 }

@@ -7,8 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -255,13 +257,56 @@ static void test_json_next_mark(void **state)
     assert_int_equal(json_next_mark("x", 1, 0), 1);
 }
 
+/* The model fingerprint: the whole file's SHA-256 with edge 0; with an edge, the size and the
+ * two ends only (a byte changed in the middle of a large file is not seen, one at either end
+ * is), and a file of two edges or less hashed whole. */
+static void test_file_edges(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/isynth-edges-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite("abc", 1, 3, f), 3);
+    fclose(f);
+    char h[65], h2[65];
+    isynth_error e;
+    assert_int_equal(sha256_file_edges_hex(path, 0, h, &e), ISYNTH_OK);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* "3\nabc": the size line, then the whole (short) file */
+    assert_int_equal(sha256_file_edges_hex(path, 2, h, &e), ISYNTH_OK);
+    char expect[65];
+    sha256_hex("3\nabc", 5, expect);
+    assert_string_equal(h, expect);
+    /* 100 bytes, edges of 10: a change at byte 50 is unseen, at byte 95 or 5 it is seen */
+    char data[100];
+    for (int i = 0; i < 100; i++)
+        data[i] = (char)('a' + i % 26);
+    const int at[] = {-1, 50, 95, 5};
+    for (int k = 0; k < 4; k++) {
+        char d[100];
+        memcpy(d, data, sizeof d);
+        if (at[k] >= 0) d[at[k]] ^= 1;
+        f = fopen(path, "wb");
+        assert_int_equal(fwrite(d, 1, sizeof d, f), sizeof d);
+        fclose(f);
+        assert_int_equal(sha256_file_edges_hex(path, 10, k ? h2 : h, &e), ISYNTH_OK);
+        if (k == 1) assert_string_equal(h, h2);
+        if (k >= 2) assert_string_not_equal(h, h2);
+    }
+    unlink(path);
+    assert_int_equal(sha256_file_edges_hex(path, 10, h, &e), ISYNTH_ERR_IO);
+    assert_non_null(strstr(e.msg, "cannot open"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exhaustive_short), cmocka_unit_test(test_four_bytes),
         cmocka_unit_test(test_random),           cmocka_unit_test(test_scrub),
         cmocka_unit_test(test_array_grow),       cmocka_unit_test(test_json_next_mark),
-        cmocka_unit_test(test_task_init),
+        cmocka_unit_test(test_task_init),        cmocka_unit_test(test_file_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
