@@ -1500,17 +1500,6 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
     return rc;
 }
 
-static isynth_err examples_json(run *r, const inflight *f, buf *b)
-{
-    isynth_err rc = buf_addc(b, '[');
-    for (size_t i = 0; i < f->k && !rc; i++) {
-        char ref[24];
-        example_ref(r, f->ex[i], ref, sizeof ref);
-        rc = buf_printf(b, "%s\"%s\"", i ? "," : "", ref);
-    }
-    return rc ? rc : buf_addc(b, ']');
-}
-
 static void on_result(void *user, const isynth_gen_result *res)
 {
     run *r = user;
@@ -1526,11 +1515,17 @@ static void on_result(void *user, const isynth_gen_result *res)
     isynth_error *err = &r->fatal_err;
     size_t len = 0;
     char *text = sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
-    buf ex, prompt;
-    buf_init(&ex, 0);
+    buf prompt;
     buf_init(&prompt, 0);
+    /* the examples shown (stage 1), as their refs */
+    char refs[16][24];
+    const char *refp[16];
+    size_t n_refs = f->stage == 1 ? f->k : 0;
+    for (size_t i = 0; i < n_refs; i++) {
+        example_ref(r, f->ex[i], refs[i], sizeof refs[i]);
+        refp[i] = refs[i];
+    }
     isynth_err rc = text ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
-    if (!rc) rc = examples_json(r, f, &ex);
     if (!rc)
         rc = r->chat && !(r->magpie && f->stage == 1)
                  ? buf_printf(&prompt, "[system]\n%s\n\n[user]\n%s", f->pr.system, f->pr.user)
@@ -1543,7 +1538,8 @@ static void on_result(void *user, const isynth_gen_result *res)
     isynth_request_rec rec = {
         .stage = f->stage,
         .status = ok ? "done" : "failed",
-        .examples = f->stage == 1 ? ex.p : NULL,
+        .examples = refp,
+        .n_examples = n_refs,
         .parent = f->parent,
         .prompt = prompt.p,
         .response = text,
@@ -1601,7 +1597,6 @@ static void on_result(void *user, const isynth_gen_result *res)
 fatal:
     r->fatal = rc;
 done:
-    buf_free(&ex);
     buf_free(&prompt);
     isynth_free(text);
 out:

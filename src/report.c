@@ -220,15 +220,12 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     a->accept.a[ab] += (double)q->candidates;
     a->accept.b[ab] += (double)q->kept;
     /* seeds shown */
-    for (const char *p = q->examples; p && (p = strstr(p, "\"s")) != NULL;) {
-        p += 2;
-        char *end;
-        long k = strtol(p, &end, 10);
-        if (end != p && *end == '"' && k >= 1 && k <= a->n_seeds) {
+    for (size_t i = 0; i < q->n_seed_examples; i++) {
+        long long k = q->seed_examples[i];
+        if (k >= 1 && k <= a->n_seeds) {
             a->seed_shown[k - 1]++;
             a->seed_kept[k - 1] += q->kept;
         }
-        p = end;
     }
     /* subjects */
     size_t sl;

@@ -1,22 +1,29 @@
 /* SQLite run store. WAL mode with one writer (this process); every finished request is one
  * transaction with its candidates, so a crash at any moment leaves a consistent file. The
- * schema is created on open and versioned in meta('schema'). */
+ * schema is created on open and versioned in PRAGMA user_version, with meta('schema') kept in
+ * step (runs made before version 4 have only the latter); an older run.db is migrated step by
+ * step when opened for writing, and read as it is when opened for reading. This file is the
+ * only one that knows the schema: the other modules call the typed functions of store.h. */
 #include "isynth/store.h"
 #include "internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION 4
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct isynth_store {
     sqlite3 *db;
     char *dir;
     /* statements run once per row by the exports, prepared on first use and kept */
-    sqlite3_stmt *get_judgement, *get_consistency, *get_lineage;
-    bool old_schema; /* opened for reading at schema 2: requests have no server column */
+    sqlite3_stmt *get_judgement, *get_consistency, *get_lineage, *export_seeds;
+    /* the schema version: SCHEMA_VERSION, or an older one (2, 3) opened for reading */
+    int schema;
 };
 
 /* One judgement per judged candidate: a score 1-5 with the judge's reason and the claims it
@@ -45,6 +52,16 @@ struct isynth_store {
     "  operation TEXT NOT NULL, round INTEGER NOT NULL);"                                          \
     "CREATE INDEX IF NOT EXISTS lineage_parent ON lineage(parent);"
 
+/* The examples each request showed, in prompt order (pos from 0): a seed of the run (seed_id,
+ * "s3") or an earlier candidate (candidate_id, "g12"), exactly one of the two. The ids are not
+ * foreign keys: they are what the request's prompt named, and readers join seeds or candidates
+ * and skip an id that names nothing, as the readers of schema 3's JSON did. */
+#define REQUEST_EXAMPLES_TABLE                                                                     \
+    "CREATE TABLE IF NOT EXISTS request_examples("                                                 \
+    "  request_id INTEGER NOT NULL REFERENCES requests(id), pos INTEGER NOT NULL,"                 \
+    "  seed_id INTEGER, candidate_id INTEGER,"                                                     \
+    "  CHECK((seed_id IS NULL) != (candidate_id IS NULL)), PRIMARY KEY(request_id, pos));"
+
 /* Schema 1 (isynth 0.1.0) to 2: the facts to verify of each candidate, and the judgements. */
 static const char migrate_1_2[] =
     "ALTER TABLE candidates ADD COLUMN verify TEXT;" JUDGEMENTS_TABLE CONSISTENCY_TABLE
@@ -54,6 +71,19 @@ static const char migrate_1_2[] =
 static const char migrate_2_3[] = "ALTER TABLE requests ADD COLUMN server TEXT;"
                                   "UPDATE meta SET value = '3' WHERE key = 'schema';";
 
+/* Schema 3 to 4: the examples of a request leave the JSON text of requests.examples (["s3",
+ * "g12"]) for rows of request_examples; text that is no ref (never written) is dropped. */
+static const char migrate_3_4[] = REQUEST_EXAMPLES_TABLE
+    "INSERT INTO request_examples(request_id, pos, seed_id, candidate_id)"
+    " SELECT request_id, pos, CASE kind WHEN 's' THEN n END, CASE kind WHEN 'g' THEN n END FROM"
+    " (SELECT r.id AS request_id, e.key AS pos, substr(e.value, 1, 1) AS kind,"
+    "  CAST(substr(e.value, 2) AS INTEGER) AS n FROM requests r,"
+    "  json_each(CASE WHEN json_valid(r.examples) THEN r.examples ELSE '[]' END) e"
+    "  WHERE e.type = 'text' AND (e.value GLOB 's[1-9]*' OR e.value GLOB 'g[1-9]*')"
+    "  AND NOT substr(e.value, 2) GLOB '*[^0-9]*');"
+    "ALTER TABLE requests DROP COLUMN examples;"
+    "UPDATE meta SET value = '4' WHERE key = 'schema';";
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS seeds("
@@ -62,7 +92,7 @@ static const char schema[] =
     "  is_classification INTEGER NOT NULL, line INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS requests("
     "  id INTEGER PRIMARY KEY, stage INTEGER NOT NULL, created_at TEXT NOT NULL,"
-    "  status TEXT NOT NULL CHECK(status IN ('done','failed')), examples TEXT,"
+    "  status TEXT NOT NULL CHECK(status IN ('done','failed')),"
     "  parent INTEGER, prompt TEXT NOT NULL, response TEXT, error TEXT,"
     "  truncated INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER, completion_tokens INTEGER,"
     "  retries INTEGER NOT NULL DEFAULT 0, seconds REAL, server TEXT);"
@@ -76,7 +106,7 @@ static const char schema[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS candidates_accepted_key ON candidates(dedup_key)"
     "  WHERE status = 'accepted';"
     "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);" JUDGEMENTS_TABLE
-        CONSISTENCY_TABLE LINEAGE_TABLE;
+        CONSISTENCY_TABLE LINEAGE_TABLE REQUEST_EXAMPLES_TABLE;
 
 static isynth_err db_fail(isynth_store *st, isynth_error *err, const char *what)
 {
@@ -122,6 +152,27 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
+/* The schema version of the open file: PRAGMA user_version, else meta('schema') (a run made
+ * before version 4), else 0 (a new file, or one that is not a run store). */
+static isynth_err schema_version(isynth_store *st, int *v, isynth_error *err)
+{
+    *v = 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return db_fail(st, err, "read the schema version");
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) *v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if (r != SQLITE_ROW) return db_fail(st, err, "read the schema version");
+    char *old = NULL;
+    if (!*v && isynth_store_meta_get(st, "schema", &old, NULL) == ISYNTH_OK && old) {
+        long n = strtol(old, NULL, 10);
+        *v = n > 0 && n < 1000 ? (int)n : 0;
+    }
+    isynth_free(old);
+    return ISYNTH_OK;
+}
+
 isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *err)
 {
     *out = NULL;
@@ -150,35 +201,29 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
                    err)))
         goto fail;
     if ((rc = exec(st, "BEGIN IMMEDIATE;", err))) goto fail;
-    char *old = NULL;
-    if ((rc = isynth_store_meta_get(st, "schema", &old, NULL)) == ISYNTH_OK && old &&
-        !strcmp(old, "1"))
-        rc = exec(st, migrate_1_2, err);
-    else
-        rc = ISYNTH_OK; /* a new file has no meta table yet */
-    if (!rc && old && (!strcmp(old, "1") || !strcmp(old, "2"))) rc = exec(st, migrate_2_3, err);
-    isynth_free(old);
+    int v = 0;
+    rc = schema_version(st, &v, err);
+    if (!rc && v > SCHEMA_VERSION)
+        rc =
+            isynth_error_set(err, ISYNTH_ERR_STORE,
+                             "%s: schema version %d, this isynth reads %d (made by a newer isynth)",
+                             path.p, v, SCHEMA_VERSION);
+    if (!rc && v == 1) rc = exec(st, migrate_1_2, err);
+    if (!rc && v >= 1 && v <= 2) rc = exec(st, migrate_2_3, err);
+    if (!rc && v >= 1 && v <= 3) rc = exec(st, migrate_3_4, err);
+    if (!rc) rc = exec(st, schema, err);
+    if (!rc)
+        rc = exec(st,
+                  "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" STR(
+                      SCHEMA_VERSION) "');"
+                                      "PRAGMA user_version = " STR(SCHEMA_VERSION) ";",
+                  err);
     if (rc) {
         exec(st, "ROLLBACK;", NULL);
         goto fail;
     }
-    if ((rc = exec(st, schema, err)) ||
-        (rc = exec(st,
-                   "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION "');",
-                   err))) {
-        exec(st, "ROLLBACK;", NULL);
-        goto fail;
-    }
     if ((rc = isynth_store_commit(st, err))) goto fail;
-    char *ver = NULL;
-    if ((rc = isynth_store_meta_get(st, "schema", &ver, err))) goto fail;
-    if (!ver || strcmp(ver, SCHEMA_VERSION) != 0) {
-        rc = isynth_error_set(err, ISYNTH_ERR_STORE, "%s: schema version %s, this isynth reads %s",
-                              path.p, ver ? ver : "(none)", SCHEMA_VERSION);
-        isynth_free(ver);
-        goto fail;
-    }
-    isynth_free(ver);
+    st->schema = SCHEMA_VERSION;
     buf_free(&path);
     *out = st;
     return ISYNTH_OK;
@@ -194,6 +239,7 @@ void isynth_store_close(isynth_store *st)
     sqlite3_finalize(st->get_judgement);
     sqlite3_finalize(st->get_consistency);
     sqlite3_finalize(st->get_lineage);
+    sqlite3_finalize(st->export_seeds);
     if (st->db) sqlite3_close_v2(st->db);
     isynth_free(st->dir);
     isynth_free(st);
@@ -252,6 +298,11 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
     else
         sqlite3_bind_null(s, i);
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
 }
 
 static isynth_err step_done(isynth_store *st, sqlite3_stmt *s, isynth_error *err, const char *what)
@@ -333,15 +384,40 @@ isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds,
     return isynth_store_commit(st, err);
 }
 
+/* An example ref as what it names: "s3" seed 3 (*seed true), "g12" candidate 12; false when
+ * it is neither. */
+static bool parse_ref(const char *ref, bool *seed, long long *n)
+{
+    if (!ref || (ref[0] != 's' && ref[0] != 'g') || ref[1] < '1' || ref[1] > '9') return false;
+    char *end;
+    errno = 0;
+    *n = strtoll(ref + 1, &end, 10);
+    *seed = ref[0] == 's';
+    return !*end && errno == 0;
+}
+
 isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *r, long long *id,
                                     isynth_error *err)
 {
+    if (r->n_examples > ISYNTH_MAX_REQUEST_EXAMPLES)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                "%s/run.db: %zu examples in a request, "
+                                "at most %d",
+                                st->dir, r->n_examples, ISYNTH_MAX_REQUEST_EXAMPLES);
+    bool seed[ISYNTH_MAX_REQUEST_EXAMPLES];
+    long long ex[ISYNTH_MAX_REQUEST_EXAMPLES];
+    for (size_t i = 0; i < r->n_examples; i++)
+        if (!parse_ref(r->examples[i], &seed[i], &ex[i]))
+            return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                    "%s/run.db: example ref \"%s\" names no seed (s<N>) or "
+                                    "candidate (g<N>)",
+                                    st->dir, r->examples[i] ? r->examples[i] : "(null)");
     sqlite3_stmt *s;
     isynth_err rc = prepare(st,
-                            "INSERT INTO requests(stage, created_at, status, examples, parent, "
+                            "INSERT INTO requests(stage, created_at, status, parent, "
                             "prompt, response, error, truncated, prompt_tokens, "
                             "completion_tokens, retries, seconds, server) "
-                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             &s, err);
     if (rc) return rc;
     char now[21];
@@ -349,25 +425,42 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
     sqlite3_bind_int(s, 1, r->stage);
     bind_text(s, 2, now);
     bind_text(s, 3, r->status);
-    bind_text(s, 4, r->examples);
     if (r->parent)
-        sqlite3_bind_int64(s, 5, r->parent);
+        sqlite3_bind_int64(s, 4, r->parent);
     else
-        sqlite3_bind_null(s, 5);
-    bind_text(s, 6, r->prompt ? r->prompt : "");
+        sqlite3_bind_null(s, 4);
+    bind_text(s, 5, r->prompt ? r->prompt : "");
     if (r->response)
-        sqlite3_bind_text(s, 7, r->response, (int)r->response_len, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 6, r->response, (int)r->response_len, SQLITE_TRANSIENT);
     else
-        sqlite3_bind_null(s, 7);
-    bind_text(s, 8, r->error);
-    sqlite3_bind_int(s, 9, r->truncated);
-    sqlite3_bind_int64(s, 10, r->prompt_tokens);
-    sqlite3_bind_int64(s, 11, r->completion_tokens);
-    sqlite3_bind_int(s, 12, r->retries);
-    sqlite3_bind_double(s, 13, r->seconds);
-    bind_text(s, 14, r->server);
+        sqlite3_bind_null(s, 6);
+    bind_text(s, 7, r->error);
+    sqlite3_bind_int(s, 8, r->truncated);
+    sqlite3_bind_int64(s, 9, r->prompt_tokens);
+    sqlite3_bind_int64(s, 10, r->completion_tokens);
+    sqlite3_bind_int(s, 11, r->retries);
+    sqlite3_bind_double(s, 12, r->seconds);
+    bind_text(s, 13, r->server);
     rc = step_done(st, s, err, "insert request");
-    if (!rc && id) *id = sqlite3_last_insert_rowid(st->db);
+    if (rc) return rc;
+    long long rid = sqlite3_last_insert_rowid(st->db);
+    if (id) *id = rid;
+    if (!r->n_examples) return ISYNTH_OK;
+    if ((rc = prepare(st,
+                      "INSERT INTO request_examples(request_id, pos, seed_id, candidate_id) "
+                      "VALUES(?,?,?,?)",
+                      &s, err)))
+        return rc;
+    for (size_t i = 0; i < r->n_examples && !rc; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, rid);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        sqlite3_bind_null(s, 3);
+        sqlite3_bind_null(s, 4);
+        sqlite3_bind_int64(s, seed[i] ? 3 : 4, ex[i]);
+        if (sqlite3_step(s) != SQLITE_DONE) rc = db_fail(st, err, "insert request example");
+    }
+    sqlite3_finalize(s);
     return rc;
 }
 
@@ -744,6 +837,106 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isy
     return rc;
 }
 
+/* ---- exports: the rows of data.jsonl and rejected.jsonl, and the card's review counts ---- */
+
+/* The own ids of the seeds request rid showed, in prompt order, as new strings in ids (at most
+ * ISYNTH_MAX_REQUEST_EXAMPLES; *n of them, the caller frees each). */
+static isynth_err export_seed_ids(isynth_store *st, long long rid, char **ids, size_t *n,
+                                  isynth_error *err)
+{
+    *n = 0;
+    sqlite3_stmt *s;
+    isynth_err rc = kept(st, &st->export_seeds,
+                         "SELECT s.ext_id FROM request_examples e JOIN seeds s ON s.id = e.seed_id "
+                         "WHERE e.request_id = ? ORDER BY e.pos",
+                         &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, rid);
+    int r = SQLITE_DONE;
+    while (!rc && *n < ISYNTH_MAX_REQUEST_EXAMPLES && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(ids[*n] = isynth_strdup(col_text(s, 0))))
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        else
+            (*n)++;
+    }
+    if (!rc && *n < ISYNTH_MAX_REQUEST_EXAMPLES && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read request examples");
+    sqlite3_reset(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_export_row(isynth_store *st, const char *status, isynth_export_fn fn,
+                                        void *user, isynth_error *err)
+{
+    /* an evolved row's parent "s3" becomes the seed's own id; "g12" stays as it is */
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(
+        st,
+        "SELECT c.id, c.request_id, c.instruction, c.input, c.output, c.created_at, c.reason,"
+        " c.detail, c.nn_ref, coalesce(c.nn_score, -1), c.verify,"
+        " CASE WHEN l.parent GLOB 's[1-9]*' THEN coalesce((SELECT ext_id FROM seeds WHERE id ="
+        " CAST(substr(l.parent, 2) AS INTEGER)), l.parent) ELSE l.parent END,"
+        " l.operation, l.round FROM candidates c LEFT JOIN lineage l ON l.candidate_id = c.id "
+        "WHERE c.status = ? ORDER BY c.id",
+        &s, err);
+    if (rc) return rc;
+    bind_text(s, 1, status);
+    int r = SQLITE_DONE;
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        char *ids[ISYNTH_MAX_REQUEST_EXAMPLES];
+        size_t n_ids = 0;
+        rc = export_seed_ids(st, sqlite3_column_int64(s, 1), ids, &n_ids, err);
+        isynth_export_row row = {
+            .id = sqlite3_column_int64(s, 0),
+            .request_id = sqlite3_column_int64(s, 1),
+            .instruction = col_text(s, 2),
+            .input = col_text(s, 3),
+            .output = col_text(s, 4),
+            .created_at = col_text(s, 5),
+            .reason = col_text(s, 6),
+            .detail = col_text(s, 7),
+            .nn_ref = col_text(s, 8),
+            .nn_score = sqlite3_column_double(s, 9),
+            .verify = col_text(s, 10),
+            .seed_ids = (const char *const *)ids,
+            .n_seed_ids = n_ids,
+            .parent = col_text(s, 11),
+            .operation = col_text(s, 12),
+            .round = sqlite3_column_int(s, 13),
+        };
+        if (row.nn_score < 0) row.nn_ref = NULL;
+        if (!rc) rc = fn(user, &row, err);
+        for (size_t i = 0; i < n_ids; i++)
+            isynth_free(ids[i]);
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_review_count(isynth_store *st, isynth_review_count_fn fn, void *user,
+                                          isynth_error *err)
+{
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(st,
+                            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                            "name = 'review'",
+                            &s, err);
+    if (rc) return rc;
+    bool have = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) > 0;
+    sqlite3_finalize(s);
+    if (!have) return ISYNTH_OK;
+    if ((rc = prepare(st, "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1", &s,
+                      err)))
+        return rc;
+    int r = SQLITE_DONE;
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW)
+        rc = fn(user, col_text(s, 0), (long)sqlite3_column_int64(s, 1));
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read review counts");
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* ---- lineage (Evol-Instruct) ---- */
 
 isynth_err isynth_store_add_lineage(isynth_store *st, long long id, const char *parent,
@@ -863,18 +1056,18 @@ isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_er
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    char *ver = NULL;
-    if ((rc = isynth_store_meta_get(st, "schema", &ver, err))) goto fail;
-    st->old_schema = ver && !strcmp(ver, "2");
-    if (!ver || (strcmp(ver, SCHEMA_VERSION) != 0 && !st->old_schema)) {
+    int v = 0;
+    if ((rc = schema_version(st, &v, err))) goto fail;
+    if (v < 2 || v > SCHEMA_VERSION) {
+        char ver[16] = "(none)";
+        if (v) snprintf(ver, sizeof ver, "%d", v);
         rc = isynth_error_set(err, ISYNTH_ERR_STORE,
-                              "%s: schema version %s, this isynth reads %s (a run made by an "
+                              "%s: schema version %s, this isynth reads %d (a run made by an "
                               "older isynth is upgraded by the next generate or export on it)",
-                              path.p, ver ? ver : "(none)", SCHEMA_VERSION);
-        isynth_free(ver);
+                              path.p, ver, SCHEMA_VERSION);
         goto fail;
     }
-    isynth_free(ver);
+    st->schema = v;
     buf_free(&path);
     *out = st;
     return ISYNTH_OK;
@@ -953,11 +1146,6 @@ static isynth_err each(isynth_store *st, sqlite3_stmt *s, row_fn row, const walk
     return rc;
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
-}
-
 static isynth_err reason_row(sqlite3_stmt *s, const walk *w)
 {
     return ((isynth_reason_fn)w->fn)(w->user, col_text(s, 0), (long)sqlite3_column_int64(s, 1));
@@ -977,7 +1165,19 @@ isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void 
 
 static isynth_err request_row(sqlite3_stmt *s, const walk *w)
 {
+    /* the seeds shown, as the comma-separated row ids the query gathers */
+    long long seeds[ISYNTH_MAX_REQUEST_EXAMPLES];
+    size_t n_seeds = 0;
+    for (const char *p = col_text(s, 11); p && *p && n_seeds < ISYNTH_MAX_REQUEST_EXAMPLES;) {
+        char *end;
+        long long k = strtoll(p, &end, 10);
+        if (end == p) break;
+        seeds[n_seeds++] = k;
+        p = *end == ',' ? end + 1 : end;
+    }
     isynth_request_sum q = {
+        .seed_examples = seeds,
+        .n_seed_examples = n_seeds,
         .id = sqlite3_column_int64(s, 0),
         .stage = sqlite3_column_int(s, 1),
         .failed = sqlite3_column_int(s, 2) != 0,
@@ -989,7 +1189,6 @@ static isynth_err request_row(sqlite3_stmt *s, const walk *w)
         .at = sqlite3_column_int64(s, 8),
         .candidates = (long)sqlite3_column_int64(s, 9),
         .kept = (long)sqlite3_column_int64(s, 10),
-        .examples = (const char *)sqlite3_column_text(s, 11),
         .prompt = (const char *)sqlite3_column_text(s, 12),
         .server = (const char *)sqlite3_column_text(s, 13),
     };
@@ -1004,16 +1203,25 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
         "SELECT r.id, r.stage, r.status = 'failed', r.truncated, coalesce(r.prompt_tokens, 0),"
         " coalesce(r.completion_tokens, 0), r.retries, coalesce(r.seconds, 0),"
         " coalesce(CAST(strftime('%%s', r.created_at) AS INTEGER), 0), coalesce(c.n, 0),"
-        " coalesce(c.kept, 0), r.examples, r.prompt, %s "
+        " coalesce(c.kept, 0), %s, r.prompt, %s "
         "FROM requests r LEFT JOIN (SELECT request_id, count(*) AS n,"
         " sum(status IN ('accepted', 'pending')) AS kept FROM candidates GROUP BY request_id) c"
         " ON c.request_id = r.id ";
     static const char recent[] = "WHERE r.id IN (SELECT id FROM requests WHERE stage = 1 "
                                  "AND status = 'done' ORDER BY id DESC LIMIT ?) ";
+    /* the seeds shown: rows of request_examples, or (schema 3) the refs "s3" of its JSON */
+    static const char seeds4[] = "(SELECT group_concat(seed_id) FROM (SELECT seed_id FROM "
+                                 "request_examples e WHERE e.request_id = r.id AND seed_id IS "
+                                 "NOT NULL ORDER BY pos))";
+    static const char seeds3[] =
+        "(SELECT group_concat(CAST(substr(value, 2) AS INTEGER)) FROM json_each(CASE WHEN "
+        "json_valid(r.examples) THEN r.examples ELSE '[]' END) WHERE type = 'text' AND "
+        "value GLOB 's[1-9]*')";
     buf sql;
-    buf_init(&sql, sizeof all + sizeof recent + 32);
+    buf_init(&sql, sizeof all + sizeof recent + sizeof seeds3 + 32);
     sqlite3_stmt *s = NULL;
-    isynth_err rc = buf_printf(&sql, all, st->old_schema ? "NULL" : "r.server");
+    isynth_err rc = buf_printf(&sql, all, st->schema >= 4 ? seeds4 : seeds3,
+                               st->schema >= 3 ? "r.server" : "NULL");
     if (!rc && last_stage1 > 0) rc = buf_adds(&sql, recent);
     if (!rc) rc = buf_adds(&sql, "ORDER BY r.id");
     if (rc) {

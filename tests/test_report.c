@@ -145,7 +145,8 @@ static void test_report_hostile_text(void **state)
     assert_int_equal(isynth_store_begin(st, &e), ISYNTH_OK);
     isynth_request_rec r = {.stage = 1,
                             .status = "done",
-                            .examples = "[\"s1\"]",
+                            .examples = (const char *const[]){"s1"},
+                            .n_examples = 1,
                             .prompt = "p",
                             .response = "x",
                             .response_len = 1,

@@ -62,7 +62,8 @@ static isynth_store *make_run(void)
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", &e), ISYNTH_OK);
     isynth_request_rec rq = {.stage = 1,
                              .status = "done",
-                             .examples = "[\"s1\",\"s2\"]",
+                             .examples = (const char *const[]){"s1", "s2"},
+                             .n_examples = 2,
                              .prompt = "p",
                              .response = "r",
                              .response_len = 1};

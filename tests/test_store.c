@@ -61,7 +61,8 @@ static void test_roundtrip(void **state)
 
     isynth_request_rec r = {.stage = 1,
                             .status = "done",
-                            .examples = "[\"s1\"]",
+                            .examples = (const char *const[]){"s1"},
+                            .n_examples = 1,
                             .prompt = "p",
                             .response = "resp",
                             .response_len = 4};
@@ -229,7 +230,8 @@ static isynth_err store_session(const char *sub, isynth_error *e)
     isynth_seedset seeds = {.tasks = tasks, .n = 1};
     isynth_request_rec r = {.stage = 1,
                             .status = "done",
-                            .examples = "[\"s1\"]",
+                            .examples = (const char *const[]){"s1"},
+                            .n_examples = 1,
                             .prompt = "p",
                             .response = "resp",
                             .response_len = 4};
@@ -307,8 +309,10 @@ static isynth_err see_server(void *user, const isynth_request_sum *q)
 
 /* A run.db of schema 2 (the release before the server column): read as it is by the read-only
  * open (status, report while an old run is looked at), upgraded in place by the next open for
- * writing, its requests kept. The file is made by this store and taken back to schema 2 exactly
- * as that release wrote it (the column is the table's last, dropped; the version set back). */
+ * writing (to 4), its requests kept. The file is made by this store and taken back to schema 2
+ * as that release wrote it (the server column dropped, the examples JSON column back, the
+ * request_examples table and PRAGMA user_version gone). tests/test_store_schema3.c opens a
+ * run.db made by the release of schema 3. */
 static void test_schema_2_upgrade(void **state)
 {
     (void)state;
@@ -332,7 +336,10 @@ static void test_schema_2_upgrade(void **state)
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
                                   "ALTER TABLE requests DROP COLUMN server;"
-                                  "UPDATE meta SET value = '2' WHERE key = 'schema';",
+                                  "ALTER TABLE requests ADD COLUMN examples TEXT;"
+                                  "DROP TABLE request_examples;"
+                                  "UPDATE meta SET value = '2' WHERE key = 'schema';"
+                                  "PRAGMA user_version = 0;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(h);
@@ -351,7 +358,7 @@ static void test_schema_2_upgrade(void **state)
     assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
     char *ver = NULL;
     assert_int_equal(isynth_store_meta_get(st, "schema", &ver, &e), ISYNTH_OK);
-    assert_string_equal(ver, "3");
+    assert_string_equal(ver, "4");
     free(ver);
     r.server = "http://b:2";
     assert_int_equal(isynth_store_add_request(st, &r, NULL, &e), ISYNTH_OK);
@@ -380,7 +387,9 @@ static void test_schema_unknown(void **state)
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(
-        sqlite3_exec(h, "UPDATE meta SET value = '9' WHERE key = 'schema';", NULL, NULL, NULL),
+        sqlite3_exec(h,
+                     "UPDATE meta SET value = '9' WHERE key = 'schema'; PRAGMA user_version = 9;",
+                     NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(h);
     assert_int_equal(isynth_store_open_read(sub, &st, &e), ISYNTH_ERR_STORE);

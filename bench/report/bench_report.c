@@ -135,17 +135,19 @@ int main(int argc, char **argv)
         "seed_copy",     "no_request", "repetition", "scaffolding",    "echo",
         "missing_input", "duplicate",  "rouge",      "wrong_language", "truncated"};
     long made = 0, requests = 0;
-    char ins[2048], out[4096], key[64], examples[64], prompt[256];
+    char ins[2048], out[4096], key[64], ex[2][24], prompt[256];
+    const char *examples[2] = {ex[0], ex[1]};
     while (made < want) {
         if (requests % 500 == 0 && isynth_store_begin(st, &e)) return fail("begin", &e);
-        snprintf(examples, sizeof examples, "[\"s%zu\",\"s%zu\"]", 1 + next() % seeds->n,
-                 1 + next() % seeds->n);
+        snprintf(ex[0], sizeof ex[0], "s%zu", 1 + next() % seeds->n);
+        snprintf(ex[1], sizeof ex[1], "s%zu", 1 + next() % seeds->n);
         snprintf(prompt, sizeof prompt,
                  "- 新しいタスクは、どれも「話題%lu」に関する内容にすること。\n",
                  (unsigned long)(next() % 30));
         isynth_request_rec r = {.stage = 1,
                                 .status = next() % 50 ? "done" : "failed",
                                 .examples = examples,
+                                .n_examples = 2,
                                 .prompt = prompt,
                                 .response = "…",
                                 .response_len = 3,

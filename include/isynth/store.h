@@ -37,12 +37,18 @@ isynth_err isynth_store_meta_set(isynth_store *st, const char *key, const char *
 /* Stores the seeds when the table is empty (first run); seed row ids are 1..n in file order. */
 isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds, isynth_error *err);
 
+/* The most examples one request records (the pipeline shows at most 16). */
+#define ISYNTH_MAX_REQUEST_EXAMPLES 32
+
 /* A finished request as recorded. Strings borrowed for the call. */
 typedef struct isynth_request_rec {
-    int stage;            /* 1: tasks (or instructions in two-stage mode); 2: an answer */
-    const char *status;   /* "done" or "failed" */
-    const char *examples; /* JSON array of example refs shown, e.g. ["s3","g12"] */
-    long long parent;     /* stage 2: the candidate answered; 0 otherwise */
+    int stage;          /* 1: tasks (or instructions in two-stage mode); 2: an answer */
+    const char *status; /* "done" or "failed" */
+    /* the examples shown, in prompt order, as refs: "s3" (seed 3 of the run) or "g12"
+     * (candidate 12); stored as rows of request_examples */
+    const char *const *examples;
+    size_t n_examples;
+    long long parent; /* stage 2: the candidate answered; 0 otherwise */
     const char *prompt;
     const char *response;
     size_t response_len;
@@ -86,6 +92,38 @@ isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_tas
 /* Rejects an accepted candidate afterwards (the judge's minimum score); no-op on other statuses. */
 isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reason,
                                const char *detail, isynth_error *err);
+
+/* ---- exports: the rows of data.jsonl and rejected.jsonl, and the card's review counts ---- */
+
+/* One candidate as the exports write it; strings valid during the callback, NULL when absent. */
+typedef struct isynth_export_row {
+    long long id, request_id;
+    const char *instruction, *input, *output;
+    const char *created_at;
+    const char *reason, *detail; /* the filter's decision (rejected rows) */
+    const char *nn_ref;          /* nearest neighbour ("s3", "g12"), NULL when not computed */
+    double nn_score;             /* its ROUGE-L F, -1 when not computed */
+    const char *verify;          /* facts to verify, a JSON array of strings, or NULL */
+    /* the own ids (seeds file's "id") of the seeds its request showed as examples, in prompt
+     * order */
+    const char *const *seed_ids;
+    size_t n_seed_ids;
+    /* an evolved row's lineage: parent is the parent seed's own id or "g12"; NULL when the row
+     * was not evolved */
+    const char *parent, *operation;
+    int round;
+} isynth_export_row;
+typedef isynth_err (*isynth_export_fn)(void *user, const isynth_export_row *row, isynth_error *err);
+/* Calls fn for each candidate of a status ("accepted" or "rejected") in id order; fn's error
+ * stops the walk and is returned. */
+isynth_err isynth_store_each_export_row(isynth_store *st, const char *status, isynth_export_fn fn,
+                                        void *user, isynth_error *err);
+
+/* Calls fn for each review status ("accepted", "edited", "rejected", "pending") with its count
+ * of rows, in status order; no call when no workbook was imported (no review table). */
+typedef isynth_err (*isynth_review_count_fn)(void *user, const char *status, long n);
+isynth_err isynth_store_each_review_count(isynth_store *st, isynth_review_count_fn fn, void *user,
+                                          isynth_error *err);
 
 /* Lineage of an evolved task (generate --method evol): parent is the ref of the task it was
  * rewritten from ("s3": seed 3 of the run, "g12": candidate 12), operation the rewrite's name
@@ -190,8 +228,8 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isy
 
 /* Opens an existing run directory's store for reading only (isynth status while a run writes
  * it, isynth report). ISYNTH_ERR_NOT_FOUND when DIR/run.db does not exist; *out as for
- * isynth_store_open. A run of the previous schema (2) is read as it is (no server per request);
- * isynth_store_open upgrades it. */
+ * isynth_store_open. A run of an older schema (2 or 3) is read as it is (2: no server per
+ * request; 3: the examples as JSON text); isynth_store_open upgrades it. */
 isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_error *err);
 
 /* Whole-run totals. */
@@ -211,8 +249,7 @@ typedef isynth_err (*isynth_reason_fn)(void *user, const char *reason, long n);
 isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void *user,
                                     isynth_error *err);
 
-/* One finished request with what came of it. examples is the JSON array of the refs shown
- * (stage 1), or NULL; strings valid during the callback. */
+/* One finished request with what came of it; strings and arrays valid during the callback. */
 typedef struct isynth_request_sum {
     long long id;
     int stage;
@@ -223,7 +260,10 @@ typedef struct isynth_request_sum {
     long long at;    /* when it was recorded (Unix seconds) */
     long candidates; /* stage 1: candidates it gave (early-stopped ones included) */
     long kept;       /* of them accepted or pending now */
-    const char *examples;
+    /* the seeds it showed as examples (stage 1), as seed row ids 1..n, at most
+     * ISYNTH_MAX_REQUEST_EXAMPLES */
+    const long long *seed_examples;
+    size_t n_seed_examples;
     const char *prompt; /* the prompt as recorded */
     const char *server; /* the server that answered (HTTP), or NULL */
 } isynth_request_sum;
