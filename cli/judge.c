@@ -69,7 +69,8 @@ isynth_err cli_judge_run(const char *dir, isynth_backend *be, int min_score, boo
         rc = erc;
         if (err) *err = ex;
     }
-    if (!rc && accepted) rc = isynth_store_count(st, "accepted", accepted, err);
+    if (!rc && accepted)
+        rc = isynth_store_count(st, isynth_cand_status_name(ISYNTH_CAND_ACCEPTED), accepted, err);
     isynth_store_close(st);
     return rc;
 }

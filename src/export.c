@@ -120,8 +120,8 @@ static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted
     isynth_err rc = atomic_open(&a, path.p, err);
     export_ctx x = {st, &a, accepted, model, method, 0};
     if (!rc) {
-        rc = isynth_store_each_export_row(st, accepted ? "accepted" : "rejected", export_row, &x,
-                                          err);
+        rc = isynth_store_each_export_row(
+            st, accepted ? ISYNTH_CAND_ACCEPTED : ISYNTH_CAND_REJECTED, export_row, &x, err);
         if (!rc)
             rc = atomic_commit(&a, err);
         else

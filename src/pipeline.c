@@ -768,7 +768,7 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
                                   .input = "",
                                   .output = "",
                                   .dedup_key = "",
-                                  .status = "rejected",
+                                  .status = ISYNTH_CAND_REJECTED,
                                   .reason = "unparseable",
                                   .detail = "invalid text",
                                   .nn_score = -1};
@@ -789,10 +789,10 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     else
         rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err);
     if (rc) return rc;
-    const char *status = r->two_stage ? "pending" : "accepted";
+    isynth_cand_status status = r->two_stage ? ISYNTH_CAND_PENDING : ISYNTH_CAND_ACCEPTED;
     const char *reason = v.reason;
     if (!reason && r->prog.accepted + r->prog.pending >= r->p->target) reason = "over_target";
-    if (reason) status = "rejected";
+    if (reason) status = ISYNTH_CAND_REJECTED;
     char *facts = NULL;
     if (!reason && !r->two_stage &&
         (rc = isynth_verify_json(r->verifier, t->output, strlen(t->output), output_lang(t->output),
@@ -859,7 +859,7 @@ static isynth_err record_rejected_text(run *r, long long req_id, int idx, const 
                               .input = "",
                               .output = "",
                               .dedup_key = "",
-                              .status = "rejected",
+                              .status = ISYNTH_CAND_REJECTED,
                               .reason = reason,
                               .detail = detail,
                               .nn_score = -1};
@@ -1357,7 +1357,7 @@ static isynth_err record_stopped(run *r, long long req_id, int idx, const stoppe
         .input = s->input,
         .output = "",
         .dedup_key = s->key ? s->key : "",
-        .status = "rejected",
+        .status = ISYNTH_CAND_REJECTED,
         .reason = s->v.reason,
         .detail = detail,
         .nn_ref = s->v.nn_ref[0] ? s->v.nn_ref : NULL,
@@ -1477,7 +1477,7 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
         return rc;
     }
     rc = isynth_store_finish_candidate(r->st, f->parent, norm ? norm : "",
-                                       reason ? "rejected" : "accepted", reason,
+                                       reason ? ISYNTH_CAND_REJECTED : ISYNTH_CAND_ACCEPTED, reason,
                                        v.detail[0] ? v.detail : NULL, facts, err);
     isynth_free(facts);
     if (!rc) {
@@ -1537,7 +1537,7 @@ static void on_result(void *user, const isynth_gen_result *res)
     bool ok = res->status == ISYNTH_OK;
     isynth_request_rec rec = {
         .stage = f->stage,
-        .status = ok ? "done" : "failed",
+        .status = ok ? ISYNTH_REQ_DONE : ISYNTH_REQ_FAILED,
         .examples = refp,
         .n_examples = n_refs,
         .parent = f->parent,
@@ -1796,8 +1796,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
         }
         r.win_cap = (size_t)p->yield_window;
     }
-    if ((rc = isynth_store_each_candidate(r.st, "accepted", load_accepted, &r, err)) ||
-        (rc = isynth_store_each_candidate(r.st, "pending", load_pending, &r, err)) ||
+    if ((rc = isynth_store_each_candidate(r.st, ISYNTH_CAND_ACCEPTED, load_accepted, &r, err)) ||
+        (rc = isynth_store_each_candidate(r.st, ISYNTH_CAND_PENDING, load_pending, &r, err)) ||
         (r.evol &&
          (rc = isynth_store_each_evol_frontier(r.st, p->rounds, load_frontier, &r, err))) ||
         (rc = load_counts(&r, err))) {

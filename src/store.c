@@ -305,6 +305,52 @@ static const char *col_text(sqlite3_stmt *s, int i)
     return (const char *)sqlite3_column_text(s, i);
 }
 
+const char *isynth_cand_status_name(isynth_cand_status s)
+{
+    switch (s) {
+    case ISYNTH_CAND_ANY:
+        return "any";
+    case ISYNTH_CAND_ACCEPTED:
+        return "accepted";
+    case ISYNTH_CAND_REJECTED:
+        return "rejected";
+    case ISYNTH_CAND_PENDING:
+        return "pending";
+    }
+    return "?";
+}
+
+const char *isynth_req_status_name(isynth_req_status s)
+{
+    switch (s) {
+    case ISYNTH_REQ_ANY:
+        return "any";
+    case ISYNTH_REQ_DONE:
+        return "done";
+    case ISYNTH_REQ_FAILED:
+        return "failed";
+    }
+    return "?";
+}
+
+/* A candidate's status as run.db spells it, back to the enum (ANY for text it does not know). */
+static isynth_cand_status cand_status_of(const char *v)
+{
+    for (isynth_cand_status k = ISYNTH_CAND_ACCEPTED; k <= ISYNTH_CAND_PENDING; k++)
+        if (v && !strcmp(v, isynth_cand_status_name(k))) return k;
+    return ISYNTH_CAND_ANY;
+}
+
+/* Binds a status's name, or NULL (refused by the table's CHECK) for ANY or a value outside the
+ * enum. */
+static void bind_status(sqlite3_stmt *s, int i, const char *name)
+{
+    if (strcmp(name, "any") != 0 && strcmp(name, "?") != 0)
+        sqlite3_bind_text(s, i, name, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
 static isynth_err step_done(isynth_store *st, sqlite3_stmt *s, isynth_error *err, const char *what)
 {
     int r = sqlite3_step(s);
@@ -424,7 +470,7 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
     utc_now(now);
     sqlite3_bind_int(s, 1, r->stage);
     bind_text(s, 2, now);
-    bind_text(s, 3, r->status);
+    bind_status(s, 3, isynth_req_status_name(r->status));
     if (r->parent)
         sqlite3_bind_int64(s, 4, r->parent);
     else
@@ -482,7 +528,7 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
     bind_text(s, 4, c->input ? c->input : "");
     bind_text(s, 5, c->output ? c->output : "");
     bind_text(s, 6, c->dedup_key);
-    bind_text(s, 7, c->status);
+    bind_status(s, 7, isynth_cand_status_name(c->status));
     bind_text(s, 8, c->reason);
     bind_text(s, 9, c->detail);
     bind_text(s, 10, c->nn_ref);
@@ -498,8 +544,8 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
 }
 
 isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
-                                         const char *status, const char *reason, const char *detail,
-                                         const char *verify, isynth_error *err)
+                                         isynth_cand_status status, const char *reason,
+                                         const char *detail, const char *verify, isynth_error *err)
 {
     sqlite3_stmt *s;
     isynth_err rc = prepare(st,
@@ -509,7 +555,7 @@ isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const c
                             &s, err);
     if (rc) return rc;
     bind_text(s, 1, output ? output : "");
-    bind_text(s, 2, status);
+    bind_status(s, 2, isynth_cand_status_name(status));
     bind_text(s, 3, reason);
     bind_text(s, 4, detail);
     bind_text(s, 5, verify);
@@ -767,7 +813,7 @@ isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reaso
     return step_done(st, s, err, "reject candidate");
 }
 
-isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unjudged_only,
+isynth_err isynth_store_each_row(isynth_store *st, isynth_cand_status status, bool unjudged_only,
                                  isynth_row_fn fn, void *user, isynth_error *err)
 {
     sqlite3_stmt *s;
@@ -779,11 +825,12 @@ isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unju
                             "OR j.score IS NULL) ORDER BY c.id",
                             &s, err);
     if (rc) return rc;
-    bind_text(s, 1, status);
+    bind_status(s, 1, isynth_cand_status_name(status));
     sqlite3_bind_int(s, 2, unjudged_only);
     return walk_rows(st, s, true, fn, user, err);
 }
 
+/* status: the name of the status counted, or NULL for all. */
 static isynth_err count_where(isynth_store *st, const char *table, const char *status, long *n,
                               isynth_error *err)
 {
@@ -807,14 +854,14 @@ isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isy
     return count_where(st, "candidates", status, n, err);
 }
 
-isynth_err isynth_store_count_requests(isynth_store *st, const char *status, long *n,
+isynth_err isynth_store_count_requests(isynth_store *st, isynth_req_status status, long *n,
                                        isynth_error *err)
 {
-    return count_where(st, "requests", status, n, err);
+    return count_where(st, "requests", status ? isynth_req_status_name(status) : NULL, n, err);
 }
 
-isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isynth_candidate_fn fn,
-                                       void *user, isynth_error *err)
+isynth_err isynth_store_each_candidate(isynth_store *st, isynth_cand_status status,
+                                       isynth_candidate_fn fn, void *user, isynth_error *err)
 {
     sqlite3_stmt *s;
     isynth_err rc = prepare(st,
@@ -822,7 +869,7 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isy
                             "WHERE status = ? ORDER BY id",
                             &s, err);
     if (rc) return rc;
-    bind_text(s, 1, status);
+    bind_status(s, 1, isynth_cand_status_name(status));
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         if (fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
@@ -865,8 +912,8 @@ static isynth_err export_seed_ids(isynth_store *st, long long rid, char **ids, s
     return rc;
 }
 
-isynth_err isynth_store_each_export_row(isynth_store *st, const char *status, isynth_export_fn fn,
-                                        void *user, isynth_error *err)
+isynth_err isynth_store_each_export_row(isynth_store *st, isynth_cand_status status,
+                                        isynth_export_fn fn, void *user, isynth_error *err)
 {
     /* an evolved row's parent "s3" becomes the seed's own id; "g12" stays as it is */
     sqlite3_stmt *s;
@@ -880,7 +927,7 @@ isynth_err isynth_store_each_export_row(isynth_store *st, const char *status, is
         "WHERE c.status = ? ORDER BY c.id",
         &s, err);
     if (rc) return rc;
-    bind_text(s, 1, status);
+    bind_status(s, 1, isynth_cand_status_name(status));
     int r = SQLITE_DONE;
     while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
         char *ids[ISYNTH_MAX_REQUEST_EXAMPLES];
@@ -1021,7 +1068,7 @@ isynth_err isynth_store_each_lineage_sum(isynth_store *st, isynth_lineage_sum_fn
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         if ((rc = fn(user, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
-                     (const char *)sqlite3_column_text(s, 2), (long)sqlite3_column_int64(s, 3))))
+                     cand_status_of(col_text(s, 2)), (long)sqlite3_column_int64(s, 3))))
             break;
     }
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read lineage");
@@ -1241,7 +1288,7 @@ static isynth_err candidate_row(sqlite3_stmt *s, const walk *w)
     isynth_candidate_sum c = {
         .id = sqlite3_column_int64(s, 0),
         .request_id = sqlite3_column_int64(s, 1),
-        .status = (const char *)sqlite3_column_text(s, 2),
+        .status = cand_status_of(col_text(s, 2)),
         .reason = (const char *)sqlite3_column_text(s, 3),
         .detail = (const char *)sqlite3_column_text(s, 4),
         .nn_ref = (const char *)sqlite3_column_text(s, 5),

@@ -131,7 +131,7 @@ static isynth_store *make_run(long long ids[4])
     assert_int_equal(isynth_store_open(dir, &st, NULL), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", NULL), ISYNTH_OK);
     isynth_request_rec rq = {
-        .stage = 1, .status = "done", .prompt = "p", .response = "r", .response_len = 1};
+        .stage = 1, .status = ISYNTH_REQ_DONE, .prompt = "p", .response = "r", .response_len = 1};
     long long req;
     assert_int_equal(isynth_store_add_request(st, &rq, &req, NULL), ISYNTH_OK);
     static const char *const instr[4] = {
@@ -151,7 +151,7 @@ static isynth_store *make_run(long long ids[4])
                                   .input = "",
                                   .output = out[i],
                                   .dedup_key = key,
-                                  .status = "accepted",
+                                  .status = ISYNTH_CAND_ACCEPTED,
                                   .nn_score = -1,
                                   .verify = verify[i]};
         assert_int_equal(isynth_store_add_candidate(st, &c, &ids[i], NULL), ISYNTH_OK);
@@ -207,7 +207,9 @@ static void test_judge_ledger(void **state)
     assert_int_equal(score_of(st, ids[2], NULL), 1);
     /* a score under --judge-min-score rejects the row */
     long accepted;
-    assert_int_equal(isynth_store_count(st, "accepted", &accepted, NULL), ISYNTH_OK);
+    assert_int_equal(
+        isynth_store_count(st, isynth_cand_status_name(ISYNTH_CAND_ACCEPTED), &accepted, NULL),
+        ISYNTH_OK);
     assert_int_equal(accepted, 3);
     isynth_quality_counts qc;
     assert_int_equal(isynth_store_quality_counts(st, &qc, NULL), ISYNTH_OK);
@@ -345,7 +347,9 @@ static void test_judge_crash_walk(void **state)
     long points = crash_disarm(), want_accepted;
     isynth_backend_free(be);
     assert_int_equal(judged, 4);
-    assert_int_equal(isynth_store_count(st, "accepted", &want_accepted, NULL), ISYNTH_OK);
+    assert_int_equal(
+        isynth_store_count(st, isynth_cand_status_name(ISYNTH_CAND_ACCEPTED), &want_accepted, NULL),
+        ISYNTH_OK);
     isynth_store_close(st);
     assert_true(points >= 8);
     print_message("judge crash walk: %ld points\n", points);
@@ -368,7 +372,9 @@ static void test_judge_crash_walk(void **state)
         for (int i = 0; i < 4; i++)
             assert_true(score_of(st, ids[i], NULL) > 0);
         long accepted;
-        assert_int_equal(isynth_store_count(st, "accepted", &accepted, NULL), ISYNTH_OK);
+        assert_int_equal(
+            isynth_store_count(st, isynth_cand_status_name(ISYNTH_CAND_ACCEPTED), &accepted, NULL),
+            ISYNTH_OK);
         assert_int_equal(accepted, want_accepted);
         isynth_store_close(st);
     }

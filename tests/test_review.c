@@ -61,7 +61,7 @@ static isynth_store *make_run(void)
     assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", &e), ISYNTH_OK);
     isynth_request_rec rq = {.stage = 1,
-                             .status = "done",
+                             .status = ISYNTH_REQ_DONE,
                              .examples = (const char *const[]){"s1", "s2"},
                              .n_examples = 2,
                              .prompt = "p",
@@ -83,7 +83,7 @@ static isynth_store *make_run(void)
                                   .input = texts[i][1],
                                   .output = texts[i][2],
                                   .dedup_key = key,
-                                  .status = "accepted",
+                                  .status = ISYNTH_CAND_ACCEPTED,
                                   .nn_ref = i ? "g1" : NULL,
                                   .nn_score = i ? 0.25 : -1,
                                   .verify = verify[i]};
@@ -96,7 +96,7 @@ static isynth_store *make_run(void)
                                .input = "",
                                .output = "",
                                .dedup_key = "k3",
-                               .status = "rejected",
+                               .status = ISYNTH_CAND_REJECTED,
                                .reason = "length"};
     long long id;
     assert_int_equal(isynth_store_add_candidate(st, &rj, &id, &e), ISYNTH_OK);
@@ -107,7 +107,7 @@ static isynth_store *make_run(void)
                                .input = "",
                                .output = G5_OUT,
                                .dedup_key = "k5",
-                               .status = "accepted",
+                               .status = ISYNTH_CAND_ACCEPTED,
                                .nn_score = -1,
                                .verify = "[\"1968年\",\"ノーベル文学賞\",\"ノーベル\",\"日本人初\","
                                          "\"存在しない\"]"};

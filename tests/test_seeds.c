@@ -958,12 +958,13 @@ static void make_run(const char *dir)
     assert_int_equal(isynth_store_meta_set(st, "created_at", "2026-12-04T05:00:00Z", &e),
                      ISYNTH_OK);
     isynth_request_rec r = {
-        .stage = 1, .status = "done", .prompt = "p", .response = "x", .response_len = 1};
+        .stage = 1, .status = ISYNTH_REQ_DONE, .prompt = "p", .response = "x", .response_len = 1};
     long long rid;
     assert_int_equal(isynth_store_add_request(st, &r, &rid, &e), ISYNTH_OK);
     static const char *const ins[] = {"日本の首都はどこですか。", "俳句を一つ作ってください。",
                                       "次の文を要約してください。"};
-    static const char *const status[] = {"accepted", "rejected", "accepted"};
+    static const isynth_cand_status status[] = {ISYNTH_CAND_ACCEPTED, ISYNTH_CAND_REJECTED,
+                                                ISYNTH_CAND_ACCEPTED};
     for (int i = 0; i < 3; i++) {
         char key[8];
         snprintf(key, sizeof key, "k%d", i);

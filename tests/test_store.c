@@ -60,7 +60,7 @@ static void test_roundtrip(void **state)
     assert_int_equal(isynth_store_put_seeds(st, &seeds, &e), ISYNTH_OK); /* no second copy */
 
     isynth_request_rec r = {.stage = 1,
-                            .status = "done",
+                            .status = ISYNTH_REQ_DONE,
                             .examples = (const char *const[]){"s1"},
                             .n_examples = 1,
                             .prompt = "p",
@@ -74,17 +74,17 @@ static void test_roundtrip(void **state)
                               .input = "",
                               .output = "答え",
                               .dedup_key = "k1",
-                              .status = "accepted",
+                              .status = ISYNTH_CAND_ACCEPTED,
                               .nn_score = -1};
     long long cid;
     assert_int_equal(isynth_store_add_candidate(st, &c, &cid, &e), ISYNTH_OK);
-    c.status = "rejected";
+    c.status = ISYNTH_CAND_REJECTED;
     c.reason = "duplicate";
     assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_commit(st, &e), ISYNTH_OK);
 
     /* a second accepted row with the same key violates the unique index */
-    c.status = "accepted";
+    c.status = ISYNTH_CAND_ACCEPTED;
     c.reason = NULL;
     assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_ERR_STORE);
     assert_non_null(strstr(e.msg, "run.db"));
@@ -104,14 +104,16 @@ static void test_roundtrip(void **state)
     assert_int_equal(isynth_store_meta_get(st, "absent", &v, &e), ISYNTH_OK);
     assert_null(v);
     long n;
-    assert_int_equal(isynth_store_count(st, "accepted", &n, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_count(st, isynth_cand_status_name(ISYNTH_CAND_ACCEPTED), &n, &e),
+                     ISYNTH_OK);
     assert_int_equal(n, 1);
     assert_int_equal(isynth_store_count(st, NULL, &n, &e), ISYNTH_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(isynth_store_count_requests(st, "done", &n, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_count_requests(st, ISYNTH_REQ_DONE, &n, &e), ISYNTH_OK);
     assert_int_equal(n, 1);
     long long sum = 0;
-    assert_int_equal(isynth_store_each_candidate(st, "accepted", collect, &sum, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_each_candidate(st, ISYNTH_CAND_ACCEPTED, collect, &sum, &e),
+                     ISYNTH_OK);
     assert_int_equal(sum, cid);
     isynth_store_close(st);
     isynth_store_close(NULL);
@@ -229,7 +231,7 @@ static isynth_err store_session(const char *sub, isynth_error *e)
                              .line = 1}};
     isynth_seedset seeds = {.tasks = tasks, .n = 1};
     isynth_request_rec r = {.stage = 1,
-                            .status = "done",
+                            .status = ISYNTH_REQ_DONE,
                             .examples = (const char *const[]){"s1"},
                             .n_examples = 1,
                             .prompt = "p",
@@ -239,7 +241,7 @@ static isynth_err store_session(const char *sub, isynth_error *e)
                               .input = "",
                               .output = "答え",
                               .dedup_key = "k1",
-                              .status = "accepted",
+                              .status = ISYNTH_CAND_ACCEPTED,
                               .nn_score = -1};
     long long rid;
     long n;
@@ -247,7 +249,7 @@ static isynth_err store_session(const char *sub, isynth_error *e)
         !(rc = isynth_store_add_request(st, &r, &rid, e))) {
         c.request_id = rid;
         if (!(rc = isynth_store_add_candidate(st, &c, NULL, e))) {
-            c.status = "rejected";
+            c.status = ISYNTH_CAND_REJECTED;
             c.reason = "duplicate";
             rc = isynth_store_add_candidate(st, &c, NULL, e);
         }
@@ -286,7 +288,7 @@ static void test_alloc_walk(void **state)
         assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
         long cands, reqs;
         assert_int_equal(isynth_store_count(st, NULL, &cands, &e), ISYNTH_OK);
-        assert_int_equal(isynth_store_count_requests(st, NULL, &reqs, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_count_requests(st, ISYNTH_REQ_ANY, &reqs, &e), ISYNTH_OK);
         assert_true((cands == 0 && reqs == 0) || (cands == 2 && reqs == 1));
         isynth_store_close(st);
     }
@@ -323,7 +325,7 @@ static void test_schema_2_upgrade(void **state)
     isynth_error e;
     assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
     isynth_request_rec r = {.stage = 1,
-                            .status = "done",
+                            .status = ISYNTH_REQ_DONE,
                             .prompt = "p",
                             .response = "x",
                             .response_len = 1,

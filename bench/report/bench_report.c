@@ -145,7 +145,7 @@ int main(int argc, char **argv)
                  "- 新しいタスクは、どれも「話題%lu」に関する内容にすること。\n",
                  (unsigned long)(next() % 30));
         isynth_request_rec r = {.stage = 1,
-                                .status = next() % 50 ? "done" : "failed",
+                                .status = next() % 50 ? ISYNTH_REQ_DONE : ISYNTH_REQ_FAILED,
                                 .examples = examples,
                                 .n_examples = 2,
                                 .prompt = prompt,
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
         long long rid;
         if (isynth_store_add_request(st, &r, &rid, &e)) return fail("request", &e);
         requests++;
-        for (int i = 0; i < 3 && !strcmp(r.status, "done"); i++, made++) {
+        for (int i = 0; i < 3 && r.status == ISYNTH_REQ_DONE; i++, made++) {
             const isynth_task *t = &seeds->tasks[next() % seeds->n];
             vary(t->instruction, ins, sizeof ins);
             vary(t->output, out, sizeof out);
@@ -171,7 +171,7 @@ int main(int argc, char **argv)
                 .input = "",
                 .output = out,
                 .dedup_key = key,
-                .status = ok ? "accepted" : "rejected",
+                .status = ok ? ISYNTH_CAND_ACCEPTED : ISYNTH_CAND_REJECTED,
                 .reason = ok ? NULL : reasons[next() % (sizeof reasons / sizeof reasons[0])],
                 .detail = next() % 3 ? NULL : "stopped early",
                 .nn_ref = "s1",

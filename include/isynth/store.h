@@ -15,6 +15,27 @@ extern "C" {
 typedef struct isynth_store isynth_store;
 struct sqlite3;
 
+/* A candidate's status. ISYNTH_CAND_ANY (0) means every status where a function counts or walks
+ * candidates. */
+typedef enum isynth_cand_status {
+    ISYNTH_CAND_ANY = 0,
+    ISYNTH_CAND_ACCEPTED, /* passed the filters (and the judge's minimum) */
+    ISYNTH_CAND_REJECTED, /* with a reason */
+    ISYNTH_CAND_PENDING,  /* waiting for its answer (stage 2 of two-stage mode) */
+} isynth_cand_status;
+
+/* A request's status; ISYNTH_REQ_ANY (0) means every status where a function counts. */
+typedef enum isynth_req_status {
+    ISYNTH_REQ_ANY = 0,
+    ISYNTH_REQ_DONE,   /* answered */
+    ISYNTH_REQ_FAILED, /* the backend failed it (error set) */
+} isynth_req_status;
+
+/* A status's name as run.db and the exports spell it ("accepted", "done"); static strings,
+ * "any" for ISYNTH_*_ANY and "?" for a value outside the enum. */
+const char *isynth_cand_status_name(isynth_cand_status s);
+const char *isynth_req_status_name(isynth_req_status s);
+
 /* Opens (creating when absent) DIR/run.db, creating DIR when needed. *out is a new handle the
  * caller closes with isynth_store_close. */
 isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *err);
@@ -42,8 +63,8 @@ isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds,
 
 /* A finished request as recorded. Strings borrowed for the call. */
 typedef struct isynth_request_rec {
-    int stage;          /* 1: tasks (or instructions in two-stage mode); 2: an answer */
-    const char *status; /* "done" or "failed" */
+    int stage;                /* 1: tasks (or instructions in two-stage mode); 2: an answer */
+    isynth_req_status status; /* done or failed */
     /* the examples shown, in prompt order, as refs: "s3" (seed 3 of the run) or "g12"
      * (candidate 12); stored as rows of request_examples */
     const char *const *examples;
@@ -70,12 +91,12 @@ typedef struct isynth_candidate_rec {
     int idx; /* position in the response */
     const char *instruction, *input, *output;
     const char *dedup_key;
-    const char *status; /* "accepted", "rejected" or "pending" (waiting for stage 2) */
-    const char *reason; /* filter reason when rejected, else NULL */
-    const char *detail; /* e.g. the copied example's ref, or NULL */
-    const char *nn_ref; /* nearest neighbour ("s3", "g12") or NULL */
-    double nn_score;    /* its ROUGE-L F, or -1 when not computed */
-    const char *verify; /* facts to verify, a JSON array of strings, or NULL */
+    isynth_cand_status status; /* accepted, rejected or pending (waiting for stage 2) */
+    const char *reason;        /* filter reason when rejected, else NULL */
+    const char *detail;        /* e.g. the copied example's ref, or NULL */
+    const char *nn_ref;        /* nearest neighbour ("s3", "g12") or NULL */
+    double nn_score;           /* its ROUGE-L F, or -1 when not computed */
+    const char *verify;        /* facts to verify, a JSON array of strings, or NULL */
 } isynth_candidate_rec;
 
 isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_rec *c,
@@ -83,8 +104,8 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
 /* Sets a pending candidate's output, status, reason, detail (NULL keeps it) and facts to verify
  * (JSON array or NULL), in stage 2 of two-stage mode. */
 isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
-                                         const char *status, const char *reason, const char *detail,
-                                         const char *verify, isynth_error *err);
+                                         isynth_cand_status status, const char *reason,
+                                         const char *detail, const char *verify, isynth_error *err);
 /* A candidate's instruction and input as new strings in out (the caller clears it with
  * isynth_task_clear); ISYNTH_ERR_NOT_FOUND when there is no candidate with that id. */
 isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_task *out,
@@ -114,10 +135,10 @@ typedef struct isynth_export_row {
     int round;
 } isynth_export_row;
 typedef isynth_err (*isynth_export_fn)(void *user, const isynth_export_row *row, isynth_error *err);
-/* Calls fn for each candidate of a status ("accepted" or "rejected") in id order; fn's error
- * stops the walk and is returned. */
-isynth_err isynth_store_each_export_row(isynth_store *st, const char *status, isynth_export_fn fn,
-                                        void *user, isynth_error *err);
+/* Calls fn for each candidate of a status (accepted or rejected) in id order; fn's error stops
+ * the walk and is returned. */
+isynth_err isynth_store_each_export_row(isynth_store *st, isynth_cand_status status,
+                                        isynth_export_fn fn, void *user, isynth_error *err);
 
 /* Calls fn for each review status ("accepted", "edited", "rejected", "pending") with its count
  * of rows, in status order; no call when no workbook was imported (no review table). */
@@ -145,7 +166,7 @@ isynth_err isynth_store_each_evol_frontier(isynth_store *st, int max_round, isyn
 
 /* Calls fn for each (operation, round, status) of the evolved candidates with their count. */
 typedef isynth_err (*isynth_lineage_sum_fn)(void *user, const char *operation, int round,
-                                            const char *status, long n);
+                                            isynth_cand_status status, long n);
 isynth_err isynth_store_each_lineage_sum(isynth_store *st, isynth_lineage_sum_fn fn, void *user,
                                          isynth_error *err);
 
@@ -194,7 +215,7 @@ typedef struct isynth_row_rec {
 typedef isynth_err (*isynth_row_fn)(void *user, const isynth_row_rec *row);
 /* Calls fn for each candidate of a status in id order, with its facts and judgement; with
  * unjudged_only, only those without a score. */
-isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unjudged_only,
+isynth_err isynth_store_each_row(isynth_store *st, isynth_cand_status status, bool unjudged_only,
                                  isynth_row_fn fn, void *user, isynth_error *err);
 
 /* Records a candidate's self-consistency check: k re-answers compared, the row's facts most of
@@ -209,18 +230,19 @@ isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, 
 isynth_err isynth_store_each_unchecked(isynth_store *st, isynth_row_fn fn, void *user,
                                        isynth_error *err);
 
-/* Counts candidates with a status ("accepted", "rejected", "pending"); NULL counts all. */
+/* Counts candidates with a status named as run.db spells it ("accepted", the name
+ * isynth_cand_status_name gives); NULL counts all. */
 isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isynth_error *err);
-/* Counts requests with a status ("done", "failed"); NULL counts all. */
-isynth_err isynth_store_count_requests(isynth_store *st, const char *status, long *n,
+/* Counts requests with a status; ISYNTH_REQ_ANY counts all. */
+isynth_err isynth_store_count_requests(isynth_store *st, isynth_req_status status, long *n,
                                        isynth_error *err);
 
 /* Calls fn for each candidate of a status in id order; strings valid during the call.
  * fn returns non-zero to stop (that value is returned as ISYNTH_ERR_CANCELLED). */
 typedef int (*isynth_candidate_fn)(void *user, long long id, const char *instruction,
                                    const char *input, const char *output, const char *dedup_key);
-isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isynth_candidate_fn fn,
-                                       void *user, isynth_error *err);
+isynth_err isynth_store_each_candidate(isynth_store *st, isynth_cand_status status,
+                                       isynth_candidate_fn fn, void *user, isynth_error *err);
 
 /* ---- run statistics: status, budgets and the report ----
  * Everything here is read from run.db, so the figures survive a kill and a resume: a request
@@ -276,7 +298,8 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
 /* One candidate as the report sees it; strings valid during the callback, NULL when absent. */
 typedef struct isynth_candidate_sum {
     long long id, request_id;
-    const char *status, *reason, *detail, *nn_ref;
+    isynth_cand_status status;
+    const char *reason, *detail, *nn_ref;
     double nn_score; /* -1 when not computed */
     const char *instruction, *input, *output;
     bool has_facts;  /* facts to verify were found */
