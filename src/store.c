@@ -21,7 +21,7 @@ struct isynth_store {
     sqlite3 *db;
     char *dir;
     /* statements run once per row by the exports, prepared on first use and kept */
-    sqlite3_stmt *get_judgement, *get_consistency, *get_lineage, *export_seeds;
+    sqlite3_stmt *get_judgement, *get_consistency, *get_lineage, *export_seeds, *request_refs;
     /* the schema version: SCHEMA_VERSION, or an older one (2, 3) opened for reading */
     int schema;
 };
@@ -240,6 +240,7 @@ void isynth_store_close(isynth_store *st)
     sqlite3_finalize(st->get_consistency);
     sqlite3_finalize(st->get_lineage);
     sqlite3_finalize(st->export_seeds);
+    sqlite3_finalize(st->request_refs);
     if (st->db) sqlite3_close_v2(st->db);
     isynth_free(st->dir);
     isynth_free(st);
@@ -958,6 +959,30 @@ isynth_err isynth_store_each_export_row(isynth_store *st, isynth_cand_status sta
     }
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
     sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_request_examples(isynth_store *st, long long request_id, char (*refs)[24],
+                                         size_t *n, isynth_error *err)
+{
+    *n = 0;
+    sqlite3_stmt *s;
+    isynth_err rc = kept(st, &st->request_refs,
+                         "SELECT seed_id, candidate_id FROM request_examples WHERE request_id = ? "
+                         "ORDER BY pos",
+                         &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, request_id);
+    int r = SQLITE_DONE;
+    while (*n < ISYNTH_MAX_REQUEST_EXAMPLES && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        bool seed = sqlite3_column_type(s, 0) != SQLITE_NULL;
+        snprintf(refs[*n], sizeof refs[*n], "%c%lld", seed ? 's' : 'g',
+                 (long long)sqlite3_column_int64(s, seed ? 0 : 1));
+        (*n)++;
+    }
+    if (*n < ISYNTH_MAX_REQUEST_EXAMPLES && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read request examples");
+    sqlite3_reset(s);
     return rc;
 }
 

@@ -340,6 +340,7 @@ static void test_schema_2_upgrade(void **state)
                                   "ALTER TABLE requests DROP COLUMN server;"
                                   "ALTER TABLE requests ADD COLUMN examples TEXT;"
                                   "DROP TABLE request_examples;"
+                                  "UPDATE requests SET examples = '[\"g1\",\"s3\",5,\"zz\"]';"
                                   "UPDATE meta SET value = '2' WHERE key = 'schema';"
                                   "PRAGMA user_version = 0;",
                                   NULL, NULL, NULL),
@@ -362,6 +363,13 @@ static void test_schema_2_upgrade(void **state)
     assert_int_equal(isynth_store_meta_get(st, "schema", &ver, &e), ISYNTH_OK);
     assert_string_equal(ver, "4");
     free(ver);
+    /* the JSON's refs became rows, in order; what was no ref is dropped */
+    char refs[ISYNTH_MAX_REQUEST_EXAMPLES][24];
+    size_t n;
+    assert_int_equal(isynth_store_request_examples(st, 1, refs, &n, &e), ISYNTH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(refs[0], "g1");
+    assert_string_equal(refs[1], "s3");
     r.server = "http://b:2";
     assert_int_equal(isynth_store_add_request(st, &r, NULL, &e), ISYNTH_OK);
     v.n = 0;
@@ -373,6 +381,58 @@ static void test_schema_2_upgrade(void **state)
     assert_string_equal(v.server[1], "http://b:2");
     assert_int_equal(t.requests, 2);
     assert_int_equal(t.prompt_tokens, 14);
+}
+
+static isynth_err seeds_shown(void *user, const isynth_request_sum *q)
+{
+    long long *got = user;
+    got[0] = (long long)q->n_seed_examples;
+    for (size_t i = 0; i < q->n_seed_examples && i < 3; i++)
+        got[i + 1] = q->seed_examples[i];
+    return ISYNTH_OK;
+}
+
+/* A request's examples are rows of request_examples: a seed ref and a candidate ref come back
+ * in prompt order, the seeds alone in each_request; a ref naming neither is refused before any
+ * row is written. */
+static void test_request_examples(void **state)
+{
+    (void)state;
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/ex", dir);
+    isynth_store *st;
+    isynth_error e;
+    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    isynth_request_rec r = {.stage = 1,
+                            .status = ISYNTH_REQ_DONE,
+                            .examples = (const char *const[]){"g7", "s2", "s10"},
+                            .n_examples = 3,
+                            .prompt = "p"};
+    long long id;
+    assert_int_equal(isynth_store_add_request(st, &r, &id, &e), ISYNTH_OK);
+    char refs[ISYNTH_MAX_REQUEST_EXAMPLES][24];
+    size_t n;
+    assert_int_equal(isynth_store_request_examples(st, id, refs, &n, &e), ISYNTH_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(refs[0], "g7");
+    assert_string_equal(refs[1], "s2");
+    assert_string_equal(refs[2], "s10");
+    long long got[4] = {0};
+    assert_int_equal(isynth_store_each_request(st, 0, seeds_shown, got, &e), ISYNTH_OK);
+    assert_int_equal(got[0], 2);
+    assert_int_equal(got[1], 2);
+    assert_int_equal(got[2], 10);
+    static const char *const bad[] = {"x1", "s", "s0", "g1x", "p3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r.examples = &bad[i];
+        r.n_examples = 1;
+        assert_int_equal(isynth_store_add_request(st, &r, NULL, &e), ISYNTH_ERR_INVALID);
+        assert_non_null(strstr(e.msg, bad[i]));
+    }
+    long reqs;
+    assert_int_equal(isynth_store_count_requests(st, ISYNTH_REQ_ANY, &reqs, &e), ISYNTH_OK);
+    assert_int_equal(reqs, 1);
+    isynth_store_close(st);
 }
 
 /* A schema this isynth does not know is refused by both opens, naming the file. */
@@ -404,10 +464,10 @@ int main(void)
 {
     if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_unwritable),
-        cmocka_unit_test(test_not_a_database), cmocka_unit_test(test_card_escaped),
-        cmocka_unit_test(test_alloc_walk),     cmocka_unit_test(test_schema_2_upgrade),
-        cmocka_unit_test(test_schema_unknown),
+        cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_not_a_database),   cmocka_unit_test(test_card_escaped),
+        cmocka_unit_test(test_alloc_walk),       cmocka_unit_test(test_schema_2_upgrade),
+        cmocka_unit_test(test_request_examples), cmocka_unit_test(test_schema_unknown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -32,6 +32,8 @@ typedef struct expected {
     size_t n_req;
     long long req_id[MAX_REQ];
     long long seeds[MAX_REQ][16]; /* the seed row ids its examples named, in order */
+    char refs[MAX_REQ][16][24];   /* all its refs as the JSON spelled them */
+    size_t n_all[MAX_REQ];
     size_t n_seeds[MAX_REQ];
     size_t n_refs;                  /* all refs of all requests, seeds and candidates */
     char ext_id[MAX_SEEDS + 1][64]; /* seed row id -> the seed's own id */
@@ -121,6 +123,8 @@ static void read_expected(void)
             const char *ref = json_string_value(v);
             assert_non_null(ref);
             want.n_refs++;
+            assert_true(want.n_all[r] < 16);
+            snprintf(want.refs[r][want.n_all[r]++], 24, "%s", ref);
             if (ref[0] == 's') want.seeds[r][want.n_seeds[r]++] = strtoll(ref + 1, NULL, 10);
         }
         json_decref(a);
@@ -233,6 +237,15 @@ static void test_migrate_and_export(void **state)
     isynth_error e;
     assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
     check_requests(st);
+    for (size_t r = 0; r < want.n_req; r++) {
+        char refs[ISYNTH_MAX_REQUEST_EXAMPLES][24];
+        size_t n = 99;
+        assert_int_equal(isynth_store_request_examples(st, want.req_id[r], refs, &n, &e),
+                         ISYNTH_OK);
+        assert_int_equal(n, want.n_all[r]);
+        for (size_t i = 0; i < n; i++)
+            assert_string_equal(refs[i], want.refs[r][i]);
+    }
     assert_int_equal(isynth_export_run(st, &e), ISYNTH_OK);
     isynth_store_close(st);
     file_schema(sub, meta, sizeof meta, &uv);

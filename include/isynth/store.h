@@ -140,6 +140,12 @@ typedef isynth_err (*isynth_export_fn)(void *user, const isynth_export_row *row,
 isynth_err isynth_store_each_export_row(isynth_store *st, isynth_cand_status status,
                                         isynth_export_fn fn, void *user, isynth_error *err);
 
+/* The refs of the examples request request_id showed ("s3" seed 3, "g12" candidate 12), in
+ * prompt order, written into refs (room for ISYNTH_MAX_REQUEST_EXAMPLES); *n of them, 0 for a
+ * request with none or no such request. */
+isynth_err isynth_store_request_examples(isynth_store *st, long long request_id, char (*refs)[24],
+                                         size_t *n, isynth_error *err);
+
 /* Calls fn for each review status ("accepted", "edited", "rejected", "pending") with its count
  * of rows, in status order; no call when no workbook was imported (no review table). */
 typedef isynth_err (*isynth_review_count_fn)(void *user, const char *status, long n);
