@@ -20,8 +20,10 @@
 struct isynth_store {
     sqlite3 *db;
     char *dir;
-    /* statements run once per row by the exports, prepared on first use and kept */
+    /* statements run once per row (the exports) or per request and candidate (the run),
+     * prepared on first use and kept for the store's life */
     sqlite3_stmt *get_judgement, *get_consistency, *get_lineage, *export_seeds, *request_refs;
+    sqlite3_stmt *add_request, *add_example, *add_candidate, *finish_candidate, *reject;
     /* the schema version: SCHEMA_VERSION, or an older one (2, 3) opened for reading */
     int schema;
 };
@@ -241,6 +243,11 @@ void isynth_store_close(isynth_store *st)
     sqlite3_finalize(st->get_lineage);
     sqlite3_finalize(st->export_seeds);
     sqlite3_finalize(st->request_refs);
+    sqlite3_finalize(st->add_request);
+    sqlite3_finalize(st->add_example);
+    sqlite3_finalize(st->add_candidate);
+    sqlite3_finalize(st->finish_candidate);
+    sqlite3_finalize(st->reject);
     if (st->db) sqlite3_close_v2(st->db);
     isynth_free(st->dir);
     isynth_free(st);
@@ -360,6 +367,17 @@ static isynth_err step_done(isynth_store *st, sqlite3_stmt *s, isynth_error *err
     return rc;
 }
 
+/* step_done for a kept statement: reset for its next use instead of finalized, its bindings
+ * (a response can be large) released. */
+static isynth_err step_kept(isynth_store *st, sqlite3_stmt *s, isynth_error *err, const char *what)
+{
+    int r = sqlite3_step(s);
+    isynth_err rc = r == SQLITE_DONE ? ISYNTH_OK : db_fail(st, err, what);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
 isynth_err isynth_store_meta_get(isynth_store *st, const char *key, char **val, isynth_error *err)
 {
     *val = NULL;
@@ -460,12 +478,12 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
                                     "candidate (g<N>)",
                                     st->dir, r->examples[i] ? r->examples[i] : "(null)");
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "INSERT INTO requests(stage, created_at, status, parent, "
-                            "prompt, response, error, truncated, prompt_tokens, "
-                            "completion_tokens, retries, seconds, server) "
-                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            &s, err);
+    isynth_err rc = kept(st, &st->add_request,
+                         "INSERT INTO requests(stage, created_at, status, parent, "
+                         "prompt, response, error, truncated, prompt_tokens, "
+                         "completion_tokens, retries, seconds, server) "
+                         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         &s, err);
     if (rc) return rc;
     char now[21];
     utc_now(now);
@@ -488,26 +506,24 @@ isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *
     sqlite3_bind_int(s, 11, r->retries);
     sqlite3_bind_double(s, 12, r->seconds);
     bind_text(s, 13, r->server);
-    rc = step_done(st, s, err, "insert request");
+    rc = step_kept(st, s, err, "insert request");
     if (rc) return rc;
     long long rid = sqlite3_last_insert_rowid(st->db);
     if (id) *id = rid;
     if (!r->n_examples) return ISYNTH_OK;
-    if ((rc = prepare(st,
-                      "INSERT INTO request_examples(request_id, pos, seed_id, candidate_id) "
-                      "VALUES(?,?,?,?)",
-                      &s, err)))
+    if ((rc = kept(st, &st->add_example,
+                   "INSERT INTO request_examples(request_id, pos, seed_id, candidate_id) "
+                   "VALUES(?,?,?,?)",
+                   &s, err)))
         return rc;
     for (size_t i = 0; i < r->n_examples && !rc; i++) {
-        sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, rid);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
         sqlite3_bind_null(s, 3);
         sqlite3_bind_null(s, 4);
         sqlite3_bind_int64(s, seed[i] ? 3 : 4, ex[i]);
-        if (sqlite3_step(s) != SQLITE_DONE) rc = db_fail(st, err, "insert request example");
+        rc = step_kept(st, s, err, "insert request example");
     }
-    sqlite3_finalize(s);
     return rc;
 }
 
@@ -515,11 +531,11 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
                                       long long *id, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "INSERT INTO candidates(request_id, idx, instruction, input, output, "
-                            "dedup_key, status, reason, detail, nn_ref, nn_score, created_at, "
-                            "verify) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            &s, err);
+    isynth_err rc = kept(st, &st->add_candidate,
+                         "INSERT INTO candidates(request_id, idx, instruction, input, output, "
+                         "dedup_key, status, reason, detail, nn_ref, nn_score, created_at, "
+                         "verify) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         &s, err);
     if (rc) return rc;
     char now[21];
     utc_now(now);
@@ -539,7 +555,7 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
         sqlite3_bind_null(s, 11);
     bind_text(s, 12, now);
     bind_text(s, 13, c->verify);
-    rc = step_done(st, s, err, "insert candidate");
+    rc = step_kept(st, s, err, "insert candidate");
     if (!rc && id) *id = sqlite3_last_insert_rowid(st->db);
     return rc;
 }
@@ -549,11 +565,11 @@ isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const c
                                          const char *detail, const char *verify, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "UPDATE candidates SET output = ?, status = ?, reason = ?, "
-                            "detail = coalesce(?, detail), verify = ? "
-                            "WHERE id = ? AND status = 'pending'",
-                            &s, err);
+    isynth_err rc = kept(st, &st->finish_candidate,
+                         "UPDATE candidates SET output = ?, status = ?, reason = ?, "
+                         "detail = coalesce(?, detail), verify = ? "
+                         "WHERE id = ? AND status = 'pending'",
+                         &s, err);
     if (rc) return rc;
     bind_text(s, 1, output ? output : "");
     bind_status(s, 2, isynth_cand_status_name(status));
@@ -561,7 +577,7 @@ isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const c
     bind_text(s, 4, detail);
     bind_text(s, 5, verify);
     sqlite3_bind_int64(s, 6, id);
-    return step_done(st, s, err, "update candidate");
+    return step_kept(st, s, err, "update candidate");
 }
 
 isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_task *out,
@@ -803,15 +819,15 @@ isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reaso
                                const char *detail, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "UPDATE candidates SET status = 'rejected', reason = ?, detail = ? "
-                            "WHERE id = ? AND status = 'accepted'",
-                            &s, err);
+    isynth_err rc = kept(st, &st->reject,
+                         "UPDATE candidates SET status = 'rejected', reason = ?, detail = ? "
+                         "WHERE id = ? AND status = 'accepted'",
+                         &s, err);
     if (rc) return rc;
     bind_text(s, 1, reason);
     bind_text(s, 2, detail);
     sqlite3_bind_int64(s, 3, id);
-    return step_done(st, s, err, "reject candidate");
+    return step_kept(st, s, err, "reject candidate");
 }
 
 isynth_err isynth_store_each_row(isynth_store *st, isynth_cand_status status, bool unjudged_only,
