@@ -1778,8 +1778,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     fp.lang = r.seeds->lang;
     fp.check_output = !r.two_stage;
     fp.template_text = p->template_text;
-    if ((rc = isynth_store_open(p->out_dir, &r.st, err)) || (rc = check_config(&r, err)) ||
-        (rc = isynth_store_put_seeds(r.st, r.seeds, err)) ||
+    if ((rc = isynth_store_open(p->out_dir, ISYNTH_STORE_CREATE, &r.st, err)) ||
+        (rc = check_config(&r, err)) || (rc = isynth_store_put_seeds(r.st, r.seeds, err)) ||
         (rc = isynth_filter_new(&fp, &r.filter, err)) ||
         (rc = isynth_verifier_new(NULL, &r.verifier, err)))
         goto out;

@@ -175,10 +175,11 @@ static isynth_err schema_version(isynth_store *st, int *v, isynth_error *err)
     return ISYNTH_OK;
 }
 
-isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *err)
+isynth_err isynth_store_open(const char *dir, unsigned flags, isynth_store **out, isynth_error *err)
 {
     *out = NULL;
-    if (mkdir_p(dir) != 0)
+    bool create = flags & ISYNTH_STORE_CREATE;
+    if (create && mkdir_p(dir) != 0)
         return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create directory: %s", dir,
                                 strerror(errno));
     isynth_store *st = isynth_calloc(1, sizeof *st);
@@ -190,8 +191,15 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     isynth_err rc = ISYNTH_OK;
-    if (sqlite3_open_v2(path.p, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    struct stat sb;
+    if (!create && stat(path.p, &sb) != 0) {
+        rc =
+            isynth_error_set(err, errno == ENOENT ? ISYNTH_ERR_NOT_FOUND : ISYNTH_ERR_IO, "%s: %s",
+                             path.p, errno == ENOENT ? "no run here (no run.db)" : strerror(errno));
+        goto fail;
+    }
+    if (sqlite3_open_v2(path.p, &st->db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0),
+                        NULL) != SQLITE_OK) {
         rc = isynth_error_set(err, ISYNTH_ERR_STORE, "%s: cannot open: %s", path.p,
                               st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;

@@ -128,7 +128,7 @@ static isynth_backend *scripted(script **out)
 static isynth_store *make_run(long long ids[4])
 {
     isynth_store *st;
-    assert_int_equal(isynth_store_open(dir, &st, NULL), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, NULL), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", NULL), ISYNTH_OK);
     isynth_request_rec rq = {
         .stage = 1, .status = ISYNTH_REQ_DONE, .prompt = "p", .response = "r", .response_len = 1};
@@ -318,7 +318,7 @@ static int judge_run(void *unused)
 {
     (void)unused;
     isynth_store *st;
-    isynth_err rc = isynth_store_open(dir, &st, NULL);
+    isynth_err rc = isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, NULL);
     if (rc) return (int)rc;
     script *s;
     isynth_backend *be = scripted(&s);
@@ -359,7 +359,7 @@ static void test_judge_crash_walk(void **state)
         st = make_run(ids);
         isynth_store_close(st);
         assert_int_equal(crash_child(k, judge_run, NULL), CRASH_EXIT);
-        assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
         assert_db_sound(isynth_store_db(st));
         int before = 0;
         for (int i = 0; i < 4; i++)

@@ -141,7 +141,7 @@ static void test_report_hostile_text(void **state)
     (void)state;
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_begin(st, &e), ISYNTH_OK);
     isynth_request_rec r = {.stage = 1,
                             .status = ISYNTH_REQ_DONE,
@@ -185,7 +185,7 @@ static void test_report_empty_run(void **state)
     (void)state;
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     char page[256];
     snprintf(page, sizeof page, "%s/empty.html", dir);
     assert_int_equal(isynth_report_write(st, page, &e), ISYNTH_OK);

@@ -58,7 +58,7 @@ static isynth_store *make_run(void)
     assert_non_null(mkdtemp(dir));
     isynth_store *st;
     isynth_error e = {0};
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", &e), ISYNTH_OK);
     isynth_request_rec rq = {.stage = 1,
                              .status = ISYNTH_REQ_DONE,
@@ -511,7 +511,7 @@ static void write_edited(isynth_store *st, const char *path, const char *edited)
 static int import_run(void *path)
 {
     isynth_store *st;
-    isynth_err rc = isynth_store_open(dir, &st, NULL);
+    isynth_err rc = isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, NULL);
     if (rc) return (int)rc;
     isynth_review_report rep;
     rc = isynth_review_import_xlsx(st, path, &rep, NULL);
@@ -547,7 +547,7 @@ static void test_import_crash_walk(void **state)
         st = make_run();
         isynth_store_close(st);
         assert_int_equal(crash_child(k, import_run, edited), CRASH_EXIT);
-        assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
         assert_db_sound(isynth_store_db(st));
         review_state(st, now, sizeof now);
         assert_true(!strcmp(now, before) || !strcmp(now, want)); /* none or all */

@@ -954,7 +954,7 @@ static void make_run(const char *dir)
 {
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "created_at", "2026-12-04T05:00:00Z", &e),
                      ISYNTH_OK);
     isynth_request_rec r = {
@@ -1009,7 +1009,7 @@ static void test_run_seeds(void **state)
     /* after a review: the reviewers' accepted and edited rows, with their edits */
     isynth_store *st;
     size_t rows;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_review_export_xlsx(st, xl, false, &rows, &e), ISYNTH_OK);
     isynth_store_close(st);
     sqlite3 *h;

@@ -37,7 +37,7 @@ static void test_roundtrip(void **state)
     isynth_error e;
     char sub[300];
     snprintf(sub, sizeof sub, "%s/runs/a/run", dir); /* parents are created too */
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "model", "m.gguf", &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "model", "n.gguf", &e), ISYNTH_OK);
 
@@ -96,7 +96,7 @@ static void test_roundtrip(void **state)
     isynth_store_rollback(st);
     isynth_store_close(st);
 
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     char *v;
     assert_int_equal(isynth_store_meta_get(st, "model", &v, &e), ISYNTH_OK);
     assert_string_equal(v, "n.gguf");
@@ -124,7 +124,8 @@ static void test_unwritable(void **state)
     (void)state;
     isynth_store *st = (isynth_store *)1;
     isynth_error e;
-    assert_int_equal(isynth_store_open("/proc/isynth-no/such", &st, &e), ISYNTH_ERR_IO);
+    assert_int_equal(isynth_store_open("/proc/isynth-no/such", ISYNTH_STORE_CREATE, &st, &e),
+                     ISYNTH_ERR_IO);
     assert_null(st);
     assert_non_null(strstr(e.msg, "/proc/isynth-no/such"));
     /* a file where the directory should be */
@@ -133,7 +134,7 @@ static void test_unwritable(void **state)
     FILE *f = fopen(file, "w");
     assert_non_null(f);
     fclose(f);
-    assert_int_equal(isynth_store_open(file, &st, &e), ISYNTH_ERR_IO);
+    assert_int_equal(isynth_store_open(file, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_ERR_IO);
     assert_non_null(strstr(e.msg, "Not a directory"));
 }
 
@@ -151,7 +152,7 @@ static void test_not_a_database(void **state)
     fclose(f);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_ERR_STORE);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_ERR_STORE);
     assert_null(st);
     assert_non_null(strstr(e.msg, "run.db"));
 }
@@ -165,7 +166,7 @@ static void test_card_escaped(void **state)
     isynth_error e;
     char sub[300];
     snprintf(sub, sizeof sub, "%s/card", dir);
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "seeds_file",
                                            "evil\n# Heading | x <script>alert(1)</script>.jsonl",
                                            &e),
@@ -221,7 +222,7 @@ static void test_card_escaped(void **state)
 static isynth_err store_session(const char *sub, isynth_error *e)
 {
     isynth_store *st;
-    isynth_err rc = isynth_store_open(sub, &st, e);
+    isynth_err rc = isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, e);
     if (rc) return rc;
     isynth_task tasks[1] = {{.id = "a",
                              .instruction = "指示1",
@@ -285,7 +286,7 @@ static void test_alloc_walk(void **state)
         }
         /* afterwards: the store opens, and holds the transaction whole or not at all */
         isynth_store *st;
-        assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
         long cands, reqs;
         assert_int_equal(isynth_store_count(st, NULL, &cands, &e), ISYNTH_OK);
         assert_int_equal(isynth_store_count_requests(st, ISYNTH_REQ_ANY, &reqs, &e), ISYNTH_OK);
@@ -323,7 +324,7 @@ static void test_schema_2_upgrade(void **state)
     snprintf(db, sizeof db, "%s/run.db", sub);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     isynth_request_rec r = {.stage = 1,
                             .status = ISYNTH_REQ_DONE,
                             .prompt = "p",
@@ -358,7 +359,7 @@ static void test_schema_2_upgrade(void **state)
     assert_int_equal(v.n, 1);
     assert_string_equal(v.server[0], "(null)");
 
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     char *ver = NULL;
     assert_int_equal(isynth_store_meta_get(st, "schema", &ver, &e), ISYNTH_OK);
     assert_string_equal(ver, "4");
@@ -402,7 +403,7 @@ static void test_request_examples(void **state)
     snprintf(sub, sizeof sub, "%s/ex", dir);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     isynth_request_rec r = {.stage = 1,
                             .status = ISYNTH_REQ_DONE,
                             .examples = (const char *const[]){"g7", "s2", "s10"},
@@ -435,6 +436,32 @@ static void test_request_examples(void **state)
     isynth_store_close(st);
 }
 
+/* Without ISYNTH_STORE_CREATE a directory without run.db is "no run here", and neither the
+ * directory nor the file is made; an existing run opens. */
+static void test_open_existing(void **state)
+{
+    (void)state;
+    char sub[300], db[320];
+    snprintf(sub, sizeof sub, "%s/none/run", dir);
+    snprintf(db, sizeof db, "%s/run.db", sub);
+    isynth_store *st = (isynth_store *)1;
+    isynth_error e;
+    assert_int_equal(isynth_store_open(sub, 0, &st, &e), ISYNTH_ERR_NOT_FOUND);
+    assert_null(st);
+    assert_non_null(strstr(e.msg, "no run here"));
+    struct stat sb;
+    assert_int_not_equal(stat(sub, &sb), 0);
+    snprintf(sub, sizeof sub, "%s/empty", dir);
+    snprintf(db, sizeof db, "%s/run.db", sub);
+    assert_int_equal(mkdir(sub, 0777), 0);
+    assert_int_equal(isynth_store_open(sub, 0, &st, &e), ISYNTH_ERR_NOT_FOUND);
+    assert_int_not_equal(stat(db, &sb), 0);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
+    isynth_store_close(st);
+    assert_int_equal(isynth_store_open(sub, 0, &st, &e), ISYNTH_OK);
+    isynth_store_close(st);
+}
+
 /* A schema this isynth does not know is refused by both opens, naming the file. */
 static void test_schema_unknown(void **state)
 {
@@ -444,7 +471,7 @@ static void test_schema_unknown(void **state)
     snprintf(db, sizeof db, "%s/run.db", sub);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     isynth_store_close(st);
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
@@ -456,7 +483,7 @@ static void test_schema_unknown(void **state)
     sqlite3_close(h);
     assert_int_equal(isynth_store_open_read(sub, &st, &e), ISYNTH_ERR_STORE);
     assert_non_null(strstr(e.msg, "schema version 9"));
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_ERR_STORE);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_ERR_STORE);
     assert_non_null(strstr(e.msg, "run.db"));
 }
 
@@ -467,7 +494,8 @@ int main(void)
         cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_unwritable),
         cmocka_unit_test(test_not_a_database),   cmocka_unit_test(test_card_escaped),
         cmocka_unit_test(test_alloc_walk),       cmocka_unit_test(test_schema_2_upgrade),
-        cmocka_unit_test(test_request_examples), cmocka_unit_test(test_schema_unknown),
+        cmocka_unit_test(test_request_examples), cmocka_unit_test(test_open_existing),
+        cmocka_unit_test(test_schema_unknown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -235,7 +235,7 @@ static void test_migrate_and_export(void **state)
     copy_old_db(sub);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, 0, &st, &e), ISYNTH_OK);
     check_requests(st);
     for (size_t r = 0; r < want.n_req; r++) {
         char refs[ISYNTH_MAX_REQUEST_EXAMPLES][24];
@@ -292,7 +292,7 @@ static void test_migrate_and_export(void **state)
     assert_int_equal(count_lines(path), want.rejected);
 
     /* a second open finds schema 4 and migrates nothing again */
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, 0, &st, &e), ISYNTH_OK);
     check_requests(st);
     isynth_store_close(st);
     snprintf(path, sizeof path, "%s/run.db", sub);

@@ -125,8 +125,8 @@ int main(int argc, char **argv)
     if (isynth_seeds_load(seeds_path, &sp, &seeds, &e)) return fail(seeds_path, &e);
     isynth_store *st;
     double t0 = now_s();
-    if (isynth_store_open(rundir, &st, &e) || isynth_store_put_seeds(st, seeds, &e) ||
-        isynth_store_meta_set(st, "target", "6000", &e) ||
+    if (isynth_store_open(rundir, ISYNTH_STORE_CREATE, &st, &e) ||
+        isynth_store_put_seeds(st, seeds, &e) || isynth_store_meta_set(st, "target", "6000", &e) ||
         isynth_store_meta_set(st, "lang", "ja", &e) ||
         isynth_store_meta_set(st, "rouge_threshold", "0.7", &e) ||
         isynth_store_meta_set(st, "model_name", "scripted", &e))

@@ -36,9 +36,16 @@ typedef enum isynth_req_status {
 const char *isynth_cand_status_name(isynth_cand_status s);
 const char *isynth_req_status_name(isynth_req_status s);
 
-/* Opens (creating when absent) DIR/run.db, creating DIR when needed. *out is a new handle the
- * caller closes with isynth_store_close. */
-isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *err);
+/* isynth_store_open's flags. */
+enum {
+    ISYNTH_STORE_CREATE = 1 << 0, /* a new run: create DIR (and its parents) and run.db if absent */
+};
+
+/* Opens DIR/run.db for writing, upgrading a run of an older schema. Without ISYNTH_STORE_CREATE
+ * the run must exist: ISYNTH_ERR_NOT_FOUND ("no run here") when DIR/run.db does not. *out is a
+ * new handle the caller closes with isynth_store_close. */
+isynth_err isynth_store_open(const char *dir, unsigned flags, isynth_store **out,
+                             isynth_error *err);
 void isynth_store_close(isynth_store *st);
 
 /* The SQLite handle, owned by the store, for modules with their own queries (review). */
