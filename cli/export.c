@@ -17,11 +17,7 @@ static void export_usage(FILE *f)
 
 isynth_err cli_open_run(const char *dir, isynth_store **st, isynth_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/run.db", dir);
-    if (access(path, R_OK) != 0)
-        return isynth_error_set(err, ISYNTH_ERR_NOT_FOUND, "%s: no run here (no run.db)", dir);
-    return isynth_store_open(dir, st, err);
+    return isynth_store_open(dir, 0, st, err);
 }
 
 int cmd_export(int argc, char **argv)

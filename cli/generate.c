@@ -185,7 +185,7 @@ static isynth_err consistency_run(const char *dir, isynth_backend *be, int k, bo
                                   isynth_error *err)
 {
     isynth_store *st = NULL;
-    isynth_err rc = isynth_store_open(dir, &st, err);
+    isynth_err rc = isynth_store_open(dir, 0, &st, err);
     if (rc) return rc;
     bool tty = !quiet && isatty(2);
     isynth_backend_info bi;

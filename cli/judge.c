@@ -47,7 +47,7 @@ isynth_err cli_judge_run(const char *dir, isynth_backend *be, int min_score, boo
                          volatile int *stop, long *accepted, isynth_error *err)
 {
     isynth_store *st = NULL;
-    isynth_err rc = isynth_store_open(dir, &st, err);
+    isynth_err rc = isynth_store_open(dir, 0, &st, err);
     if (rc) return rc;
     bool tty = !quiet && isatty(2);
     isynth_backend_info bi;
@@ -69,7 +69,7 @@ isynth_err cli_judge_run(const char *dir, isynth_backend *be, int min_score, boo
         rc = erc;
         if (err) *err = ex;
     }
-    if (!rc && accepted) rc = isynth_store_count(st, "accepted", accepted, err);
+    if (!rc && accepted) rc = isynth_store_count(st, ISYNTH_CAND_ACCEPTED, accepted, err);
     isynth_store_close(st);
     return rc;
 }
@@ -150,12 +150,14 @@ int cmd_judge(int argc, char **argv)
                 !dir ? "--run DIR is required (see --help)" : "unexpected argument");
         return EXIT_USAGE;
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/run.db", dir);
-    if (access(path, R_OK | W_OK) != 0) {
-        fprintf(stderr, "isynth judge: %s: %s (not a run directory?)\n", path, strerror(errno));
+    /* a directory without a run is refused before a model is loaded */
+    isynth_store *probe = NULL;
+    isynth_error oerr;
+    if (isynth_store_open(dir, 0, &probe, &oerr)) {
+        fprintf(stderr, "isynth judge: %s\n", oerr.msg);
         return EXIT_USAGE;
     }
+    isynth_store_close(probe);
     isynth_backend *be = NULL;
     int code = cli_backend_new("judge", &bo, quiet, &be);
     if (code != EXIT_OK) return code;

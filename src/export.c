@@ -7,49 +7,7 @@
 #include "internal.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <string.h>
-
-static isynth_err db_err(isynth_store *st, isynth_error *err)
-{
-    return isynth_error_set(err, ISYNTH_ERR_STORE, "%s/run.db: %s", isynth_store_dir(st),
-                            sqlite3_errmsg(isynth_store_db(st)));
-}
-
-static const char *col(sqlite3_stmt *s, int i)
-{
-    const char *v = (const char *)sqlite3_column_text(s, i);
-    return v ? v : "";
-}
-
-/* A seed ref ("s3") as the seed's own id, or NULL when it names no seed. */
-static json_t *seed_ext_id(sqlite3_stmt *seed_q, const char *ref)
-{
-    sqlite3_reset(seed_q);
-    sqlite3_bind_int64(seed_q, 1, strtoll(ref + 1, NULL, 10));
-    json_t *id = sqlite3_step(seed_q) == SQLITE_ROW ? json_string(col(seed_q, 0)) : NULL;
-    sqlite3_reset(seed_q);
-    return id;
-}
-
-/* Seed refs "s3" in a request's examples JSON become the seeds' own ids. */
-static json_t *seed_ids(sqlite3_stmt *seed_q, const char *examples)
-{
-    json_t *out = json_array();
-    json_t *ex = json_loads(examples, 0, NULL);
-    size_t i;
-    json_t *v;
-    if (json_is_array(ex)) {
-        json_array_foreach(ex, i, v)
-        {
-            const char *ref = json_string_value(v);
-            json_t *id = ref && ref[0] == 's' ? seed_ext_id(seed_q, ref) : NULL;
-            if (id) json_array_append_new(out, id);
-        }
-    }
-    json_decref(ex);
-    return out;
-}
 
 /* verify (the facts a reviewer must check) always, judge when the row was judged. */
 static isynth_err add_quality(isynth_store *st, json_t *o, long long id, const char *verify,
@@ -100,96 +58,76 @@ static isynth_err write_line(atomic_file *a, json_t *o, isynth_error *err)
     return ok ? ISYNTH_OK : isynth_error_set(err, ISYNTH_ERR_IO, "%s: write failed", a->path);
 }
 
-/* An evolved row's parent_id (the seed's own id, or "g12"), evolution and round. */
-static isynth_err add_lineage(isynth_store *st, sqlite3_stmt *seed_q, long long id, json_t *o,
-                              isynth_error *err)
+/* What export_row needs besides the row. */
+typedef struct export_ctx {
+    isynth_store *st;
+    atomic_file *a;
+    bool accepted;
+    const char *model, *method;
+    long count;
+} export_ctx;
+
+static isynth_err export_row(void *user, const isynth_export_row *row, isynth_error *err)
 {
-    char *parent = NULL, *op = NULL;
-    int round = 0;
-    isynth_err rc = isynth_store_get_lineage(st, id, &parent, &op, &round, err);
-    if (rc == ISYNTH_ERR_NOT_FOUND) return ISYNTH_OK;
-    if (rc) return rc;
-    json_t *pid = parent[0] == 's' ? seed_ext_id(seed_q, parent) : NULL;
-    json_object_set_new(o, "parent_id", pid ? pid : json_string(parent));
-    json_object_set_new(o, "evolution", json_string(op));
-    json_object_set_new(o, "round", json_integer(round));
-    isynth_free(parent);
-    isynth_free(op);
-    return ISYNTH_OK;
+    export_ctx *x = user;
+    json_t *o = json_object();
+    char id[32];
+    snprintf(id, sizeof id, "g%lld", row->id);
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "instruction", json_string(row->instruction ? row->instruction : ""));
+    json_object_set_new(o, "input", json_string(row->input ? row->input : ""));
+    json_object_set_new(o, "output", json_string(row->output ? row->output : ""));
+    if (x->accepted) {
+        json_t *seeds = json_array();
+        for (size_t i = 0; i < row->n_seed_ids; i++)
+            json_array_append_new(seeds, json_string(row->seed_ids[i]));
+        json_object_set_new(o, "seed_ids", seeds);
+        json_object_set_new(o, "model", json_string(x->model));
+        json_object_set_new(o, "method", json_string(x->method));
+        /* an evolved row's parent_id (the seed's own id, or "g12"), evolution and round */
+        if (!strcmp(x->method, "evol") && row->parent) {
+            json_object_set_new(o, "parent_id", json_string(row->parent));
+            json_object_set_new(o, "evolution", json_string(row->operation ? row->operation : ""));
+            json_object_set_new(o, "round", json_integer(row->round));
+        }
+        json_object_set_new(o, "created_at", json_string(row->created_at ? row->created_at : ""));
+    } else {
+        json_object_set_new(o, "reason", json_string(row->reason ? row->reason : ""));
+        json_object_set_new(o, "detail", json_string(row->detail ? row->detail : ""));
+        json_object_set_new(o, "request_id", json_integer(row->request_id));
+    }
+    if (row->nn_score >= 0) {
+        json_object_set_new(o, "nearest", json_string(row->nn_ref ? row->nn_ref : ""));
+        json_object_set_new(o, "nearest_rouge_l", json_real(row->nn_score));
+    }
+    isynth_err rc = x->accepted
+                        ? add_quality(x->st, o, row->id, row->verify ? row->verify : "", err)
+                        : ISYNTH_OK;
+    if (!rc) rc = write_line(x->a, o, err);
+    json_decref(o);
+    if (!rc) x->count++;
+    return rc;
 }
 
 static isynth_err export_jsonl(isynth_store *st, const char *name, bool accepted, char *model,
                                const char *method, long *count, isynth_error *err)
 {
-    sqlite3 *db = isynth_store_db(st);
     buf path;
     buf_init(&path, BUF_MAX_PATH);
     if (buf_printf(&path, "%s/%s", isynth_store_dir(st), name))
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
-    sqlite3_stmt *q = NULL, *seed_q = NULL;
-    const char *sql =
-        accepted ? "SELECT c.id, c.instruction, c.input, c.output, r.examples, c.created_at, "
-                   "c.nn_ref, c.nn_score, c.verify FROM candidates c LEFT JOIN requests r "
-                   "ON r.id = c.request_id WHERE c.status = 'accepted' ORDER BY c.id"
-                 : "SELECT c.id, c.instruction, c.input, c.output, c.reason, c.detail, "
-                   "c.request_id, c.nn_ref, c.nn_score FROM candidates c "
-                   "WHERE c.status = 'rejected' ORDER BY c.id";
     atomic_file a = {0};
-    isynth_err rc = ISYNTH_OK;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT ext_id FROM seeds WHERE id = ?", -1, &seed_q, NULL) !=
-            SQLITE_OK) {
-        rc = db_err(st, err);
-        goto out;
+    isynth_err rc = atomic_open(&a, path.p, err);
+    export_ctx x = {st, &a, accepted, model, method, 0};
+    if (!rc) {
+        rc = isynth_store_each_export_row(
+            st, accepted ? ISYNTH_CAND_ACCEPTED : ISYNTH_CAND_REJECTED, export_row, &x, err);
+        if (!rc)
+            rc = atomic_commit(&a, err);
+        else
+            atomic_abort(&a);
     }
-    if ((rc = atomic_open(&a, path.p, err))) goto out;
-    *count = 0;
-    int r;
-    while (!rc && (r = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        char id[32];
-        snprintf(id, sizeof id, "g%lld", (long long)sqlite3_column_int64(q, 0));
-        json_object_set_new(o, "id", json_string(id));
-        json_object_set_new(o, "instruction", json_string(col(q, 1)));
-        json_object_set_new(o, "input", json_string(col(q, 2)));
-        json_object_set_new(o, "output", json_string(col(q, 3)));
-        if (accepted) {
-            json_object_set_new(o, "seed_ids", seed_ids(seed_q, col(q, 4)));
-            json_object_set_new(o, "model", json_string(model));
-            json_object_set_new(o, "method", json_string(method));
-            if (!strcmp(method, "evol") &&
-                (rc = add_lineage(st, seed_q, sqlite3_column_int64(q, 0), o, err))) {
-                json_decref(o);
-                break;
-            }
-            json_object_set_new(o, "created_at", json_string(col(q, 5)));
-        } else {
-            json_object_set_new(o, "reason", json_string(col(q, 4)));
-            json_object_set_new(o, "detail", json_string(col(q, 5)));
-            json_object_set_new(o, "request_id", json_integer(sqlite3_column_int64(q, 6)));
-        }
-        int nn = accepted ? 6 : 7;
-        if (sqlite3_column_type(q, nn + 1) != SQLITE_NULL) {
-            json_object_set_new(o, "nearest", json_string(col(q, nn)));
-            json_object_set_new(o, "nearest_rouge_l", json_real(sqlite3_column_double(q, nn + 1)));
-        }
-        if (accepted) rc = add_quality(st, o, sqlite3_column_int64(q, 0), col(q, 8), err);
-        if (rc) {
-            json_decref(o);
-            break;
-        }
-        rc = write_line(&a, o, err);
-        json_decref(o);
-        (*count)++;
-    }
-    if (!rc && r != SQLITE_DONE) rc = db_err(st, err);
-    if (!rc)
-        rc = atomic_commit(&a, err);
-    else
-        atomic_abort(&a);
-out:
-    sqlite3_finalize(q);
-    sqlite3_finalize(seed_q);
+    *count = x.count;
     buf_free(&path);
     return rc;
 }
@@ -201,33 +139,36 @@ static char *meta(isynth_store *st, const char *key)
     return v;
 }
 
+typedef struct review_counts {
+    buf rows;
+    long kept; /* accepted and edited */
+} review_counts;
+
+static isynth_err review_count(void *user, isynth_review_status status, long n)
+{
+    review_counts *c = user;
+    if (status == ISYNTH_REVIEW_ACCEPTED || status == ISYNTH_REVIEW_EDITED) c->kept += n;
+    return buf_printf(&c->rows, "| %s | %ld |\n", isynth_review_status_name(status), n);
+}
+
 /* "## Review": counts per review status, once `isynth import` has recorded some. */
 static isynth_err review_section(isynth_store *st, buf *b, isynth_error *err)
 {
-    sqlite3 *db = isynth_store_db(st);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1", -1,
-                           &q, NULL) != SQLITE_OK)
-        return ISYNTH_OK; /* no review table yet */
-    buf rows;
-    buf_init(&rows, BUF_MAX_PAGE);
-    isynth_err rc = ISYNTH_OK;
-    long kept = 0;
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        const char *status = col(q, 0);
-        long n = (long)sqlite3_column_int64(q, 1);
-        if (!strcmp(status, "accepted") || !strcmp(status, "edited")) kept += n;
-        rc = buf_printf(&rows, "| %s | %ld |\n", status, n);
+    review_counts c = {.kept = 0};
+    buf_init(&c.rows, BUF_MAX_PAGE);
+    isynth_err rc = isynth_store_each_review_count(st, review_count, &c, err);
+    if (rc && err && err->code) {
+        buf_free(&c.rows);
+        return rc;
     }
-    sqlite3_finalize(q);
-    if (!rc && rows.len)
+    if (!rc && c.rows.len)
         rc = buf_printf(b,
                         "## Review\n\n| review status | tasks |\n|---|---|\n%s\n"
                         "The reviewed dataset (`isynth export --jsonl`) holds the %ld accepted "
                         "and edited tasks, with reviewers' edits applied; the generated text and "
                         "every edit are kept in run.db (tables review, review_history).\n\n",
-                        rows.p, kept);
-    buf_free(&rows);
+                        c.rows.p, c.kept);
+    buf_free(&c.rows);
     return rc ? isynth_error_set(err, rc, "writing the card: out of memory") : ISYNTH_OK;
 }
 

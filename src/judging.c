@@ -166,7 +166,7 @@ isynth_err isynth_judge_store(isynth_store *st, isynth_backend *be,
     s.evol = method && !strcmp(method, "evol");
     isynth_free(method);
     if (s.evol) rc = isynth_store_each_seed(st, keep_seed, &s, err);
-    if (!rc) rc = isynth_store_each_row(st, "accepted", true, collect, &s, err);
+    if (!rc) rc = isynth_store_each_row(st, ISYNTH_CAND_ACCEPTED, true, collect, &s, err);
     if (rc == ISYNTH_ERR_NOMEM) isynth_error_set(err, rc, "out of memory");
     if (!rc && s.n) rc = isynth_judge_run(be, &jp, next_row, on_done, &s, p->stop, err);
     for (size_t i = 0; i < s.n; i++) {

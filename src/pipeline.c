@@ -747,7 +747,7 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
                                   .input = "",
                                   .output = "",
                                   .dedup_key = "",
-                                  .status = "rejected",
+                                  .status = ISYNTH_CAND_REJECTED,
                                   .reason = "unparseable",
                                   .detail = "invalid text",
                                   .nn_score = -1};
@@ -768,10 +768,10 @@ static isynth_err record_candidate(run *r, long long req_id, int idx, isynth_tas
     else
         rc = isynth_filter_check(r->filter, t, ex, refp, f->k, &v, &key, err);
     if (rc) return rc;
-    const char *status = r->two_stage ? "pending" : "accepted";
+    isynth_cand_status status = r->two_stage ? ISYNTH_CAND_PENDING : ISYNTH_CAND_ACCEPTED;
     const char *reason = v.reason;
     if (!reason && r->prog.accepted + r->prog.pending >= r->p->target) reason = "over_target";
-    if (reason) status = "rejected";
+    if (reason) status = ISYNTH_CAND_REJECTED;
     char *facts = NULL;
     if (!reason && !r->two_stage &&
         (rc = isynth_verify_json(r->verifier, t->output, strlen(t->output), output_lang(t->output),
@@ -838,7 +838,7 @@ static isynth_err record_rejected_text(run *r, long long req_id, int idx, const 
                               .input = "",
                               .output = "",
                               .dedup_key = "",
-                              .status = "rejected",
+                              .status = ISYNTH_CAND_REJECTED,
                               .reason = reason,
                               .detail = detail,
                               .nn_score = -1};
@@ -1377,7 +1377,7 @@ static isynth_err record_stopped(run *r, long long req_id, int idx, const stoppe
         .input = s->input,
         .output = "",
         .dedup_key = s->key ? s->key : "",
-        .status = "rejected",
+        .status = ISYNTH_CAND_REJECTED,
         .reason = s->v.reason,
         .detail = detail,
         .nn_ref = s->v.nn_ref[0] ? s->v.nn_ref : NULL,
@@ -1497,7 +1497,7 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
         return rc;
     }
     rc = isynth_store_finish_candidate(r->st, f->parent, norm ? norm : "",
-                                       reason ? "rejected" : "accepted", reason,
+                                       reason ? ISYNTH_CAND_REJECTED : ISYNTH_CAND_ACCEPTED, reason,
                                        v.detail[0] ? v.detail : NULL, facts, err);
     isynth_free(facts);
     if (!rc) {
@@ -1520,17 +1520,6 @@ static isynth_err handle_stage2(run *r, inflight *f, const char *text, size_t le
     return rc;
 }
 
-static isynth_err examples_json(run *r, const inflight *f, buf *b)
-{
-    isynth_err rc = buf_addc(b, '[');
-    for (size_t i = 0; i < f->k && !rc; i++) {
-        char ref[24];
-        example_ref(r, f->ex[i], ref, sizeof ref);
-        rc = buf_printf(b, "%s\"%s\"", i ? "," : "", ref);
-    }
-    return rc ? rc : buf_addc(b, ']');
-}
-
 /* One finished request: recorded with its candidates in one transaction. An error (the
  * store's, the filters', memory, or 20 failed requests in a row) stops the backend's step and
  * the run with that cause. */
@@ -1548,11 +1537,17 @@ static isynth_err on_result(void *user, const isynth_gen_result *res, isynth_err
     r->prog.in_flight--;
     size_t len = 0;
     char *text = utf8_sanitize(res->text ? res->text : "", res->text ? res->len : 0, &len);
-    buf ex, prompt;
-    buf_init(&ex, f->k * 28 + 3);          /* k refs of at most 24 bytes, quoted, comma */
+    buf prompt;
     buf_init(&prompt, 2 * BUF_MAX_PROMPT); /* the system and user turns, each a prompt */
+    /* the examples shown (stage 1), as their refs */
+    char refs[16][24];
+    const char *refp[16];
+    size_t n_refs = f->stage == 1 ? f->k : 0;
+    for (size_t i = 0; i < n_refs; i++) {
+        example_ref(r, f->ex[i], refs[i], sizeof refs[i]);
+        refp[i] = refs[i];
+    }
     isynth_err rc = text ? ISYNTH_OK : ISYNTH_ERR_NOMEM;
-    if (!rc) rc = examples_json(r, f, &ex);
     if (!rc)
         rc = r->chat && !(r->magpie && f->stage == 1)
                  ? buf_printf(&prompt, "[system]\n%s\n\n[user]\n%s", f->pr.system, f->pr.user)
@@ -1571,8 +1566,9 @@ static isynth_err on_result(void *user, const isynth_gen_result *res, isynth_err
     bool ok = res->status == ISYNTH_OK;
     isynth_request_rec rec = {
         .stage = f->stage,
-        .status = ok ? "done" : "failed",
-        .examples = f->stage == 1 ? ex.p : NULL,
+        .status = ok ? ISYNTH_REQ_DONE : ISYNTH_REQ_FAILED,
+        .examples = refp,
+        .n_examples = n_refs,
         .parent = f->parent,
         .prompt = prompt.p,
         .response = text,
@@ -1627,7 +1623,6 @@ static isynth_err on_result(void *user, const isynth_gen_result *res, isynth_err
                                   r->consecutive_failures, rec.error);
     }
 done:
-    buf_free(&ex);
     buf_free(&prompt);
     isynth_free(text);
     inflight_free(f);
@@ -1807,8 +1802,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
     fp.lang = r.seeds->lang;
     fp.check_output = !r.two_stage;
     fp.template_text = p->template_text;
-    if ((rc = isynth_store_open(p->out_dir, &r.st, err)) || (rc = check_config(&r, err)) ||
-        (rc = isynth_store_put_seeds(r.st, r.seeds, err)) ||
+    if ((rc = isynth_store_open(p->out_dir, ISYNTH_STORE_CREATE, &r.st, err)) ||
+        (rc = check_config(&r, err)) || (rc = isynth_store_put_seeds(r.st, r.seeds, err)) ||
         (rc = isynth_filter_new(&fp, &r.filter, err)) ||
         (rc = isynth_verifier_new(NULL, &r.verifier, err)))
         goto out;
@@ -1825,8 +1820,8 @@ isynth_err isynth_generate(const isynth_gen_params *p, isynth_backend *backend,
         }
         r.win_cap = (size_t)p->yield_window;
     }
-    if ((rc = isynth_store_each_candidate(r.st, "accepted", load_accepted, &r, err)) ||
-        (rc = isynth_store_each_candidate(r.st, "pending", load_pending, &r, err)) ||
+    if ((rc = isynth_store_each_candidate(r.st, ISYNTH_CAND_ACCEPTED, load_accepted, &r, err)) ||
+        (rc = isynth_store_each_candidate(r.st, ISYNTH_CAND_PENDING, load_pending, &r, err)) ||
         (r.evol &&
          (rc = isynth_store_each_evol_frontier(r.st, p->rounds, load_frontier, &r, err))) ||
         (rc = load_counts(&r, err)))

@@ -220,15 +220,12 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     a->accept.a[ab] += (double)q->candidates;
     a->accept.b[ab] += (double)q->kept;
     /* seeds shown */
-    for (const char *p = q->examples; p && (p = strstr(p, "\"s")) != NULL;) {
-        p += 2;
-        char *end;
-        long k = strtol(p, &end, 10);
-        if (end != p && *end == '"' && k >= 1 && k <= a->n_seeds) {
+    for (size_t i = 0; i < q->n_seed_examples; i++) {
+        long long k = q->seed_examples[i];
+        if (k >= 1 && k <= a->n_seeds) {
             a->seed_shown[k - 1]++;
             a->seed_kept[k - 1] += q->kept;
         }
-        p = end;
     }
     /* subjects */
     size_t sl;
@@ -245,14 +242,14 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
 static isynth_err add_candidate(void *user, const isynth_candidate_sum *c)
 {
     acc *a = user;
-    bool kept = c->status && (!strcmp(c->status, "accepted") || !strcmp(c->status, "pending"));
+    bool kept = c->status == ISYNTH_CAND_ACCEPTED || c->status == ISYNTH_CAND_PENDING;
     if (c->nn_score >= 0) {
         int b = (int)(c->nn_score * NN_BINS);
         if (b >= NN_BINS) b = NN_BINS - 1;
         (kept ? a->nn_acc : a->nn_rej)[b]++;
     }
     if (c->judge_score >= 1 && c->judge_score <= 5) a->judge[c->judge_score]++;
-    if (!kept || strcmp(c->status, "accepted") != 0) return ISYNTH_OK;
+    if (c->status != ISYNTH_CAND_ACCEPTED) return ISYNTH_OK;
     a->n_gen++;
     a->len_ins_gen[len_bin(chars(c->instruction))]++;
     a->len_out_gen[len_bin(chars(c->output))]++;
@@ -338,8 +335,8 @@ static json_t *distinct(const ngrams *g)
 
 /* Builds the page's data. */
 /* Evol-Instruct: rewrites and accepted rows per operation and per round. */
-static isynth_err add_lineage_sum(void *user, const char *operation, int round, const char *status,
-                                  long n)
+static isynth_err add_lineage_sum(void *user, const char *operation, int round,
+                                  isynth_cand_status status, long n)
 {
     json_t *ev = user;
     char rk[16];
@@ -356,7 +353,7 @@ static isynth_err add_lineage_sum(void *user, const char *operation, int round, 
         }
         json_int_t rw = json_integer_value(json_object_get(o, "rewrites")) + n;
         json_int_t ac = json_integer_value(json_object_get(o, "accepted")) +
-                        (!strcmp(status, "accepted") ? n : 0);
+                        (status == ISYNTH_CAND_ACCEPTED ? n : 0);
         if (json_object_set_new(o, "rewrites", json_integer(rw)) ||
             json_object_set_new(o, "accepted", json_integer(ac)))
             return ISYNTH_ERR_NOMEM;

@@ -173,14 +173,14 @@ static isynth_err write_run_sheet(isynth_store *st, isynth_xlsx_writer *w, isynt
                                   {.name = "value", .width = 80, .wrap = true}};
     isynth_err rc = isynth_xlsx_add_sheet(w, "run", cols, 2, err);
     if (!rc) rc = isynth_store_each_meta(st, meta_line, w, err);
-    const char *counts[][2] = {{"tasks accepted by the filters", "accepted"},
-                               {"tasks rejected by the filters", "rejected"}};
+    const char *counts[2] = {"tasks accepted by the filters", "tasks rejected by the filters"};
+    const isynth_cand_status status[2] = {ISYNTH_CAND_ACCEPTED, ISYNTH_CAND_REJECTED};
     for (size_t i = 0; i < 2 && !rc; i++) {
         long n = 0;
-        rc = isynth_store_count(st, counts[i][1], &n, err);
+        rc = isynth_store_count(st, status[i], &n, err);
         char v[32];
         snprintf(v, sizeof v, "%ld", n);
-        const char *kv[2] = {counts[i][0], v};
+        const char *kv[2] = {counts[i], v};
         if (!rc) rc = isynth_xlsx_write_row(w, kv, NULL, 2, err);
     }
     return rc;

@@ -1,23 +1,32 @@
 /* SQLite run store. WAL mode with one writer (this process); every finished request is one
  * transaction with its candidates, so a crash at any moment leaves a consistent file. The
- * schema is created on open and versioned in meta('schema'). */
+ * schema is created on open and versioned in PRAGMA user_version, with meta('schema') kept in
+ * step (runs made before version 4 have only the latter); an older run.db is migrated step by
+ * step when opened for writing, and read as it is when opened for reading. This file is the
+ * only one that knows the schema: the other modules call the typed functions of store.h. */
 #include "isynth/store.h"
 #include "internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION 4
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct isynth_store {
     sqlite3 *db;
     char *dir;
-    /* statements run once per row by the exports, prepared on first use and kept */
-    sqlite3_stmt *get_judgement, *get_consistency, *get_lineage;
+    /* statements run once per row (the exports) or per request and candidate (the run),
+     * prepared on first use and kept for the store's life */
+    sqlite3_stmt *get_judgement, *get_consistency, *get_lineage, *export_seeds, *request_refs;
+    sqlite3_stmt *add_request, *add_example, *add_candidate, *finish_candidate, *reject;
     sqlite3_stmt *ref_instruction, *review_get, *review_hist, *review_put; /* review section */
-    bool old_schema; /* opened for reading at schema 2: requests have no server column */
+    /* the schema version: SCHEMA_VERSION, or an older one (2, 3) opened for reading */
+    int schema;
 };
 
 /* One judgement per judged candidate: a score 1-5 with the judge's reason and the claims it
@@ -46,6 +55,16 @@ struct isynth_store {
     "  operation TEXT NOT NULL, round INTEGER NOT NULL);"                                          \
     "CREATE INDEX IF NOT EXISTS lineage_parent ON lineage(parent);"
 
+/* The examples each request showed, in prompt order (pos from 0): a seed of the run (seed_id,
+ * "s3") or an earlier candidate (candidate_id, "g12"), exactly one of the two. The ids are not
+ * foreign keys: they are what the request's prompt named, and readers join seeds or candidates
+ * and skip an id that names nothing, as the readers of schema 3's JSON did. */
+#define REQUEST_EXAMPLES_TABLE                                                                     \
+    "CREATE TABLE IF NOT EXISTS request_examples("                                                 \
+    "  request_id INTEGER NOT NULL REFERENCES requests(id), pos INTEGER NOT NULL,"                 \
+    "  seed_id INTEGER, candidate_id INTEGER,"                                                     \
+    "  CHECK((seed_id IS NULL) != (candidate_id IS NULL)), PRIMARY KEY(request_id, pos));"
+
 /* Schema 1 (isynth 0.1.0) to 2: the facts to verify of each candidate, and the judgements. */
 static const char migrate_1_2[] =
     "ALTER TABLE candidates ADD COLUMN verify TEXT;" JUDGEMENTS_TABLE CONSISTENCY_TABLE
@@ -55,6 +74,19 @@ static const char migrate_1_2[] =
 static const char migrate_2_3[] = "ALTER TABLE requests ADD COLUMN server TEXT;"
                                   "UPDATE meta SET value = '3' WHERE key = 'schema';";
 
+/* Schema 3 to 4: the examples of a request leave the JSON text of requests.examples (["s3",
+ * "g12"]) for rows of request_examples; text that is no ref (never written) is dropped. */
+static const char migrate_3_4[] = REQUEST_EXAMPLES_TABLE
+    "INSERT INTO request_examples(request_id, pos, seed_id, candidate_id)"
+    " SELECT request_id, pos, CASE kind WHEN 's' THEN n END, CASE kind WHEN 'g' THEN n END FROM"
+    " (SELECT r.id AS request_id, e.key AS pos, substr(e.value, 1, 1) AS kind,"
+    "  CAST(substr(e.value, 2) AS INTEGER) AS n FROM requests r,"
+    "  json_each(CASE WHEN json_valid(r.examples) THEN r.examples ELSE '[]' END) e"
+    "  WHERE e.type = 'text' AND (e.value GLOB 's[1-9]*' OR e.value GLOB 'g[1-9]*')"
+    "  AND NOT substr(e.value, 2) GLOB '*[^0-9]*');"
+    "ALTER TABLE requests DROP COLUMN examples;"
+    "UPDATE meta SET value = '4' WHERE key = 'schema';";
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS seeds("
@@ -63,7 +95,7 @@ static const char schema[] =
     "  is_classification INTEGER NOT NULL, line INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS requests("
     "  id INTEGER PRIMARY KEY, stage INTEGER NOT NULL, created_at TEXT NOT NULL,"
-    "  status TEXT NOT NULL CHECK(status IN ('done','failed')), examples TEXT,"
+    "  status TEXT NOT NULL CHECK(status IN ('done','failed')),"
     "  parent INTEGER, prompt TEXT NOT NULL, response TEXT, error TEXT,"
     "  truncated INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER, completion_tokens INTEGER,"
     "  retries INTEGER NOT NULL DEFAULT 0, seconds REAL, server TEXT);"
@@ -77,7 +109,7 @@ static const char schema[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS candidates_accepted_key ON candidates(dedup_key)"
     "  WHERE status = 'accepted';"
     "CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);" JUDGEMENTS_TABLE
-        CONSISTENCY_TABLE LINEAGE_TABLE;
+        CONSISTENCY_TABLE LINEAGE_TABLE REQUEST_EXAMPLES_TABLE;
 
 static isynth_err db_fail(isynth_store *st, isynth_error *err, const char *what)
 {
@@ -123,10 +155,32 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
-isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *err)
+/* The schema version of the open file: PRAGMA user_version, else meta('schema') (a run made
+ * before version 4), else 0 (a new file, or one that is not a run store). */
+static isynth_err schema_version(isynth_store *st, int *v, isynth_error *err)
+{
+    *v = 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return db_fail(st, err, "read the schema version");
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) *v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if (r != SQLITE_ROW) return db_fail(st, err, "read the schema version");
+    char *old = NULL;
+    if (!*v && isynth_store_meta_get(st, "schema", &old, NULL) == ISYNTH_OK && old) {
+        long n = strtol(old, NULL, 10);
+        *v = n > 0 && n < 1000 ? (int)n : 0;
+    }
+    isynth_free(old);
+    return ISYNTH_OK;
+}
+
+isynth_err isynth_store_open(const char *dir, unsigned flags, isynth_store **out, isynth_error *err)
 {
     *out = NULL;
-    if (mkdir_p(dir) != 0)
+    bool create = flags & ISYNTH_STORE_CREATE;
+    if (create && mkdir_p(dir) != 0)
         return isynth_error_set(err, ISYNTH_ERR_IO, "%s: cannot create directory: %s", dir,
                                 strerror(errno));
     isynth_store *st = isynth_calloc(1, sizeof *st);
@@ -138,8 +192,15 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
         return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     isynth_err rc = ISYNTH_OK;
-    if (sqlite3_open_v2(path.p, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    struct stat sb;
+    if (!create && stat(path.p, &sb) != 0) {
+        rc =
+            isynth_error_set(err, errno == ENOENT ? ISYNTH_ERR_NOT_FOUND : ISYNTH_ERR_IO, "%s: %s",
+                             path.p, errno == ENOENT ? "no run here (no run.db)" : strerror(errno));
+        goto fail;
+    }
+    if (sqlite3_open_v2(path.p, &st->db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0),
+                        NULL) != SQLITE_OK) {
         rc = isynth_error_set(err, ISYNTH_ERR_STORE, "%s: cannot open: %s", path.p,
                               st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
@@ -151,35 +212,29 @@ isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *
                    err)))
         goto fail;
     if ((rc = exec(st, "BEGIN IMMEDIATE;", err))) goto fail;
-    char *old = NULL;
-    if ((rc = isynth_store_meta_get(st, "schema", &old, NULL)) == ISYNTH_OK && old &&
-        !strcmp(old, "1"))
-        rc = exec(st, migrate_1_2, err);
-    else
-        rc = ISYNTH_OK; /* a new file has no meta table yet */
-    if (!rc && old && (!strcmp(old, "1") || !strcmp(old, "2"))) rc = exec(st, migrate_2_3, err);
-    isynth_free(old);
+    int v = 0;
+    rc = schema_version(st, &v, err);
+    if (!rc && v > SCHEMA_VERSION)
+        rc =
+            isynth_error_set(err, ISYNTH_ERR_STORE,
+                             "%s: schema version %d, this isynth reads %d (made by a newer isynth)",
+                             path.p, v, SCHEMA_VERSION);
+    if (!rc && v == 1) rc = exec(st, migrate_1_2, err);
+    if (!rc && v >= 1 && v <= 2) rc = exec(st, migrate_2_3, err);
+    if (!rc && v >= 1 && v <= 3) rc = exec(st, migrate_3_4, err);
+    if (!rc) rc = exec(st, schema, err);
+    if (!rc)
+        rc = exec(st,
+                  "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" STR(
+                      SCHEMA_VERSION) "');"
+                                      "PRAGMA user_version = " STR(SCHEMA_VERSION) ";",
+                  err);
     if (rc) {
         exec(st, "ROLLBACK;", NULL);
         goto fail;
     }
-    if ((rc = exec(st, schema, err)) ||
-        (rc = exec(st,
-                   "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" SCHEMA_VERSION "');",
-                   err))) {
-        exec(st, "ROLLBACK;", NULL);
-        goto fail;
-    }
     if ((rc = isynth_store_commit(st, err))) goto fail;
-    char *ver = NULL;
-    if ((rc = isynth_store_meta_get(st, "schema", &ver, err))) goto fail;
-    if (!ver || strcmp(ver, SCHEMA_VERSION) != 0) {
-        rc = isynth_error_set(err, ISYNTH_ERR_STORE, "%s: schema version %s, this isynth reads %s",
-                              path.p, ver ? ver : "(none)", SCHEMA_VERSION);
-        isynth_free(ver);
-        goto fail;
-    }
-    isynth_free(ver);
+    st->schema = SCHEMA_VERSION;
     buf_free(&path);
     *out = st;
     return ISYNTH_OK;
@@ -199,14 +254,16 @@ void isynth_store_close(isynth_store *st)
     sqlite3_finalize(st->review_get);
     sqlite3_finalize(st->review_hist);
     sqlite3_finalize(st->review_put);
+    sqlite3_finalize(st->export_seeds);
+    sqlite3_finalize(st->request_refs);
+    sqlite3_finalize(st->add_request);
+    sqlite3_finalize(st->add_example);
+    sqlite3_finalize(st->add_candidate);
+    sqlite3_finalize(st->finish_candidate);
+    sqlite3_finalize(st->reject);
     if (st->db) sqlite3_close_v2(st->db);
     isynth_free(st->dir);
     isynth_free(st);
-}
-
-struct sqlite3 *isynth_store_db(isynth_store *st)
-{
-    return st->db;
 }
 
 const char *isynth_store_dir(isynth_store *st)
@@ -259,11 +316,73 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_null(s, i);
 }
 
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+const char *isynth_cand_status_name(isynth_cand_status s)
+{
+    switch (s) {
+    case ISYNTH_CAND_ANY:
+        return "any";
+    case ISYNTH_CAND_ACCEPTED:
+        return "accepted";
+    case ISYNTH_CAND_REJECTED:
+        return "rejected";
+    case ISYNTH_CAND_PENDING:
+        return "pending";
+    }
+    return "?";
+}
+
+const char *isynth_req_status_name(isynth_req_status s)
+{
+    switch (s) {
+    case ISYNTH_REQ_ANY:
+        return "any";
+    case ISYNTH_REQ_DONE:
+        return "done";
+    case ISYNTH_REQ_FAILED:
+        return "failed";
+    }
+    return "?";
+}
+
+/* A candidate's status as run.db spells it, back to the enum (ANY for text it does not know). */
+static isynth_cand_status cand_status_of(const char *v)
+{
+    for (isynth_cand_status k = ISYNTH_CAND_ACCEPTED; k <= ISYNTH_CAND_PENDING; k++)
+        if (v && !strcmp(v, isynth_cand_status_name(k))) return k;
+    return ISYNTH_CAND_ANY;
+}
+
+/* Binds a status's name, or NULL (refused by the table's CHECK) for ANY or a value outside the
+ * enum. */
+static void bind_status(sqlite3_stmt *s, int i, const char *name)
+{
+    if (strcmp(name, "any") != 0 && strcmp(name, "?") != 0)
+        sqlite3_bind_text(s, i, name, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
 static isynth_err step_done(isynth_store *st, sqlite3_stmt *s, isynth_error *err, const char *what)
 {
     int r = sqlite3_step(s);
     isynth_err rc = r == SQLITE_DONE ? ISYNTH_OK : db_fail(st, err, what);
     sqlite3_finalize(s);
+    return rc;
+}
+
+/* step_done for a kept statement: reset for its next use instead of finalized, its bindings
+ * (a response can be large) released. */
+static isynth_err step_kept(isynth_store *st, sqlite3_stmt *s, isynth_error *err, const char *what)
+{
+    int r = sqlite3_step(s);
+    isynth_err rc = r == SQLITE_DONE ? ISYNTH_OK : db_fail(st, err, what);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     return rc;
 }
 
@@ -338,41 +457,81 @@ isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds,
     return isynth_store_commit(st, err);
 }
 
+/* An example ref as what it names: "s3" seed 3 (*seed true), "g12" candidate 12; false when
+ * it is neither. */
+static bool parse_ref(const char *ref, bool *seed, long long *n)
+{
+    if (!ref || (ref[0] != 's' && ref[0] != 'g') || ref[1] < '1' || ref[1] > '9') return false;
+    char *end;
+    errno = 0;
+    *n = strtoll(ref + 1, &end, 10);
+    *seed = ref[0] == 's';
+    return !*end && errno == 0;
+}
+
 isynth_err isynth_store_add_request(isynth_store *st, const isynth_request_rec *r, long long *id,
                                     isynth_error *err)
 {
+    if (r->n_examples > ISYNTH_MAX_REQUEST_EXAMPLES)
+        return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                "%s/run.db: %zu examples in a request, "
+                                "at most %d",
+                                st->dir, r->n_examples, ISYNTH_MAX_REQUEST_EXAMPLES);
+    bool seed[ISYNTH_MAX_REQUEST_EXAMPLES];
+    long long ex[ISYNTH_MAX_REQUEST_EXAMPLES];
+    for (size_t i = 0; i < r->n_examples; i++)
+        if (!parse_ref(r->examples[i], &seed[i], &ex[i]))
+            return isynth_error_set(err, ISYNTH_ERR_INVALID,
+                                    "%s/run.db: example ref \"%s\" names no seed (s<N>) or "
+                                    "candidate (g<N>)",
+                                    st->dir, r->examples[i] ? r->examples[i] : "(null)");
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "INSERT INTO requests(stage, created_at, status, examples, parent, "
-                            "prompt, response, error, truncated, prompt_tokens, "
-                            "completion_tokens, retries, seconds, server) "
-                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            &s, err);
+    isynth_err rc = kept(st, &st->add_request,
+                         "INSERT INTO requests(stage, created_at, status, parent, "
+                         "prompt, response, error, truncated, prompt_tokens, "
+                         "completion_tokens, retries, seconds, server) "
+                         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         &s, err);
     if (rc) return rc;
     char now[21];
     utc_now(now);
     sqlite3_bind_int(s, 1, r->stage);
     bind_text(s, 2, now);
-    bind_text(s, 3, r->status);
-    bind_text(s, 4, r->examples);
+    bind_status(s, 3, isynth_req_status_name(r->status));
     if (r->parent)
-        sqlite3_bind_int64(s, 5, r->parent);
+        sqlite3_bind_int64(s, 4, r->parent);
     else
-        sqlite3_bind_null(s, 5);
-    bind_text(s, 6, r->prompt ? r->prompt : "");
+        sqlite3_bind_null(s, 4);
+    bind_text(s, 5, r->prompt ? r->prompt : "");
     if (r->response)
-        sqlite3_bind_text(s, 7, r->response, (int)r->response_len, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 6, r->response, (int)r->response_len, SQLITE_TRANSIENT);
     else
-        sqlite3_bind_null(s, 7);
-    bind_text(s, 8, r->error);
-    sqlite3_bind_int(s, 9, r->truncated);
-    sqlite3_bind_int64(s, 10, r->prompt_tokens);
-    sqlite3_bind_int64(s, 11, r->completion_tokens);
-    sqlite3_bind_int(s, 12, r->retries);
-    sqlite3_bind_double(s, 13, r->seconds);
-    bind_text(s, 14, r->server);
-    rc = step_done(st, s, err, "insert request");
-    if (!rc && id) *id = sqlite3_last_insert_rowid(st->db);
+        sqlite3_bind_null(s, 6);
+    bind_text(s, 7, r->error);
+    sqlite3_bind_int(s, 8, r->truncated);
+    sqlite3_bind_int64(s, 9, r->prompt_tokens);
+    sqlite3_bind_int64(s, 10, r->completion_tokens);
+    sqlite3_bind_int(s, 11, r->retries);
+    sqlite3_bind_double(s, 12, r->seconds);
+    bind_text(s, 13, r->server);
+    rc = step_kept(st, s, err, "insert request");
+    if (rc) return rc;
+    long long rid = sqlite3_last_insert_rowid(st->db);
+    if (id) *id = rid;
+    if (!r->n_examples) return ISYNTH_OK;
+    if ((rc = kept(st, &st->add_example,
+                   "INSERT INTO request_examples(request_id, pos, seed_id, candidate_id) "
+                   "VALUES(?,?,?,?)",
+                   &s, err)))
+        return rc;
+    for (size_t i = 0; i < r->n_examples && !rc; i++) {
+        sqlite3_bind_int64(s, 1, rid);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        sqlite3_bind_null(s, 3);
+        sqlite3_bind_null(s, 4);
+        sqlite3_bind_int64(s, seed[i] ? 3 : 4, ex[i]);
+        rc = step_kept(st, s, err, "insert request example");
+    }
     return rc;
 }
 
@@ -380,11 +539,11 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
                                       long long *id, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "INSERT INTO candidates(request_id, idx, instruction, input, output, "
-                            "dedup_key, status, reason, detail, nn_ref, nn_score, created_at, "
-                            "verify) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            &s, err);
+    isynth_err rc = kept(st, &st->add_candidate,
+                         "INSERT INTO candidates(request_id, idx, instruction, input, output, "
+                         "dedup_key, status, reason, detail, nn_ref, nn_score, created_at, "
+                         "verify) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         &s, err);
     if (rc) return rc;
     char now[21];
     utc_now(now);
@@ -394,7 +553,7 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
     bind_text(s, 4, c->input ? c->input : "");
     bind_text(s, 5, c->output ? c->output : "");
     bind_text(s, 6, c->dedup_key);
-    bind_text(s, 7, c->status);
+    bind_status(s, 7, isynth_cand_status_name(c->status));
     bind_text(s, 8, c->reason);
     bind_text(s, 9, c->detail);
     bind_text(s, 10, c->nn_ref);
@@ -404,29 +563,29 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
         sqlite3_bind_null(s, 11);
     bind_text(s, 12, now);
     bind_text(s, 13, c->verify);
-    rc = step_done(st, s, err, "insert candidate");
+    rc = step_kept(st, s, err, "insert candidate");
     if (!rc && id) *id = sqlite3_last_insert_rowid(st->db);
     return rc;
 }
 
 isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
-                                         const char *status, const char *reason, const char *detail,
-                                         const char *verify, isynth_error *err)
+                                         isynth_cand_status status, const char *reason,
+                                         const char *detail, const char *verify, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "UPDATE candidates SET output = ?, status = ?, reason = ?, "
-                            "detail = coalesce(?, detail), verify = ? "
-                            "WHERE id = ? AND status = 'pending'",
-                            &s, err);
+    isynth_err rc = kept(st, &st->finish_candidate,
+                         "UPDATE candidates SET output = ?, status = ?, reason = ?, "
+                         "detail = coalesce(?, detail), verify = ? "
+                         "WHERE id = ? AND status = 'pending'",
+                         &s, err);
     if (rc) return rc;
     bind_text(s, 1, output ? output : "");
-    bind_text(s, 2, status);
+    bind_status(s, 2, isynth_cand_status_name(status));
     bind_text(s, 3, reason);
     bind_text(s, 4, detail);
     bind_text(s, 5, verify);
     sqlite3_bind_int64(s, 6, id);
-    return step_done(st, s, err, "update candidate");
+    return step_kept(st, s, err, "update candidate");
 }
 
 isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_task *out,
@@ -668,18 +827,18 @@ isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reaso
                                const char *detail, isynth_error *err)
 {
     sqlite3_stmt *s;
-    isynth_err rc = prepare(st,
-                            "UPDATE candidates SET status = 'rejected', reason = ?, detail = ? "
-                            "WHERE id = ? AND status = 'accepted'",
-                            &s, err);
+    isynth_err rc = kept(st, &st->reject,
+                         "UPDATE candidates SET status = 'rejected', reason = ?, detail = ? "
+                         "WHERE id = ? AND status = 'accepted'",
+                         &s, err);
     if (rc) return rc;
     bind_text(s, 1, reason);
     bind_text(s, 2, detail);
     sqlite3_bind_int64(s, 3, id);
-    return step_done(st, s, err, "reject candidate");
+    return step_kept(st, s, err, "reject candidate");
 }
 
-isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unjudged_only,
+isynth_err isynth_store_each_row(isynth_store *st, isynth_cand_status status, bool unjudged_only,
                                  isynth_row_fn fn, void *user, isynth_error *err)
 {
     sqlite3_stmt *s;
@@ -691,11 +850,12 @@ isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unju
                             "OR j.score IS NULL) ORDER BY c.id",
                             &s, err);
     if (rc) return rc;
-    bind_text(s, 1, status);
+    bind_status(s, 1, isynth_cand_status_name(status));
     sqlite3_bind_int(s, 2, unjudged_only);
     return walk_rows(st, s, true, fn, user, err);
 }
 
+/* status: the name of the status counted, or NULL for all. */
 static isynth_err count_where(isynth_store *st, const char *table, const char *status, long *n,
                               isynth_error *err)
 {
@@ -714,19 +874,20 @@ static isynth_err count_where(isynth_store *st, const char *table, const char *s
     return rc;
 }
 
-isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isynth_error *err)
+isynth_err isynth_store_count(isynth_store *st, isynth_cand_status status, long *n,
+                              isynth_error *err)
 {
-    return count_where(st, "candidates", status, n, err);
+    return count_where(st, "candidates", status ? isynth_cand_status_name(status) : NULL, n, err);
 }
 
-isynth_err isynth_store_count_requests(isynth_store *st, const char *status, long *n,
+isynth_err isynth_store_count_requests(isynth_store *st, isynth_req_status status, long *n,
                                        isynth_error *err)
 {
-    return count_where(st, "requests", status, n, err);
+    return count_where(st, "requests", status ? isynth_req_status_name(status) : NULL, n, err);
 }
 
-isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isynth_candidate_fn fn,
-                                       void *user, isynth_error *err)
+isynth_err isynth_store_each_candidate(isynth_store *st, isynth_cand_status status,
+                                       isynth_candidate_fn fn, void *user, isynth_error *err)
 {
     sqlite3_stmt *s;
     isynth_err rc = prepare(st,
@@ -734,7 +895,7 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isy
                             "WHERE status = ? ORDER BY id",
                             &s, err);
     if (rc) return rc;
-    bind_text(s, 1, status);
+    bind_status(s, 1, isynth_cand_status_name(status));
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         rc = fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
@@ -744,6 +905,107 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isy
     }
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
     sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- exports: the rows of data.jsonl and rejected.jsonl, and the card's review counts ---- */
+
+/* The own ids of the seeds request rid showed, in prompt order, as new strings in ids (at most
+ * ISYNTH_MAX_REQUEST_EXAMPLES; *n of them, the caller frees each). */
+static isynth_err export_seed_ids(isynth_store *st, long long rid, char **ids, size_t *n,
+                                  isynth_error *err)
+{
+    *n = 0;
+    sqlite3_stmt *s;
+    isynth_err rc = kept(st, &st->export_seeds,
+                         "SELECT s.ext_id FROM request_examples e JOIN seeds s ON s.id = e.seed_id "
+                         "WHERE e.request_id = ? ORDER BY e.pos",
+                         &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, rid);
+    int r = SQLITE_DONE;
+    while (!rc && *n < ISYNTH_MAX_REQUEST_EXAMPLES && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!(ids[*n] = isynth_strdup(col_text(s, 0))))
+            rc = isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
+        else
+            (*n)++;
+    }
+    if (!rc && *n < ISYNTH_MAX_REQUEST_EXAMPLES && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read request examples");
+    sqlite3_reset(s);
+    return rc;
+}
+
+isynth_err isynth_store_each_export_row(isynth_store *st, isynth_cand_status status,
+                                        isynth_export_fn fn, void *user, isynth_error *err)
+{
+    /* an evolved row's parent "s3" becomes the seed's own id; "g12" stays as it is */
+    sqlite3_stmt *s;
+    isynth_err rc = prepare(
+        st,
+        "SELECT c.id, c.request_id, c.instruction, c.input, c.output, c.created_at, c.reason,"
+        " c.detail, c.nn_ref, coalesce(c.nn_score, -1), c.verify,"
+        " CASE WHEN l.parent GLOB 's[1-9]*' THEN coalesce((SELECT ext_id FROM seeds WHERE id ="
+        " CAST(substr(l.parent, 2) AS INTEGER)), l.parent) ELSE l.parent END,"
+        " l.operation, l.round FROM candidates c LEFT JOIN lineage l ON l.candidate_id = c.id "
+        "WHERE c.status = ? ORDER BY c.id",
+        &s, err);
+    if (rc) return rc;
+    bind_status(s, 1, isynth_cand_status_name(status));
+    int r = SQLITE_DONE;
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        char *ids[ISYNTH_MAX_REQUEST_EXAMPLES];
+        size_t n_ids = 0;
+        rc = export_seed_ids(st, sqlite3_column_int64(s, 1), ids, &n_ids, err);
+        isynth_export_row row = {
+            .id = sqlite3_column_int64(s, 0),
+            .request_id = sqlite3_column_int64(s, 1),
+            .instruction = col_text(s, 2),
+            .input = col_text(s, 3),
+            .output = col_text(s, 4),
+            .created_at = col_text(s, 5),
+            .reason = col_text(s, 6),
+            .detail = col_text(s, 7),
+            .nn_ref = col_text(s, 8),
+            .nn_score = sqlite3_column_double(s, 9),
+            .verify = col_text(s, 10),
+            .seed_ids = (const char *const *)ids,
+            .n_seed_ids = n_ids,
+            .parent = col_text(s, 11),
+            .operation = col_text(s, 12),
+            .round = sqlite3_column_int(s, 13),
+        };
+        if (row.nn_score < 0) row.nn_ref = NULL;
+        if (!rc) rc = fn(user, &row, err);
+        for (size_t i = 0; i < n_ids; i++)
+            isynth_free(ids[i]);
+    }
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+isynth_err isynth_store_request_examples(isynth_store *st, long long request_id, char (*refs)[24],
+                                         size_t *n, isynth_error *err)
+{
+    *n = 0;
+    sqlite3_stmt *s;
+    isynth_err rc = kept(st, &st->request_refs,
+                         "SELECT seed_id, candidate_id FROM request_examples WHERE request_id = ? "
+                         "ORDER BY pos",
+                         &s, err);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, request_id);
+    int r = SQLITE_DONE;
+    while (*n < ISYNTH_MAX_REQUEST_EXAMPLES && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        bool seed = sqlite3_column_type(s, 0) != SQLITE_NULL;
+        snprintf(refs[*n], sizeof refs[*n], "%c%lld", seed ? 's' : 'g',
+                 (long long)sqlite3_column_int64(s, seed ? 0 : 1));
+        (*n)++;
+    }
+    if (*n < ISYNTH_MAX_REQUEST_EXAMPLES && r != SQLITE_DONE)
+        rc = db_fail(st, err, "read request examples");
+    sqlite3_reset(s);
     return rc;
 }
 
@@ -831,7 +1093,7 @@ isynth_err isynth_store_each_lineage_sum(isynth_store *st, isynth_lineage_sum_fn
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         if ((rc = fn(user, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
-                     (const char *)sqlite3_column_text(s, 2), (long)sqlite3_column_int64(s, 3))))
+                     cand_status_of(col_text(s, 2)), (long)sqlite3_column_int64(s, 3))))
             break;
     }
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read lineage");
@@ -866,18 +1128,18 @@ isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_er
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    char *ver = NULL;
-    if ((rc = isynth_store_meta_get(st, "schema", &ver, err))) goto fail;
-    st->old_schema = ver && !strcmp(ver, "2");
-    if (!ver || (strcmp(ver, SCHEMA_VERSION) != 0 && !st->old_schema)) {
+    int v = 0;
+    if ((rc = schema_version(st, &v, err))) goto fail;
+    if (v < 2 || v > SCHEMA_VERSION) {
+        char ver[16] = "(none)";
+        if (v) snprintf(ver, sizeof ver, "%d", v);
         rc = isynth_error_set(err, ISYNTH_ERR_STORE,
-                              "%s: schema version %s, this isynth reads %s (a run made by an "
+                              "%s: schema version %s, this isynth reads %d (a run made by an "
                               "older isynth is upgraded by the next generate or export on it)",
-                              path.p, ver ? ver : "(none)", SCHEMA_VERSION);
-        isynth_free(ver);
+                              path.p, ver, SCHEMA_VERSION);
         goto fail;
     }
-    isynth_free(ver);
+    st->schema = v;
     buf_free(&path);
     *out = st;
     return ISYNTH_OK;
@@ -956,11 +1218,6 @@ static isynth_err each(isynth_store *st, sqlite3_stmt *s, row_fn row, const walk
     return rc;
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
-}
-
 static isynth_err reason_row(sqlite3_stmt *s, const walk *w)
 {
     return ((isynth_reason_fn)w->fn)(w->user, col_text(s, 0), (long)sqlite3_column_int64(s, 1));
@@ -980,7 +1237,19 @@ isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void 
 
 static isynth_err request_row(sqlite3_stmt *s, const walk *w)
 {
+    /* the seeds shown, as the comma-separated row ids the query gathers */
+    long long seeds[ISYNTH_MAX_REQUEST_EXAMPLES];
+    size_t n_seeds = 0;
+    for (const char *p = col_text(s, 11); p && *p && n_seeds < ISYNTH_MAX_REQUEST_EXAMPLES;) {
+        char *end;
+        long long k = strtoll(p, &end, 10);
+        if (end == p) break;
+        seeds[n_seeds++] = k;
+        p = *end == ',' ? end + 1 : end;
+    }
     isynth_request_sum q = {
+        .seed_examples = seeds,
+        .n_seed_examples = n_seeds,
         .id = sqlite3_column_int64(s, 0),
         .stage = sqlite3_column_int(s, 1),
         .failed = sqlite3_column_int(s, 2) != 0,
@@ -992,7 +1261,6 @@ static isynth_err request_row(sqlite3_stmt *s, const walk *w)
         .at = sqlite3_column_int64(s, 8),
         .candidates = (long)sqlite3_column_int64(s, 9),
         .kept = (long)sqlite3_column_int64(s, 10),
-        .examples = (const char *)sqlite3_column_text(s, 11),
         .prompt = (const char *)sqlite3_column_text(s, 12),
         .server = (const char *)sqlite3_column_text(s, 13),
     };
@@ -1007,16 +1275,25 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
         "SELECT r.id, r.stage, r.status = 'failed', r.truncated, coalesce(r.prompt_tokens, 0),"
         " coalesce(r.completion_tokens, 0), r.retries, coalesce(r.seconds, 0),"
         " coalesce(CAST(strftime('%%s', r.created_at) AS INTEGER), 0), coalesce(c.n, 0),"
-        " coalesce(c.kept, 0), r.examples, r.prompt, %s "
+        " coalesce(c.kept, 0), %s, r.prompt, %s "
         "FROM requests r LEFT JOIN (SELECT request_id, count(*) AS n,"
         " sum(status IN ('accepted', 'pending')) AS kept FROM candidates GROUP BY request_id) c"
         " ON c.request_id = r.id ";
     static const char recent[] = "WHERE r.id IN (SELECT id FROM requests WHERE stage = 1 "
                                  "AND status = 'done' ORDER BY id DESC LIMIT ?) ";
+    /* the seeds shown: rows of request_examples, or (schema 3) the refs "s3" of its JSON */
+    static const char seeds4[] = "(SELECT group_concat(seed_id) FROM (SELECT seed_id FROM "
+                                 "request_examples e WHERE e.request_id = r.id AND seed_id IS "
+                                 "NOT NULL ORDER BY pos))";
+    static const char seeds3[] =
+        "(SELECT group_concat(CAST(substr(value, 2) AS INTEGER)) FROM json_each(CASE WHEN "
+        "json_valid(r.examples) THEN r.examples ELSE '[]' END) WHERE type = 'text' AND "
+        "value GLOB 's[1-9]*')";
     buf sql;
-    buf_init(&sql, sizeof all + sizeof recent + 32);
+    buf_init(&sql, sizeof all + sizeof recent + sizeof seeds3 + 32);
     sqlite3_stmt *s = NULL;
-    isynth_err rc = buf_printf(&sql, all, st->old_schema ? "NULL" : "r.server");
+    isynth_err rc = buf_printf(&sql, all, st->schema >= 4 ? seeds4 : seeds3,
+                               st->schema >= 3 ? "r.server" : "NULL");
     if (!rc && last_stage1 > 0) rc = buf_adds(&sql, recent);
     if (!rc) rc = buf_adds(&sql, "ORDER BY r.id");
     if (rc) {
@@ -1036,7 +1313,7 @@ static isynth_err candidate_row(sqlite3_stmt *s, const walk *w)
     isynth_candidate_sum c = {
         .id = sqlite3_column_int64(s, 0),
         .request_id = sqlite3_column_int64(s, 1),
-        .status = (const char *)sqlite3_column_text(s, 2),
+        .status = cand_status_of(col_text(s, 2)),
         .reason = (const char *)sqlite3_column_text(s, 3),
         .detail = (const char *)sqlite3_column_text(s, 4),
         .nn_ref = (const char *)sqlite3_column_text(s, 5),
@@ -1106,18 +1383,29 @@ static isynth_err kept_row(sqlite3_stmt *s, const walk *w)
                  col_text(s, 3), NULL, k->err);
 }
 
-isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_candidate_fn fn,
-                                      void *user, isynth_error *err)
+/* Whether a review table exists: a run nobody reviewed (or one opened only for reading, which
+ * creates nothing) has none. */
+static isynth_err has_review_table(isynth_store *st, bool *have, isynth_error *err)
 {
-    *reviewed = false;
     sqlite3_stmt *s;
     isynth_err rc = prepare(st,
                             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                             "name = 'review'",
                             &s, err);
     if (rc) return rc;
-    bool have = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) > 0;
+    *have = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) > 0;
     sqlite3_finalize(s);
+    return ISYNTH_OK;
+}
+
+isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_candidate_fn fn,
+                                      void *user, isynth_error *err)
+{
+    *reviewed = false;
+    sqlite3_stmt *s;
+    bool have;
+    isynth_err rc = has_review_table(st, &have, err);
+    if (rc) return rc;
     if (have) {
         if ((rc = prepare(st, "SELECT count(*) FROM review WHERE status != 'pending'", &s, err)))
             return rc;
@@ -1161,6 +1449,29 @@ static isynth_review_status review_status_of(const char *s, bool filter_rejected
     for (int k = 0; s && k < 4; k++)
         if (!strcmp(s, review_status_sql[k])) return (isynth_review_status)k;
     return filter_rejected ? ISYNTH_REVIEW_REJECTED : ISYNTH_REVIEW_PENDING;
+}
+
+const char *isynth_review_status_name(isynth_review_status status)
+{
+    return (unsigned)status < 4 ? review_status_sql[status] : "pending";
+}
+
+isynth_err isynth_store_each_review_count(isynth_store *st, isynth_review_count_fn fn, void *user,
+                                          isynth_error *err)
+{
+    bool have;
+    isynth_err rc = has_review_table(st, &have, err);
+    if (rc || !have) return rc;
+    sqlite3_stmt *s;
+    if ((rc = prepare(st, "SELECT status, count(*) FROM review GROUP BY status ORDER BY 1", &s,
+                      err)))
+        return rc;
+    int r = SQLITE_DONE;
+    while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW)
+        rc = fn(user, review_status_of(col_text(s, 0), false), (long)sqlite3_column_int64(s, 1));
+    if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read review counts");
+    sqlite3_finalize(s);
+    return rc;
 }
 
 isynth_err isynth_store_review_init(isynth_store *st, isynth_error *err)
@@ -1212,8 +1523,7 @@ isynth_err isynth_store_ref_instruction(isynth_store *st, const char *ref, char 
 typedef struct walk_err {
     void *user;
     isynth_error *err;
-    const char **refs; /* review rows: the example refs of the row at hand */
-    size_t cap;
+    isynth_store *st; /* review rows: the store, for each row's example refs */
 } walk_err;
 
 static isynth_err meta_row(sqlite3_stmt *s, const walk *w)
@@ -1232,38 +1542,18 @@ isynth_err isynth_store_each_meta(isynth_store *st, isynth_meta_fn fn, void *use
     return rc ? rc : each(st, s, meta_row, &w, "read the configuration", err);
 }
 
-/* The refs of a request's examples into c->refs (pointers into *ex, which the caller releases
- * with json_decref). Today they are a JSON array of strings in requests.examples; anything
- * else is no examples. */
-static isynth_err example_refs(walk_err *c, const char *examples, json_t **ex, size_t *n)
-{
-    *n = 0;
-    *ex = examples ? json_loads(examples, 0, NULL) : NULL;
-    size_t want = json_array_size(*ex), i;
-    if (want > c->cap) {
-        const char **refs = isynth_realloc(c->refs, want * sizeof *refs);
-        if (!refs) return ISYNTH_ERR_NOMEM;
-        c->refs = refs;
-        c->cap = want;
-    }
-    json_t *v;
-    json_array_foreach(*ex, i, v)
-    {
-        if (json_is_string(v)) c->refs[(*n)++] = json_string_value(v);
-    }
-    return ISYNTH_OK;
-}
-
 /* Columns of a review row: see isynth_store_each_review_row's query. */
 static isynth_err review_row(sqlite3_stmt *s, const walk *w)
 {
     walk_err *c = w->user;
-    json_t *ex;
-    size_t nex;
-    if (example_refs(c, col_text(s, 5), &ex, &nex)) {
-        json_decref(ex);
-        return isynth_error_set(c->err, ISYNTH_ERR_NOMEM, "out of memory");
-    }
+    char refs[ISYNTH_MAX_REQUEST_EXAMPLES][24];
+    const char *refp[ISYNTH_MAX_REQUEST_EXAMPLES];
+    size_t nex = 0;
+    isynth_err rc =
+        isynth_store_request_examples(c->st, sqlite3_column_int64(s, 5), refs, &nex, c->err);
+    if (rc) return rc;
+    for (size_t i = 0; i < nex; i++)
+        refp[i] = refs[i];
     bool rejected = sqlite3_column_int(s, 1) != 0, judged = sqlite3_column_int(s, 14) != 0;
     const char *comment = col_text(s, 12);
     isynth_review_rec r = {
@@ -1274,7 +1564,7 @@ static isynth_err review_row(sqlite3_stmt *s, const walk *w)
         .output = col_text(s, 4),
         .status = review_status_of(col_text(s, 11), rejected),
         .comment = comment ? comment : "",
-        .examples = c->refs,
+        .examples = refp,
         .nexamples = nex,
         .nn_ref = col_text(s, 6),
         .nn_score = sqlite3_column_type(s, 7) == SQLITE_NULL ? -1 : sqlite3_column_double(s, 7),
@@ -1287,9 +1577,7 @@ static isynth_err review_row(sqlite3_stmt *s, const walk *w)
         .judge_reason = judged ? col_text(s, 15) : NULL,
         .judge_false_claims = judged ? col_text(s, 16) : NULL,
     };
-    isynth_err rc = ((isynth_review_fn)w->fn)(c->user, &r, c->err);
-    json_decref(ex);
-    return rc;
+    return ((isynth_review_fn)w->fn)(c->user, &r, c->err);
 }
 
 isynth_err isynth_store_each_review_row(isynth_store *st, isynth_review_rows set,
@@ -1299,7 +1587,7 @@ isynth_err isynth_store_each_review_row(isynth_store *st, isynth_review_rows set
     isynth_err rc = prepare(st,
                             "SELECT c.id, c.status = 'rejected', coalesce(r.instruction,"
                             " c.instruction), coalesce(r.input, c.input), coalesce(r.output,"
-                            " c.output), q.examples, c.nn_ref, c.nn_score, c.reason, c.detail,"
+                            " c.output), q.id, c.nn_ref, c.nn_score, c.reason, c.detail,"
                             " q.truncated, r.status, r.comment, c.verify, j.score, j.reason,"
                             " j.false_claims FROM candidates c"
                             " JOIN requests q ON q.id = c.request_id"
@@ -1312,11 +1600,9 @@ isynth_err isynth_store_each_review_row(isynth_store *st, isynth_review_rows set
                             &s, err);
     if (rc) return rc;
     sqlite3_bind_int(s, 1, (int)set);
-    walk_err c = {.user = user, .err = err};
+    walk_err c = {.user = user, .err = err, .st = st};
     walk w = {(any_fn)fn, &c};
-    rc = each(st, s, review_row, &w, "read the tasks to review", err);
-    isynth_free(c.refs);
-    return rc;
+    return each(st, s, review_row, &w, "read the tasks to review", err);
 }
 
 void isynth_store_review_state_clear(isynth_review_state *s)

@@ -458,7 +458,7 @@ static void test_two_rounds(void **state)
     /* the review workbook's origin column shows the operation, the round and the parent's text */
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     snprintf(path, sizeof path, "%s/review.xlsx", dir);
     size_t n = 0;
     assert_int_equal(isynth_review_export_xlsx(st, path, false, &n, &e), ISYNTH_OK);
@@ -584,7 +584,7 @@ static void test_judge_sees_parent(void **state)
     assert_int_equal(isynth_backend_wrap(&jops, js, &b), ISYNTH_OK);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     isynth_judge_run_params jp = isynth_judge_run_params_default();
     long judged = 0, failed = 0;
     assert_int_equal(isynth_judge_store(st, b, &jp, &judged, &failed, &e), ISYNTH_OK);

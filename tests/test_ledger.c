@@ -21,6 +21,7 @@
 
 #define TMPDIR_NAME "ledger"
 #include "tmpdir.h"
+#include "rundb.h"
 
 typedef struct script {
     uint64_t ids[4];
@@ -135,10 +136,10 @@ static isynth_backend *scripted(script **out)
 static isynth_store *make_run(long long ids[4])
 {
     isynth_store *st;
-    assert_int_equal(isynth_store_open(dir, &st, NULL), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, NULL), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", NULL), ISYNTH_OK);
     isynth_request_rec rq = {
-        .stage = 1, .status = "done", .prompt = "p", .response = "r", .response_len = 1};
+        .stage = 1, .status = ISYNTH_REQ_DONE, .prompt = "p", .response = "r", .response_len = 1};
     long long req;
     assert_int_equal(isynth_store_add_request(st, &rq, &req, NULL), ISYNTH_OK);
     static const char *const instr[4] = {
@@ -158,7 +159,7 @@ static isynth_store *make_run(long long ids[4])
                                   .input = "",
                                   .output = out[i],
                                   .dedup_key = key,
-                                  .status = "accepted",
+                                  .status = ISYNTH_CAND_ACCEPTED,
                                   .nn_score = -1,
                                   .verify = verify[i]};
         assert_int_equal(isynth_store_add_candidate(st, &c, &ids[i], NULL), ISYNTH_OK);
@@ -214,7 +215,7 @@ static void test_judge_ledger(void **state)
     assert_int_equal(score_of(st, ids[2], NULL), 1);
     /* a score under --judge-min-score rejects the row */
     long accepted;
-    assert_int_equal(isynth_store_count(st, "accepted", &accepted, NULL), ISYNTH_OK);
+    assert_int_equal(isynth_store_count(st, ISYNTH_CAND_ACCEPTED, &accepted, NULL), ISYNTH_OK);
     assert_int_equal(accepted, 3);
     isynth_quality_counts qc;
     assert_int_equal(isynth_store_quality_counts(st, &qc, NULL), ISYNTH_OK);
@@ -323,7 +324,7 @@ static int judge_run(void *unused)
 {
     (void)unused;
     isynth_store *st;
-    isynth_err rc = isynth_store_open(dir, &st, NULL);
+    isynth_err rc = isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, NULL);
     if (rc) return (int)rc;
     script *s;
     isynth_backend *be = scripted(&s);
@@ -352,7 +353,7 @@ static void test_judge_crash_walk(void **state)
     long points = crash_disarm(), want_accepted;
     isynth_backend_free(be);
     assert_int_equal(judged, 4);
-    assert_int_equal(isynth_store_count(st, "accepted", &want_accepted, NULL), ISYNTH_OK);
+    assert_int_equal(isynth_store_count(st, ISYNTH_CAND_ACCEPTED, &want_accepted, NULL), ISYNTH_OK);
     isynth_store_close(st);
     assert_true(points >= 8);
     print_message("judge crash walk: %ld points\n", points);
@@ -362,8 +363,10 @@ static void test_judge_crash_walk(void **state)
         st = make_run(ids);
         isynth_store_close(st);
         assert_int_equal(crash_child(k, judge_run, NULL), CRASH_EXIT);
-        assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
-        assert_db_sound(isynth_store_db(st));
+        assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
+        sqlite3 *db = rundb_open();
+        assert_db_sound(db);
+        sqlite3_close(db);
         int before = 0;
         for (int i = 0; i < 4; i++)
             before += score_of(st, ids[i], NULL) > 0;
@@ -375,7 +378,7 @@ static void test_judge_crash_walk(void **state)
         for (int i = 0; i < 4; i++)
             assert_true(score_of(st, ids[i], NULL) > 0);
         long accepted;
-        assert_int_equal(isynth_store_count(st, "accepted", &accepted, NULL), ISYNTH_OK);
+        assert_int_equal(isynth_store_count(st, ISYNTH_CAND_ACCEPTED, &accepted, NULL), ISYNTH_OK);
         assert_int_equal(accepted, want_accepted);
         isynth_store_close(st);
     }

@@ -141,11 +141,12 @@ static void test_report_hostile_text(void **state)
     (void)state;
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_begin(st, &e), ISYNTH_OK);
     isynth_request_rec r = {.stage = 1,
-                            .status = "done",
-                            .examples = "[\"s1\"]",
+                            .status = ISYNTH_REQ_DONE,
+                            .examples = (const char *const[]){"s1"},
+                            .n_examples = 1,
                             .prompt = "p",
                             .response = "x",
                             .response_len = 1,
@@ -161,7 +162,7 @@ static void test_report_hostile_text(void **state)
         .input = "<script>",
         .output = "<img src=x onerror=\"document.body.dataset.errors=9\">",
         .dedup_key = "k1",
-        .status = "accepted",
+        .status = ISYNTH_CAND_ACCEPTED,
         .nn_score = 0.25};
     assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_commit(st, &e), ISYNTH_OK);
@@ -184,7 +185,7 @@ static void test_report_empty_run(void **state)
     (void)state;
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     char page[256];
     snprintf(page, sizeof page, "%s/empty.html", dir);
     assert_int_equal(isynth_report_write(st, page, &e), ISYNTH_OK);

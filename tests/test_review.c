@@ -51,6 +51,7 @@ static const size_t OLD_COLS[] = {ID,    STATUS,  INSTR, INPUT, OUTPUT,
 static const char *G5_OUT = "川端康成は1968年にノーベル文学賞を受賞した。1968年の受賞は日本人初。";
 
 static char dir[256];
+#include "rundb.h" /* after dir */
 
 static isynth_store *make_run(void)
 {
@@ -58,11 +59,12 @@ static isynth_store *make_run(void)
     assert_non_null(mkdtemp(dir));
     isynth_store *st;
     isynth_error e = {0};
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", &e), ISYNTH_OK);
     isynth_request_rec rq = {.stage = 1,
-                             .status = "done",
-                             .examples = "[\"s1\",\"s2\"]",
+                             .status = ISYNTH_REQ_DONE,
+                             .examples = (const char *const[]){"s1", "s2"},
+                             .n_examples = 2,
                              .prompt = "p",
                              .response = "r",
                              .response_len = 1};
@@ -82,7 +84,7 @@ static isynth_store *make_run(void)
                                   .input = texts[i][1],
                                   .output = texts[i][2],
                                   .dedup_key = key,
-                                  .status = "accepted",
+                                  .status = ISYNTH_CAND_ACCEPTED,
                                   .nn_ref = i ? "g1" : NULL,
                                   .nn_score = i ? 0.25 : -1,
                                   .verify = verify[i]};
@@ -95,7 +97,7 @@ static isynth_store *make_run(void)
                                .input = "",
                                .output = "",
                                .dedup_key = "k3",
-                               .status = "rejected",
+                               .status = ISYNTH_CAND_REJECTED,
                                .reason = "length"};
     long long id;
     assert_int_equal(isynth_store_add_candidate(st, &rj, &id, &e), ISYNTH_OK);
@@ -106,7 +108,7 @@ static isynth_store *make_run(void)
                                .input = "",
                                .output = G5_OUT,
                                .dedup_key = "k5",
-                               .status = "accepted",
+                               .status = ISYNTH_CAND_ACCEPTED,
                                .nn_score = -1,
                                .verify = "[\"1968年\",\"ノーベル文学賞\",\"ノーベル\",\"日本人初\","
                                          "\"存在しない\"]"};
@@ -187,12 +189,8 @@ static void remove_run(isynth_store *st)
 
 static long count(isynth_store *st, const char *sql)
 {
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(isynth_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    long n = (long)sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return n;
+    (void)st;
+    return q(sql);
 }
 
 static void set(char **cell, const char *v)
@@ -463,13 +461,8 @@ static void test_facts_and_judge(void **state)
 
 static void text_of(isynth_store *st, const char *sql, char *out, size_t cap)
 {
-    sqlite3_stmt *q;
-    int prc = sqlite3_prepare_v2(isynth_store_db(st), sql, -1, &q, NULL);
-    if (prc != SQLITE_OK) print_error("%s: %s\n", sql, sqlite3_errmsg(isynth_store_db(st)));
-    assert_int_equal(prc, SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
+    (void)st;
+    q_text(sql, out, cap);
 }
 
 /* The state an import leaves: decisions, edits and history, as one string. */
@@ -510,7 +503,7 @@ static void write_edited(isynth_store *st, const char *path, const char *edited)
 static int import_run(void *path)
 {
     isynth_store *st;
-    isynth_err rc = isynth_store_open(dir, &st, NULL);
+    isynth_err rc = isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, NULL);
     if (rc) return (int)rc;
     isynth_review_report rep;
     rc = isynth_review_import_xlsx(st, path, &rep, NULL);
@@ -546,8 +539,10 @@ static void test_import_crash_walk(void **state)
         st = make_run();
         isynth_store_close(st);
         assert_int_equal(crash_child(k, import_run, edited), CRASH_EXIT);
-        assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
-        assert_db_sound(isynth_store_db(st));
+        assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
+        sqlite3 *db = rundb_open();
+        assert_db_sound(db);
+        sqlite3_close(db);
         review_state(st, now, sizeof now);
         assert_true(!strcmp(now, before) || !strcmp(now, want)); /* none or all */
         assert_int_equal(isynth_review_import_xlsx(st, edited, &rep, &e), ISYNTH_OK);

@@ -1008,16 +1008,17 @@ static void make_run(const char *dir)
 {
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "created_at", "2026-12-04T05:00:00Z", &e),
                      ISYNTH_OK);
     isynth_request_rec r = {
-        .stage = 1, .status = "done", .prompt = "p", .response = "x", .response_len = 1};
+        .stage = 1, .status = ISYNTH_REQ_DONE, .prompt = "p", .response = "x", .response_len = 1};
     long long rid;
     assert_int_equal(isynth_store_add_request(st, &r, &rid, &e), ISYNTH_OK);
     static const char *const ins[] = {"日本の首都はどこですか。", "俳句を一つ作ってください。",
                                       "次の文を要約してください。"};
-    static const char *const status[] = {"accepted", "rejected", "accepted"};
+    static const isynth_cand_status status[] = {ISYNTH_CAND_ACCEPTED, ISYNTH_CAND_REJECTED,
+                                                ISYNTH_CAND_ACCEPTED};
     for (int i = 0; i < 3; i++) {
         char key[8];
         snprintf(key, sizeof key, "k%d", i);
@@ -1062,7 +1063,7 @@ static void test_run_seeds(void **state)
     /* after a review: the reviewers' accepted and edited rows, with their edits */
     isynth_store *st;
     size_t rows;
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_review_export_xlsx(st, xl, false, &rows, &e), ISYNTH_OK);
     isynth_store_close(st);
     sqlite3 *h;

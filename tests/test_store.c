@@ -38,7 +38,7 @@ static void test_roundtrip(void **state)
     isynth_error e;
     char sub[300];
     snprintf(sub, sizeof sub, "%s/runs/a/run", dir); /* parents are created too */
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "model", "m.gguf", &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "model", "n.gguf", &e), ISYNTH_OK);
 
@@ -61,8 +61,9 @@ static void test_roundtrip(void **state)
     assert_int_equal(isynth_store_put_seeds(st, &seeds, &e), ISYNTH_OK); /* no second copy */
 
     isynth_request_rec r = {.stage = 1,
-                            .status = "done",
-                            .examples = "[\"s1\"]",
+                            .status = ISYNTH_REQ_DONE,
+                            .examples = (const char *const[]){"s1"},
+                            .n_examples = 1,
                             .prompt = "p",
                             .response = "resp",
                             .response_len = 4};
@@ -74,17 +75,17 @@ static void test_roundtrip(void **state)
                               .input = "",
                               .output = "答え",
                               .dedup_key = "k1",
-                              .status = "accepted",
+                              .status = ISYNTH_CAND_ACCEPTED,
                               .nn_score = -1};
     long long cid;
     assert_int_equal(isynth_store_add_candidate(st, &c, &cid, &e), ISYNTH_OK);
-    c.status = "rejected";
+    c.status = ISYNTH_CAND_REJECTED;
     c.reason = "duplicate";
     assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_commit(st, &e), ISYNTH_OK);
 
     /* a second accepted row with the same key violates the unique index */
-    c.status = "accepted";
+    c.status = ISYNTH_CAND_ACCEPTED;
     c.reason = NULL;
     assert_int_equal(isynth_store_add_candidate(st, &c, NULL, &e), ISYNTH_ERR_STORE);
     assert_non_null(strstr(e.msg, "run.db"));
@@ -96,7 +97,7 @@ static void test_roundtrip(void **state)
     isynth_store_rollback(st);
     isynth_store_close(st);
 
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     char *v;
     assert_int_equal(isynth_store_meta_get(st, "model", &v, &e), ISYNTH_OK);
     assert_string_equal(v, "n.gguf");
@@ -104,14 +105,15 @@ static void test_roundtrip(void **state)
     assert_int_equal(isynth_store_meta_get(st, "absent", &v, &e), ISYNTH_OK);
     assert_null(v);
     long n;
-    assert_int_equal(isynth_store_count(st, "accepted", &n, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_count(st, ISYNTH_CAND_ACCEPTED, &n, &e), ISYNTH_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(isynth_store_count(st, NULL, &n, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_count(st, ISYNTH_CAND_ANY, &n, &e), ISYNTH_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(isynth_store_count_requests(st, "done", &n, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_count_requests(st, ISYNTH_REQ_DONE, &n, &e), ISYNTH_OK);
     assert_int_equal(n, 1);
     long long sum = 0;
-    assert_int_equal(isynth_store_each_candidate(st, "accepted", collect, &sum, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_each_candidate(st, ISYNTH_CAND_ACCEPTED, collect, &sum, &e),
+                     ISYNTH_OK);
     assert_int_equal(sum, cid);
     isynth_store_close(st);
     isynth_store_close(NULL);
@@ -122,7 +124,8 @@ static void test_unwritable(void **state)
     (void)state;
     isynth_store *st = (isynth_store *)1;
     isynth_error e;
-    assert_int_equal(isynth_store_open("/proc/isynth-no/such", &st, &e), ISYNTH_ERR_IO);
+    assert_int_equal(isynth_store_open("/proc/isynth-no/such", ISYNTH_STORE_CREATE, &st, &e),
+                     ISYNTH_ERR_IO);
     assert_null(st);
     assert_non_null(strstr(e.msg, "/proc/isynth-no/such"));
     /* a file where the directory should be */
@@ -131,7 +134,7 @@ static void test_unwritable(void **state)
     FILE *f = fopen(file, "w");
     assert_non_null(f);
     fclose(f);
-    assert_int_equal(isynth_store_open(file, &st, &e), ISYNTH_ERR_IO);
+    assert_int_equal(isynth_store_open(file, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_ERR_IO);
     assert_non_null(strstr(e.msg, "Not a directory"));
 }
 
@@ -149,7 +152,7 @@ static void test_not_a_database(void **state)
     fclose(f);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_ERR_STORE);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_ERR_STORE);
     assert_null(st);
     assert_non_null(strstr(e.msg, "run.db"));
 }
@@ -163,7 +166,7 @@ static void test_card_escaped(void **state)
     isynth_error e;
     char sub[300];
     snprintf(sub, sizeof sub, "%s/card", dir);
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "seeds_file",
                                            "evil\n# Heading | x <script>alert(1)</script>.jsonl",
                                            &e),
@@ -219,7 +222,7 @@ static void test_card_escaped(void **state)
 static isynth_err store_session(const char *sub, isynth_error *e)
 {
     isynth_store *st;
-    isynth_err rc = isynth_store_open(sub, &st, e);
+    isynth_err rc = isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, e);
     if (rc) return rc;
     isynth_task tasks[1] = {{.id = "a",
                              .instruction = "指示1",
@@ -229,8 +232,9 @@ static isynth_err store_session(const char *sub, isynth_error *e)
                              .line = 1}};
     isynth_seedset seeds = {.tasks = tasks, .n = 1};
     isynth_request_rec r = {.stage = 1,
-                            .status = "done",
-                            .examples = "[\"s1\"]",
+                            .status = ISYNTH_REQ_DONE,
+                            .examples = (const char *const[]){"s1"},
+                            .n_examples = 1,
                             .prompt = "p",
                             .response = "resp",
                             .response_len = 4};
@@ -238,7 +242,7 @@ static isynth_err store_session(const char *sub, isynth_error *e)
                               .input = "",
                               .output = "答え",
                               .dedup_key = "k1",
-                              .status = "accepted",
+                              .status = ISYNTH_CAND_ACCEPTED,
                               .nn_score = -1};
     long long rid;
     long n;
@@ -246,14 +250,14 @@ static isynth_err store_session(const char *sub, isynth_error *e)
         !(rc = isynth_store_add_request(st, &r, &rid, e))) {
         c.request_id = rid;
         if (!(rc = isynth_store_add_candidate(st, &c, NULL, e))) {
-            c.status = "rejected";
+            c.status = ISYNTH_CAND_REJECTED;
             c.reason = "duplicate";
             rc = isynth_store_add_candidate(st, &c, NULL, e);
         }
         if (!rc) rc = isynth_store_commit(st, e);
         if (rc) isynth_store_rollback(st);
     }
-    if (!rc) rc = isynth_store_count(st, NULL, &n, e);
+    if (!rc) rc = isynth_store_count(st, ISYNTH_CAND_ANY, &n, e);
     isynth_store_close(st);
     return rc;
 }
@@ -282,10 +286,10 @@ static void test_alloc_walk(void **state)
         }
         /* afterwards: the store opens, and holds the transaction whole or not at all */
         isynth_store *st;
-        assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
         long cands, reqs;
-        assert_int_equal(isynth_store_count(st, NULL, &cands, &e), ISYNTH_OK);
-        assert_int_equal(isynth_store_count_requests(st, NULL, &reqs, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_count(st, ISYNTH_CAND_ANY, &cands, &e), ISYNTH_OK);
+        assert_int_equal(isynth_store_count_requests(st, ISYNTH_REQ_ANY, &reqs, &e), ISYNTH_OK);
         assert_true((cands == 0 && reqs == 0) || (cands == 2 && reqs == 1));
         isynth_store_close(st);
     }
@@ -308,8 +312,10 @@ static isynth_err see_server(void *user, const isynth_request_sum *q)
 
 /* A run.db of schema 2 (the release before the server column): read as it is by the read-only
  * open (status, report while an old run is looked at), upgraded in place by the next open for
- * writing, its requests kept. The file is made by this store and taken back to schema 2 exactly
- * as that release wrote it (the column is the table's last, dropped; the version set back). */
+ * writing (to 4), its requests kept. The file is made by this store and taken back to schema 2
+ * as that release wrote it (the server column dropped, the examples JSON column back, the
+ * request_examples table and PRAGMA user_version gone). tests/test_store_schema3.c opens a
+ * run.db made by the release of schema 3. */
 static void test_schema_2_upgrade(void **state)
 {
     (void)state;
@@ -318,9 +324,9 @@ static void test_schema_2_upgrade(void **state)
     snprintf(db, sizeof db, "%s/run.db", sub);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     isynth_request_rec r = {.stage = 1,
-                            .status = "done",
+                            .status = ISYNTH_REQ_DONE,
                             .prompt = "p",
                             .response = "x",
                             .response_len = 1,
@@ -333,7 +339,11 @@ static void test_schema_2_upgrade(void **state)
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h,
                                   "ALTER TABLE requests DROP COLUMN server;"
-                                  "UPDATE meta SET value = '2' WHERE key = 'schema';",
+                                  "ALTER TABLE requests ADD COLUMN examples TEXT;"
+                                  "DROP TABLE request_examples;"
+                                  "UPDATE requests SET examples = '[\"g1\",\"s3\",5,\"zz\"]';"
+                                  "UPDATE meta SET value = '2' WHERE key = 'schema';"
+                                  "PRAGMA user_version = 0;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(h);
@@ -349,11 +359,18 @@ static void test_schema_2_upgrade(void **state)
     assert_int_equal(v.n, 1);
     assert_string_equal(v.server[0], "(null)");
 
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     char *ver = NULL;
     assert_int_equal(isynth_store_meta_get(st, "schema", &ver, &e), ISYNTH_OK);
-    assert_string_equal(ver, "3");
+    assert_string_equal(ver, "4");
     free(ver);
+    /* the JSON's refs became rows, in order; what was no ref is dropped */
+    char refs[ISYNTH_MAX_REQUEST_EXAMPLES][24];
+    size_t n;
+    assert_int_equal(isynth_store_request_examples(st, 1, refs, &n, &e), ISYNTH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(refs[0], "g1");
+    assert_string_equal(refs[1], "s3");
     r.server = "http://b:2";
     assert_int_equal(isynth_store_add_request(st, &r, NULL, &e), ISYNTH_OK);
     v.n = 0;
@@ -367,6 +384,84 @@ static void test_schema_2_upgrade(void **state)
     assert_int_equal(t.prompt_tokens, 14);
 }
 
+static isynth_err seeds_shown(void *user, const isynth_request_sum *q)
+{
+    long long *got = user;
+    got[0] = (long long)q->n_seed_examples;
+    for (size_t i = 0; i < q->n_seed_examples && i < 3; i++)
+        got[i + 1] = q->seed_examples[i];
+    return ISYNTH_OK;
+}
+
+/* A request's examples are rows of request_examples: a seed ref and a candidate ref come back
+ * in prompt order, the seeds alone in each_request; a ref naming neither is refused before any
+ * row is written. */
+static void test_request_examples(void **state)
+{
+    (void)state;
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/ex", dir);
+    isynth_store *st;
+    isynth_error e;
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
+    isynth_request_rec r = {.stage = 1,
+                            .status = ISYNTH_REQ_DONE,
+                            .examples = (const char *const[]){"g7", "s2", "s10"},
+                            .n_examples = 3,
+                            .prompt = "p"};
+    long long id;
+    assert_int_equal(isynth_store_add_request(st, &r, &id, &e), ISYNTH_OK);
+    char refs[ISYNTH_MAX_REQUEST_EXAMPLES][24];
+    size_t n;
+    assert_int_equal(isynth_store_request_examples(st, id, refs, &n, &e), ISYNTH_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(refs[0], "g7");
+    assert_string_equal(refs[1], "s2");
+    assert_string_equal(refs[2], "s10");
+    long long got[4] = {0};
+    assert_int_equal(isynth_store_each_request(st, 0, seeds_shown, got, &e), ISYNTH_OK);
+    assert_int_equal(got[0], 2);
+    assert_int_equal(got[1], 2);
+    assert_int_equal(got[2], 10);
+    static const char *const bad[] = {"x1", "s", "s0", "g1x", "p3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r.examples = &bad[i];
+        r.n_examples = 1;
+        assert_int_equal(isynth_store_add_request(st, &r, NULL, &e), ISYNTH_ERR_INVALID);
+        assert_non_null(strstr(e.msg, bad[i]));
+    }
+    long reqs;
+    assert_int_equal(isynth_store_count_requests(st, ISYNTH_REQ_ANY, &reqs, &e), ISYNTH_OK);
+    assert_int_equal(reqs, 1);
+    isynth_store_close(st);
+}
+
+/* Without ISYNTH_STORE_CREATE a directory without run.db is "no run here", and neither the
+ * directory nor the file is made; an existing run opens. */
+static void test_open_existing(void **state)
+{
+    (void)state;
+    char sub[300], db[320];
+    snprintf(sub, sizeof sub, "%s/none/run", dir);
+    snprintf(db, sizeof db, "%s/run.db", sub);
+    isynth_store *st = (isynth_store *)1;
+    isynth_error e;
+    assert_int_equal(isynth_store_open(sub, 0, &st, &e), ISYNTH_ERR_NOT_FOUND);
+    assert_null(st);
+    assert_non_null(strstr(e.msg, "no run here"));
+    struct stat sb;
+    assert_int_not_equal(stat(sub, &sb), 0);
+    snprintf(sub, sizeof sub, "%s/empty", dir);
+    snprintf(db, sizeof db, "%s/run.db", sub);
+    assert_int_equal(mkdir(sub, 0777), 0);
+    assert_int_equal(isynth_store_open(sub, 0, &st, &e), ISYNTH_ERR_NOT_FOUND);
+    assert_int_not_equal(stat(db, &sb), 0);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
+    isynth_store_close(st);
+    assert_int_equal(isynth_store_open(sub, 0, &st, &e), ISYNTH_OK);
+    isynth_store_close(st);
+}
+
 /* A schema this isynth does not know is refused by both opens, naming the file. */
 static void test_schema_unknown(void **state)
 {
@@ -376,17 +471,19 @@ static void test_schema_unknown(void **state)
     snprintf(db, sizeof db, "%s/run.db", sub);
     isynth_store *st;
     isynth_error e;
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     isynth_store_close(st);
     sqlite3 *h;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
     assert_int_equal(
-        sqlite3_exec(h, "UPDATE meta SET value = '9' WHERE key = 'schema';", NULL, NULL, NULL),
+        sqlite3_exec(h,
+                     "UPDATE meta SET value = '9' WHERE key = 'schema'; PRAGMA user_version = 9;",
+                     NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(h);
     assert_int_equal(isynth_store_open_read(sub, &st, &e), ISYNTH_ERR_STORE);
     assert_non_null(strstr(e.msg, "schema version 9"));
-    assert_int_equal(isynth_store_open(sub, &st, &e), ISYNTH_ERR_STORE);
+    assert_int_equal(isynth_store_open(sub, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_ERR_STORE);
     assert_non_null(strstr(e.msg, "run.db"));
 }
 
@@ -394,9 +491,10 @@ int main(void)
 {
     if (isynth_global_init(NULL)) return 1; /* the dependencies' allocations go through ours */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_unwritable),
-        cmocka_unit_test(test_not_a_database), cmocka_unit_test(test_card_escaped),
-        cmocka_unit_test(test_alloc_walk),     cmocka_unit_test(test_schema_2_upgrade),
+        cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_not_a_database),   cmocka_unit_test(test_card_escaped),
+        cmocka_unit_test(test_alloc_walk),       cmocka_unit_test(test_schema_2_upgrade),
+        cmocka_unit_test(test_request_examples), cmocka_unit_test(test_open_existing),
         cmocka_unit_test(test_schema_unknown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -18,14 +18,14 @@
 #define TMPDIR_NAME "store-review"
 #include "tmpdir.h"
 
-/* A run: seeds s1 "seed one" and s2; request 1 showed ["s2","g1"], request 2 malformed
- * examples; g1 accepted (judged 4, facts), g2 rejected (length), g3 pending (stage 2), g4
+/* A run: seeds s1 "seed one" and s2; request 1 showed s2 and g1, request 2
+ * nothing; g1 accepted (judged 4, facts), g2 rejected (length), g3 pending (stage 2), g4
  * accepted from request 2. */
 static isynth_store *make_run(void)
 {
     isynth_store *st;
     isynth_error e = {0};
-    assert_int_equal(isynth_store_open(dir, &st, &e), ISYNTH_OK);
+    assert_int_equal(isynth_store_open(dir, ISYNTH_STORE_CREATE, &st, &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "model", "m.gguf", &e), ISYNTH_OK);
     assert_int_equal(isynth_store_meta_set(st, "lang", "ja", &e), ISYNTH_OK);
     isynth_task tasks[2] = {
@@ -33,17 +33,19 @@ static isynth_store *make_run(void)
         {.id = "b", .instruction = "seed two", .input = "", .output = "o", .eval_aspect = ""}};
     isynth_seedset seeds = {.tasks = tasks, .n = 2};
     assert_int_equal(isynth_store_put_seeds(st, &seeds, &e), ISYNTH_OK);
-    const char *examples[2] = {"[\"s2\",\"g1\"]", "not json"};
+    static const char *const examples[] = {"s2", "g1"};
     long long req[2];
     for (int i = 0; i < 2; i++) {
         isynth_request_rec rq = {.stage = 1,
-                                 .status = "done",
-                                 .examples = examples[i],
+                                 .status = ISYNTH_REQ_DONE,
+                                 .examples = examples,
+                                 .n_examples = i == 0 ? 2 : 0,
                                  .prompt = "p",
                                  .truncated = i == 1};
         assert_int_equal(isynth_store_add_request(st, &rq, &req[i], &e), ISYNTH_OK);
     }
-    const char *status[4] = {"accepted", "rejected", "pending", "accepted"};
+    const isynth_cand_status status[4] = {ISYNTH_CAND_ACCEPTED, ISYNTH_CAND_REJECTED,
+                                          ISYNTH_CAND_PENDING, ISYNTH_CAND_ACCEPTED};
     for (int i = 0; i < 4; i++) {
         char instr[16], key[8];
         snprintf(instr, sizeof instr, "task %d", i + 1);

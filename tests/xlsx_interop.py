@@ -401,8 +401,9 @@ def make_run(isynth, work):
     now = "2026-01-01T00:00:00Z"
     con = sqlite3.connect(db)
     con.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('lang', 'ja')")
-    con.execute("INSERT INTO requests(id, stage, created_at, status, examples, prompt) "
-                "VALUES(1, 1, ?, 'done', '[\"s1\"]', 'p')", (now,))
+    con.execute("INSERT INTO requests(id, stage, created_at, status, prompt) "
+                "VALUES(1, 1, ?, 'done', 'p')", (now,))
+    con.execute("INSERT INTO request_examples(request_id, pos, seed_id) VALUES(1, 0, 1)")
     for i, (ins, out, facts, judged) in enumerate(REVIEW_ROWS, 1):
         con.execute("INSERT INTO candidates(id, request_id, idx, instruction, input, output, "
                     "dedup_key, status, nn_score, created_at, verify) "

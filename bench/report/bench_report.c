@@ -125,8 +125,8 @@ int main(int argc, char **argv)
     if (isynth_seeds_load(seeds_path, &sp, &seeds, &e)) return fail(seeds_path, &e);
     isynth_store *st;
     double t0 = now_s();
-    if (isynth_store_open(rundir, &st, &e) || isynth_store_put_seeds(st, seeds, &e) ||
-        isynth_store_meta_set(st, "target", "6000", &e) ||
+    if (isynth_store_open(rundir, ISYNTH_STORE_CREATE, &st, &e) ||
+        isynth_store_put_seeds(st, seeds, &e) || isynth_store_meta_set(st, "target", "6000", &e) ||
         isynth_store_meta_set(st, "lang", "ja", &e) ||
         isynth_store_meta_set(st, "rouge_threshold", "0.7", &e) ||
         isynth_store_meta_set(st, "model_name", "scripted", &e))
@@ -135,17 +135,19 @@ int main(int argc, char **argv)
         "seed_copy",     "no_request", "repetition", "scaffolding",    "echo",
         "missing_input", "duplicate",  "rouge",      "wrong_language", "truncated"};
     long made = 0, requests = 0;
-    char ins[2048], out[4096], key[64], examples[64], prompt[256];
+    char ins[2048], out[4096], key[64], ex[2][24], prompt[256];
+    const char *examples[2] = {ex[0], ex[1]};
     while (made < want) {
         if (requests % 500 == 0 && isynth_store_begin(st, &e)) return fail("begin", &e);
-        snprintf(examples, sizeof examples, "[\"s%zu\",\"s%zu\"]", 1 + next() % seeds->n,
-                 1 + next() % seeds->n);
+        snprintf(ex[0], sizeof ex[0], "s%zu", 1 + next() % seeds->n);
+        snprintf(ex[1], sizeof ex[1], "s%zu", 1 + next() % seeds->n);
         snprintf(prompt, sizeof prompt,
                  "- 新しいタスクは、どれも「話題%lu」に関する内容にすること。\n",
                  (unsigned long)(next() % 30));
         isynth_request_rec r = {.stage = 1,
-                                .status = next() % 50 ? "done" : "failed",
+                                .status = next() % 50 ? ISYNTH_REQ_DONE : ISYNTH_REQ_FAILED,
                                 .examples = examples,
+                                .n_examples = 2,
                                 .prompt = prompt,
                                 .response = "…",
                                 .response_len = 3,
@@ -156,7 +158,7 @@ int main(int argc, char **argv)
         long long rid;
         if (isynth_store_add_request(st, &r, &rid, &e)) return fail("request", &e);
         requests++;
-        for (int i = 0; i < 3 && !strcmp(r.status, "done"); i++, made++) {
+        for (int i = 0; i < 3 && r.status == ISYNTH_REQ_DONE; i++, made++) {
             const isynth_task *t = &seeds->tasks[next() % seeds->n];
             vary(t->instruction, ins, sizeof ins);
             vary(t->output, out, sizeof out);
@@ -169,7 +171,7 @@ int main(int argc, char **argv)
                 .input = "",
                 .output = out,
                 .dedup_key = key,
-                .status = ok ? "accepted" : "rejected",
+                .status = ok ? ISYNTH_CAND_ACCEPTED : ISYNTH_CAND_REJECTED,
                 .reason = ok ? NULL : reasons[next() % (sizeof reasons / sizeof reasons[0])],
                 .detail = next() % 3 ? NULL : "stopped early",
                 .nn_ref = "s1",

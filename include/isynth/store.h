@@ -13,15 +13,40 @@ extern "C" {
 #endif
 
 typedef struct isynth_store isynth_store;
-struct sqlite3;
 
-/* Opens (creating when absent) DIR/run.db, creating DIR when needed. *out is a new handle the
- * caller closes with isynth_store_close. */
-isynth_err isynth_store_open(const char *dir, isynth_store **out, isynth_error *err);
+/* A candidate's status. ISYNTH_CAND_ANY (0) means every status where a function counts or walks
+ * candidates. */
+typedef enum isynth_cand_status {
+    ISYNTH_CAND_ANY = 0,
+    ISYNTH_CAND_ACCEPTED, /* passed the filters (and the judge's minimum) */
+    ISYNTH_CAND_REJECTED, /* with a reason */
+    ISYNTH_CAND_PENDING,  /* waiting for its answer (stage 2 of two-stage mode) */
+} isynth_cand_status;
+
+/* A request's status; ISYNTH_REQ_ANY (0) means every status where a function counts. */
+typedef enum isynth_req_status {
+    ISYNTH_REQ_ANY = 0,
+    ISYNTH_REQ_DONE,   /* answered */
+    ISYNTH_REQ_FAILED, /* the backend failed it (error set) */
+} isynth_req_status;
+
+/* A status's name as run.db and the exports spell it ("accepted", "done"); static strings,
+ * "any" for ISYNTH_*_ANY and "?" for a value outside the enum. */
+const char *isynth_cand_status_name(isynth_cand_status s);
+const char *isynth_req_status_name(isynth_req_status s);
+
+/* isynth_store_open's flags. */
+enum {
+    ISYNTH_STORE_CREATE = 1 << 0, /* a new run: create DIR (and its parents) and run.db if absent */
+};
+
+/* Opens DIR/run.db for writing, upgrading a run of an older schema. Without ISYNTH_STORE_CREATE
+ * the run must exist: ISYNTH_ERR_NOT_FOUND ("no run here") when DIR/run.db does not. *out is a
+ * new handle the caller closes with isynth_store_close. */
+isynth_err isynth_store_open(const char *dir, unsigned flags, isynth_store **out,
+                             isynth_error *err);
 void isynth_store_close(isynth_store *st);
 
-/* The SQLite handle, owned by the store, for modules with their own queries (review). */
-struct sqlite3 *isynth_store_db(isynth_store *st);
 /* The run directory; owned by the store. */
 const char *isynth_store_dir(isynth_store *st);
 
@@ -37,12 +62,18 @@ isynth_err isynth_store_meta_set(isynth_store *st, const char *key, const char *
 /* Stores the seeds when the table is empty (first run); seed row ids are 1..n in file order. */
 isynth_err isynth_store_put_seeds(isynth_store *st, const isynth_seedset *seeds, isynth_error *err);
 
+/* The most examples one request records (the pipeline shows at most 16). */
+#define ISYNTH_MAX_REQUEST_EXAMPLES 32
+
 /* A finished request as recorded. Strings borrowed for the call. */
 typedef struct isynth_request_rec {
-    int stage;            /* 1: tasks (or instructions in two-stage mode); 2: an answer */
-    const char *status;   /* "done" or "failed" */
-    const char *examples; /* JSON array of example refs shown, e.g. ["s3","g12"] */
-    long long parent;     /* stage 2: the candidate answered; 0 otherwise */
+    int stage;                /* 1: tasks (or instructions in two-stage mode); 2: an answer */
+    isynth_req_status status; /* done or failed */
+    /* the examples shown, in prompt order, as refs: "s3" (seed 3 of the run) or "g12"
+     * (candidate 12); stored as rows of request_examples */
+    const char *const *examples;
+    size_t n_examples;
+    long long parent; /* stage 2: the candidate answered; 0 otherwise */
     const char *prompt;
     const char *response;
     size_t response_len;
@@ -64,12 +95,12 @@ typedef struct isynth_candidate_rec {
     int idx; /* position in the response */
     const char *instruction, *input, *output;
     const char *dedup_key;
-    const char *status; /* "accepted", "rejected" or "pending" (waiting for stage 2) */
-    const char *reason; /* filter reason when rejected, else NULL */
-    const char *detail; /* e.g. the copied example's ref, or NULL */
-    const char *nn_ref; /* nearest neighbour ("s3", "g12") or NULL */
-    double nn_score;    /* its ROUGE-L F, or -1 when not computed */
-    const char *verify; /* facts to verify, a JSON array of strings, or NULL */
+    isynth_cand_status status; /* accepted, rejected or pending (waiting for stage 2) */
+    const char *reason;        /* filter reason when rejected, else NULL */
+    const char *detail;        /* e.g. the copied example's ref, or NULL */
+    const char *nn_ref;        /* nearest neighbour ("s3", "g12") or NULL */
+    double nn_score;           /* its ROUGE-L F, or -1 when not computed */
+    const char *verify;        /* facts to verify, a JSON array of strings, or NULL */
 } isynth_candidate_rec;
 
 isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_rec *c,
@@ -77,8 +108,8 @@ isynth_err isynth_store_add_candidate(isynth_store *st, const isynth_candidate_r
 /* Sets a pending candidate's output, status, reason, detail (NULL keeps it) and facts to verify
  * (JSON array or NULL), in stage 2 of two-stage mode. */
 isynth_err isynth_store_finish_candidate(isynth_store *st, long long id, const char *output,
-                                         const char *status, const char *reason, const char *detail,
-                                         const char *verify, isynth_error *err);
+                                         isynth_cand_status status, const char *reason,
+                                         const char *detail, const char *verify, isynth_error *err);
 /* A candidate's instruction and input as new strings in out (the caller clears it with
  * isynth_task_clear); ISYNTH_ERR_NOT_FOUND when there is no candidate with that id. */
 isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_task *out,
@@ -86,6 +117,38 @@ isynth_err isynth_store_get_candidate(isynth_store *st, long long id, isynth_tas
 /* Rejects an accepted candidate afterwards (the judge's minimum score); no-op on other statuses. */
 isynth_err isynth_store_reject(isynth_store *st, long long id, const char *reason,
                                const char *detail, isynth_error *err);
+
+/* ---- exports: the rows of data.jsonl and rejected.jsonl, and the card's review counts ---- */
+
+/* One candidate as the exports write it; strings valid during the callback, NULL when absent. */
+typedef struct isynth_export_row {
+    long long id, request_id;
+    const char *instruction, *input, *output;
+    const char *created_at;
+    const char *reason, *detail; /* the filter's decision (rejected rows) */
+    const char *nn_ref;          /* nearest neighbour ("s3", "g12"), NULL when not computed */
+    double nn_score;             /* its ROUGE-L F, -1 when not computed */
+    const char *verify;          /* facts to verify, a JSON array of strings, or NULL */
+    /* the own ids (seeds file's "id") of the seeds its request showed as examples, in prompt
+     * order */
+    const char *const *seed_ids;
+    size_t n_seed_ids;
+    /* an evolved row's lineage: parent is the parent seed's own id or "g12"; NULL when the row
+     * was not evolved */
+    const char *parent, *operation;
+    int round;
+} isynth_export_row;
+typedef isynth_err (*isynth_export_fn)(void *user, const isynth_export_row *row, isynth_error *err);
+/* Calls fn for each candidate of a status (accepted or rejected) in id order; fn's error stops
+ * the walk and is returned. */
+isynth_err isynth_store_each_export_row(isynth_store *st, isynth_cand_status status,
+                                        isynth_export_fn fn, void *user, isynth_error *err);
+
+/* The refs of the examples request request_id showed ("s3" seed 3, "g12" candidate 12), in
+ * prompt order, written into refs (room for ISYNTH_MAX_REQUEST_EXAMPLES); *n of them, 0 for a
+ * request with none or no such request. */
+isynth_err isynth_store_request_examples(isynth_store *st, long long request_id, char (*refs)[24],
+                                         size_t *n, isynth_error *err);
 
 /* Lineage of an evolved task (generate --method evol): parent is the ref of the task it was
  * rewritten from ("s3": seed 3 of the run, "g12": candidate 12), operation the rewrite's name
@@ -107,7 +170,7 @@ isynth_err isynth_store_each_evol_frontier(isynth_store *st, int max_round, isyn
 
 /* Calls fn for each (operation, round, status) of the evolved candidates with their count. */
 typedef isynth_err (*isynth_lineage_sum_fn)(void *user, const char *operation, int round,
-                                            const char *status, long n);
+                                            isynth_cand_status status, long n);
 isynth_err isynth_store_each_lineage_sum(isynth_store *st, isynth_lineage_sum_fn fn, void *user,
                                          isynth_error *err);
 
@@ -156,7 +219,7 @@ typedef struct isynth_row_rec {
 typedef isynth_err (*isynth_row_fn)(void *user, const isynth_row_rec *row);
 /* Calls fn for each candidate of a status in id order, with its facts and judgement; with
  * unjudged_only, only those without a score. */
-isynth_err isynth_store_each_row(isynth_store *st, const char *status, bool unjudged_only,
+isynth_err isynth_store_each_row(isynth_store *st, isynth_cand_status status, bool unjudged_only,
                                  isynth_row_fn fn, void *user, isynth_error *err);
 
 /* Records a candidate's self-consistency check: k re-answers compared, the row's facts most of
@@ -171,10 +234,11 @@ isynth_err isynth_store_get_consistency(isynth_store *st, long long id, int *k, 
 isynth_err isynth_store_each_unchecked(isynth_store *st, isynth_row_fn fn, void *user,
                                        isynth_error *err);
 
-/* Counts candidates with a status ("accepted", "rejected", "pending"); NULL counts all. */
-isynth_err isynth_store_count(isynth_store *st, const char *status, long *n, isynth_error *err);
-/* Counts requests with a status ("done", "failed"); NULL counts all. */
-isynth_err isynth_store_count_requests(isynth_store *st, const char *status, long *n,
+/* Counts candidates with a status; ISYNTH_CAND_ANY counts all. */
+isynth_err isynth_store_count(isynth_store *st, isynth_cand_status status, long *n,
+                              isynth_error *err);
+/* Counts requests with a status; ISYNTH_REQ_ANY counts all. */
+isynth_err isynth_store_count_requests(isynth_store *st, isynth_req_status status, long *n,
                                        isynth_error *err);
 
 /* Calls fn for each candidate of a status in id order; strings valid during the call. fn is
@@ -183,8 +247,8 @@ isynth_err isynth_store_count_requests(isynth_store *st, const char *status, lon
 typedef isynth_err (*isynth_candidate_fn)(void *user, long long id, const char *instruction,
                                           const char *input, const char *output,
                                           const char *dedup_key, isynth_error *err);
-isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isynth_candidate_fn fn,
-                                       void *user, isynth_error *err);
+isynth_err isynth_store_each_candidate(isynth_store *st, isynth_cand_status status,
+                                       isynth_candidate_fn fn, void *user, isynth_error *err);
 
 /* ---- run statistics: status, budgets and the report ----
  * Everything here is read from run.db, so the figures survive a kill and a resume: a request
@@ -192,8 +256,8 @@ isynth_err isynth_store_each_candidate(isynth_store *st, const char *status, isy
 
 /* Opens an existing run directory's store for reading only (isynth status while a run writes
  * it, isynth report). ISYNTH_ERR_NOT_FOUND when DIR/run.db does not exist; *out as for
- * isynth_store_open. A run of the previous schema (2) is read as it is (no server per request);
- * isynth_store_open upgrades it. */
+ * isynth_store_open. A run of an older schema (2 or 3) is read as it is (2: no server per
+ * request; 3: the examples as JSON text); isynth_store_open upgrades it. */
 isynth_err isynth_store_open_read(const char *dir, isynth_store **out, isynth_error *err);
 
 /* Whole-run totals. */
@@ -213,8 +277,7 @@ typedef isynth_err (*isynth_reason_fn)(void *user, const char *reason, long n);
 isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void *user,
                                     isynth_error *err);
 
-/* One finished request with what came of it. examples is the JSON array of the refs shown
- * (stage 1), or NULL; strings valid during the callback. */
+/* One finished request with what came of it; strings and arrays valid during the callback. */
 typedef struct isynth_request_sum {
     long long id;
     int stage;
@@ -225,7 +288,10 @@ typedef struct isynth_request_sum {
     long long at;    /* when it was recorded (Unix seconds) */
     long candidates; /* stage 1: candidates it gave (early-stopped ones included) */
     long kept;       /* of them accepted or pending now */
-    const char *examples;
+    /* the seeds it showed as examples (stage 1), as seed row ids 1..n, at most
+     * ISYNTH_MAX_REQUEST_EXAMPLES */
+    const long long *seed_examples;
+    size_t n_seed_examples;
     const char *prompt; /* the prompt as recorded */
     const char *server; /* the server that answered (HTTP), or NULL */
 } isynth_request_sum;
@@ -238,7 +304,8 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
 /* One candidate as the report sees it; strings valid during the callback, NULL when absent. */
 typedef struct isynth_candidate_sum {
     long long id, request_id;
-    const char *status, *reason, *detail, *nn_ref;
+    isynth_cand_status status;
+    const char *reason, *detail, *nn_ref;
     double nn_score; /* -1 when not computed */
     const char *instruction, *input, *output;
     bool has_facts;  /* facts to verify were found */
@@ -272,6 +339,16 @@ typedef enum isynth_review_status {
     ISYNTH_REVIEW_EDITED, /* accepted with the reviewer's edits */
     ISYNTH_REVIEW_REJECTED,
 } isynth_review_status;
+
+/* The status as run.db and the dataset card spell it ("pending", "accepted", "edited",
+ * "rejected"): a static string. */
+const char *isynth_review_status_name(isynth_review_status status);
+
+/* Calls fn for each review status with its count of rows, in the order of the statuses' names;
+ * no call when no workbook was imported (no review table). */
+typedef isynth_err (*isynth_review_count_fn)(void *user, isynth_review_status status, long n);
+isynth_err isynth_store_each_review_count(isynth_store *st, isynth_review_count_fn fn, void *user,
+                                          isynth_error *err);
 
 /* Creates the review tables when the run has none (a run nobody reviewed): the functions below
  * need them. Call it first, on a store opened with isynth_store_open. */
