@@ -957,7 +957,8 @@ static void test_jsonl_limits(void **state)
         for (size_t i = 0; i < items; i++)
             n += (size_t)sprintf(line + n, i ? ",{}" : "{}");
         sprintf(line + n, "]}\n");
-        expect_read(path, line, over ? "limits.jsonl:1: more than the limit of 65536 JSON values" : NULL);
+        expect_read(path, line,
+                    over ? "limits.jsonl:1: more than the limit of 65536 JSON values" : NULL);
     }
     for (int over = 0; over < 2; over++) {
         size_t depth = over ? 64 : 63, n = 0; /* the object itself is one level */
