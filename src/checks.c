@@ -323,7 +323,10 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
     /* the examples' header words a model slips into, in the languages it slips into */
     static const char *const fixed[] = {
         "新しいタスク", "新たなタスク", "示例", "例子", "<noinput>", "AIアシスタントの学習用データ",
-        "答案:"};
+        "答案:",
+        /* the topic rule restated around any subject: 「映画のレビューを書く」に関する内容に
+         * ついて、… (a task says 「X」について or 「X」に関する…を, not both) */
+        "」に関する内容について"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] && !rc; i++)
         rc = add_str(s->phrases, &s->n_phrases, MAX_PATTERNS, fixed[i], strlen(fixed[i]));
     /* the topic rule restated with its subject: 「文学」に関する内容から作られます */

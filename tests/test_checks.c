@@ -52,6 +52,12 @@ static void test_scaffolding(void **state)
         "scaffolding");
     assert_non_null(strstr(detail, "「文学」に関する内容"));
     assert_null(sc(s, "文学に関する本を3冊紹介してください。"));
+    /* ... and around a subject of the model's own (a row the demo accepted) */
+    assert_string_equal(sc(s, "「映画のレビューを書く」に関する内容について、以下のような丁寧な"
+                              "表現に書き換えてください。"),
+                        "scaffolding");
+    assert_null(sc(s, "「少子化」に関する内容を200字で要約してください。"));
+    assert_null(sc(s, "「少子化」について、原因を3つ挙げてください。"));
     /* the subject without its brackets, in an answer (real rows of bench-yield); a task may
      * ask about it */
     assert_string_equal(sc(s, "このタスクは、医療に関する内容の説明を示します。"), "scaffolding");
