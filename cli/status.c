@@ -216,7 +216,7 @@ int cmd_status(int argc, char **argv)
         fprintf(stderr, "isynth status: out of memory\n");
         goto out;
     }
-    if ((rc = isynth_run_status_get(st, (long)window, price_in, price_out, &s, &err)) ||
+    if ((rc = isynth_status_get(st, (long)window, price_in, price_out, &s, &err)) ||
         (rc = isynth_store_each_reason(st, add_reason, &ra, &err))) {
         fprintf(stderr, "isynth status: %s\n", rc == ISYNTH_ERR_NOMEM ? "out of memory" : err.msg);
         goto out;

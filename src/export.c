@@ -260,7 +260,7 @@ static isynth_err card_reason(void *user, const char *reason, long n)
 static isynth_err write_card(isynth_store *st, isynth_error *err)
 {
     isynth_run_status rs;
-    isynth_err rc = isynth_run_status_get(st, 20, -1, -1, &rs, err);
+    isynth_err rc = isynth_status_get(st, 20, -1, -1, &rs, err);
     if (rc) return rc;
     const long n_accepted = rs.totals.accepted, n_rejected = rs.totals.rejected;
     static const char *const keys[] = {"seeds_file",        "seeds_sha256", "seeds_shape",

@@ -463,8 +463,8 @@ static isynth_err load_window(void *user, const isynth_request_sum *q)
 
 static double run_cost(const run *r)
 {
-    return isynth_token_cost(r->prog.run_prompt_tokens, r->prog.run_completion_tokens,
-                             r->p->price_in, r->p->price_out);
+    return isynth_status_token_cost(r->prog.run_prompt_tokens, r->prog.run_completion_tokens,
+                                    r->p->price_in, r->p->price_out);
 }
 
 static isynth_err load_counts(run *r, isynth_error *err)

@@ -378,7 +378,7 @@ static isynth_err build_data(isynth_store *st, json_t **out, isynth_error *err)
         goto out;
     }
     isynth_run_status s;
-    if ((rc = isynth_run_status_get(st, 20, -1, -1, &s, err)) ||
+    if ((rc = isynth_status_get(st, 20, -1, -1, &s, err)) ||
         (rc = isynth_store_each_reason(st, add_reason, reasons, err)) ||
         (rc = isynth_store_each_seed(st, count_seed, a, err)) ||
         (rc = isynth_store_meta_get(st, "lang", &lang, err)) ||

@@ -42,14 +42,14 @@ static isynth_err meta_number(isynth_store *st, const char *key, double fallback
     return rc;
 }
 
-double isynth_token_cost(long long prompt_tokens, long long completion_tokens, double price_in,
-                         double price_out)
+double isynth_status_token_cost(long long prompt_tokens, long long completion_tokens,
+                                double price_in, double price_out)
 {
     return ((double)prompt_tokens * price_in + (double)completion_tokens * price_out) / 1e6;
 }
 
-isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in, double price_out,
-                                 isynth_run_status *out, isynth_error *err)
+isynth_err isynth_status_get(isynth_store *st, long window, double price_in, double price_out,
+                             isynth_run_status *out, isynth_error *err)
 {
     memset(out, 0, sizeof *out);
     if (window <= 0) window = 20;
@@ -63,8 +63,8 @@ isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in,
     out->target = (long)target;
     if (price_in >= 0) out->price_in = price_in;
     if (price_out >= 0) out->price_out = price_out;
-    out->cost = isynth_token_cost(out->totals.prompt_tokens, out->totals.completion_tokens,
-                                  out->price_in, out->price_out);
+    out->cost = isynth_status_token_cost(out->totals.prompt_tokens, out->totals.completion_tokens,
+                                         out->price_in, out->price_out);
     window_acc w = {0};
     if ((rc = isynth_store_each_request(st, window, add_request, &w, err))) return rc;
     out->window = w.n;

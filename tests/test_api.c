@@ -40,7 +40,7 @@ static void test_one_of_each(void **state)
         (const void *)isynth_review_export_xlsx,          /* review.h */
         (const void *)isynth_tokenizer_new,               /* rouge.h */
         (const void *)isynth_seeds_params_default,        /* seeds.h */
-        (const void *)isynth_run_status_get,              /* status.h */
+        (const void *)isynth_status_get,                  /* status.h */
         (const void *)isynth_store_open,                  /* store.h */
         (const void *)isynth_table_reader_params_default, /* table.h */
         (const void *)isynth_lang_name,                   /* task.h */

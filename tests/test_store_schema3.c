@@ -206,7 +206,7 @@ static void test_read_only_unmigrated(void **state)
     assert_int_equal(t.rejected, want.rejected);
     check_requests(st);
     isynth_run_status rs;
-    assert_int_equal(isynth_run_status_get(st, 20, -1, -1, &rs, &e), ISYNTH_OK);
+    assert_int_equal(isynth_status_get(st, 20, -1, -1, &rs, &e), ISYNTH_OK);
     isynth_store_close(st);
     file_schema(sub, meta, sizeof meta, &uv);
     assert_string_equal(meta, "3");

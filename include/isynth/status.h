@@ -26,13 +26,13 @@ typedef struct isynth_run_status {
 
 /* The cost of prompt and generated tokens at prices per million tokens: the one formula of the
  * budgets, the progress line, status and the report. */
-double isynth_token_cost(long long prompt_tokens, long long completion_tokens, double price_in,
-                         double price_out);
+double isynth_status_token_cost(long long prompt_tokens, long long completion_tokens,
+                                double price_in, double price_out);
 
 /* Reads the status of the run in st over the last `window` stage-1 requests (20 when 0).
  * price_in/price_out < 0 take the prices the run recorded. */
-isynth_err isynth_run_status_get(isynth_store *st, long window, double price_in, double price_out,
-                                 isynth_run_status *out, isynth_error *err);
+isynth_err isynth_status_get(isynth_store *st, long window, double price_in, double price_out,
+                             isynth_run_status *out, isynth_error *err);
 
 #ifdef __cplusplus
 }
