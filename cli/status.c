@@ -33,10 +33,11 @@ typedef struct reason_acc {
     size_t len;
 } reason_acc;
 
-static isynth_err add_reason(void *user, const char *reason, long n)
+static isynth_err add_reason(void *user, const char *reason, long n, isynth_error *err)
 {
     reason_acc *a = user;
-    if (a->obj && json_object_set_new(a->obj, reason, json_integer(n))) return ISYNTH_ERR_NOMEM;
+    if (a->obj && json_object_set_new(a->obj, reason, json_integer(n)))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     if (a->len < sizeof a->text) {
         int w = snprintf(a->text + a->len, sizeof a->text - a->len, "%s%s %ld", a->len ? ", " : "",
                          reason, n);

@@ -50,10 +50,11 @@ static void crow_clear(crow *r)
     memset(r, 0, sizeof *r);
 }
 
-static isynth_err collect(void *user, const isynth_row_rec *row)
+static isynth_err collect(void *user, const isynth_row_rec *row, isynth_error *err)
 {
     cstate *s = user;
-    if (s->n == s->cap && ARRAY_GROW(s->rows, s->cap, 64)) return ISYNTH_ERR_NOMEM;
+    if (s->n == s->cap && ARRAY_GROW(s->rows, s->cap, 64))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     crow *r = &s->rows[s->n];
     memset(r, 0, sizeof *r);
     r->id = row->id;
@@ -66,7 +67,7 @@ static isynth_err collect(void *user, const isynth_row_rec *row)
     if (!r->task.id || !r->task.instruction || !r->task.input || !r->task.output ||
         !r->task.eval_aspect || !r->verify) {
         crow_clear(r);
-        return ISYNTH_ERR_NOMEM;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     s->n++;
     return ISYNTH_OK;

@@ -144,8 +144,9 @@ typedef struct review_counts {
     long kept; /* accepted and edited */
 } review_counts;
 
-static isynth_err review_count(void *user, isynth_review_status status, long n)
+static isynth_err review_count(void *user, isynth_review_status status, long n, isynth_error *err)
 {
+    (void)err;
     review_counts *c = user;
     if (status == ISYNTH_REVIEW_ACCEPTED || status == ISYNTH_REVIEW_EDITED) c->kept += n;
     return buf_printf(&c->rows, "| %s | %ld |\n", isynth_review_status_name(status), n);
@@ -251,8 +252,9 @@ static const char *value_of(const char *const *keys, char *const *v, size_t n, c
     return "";
 }
 
-static isynth_err card_reason(void *user, const char *reason, long n)
+static isynth_err card_reason(void *user, const char *reason, long n, isynth_error *err)
 {
+    (void)err;
     return buf_printf(user, "| rejected: %s | %ld |\n", reason, n);
 }
 

@@ -24,13 +24,13 @@ typedef struct jstate {
     size_t n_seeds, cap_seeds;
 } jstate;
 
-static isynth_err keep_seed(void *user, const isynth_task *seed)
+static isynth_err keep_seed(void *user, const isynth_task *seed, isynth_error *err)
 {
     jstate *s = user;
     if (s->n_seeds == s->cap_seeds && ARRAY_GROW(s->seeds, s->cap_seeds, 64))
-        return ISYNTH_ERR_NOMEM;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     isynth_err rc = task_init(&s->seeds[s->n_seeds], NULL, seed->instruction, seed->input, "");
-    if (rc) return rc;
+    if (rc) return isynth_error_set(err, rc, "out of memory");
     s->n_seeds++;
     return ISYNTH_OK;
 }
@@ -76,22 +76,26 @@ isynth_judge_run_params isynth_judge_run_params_default(void)
     };
 }
 
-static isynth_err collect(void *user, const isynth_row_rec *row)
+static isynth_err collect(void *user, const isynth_row_rec *row, isynth_error *err)
 {
     jstate *s = user;
-    if (s->n == s->cap && ARRAY_GROW(s->rows, s->cap, 64)) return ISYNTH_ERR_NOMEM;
+    if (s->n == s->cap && ARRAY_GROW(s->rows, s->cap, 64))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     jrow *r = &s->rows[s->n];
     r->id = row->id;
     r->instruction = isynth_strdup(row->instruction ? row->instruction : "");
     r->input = isynth_strdup(row->input ? row->input : "");
     r->output = isynth_strdup(row->output ? row->output : "");
     r->parent = NULL;
-    if (!r->instruction || !r->input || !r->output ||
-        (s->evol && parent_text(s, row->id, &r->parent, NULL))) {
+    isynth_err rc = !r->instruction || !r->input || !r->output
+                        ? isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory")
+                    : s->evol ? parent_text(s, row->id, &r->parent, err)
+                              : ISYNTH_OK;
+    if (rc) {
         isynth_free(r->instruction);
         isynth_free(r->input);
         isynth_free(r->output);
-        return ISYNTH_ERR_NOMEM;
+        return rc; /* the lineage lookup's own error, when it was that */
     }
     s->n++;
     return ISYNTH_OK;

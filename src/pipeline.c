@@ -431,8 +431,9 @@ static isynth_err load_pending(void *user, long long id, const char *instruction
     return ISYNTH_OK;
 }
 
-static isynth_err load_reason(void *user, const char *reason, long n)
+static isynth_err load_reason(void *user, const char *reason, long n, isynth_error *err)
 {
+    (void)err;
     count_reason_n(user, reason, n);
     return ISYNTH_OK;
 }
@@ -455,8 +456,9 @@ static void window_push(run *r, long candidates, long kept)
     r->prog.recent_yield = r->win_cand > 0 ? (double)r->win_kept / (double)r->win_cand : 0.0;
 }
 
-static isynth_err load_window(void *user, const isynth_request_sum *q)
+static isynth_err load_window(void *user, const isynth_request_sum *q, isynth_error *err)
 {
+    (void)err;
     window_push(user, q->candidates, q->kept);
     return ISYNTH_OK;
 }

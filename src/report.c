@@ -195,7 +195,7 @@ static const char *find_subject(const acc *a, const char *prompt, size_t *len)
     return s;
 }
 
-static isynth_err add_request(void *user, const isynth_request_sum *q)
+static isynth_err add_request(void *user, const isynth_request_sum *q, isynth_error *err)
 {
     acc *a = user;
     /* over time */
@@ -209,7 +209,7 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
     const char *sv = q->server ? q->server : a->no_server;
     if (count(a->servers, sv, "requests", 1) || count(a->servers, sv, "failed", q->failed) ||
         count(a->servers, sv, "retries", q->retries))
-        return ISYNTH_ERR_NOMEM;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     if (q->stage != 1 || q->failed) return ISYNTH_OK;
     /* acceptance over the run's requests */
     long idx = a->stage1_done++;
@@ -234,12 +234,12 @@ static isynth_err add_request(void *user, const isynth_request_sum *q)
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)sl, subj);
         if (count(a->subjects, name, "requests", 1) || count(a->subjects, name, "kept", q->kept))
-            return ISYNTH_ERR_NOMEM;
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     return ISYNTH_OK;
 }
 
-static isynth_err add_candidate(void *user, const isynth_candidate_sum *c)
+static isynth_err add_candidate(void *user, const isynth_candidate_sum *c, isynth_error *err)
 {
     acc *a = user;
     bool kept = c->status == ISYNTH_CAND_ACCEPTED || c->status == ISYNTH_CAND_PENDING;
@@ -253,25 +253,27 @@ static isynth_err add_candidate(void *user, const isynth_candidate_sum *c)
     a->n_gen++;
     a->len_ins_gen[len_bin(chars(c->instruction))]++;
     a->len_out_gen[len_bin(chars(c->output))]++;
-    if (!ngrams_add(&a->g_gen, c->instruction ? c->instruction : "")) return ISYNTH_ERR_NOMEM;
+    if (!ngrams_add(&a->g_gen, c->instruction ? c->instruction : ""))
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     if (c->has_facts) {
         a->facts++;
         if (json_array_size(a->fact_rows) < MAX_FACT_ROWS &&
             json_array_append_new(a->fact_rows, json_pack("{s:I, s:o}", "id", (json_int_t)c->id,
                                                           "instruction", jstr(c->instruction))))
-            return ISYNTH_ERR_NOMEM;
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     if (json_array_size(a->samples) < 20 &&
         json_array_append_new(a->samples, json_pack("{s:I, s:o, s:o, s:o, s:f}", "id",
                                                     (json_int_t)c->id, "instruction",
                                                     jstr(c->instruction), "input", jstr(c->input),
                                                     "output", jstr(c->output), "nn", c->nn_score)))
-        return ISYNTH_ERR_NOMEM;
+        return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     return ISYNTH_OK;
 }
 
-static isynth_err add_seed(void *user, const isynth_task *t)
+static isynth_err add_seed(void *user, const isynth_task *t, isynth_error *err)
 {
+    (void)err;
     acc *a = user;
     a->len_ins_seed[len_bin(chars(t->instruction))]++;
     a->len_out_seed[len_bin(chars(t->output))]++;
@@ -279,15 +281,17 @@ static isynth_err add_seed(void *user, const isynth_task *t)
                                                                         : ISYNTH_ERR_NOMEM;
 }
 
-static isynth_err count_seed(void *user, const isynth_task *t)
+static isynth_err count_seed(void *user, const isynth_task *t, isynth_error *err)
 {
+    (void)err;
     (void)t;
     ((acc *)user)->n_seeds++;
     return ISYNTH_OK;
 }
 
-static isynth_err add_reason(void *user, const char *reason, long n)
+static isynth_err add_reason(void *user, const char *reason, long n, isynth_error *err)
 {
+    (void)err;
     return json_array_append_new(user, json_pack("[s, I]", reason, (json_int_t)n))
                ? ISYNTH_ERR_NOMEM
                : ISYNTH_OK;
@@ -336,7 +340,7 @@ static json_t *distinct(const ngrams *g)
 /* Builds the page's data. */
 /* Evol-Instruct: rewrites and accepted rows per operation and per round. */
 static isynth_err add_lineage_sum(void *user, const char *operation, int round,
-                                  isynth_cand_status status, long n)
+                                  isynth_cand_status status, long n, isynth_error *err)
 {
     json_t *ev = user;
     char rk[16];
@@ -349,14 +353,14 @@ static isynth_err add_lineage_sum(void *user, const char *operation, int round,
             if (!(o = json_pack("{s:I, s:I}", "rewrites", (json_int_t)0, "accepted",
                                 (json_int_t)0)) ||
                 json_object_set_new(groups[g], keys[g], o))
-                return ISYNTH_ERR_NOMEM;
+                return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
         }
         json_int_t rw = json_integer_value(json_object_get(o, "rewrites")) + n;
         json_int_t ac = json_integer_value(json_object_get(o, "accepted")) +
                         (status == ISYNTH_CAND_ACCEPTED ? n : 0);
         if (json_object_set_new(o, "rewrites", json_integer(rw)) ||
             json_object_set_new(o, "accepted", json_integer(ac)))
-            return ISYNTH_ERR_NOMEM;
+            return isynth_error_set(err, ISYNTH_ERR_NOMEM, "out of memory");
     }
     return ISYNTH_OK;
 }

@@ -12,8 +12,9 @@ typedef struct window_acc {
     double first_seconds;
 } window_acc;
 
-static isynth_err add_request(void *user, const isynth_request_sum *q)
+static isynth_err add_request(void *user, const isynth_request_sum *q, isynth_error *err)
 {
+    (void)err;
     window_acc *w = user;
     if (w->n++ == 0) {
         w->first_at = q->at;

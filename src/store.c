@@ -664,7 +664,7 @@ static isynth_err walk_rows(isynth_store *st, sqlite3_stmt *s, bool with_judge, 
             row.judge_model = (const char *)sqlite3_column_text(s, 8);
             row.judge_error = (const char *)sqlite3_column_text(s, 9);
         }
-        if ((rc = fn(user, &row))) break;
+        if ((rc = fn(user, &row, err))) break;
     }
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read candidates");
     sqlite3_finalize(s);
@@ -1093,7 +1093,7 @@ isynth_err isynth_store_each_lineage_sum(isynth_store *st, isynth_lineage_sum_fn
     int r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         if ((rc = fn(user, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
-                     cand_status_of(col_text(s, 2)), (long)sqlite3_column_int64(s, 3))))
+                     cand_status_of(col_text(s, 2)), (long)sqlite3_column_int64(s, 3), err)))
             break;
     }
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read lineage");
@@ -1203,6 +1203,8 @@ typedef void (*any_fn)(void); /* the walk's callback, cast back to its type by t
 typedef struct walk {
     any_fn fn;
     void *user;
+    isynth_error *err; /* the caller's, handed to fn: fn's message is the walk's */
+    isynth_store *st;  /* review rows: the store, for each row's example refs */
 } walk;
 typedef isynth_err (*row_fn)(sqlite3_stmt *s, const walk *w);
 
@@ -1220,7 +1222,8 @@ static isynth_err each(isynth_store *st, sqlite3_stmt *s, row_fn row, const walk
 
 static isynth_err reason_row(sqlite3_stmt *s, const walk *w)
 {
-    return ((isynth_reason_fn)w->fn)(w->user, col_text(s, 0), (long)sqlite3_column_int64(s, 1));
+    return ((isynth_reason_fn)w->fn)(w->user, col_text(s, 0), (long)sqlite3_column_int64(s, 1),
+                                     w->err);
 }
 
 isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void *user,
@@ -1231,7 +1234,7 @@ isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void 
                             "SELECT coalesce(reason, 'other'), count(*) FROM candidates "
                             "WHERE status = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1",
                             &s, err);
-    walk w = {(any_fn)fn, user};
+    walk w = {(any_fn)fn, user, err, st};
     return rc ? rc : each(st, s, reason_row, &w, "read reasons", err);
 }
 
@@ -1264,7 +1267,7 @@ static isynth_err request_row(sqlite3_stmt *s, const walk *w)
         .prompt = (const char *)sqlite3_column_text(s, 12),
         .server = (const char *)sqlite3_column_text(s, 13),
     };
-    return ((isynth_request_fn)w->fn)(w->user, &q);
+    return ((isynth_request_fn)w->fn)(w->user, &q, w->err);
 }
 
 isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_request_fn fn,
@@ -1304,7 +1307,7 @@ isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_
     buf_free(&sql);
     if (rc) return rc;
     if (last_stage1 > 0) sqlite3_bind_int64(s, 1, last_stage1);
-    walk w = {(any_fn)fn, user};
+    walk w = {(any_fn)fn, user, err, st};
     return each(st, s, request_row, &w, "read requests", err);
 }
 
@@ -1324,7 +1327,7 @@ static isynth_err candidate_row(sqlite3_stmt *s, const walk *w)
         .has_facts = sqlite3_column_int(s, 10) != 0,
         .judge_score = sqlite3_column_int(s, 11),
     };
-    return ((isynth_candidate_sum_fn)w->fn)(w->user, &c);
+    return ((isynth_candidate_sum_fn)w->fn)(w->user, &c, w->err);
 }
 
 isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn, void *user,
@@ -1339,7 +1342,7 @@ isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_su
                             "FROM candidates c LEFT JOIN judgements j ON j.candidate_id = c.id "
                             "ORDER BY c.id",
                             &s, err);
-    walk w = {(any_fn)fn, user};
+    walk w = {(any_fn)fn, user, err, st};
     return rc ? rc : each(st, s, candidate_row, &w, "read candidates", err);
 }
 
@@ -1354,7 +1357,7 @@ static isynth_err seed_row(sqlite3_stmt *s, const walk *w)
         .is_classification = sqlite3_column_int(s, 5) != 0,
         .line = (long)sqlite3_column_int64(s, 6),
     };
-    return ((isynth_seed_fn)w->fn)(w->user, &t);
+    return ((isynth_seed_fn)w->fn)(w->user, &t, w->err);
 }
 
 isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *user,
@@ -1365,7 +1368,7 @@ isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *use
                             "SELECT ext_id, instruction, input, output, eval_aspect,"
                             " is_classification, line FROM seeds ORDER BY id",
                             &s, err);
-    walk w = {(any_fn)fn, user};
+    walk w = {(any_fn)fn, user, err, st};
     return rc ? rc : each(st, s, seed_row, &w, "read seeds", err);
 }
 
@@ -1421,7 +1424,7 @@ isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_c
                              "WHERE status = 'accepted' ORDER BY id",
                  &s, err);
     kept_walk k = {fn, user, err};
-    walk w = {NULL, &k};
+    walk w = {NULL, &k, err, st};
     return rc ? rc : each(st, s, kept_row, &w, "read the kept rows", err);
 }
 
@@ -1468,7 +1471,8 @@ isynth_err isynth_store_each_review_count(isynth_store *st, isynth_review_count_
         return rc;
     int r = SQLITE_DONE;
     while (!rc && (r = sqlite3_step(s)) == SQLITE_ROW)
-        rc = fn(user, review_status_of(col_text(s, 0), false), (long)sqlite3_column_int64(s, 1));
+        rc = fn(user, review_status_of(col_text(s, 0), false), (long)sqlite3_column_int64(s, 1),
+                err);
     if (!rc && r != SQLITE_DONE) rc = db_fail(st, err, "read review counts");
     sqlite3_finalize(s);
     return rc;
@@ -1518,18 +1522,9 @@ isynth_err isynth_store_ref_instruction(isynth_store *st, const char *ref, char 
     return rc;
 }
 
-/* The walks of this section hand their callback the caller's isynth_error: walk.user points to
- * this. */
-typedef struct walk_err {
-    void *user;
-    isynth_error *err;
-    isynth_store *st; /* review rows: the store, for each row's example refs */
-} walk_err;
-
 static isynth_err meta_row(sqlite3_stmt *s, const walk *w)
 {
-    const walk_err *c = w->user;
-    return ((isynth_meta_fn)w->fn)(c->user, col_text(s, 0), col_text(s, 1), c->err);
+    return ((isynth_meta_fn)w->fn)(w->user, col_text(s, 0), col_text(s, 1), w->err);
 }
 
 isynth_err isynth_store_each_meta(isynth_store *st, isynth_meta_fn fn, void *user,
@@ -1537,20 +1532,18 @@ isynth_err isynth_store_each_meta(isynth_store *st, isynth_meta_fn fn, void *use
 {
     sqlite3_stmt *s;
     isynth_err rc = prepare(st, "SELECT key, value FROM meta ORDER BY key", &s, err);
-    walk_err c = {.user = user, .err = err};
-    walk w = {(any_fn)fn, &c};
+    walk w = {(any_fn)fn, user, err, st};
     return rc ? rc : each(st, s, meta_row, &w, "read the configuration", err);
 }
 
 /* Columns of a review row: see isynth_store_each_review_row's query. */
 static isynth_err review_row(sqlite3_stmt *s, const walk *w)
 {
-    walk_err *c = w->user;
     char refs[ISYNTH_MAX_REQUEST_EXAMPLES][24];
     const char *refp[ISYNTH_MAX_REQUEST_EXAMPLES];
     size_t nex = 0;
     isynth_err rc =
-        isynth_store_request_examples(c->st, sqlite3_column_int64(s, 5), refs, &nex, c->err);
+        isynth_store_request_examples(w->st, sqlite3_column_int64(s, 5), refs, &nex, w->err);
     if (rc) return rc;
     for (size_t i = 0; i < nex; i++)
         refp[i] = refs[i];
@@ -1577,7 +1570,7 @@ static isynth_err review_row(sqlite3_stmt *s, const walk *w)
         .judge_reason = judged ? col_text(s, 15) : NULL,
         .judge_false_claims = judged ? col_text(s, 16) : NULL,
     };
-    return ((isynth_review_fn)w->fn)(c->user, &r, c->err);
+    return ((isynth_review_fn)w->fn)(w->user, &r, w->err);
 }
 
 isynth_err isynth_store_each_review_row(isynth_store *st, isynth_review_rows set,
@@ -1600,8 +1593,7 @@ isynth_err isynth_store_each_review_row(isynth_store *st, isynth_review_rows set
                             &s, err);
     if (rc) return rc;
     sqlite3_bind_int(s, 1, (int)set);
-    walk_err c = {.user = user, .err = err, .st = st};
-    walk w = {(any_fn)fn, &c};
+    walk w = {(any_fn)fn, user, err, st};
     return each(st, s, review_row, &w, "read the tasks to review", err);
 }
 

@@ -31,6 +31,26 @@ static isynth_err collect(void *user, long long id, const char *instruction, con
     return 0;
 }
 
+/* Walk callbacks that refuse their first row with a message of their own. */
+static isynth_err refuse_reason(void *user, const char *reason, long n, isynth_error *err)
+{
+    (void)user;
+    (void)n;
+    return isynth_error_set(err, ISYNTH_ERR_INVALID, "refused %s", reason);
+}
+
+static isynth_err refuse_request(void *user, const isynth_request_sum *q, isynth_error *err)
+{
+    (void)user;
+    return isynth_error_set(err, ISYNTH_ERR_PARSE, "refused request %lld", q->id);
+}
+
+static isynth_err refuse_seed(void *user, const isynth_task *seed, isynth_error *err)
+{
+    (void)user;
+    return isynth_error_set(err, ISYNTH_ERR_IO, "refused seed %s", seed->instruction);
+}
+
 static void test_roundtrip(void **state)
 {
     (void)state;
@@ -115,6 +135,17 @@ static void test_roundtrip(void **state)
     assert_int_equal(isynth_store_each_candidate(st, ISYNTH_CAND_ACCEPTED, collect, &sum, &e),
                      ISYNTH_OK);
     assert_int_equal(sum, cid);
+    /* a walk's callback gets the caller's isynth_error: its code and message come back as it
+     * set them, for every kind of walk */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(isynth_store_each_reason(st, refuse_reason, NULL, &e), ISYNTH_ERR_INVALID);
+    assert_string_equal(e.msg, "refused duplicate");
+    memset(&e, 0, sizeof e);
+    assert_int_equal(isynth_store_each_request(st, 0, refuse_request, NULL, &e), ISYNTH_ERR_PARSE);
+    assert_string_equal(e.msg, "refused request 1");
+    memset(&e, 0, sizeof e);
+    assert_int_equal(isynth_store_each_seed(st, refuse_seed, NULL, &e), ISYNTH_ERR_IO);
+    assert_string_equal(e.msg, "refused seed 指示1");
     isynth_store_close(st);
     isynth_store_close(NULL);
 }
@@ -302,8 +333,9 @@ typedef struct servers_seen {
     char server[4][64];
 } servers_seen;
 
-static isynth_err see_server(void *user, const isynth_request_sum *q)
+static isynth_err see_server(void *user, const isynth_request_sum *q, isynth_error *err)
 {
+    (void)err;
     servers_seen *v = user;
     if (v->n < 4)
         snprintf(v->server[v->n++], sizeof v->server[0], "%s", q->server ? q->server : "(null)");
@@ -384,8 +416,9 @@ static void test_schema_2_upgrade(void **state)
     assert_int_equal(t.prompt_tokens, 14);
 }
 
-static isynth_err seeds_shown(void *user, const isynth_request_sum *q)
+static isynth_err seeds_shown(void *user, const isynth_request_sum *q, isynth_error *err)
 {
+    (void)err;
     long long *got = user;
     got[0] = (long long)q->n_seed_examples;
     for (size_t i = 0; i < q->n_seed_examples && i < 3; i++)

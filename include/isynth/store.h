@@ -170,7 +170,7 @@ isynth_err isynth_store_each_evol_frontier(isynth_store *st, int max_round, isyn
 
 /* Calls fn for each (operation, round, status) of the evolved candidates with their count. */
 typedef isynth_err (*isynth_lineage_sum_fn)(void *user, const char *operation, int round,
-                                            isynth_cand_status status, long n);
+                                            isynth_cand_status status, long n, isynth_error *err);
 isynth_err isynth_store_each_lineage_sum(isynth_store *st, isynth_lineage_sum_fn fn, void *user,
                                          isynth_error *err);
 
@@ -216,7 +216,7 @@ typedef struct isynth_row_rec {
     const char *judge_reason, *judge_false_claims, *judge_model, *judge_error;
 } isynth_row_rec;
 /* Returns ISYNTH_OK to go on; any error stops the walk and is returned as it is. */
-typedef isynth_err (*isynth_row_fn)(void *user, const isynth_row_rec *row);
+typedef isynth_err (*isynth_row_fn)(void *user, const isynth_row_rec *row, isynth_error *err);
 /* Calls fn for each candidate of a status in id order, with its facts and judgement; with
  * unjudged_only, only those without a score. */
 isynth_err isynth_store_each_row(isynth_store *st, isynth_cand_status status, bool unjudged_only,
@@ -273,7 +273,7 @@ typedef struct isynth_run_totals {
 isynth_err isynth_store_totals(isynth_store *st, isynth_run_totals *out, isynth_error *err);
 
 /* Calls fn for each rejection reason with its count, the most frequent first. */
-typedef isynth_err (*isynth_reason_fn)(void *user, const char *reason, long n);
+typedef isynth_err (*isynth_reason_fn)(void *user, const char *reason, long n, isynth_error *err);
 isynth_err isynth_store_each_reason(isynth_store *st, isynth_reason_fn fn, void *user,
                                     isynth_error *err);
 
@@ -295,7 +295,7 @@ typedef struct isynth_request_sum {
     const char *prompt; /* the prompt as recorded */
     const char *server; /* the server that answered (HTTP), or NULL */
 } isynth_request_sum;
-typedef isynth_err (*isynth_request_fn)(void *user, const isynth_request_sum *r);
+typedef isynth_err (*isynth_request_fn)(void *user, const isynth_request_sum *r, isynth_error *err);
 /* Calls fn for each finished request in id order; with last_stage1 > 0 only for the last that
  * many stage-1 requests that did not fail (the recent yield). */
 isynth_err isynth_store_each_request(isynth_store *st, long last_stage1, isynth_request_fn fn,
@@ -311,7 +311,8 @@ typedef struct isynth_candidate_sum {
     bool has_facts;  /* facts to verify were found */
     int judge_score; /* 0: not judged */
 } isynth_candidate_sum;
-typedef isynth_err (*isynth_candidate_sum_fn)(void *user, const isynth_candidate_sum *c);
+typedef isynth_err (*isynth_candidate_sum_fn)(void *user, const isynth_candidate_sum *c,
+                                              isynth_error *err);
 isynth_err isynth_store_each_candidate_sum(isynth_store *st, isynth_candidate_sum_fn fn, void *user,
                                            isynth_error *err);
 
@@ -323,7 +324,7 @@ isynth_err isynth_store_each_kept_row(isynth_store *st, bool *reviewed, isynth_c
                                       void *user, isynth_error *err);
 
 /* Calls fn for each stored seed in file order (fields valid during the callback). */
-typedef isynth_err (*isynth_seed_fn)(void *user, const isynth_task *seed);
+typedef isynth_err (*isynth_seed_fn)(void *user, const isynth_task *seed, isynth_error *err);
 isynth_err isynth_store_each_seed(isynth_store *st, isynth_seed_fn fn, void *user,
                                   isynth_error *err);
 
@@ -346,7 +347,8 @@ const char *isynth_review_status_name(isynth_review_status status);
 
 /* Calls fn for each review status with its count of rows, in the order of the statuses' names;
  * no call when no workbook was imported (no review table). */
-typedef isynth_err (*isynth_review_count_fn)(void *user, isynth_review_status status, long n);
+typedef isynth_err (*isynth_review_count_fn)(void *user, isynth_review_status status, long n,
+                                             isynth_error *err);
 isynth_err isynth_store_each_review_count(isynth_store *st, isynth_review_count_fn fn, void *user,
                                           isynth_error *err);
 
