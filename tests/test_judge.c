@@ -1016,11 +1016,10 @@ static isynth_err fail_watch(void *user, uint64_t id, const char *text, size_t l
     return ISYNTH_OK;
 }
 
-/* The embedded backend stops at a callback's or a watcher's error and returns it unchanged,
- * with every sequence dropped; it generates normally afterwards. */
-static void test_llama_callback_error(void **state)
+/* The default model on 2 sequences of 512 tokens (skipped without the model, failed when
+ * the model is required). */
+static isynth_backend *small_llama(void)
 {
-    (void)state;
     if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK)) {
         if (ISYNTH_REQUIRE_ALL) fail_msg("no model at '%s', which is required here", ISYNTH_MODEL);
         skip();
@@ -1032,6 +1031,16 @@ static void test_llama_callback_error(void **state)
     isynth_backend *be = NULL;
     isynth_error err;
     if (isynth_llama_backend_new(&lp, &be, &err)) fail_msg("%s", err.msg);
+    return be;
+}
+
+/* The embedded backend stops at a callback's or a watcher's error and returns it unchanged,
+ * with every sequence dropped; it generates normally afterwards. */
+static void test_llama_callback_error(void **state)
+{
+    (void)state;
+    isynth_backend *be = small_llama();
+    isynth_error err;
     isynth_msg m[1] = {{"user", "Count from one to twenty."}};
     isynth_gen_req req = {.id = 1, .chat = true, .msgs = m, .n_msgs = 1, .max_tokens = 4};
     failing_cb f = {.fail_at = 1};
@@ -1080,17 +1089,8 @@ static void test_llama_callback_error(void **state)
 static void test_llama_bad_grammar(void **state)
 {
     (void)state;
-    if (!*ISYNTH_MODEL || access(ISYNTH_MODEL, R_OK)) {
-        if (ISYNTH_REQUIRE_ALL) fail_msg("no model at '%s', which is required here", ISYNTH_MODEL);
-        skip();
-    }
-    isynth_llama_params lp = isynth_llama_params_default();
-    lp.model_path = ISYNTH_MODEL;
-    lp.parallel = 2;
-    lp.n_ctx_per_seq = 512;
-    isynth_backend *be = NULL;
+    isynth_backend *be = small_llama();
     isynth_error err;
-    if (isynth_llama_backend_new(&lp, &be, &err)) fail_msg("%s", err.msg);
     isynth_msg m[1] = {{"user", "Say yes or no."}};
     isynth_gen_req bad = {.id = 1,
                           .chat = true,
