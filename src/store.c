@@ -224,11 +224,14 @@ isynth_err isynth_store_open(const char *dir, unsigned flags, isynth_store **out
     if (!rc && v >= 1 && v <= 3) rc = exec(st, migrate_3_4, err);
     if (!rc) rc = exec(st, schema, err);
     if (!rc)
-        rc = exec(st,
-                  "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" STR(
-                      SCHEMA_VERSION) "');"
-                                      "PRAGMA user_version = " STR(SCHEMA_VERSION) ";",
-                  err);
+        rc = exec(
+            st,
+            "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" STR(SCHEMA_VERSION) "');",
+            err);
+    /* only when it changes: setting it rewrites the file's header, and an open that changes
+     * nothing (a refused resume) must leave run.db as it was */
+    if (!rc && v != SCHEMA_VERSION)
+        rc = exec(st, "PRAGMA user_version = " STR(SCHEMA_VERSION) ";", err);
     if (rc) {
         exec(st, "ROLLBACK;", NULL);
         goto fail;
