@@ -322,8 +322,9 @@ isynth_err isynth_scaffold_new(isynth_scaffold **out, isynth_error *err)
     }
     /* the examples' header words a model slips into, in the languages it slips into */
     static const char *const fixed[] = {
-        "新しいタスク", "新たなタスク", "示例", "例子", "<noinput>", "AIアシスタントの学習用データ",
-        "答案:",
+        "新しいタスク", "新たなタスク", "示例", "例子", "<noinput>",
+        /* the prompt's opening, also reworded: あなたが何か新しいアシスタントの学習用データを… */
+        "アシスタントの学習用データ", "答案:",
         /* the topic rule restated around any subject: 「映画のレビューを書く」に関する内容に
          * ついて、… (a task says 「X」について or 「X」に関する…を, not both) */
         "」に関する内容について"};

@@ -58,6 +58,10 @@ static void test_scaffolding(void **state)
                         "scaffolding");
     assert_null(sc(s, "「少子化」に関する内容を200字で要約してください。"));
     assert_null(sc(s, "「少子化」について、原因を3つ挙げてください。"));
+    /* the prompt's opening reworded (a row a real run accepted) */
+    assert_string_equal(sc(s, "あなたが何か新しいアシスタントの学習用データを作成する専門家です。"),
+                        "scaffolding");
+    assert_null(sc(s, "音声アシスタントの使い方を3つ説明してください。"));
     /* the subject without its brackets, in an answer (real rows of bench-yield); a task may
      * ask about it */
     assert_string_equal(sc(s, "このタスクは、医療に関する内容の説明を示します。"), "scaffolding");
