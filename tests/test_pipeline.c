@@ -57,15 +57,23 @@ static isynth_gen_params params(long target)
     return p;
 }
 
+/* A scripted run of p that must succeed: its closing progress. */
+static isynth_progress run_ok(const isynth_gen_params *p)
+{
+    isynth_backend *b = scripted(0);
+    isynth_progress last;
+    isynth_error e;
+    isynth_err rc = isynth_generate(p, b, &last, &e);
+    isynth_backend_free(b);
+    if (rc) fail_msg("generate: %s", e.msg);
+    return last;
+}
+
 static void test_counts_and_resume(void **state)
 {
     (void)state;
     isynth_gen_params p = params(5);
-    isynth_backend *b = scripted(0);
-    isynth_progress last;
-    isynth_error e;
-    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
-    isynth_backend_free(b);
+    isynth_progress last = run_ok(&p);
     assert_int_equal(last.accepted, 5);
     assert_int_equal(q("select count(*) from candidates where status='accepted'"), 5);
     /* every request's second task repeats the previous request's first one */
@@ -77,7 +85,8 @@ static void test_counts_and_resume(void **state)
     long requests = q("select count(*) from requests");
 
     /* the same call again: nothing to do, nothing added */
-    b = scripted(0);
+    isynth_error e;
+    isynth_backend *b = scripted(0);
     assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
     isynth_backend_free(b);
     assert_int_equal(q("select count(*) from requests"), requests);
@@ -141,16 +150,13 @@ static void test_store_refuses(void **state)
 {
     (void)state;
     isynth_gen_params p = params(2);
-    isynth_backend *b = scripted(0);
-    isynth_progress last;
-    isynth_error e;
-    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
-    isynth_backend_free(b);
+    isynth_progress last = run_ok(&p);
     long requests = q("select count(*) from requests");
     exec_sql("CREATE TRIGGER refuse BEFORE INSERT ON requests "
              "BEGIN SELECT RAISE(ABORT, 'the disk quota says no'); END");
     p.target = 6;
-    b = scripted(0);
+    isynth_backend *b = scripted(0);
+    isynth_error e;
     isynth_error_clear(&e);
     assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_ERR_STORE);
     assert_int_equal(e.code, ISYNTH_ERR_STORE);
@@ -174,18 +180,15 @@ static void test_resume_bad_candidate(void **state)
 {
     (void)state;
     isynth_gen_params p = params(2);
-    isynth_backend *b = scripted(0);
-    isynth_progress last;
-    isynth_error e;
-    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
-    isynth_backend_free(b);
+    isynth_progress last = run_ok(&p);
     long long id = q("select min(id) from candidates where status='accepted'");
     char sql[256];
     snprintf(sql, sizeof sql,
              "UPDATE candidates SET instruction = CAST(x'e381ff41' AS TEXT) WHERE id = %lld", id);
     exec_sql(sql);
     p.target = 4;
-    b = scripted(0);
+    isynth_backend *b = scripted(0);
+    isynth_error e;
     isynth_error_clear(&e);
     isynth_err rc = isynth_generate(&p, b, &last, &e);
     isynth_backend_free(b);
@@ -203,11 +206,7 @@ static void test_two_stage(void **state)
     (void)state;
     isynth_gen_params p = params(4);
     p.two_stage = true;
-    isynth_backend *b = scripted(0);
-    isynth_progress last;
-    isynth_error e;
-    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
-    isynth_backend_free(b);
+    isynth_progress last = run_ok(&p);
     assert_int_equal(last.accepted, 4);
     assert_int_equal(q("select count(*) from candidates where status='accepted' and output "
                        "like '回答その%'"),
@@ -220,11 +219,7 @@ static void test_request_limit(void **state)
     (void)state;
     isynth_gen_params p = params(50);
     p.max_requests = 4;
-    isynth_backend *b = scripted(0);
-    isynth_progress last;
-    isynth_error e;
-    assert_int_equal(isynth_generate(&p, b, &last, &e), ISYNTH_OK);
-    isynth_backend_free(b);
+    isynth_progress last = run_ok(&p);
     assert_true(last.accepted < 50);
     assert_int_equal(q("select count(*) from requests"), 4);
 }
